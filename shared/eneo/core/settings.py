@@ -1,0 +1,59 @@
+"""Settings read from the environment, once per warm function instance."""
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob a function reads. Names are the environment variables, upper-cased."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    # Connections. DATABASE_URL is the application role (RLS applies to it); migrations use
+    # DATABASE_MIGRATION_URL, a role that owns the tables.
+    database_url: str = "postgresql+psycopg://eneo_app@localhost:5432/eneo"
+    database_migration_url: str | None = None
+    db_pool_size: int = Field(2, ge=1, description="A function instance serves one request at a time.")
+    db_max_overflow: int = Field(2, ge=0)
+    db_statement_timeout_ms: int = Field(15_000, ge=100)
+    redis_url: str = "redis://localhost:6379/0"
+    s3_endpoint_url: str | None = None
+    aws_region: str = "eu-north-1"
+
+    # Secrets.
+    jwt_secret: SecretStr = SecretStr("")
+    super_api_key: SecretStr = SecretStr("")
+    api_key_pepper: SecretStr = SecretStr("")
+
+    # Auth policy.
+    jwt_expiry_minutes: int = Field(60 * 8, ge=1)
+    jwt_algorithm: str = "HS256"
+    login_max_attempts_per_account: int = Field(10, ge=1)
+    login_max_attempts_per_ip: int = Field(50, ge=1)
+    login_window_seconds: int = Field(15 * 60, ge=1)
+    invite_expiry_hours: int = Field(72, ge=1)
+
+    # Paging.
+    page_size_default: int = Field(50, ge=1)
+    page_size_max: int = Field(200, ge=1)
+
+    log_level: str = "INFO"
+
+    def require_secrets(self) -> None:
+        """Refuse to serve with secrets that are missing or too short to be safe."""
+        for name in ("jwt_secret", "super_api_key"):
+            value = getattr(self, name).get_secret_value()
+            if len(value) < 32:
+                raise RuntimeError(f"{name.upper()} must be set to at least 32 characters")
+
+    @property
+    def pepper(self) -> bytes:
+        """Key for hashing API keys; falls back to the JWT secret so one secret suffices locally."""
+        return (self.api_key_pepper.get_secret_value() or self.jwt_secret.get_secret_value()).encode()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

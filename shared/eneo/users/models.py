@@ -1,0 +1,38 @@
+import enum
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Enum, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from eneo.core.db import Base, Entity
+
+
+def _values(e: type[enum.Enum]) -> list[str]:
+    return [m.value for m in e]
+
+
+class UserRole(enum.StrEnum):
+    admin = "admin"  # manages the tenant's users
+    user = "user"
+
+
+class UserState(enum.StrEnum):
+    invited = "invited"  # has an invitation, no password yet
+    active = "active"
+    deactivated = "deactivated"
+
+
+class User(Entity, Base):
+    __tablename__ = "users"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    # Lower-cased; unique across tenants because login names no tenant.
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[UserRole] = mapped_column(Enum(UserRole, name="user_role", values_callable=_values))
+    state: Mapped[UserState] = mapped_column(Enum(UserState, name="user_state", values_callable=_values))
+    invite_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    invite_expires_at: Mapped[datetime | None]
+    last_login_at: Mapped[datetime | None]
