@@ -9,7 +9,7 @@ from sqlalchemy import create_engine, pool
 
 sys.path.insert(0, str(Path(__file__).parent))  # for helpers.py
 
-from eneo.models import Base  # noqa: E402
+from eneo.models import Base
 
 config = context.config
 

@@ -1,0 +1,76 @@
+"""FastAPI dependencies that authenticate a request and hand the route a tenant-bound unit of work."""
+
+import hmac
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from eneo.api_keys.models import KeyScope
+from eneo.auth.principal import Principal, from_access_token, from_api_key
+from eneo.core.db import UnitOfWork
+from eneo.core.errors import Forbidden, Unauthorized
+from eneo.core.settings import Settings, get_settings
+
+
+@dataclass
+class Context:
+    """What a route works with: the caller and one transaction bound to the caller's tenant."""
+
+    principal: Principal
+    uow: UnitOfWork
+    settings: Settings
+
+
+def _credentials(request: Request) -> tuple[str, str] | None:
+    if key := request.headers.get("x-api-key"):
+        return "api_key", key.strip()
+    auth = request.headers.get("authorization", "")
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return "token", value.strip()
+    return None
+
+
+async def authenticated(request: Request) -> AsyncIterator[Context]:
+    settings = get_settings()
+    creds = _credentials(request)
+    if creds is None:
+        raise Unauthorized("Send a bearer token (Authorization) or an API key (X-API-Key)")
+    kind, secret = creds
+    async with UnitOfWork() as uow:
+        if kind == "api_key":
+            principal = await from_api_key(uow, settings, secret)
+        else:
+            principal = await from_access_token(uow, settings, secret)
+        yield Context(principal, uow, settings)
+
+
+async def user_wide(ctx: Annotated[Context, Depends(authenticated)]) -> Context:
+    """Everything except assistant-restricted API keys, which only reach their assistant."""
+    if ctx.principal.key_scope == KeyScope.assistant:
+        raise Forbidden("This API key is restricted to one assistant", code="api_key_scope")
+    return ctx
+
+
+async def tenant_admin(ctx: Annotated[Context, Depends(user_wide)]) -> Context:
+    if not ctx.principal.is_admin:
+        raise Forbidden("Only the organisation's administrators may do this", code="admin_required")
+    return ctx
+
+
+async def sysadmin(request: Request) -> AsyncIterator[UnitOfWork]:
+    """The platform operator, identified by the super API key from settings."""
+    settings = get_settings()
+    given = request.headers.get("x-api-key", "")
+    expected = settings.super_api_key.get_secret_value()
+    if not given or not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise Unauthorized("The sysadmin API key is required (X-API-Key)", code="sysadmin_required")
+    async with UnitOfWork(sysadmin=True) as uow:
+        yield uow
+
+
+CurrentUser = Annotated[Context, Depends(user_wide)]
+TenantAdmin = Annotated[Context, Depends(tenant_admin)]
+SysAdmin = Annotated[UnitOfWork, Depends(sysadmin)]

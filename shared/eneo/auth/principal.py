@@ -1,0 +1,99 @@
+"""Who is calling: resolved from a JWT or an API key, checked against the database every time.
+
+Checking on each request (not only at login) is what makes deactivation, suspension and key
+revocation take effect at once.
+"""
+
+import hmac
+import uuid
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import func, select, update
+
+from eneo.api_keys.models import ApiKey, KeyScope
+from eneo.core.db import UnitOfWork
+from eneo.core.errors import Forbidden, Unauthorized
+from eneo.core.ids import utcnow
+from eneo.core.security import decode_access_token, token_hash
+from eneo.core.settings import Settings
+from eneo.tenants.models import Tenant, TenantState
+from eneo.users.models import User, UserRole, UserState
+
+API_KEY_PREFIX = "eneo"
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: uuid.UUID
+    tenant_id: uuid.UUID
+    email: str
+    role: UserRole
+    via: Literal["token", "api_key"]
+    key_scope: KeyScope | None = None
+    assistant_id: uuid.UUID | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == UserRole.admin
+
+
+async def check_account(uow: UnitOfWork, user_id: uuid.UUID) -> User:
+    """The user, if it and its tenant may act now."""
+    row = (await uow.session.execute(
+        select(User, Tenant.state).join(Tenant, Tenant.id == User.tenant_id).where(User.id == user_id)
+    )).first()
+    if row is None:
+        raise Unauthorized("The account no longer exists", code="invalid_token")
+    user, tenant_state = row
+    if tenant_state == TenantState.suspended:
+        raise Forbidden("Your organisation's account is suspended; contact your administrator",
+                        code="tenant_suspended")
+    if user.state != UserState.active:
+        raise Forbidden("This user account is deactivated", code="user_deactivated")
+    return user
+
+
+async def from_access_token(uow: UnitOfWork, settings: Settings, token: str) -> Principal:
+    claims = decode_access_token(settings, token)
+    try:
+        user_id, tenant_id = uuid.UUID(claims["sub"]), uuid.UUID(claims["tid"])
+    except ValueError:
+        raise Unauthorized("Invalid access token", code="invalid_token") from None
+    uow.act_as(tenant_id)
+    user = await check_account(uow, user_id)
+    return Principal(user.id, user.tenant_id, user.email, user.role, "token")
+
+
+def split_api_key(key: str) -> str | None:
+    """The public prefix of a well-formed key (`eneo_<prefix>_<secret>`), else None."""
+    parts = key.split("_", 2)
+    if len(parts) != 3 or parts[0] != API_KEY_PREFIX or not parts[1] or len(parts[2]) < 20:
+        return None
+    return f"{parts[0]}_{parts[1]}"
+
+
+async def from_api_key(uow: UnitOfWork, settings: Settings, key: str) -> Principal:
+    invalid = Unauthorized("Invalid API key", code="invalid_api_key")
+    prefix = split_api_key(key)
+    if prefix is None:
+        raise invalid
+    found = (await uow.session.execute(
+        select(func.auth_find_api_key(prefix).table_valued("key_id", "tenant_id"))
+    )).first()
+    await uow.commit()
+    if found is None:
+        raise invalid
+    uow.act_as(found.tenant_id)
+    api_key = await uow.session.get(ApiKey, found.key_id)
+    if api_key is None or not hmac.compare_digest(api_key.key_hash, token_hash(key, settings.pepper)):
+        raise invalid
+    now = utcnow()
+    if api_key.revoked_at is not None:
+        raise Unauthorized("This API key has been revoked", code="api_key_revoked")
+    if api_key.expires_at is not None and api_key.expires_at <= now:
+        raise Unauthorized("This API key has expired", code="api_key_expired")
+    user = await check_account(uow, api_key.user_id)
+    await uow.session.execute(update(ApiKey).where(ApiKey.id == api_key.id).values(last_used_at=now))
+    return Principal(user.id, user.tenant_id, user.email, user.role, "api_key", api_key.scope,
+                     api_key.assistant_id)

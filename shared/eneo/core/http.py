@@ -1,0 +1,153 @@
+"""The FastAPI app every HTTP function is built from: errors, request ids, logs, health.
+
+A function's app.py is then three lines: build the app from its domain routers, wrap it in Mangum.
+"""
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from eneo.core.errors import AppError
+from eneo.core.logging import configure_logging, request_id_var
+from eneo.core.settings import get_settings
+
+log = logging.getLogger("eneo.http")
+
+_HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+               413: "payload_too_large", 415: "unsupported_media_type"}
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._=-]{1,128}$")
+
+
+def error_body(code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"code": code, "message": message, "details": details or [], "request_id": request_id_var.get()}
+
+
+def _field(loc: Sequence[int | str]) -> str:
+    """`("body", "members", 0, "role")` → `members[0].role`; query/path params keep their name."""
+    parts = list(loc[1:]) if loc and loc[0] in ("body", "query", "path", "header", "form") else list(loc)
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or str(loc[0] if loc else "body")
+
+
+async def _app_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return JSONResponse(error_body(exc.code, exc.message, exc.details), exc.status, headers=exc.headers)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = [{"field": _field(e["loc"]), "message": e["msg"], "type": e["type"]} for e in exc.errors()]
+    message = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
+    return JSONResponse(error_body("validation_error", f"Invalid request: {message}", details), 422)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    message = exc.detail if isinstance(exc.detail, str) else "Request failed"
+    if exc.status_code == 404 and message == "Not Found":
+        message = "No such route"
+    return JSONResponse(error_body(code, message), exc.status_code, headers=exc.headers)
+
+
+class RequestContextMiddleware:
+    """Request id (client's, or API Gateway's, or new) into logs and the response; one access log line."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        rid = headers.get(b"x-request-id", b"").decode("latin-1")
+        if not _REQUEST_ID.match(rid):
+            event = scope.get("aws.event") or {}
+            rid = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
+        token = request_id_var.set(rid)
+        start = time.perf_counter()
+        status = 0
+
+        async def send_with_id(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Caught here rather than by Starlette's outermost handler, so the answer still carries
+            # the request id that the log line has.
+            log.exception("unhandled error")
+            if status == 0:
+                body = error_body("internal_error", "Something went wrong on our side; quote the request id")
+                await JSONResponse(body, 500)(scope, receive, send_with_id)
+        finally:
+            log.info("request", extra={"method": scope["method"], "path": scope["path"], "status": status,
+                                       "ms": round((time.perf_counter() - start) * 1000, 1)})
+            request_id_var.reset(token)
+
+
+class TrailingSlashMiddleware:
+    """Serve `/x` and `/x/` alike without a redirect (a 307 on POST would make API clients resend)."""
+
+    def __init__(self, app: ASGIApp, router_app: FastAPI) -> None:
+        self.app = app
+        self.router_app = router_app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope["path"].endswith("/"):
+            from starlette.routing import Match
+
+            if not any(r.matches(scope)[0] == Match.FULL for r in self.router_app.router.routes):
+                scope = {**scope, "path": scope["path"] + "/"}
+        await self.app(scope, receive, send)
+
+
+def create_app(service: str, routers: Sequence[APIRouter],
+               health_checks: dict[str, Callable[[], Awaitable[None]]] | None = None) -> FastAPI:
+    settings = get_settings()
+    configure_logging(service, settings.log_level)
+    settings.require_secrets()
+    app = FastAPI(title=f"Eneo {service}", version="1", redirect_slashes=False,
+                  openapi_url=f"/api/v1/{service}/openapi.json", docs_url=f"/api/v1/{service}/docs",
+                  redoc_url=None)
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    for router in routers:
+        app.include_router(router)
+    checks = health_checks or {}
+
+    @app.get(f"/api/v1/health/{service}", tags=["health"], include_in_schema=False)
+    async def health() -> JSONResponse:
+        results: dict[str, str] = {}
+        for name, check in checks.items():
+            try:
+                await check()
+                results[name] = "ok"
+            except Exception as exc:
+                log.warning("health check failed", extra={"check": name, "error": type(exc).__name__})
+                results[name] = "unavailable"
+        ok = all(v == "ok" for v in results.values())
+        return JSONResponse({"status": "ok" if ok else "degraded", "service": service, "checks": results},
+                            200 if ok else 503)
+
+    app.add_middleware(TrailingSlashMiddleware, router_app=app)
+    app.add_middleware(RequestContextMiddleware)
+    return app

@@ -1,0 +1,68 @@
+"""Secrets: password hashing, access tokens, and keyed hashes of high-entropy tokens."""
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from eneo.core.errors import Unauthorized
+from eneo.core.ids import utcnow
+from eneo.core.settings import Settings
+
+_hasher = PasswordHasher()
+# Verifying against this keeps the time of a login for an unknown account the same as for a known one.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def token_hash(token: str, pepper: bytes) -> str:
+    """HMAC-SHA256 of a random token (API key, invitation).
+
+    These tokens carry 190+ bits of entropy, so a slow hash adds nothing; the pepper means a leaked
+    table alone is not enough to test guesses.
+    """
+    return hmac.new(pepper, token.encode(), hashlib.sha256).hexdigest()
+
+
+def random_token(nbytes: int = 32) -> str:
+    return secrets.token_urlsafe(nbytes)
+
+
+def create_access_token(settings: Settings, *, user_id: uuid.UUID, tenant_id: uuid.UUID) -> tuple[str, int]:
+    """A signed JWT and its lifetime in seconds."""
+    lifetime = timedelta(minutes=settings.jwt_expiry_minutes)
+    now = utcnow()
+    claims = {"sub": str(user_id), "tid": str(tenant_id), "iat": now, "exp": now + lifetime, "typ": "access"}
+    token = jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm=settings.jwt_algorithm)
+    return token, int(lifetime.total_seconds())
+
+
+def decode_access_token(settings: Settings, token: str) -> dict[str, Any]:
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token, settings.jwt_secret.get_secret_value(), algorithms=[settings.jwt_algorithm],
+            options={"require": ["sub", "tid", "exp"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("Access token expired", code="token_expired") from None
+    except jwt.PyJWTError:
+        raise Unauthorized("Invalid access token", code="invalid_token") from None
+    if claims.get("typ") != "access":
+        raise Unauthorized("Invalid access token", code="invalid_token")
+    return claims

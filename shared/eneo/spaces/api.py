@@ -1,0 +1,59 @@
+"""Spaces and their members."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response, status
+
+from eneo.auth.deps import CurrentUser
+from eneo.core.pagination import Page, PageQuery
+from eneo.spaces import service
+from eneo.spaces.schemas import MemberAdd, MemberUpdate, SpaceCreate, SpaceDetail, SpaceOut, SpaceUpdate
+
+router = APIRouter(prefix="/api/v1/spaces", tags=["spaces"])
+
+
+@router.post("/", status_code=status.HTTP_201_CREATED)
+async def create_space(ctx: CurrentUser, body: SpaceCreate) -> SpaceOut:
+    """A shared space; its creator becomes its admin."""
+    return await service.create_space(ctx.uow, ctx.principal, body)
+
+
+@router.get("/")
+async def list_spaces(ctx: CurrentUser, page: Annotated[PageQuery, Depends()]) -> Page[SpaceOut]:
+    """The spaces the caller is a member of, personal space included."""
+    items, cursor = await service.list_spaces(ctx.uow, ctx.principal, limit=page.limit, cursor=page.cursor)
+    return Page(items=items, next_cursor=cursor)
+
+
+@router.get("/{space_id}/")
+async def get_space(ctx: CurrentUser, space_id: uuid.UUID) -> SpaceDetail:
+    return await service.get_space(ctx.uow, ctx.principal, space_id)
+
+
+@router.patch("/{space_id}/")
+async def update_space(ctx: CurrentUser, space_id: uuid.UUID, body: SpaceUpdate) -> SpaceDetail:
+    return await service.update_space(ctx.uow, ctx.principal, space_id, body)
+
+
+@router.delete("/{space_id}/", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_space(ctx: CurrentUser, space_id: uuid.UUID) -> Response:
+    await service.delete_space(ctx.uow, ctx.principal, space_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{space_id}/members/", status_code=status.HTTP_201_CREATED)
+async def add_member(ctx: CurrentUser, space_id: uuid.UUID, body: MemberAdd) -> SpaceDetail:
+    return await service.add_member(ctx.uow, ctx.principal, space_id, body)
+
+
+@router.patch("/{space_id}/members/{user_id}/")
+async def update_member(ctx: CurrentUser, space_id: uuid.UUID, user_id: uuid.UUID, body: MemberUpdate
+                        ) -> SpaceDetail:
+    return await service.update_member(ctx.uow, ctx.principal, space_id, user_id, body.role)
+
+
+@router.delete("/{space_id}/members/{user_id}/", status_code=status.HTTP_204_NO_CONTENT)
+async def remove_member(ctx: CurrentUser, space_id: uuid.UUID, user_id: uuid.UUID) -> Response:
+    await service.remove_member(ctx.uow, ctx.principal, space_id, user_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,166 @@
+"""Space use cases. Every function takes the caller and checks `policy` before touching data."""
+
+import uuid
+
+from sqlalchemy import func, select
+
+from eneo.auth.principal import Principal
+from eneo.core.db import UnitOfWork
+from eneo.core.errors import BadRequest, Conflict, NotFound
+from eneo.core.pagination import paginate
+from eneo.spaces.models import Space, SpaceMember, SpaceRole
+from eneo.spaces.policy import SpaceAction, require
+from eneo.spaces.schemas import MemberAdd, MemberOut, SpaceCreate, SpaceDetail, SpaceOut, SpaceUpdate
+from eneo.users.models import User, UserState
+
+
+def _out(space: Space, role: SpaceRole) -> SpaceOut:
+    return SpaceOut(id=space.id, name=space.name, description=space.description, personal=space.personal,
+                    my_role=role, created_at=space.created_at, updated_at=space.updated_at)
+
+
+async def _membership(uow: UnitOfWork, p: Principal, space_id: uuid.UUID) -> tuple[Space, SpaceRole]:
+    row = (await uow.session.execute(
+        select(Space, SpaceMember.role)
+        .join(SpaceMember, (SpaceMember.space_id == Space.id) & (SpaceMember.user_id == p.user_id))
+        .where(Space.id == space_id, Space.tenant_id == p.tenant_id)
+    )).first()
+    if row is None:
+        raise NotFound("Space")
+    return row[0], row[1]
+
+
+async def authorize(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, action: SpaceAction) -> Space:
+    """The space, if the caller may do `action` in it (for this and later domains' services)."""
+    space, role = await _membership(uow, p, space_id)
+    require(role, action)
+    return space
+
+
+async def create_personal_space(uow: UnitOfWork, user: User) -> Space:
+    space = Space(tenant_id=user.tenant_id, name="Personal", description="", personal=True, owner_id=user.id)
+    uow.session.add(space)
+    await uow.session.flush()
+    uow.session.add(SpaceMember(space_id=space.id, user_id=user.id, tenant_id=user.tenant_id,
+                                role=SpaceRole.admin))
+    return space
+
+
+async def create_space(uow: UnitOfWork, p: Principal, data: SpaceCreate) -> SpaceOut:
+    space = Space(tenant_id=p.tenant_id, name=data.name, description=data.description, personal=False)
+    uow.session.add(space)
+    await uow.session.flush()
+    uow.session.add(SpaceMember(space_id=space.id, user_id=p.user_id, tenant_id=p.tenant_id,
+                                role=SpaceRole.admin))
+    await uow.commit()
+    return _out(space, SpaceRole.admin)
+
+
+async def list_spaces(uow: UnitOfWork, p: Principal, *, limit: int, cursor: str | None
+                      ) -> tuple[list[SpaceOut], str | None]:
+    mine = select(SpaceMember.space_id).where(SpaceMember.user_id == p.user_id,
+                                              SpaceMember.tenant_id == p.tenant_id)
+    spaces, next_cursor = await paginate(
+        uow.session, select(Space).where(Space.tenant_id == p.tenant_id, Space.id.in_(mine)), Space,
+        limit=limit, cursor=cursor,
+    )
+    roles: dict[uuid.UUID, SpaceRole] = dict((await uow.session.execute(
+        select(SpaceMember.space_id, SpaceMember.role).where(
+            SpaceMember.user_id == p.user_id, SpaceMember.space_id.in_([s.id for s in spaces]))
+    )).all())
+    return [_out(s, roles[s.id]) for s in spaces], next_cursor
+
+
+async def _members(uow: UnitOfWork, p: Principal, space_id: uuid.UUID) -> list[MemberOut]:
+    rows = await uow.session.execute(
+        select(SpaceMember.user_id, User.email, User.name, SpaceMember.role)
+        .join(User, User.id == SpaceMember.user_id)
+        .where(SpaceMember.space_id == space_id, SpaceMember.tenant_id == p.tenant_id)
+        .order_by(User.email)
+    )
+    return [MemberOut(user_id=r[0], email=r[1], name=r[2], role=r[3]) for r in rows]
+
+
+async def get_space(uow: UnitOfWork, p: Principal, space_id: uuid.UUID) -> SpaceDetail:
+    space, role = await _membership(uow, p, space_id)
+    require(role, SpaceAction.read)
+    return SpaceDetail(**_out(space, role).model_dump(), members=await _members(uow, p, space_id))
+
+
+async def update_space(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, data: SpaceUpdate) -> SpaceDetail:
+    space = await authorize(uow, p, space_id, SpaceAction.update)
+    for field, value in data.model_dump(exclude_unset=True, exclude_none=True).items():
+        setattr(space, field, value)
+    await uow.commit()
+    return await get_space(uow, p, space_id)
+
+
+async def delete_space(uow: UnitOfWork, p: Principal, space_id: uuid.UUID) -> None:
+    space = await authorize(uow, p, space_id, SpaceAction.delete)
+    if space.personal:
+        raise Conflict("A personal space is deleted only with its user", code="personal_space")
+    await uow.session.delete(space)
+    await uow.commit()
+
+
+async def _shared_space_for_members(uow: UnitOfWork, p: Principal, space_id: uuid.UUID) -> Space:
+    space = await authorize(uow, p, space_id, SpaceAction.manage_members)
+    if space.personal:
+        raise BadRequest("A personal space has no other members", code="personal_space")
+    return space
+
+
+async def _member(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, user_id: uuid.UUID) -> SpaceMember:
+    member = await uow.session.get(SpaceMember, (space_id, user_id))
+    if member is None or member.tenant_id != p.tenant_id:
+        raise NotFound("Member")
+    return member
+
+
+async def _ensure_another_admin(uow: UnitOfWork, space_id: uuid.UUID, leaving: uuid.UUID) -> None:
+    others = await uow.session.scalar(
+        select(func.count()).select_from(SpaceMember).where(
+            SpaceMember.space_id == space_id, SpaceMember.role == SpaceRole.admin, SpaceMember.user_id != leaving)
+    )
+    if not others:
+        raise Conflict("A space needs at least one admin; make someone else admin first", code="last_space_admin")
+
+
+async def add_member(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, data: MemberAdd) -> SpaceDetail:
+    await _shared_space_for_members(uow, p, space_id)
+    user = await uow.session.scalar(select(User).where(User.id == data.user_id, User.tenant_id == p.tenant_id))
+    if user is None:
+        raise NotFound("User")
+    if user.state == UserState.deactivated:
+        raise Conflict("A deactivated user cannot join a space", code="user_deactivated")
+    if await uow.session.get(SpaceMember, (space_id, user.id)) is not None:
+        raise Conflict("The user is already a member; change their role instead", code="already_member")
+    uow.session.add(SpaceMember(space_id=space_id, user_id=user.id, tenant_id=p.tenant_id, role=data.role))
+    await uow.commit()
+    return await get_space(uow, p, space_id)
+
+
+async def update_member(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, user_id: uuid.UUID,
+                        role: SpaceRole) -> SpaceDetail:
+    await _shared_space_for_members(uow, p, space_id)
+    member = await _member(uow, p, space_id, user_id)
+    if member.role == SpaceRole.admin and role != SpaceRole.admin:
+        await _ensure_another_admin(uow, space_id, user_id)
+    member.role = role
+    await uow.commit()
+    return await get_space(uow, p, space_id)
+
+
+async def remove_member(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, user_id: uuid.UUID) -> None:
+    """Admins remove anyone; any member may leave (but not the last admin)."""
+    if user_id == p.user_id:
+        space, _ = await _membership(uow, p, space_id)
+        if space.personal:
+            raise BadRequest("You cannot leave your personal space", code="personal_space")
+    else:
+        await _shared_space_for_members(uow, p, space_id)
+    member = await _member(uow, p, space_id, user_id)
+    if member.role == SpaceRole.admin:
+        await _ensure_another_admin(uow, space_id, user_id)
+    await uow.session.delete(member)
+    await uow.commit()

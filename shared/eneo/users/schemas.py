@@ -1,0 +1,54 @@
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from eneo.users.models import UserRole, UserState
+
+Password = Field(min_length=10, max_length=256, description="At least 10 characters")
+
+
+class UserCreate(BaseModel):
+    """Without a password the user is invited: the answer carries a one-time invitation token."""
+
+    model_config = ConfigDict(extra="forbid")
+    email: EmailStr
+    name: str = Field(min_length=1, max_length=200)
+    role: UserRole = UserRole.user
+    password: str | None = Password
+
+
+class UserUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, min_length=1, max_length=200)
+    role: UserRole | None = None
+    state: Literal[UserState.active, UserState.deactivated] | None = None
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    email: str
+    name: str
+    role: UserRole
+    state: UserState
+    created_at: datetime
+    last_login_at: datetime | None
+
+
+class UserCreated(UserOut):
+    invitation_token: str | None = Field(None, description="Shown once; send it to the invited user")
+
+
+class InvitationAccept(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    token: str = Field(min_length=10, max_length=200)
+    password: str = Password
+
+
+class AccessToken(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
+    expires_in: int

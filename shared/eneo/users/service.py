@@ -1,0 +1,140 @@
+"""User use cases: login, invitations, and the tenant admin's management of users."""
+
+import uuid
+from datetime import timedelta
+
+from redis.asyncio import Redis
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from eneo.auth.principal import Principal, check_account
+from eneo.core import ratelimit
+from eneo.core.db import UnitOfWork
+from eneo.core.errors import BadRequest, Conflict, NotFound, TooManyRequests, Unauthorized
+from eneo.core.ids import utcnow
+from eneo.core.pagination import paginate
+from eneo.core.security import create_access_token, hash_password, random_token, token_hash, verify_password
+from eneo.core.settings import Settings
+from eneo.spaces.service import create_personal_space
+from eneo.users.models import User, UserRole, UserState
+from eneo.users.schemas import AccessToken, InvitationAccept, UserCreate, UserCreated, UserOut, UserUpdate
+
+
+async def login(uow: UnitOfWork, settings: Settings, redis: Redis, *, email: str, password: str,
+                client_ip: str) -> AccessToken:
+    """Password login, rate limited per account and per client address."""
+    email = email.strip().lower()
+    window = settings.login_window_seconds
+    for key, limit in ((f"login:ip:{client_ip}", settings.login_max_attempts_per_ip),
+                       (f"login:acct:{token_hash(email, settings.pepper)[:32]}",
+                        settings.login_max_attempts_per_account)):
+        if (wait := await ratelimit.hit(redis, key, limit=limit, window_seconds=window)) is not None:
+            raise TooManyRequests(f"Too many login attempts; try again in {wait} seconds", retry_after=wait)
+
+    found = (await uow.session.execute(
+        select(func.auth_find_user_by_email(email).table_valued("user_id", "tenant_id"))
+    )).first()
+    await uow.commit()
+    user = None
+    if found is not None:
+        uow.act_as(found.tenant_id)
+        user = await uow.session.get(User, found.user_id)
+    if not verify_password(user.password_hash if user else None, password) or user is None:
+        raise Unauthorized("Wrong e-mail or password", code="invalid_credentials")
+    await check_account(uow, user.id)
+    user.last_login_at = utcnow()
+    await uow.commit()
+    await ratelimit.reset(redis, f"login:acct:{token_hash(email, settings.pepper)[:32]}")
+    token, expires_in = create_access_token(settings, user_id=user.id, tenant_id=user.tenant_id)
+    return AccessToken(access_token=token, expires_in=expires_in)
+
+
+async def create_user(uow: UnitOfWork, settings: Settings, tenant_id: uuid.UUID, data: UserCreate) -> UserCreated:
+    """Create (with a password) or invite (without) a user, with their personal space."""
+    invitation = None if data.password else random_token()
+    user = User(
+        tenant_id=tenant_id, email=data.email.lower(), name=data.name, role=data.role,
+        password_hash=hash_password(data.password) if data.password else None,
+        state=UserState.active if data.password else UserState.invited,
+        invite_token_hash=token_hash(invitation, settings.pepper) if invitation else None,
+        invite_expires_at=utcnow() + timedelta(hours=settings.invite_expiry_hours) if invitation else None,
+    )
+    uow.session.add(user)
+    try:
+        await uow.session.flush()
+    except IntegrityError:
+        await uow.rollback()
+        raise Conflict("A user with this e-mail already exists", code="email_taken") from None
+    await create_personal_space(uow, user)
+    await uow.commit()
+    return UserCreated(**UserOut.model_validate(user).model_dump(), invitation_token=invitation)
+
+
+async def accept_invitation(uow: UnitOfWork, settings: Settings, data: InvitationAccept) -> UserOut:
+    invalid = BadRequest("This invitation is not valid or has expired", code="invalid_invitation")
+    found = (await uow.session.execute(
+        select(func.auth_find_invite(token_hash(data.token, settings.pepper)).table_valued("user_id", "tenant_id"))
+    )).first()
+    await uow.commit()
+    if found is None:
+        raise invalid
+    uow.act_as(found.tenant_id)
+    user = await uow.session.get(User, found.user_id)
+    if user is None or user.state != UserState.invited or (user.invite_expires_at or utcnow()) <= utcnow():
+        raise invalid
+    user.password_hash = hash_password(data.password)
+    user.state = UserState.active
+    user.invite_token_hash = None
+    user.invite_expires_at = None
+    await uow.commit()
+    return UserOut.model_validate(user)
+
+
+async def get_user(uow: UnitOfWork, p: Principal, user_id: uuid.UUID) -> User:
+    """Admins see every user of their tenant; others only themselves."""
+    if user_id != p.user_id and not p.is_admin:
+        raise NotFound("User")
+    user = await uow.session.scalar(select(User).where(User.id == user_id, User.tenant_id == p.tenant_id))
+    if user is None:
+        raise NotFound("User")
+    return user
+
+
+async def list_users(uow: UnitOfWork, p: Principal, *, limit: int, cursor: str | None
+                     ) -> tuple[list[User], str | None]:
+    return await paginate(uow.session, select(User).where(User.tenant_id == p.tenant_id), User,
+                          limit=limit, cursor=cursor)
+
+
+async def _ensure_other_admin(uow: UnitOfWork, p: Principal, user_id: uuid.UUID) -> None:
+    others = await uow.session.scalar(select(func.count()).select_from(User).where(
+        User.tenant_id == p.tenant_id, User.role == UserRole.admin, User.state == UserState.active,
+        User.id != user_id))
+    if not others:
+        raise Conflict("The organisation needs at least one active admin", code="last_admin")
+
+
+async def update_user(uow: UnitOfWork, p: Principal, user_id: uuid.UUID, data: UserUpdate) -> User:
+    user = await get_user(uow, p, user_id)
+    changes = data.model_dump(exclude_unset=True, exclude_none=True)
+    losing_admin = (changes.get("role", user.role) != UserRole.admin
+                    or changes.get("state", user.state) != UserState.active)
+    if user.role == UserRole.admin and losing_admin:
+        await _ensure_other_admin(uow, p, user.id)
+    if changes.get("state") == UserState.active and user.state == UserState.invited:
+        raise Conflict("An invited user becomes active by accepting the invitation", code="user_invited")
+    for field, value in changes.items():
+        setattr(user, field, value)
+    await uow.commit()
+    return user
+
+
+async def delete_user(uow: UnitOfWork, p: Principal, user_id: uuid.UUID) -> None:
+    """Deletes the user with their keys, memberships and personal space (foreign keys cascade)."""
+    user = await get_user(uow, p, user_id)
+    if user.id == p.user_id:
+        raise Conflict("You cannot delete yourself; ask another admin", code="cannot_delete_self")
+    if user.role == UserRole.admin:
+        await _ensure_other_admin(uow, p, user.id)
+    await uow.session.delete(user)
+    await uow.commit()
