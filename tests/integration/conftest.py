@@ -1,5 +1,6 @@
 """Builders for integration tests: each test makes its own tenant, so tests never share rows."""
 
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -63,7 +64,9 @@ async def client(db: object) -> AsyncIterator[httpx.AsyncClient]:
         target = spaces if scope.get("path", "").startswith(("/api/v1/spaces", "/api/v1/health/spaces")) else auth
         await target(scope, receive, send)
 
-    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 1234))
+    # A fresh client address per test, so per-IP login limits never leak between tests.
+    ip = f"198.18.{secrets.randbelow(256)}.{secrets.randbelow(254) + 1}"
+    transport = httpx.ASGITransport(app=app, client=(ip, 1234))
     async with httpx.AsyncClient(transport=transport, base_url="http://eneo.test") as c:
         yield c
 
@@ -79,8 +82,7 @@ async def make_user(make_tenant: Callable[..., Any], client: httpx.AsyncClient) 
             uow.act_as(tenant.id)
             user = await create_user(uow, get_settings(), tenant.id,
                                      UserCreate(email=email, name=email.split("@")[0], role=role, password=PASSWORD))
-        r = await client.post("/api/v1/users/login/token/", data={"username": email, "password": PASSWORD},
-                              headers={"X-Forwarded-For": email})
+        r = await client.post("/api/v1/users/login/token/", data={"username": email, "password": PASSWORD})
         assert r.status_code == 200, r.text
         return Member(user.id, tenant.id, email, {"Authorization": f"Bearer {r.json()['access_token']}"})
 

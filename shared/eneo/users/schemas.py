@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from eneo.users.models import UserRole, UserState
 
-Password = Field(min_length=10, max_length=256, description="At least 10 characters")
+PASSWORD_RULE = {"min_length": 10, "max_length": 256, "description": "At least 10 characters"}
 
 
 class UserCreate(BaseModel):
@@ -16,7 +16,7 @@ class UserCreate(BaseModel):
     email: EmailStr
     name: str = Field(min_length=1, max_length=200)
     role: UserRole = UserRole.user
-    password: str | None = Password
+    password: str | None = Field(None, **PASSWORD_RULE)  # type: ignore[arg-type]
 
 
 class UserUpdate(BaseModel):
@@ -45,7 +45,7 @@ class UserCreated(UserOut):
 class InvitationAccept(BaseModel):
     model_config = ConfigDict(extra="forbid")
     token: str = Field(min_length=10, max_length=200)
-    password: str = Password
+    password: str = Field(**PASSWORD_RULE)  # type: ignore[arg-type]
 
 
 class AccessToken(BaseModel):
