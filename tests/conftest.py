@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+
 from eneo_local.services import EmbeddedServices, Endpoints, migrate
 
 TEST_SECRETS = {

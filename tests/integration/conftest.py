@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from eneo.core.db import UnitOfWork
 from eneo.core.settings import get_settings
 from eneo.tenants.schemas import TenantCreate
