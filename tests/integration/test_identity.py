@@ -75,9 +75,21 @@ async def test_login_is_rate_limited_per_account(client: httpx.AsyncClient, make
     assert 0 < int(r.headers["retry-after"]) <= 15 * 60
 
 
-async def test_login_is_rate_limited_per_address(client: httpx.AsyncClient) -> None:
+async def test_login_is_rate_limited_per_address(client: httpx.AsyncClient, make_user) -> None:
+    user = await make_user()
+    for _ in range(3):  # successful logins from a shared address do not count
+        assert (await login(client, user.email)).status_code == 200
     codes = [(await login(client, f"guess-{i}@example.org", "x")).status_code for i in range(51)]
     assert codes[:50] == [401] * 50 and codes[50] == 429
+    assert (await login(client, user.email)).status_code == 429
+
+
+async def test_a_successful_login_clears_the_account_counter(client: httpx.AsyncClient, make_user) -> None:
+    user = await make_user()
+    for _ in range(2):
+        for _ in range(9):
+            assert (await login(client, user.email, "wrong password")).status_code == 401
+        assert (await login(client, user.email)).status_code == 200
 
 
 async def test_deactivated_user_is_refused_until_reactivated(client: httpx.AsyncClient, make_user) -> None:

@@ -22,14 +22,13 @@ from eneo.users.schemas import AccessToken, InvitationAccept, UserCreate, UserCr
 
 async def login(uow: UnitOfWork, settings: Settings, redis: Redis, *, email: str, password: str,
                 client_ip: str) -> AccessToken:
-    """Password login, rate limited per account and per client address."""
+    """Password login; failed attempts are limited per account and per client address."""
     email = email.strip().lower()
-    window = settings.login_window_seconds
-    for key, limit in ((f"login:ip:{client_ip}", settings.login_max_attempts_per_ip),
-                       (f"login:acct:{token_hash(email, settings.pepper)[:32]}",
-                        settings.login_max_attempts_per_account)):
-        if (wait := await ratelimit.hit(redis, key, limit=limit, window_seconds=window)) is not None:
-            raise TooManyRequests(f"Too many login attempts; try again in {wait} seconds", retry_after=wait)
+    limits = {f"login:ip:{client_ip}": settings.login_max_attempts_per_ip,
+              f"login:acct:{token_hash(email, settings.pepper)[:32]}": settings.login_max_attempts_per_account}
+    for key, limit in limits.items():
+        if (wait := await ratelimit.retry_after(redis, key, limit=limit)) is not None:
+            raise TooManyRequests(f"Too many failed logins; try again in {wait} seconds", retry_after=wait)
 
     found = (await uow.session.execute(
         select(func.auth_find_user_by_email(email).table_valued("user_id", "tenant_id"))
@@ -40,11 +39,13 @@ async def login(uow: UnitOfWork, settings: Settings, redis: Redis, *, email: str
         uow.act_as(found.tenant_id)
         user = await uow.session.get(User, found.user_id)
     if not verify_password(user.password_hash if user else None, password) or user is None:
+        for key in limits:
+            await ratelimit.record_failure(redis, key, window_seconds=settings.login_window_seconds)
         raise Unauthorized("Wrong e-mail or password", code="invalid_credentials")
     await check_account(uow, user.id)
     user.last_login_at = utcnow()
     await uow.commit()
-    await ratelimit.reset(redis, f"login:acct:{token_hash(email, settings.pepper)[:32]}")
+    await ratelimit.reset(redis, next(k for k in limits if k.startswith("login:acct:")))
     token, expires_in = create_access_token(settings, user_id=user.id, tenant_id=user.tenant_id)
     return AccessToken(access_token=token, expires_in=expires_in)
 
