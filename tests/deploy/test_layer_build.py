@@ -86,7 +86,7 @@ def test_recipe_copies_the_real_shared_eneo(tmp_path: Path) -> None:
     expected = {
         f"eneo/{rel}"
         for rel in _files(src)
-        if "__pycache__" not in rel and "tests" not in rel.split("/") and not rel.endswith((".pyc", ".pyo"))
+        if not {"__pycache__", "tests", ".pytest_cache"} & set(rel.split("/")) and not rel.endswith((".pyc", ".pyo"))
     }
     site = _build(tmp_path)
     assert "eneo/__init__.py" in expected
