@@ -5,6 +5,7 @@ import hmac
 import secrets
 import uuid
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
 import jwt
@@ -16,8 +17,15 @@ from eneo.core.ids import utcnow
 from eneo.core.settings import Settings
 
 _hasher = PasswordHasher()
-# Verifying against this keeps the time of a login for an unknown account the same as for a known one.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verifying against this keeps a login for an unknown account as slow as for a known one.
+
+    Made on first use: hashing at import would add ~100 ms to every cold start.
+    """
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def hash_password(password: str) -> str:
@@ -26,7 +34,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 
