@@ -88,3 +88,13 @@ async def make_user(make_tenant: Callable[..., Any], client: httpx.AsyncClient) 
         return Member(user.id, tenant.id, email, {"Authorization": f"Bearer {r.json()['access_token']}"})
 
     return make
+
+
+@pytest.fixture(autouse=True)
+async def no_connection_left_open(db: object) -> AsyncIterator[None]:
+    """Every request returns its connection to the pool; a leak fails the test that caused it."""
+    from eneo.core.db import get_engine
+
+    yield
+    pool = get_engine().pool
+    assert pool.checkedout() == 0, f"{pool.checkedout()} database connection(s) still checked out"  # type: ignore[attr-defined]

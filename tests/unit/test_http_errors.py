@@ -82,3 +82,16 @@ async def test_malformed_json_is_a_validation_error(client: httpx.AsyncClient) -
     r = await client.post("/api/v1/things/", content=b"{not json", headers={"Content-Type": "application/json"})
     assert r.status_code == 422
     assert r.json()["code"] == "validation_error"
+
+
+async def test_each_request_logs_one_json_line_with_its_request_id(client: httpx.AsyncClient,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    await client.get("/api/v1/things/missing/", headers={"X-Request-Id": "log-me-1", "Authorization": "Bearer s3cr3t"})
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    access = [e for e in lines if e["message"] == "request"]
+    assert len(access) == 1
+    assert access[0]["request_id"] == "log-me-1"
+    assert (access[0]["status"], access[0]["path"], access[0]["service"]) == (404, "/api/v1/things/missing/", "things")
+    assert "s3cr3t" not in json.dumps(lines)

@@ -37,12 +37,20 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stdout is at emit time, not the stream of the first configuration."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stdout
+        super().emit(record)
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     """Route the root logger to stdout as JSON; idempotent across warm invocations."""
     root = logging.getLogger()
     if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
         return
-    handler = logging.StreamHandler(sys.stdout)
+    handler = StdoutHandler(sys.stdout)
     handler.setFormatter(JsonFormatter(service))
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
