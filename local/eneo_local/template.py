@@ -1,0 +1,324 @@
+"""Reads template.yaml (AWS SAM) into typed specs the local stack hosts.
+
+The template is the single source of truth, so the local stack must read it the way CloudFormation
+and SAM do: short tags (`!Ref`, `!Sub`, ...) become intrinsic functions, SAM `Globals` merge into
+each function (maps merged, lists appended, scalars overridden), parameters come from the local
+stack (or their `Default`), and `!Ref`/`!GetAtt` on a resource give the local stand-in's name.
+
+Resources and function events are read by small functions registered per `Type`
+(`RESOURCE_READERS`, `EVENT_READERS`); a type nobody reads yet is kept raw in
+`StackTemplate.resources`, so queues, schedules and a WebSocket API slot in as one reader each.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eneo_local.intrinsics import Resolver, TemplateError, as_text, load_yaml
+
+__all__ = ["BucketSpec", "CorsConfig", "FunctionEvent", "FunctionSpec", "HttpApiSpec", "HttpRoute",
+           "StackTemplate", "TemplateError", "load_template"]
+
+DEFAULT_STACK_NAME = "eneo-local"
+DEFAULT_REGION = "eu-north-1"
+DEFAULT_ACCOUNT_ID = "123456789012"  # moto's default account, so ARNs line up with its resources
+IMPLICIT_HTTP_API = "ServerlessHttpApi"  # SAM's name for the API of HttpApi events without ApiId
+
+
+# ---------------------------------------------------------------------------------------------
+# Typed specs
+
+
+@dataclass(frozen=True)
+class FunctionEvent:
+    """One entry of a function's `Events`, resolved; typed readers turn some into richer specs."""
+
+    name: str
+    type: str
+    properties: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    name: str  # the physical FunctionName
+    code_uri: Path
+    handler: str  # "module.func", as Lambda's Python runtime reads it
+    runtime: str
+    timeout: int  # seconds
+    memory_size: int  # MB
+    environment: dict[str, str]
+    events: tuple[FunctionEvent, ...] = ()
+    reserved_concurrency: int | None = None
+
+    @property
+    def handler_module(self) -> str:
+        return self.handler.rsplit(".", 1)[0]
+
+    @property
+    def handler_function(self) -> str:
+        return self.handler.rsplit(".", 1)[1]
+
+
+@dataclass(frozen=True)
+class HttpRoute:
+    """An HttpApi event: `METHOD /path` on an API, served by a function."""
+
+    api: str  # logical id of the HttpApi
+    method: str  # upper case, or ANY
+    path: str  # "/api/v1/spaces/{proxy+}", or "$default"
+    function: str  # logical id
+    event: str  # the event's name in the template
+
+    @property
+    def route_key(self) -> str:
+        return "$default" if self.path == "$default" else f"{self.method} {self.path}"
+
+
+@dataclass(frozen=True)
+class CorsConfig:
+    """An HttpApi's CorsConfiguration, which API Gateway applies itself (backend CORS is ignored)."""
+
+    allow_origins: tuple[str, ...] = ()
+    allow_headers: tuple[str, ...] = ()
+    allow_methods: tuple[str, ...] = ()
+    expose_headers: tuple[str, ...] = ()
+    max_age: int | None = None
+    allow_credentials: bool = False
+
+
+@dataclass(frozen=True)
+class HttpApiSpec:
+    logical_id: str
+    api_id: str
+    cors: CorsConfig | None = None
+
+
+@dataclass(frozen=True)
+class BucketSpec:
+    logical_id: str
+    name: str
+    cors_rules: tuple[dict[str, Any], ...] = ()  # in the S3 API's shape (put_bucket_cors)
+    properties: dict[str, Any] = field(default_factory=dict)  # resolved, for what comes later
+
+
+@dataclass
+class StackTemplate:
+    path: Path
+    stack_name: str
+    region: str
+    account_id: str
+    parameters: dict[str, str]
+    functions: dict[str, FunctionSpec] = field(default_factory=dict)
+    http_apis: dict[str, HttpApiSpec] = field(default_factory=dict)
+    routes: list[HttpRoute] = field(default_factory=list)
+    buckets: dict[str, BucketSpec] = field(default_factory=dict)
+    resources: dict[str, dict[str, Any]] = field(default_factory=dict)  # every resource, unresolved
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+
+
+# ---------------------------------------------------------------------------------------------
+# SAM Globals
+
+
+def merge_globals(global_props: Any, props: dict[str, Any]) -> dict[str, Any]:
+    """SAM's rule: maps merge, lists append (globals first), scalars from the resource win."""
+    if not isinstance(global_props, dict):
+        return dict(props)
+    out = dict(global_props)
+    for key, value in props.items():
+        base = out.get(key)
+        if isinstance(base, dict) and isinstance(value, dict) and not _is_intrinsic(value):
+            out[key] = merge_globals(base, value)
+        elif isinstance(base, list) and isinstance(value, list):
+            out[key] = base + value
+        else:
+            out[key] = value
+    return out
+
+
+def _is_intrinsic(value: dict[str, Any]) -> bool:
+    return len(value) == 1 and next(iter(value)).startswith(("Fn::", "Ref"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Readers, one per resource type and per event type
+
+ResourceReader = Callable[["_Reading", str, dict[str, Any]], None]
+EventReader = Callable[["_Reading", FunctionSpec, FunctionEvent], None]
+
+
+@dataclass
+class _Reading:
+    resolver: Resolver
+    out: StackTemplate
+    globals_: dict[str, Any]
+
+
+def _read_function(ctx: _Reading, logical_id: str, resource: dict[str, Any]) -> None:
+    props = merge_globals(ctx.globals_.get("Function"), resource.get("Properties") or {})
+    r = ctx.resolver
+
+    def get(key: str, default: Any = None) -> Any:
+        value = r.resolve(props.get(key), f"{logical_id}.{key}")
+        return default if value is None else value
+
+    handler, code_uri = get("Handler"), get("CodeUri")
+    if not isinstance(handler, str) or "." not in handler:
+        raise TemplateError(f"{logical_id}.Handler must be 'module.function', got {handler!r}")
+    if not isinstance(code_uri, str):
+        raise TemplateError(f"{logical_id}.CodeUri must be a local folder, got {code_uri!r}")
+    variables = get("Environment", {}).get("Variables") or {}
+    spec = FunctionSpec(
+        logical_id=logical_id,
+        name=r.physical_name(logical_id),
+        code_uri=(ctx.out.root / code_uri).resolve(),
+        handler=handler,
+        runtime=str(get("Runtime", "python3.12")),
+        timeout=int(get("Timeout", 3)),  # Lambda's defaults
+        memory_size=int(get("MemorySize", 128)),
+        environment={str(k): "" if v is None else as_text(v) for k, v in variables.items()},
+        reserved_concurrency=(int(v) if (v := get("ReservedConcurrentExecutions")) is not None else None),
+    )
+    events = []
+    for name, event in (props.get("Events") or {}).items():
+        where = f"{logical_id}.Events.{name}"
+        events.append(FunctionEvent(name, str(event.get("Type")),
+                                    r.resolve(event.get("Properties") or {}, where) or {}))
+    spec = dataclasses.replace(spec, events=tuple(events))
+    ctx.out.functions[logical_id] = spec
+    for event in spec.events:
+        if reader := EVENT_READERS.get(event.type):
+            reader(ctx, spec, event)
+
+
+def _read_http_api_event(ctx: _Reading, fn: FunctionSpec, event: FunctionEvent) -> None:
+    props = event.properties
+    api = _api_logical_id(ctx, props.get("ApiId"), f"{fn.logical_id}.Events.{event.name}")
+    path, method = props.get("Path"), props.get("Method")
+    if path is None and method is None:
+        path, method = "$default", "ANY"
+    if not isinstance(path, str) or not isinstance(method, str):
+        raise TemplateError(f"{fn.logical_id}.Events.{event.name}: HttpApi needs Path and Method")
+    method = method.upper()
+    if method in ("*", "X-AMAZON-APIGATEWAY-ANY-METHOD"):
+        method = "ANY"
+    ctx.out.routes.append(HttpRoute(api, method, path, fn.logical_id, event.name))
+    if api == IMPLICIT_HTTP_API and api not in ctx.out.http_apis:
+        ctx.out.http_apis[api] = HttpApiSpec(api, "localserverlesshttpapi", None)
+
+
+def _api_logical_id(ctx: _Reading, api_id: Any, where: str) -> str:
+    """`ApiId: !Ref HttpApi` resolved to the API's local id; map it back to the logical id."""
+    if api_id is None:
+        return IMPLICIT_HTTP_API
+    for logical_id, resource in ctx.resolver.resources.items():
+        if resource.get("Type") == "AWS::Serverless::HttpApi" and \
+                ctx.resolver.physical_name(logical_id) == api_id:
+            return logical_id
+    raise TemplateError(f"{where}: ApiId {api_id!r} is not an AWS::Serverless::HttpApi of this template")
+
+
+def _read_http_api(ctx: _Reading, logical_id: str, resource: dict[str, Any]) -> None:
+    props = merge_globals(ctx.globals_.get("HttpApi"), resource.get("Properties") or {})
+    cors = ctx.resolver.resolve(props.get("CorsConfiguration"), f"{logical_id}.CorsConfiguration")
+    config: CorsConfig | None = None
+    if cors is True:
+        config = CorsConfig(allow_origins=("*",), allow_headers=("*",), allow_methods=("*",))
+    elif isinstance(cors, str):
+        config = CorsConfig(allow_origins=(cors.strip("'"),), allow_headers=("*",), allow_methods=("*",))
+    elif isinstance(cors, dict):
+        config = CorsConfig(
+            allow_origins=tuple(cors.get("AllowOrigins") or ()),
+            allow_headers=tuple(cors.get("AllowHeaders") or ()),
+            allow_methods=tuple(m.upper() for m in cors.get("AllowMethods") or ()),
+            expose_headers=tuple(cors.get("ExposeHeaders") or ()),
+            max_age=int(cors["MaxAge"]) if cors.get("MaxAge") is not None else None,
+            allow_credentials=bool(cors.get("AllowCredentials", False)),
+        )
+    ctx.out.http_apis[logical_id] = HttpApiSpec(logical_id, ctx.resolver.physical_name(logical_id), config)
+
+
+_CORS_RULE_KEYS = {"AllowedHeaders": "AllowedHeaders", "AllowedMethods": "AllowedMethods",
+                   "AllowedOrigins": "AllowedOrigins", "ExposedHeaders": "ExposeHeaders",
+                   "Id": "ID", "MaxAge": "MaxAgeSeconds"}
+
+
+def _read_bucket(ctx: _Reading, logical_id: str, resource: dict[str, Any]) -> None:
+    props = ctx.resolver.resolve(resource.get("Properties") or {}, logical_id) or {}
+    rules = ((props.get("CorsConfiguration") or {}).get("CorsRules")) or []
+    cors = tuple({_CORS_RULE_KEYS[k]: v for k, v in rule.items() if k in _CORS_RULE_KEYS} for rule in rules)
+    ctx.out.buckets[logical_id] = BucketSpec(logical_id, ctx.resolver.physical_name(logical_id), cors, props)
+
+
+RESOURCE_READERS: dict[str, ResourceReader] = {
+    "AWS::Serverless::Function": _read_function,
+    "AWS::Serverless::HttpApi": _read_http_api,
+    "AWS::S3::Bucket": _read_bucket,
+}
+EVENT_READERS: dict[str, EventReader] = {
+    "HttpApi": _read_http_api_event,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Parameters and the entry point
+
+
+def resolve_parameters(declared: Mapping[str, Any], supplied: Mapping[str, str]) -> dict[str, str]:
+    """Each declared parameter's value: supplied, else its Default; checked like CloudFormation does."""
+    values: dict[str, str] = {}
+    missing = []
+    for name, spec in declared.items():
+        spec = spec or {}
+        if name in supplied:
+            value = str(supplied[name])
+        elif "Default" in spec:
+            value = as_text(spec["Default"]) if spec["Default"] is not None else ""
+        else:
+            missing.append(name)
+            continue
+        if (allowed := spec.get("AllowedValues")) and value not in [str(a) for a in allowed]:
+            raise TemplateError(f"parameter {name}: {value!r} is not one of {allowed}")
+        if (min_length := spec.get("MinLength")) is not None and len(value) < int(min_length):
+            raise TemplateError(f"parameter {name}: shorter than its MinLength {min_length}")
+        values[name] = value
+    if missing:
+        raise TemplateError(
+            f"no value for parameter(s) {', '.join(missing)}: they have no Default and the local stack "
+            "does not supply them (pass --param NAME=VALUE)")
+    return values
+
+
+def load_template(path: Path, parameters: Mapping[str, str], *, stack_name: str = DEFAULT_STACK_NAME,
+                  region: str = DEFAULT_REGION, account_id: str = DEFAULT_ACCOUNT_ID) -> StackTemplate:
+    """Read and resolve a SAM template with the given parameter values."""
+    path = path.resolve()
+    data = load_yaml(path)
+    values = resolve_parameters(data.get("Parameters") or {}, parameters)
+    resolver = Resolver(data, values, stack_name, region, account_id)
+    out = StackTemplate(path, stack_name, region, account_id, values, resources=data["Resources"])
+    ctx = _Reading(resolver, out, data.get("Globals") or {})
+    # APIs first, so that routes can name them; then the rest in template order.
+    for logical_id, resource in _ordered(data["Resources"]):
+        if not isinstance(resource, dict) or "Type" not in resource:
+            raise TemplateError(f"resource {logical_id} has no Type")
+        if (condition := resource.get("Condition")) and not resolver.condition(condition):
+            continue
+        if reader := RESOURCE_READERS.get(resource["Type"]):
+            reader(ctx, logical_id, resource)
+    return out
+
+
+def _ordered(resources: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    is_api = {k for k, v in resources.items() if isinstance(v, dict) and str(v.get("Type", "")).endswith("Api")}
+    yield from ((k, v) for k, v in resources.items() if k in is_api)
+    yield from ((k, v) for k, v in resources.items() if k not in is_api)
