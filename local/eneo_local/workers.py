@@ -1,0 +1,383 @@
+"""Warm worker processes, one pool per function, as Lambda keeps execution environments.
+
+A pool starts with one warm instance and spawns more on demand, up to ENEO_MAX_CONCURRENCY (default
+4, or the function's ReservedConcurrentExecutions if lower); each instance serves one event at a
+time. An instance that runs past the function's Timeout is killed and replaced; one whose handler
+raises stays warm (Lambda's Python runtime keeps it too); one whose process dies is replaced. Idle
+extra instances are stopped after ENEO_IDLE_SECONDS, as Lambda reclaims idle environments.
+
+The parent never blocks on a worker: it waits for the worker's pipe to become readable through the
+event loop, so the gateway keeps serving while functions run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import multiprocessing
+import os
+import sys
+import time
+import types
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any, Literal
+
+from eneo_local import runtime
+from eneo_local.template import FunctionSpec, StackTemplate
+
+log = logging.getLogger("eneo_local.workers")
+
+# What a worker inherits from the shell: enough to run Python, nothing that would let a function
+# work locally only because the developer's shell happened to set something (declare it in the
+# template instead). ENEO_WORKER_ENV_PASSTHROUGH=NAME,NAME adds more.
+_PASSTHROUGH = {"PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "VIRTUAL_ENV", "SSL_CERT_FILE",
+                "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "HF_HOME", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"}
+
+Status = Literal["ok", "error", "timeout", "crash", "init_error"]
+
+
+@dataclass
+class Invocation:
+    """The outcome of one invoke, as the caller (gateway, event source) needs it."""
+
+    status: Status
+    result: Any = None  # the handler's return value (decoded JSON) when status == "ok"
+    error: dict[str, Any] | None = None  # errorType/errorMessage/stackTrace otherwise
+    duration_ms: float = 0.0
+    cold_start: bool = False
+    payload_bytes: int = 0  # size of the result's JSON (Lambda caps synchronous results at 6 MB)
+
+
+class WorkerInitError(RuntimeError):
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(f"{error.get('errorType')}: {error.get('errorMessage')}")
+        self.error = error
+
+
+def function_environment(spec: FunctionSpec, region: str, account_id: str,
+                         base_env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a function's process: basics, AWS credentials, the template's variables,
+    then the variables Lambda itself sets (which a template cannot override)."""
+    extra = {n.strip() for n in os.environ.get("ENEO_WORKER_ENV_PASSTHROUGH", "").split(",") if n.strip()}
+    env = {k: v for k, v in os.environ.items() if k in _PASSTHROUGH or k in extra or k.startswith("PYTHON")}
+    env |= dict(base_env or {})
+    env |= spec.environment
+    env |= {
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_size),
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": f"local/[$LATEST]{uuid.uuid4().hex}",
+        "LAMBDA_TASK_ROOT": str(spec.code_uri),
+        "_HANDLER": spec.handler,
+        "TZ": ":UTC",
+    }
+    return env
+
+
+@contextlib.contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Spawned children first re-import the parent's __main__ (the CLI, a test runner, a bench
+    script); a Lambda environment holds none of that, so hide it while the child is prepared."""
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
+class Worker:
+    """One warm process of one function."""
+
+    def __init__(self, spec: FunctionSpec, env: dict[str, str], arn: str) -> None:
+        self.spec = spec
+        self.arn = arn
+        self._env = env
+        self._conn: Connection | None = None
+        self._process: Any = None  # multiprocessing.context.SpawnProcess
+        self.last_used = time.monotonic()
+
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.is_alive()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    async def start(self, time_limit: float) -> float:
+        """Spawn the process and wait for its init phase; returns the init time in ms."""
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe()
+        self._process = ctx.Process(
+            target=runtime.main, args=(child, str(self.spec.code_uri), self.spec.handler, self._env),
+            name=f"eneo-fn-{self.spec.name}", daemon=False)
+        with _main_module_hidden():
+            self._process.start()
+        child.close()  # so that the worker's death reads as EOF here
+        self._conn = parent
+        try:
+            message = await self._recv(time_limit)
+        except TimeoutError:
+            await self.kill()
+            raise WorkerInitError({"errorType": "Runtime.InitTimeout",
+                                   "errorMessage": f"init took longer than {time_limit:.0f}s",
+                                   "stackTrace": []}) from None
+        except (EOFError, OSError):
+            await self.kill()
+            raise WorkerInitError({"errorType": "Runtime.ExitError",
+                                   "errorMessage": "the worker exited during init", "stackTrace": []}) from None
+        if message[0] != "ready":
+            await self.kill()
+            raise WorkerInitError(message[1])
+        return float(message[1])
+
+    async def _recv(self, time_limit: float) -> runtime.Message:
+        assert self._conn is not None
+        conn, loop = self._conn, asyncio.get_running_loop()
+        if not conn.poll():
+            readable = loop.create_future()
+            fd = conn.fileno()
+            loop.add_reader(fd, lambda: readable.done() or readable.set_result(None))
+            try:
+                await asyncio.wait_for(readable, time_limit)
+            finally:
+                loop.remove_reader(fd)
+        message: runtime.Message = conn.recv()
+        return message
+
+    async def invoke(self, event_json: bytes, request_id: str, time_limit: float) -> Invocation:
+        """Run one event; a worker that times out or dies is killed (check `alive` afterwards)."""
+        assert self._conn is not None
+        t0 = time.perf_counter()
+        deadline_ms = int(time.time() * 1000 + time_limit * 1000)
+        try:
+            self._conn.send(("invoke", request_id, event_json, deadline_ms, self.arn))
+            message = await self._recv(time_limit)
+        except TimeoutError:
+            await self.kill()
+            return Invocation("timeout", error={
+                "errorType": "Sandbox.Timedout",
+                "errorMessage": f"Task timed out after {time_limit:.2f} seconds", "stackTrace": []},
+                duration_ms=(time.perf_counter() - t0) * 1000)
+        except (EOFError, OSError):
+            code = None
+            if self._process is not None:
+                await asyncio.to_thread(self._process.join, 1)
+                code = self._process.exitcode
+            await self.kill()
+            return Invocation("crash", error={
+                "errorType": "Runtime.ExitError",
+                "errorMessage": f"the worker process exited (exit code {code}) during the invoke",
+                "stackTrace": []}, duration_ms=(time.perf_counter() - t0) * 1000)
+        finally:
+            self.last_used = time.monotonic()
+        duration = (time.perf_counter() - t0) * 1000
+        if message[0] == "result":
+            return Invocation("ok", result=json.loads(message[2]), duration_ms=duration,
+                              payload_bytes=len(message[2]))
+        return Invocation("error", error=message[2], duration_ms=duration)
+
+    async def stop(self, grace: float = 3.0) -> None:
+        """Ask the worker to exit; kill it if it does not within `grace` seconds."""
+        if self._conn is not None and self.alive:
+            with contextlib.suppress(OSError):
+                self._conn.send(("stop",))
+            await asyncio.to_thread(self._process.join, grace)
+        await self.kill()
+
+    async def kill(self) -> None:
+        if self._process is not None:
+            if self._process.is_alive():
+                self._process.kill()
+            await asyncio.to_thread(self._process.join, 5)
+            with contextlib.suppress(ValueError):
+                self._process.close()
+            self._process = None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+@dataclass
+class FunctionPool:
+    """The warm instances of one function."""
+
+    spec: FunctionSpec
+    env: dict[str, str]
+    arn: str
+    max_instances: int = 4
+    init_timeout: float = 120.0
+    _idle: list[Worker] = field(default_factory=list)
+    _busy: set[Worker] = field(default_factory=set)
+    _count: int = 0  # instances running or starting
+    _freed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    _background: set[asyncio.Task[None]] = field(default_factory=set)
+    closed: bool = False
+
+    @property
+    def size(self) -> int:
+        return self._count
+
+    async def warm(self) -> bool:
+        """Start one instance if none runs; False (and the error logged) if its init failed."""
+        async with self._freed:
+            if self._count or self.closed:
+                return True
+            self._count += 1
+        try:
+            worker, _ = await self._start_instance()
+        except WorkerInitError:
+            await self._forget()
+            return False
+        await self._release(worker, reusable=True)
+        return True
+
+    async def invoke(self, event: Mapping[str, Any], request_id: str | None = None) -> Invocation:
+        request_id = request_id or str(uuid.uuid4())
+        event_json = json.dumps(event).encode()
+        worker, cold = await self._acquire()
+        if worker is None:
+            return cold  # type: ignore[return-value]  # the init error, as an Invocation
+        reusable = False
+        try:
+            outcome = await worker.invoke(event_json, request_id, float(self.spec.timeout))
+            outcome.cold_start = bool(cold)
+            reusable = worker.alive
+            return outcome
+        finally:
+            await self._release(worker, reusable)
+            if not reusable and not self.closed:
+                self._spawn_replacement()
+
+    async def _acquire(self) -> tuple[Worker | None, Any]:
+        async with self._freed:
+            while True:
+                if self.closed:
+                    raise RuntimeError(f"{self.spec.logical_id}: the pool is closed")
+                if self._idle:
+                    worker = self._idle.pop()  # most recently used: warmest caches
+                    self._busy.add(worker)
+                    return worker, False
+                if self._count < self.max_instances:
+                    self._count += 1
+                    break
+                await self._freed.wait()
+        try:
+            worker, _ = await self._start_instance()
+        except WorkerInitError as exc:
+            await self._forget()
+            return None, Invocation("init_error", error=exc.error, cold_start=True)
+        self._busy.add(worker)
+        return worker, True
+
+    async def _start_instance(self) -> tuple[Worker, float]:
+        worker = Worker(self.spec, self.env, self.arn)
+        try:
+            init_ms = await worker.start(self.init_timeout)
+        except WorkerInitError as exc:
+            log.error("function init failed", extra={
+                "function": self.spec.logical_id, "error_type": exc.error.get("errorType"),
+                "error": exc.error.get("errorMessage")})
+            raise
+        log.info("function instance started", extra={
+            "function": self.spec.logical_id, "pid": worker.pid, "init_ms": round(init_ms, 1),
+            "instances": self._count})
+        return worker, init_ms
+
+    async def _release(self, worker: Worker, reusable: bool) -> None:
+        async with self._freed:
+            self._busy.discard(worker)
+            if reusable and not self.closed:
+                self._idle.append(worker)
+            else:
+                self._count -= 1
+            self._freed.notify()
+        if not reusable:
+            await worker.kill()
+
+    async def _forget(self) -> None:
+        async with self._freed:
+            self._count -= 1
+            self._freed.notify()
+
+    def _spawn_replacement(self) -> None:
+        task = asyncio.get_running_loop().create_task(self.warm())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def reap_idle(self, idle_seconds: float) -> None:
+        """Stop instances idle for more than `idle_seconds`, keeping one warm."""
+        now = time.monotonic()
+        async with self._freed:
+            stale = [w for w in self._idle if now - w.last_used > idle_seconds]
+            if len(stale) >= self._count:
+                stale = stale[:-1]  # the most recently used stays
+            for worker in stale:
+                self._idle.remove(worker)
+            self._count -= len(stale)
+        for worker in stale:
+            await worker.stop()
+
+    async def close(self) -> None:
+        async with self._freed:
+            self.closed = True
+            idle, self._idle = self._idle, []
+            self._count -= len(idle)
+            busy = list(self._busy)  # their invokes end as crashes and release themselves
+            self._freed.notify_all()
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*(w.stop() for w in idle), *(w.kill() for w in busy))
+
+
+class FunctionHost:
+    """Every function of a template, each in its own pool of warm worker processes."""
+
+    def __init__(self, template: StackTemplate, base_env: Mapping[str, str] | None = None, *,
+                 max_concurrency: int | None = None, init_timeout: float | None = None,
+                 idle_seconds: float | None = None) -> None:
+        self.template = template
+        limit = max_concurrency or int(os.environ.get("ENEO_MAX_CONCURRENCY", "4"))
+        self.idle_seconds = idle_seconds or float(os.environ.get("ENEO_IDLE_SECONDS", "300"))
+        init_timeout = init_timeout or float(os.environ.get("ENEO_INIT_TIMEOUT", "120"))
+        self.pools: dict[str, FunctionPool] = {}
+        for logical_id, spec in template.functions.items():
+            arn = f"arn:aws:lambda:{template.region}:{template.account_id}:function:{spec.name}"
+            env = function_environment(spec, template.region, template.account_id, base_env)
+            cap = min(limit, spec.reserved_concurrency) if spec.reserved_concurrency else limit
+            self.pools[logical_id] = FunctionPool(spec, env, arn, max(cap, 1), init_timeout)
+        self._reaper: asyncio.Task[None] | None = None
+
+    async def start(self, prewarm: bool = True) -> dict[str, bool]:
+        """Warm one instance per function (concurrently); maps each function to whether it started."""
+        started = {name: True for name in self.pools}
+        if prewarm:
+            results = await asyncio.gather(*(pool.warm() for pool in self.pools.values()))
+            started = dict(zip(self.pools, results, strict=True))
+        self._reaper = asyncio.get_running_loop().create_task(self._reap_forever())
+        return started
+
+    async def _reap_forever(self) -> None:
+        while True:
+            await asyncio.sleep(min(self.idle_seconds, 30))
+            for pool in self.pools.values():
+                await pool.reap_idle(self.idle_seconds)
+
+    async def invoke(self, function: str, event: Mapping[str, Any], request_id: str | None = None) -> Invocation:
+        return await self.pools[function].invoke(event, request_id)
+
+    async def close(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+        await asyncio.gather(*(pool.close() for pool in self.pools.values()))
