@@ -7,6 +7,7 @@ the environment (DATABASE_URL, REDIS_URL, S3_ENDPOINT_URL) is used as it is and 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -84,7 +85,7 @@ class EmbeddedServices:
         t0 = time.monotonic()
         self._pg = pgserver.get_server(self.data_dir / "postgres", cleanup_mode="stop")
         self._pg.psql(  # type: ignore[attr-defined]
-            f"SELECT 'CREATE DATABASE {DATABASE}' WHERE NOT EXISTS "
+            f"SELECT 'CREATE DATABASE {DATABASE}' WHERE NOT EXISTS "  # noqa: S608 - a constant
             f"(SELECT FROM pg_database WHERE datname = '{DATABASE}')\\gexec"
         )
         socket_dir = quote(str(self._pg.get_uri()).split("host=")[1].split("&")[0], safe="")  # type: ignore[attr-defined]
@@ -108,10 +109,13 @@ class EmbeddedServices:
             return url
         port = int(os.environ.get("ENEO_MOTO_PORT") or free_port())
         log_file = (self.data_dir / "moto.log").open("ab")
+        # Its own session: Ctrl-C in a terminal signals the whole process group, and moto must
+        # outlive the stack's shutdown long enough for the last S3 sync (s3_mirror.py).
         self._moto = subprocess.Popen(  # noqa: S603 - fixed argv
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
+        log_file.close()  # the child holds its own copy
         wait_for_port(port)
         self.started.append("moto")
         return f"http://127.0.0.1:{port}"
@@ -127,10 +131,13 @@ class EmbeddedServices:
         if self._redis is not None:
             import redis
 
-            try:  # Redis 6.2 knows SHUTDOWN SAVE, not the NOW/FORCE flags of 7.
-                self._redis.shutdown(save=True)  # type: ignore[attr-defined]
-            except redis.ConnectionError:
-                pass  # the server closes the socket as it exits
+            # Redis 6.2 knows SHUTDOWN SAVE, not the NOW/FORCE flags of 7. A client without retries:
+            # the server closes the socket as it exits, and redis-py's default retries of that
+            # "error" would add seconds to every stop.
+            client = redis.Redis(unix_socket_path=self._redis.socket_file, retry=None)  # type: ignore[attr-defined]
+            with contextlib.suppress(redis.ConnectionError):
+                client.shutdown(save=True)
+            client.close()
             self._redis = None
         if self._pg is not None:
             self._pg.cleanup()  # type: ignore[attr-defined]
