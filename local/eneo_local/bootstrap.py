@@ -1,0 +1,90 @@
+"""The first tenant and admin of a fresh installation, and how to log in as them.
+
+The domain creates them (`eneo.tenants.bootstrap.ensure_first_tenant`); this module only decides
+the inputs (ENEO_TENANT_NAME, ENEO_ADMIN_EMAIL, ENEO_ADMIN_PASSWORD or a generated password kept in
+`<data_dir>/initial-admin-password`) and prints the way in. The domain code reads its settings
+from the process environment, so the caller sets DATABASE_URL & co. before calling `ensure_admin`.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from eneo_local.parameters import PASSWORD_FILE, admin_password
+
+
+class BootstrapError(RuntimeError):
+    """Creating the first tenant failed for a reason other than "already done"."""
+
+
+@dataclass(frozen=True)
+class AdminLogin:
+    tenant: str
+    email: str
+    password: str
+    password_file: Path | None  # where the generated password is kept, if it was generated
+    created: bool | None  # None: the domain's bootstrap is not available
+    note: str = ""
+
+
+async def ensure_admin(data_dir: Path, env: Mapping[str, str] | None = None) -> AdminLogin:
+    """Create the first tenant and its admin unless a tenant exists."""
+    env = os.environ if env is None else env
+    tenant = env.get("ENEO_TENANT_NAME") or "Default"
+    email = env.get("ENEO_ADMIN_EMAIL") or "admin@example.org"
+    had_file = (data_dir / PASSWORD_FILE).exists()
+    password, generated = admin_password(data_dir, env)
+    password_file = data_dir / PASSWORD_FILE if generated else None
+    try:
+        from eneo.tenants.bootstrap import ensure_first_tenant
+    except ImportError as exc:
+        return AdminLogin(tenant, email, password, password_file, None, note=(
+            f"no tenant or admin was created: eneo.tenants.bootstrap.ensure_first_tenant is not available ({exc})"))
+    from eneo.core.db import dispose_engine
+
+    try:
+        created = await ensure_first_tenant(tenant, email, password)
+    except Exception as exc:
+        raise BootstrapError(f"creating the first tenant {tenant!r} and admin {email} failed: "
+                             f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        await dispose_engine()
+    if not created and generated and not had_file:
+        # A password made up just now for an installation that already has its admin: useless.
+        (data_dir / PASSWORD_FILE).unlink(missing_ok=True)
+        password_file = None
+    return AdminLogin(tenant, email, password, password_file, created)
+
+
+def login_instructions(base_url: str, login: AdminLogin) -> str:
+    """What `eneo-local up` prints once it is ready: where to go, who to be, how to try it."""
+    lines = [f"Eneo is up at {base_url}"]
+    if login.created is None:
+        lines.append(f"  WARNING: {login.note}")
+        return "\n".join(lines)
+    lines.append(f"  tenant:   {login.tenant}" + (" (created now)" if login.created else ""))
+    lines.append(f"  admin:    {login.email}")
+    if login.created and login.password_file is not None:
+        lines.append(f"  password: {login.password}   (kept in {login.password_file})")
+        curl_form = f"--data-urlencode password@{shlex.quote(str(login.password_file))}"
+    elif login.password_file is not None:
+        lines.append(f"  password: in {login.password_file}")
+        curl_form = f"--data-urlencode password@{shlex.quote(str(login.password_file))}"
+    elif login.created:
+        lines.append("  password: the one in ENEO_ADMIN_PASSWORD")
+        curl_form = "--data-urlencode \"password=$ENEO_ADMIN_PASSWORD\""
+    else:
+        lines.append("  password: the one set on the first run (ENEO_ADMIN_PASSWORD then)")
+        curl_form = "--data-urlencode 'password=<password>'"
+    lines += [
+        "  try it:",
+        f"    TOKEN=$(curl -s -X POST {base_url}/api/v1/users/login/token/ \\",
+        f"      --data-urlencode username={shlex.quote(login.email)} {curl_form} \\",
+        "      | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')",
+        f"    curl -s -H \"Authorization: Bearer $TOKEN\" {base_url}/api/v1/spaces/",
+    ]
+    return "\n".join(lines)

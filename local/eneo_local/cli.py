@@ -1,0 +1,105 @@
+"""`eneo-local up`: run template.yaml on this machine until Ctrl-C (or SIGTERM).
+
+Environment: ENEO_DATA_DIR (.eneo-data), ENEO_PORT (8000; 0 picks a free port), ENEO_TENANT_NAME,
+ENEO_ADMIN_EMAIL, ENEO_ADMIN_PASSWORD (first run), JWT_SECRET, SUPER_API_KEY, LOG_LEVEL,
+ENEO_MAX_CONCURRENCY (4 instances per function), ENEO_TEMPLATE; DATABASE_URL (+ _MIGRATION_URL),
+REDIS_URL, S3_ENDPOINT_URL to use external services instead of the embedded ones.
+
+Prints `eneo-local ready: http://127.0.0.1:PORT` once requests can be served (tests wait for that
+line) and exits 0 after a clean shutdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+import warnings
+from pathlib import Path
+
+from eneo.core.logging import configure_logging
+from eneo_local.bootstrap import BootstrapError, login_instructions
+from eneo_local.stack import LocalStack, StackConfig, StackError
+from eneo_local.template import TemplateError
+
+log = logging.getLogger("eneo_local.cli")
+READY_PREFIX = "eneo-local ready: "
+
+
+def _parameter(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="eneo-local", description="Run template.yaml on this machine.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="start the local stack and serve until Ctrl-C")
+    up.add_argument("--data-dir", type=Path, default=Path(os.environ.get("ENEO_DATA_DIR") or ".eneo-data"),
+                    help="where Postgres, Redis, S3 objects and secrets live (ENEO_DATA_DIR, .eneo-data)")
+    up.add_argument("--port", type=int, default=int(os.environ.get("ENEO_PORT") or 8000),
+                    help="the gateway's port on 127.0.0.1 (ENEO_PORT, 8000; 0 picks a free one)")
+    up.add_argument("--template", type=Path, default=None, help="the SAM template (ENEO_TEMPLATE, template.yaml)")
+    up.add_argument("--param", type=_parameter, action="append", default=[], metavar="NAME=VALUE",
+                    help="a template parameter value, for parameters the stack does not supply itself")
+    return parser.parse_args(argv)
+
+
+def _quiet_libraries() -> None:
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    for name in ("pgserver", "alembic.runtime.plugins", "botocore", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+async def up(args: argparse.Namespace) -> int:
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+
+    def on_signal(sig: signal.Signals) -> None:
+        if stopping.is_set():
+            log.warning("already stopping; waiting for the workers and services to finish")
+        stopping.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
+
+    config = StackConfig(data_dir=args.data_dir, port=args.port, parameter_overrides=dict(args.param))
+    if args.template is not None:
+        config.template_path = args.template
+    stack = LocalStack(config)
+    try:
+        await stack.start()
+    except (StackError, TemplateError, BootstrapError, OSError, TimeoutError) as exc:
+        log.error("eneo-local could not start", extra={"error": f"{type(exc).__name__}: {exc}"})
+        print(f"eneo-local could not start: {exc}", file=sys.stderr, flush=True)
+        return 1
+    assert stack.login is not None and stack.endpoints is not None
+    print(login_instructions(stack.base_url, stack.login), flush=True)
+    print(f"  s3:       {stack.endpoints.s3_endpoint_url} (buckets: "
+          f"{', '.join(stack.describe()['buckets'].values()) or 'none'})", flush=True)
+    print(f"  data:     {stack.data_dir}   (stop with Ctrl-C)", flush=True)
+    print(f"{READY_PREFIX}{stack.base_url}", flush=True)
+
+    await stopping.wait()
+    log.info("stopping")
+    await stack.stop()
+    log.info("stopped")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    configure_logging("eneo-local", os.environ.get("LOG_LEVEL", "INFO"))
+    _quiet_libraries()
+    if args.command == "up":
+        return asyncio.run(up(args))
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""The values the local stack gives template.yaml's parameters, and the secrets it keeps for them.
+
+Secrets are taken from the environment when set there; otherwise they are generated once and kept
+in `<data_dir>/secrets.json` (mode 0600), so a restart keeps tokens and API keys valid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+from eneo_local.services import Endpoints
+
+SECRETS_FILE = "secrets.json"
+PASSWORD_FILE = "initial-admin-password"  # noqa: S105 - a file name
+
+# parameter name -> (environment variable, key in secrets.json)
+_SECRET_PARAMETERS = {"JwtSecret": ("JWT_SECRET", "jwt_secret"), "SuperApiKey": ("SUPER_API_KEY", "super_api_key")}
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read, atomically (never a moment with wider permissions)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(tmp, 0o600)  # in case it existed with other bits
+    os.replace(tmp, path)
+
+
+def stored_secrets(data_dir: Path) -> dict[str, str]:
+    """secrets.json, created with fresh random values on first use."""
+    path = data_dir / SECRETS_FILE
+    if path.exists():
+        values: dict[str, str] = json.loads(path.read_text())
+    else:
+        values = {}
+    missing = [key for _, key in _SECRET_PARAMETERS.values() if not values.get(key)]
+    if missing:
+        values |= {key: secrets.token_urlsafe(48) for key in missing}
+        data_dir.mkdir(parents=True, exist_ok=True)
+        write_private(path, json.dumps(values, indent=2) + "\n")
+    return values
+
+
+def secret_values(data_dir: Path, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """JWT_SECRET and SUPER_API_KEY: from the environment, else from secrets.json."""
+    env = os.environ if env is None else env
+    stored: dict[str, str] | None = None
+    out = {}
+    for var, key in _SECRET_PARAMETERS.values():
+        if env.get(var):
+            out[var] = env[var]
+        else:
+            stored = stored if stored is not None else stored_secrets(data_dir)
+            out[var] = stored[key]
+    return out
+
+
+def local_parameters(endpoints: Endpoints, data_dir: Path, env: Mapping[str, str] | None = None,
+                     overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Parameter values for template.yaml; `overrides` (--param NAME=VALUE) win."""
+    env = os.environ if env is None else env
+    found = secret_values(data_dir, env)
+    values = {
+        "DatabaseUrl": endpoints.database_url,
+        "RedisUrl": endpoints.redis_url,
+        "S3EndpointUrl": endpoints.s3_endpoint_url,
+        "JwtSecret": found["JWT_SECRET"],
+        "SuperApiKey": found["SUPER_API_KEY"],
+        "LogLevel": env.get("LOG_LEVEL", "INFO").upper(),
+    }
+    return values | dict(overrides or {})
+
+
+def admin_password(data_dir: Path, env: Mapping[str, str] | None = None) -> tuple[str, bool]:
+    """The first admin's password and whether it was generated here (and so sits in a file).
+
+    ENEO_ADMIN_PASSWORD wins; otherwise a password is generated once and kept in
+    `<data_dir>/initial-admin-password` (0600) until the installation is deleted.
+    """
+    env = os.environ if env is None else env
+    if env.get("ENEO_ADMIN_PASSWORD"):
+        return env["ENEO_ADMIN_PASSWORD"], False
+    path = data_dir / PASSWORD_FILE
+    if path.exists():
+        return path.read_text().strip(), True
+    password = secrets.token_urlsafe(18)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    write_private(path, password)  # no newline: `curl --data-urlencode password@file` sends it all
+    return password, True

@@ -1,0 +1,203 @@
+"""The local stack as one object: start everything in order, stop it in reverse.
+
+Order matters: services first; then the buckets and their objects (restored before anything can
+see a bucket half-empty); then the schema; then the first tenant; then the function workers; and
+only then the gateway, so the first request finds everything warm. Stopping reverses it, with the
+final S3 sync before moto goes away. `<data_dir>/endpoints.json` tells other processes (tests,
+benchmarks, scripts) where the running stack listens; it is removed on a clean stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import inspect
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from eneo_local.bootstrap import AdminLogin, ensure_admin
+from eneo_local.gateway import Gateway, GatewayServer
+from eneo_local.parameters import local_parameters, secret_values, write_private
+from eneo_local.s3_mirror import S3Mirror, aws_clients, ensure_bucket
+from eneo_local.services import EmbeddedServices, Endpoints, migrate
+from eneo_local.template import DEFAULT_REGION, StackTemplate, load_template
+from eneo_local.workers import FunctionHost
+
+log = logging.getLogger("eneo_local.stack")
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+ENDPOINTS_FILE = "endpoints.json"
+LOCK_FILE = "eneo-local.lock"
+
+
+class StackError(RuntimeError):
+    """The stack cannot start; the message says why and what to do."""
+
+
+@dataclass
+class StackConfig:
+    data_dir: Path
+    port: int = 8000
+    host: str = "127.0.0.1"
+    template_path: Path = field(default_factory=lambda: Path(
+        os.environ.get("ENEO_TEMPLATE") or PROJECT_ROOT / "template.yaml"))
+    parameter_overrides: dict[str, str] = field(default_factory=dict)
+    region: str = field(default_factory=lambda: os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION)
+    prewarm: bool = True
+
+
+class LocalStack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.data_dir = config.data_dir.resolve()
+        self.services = EmbeddedServices(self.data_dir)
+        self.endpoints: Endpoints | None = None
+        self.template: StackTemplate | None = None
+        self.functions: FunctionHost | None = None
+        self.server: GatewayServer | None = None
+        self.mirror: S3Mirror | None = None
+        self.login: AdminLogin | None = None
+        self._undo: list[tuple[str, Callable[[], Any]]] = []  # what stop() runs, last first
+        self._lock: IO[str] | None = None
+
+    @property
+    def base_url(self) -> str:
+        assert self.server is not None
+        return self.server.url
+
+    async def start(self) -> None:
+        """Start everything; on failure, stop what already started and raise."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._take_lock()
+        self.endpoints = endpoints = await asyncio.to_thread(self.services.start)
+        self._on_stop("embedded services", self.services.stop)
+        log.info("services ready", extra={"started": list(self.services.started)})
+
+        parameters = local_parameters(endpoints, self.data_dir, overrides=self.config.parameter_overrides)
+        self.template = template = load_template(self.config.template_path, parameters,
+                                                 region=self.config.region)
+        await asyncio.to_thread(self._prepare_buckets, template, endpoints)
+
+        await asyncio.to_thread(migrate, endpoints.database_migration_url)
+        log.info("database migrated")
+
+        self._export_environment(endpoints)
+        self.login = await ensure_admin(self.data_dir)
+        if self.login.created is None:
+            log.error("first tenant not created", extra={"reason": self.login.note})
+
+        aws = {k: v for k, v in endpoints.as_env().items() if k.startswith("AWS_")}
+        self.functions = FunctionHost(template, aws)
+        self._on_stop("function workers", self.functions.close)
+        started = await self.functions.start(prewarm=self.config.prewarm)
+        for name, ok in started.items():
+            if not ok:
+                log.error("function failed to start; its routes answer 500 until it does",
+                          extra={"function": name})
+
+        self.server = GatewayServer(Gateway(template, self.functions), self.config.host, self.config.port)
+        await self.server.start()
+        self._on_stop("gateway", self.server.stop)
+        self._write_endpoints()
+
+    def _take_lock(self) -> None:
+        """One stack per data folder: two would share Postgres but fight over S3's disk copy."""
+        lock = (self.data_dir / LOCK_FILE).open("a+")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            lock.close()
+            raise StackError(f"{self.data_dir} is in use by another eneo-local (pid {holder}); "
+                             "stop it or choose another --data-dir") from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(str(os.getpid()))
+        lock.flush()
+        self._lock = lock
+
+    def _prepare_buckets(self, template: StackTemplate, endpoints: Endpoints) -> None:
+        s3, _ = aws_clients(endpoints.s3_endpoint_url, template.region)
+        for bucket in template.buckets.values():
+            ensure_bucket(s3, bucket, template.region)
+        if "moto" not in self.services.started or not template.buckets:
+            return  # a configured S3 keeps its own data
+        self.mirror = S3Mirror(endpoints.s3_endpoint_url, template.region, self.data_dir / "s3",
+                               [b.name for b in template.buckets.values()])
+        counts = self.mirror.start()
+        self._on_stop("s3 mirror (final sync)", self.mirror.stop)
+        log.info("buckets restored", extra={"objects": counts})
+
+    def _export_environment(self, endpoints: Endpoints) -> None:
+        """The domain code run here (bootstrap) reads its settings from the process environment."""
+        env = endpoints.as_env() | secret_values(self.data_dir)
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+
+        def restore() -> None:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+        self._on_stop("environment", restore)
+        with contextlib.suppress(ImportError):
+            from eneo.core.settings import get_settings
+
+            get_settings.cache_clear()
+
+    def describe(self) -> dict[str, Any]:
+        """Where things listen, as written to endpoints.json (no secrets)."""
+        assert self.endpoints is not None and self.template is not None
+        info: dict[str, Any] = {
+            "api_url": self.base_url,
+            "s3_endpoint_url": self.endpoints.s3_endpoint_url,
+            "region": self.template.region,
+            "buckets": {b.logical_id: b.name for b in self.template.buckets.values()},
+            "functions": {f.logical_id: f.name for f in self.template.functions.values()},
+            "pid": os.getpid(),
+        }
+        # Embedded services trust local connections: their URLs carry no secret.
+        if "postgres" in self.services.started:
+            info["database_url"] = self.endpoints.database_url
+        if "redis" in self.services.started:
+            info["redis_url"] = self.endpoints.redis_url
+        return info
+
+    def _write_endpoints(self) -> None:
+        path = self.data_dir / ENDPOINTS_FILE
+        write_private(path, json.dumps(self.describe(), indent=2) + "\n")
+        self._on_stop("endpoints.json", lambda: path.unlink(missing_ok=True))
+
+    def _on_stop(self, what: str, step: Callable[[], Any]) -> None:
+        self._undo.append((what, step))
+
+    async def stop(self) -> None:
+        """Gateway, workers, final S3 sync, services: each step runs even if one before it failed."""
+        while self._undo:
+            what, step = self._undo.pop()
+            try:
+                if inspect.iscoroutinefunction(step):
+                    await step()
+                else:
+                    await asyncio.to_thread(step)  # blocking: pg_ctl stop, the last S3 sync, ...
+            except Exception:
+                log.exception("stopping a part of the stack failed", extra={"part": what})
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None

@@ -1,0 +1,61 @@
+"""Secrets and parameter values the local stack supplies, and the login instructions it prints."""
+
+import stat
+from pathlib import Path
+
+from eneo_local.bootstrap import AdminLogin, login_instructions
+from eneo_local.parameters import admin_password, local_parameters, secret_values
+from eneo_local.services import Endpoints
+
+ENDPOINTS = Endpoints("postgresql+psycopg://app@/eneo", "postgresql+psycopg://owner@/eneo", "unix:///r.sock",
+                      "http://127.0.0.1:5000")
+
+
+def private(path: Path) -> bool:
+    return stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_secrets_are_generated_once_and_kept_private(tmp_path: Path) -> None:
+    first = secret_values(tmp_path, env={})
+    assert len(first["JWT_SECRET"]) >= 32 and len(first["SUPER_API_KEY"]) >= 32
+    assert first["JWT_SECRET"] != first["SUPER_API_KEY"]
+    assert private(tmp_path / "secrets.json")
+    assert secret_values(tmp_path, env={}) == first
+
+
+def test_environment_wins(tmp_path: Path) -> None:
+    values = secret_values(tmp_path, env={"JWT_SECRET": "j" * 32, "SUPER_API_KEY": "k" * 32})
+    assert values == {"JWT_SECRET": "j" * 32, "SUPER_API_KEY": "k" * 32}
+    assert not (tmp_path / "secrets.json").exists(), "nothing generated when nothing is needed"
+
+
+def test_template_parameters(tmp_path: Path) -> None:
+    params = local_parameters(ENDPOINTS, tmp_path, env={"LOG_LEVEL": "debug"}, overrides={"Extra": "1"})
+    assert params["DatabaseUrl"] == ENDPOINTS.database_url, "the application role, not the owner"
+    assert (params["RedisUrl"], params["S3EndpointUrl"]) == (ENDPOINTS.redis_url, ENDPOINTS.s3_endpoint_url)
+    assert (params["LogLevel"], params["Extra"]) == ("DEBUG", "1")
+    assert params["JwtSecret"] == secret_values(tmp_path, env={})["JWT_SECRET"]
+
+
+def test_admin_password(tmp_path: Path) -> None:
+    assert admin_password(tmp_path, env={"ENEO_ADMIN_PASSWORD": "chosen"}) == ("chosen", False)
+    generated, from_file = admin_password(tmp_path, env={})
+    assert from_file and len(generated) >= 20
+    path = tmp_path / "initial-admin-password"
+    assert private(path) and path.read_text() == generated, "no newline: curl sends the file as it is"
+    assert admin_password(tmp_path, env={}) == (generated, True)
+
+
+def test_login_instructions() -> None:
+    url = "http://127.0.0.1:8000"
+    password_file = Path("/d/initial-admin-password")
+    first = login_instructions(url, AdminLogin("Default", "admin@example.org", "pw-123", password_file, True))
+    assert "admin@example.org" in first and "pw-123" in first
+    assert f"curl -s -X POST {url}/api/v1/users/login/token/" in first
+    assert f'curl -s -H "Authorization: Bearer $TOKEN" {url}/api/v1/spaces/' in first
+    later = login_instructions(url, AdminLogin("Default", "admin@example.org", "pw-123", password_file, False))
+    assert "pw-123" not in later and "/d/initial-admin-password" in later
+    chosen = login_instructions(url, AdminLogin("Default", "a@b.se", "secret-choice", None, True))
+    assert "secret-choice" not in chosen and "ENEO_ADMIN_PASSWORD" in chosen
+    missing = login_instructions(url, AdminLogin("Default", "a@b.se", "x", None, None, note="not available"))
+    assert "WARNING: not available" in missing
