@@ -1,0 +1,69 @@
+"""The local stack as `make up` runs it: ready, routed like API Gateway, and keeping its data."""
+
+import os
+import stat
+import uuid
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import Stack
+
+pytestmark = pytest.mark.e2e
+
+
+def login(stack: Stack) -> dict[str, str]:
+    r = httpx.post(f"{stack.base_url}/api/v1/users/login/token/",
+                   data={"username": stack.admin_email, "password": stack.admin_password}, timeout=30)
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+@pytest.mark.parametrize("function", ["auth", "spaces"])
+def test_health_routes_answer(stack: Stack, function: str) -> None:
+    r = httpx.get(f"{stack.base_url}/api/v1/health/{function}", timeout=30)
+    assert r.status_code == 200, r.text
+    assert r.headers["x-request-id"]
+
+
+def test_unknown_route_is_api_gateway_404(stack: Stack) -> None:
+    r = httpx.get(f"{stack.base_url}/api/v1/no-such-thing", timeout=30)
+    assert (r.status_code, r.json()) == (404, {"message": "Not Found"})
+
+
+def test_cors_preflight_from_the_template(stack: Stack) -> None:
+    r = httpx.options(f"{stack.base_url}/api/v1/spaces/", timeout=30, headers={
+        "Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type"})
+    assert r.status_code == 204
+    assert r.headers["access-control-allow-origin"] == "*"
+    assert "POST" in r.headers["access-control-allow-methods"].split(",")
+
+
+def test_secrets_stay_private_and_out_of_the_log(stack: Stack) -> None:
+    assert stat.S_IMODE(os.stat(stack.data_dir / "endpoints.json").st_mode) == 0o600
+    login(stack)
+    output = stack.output()
+    for secret in (stack.admin_password, stack.super_api_key, stack.jwt_secret):
+        assert secret not in output
+
+
+@pytest.mark.restarts_stack
+def test_restart_keeps_objects_users_and_tokens(stack: Stack) -> None:
+    s3, bucket = stack.s3(), stack.bucket()
+    key = f"tenants/e2e/{uuid.uuid4()}/report.pdf"
+    body = os.urandom(70_000)
+    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/pdf")
+    headers = login(stack)
+    name = f"Before restart {uuid.uuid4().hex[:6]}"
+    r = httpx.post(f"{stack.base_url}/api/v1/spaces/", json={"name": name}, headers=headers, timeout=30)
+    assert r.status_code == 201, r.text
+
+    stack.restart()
+
+    obj = stack.s3().get_object(Bucket=bucket, Key=key)
+    assert (obj["Body"].read(), obj["ContentType"]) == (body, "application/pdf")
+    r = httpx.get(f"{stack.base_url}/api/v1/users/me/", headers=headers, timeout=30)
+    assert r.status_code == 200, "a token from before the restart is still valid (same secret)"
+    spaces = httpx.get(f"{stack.base_url}/api/v1/spaces/", headers=login(stack), timeout=30).json()["items"]
+    assert name in {s["name"] for s in spaces}
