@@ -50,7 +50,7 @@ async def ensure_admin(data_dir: Path, env: Mapping[str, str] | None = None) -> 
         created = await ensure_first_tenant(tenant, email, password)
     except Exception as exc:
         raise BootstrapError(f"creating the first tenant {tenant!r} and admin {email} failed: "
-                             f"{type(exc).__name__}: {exc}") from exc
+                             f"{type(exc).__name__}: {_describe(exc)}") from exc
     finally:
         await dispose_engine()
     if not created and generated and not had_file:
@@ -58,6 +58,20 @@ async def ensure_admin(data_dir: Path, env: Mapping[str, str] | None = None) -> 
         (data_dir / PASSWORD_FILE).unlink(missing_ok=True)
         password_file = None
     return AdminLogin(tenant, email, password, password_file, created)
+
+
+def _describe(exc: Exception) -> str:
+    """The error without the values it was given: a pydantic error would quote the password."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            return "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}" for e in errors())
+        except (TypeError, AttributeError):
+            pass
+    details = getattr(exc, "details", None)
+    if isinstance(details, list) and details:
+        return "; ".join(f"{d.get('field')}: {d.get('message')}" for d in details if isinstance(d, dict))
+    return str(exc)
 
 
 def login_instructions(base_url: str, login: AdminLogin) -> str:

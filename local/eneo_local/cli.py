@@ -52,7 +52,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def _quiet_libraries() -> None:
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-    for name in ("pgserver", "alembic.runtime.plugins", "botocore", "urllib3"):
+    for name in ("pgserver", "alembic.runtime.plugins", "botocore", "urllib3", "uvicorn.error"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 

@@ -290,13 +290,14 @@ class _Server(uvicorn.Server):
 
 
 class GatewayServer:
-    """Serves an ASGI app with uvicorn on a socket bound before start, so port 0 works."""
+    """Serves an ASGI app with uvicorn on a socket bound up front: port 0 works, and a port in use
+    fails before anything else has started."""
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.app = app
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
         self.requested_port = port
         self.port: int | None = None
+        self._socket: socket.socket | None = None
         self._server: _Server | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -304,22 +305,30 @@ class GatewayServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    async def start(self) -> str:
-        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted sockets only when the
-        # listening socket says so, and without it every response with a body waits ~40 ms for
-        # a delayed ACK (headers and body are written separately).
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.host, self.requested_port))
-        except OSError as exc:
-            sock.close()
-            raise OSError(f"cannot listen on {self.host}:{self.requested_port}: {exc.strerror}") from exc
-        self.port = int(sock.getsockname()[1])
-        config = uvicorn.Config(self.app, log_config=None, access_log=False, lifespan="off",
+    def bind(self) -> int:
+        if self._socket is None:
+            # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted sockets only when the
+            # listening socket says so, and without it every response with a body waits ~40 ms
+            # for a delayed ACK (headers and body are written separately).
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((self.host, self.requested_port))
+            except OSError as exc:
+                sock.close()
+                raise OSError(f"cannot listen on {self.host}:{self.requested_port}: {exc.strerror}") from exc
+            self._socket = sock
+            self.port = int(sock.getsockname()[1])
+        assert self.port is not None
+        return self.port
+
+    async def start(self, app: Any) -> str:
+        self.bind()
+        assert self._socket is not None
+        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off",
                                 server_header=False, timeout_graceful_shutdown=10)
         self._server = _Server(config)
-        self._task = asyncio.get_running_loop().create_task(self._server.serve(sockets=[sock]))
+        self._task = asyncio.get_running_loop().create_task(self._server.serve(sockets=[self._socket]))
         while not self._server.started:
             if self._task.done():
                 self._task.result()  # raises the startup error
@@ -331,4 +340,6 @@ class GatewayServer:
         if self._server is not None and self._task is not None:
             self._server.should_exit = True
             await self._task
-        self._server, self._task = None, None
+        if self._socket is not None:
+            self._socket.close()
+        self._server, self._task, self._socket = None, None, None

@@ -82,6 +82,9 @@ class LocalStack:
     async def _start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._take_lock()
+        self.server = GatewayServer(self.config.host, self.config.port)
+        self.server.bind()  # a port in use fails now, not after everything else started
+        self._on_stop("gateway socket", self.server.stop)
         self.endpoints = endpoints = await asyncio.to_thread(self.services.start)
         self._on_stop("embedded services", self.services.stop)
         log.info("services ready", extra={"started": list(self.services.started)})
@@ -108,9 +111,8 @@ class LocalStack:
                 log.error("function failed to start; its routes answer 500 until it does",
                           extra={"function": name})
 
-        self.server = GatewayServer(Gateway(template, self.functions), self.config.host, self.config.port)
-        await self.server.start()
-        self._on_stop("gateway", self.server.stop)
+        await self.server.start(Gateway(template, self.functions))
+        self._on_stop("gateway", self.server.stop)  # first thing to stop: no new requests
         self._write_endpoints()
 
     def _take_lock(self) -> None:

@@ -2,6 +2,8 @@
 
 import os
 import stat
+import subprocess
+import sys
 import uuid
 
 import httpx
@@ -46,6 +48,14 @@ def test_secrets_stay_private_and_out_of_the_log(stack: Stack) -> None:
     output = stack.output()
     for secret in (stack.admin_password, stack.super_api_key, stack.jwt_secret):
         assert secret not in output
+
+
+def test_a_second_stack_on_the_same_data_is_refused(stack: Stack) -> None:
+    second = subprocess.run(  # noqa: S603 - our own CLI
+        [sys.executable, "-m", "eneo_local", "up", "--data-dir", str(stack.data_dir), "--port", "0"],
+        env=stack.env(), capture_output=True, text=True, timeout=60)
+    assert second.returncode == 1
+    assert "is in use by another eneo-local" in second.stderr
 
 
 @pytest.mark.restarts_stack

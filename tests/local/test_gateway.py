@@ -30,9 +30,9 @@ async def gateway() -> AsyncIterator[httpx.AsyncClient]:
     finally:
         del os.environ["ENEO_TEST_SHELL_ONLY"]
     assert await functions.start() == {"EchoFunction": True, "SlowFunction": True, "BrokenFunction": False}
-    server = GatewayServer(Gateway(template, functions), port=0)
+    server = GatewayServer(port=0)
     try:
-        url = await server.start()
+        url = await server.start(Gateway(template, functions))
         async with httpx.AsyncClient(base_url=url, timeout=30) as client:
             yield client
     finally:
