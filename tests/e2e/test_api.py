@@ -1,0 +1,199 @@
+"""End to end through the local stack's HTTP gateway with a real HTTP client.
+
+Each request crosses the gateway (API Gateway v2 event), a warm worker process, Mangum, FastAPI,
+and the embedded Postgres/Redis: the same path a browser takes.
+"""
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.e2e
+PASSWORD = "e2e passphrase 42"
+
+
+@dataclass
+class Actor:
+    id: str
+    email: str
+    headers: dict[str, str]
+
+
+def login(http: httpx.Client, email: str, password: str = PASSWORD) -> dict[str, str]:
+    r = http.post("/api/v1/users/login/token/", data={"username": email, "password": password})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+@pytest.fixture(scope="module")
+def http(stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.base_url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def sysadmin(stack) -> dict[str, str]:
+    return {"X-API-Key": stack.super_api_key}
+
+
+def new_tenant(http: httpx.Client, sysadmin: dict[str, str]) -> tuple[str, Actor]:
+    """A tenant with an admin, made by the sysadmin as an operator would."""
+    r = http.post("/api/v1/sysadmin/tenants/", json={"name": f"Kommun {uuid.uuid4().hex[:8]}"}, headers=sysadmin)
+    assert r.status_code == 201, r.text
+    tenant = r.json()["id"]
+    email = f"admin-{uuid.uuid4().hex[:8]}@kommun.se"
+    r = http.post(f"/api/v1/sysadmin/tenants/{tenant}/users/", headers=sysadmin,
+                  json={"email": email, "name": "Admin", "role": "admin", "password": PASSWORD})
+    assert r.status_code == 201, r.text
+    return tenant, Actor(r.json()["id"], email, login(http, email))
+
+
+def new_user(http: httpx.Client, admin: Actor) -> Actor:
+    email = f"user-{uuid.uuid4().hex[:8]}@kommun.se"
+    r = http.post("/api/v1/users/", json={"email": email, "name": "User", "password": PASSWORD},
+                  headers=admin.headers)
+    assert r.status_code == 201, r.text
+    return Actor(r.json()["id"], email, login(http, email))
+
+
+def test_bootstrapped_admin_logs_in_and_works_in_a_space(http: httpx.Client, stack) -> None:
+    admin = Actor("", stack.admin_email, login(http, stack.admin_email, stack.admin_password))
+    me = http.get("/api/v1/users/me/", headers=admin.headers).json()
+    assert (me["email"], me["role"]) == (stack.admin_email, "admin")
+
+    colleague = new_user(http, admin)
+    r = http.post("/api/v1/spaces/", json={"name": "Skola"}, headers=admin.headers)
+    assert r.status_code == 201
+    space = r.json()["id"]
+    r = http.post(f"/api/v1/spaces/{space}/members/", json={"user_id": colleague.id, "role": "viewer"},
+                  headers=admin.headers)
+    assert r.status_code == 201
+    listed = http.get("/api/v1/spaces/", headers=colleague.headers).json()["items"]
+    assert {(s["name"], s["my_role"]) for s in listed} == {("Personal", "admin"), ("Skola", "viewer")}
+
+
+def test_api_key_create_use_revoke_rejected(http: httpx.Client, sysadmin) -> None:
+    _, admin = new_tenant(http, sysadmin)
+    created = http.post("/api/v1/api-keys/", json={"name": "integration"}, headers=admin.headers).json()
+    key = {"X-API-Key": created["key"]}
+    r = http.get("/api/v1/spaces/", headers=key)
+    assert r.status_code == 200 and len(r.json()["items"]) == 1
+    listed = http.get("/api/v1/api-keys/", headers=admin.headers).json()["items"]
+    assert [(k["prefix"], k["last4"]) for k in listed] == [(created["prefix"], created["key"][-4:])]
+    assert created["key"] not in http.get("/api/v1/api-keys/", headers=admin.headers).text
+    assert http.delete(f"/api/v1/api-keys/{created['id']}/", headers=admin.headers).status_code == 200
+    r = http.get("/api/v1/spaces/", headers=key)
+    assert (r.status_code, r.json()["code"]) == (401, "api_key_revoked")
+
+
+def test_suspended_tenant_is_refused(http: httpx.Client, sysadmin) -> None:
+    tenant, admin = new_tenant(http, sysadmin)
+    assert http.patch(f"/api/v1/sysadmin/tenants/{tenant}/", json={"state": "suspended"},
+                      headers=sysadmin).status_code == 200
+    r = http.get("/api/v1/spaces/", headers=admin.headers)
+    assert (r.status_code, r.json()["code"]) == (403, "tenant_suspended")
+    r = http.post("/api/v1/users/login/token/", data={"username": admin.email, "password": PASSWORD})
+    assert (r.status_code, r.json()["code"]) == (403, "tenant_suspended")
+    http.patch(f"/api/v1/sysadmin/tenants/{tenant}/", json={"state": "active"}, headers=sysadmin)
+    assert http.get("/api/v1/spaces/", headers=admin.headers).status_code == 200
+
+
+@dataclass
+class TenantA:
+    admin: Actor
+    user: Actor
+    space: str
+    key_id: str
+    key: str
+
+
+@pytest.fixture(scope="module")
+def tenant_a(http: httpx.Client, sysadmin) -> TenantA:
+    _, admin = new_tenant(http, sysadmin)
+    user = new_user(http, admin)
+    space = http.post("/api/v1/spaces/", json={"name": "A's space"}, headers=admin.headers).json()["id"]
+    http.post(f"/api/v1/spaces/{space}/members/", json={"user_id": user.id, "role": "editor"}, headers=admin.headers)
+    key = http.post("/api/v1/api-keys/", json={"name": "a"}, headers=admin.headers).json()
+    return TenantA(admin, user, space, key["id"], key["key"])
+
+
+# Every route that takes an id, called by tenant B's admin with tenant A's ids.
+CROSS_TENANT = [
+    ("GET", "/api/v1/spaces/{space}/", None),
+    ("PATCH", "/api/v1/spaces/{space}/", {"name": "stolen"}),
+    ("DELETE", "/api/v1/spaces/{space}/", None),
+    ("POST", "/api/v1/spaces/{space}/members/", {"user_id": "{b_admin}", "role": "admin"}),
+    ("PATCH", "/api/v1/spaces/{space}/members/{user}/", {"role": "viewer"}),
+    ("DELETE", "/api/v1/spaces/{space}/members/{user}/", None),
+    ("POST", "/api/v1/spaces/{b_space}/members/", {"user_id": "{user}", "role": "viewer"}),
+    ("GET", "/api/v1/users/{user}/", None),
+    ("PATCH", "/api/v1/users/{user}/", {"state": "deactivated"}),
+    ("DELETE", "/api/v1/users/{user}/", None),
+    ("DELETE", "/api/v1/api-keys/{key_id}/", None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), CROSS_TENANT, ids=[f"{m} {p}" for m, p, _ in CROSS_TENANT])
+def test_tenant_b_cannot_touch_tenant_a(http: httpx.Client, sysadmin, tenant_a: TenantA, method: str, path: str,
+                                        body: dict[str, str] | None) -> None:
+    _, b_admin = new_tenant(http, sysadmin)
+    b_space = http.post("/api/v1/spaces/", json={"name": "B"}, headers=b_admin.headers).json()["id"]
+    ids = {"space": tenant_a.space, "user": tenant_a.user.id, "key_id": tenant_a.key_id,
+           "b_admin": b_admin.id, "b_space": b_space}
+    fill = {k: v.format(**ids) for k, v in (body or {}).items()}
+    r = http.request(method, path.format(**ids), json=fill if body else None, headers=b_admin.headers)
+    assert r.status_code == 404, r.text
+    assert r.json()["code"] == "not_found"
+    assert "A's space" not in r.text and tenant_a.user.email not in r.text
+
+    # And nothing of A changed.
+    space = http.get(f"/api/v1/spaces/{tenant_a.space}/", headers=tenant_a.admin.headers).json()
+    assert space["name"] == "A's space"
+    assert {m["user_id"]: m["role"] for m in space["members"]}[tenant_a.user.id] == "editor"
+    assert http.get("/api/v1/users/me/", headers={"X-API-Key": tenant_a.key}).status_code == 200
+
+
+def test_tenant_b_lists_nothing_of_tenant_a(http: httpx.Client, sysadmin, tenant_a: TenantA) -> None:
+    _, b_admin = new_tenant(http, sysadmin)
+    for path in ("/api/v1/spaces/", "/api/v1/users/", "/api/v1/api-keys/"):
+        r = http.get(path, headers=b_admin.headers)
+        assert r.status_code == 200
+        text = r.text
+        for secret in (tenant_a.space, tenant_a.user.id, tenant_a.admin.id, tenant_a.key_id, tenant_a.user.email):
+            assert secret not in text, (path, secret)
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status", "code", "fields"), [
+    ("POST", "/api/v1/spaces/", {"name": 7, "description": ["x"]}, 422, "validation_error",
+     {"name", "description"}),
+    ("POST", "/api/v1/spaces/", {"nme": "typo"}, 422, "validation_error", {"name", "nme"}),
+    ("POST", "/api/v1/users/", {"email": "not-an-email", "name": "x"}, 422, "validation_error", {"email"}),
+    ("PATCH", "/api/v1/spaces/not-a-uuid/", {"name": "x"}, 422, "validation_error", {"space_id"}),
+    ("GET", f"/api/v1/spaces/{uuid.uuid4()}/", None, 404, "not_found", set()),
+    ("GET", f"/api/v1/users/{uuid.uuid4()}/", None, 404, "not_found", set()),
+    ("DELETE", f"/api/v1/api-keys/{uuid.uuid4()}/", None, 404, "not_found", set()),
+])
+def test_bad_requests_get_the_documented_error_shape(http: httpx.Client, sysadmin, method, path, body, status, code,
+                                                     fields) -> None:
+    _, admin = new_tenant(http, sysadmin)
+    r = http.request(method, path, json=body, headers=admin.headers)
+    assert r.status_code == status, r.text
+    payload = r.json()
+    assert set(payload) == {"code", "message", "details", "request_id"}
+    assert payload["code"] == code and payload["message"]
+    assert {d["field"] for d in payload["details"]} == fields
+    assert payload["request_id"] == r.headers["x-request-id"]
+
+
+def test_malformed_json_and_missing_credentials(http: httpx.Client, sysadmin) -> None:
+    _, admin = new_tenant(http, sysadmin)
+    r = http.post("/api/v1/spaces/", content=b'{"name": ', headers={**admin.headers,
+                                                                    "Content-Type": "application/json"})
+    assert (r.status_code, r.json()["code"]) == (422, "validation_error")
+    r = http.get("/api/v1/spaces/")
+    assert (r.status_code, r.json()["code"]) == (401, "unauthorized")
+    r = http.get("/api/v1/spaces/", headers={"Authorization": "Bearer not.a.jwt"})
+    assert (r.status_code, r.json()["code"]) == (401, "invalid_token")
