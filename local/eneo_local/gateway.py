@@ -3,7 +3,7 @@
 What API Gateway does itself is done here, so that functions behave as behind the real one:
 routing (routes.py), the v2.0 event and response mapping (http_events.py), CORS from the API's
 CorsConfiguration (preflights answered here, the function's own CORS headers replaced), the 10 MB
-request limit (413), Lambda's 6 MB invoke payload limits, the 30 s integration timeout and the
+request limit (413), Lambda's 6 MB invoke limits (workers.py), the 30 s integration timeout and the
 function's timeout (503), function errors and crashes (500), and `{"message": "Not Found"}` for a
 request no route takes. Each request gets an `X-Request-Id` (the client's, if it sent a sane one).
 
@@ -40,7 +40,6 @@ from eneo_local.workers import FunctionHost, Invocation
 log = logging.getLogger("eneo_local.gateway")
 
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway HTTP API payload limit
-MAX_INVOKE_BYTES = 6 * 1024 * 1024  # Lambda synchronous invoke: request and response payloads
 INTEGRATION_TIMEOUT = 30.0  # API Gateway HTTP API's longest integration timeout, in seconds
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:=-]{1,128}$")
 
@@ -74,13 +73,8 @@ class Gateway:
         self._inflight: set[asyncio.Task[Invocation]] = set()
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
         if scope["type"] != "http":
-            return  # WebSocket APIs are served elsewhere
+            return  # served with lifespan off; WebSocket APIs are served elsewhere
         t0 = time.perf_counter()
         request = _request_of(scope)
         api_request_id = _apigw_request_id()
@@ -146,10 +140,6 @@ class Gateway:
         except TimeoutError:
             return message_response(503, "Service Unavailable"), "integration_timeout"
         if invocation.status == "ok":
-            if invocation.payload_bytes > MAX_INVOKE_BYTES:
-                log.error("function result exceeds Lambda's 6 MB limit",
-                          extra={"function": function, "bytes": invocation.payload_bytes})
-                return message_response(500, "Internal Server Error"), "result_too_large"
             try:
                 return to_response(invocation.result), "ok"
             except MalformedResponse as exc:
@@ -158,6 +148,8 @@ class Gateway:
                 return message_response(500, "Internal Server Error"), "malformed_result"
         if invocation.status == "timeout":
             return message_response(503, "Service Unavailable"), "timeout"
+        if invocation.status == "too_large":  # the event: a 7 MB upload passes the gateway, not Lambda
+            return message_response(413, "Request Entity Too Large"), "too_large"
         error_type = (invocation.error or {}).get("errorType")
         log.error("function failed", extra={"function": function, "outcome": invocation.status,
                                             "error_type": error_type})

@@ -38,7 +38,8 @@ log = logging.getLogger("eneo_local.workers")
 _PASSTHROUGH = {"PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "VIRTUAL_ENV", "SSL_CERT_FILE",
                 "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "HF_HOME", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"}
 
-Status = Literal["ok", "error", "timeout", "crash", "init_error"]
+Status = Literal["ok", "error", "timeout", "crash", "init_error", "too_large"]
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # Lambda's limit on a synchronous invoke's event and its result
 
 
 @dataclass
@@ -50,7 +51,6 @@ class Invocation:
     error: dict[str, Any] | None = None  # errorType/errorMessage/stackTrace otherwise
     duration_ms: float = 0.0
     cold_start: bool = False
-    payload_bytes: int = 0  # size of the result's JSON (Lambda caps synchronous results at 6 MB)
 
 
 class WorkerInitError(RuntimeError):
@@ -126,6 +126,9 @@ class Worker:
         self._conn = parent
         try:
             message = await self._recv(time_limit)
+        except asyncio.CancelledError:
+            self._kill_now()
+            raise
         except TimeoutError:
             await self.kill()
             raise WorkerInitError({"errorType": "Runtime.InitTimeout",
@@ -182,8 +185,13 @@ class Worker:
             self.last_used = time.monotonic()
         duration = (time.perf_counter() - t0) * 1000
         if message[0] == "result":
-            return Invocation("ok", result=json.loads(message[2]), duration_ms=duration,
-                              payload_bytes=len(message[2]))
+            if len(message[2]) > MAX_PAYLOAD_BYTES:
+                return Invocation("error", error={
+                    "errorType": "Function.ResponseSizeTooLarge",
+                    "errorMessage": f"Response payload size ({len(message[2])} bytes) exceeded maximum allowed "
+                                    f"payload size ({MAX_PAYLOAD_BYTES} bytes).", "stackTrace": []},
+                    duration_ms=duration)
+            return Invocation("ok", result=json.loads(message[2]), duration_ms=duration)
         return Invocation("error", error=message[2], duration_ms=duration)
 
     async def stop(self, grace: float = 3.0) -> None:
@@ -193,6 +201,14 @@ class Worker:
                 self._conn.send(("stop",))
             await asyncio.to_thread(self._process.join, grace)
         await self.kill()
+
+    def _kill_now(self) -> None:
+        """Without awaiting: for a task being cancelled (the process is reaped at exit)."""
+        if self._process is not None and self._process.is_alive():
+            self._process.kill()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     async def kill(self) -> None:
         if self._process is not None:
@@ -238,19 +254,28 @@ class FunctionPool:
         except WorkerInitError:
             await self._forget()
             return False
+        except BaseException:
+            await asyncio.shield(self._forget())
+            raise
         await self._release(worker, reusable=True)
         return True
 
     async def invoke(self, event: Mapping[str, Any], request_id: str | None = None) -> Invocation:
         request_id = request_id or str(uuid.uuid4())
         event_json = json.dumps(event).encode()
-        worker, cold = await self._acquire()
-        if worker is None:
-            return cold  # type: ignore[return-value]  # the init error, as an Invocation
+        if len(event_json) > MAX_PAYLOAD_BYTES:
+            return Invocation("too_large", error={
+                "errorType": "RequestEntityTooLargeException",
+                "errorMessage": f"Request must be smaller than {MAX_PAYLOAD_BYTES} bytes for the InvokeFunction "
+                                "operation", "stackTrace": []})
+        try:
+            worker, cold = await self._acquire()
+        except WorkerInitError as exc:  # Lambda answers the invoke with the init error
+            return Invocation("init_error", error=exc.error, cold_start=True)
         reusable = False
         try:
             outcome = await worker.invoke(event_json, request_id, float(self.spec.timeout))
-            outcome.cold_start = bool(cold)
+            outcome.cold_start = cold
             reusable = worker.alive
             return outcome
         finally:
@@ -258,7 +283,8 @@ class FunctionPool:
             if not reusable and not self.closed:
                 self._spawn_replacement()
 
-    async def _acquire(self) -> tuple[Worker | None, Any]:
+    async def _acquire(self) -> tuple[Worker, bool]:
+        """An idle instance, or a new one (cold start) while under the limit; else wait for one."""
         async with self._freed:
             while True:
                 if self.closed:
@@ -273,9 +299,9 @@ class FunctionPool:
                 await self._freed.wait()
         try:
             worker, _ = await self._start_instance()
-        except WorkerInitError as exc:
-            await self._forget()
-            return None, Invocation("init_error", error=exc.error, cold_start=True)
+        except BaseException:
+            await asyncio.shield(self._forget())
+            raise
         self._busy.add(worker)
         return worker, True
 
@@ -296,12 +322,13 @@ class FunctionPool:
     async def _release(self, worker: Worker, reusable: bool) -> None:
         async with self._freed:
             self._busy.discard(worker)
-            if reusable and not self.closed:
+            keep = reusable and not self.closed
+            if keep:
                 self._idle.append(worker)
             else:
                 self._count -= 1
             self._freed.notify()
-        if not reusable:
+        if not keep:
             await worker.kill()
 
     async def _forget(self) -> None:
@@ -334,8 +361,10 @@ class FunctionPool:
             self._count -= len(idle)
             busy = list(self._busy)  # their invokes end as crashes and release themselves
             self._freed.notify_all()
-        for task in list(self._background):
+        background = list(self._background)
+        for task in background:
             task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         await asyncio.gather(*(w.stop() for w in idle), *(w.kill() for w in busy))
 
 

@@ -162,9 +162,14 @@ async def test_request_id(gateway: httpx.AsyncClient) -> None:
     assert r.headers["x-request-id"] == r.json()["event"]["requestContext"]["requestId"]
 
 
-async def test_payload_limit(gateway: httpx.AsyncClient) -> None:
-    r = await gateway.post("/items", content=b"x" * (10 * 1024 * 1024 + 1))
-    assert (r.status_code, r.json()) == (413, {"message": "Request Entity Too Large"})
+async def test_payload_limits(gateway: httpx.AsyncClient) -> None:
+    too_large = (413, {"message": "Request Entity Too Large"})
+    r = await gateway.post("/items", content=b"x" * (10 * 1024 * 1024 + 1))  # API Gateway's limit
+    assert (r.status_code, r.json()) == too_large
+    r = await gateway.post("/items", content=b"x" * (7 * 1024 * 1024), headers={"content-type": "text/plain"})
+    assert (r.status_code, r.json()) == too_large, "Lambda's 6 MB limit on the event"
+    r = await gateway.get("/big")
+    assert (r.status_code, r.json()) == (500, {"message": "Internal Server Error"}), "and on the result"
 
 
 async def test_cors_preflight_and_responses(gateway: httpx.AsyncClient) -> None:
