@@ -1,0 +1,15 @@
+"""The local stack: template.yaml hosted on one machine, with AWS's wire shapes.
+
+services.py     embedded Postgres+pgvector, Redis, moto (S3/SQS/EventBridge)
+template.py     reads the SAM template into typed specs (intrinsics.py evaluates !Ref, !Sub, ...)
+parameters.py   the parameter values and secrets the stack supplies
+s3_mirror.py    the template's buckets, and their objects kept on disk across restarts
+runtime.py      inside a worker process: a small Lambda runtime for one function
+workers.py      warm worker pools per function: scaling, timeouts, crashes, Lambda's limits
+routes.py       API Gateway HTTP API route selection
+http_events.py  payload v2.0 events and response mapping
+gateway.py      the HTTP API itself (ASGI under uvicorn): CORS, limits, request ids, access log
+bootstrap.py    the first tenant and admin, and the login instructions
+stack.py        everything started in order and stopped in reverse
+cli.py          `eneo-local up`
+"""
