@@ -48,11 +48,13 @@ class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
 def configure_logging(service: str, level: str = "INFO") -> None:
     """Route the root logger to stdout as JSON; idempotent across warm invocations."""
     root = logging.getLogger()
-    if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
-        return
+    root.setLevel(level.upper())
+    for existing in root.handlers:
+        if isinstance(existing.formatter, JsonFormatter):
+            existing.formatter.service = service
+            return
     handler = StdoutHandler(sys.stdout)
     handler.setFormatter(JsonFormatter(service))
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
     for noisy in ("mangum", "botocore", "urllib3", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
