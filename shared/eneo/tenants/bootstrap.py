@@ -3,6 +3,7 @@
 from sqlalchemy import exists, select
 
 from eneo.core.db import UnitOfWork
+from eneo.core.ids import new_id
 from eneo.core.settings import get_settings
 from eneo.tenants.models import Tenant
 from eneo.users.models import UserRole
@@ -11,14 +12,17 @@ from eneo.users.service import create_user
 
 
 async def ensure_first_tenant(tenant_name: str, email: str, password: str) -> bool:
-    """Create the tenant and an active admin unless any tenant exists; True if it created them."""
-    async with UnitOfWork(sysadmin=True) as uow:
+    """Create the tenant and an active admin unless any tenant exists; True if it created them.
+
+    Both are written in one transaction (bound to the new tenant, as the sysadmin), so a refused
+    admin (a short password, say) leaves no tenant behind that would block the next attempt.
+    """
+    admin = UserCreate(email=email, name="Administrator", role=UserRole.admin, password=password)
+    tenant_id = new_id()
+    async with UnitOfWork(tenant_id, sysadmin=True) as uow:
         if await uow.session.scalar(select(exists().where(Tenant.id.is_not(None)))):
             return False
-        tenant = Tenant(name=tenant_name)
-        uow.session.add(tenant)
-        await uow.commit()
-        uow.act_as(tenant.id)
-        await create_user(uow, get_settings(), tenant.id,
-                          UserCreate(email=email, name="Administrator", role=UserRole.admin, password=password))
+        uow.session.add(Tenant(id=tenant_id, name=tenant_name))
+        await uow.session.flush()
+        await create_user(uow, get_settings(), tenant_id, admin)
         return True
