@@ -114,19 +114,19 @@ def upgrade() -> None:
     # then loads and verifies the row inside that tenant's RLS context.
     op.execute("""
         CREATE FUNCTION auth_find_user_by_email(p_email text)
-        RETURNS TABLE (user_id uuid, tenant_id uuid)
+        RETURNS TABLE (id uuid, tenant_id uuid)
         LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp
         AS $$ SELECT id, tenant_id FROM users WHERE email = lower(p_email) $$
     """)
     op.execute("""
         CREATE FUNCTION auth_find_api_key(p_prefix text)
-        RETURNS TABLE (key_id uuid, tenant_id uuid)
+        RETURNS TABLE (id uuid, tenant_id uuid)
         LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp
         AS $$ SELECT id, tenant_id FROM api_keys WHERE prefix = p_prefix $$
     """)
     op.execute("""
         CREATE FUNCTION auth_find_invite(p_token_hash text)
-        RETURNS TABLE (user_id uuid, tenant_id uuid)
+        RETURNS TABLE (id uuid, tenant_id uuid)
         LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp
         AS $$ SELECT id, tenant_id FROM users WHERE invite_token_hash = p_token_hash $$
     """)

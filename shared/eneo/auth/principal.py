@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from eneo.api_keys.models import ApiKey, KeyScope
 from eneo.core.db import UnitOfWork
@@ -78,14 +78,8 @@ async def from_api_key(uow: UnitOfWork, settings: Settings, key: str) -> Princip
     prefix = split_api_key(key)
     if prefix is None:
         raise invalid
-    found = (await uow.session.execute(
-        select(func.auth_find_api_key(prefix).table_valued("key_id", "tenant_id"))
-    )).first()
-    await uow.commit()
-    if found is None:
-        raise invalid
-    uow.act_as(found.tenant_id)
-    api_key = await uow.session.get(ApiKey, found.key_id)
+    key_id = await uow.locate("auth_find_api_key", prefix)
+    api_key = await uow.session.get(ApiKey, key_id) if key_id else None
     if api_key is None or not hmac.compare_digest(api_key.key_hash, token_hash(key, settings.pepper)):
         raise invalid
     now = utcnow()

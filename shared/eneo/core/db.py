@@ -10,7 +10,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy import Connection, DateTime, MetaData, event, text
+from sqlalchemy import Connection, DateTime, MetaData, event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -101,6 +101,21 @@ class UnitOfWork:
             text("SELECT set_config('app.tenant_id', :t, true), set_config('app.sysadmin', :s, true)"),
             {"t": str(self.tenant_id) if self.tenant_id else "", "s": "on" if self.sysadmin else "off"},
         )
+
+    async def locate(self, lookup: str, argument: str) -> uuid.UUID | None:
+        """Find a row whose tenant is not known yet, and bind the next transaction to that tenant.
+
+        `lookup` is one of the SECURITY DEFINER functions of the migrations (login by e-mail, API key
+        by prefix, invitation by token hash), which return `(id, tenant_id)` and nothing else.
+        """
+        found = (await self.session.execute(
+            select(getattr(func, lookup)(argument).table_valued("id", "tenant_id"))
+        )).first()
+        await self.commit()
+        if found is None:
+            return None
+        self.act_as(found.tenant_id)
+        return found.id  # type: ignore[no-any-return]
 
     def act_as(self, tenant_id: uuid.UUID) -> None:
         """Bind the next transaction to another tenant (the sysadmin creating a tenant's users)."""

@@ -30,14 +30,8 @@ async def login(uow: UnitOfWork, settings: Settings, redis: Redis, *, email: str
         if (wait := await ratelimit.retry_after(redis, key, limit=limit)) is not None:
             raise TooManyRequests(f"Too many failed logins; try again in {wait} seconds", retry_after=wait)
 
-    found = (await uow.session.execute(
-        select(func.auth_find_user_by_email(email).table_valued("user_id", "tenant_id"))
-    )).first()
-    await uow.commit()
-    user = None
-    if found is not None:
-        uow.act_as(found.tenant_id)
-        user = await uow.session.get(User, found.user_id)
+    user_id = await uow.locate("auth_find_user_by_email", email)
+    user = await uow.session.get(User, user_id) if user_id else None
     if not verify_password(user.password_hash if user else None, password) or user is None:
         for key in limits:
             await ratelimit.record_failure(redis, key, window_seconds=settings.login_window_seconds)
@@ -73,14 +67,8 @@ async def create_user(uow: UnitOfWork, settings: Settings, tenant_id: uuid.UUID,
 
 async def accept_invitation(uow: UnitOfWork, settings: Settings, data: InvitationAccept) -> UserOut:
     invalid = BadRequest("This invitation is not valid or has expired", code="invalid_invitation")
-    found = (await uow.session.execute(
-        select(func.auth_find_invite(token_hash(data.token, settings.pepper)).table_valued("user_id", "tenant_id"))
-    )).first()
-    await uow.commit()
-    if found is None:
-        raise invalid
-    uow.act_as(found.tenant_id)
-    user = await uow.session.get(User, found.user_id)
+    user_id = await uow.locate("auth_find_invite", token_hash(data.token, settings.pepper))
+    user = await uow.session.get(User, user_id) if user_id else None
     if user is None or user.state != UserState.invited or (user.invite_expires_at or utcnow()) <= utcnow():
         raise invalid
     user.password_hash = hash_password(data.password)
