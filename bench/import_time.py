@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from eneo_local.intrinsics import load_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "template.yaml"
@@ -55,26 +55,6 @@ print(repr(elapsed))
 """
 
 
-class CfnLoader(yaml.SafeLoader):
-    """PyYAML loader that turns CloudFormation short tags (!Ref, !Sub, !GetAtt…) into their long form."""
-
-
-def _cfn_tag(loader: CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    if suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {"Ref" if suffix == "Ref" else f"Fn::{suffix}": value}
-
-
-CfnLoader.add_multi_constructor("!", _cfn_tag)
-
-
 @dataclass
 class Target:
     """One thing to import in a fresh interpreter, and its samples (seconds)."""
@@ -101,7 +81,7 @@ def _resolve(name: str, value: Any, parameters: dict[str, Any]) -> str:
 
 def load_targets(template_path: Path = TEMPLATE) -> list[Target]:
     """Every AWS::Serverless::Function: its CodeUri, handler module and attribute, and environment."""
-    template = yaml.load(template_path.read_text(), Loader=CfnLoader)  # noqa: S506 - SafeLoader subclass
+    template = load_yaml(template_path)
     parameters = template.get("Parameters") or {}
     glob = (template.get("Globals") or {}).get("Function") or {}
     targets = []
