@@ -28,6 +28,17 @@ def test_health_routes_answer(stack: Stack, function: str) -> None:
     assert r.headers["x-request-id"]
 
 
+@pytest.mark.parametrize(("function", "paths"), [
+    ("auth", {"/api/v1/sysadmin/tenants/", "/api/v1/users/login/token/", "/api/v1/api-keys/"}),
+    ("spaces", {"/api/v1/spaces/", "/api/v1/spaces/{space_id}/members/"}),
+])
+def test_each_function_describes_its_own_routes(stack: Stack, function: str, paths: set[str]) -> None:
+    r = httpx.get(f"{stack.base_url}/api/v1/docs/{function}/openapi.json", timeout=30)
+    assert r.status_code == 200, r.text
+    assert paths <= set(r.json()["paths"])
+    assert httpx.get(f"{stack.base_url}/api/v1/docs/{function}", timeout=30).status_code == 200
+
+
 def test_unknown_route_is_api_gateway_404(stack: Stack) -> None:
     r = httpx.get(f"{stack.base_url}/api/v1/no-such-thing", timeout=30)
     assert (r.status_code, r.json()) == (404, {"message": "Not Found"})

@@ -125,7 +125,7 @@ def create_app(service: str, routers: Sequence[APIRouter],
     configure_logging(service, settings.log_level)
     settings.require_secrets()
     app = FastAPI(title=f"Eneo {service}", version="1", redirect_slashes=False,
-                  openapi_url=f"/api/v1/{service}/openapi.json", docs_url=f"/api/v1/{service}/docs",
+                  openapi_url=f"/api/v1/docs/{service}/openapi.json", docs_url=f"/api/v1/docs/{service}",
                   redoc_url=None)
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
