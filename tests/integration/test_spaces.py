@@ -1,5 +1,7 @@
 """Spaces and members through the spaces function: roles decide, outsiders see nothing."""
 
+import json
+
 import httpx
 
 from eneo.users.models import UserRole
@@ -125,3 +127,16 @@ async def test_space_list_pages(client: httpx.AsyncClient, make_user) -> None:
     assert (r.status_code, r.json()["details"][0]["field"]) == (422, "limit")
     r = await client.get("/api/v1/spaces/", params={"cursor": "bogus"}, headers=user.headers)
     assert (r.status_code, r.json()["code"]) == (400, "invalid_cursor")
+
+
+async def test_text_postgres_cannot_store_is_a_422_naming_the_field(client: httpx.AsyncClient, make_user) -> None:
+    """Found by fuzzing: a NUL or an unpaired surrogate in JSON used to reach Postgres and answer 500."""
+    user = await make_user()
+    for body, field in (({"name": "a\u0000b"}, "name"), ({"name": "ok", "description": "\ud800"}, "description")):
+        raw = json.dumps(body).encode()  # ASCII-escaped, as a browser may send it
+        r = await client.post("/api/v1/spaces/", content=raw,
+                              headers={**user.headers, "Content-Type": "application/json"})
+        assert r.status_code == 422, r.text
+        assert [d["field"] for d in r.json()["details"]] == [field]
+    r = await client.post("/api/v1/users/login/token/", data={"username": "a\u0000@example.org", "password": "x"})
+    assert (r.status_code, r.json()["details"][0]["field"]) == (422, "username")

@@ -80,3 +80,8 @@ def test_token_hash_depends_on_the_pepper() -> None:
 def test_short_secrets_are_refused_at_start() -> None:
     with pytest.raises(RuntimeError, match="JWT_SECRET"):
         Settings(jwt_secret=SecretStr("short"), super_api_key=SecretStr("k" * 40)).require_secrets()
+
+
+@pytest.mark.parametrize("bad", ["eneo_abc_" + "x" * 30 + "\x00", "eneo_abc_" + "é" * 30, "eneo_abc_" + "x" * 300])
+def test_api_keys_with_characters_we_never_issue_are_refused_before_any_lookup(bad: str) -> None:
+    assert split_api_key(bad) is None

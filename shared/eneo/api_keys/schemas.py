@@ -4,11 +4,12 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from eneo.api_keys.models import KeyScope
+from eneo.core.text import Name
 
 
 class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
     scope: KeyScope = KeyScope.user
     assistant_id: uuid.UUID | None = Field(None, description="Required when scope is 'assistant'")
     expires_at: datetime | None = None

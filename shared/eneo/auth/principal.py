@@ -5,6 +5,7 @@ revocation take effect at once.
 """
 
 import hmac
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Literal
@@ -21,6 +22,7 @@ from eneo.tenants.models import Tenant, TenantState
 from eneo.users.models import User, UserRole, UserState
 
 API_KEY_PREFIX = "eneo"
+_KEY_CHARS = re.compile(r"[A-Za-z0-9_-]{1,200}")
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,8 @@ async def from_access_token(uow: UnitOfWork, settings: Settings, token: str) -> 
 
 def split_api_key(key: str) -> str | None:
     """The public prefix of a well-formed key (`eneo_<prefix>_<secret>`), else None."""
+    if not _KEY_CHARS.fullmatch(key):
+        return None
     parts = key.split("_", 2)
     if len(parts) != 3 or parts[0] != API_KEY_PREFIX or not parts[1] or len(parts[2]) < 20:
         return None

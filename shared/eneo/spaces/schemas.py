@@ -3,19 +3,20 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from eneo.core.text import Name, Text
 from eneo.spaces.models import SpaceRole
 
 
 class SpaceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field("", max_length=5000)
+    name: Name
+    description: Text = Field("", max_length=5000)
 
 
 class SpaceUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(None, min_length=1, max_length=200)
-    description: str | None = Field(None, max_length=5000)
+    name: Name | None = None
+    description: Text | None = Field(None, max_length=5000)
 
 
 class MemberAdd(BaseModel):

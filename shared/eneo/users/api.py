@@ -8,9 +8,11 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from eneo.auth.deps import CurrentUser, TenantAdmin
 from eneo.core.db import UnitOfWork
+from eneo.core.errors import ValidationFailed
 from eneo.core.pagination import Page, PageQuery
 from eneo.core.redis import get_redis
 from eneo.core.settings import get_settings
+from eneo.core.text import storable
 from eneo.users import service
 from eneo.users.schemas import AccessToken, InvitationAccept, UserCreate, UserCreated, UserOut, UserUpdate
 
@@ -20,6 +22,10 @@ router = APIRouter(prefix="/api/v1/users", tags=["users"])
 @router.post("/login/token/")
 async def login(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> AccessToken:
     """OAuth2 password flow: `username` is the e-mail address."""
+    for field, value in (("username", form.username), ("password", form.password)):
+        if not storable(value):
+            raise ValidationFailed(f"Invalid request: {field}: must be plain text",
+                                   details=[{"field": field, "message": "must be plain text", "type": "value_error"}])
     ip = request.client.host if request.client else "unknown"
     async with UnitOfWork() as uow:
         return await service.login(uow, get_settings(), get_redis(), email=form.username,

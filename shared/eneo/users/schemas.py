@@ -4,6 +4,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from eneo.core.text import Name, Text
 from eneo.users.models import UserRole, UserState
 
 PASSWORD_RULE = {"min_length": 10, "max_length": 256, "description": "At least 10 characters"}
@@ -14,14 +15,14 @@ class UserCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     email: EmailStr
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
     role: UserRole = UserRole.user
-    password: str | None = Field(None, **PASSWORD_RULE)  # type: ignore[arg-type]
+    password: Text | None = Field(None, **PASSWORD_RULE)  # type: ignore[arg-type]
 
 
 class UserUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(None, min_length=1, max_length=200)
+    name: Name | None = None
     role: UserRole | None = None
     state: Literal[UserState.active, UserState.deactivated] | None = None
 
@@ -44,8 +45,8 @@ class UserCreated(UserOut):
 
 class InvitationAccept(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    token: str = Field(min_length=10, max_length=200)
-    password: str = Field(**PASSWORD_RULE)  # type: ignore[arg-type]
+    token: Text = Field(min_length=10, max_length=200)
+    password: Text = Field(**PASSWORD_RULE)  # type: ignore[arg-type]
 
 
 class AccessToken(BaseModel):

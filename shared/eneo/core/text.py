@@ -1,0 +1,30 @@
+"""Text that Postgres can store: no NUL characters, no lone surrogates.
+
+JSON can carry both (`"\\u0000"`, `"\\ud800"`), Python strings hold them, and Postgres refuses them
+(`text` has no NUL; UTF-8 has no surrogates). Checked at the edge, they become a 422 that names the
+field instead of a 500 from the database.
+"""
+
+from typing import Annotated
+
+from pydantic import AfterValidator, StringConstraints
+
+
+def storable(value: str) -> bool:
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check(value: str) -> str:
+    if not storable(value):
+        raise ValueError("must be text without NUL characters or unpaired surrogates")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_check)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_check)]
