@@ -143,8 +143,7 @@ def build_event(request: HttpRequest, match: Match, *, api_id: str, account_id: 
 def to_response(result: Any) -> HttpResponse:
     """The HTTP response API Gateway makes of a function's (JSON-decoded) result."""
     if not (isinstance(result, dict) and "statusCode" in result):
-        body = json.dumps(result).encode()
-        return HttpResponse(200, [("content-type", "application/json")], body)
+        return HttpResponse(200, [("content-type", "application/json")], json.dumps(result).encode())
     status = result["statusCode"]
     if isinstance(status, str) and status.isdigit():
         status = int(status)
@@ -158,7 +157,7 @@ def to_response(result: Any) -> HttpResponse:
         if str(name).lower() not in _HOP_BY_HOP:
             headers.extend((str(name).lower(), _scalar(v)) for v in (values or []))
     headers.extend(("set-cookie", _scalar(c)) for c in result.get("cookies") or [])
-    body = result.get("body")
+    body: Any = result.get("body")
     if body is None:
         data = b""
     elif not isinstance(body, str):

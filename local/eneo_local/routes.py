@@ -79,7 +79,7 @@ class RouteTable:
                 raise ValueError(f"route {c.route.route_key!r} is defined twice "
                                  f"({other.function}.{other.event} and {c.route.function}.{c.route.event})")
             seen[c.route.route_key] = c.route
-        self._routes = sorted(compiled, key=lambda c: c.rank)  # type: ignore[arg-type, return-value]
+        self._routes = sorted(compiled, key=lambda c: c.rank)
 
     def __len__(self) -> int:
         return len(self._routes)

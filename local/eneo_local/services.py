@@ -84,11 +84,11 @@ class EmbeddedServices:
 
         t0 = time.monotonic()
         self._pg = pgserver.get_server(self.data_dir / "postgres", cleanup_mode="stop")
-        self._pg.psql(  # type: ignore[attr-defined]
+        self._pg.psql(
             f"SELECT 'CREATE DATABASE {DATABASE}' WHERE NOT EXISTS "  # noqa: S608 - a constant
             f"(SELECT FROM pg_database WHERE datname = '{DATABASE}')\\gexec"
         )
-        socket_dir = quote(str(self._pg.get_uri()).split("host=")[1].split("&")[0], safe="")  # type: ignore[attr-defined]
+        socket_dir = quote(str(self._pg.get_uri()).split("host=")[1].split("&")[0], safe="")
         self.started.append("postgres")
         log.info("postgres started", extra={"seconds": round(time.monotonic() - t0, 2)})
         owner = f"postgresql+psycopg://postgres@/{DATABASE}?host={socket_dir}"
@@ -130,11 +130,13 @@ class EmbeddedServices:
             self._moto = None
         if self._redis is not None:
             import redis
+            from redis.backoff import NoBackoff
+            from redis.retry import Retry
 
             # Redis 6.2 knows SHUTDOWN SAVE, not the NOW/FORCE flags of 7. A client without retries:
             # the server closes the socket as it exits, and redis-py's default retries of that
             # "error" would add seconds to every stop.
-            client = redis.Redis(unix_socket_path=self._redis.socket_file, retry=None)  # type: ignore[attr-defined]
+            client = redis.Redis(unix_socket_path=self._redis.socket_file, retry=Retry(NoBackoff(), 0))  # type: ignore[attr-defined]
             with contextlib.suppress(redis.ConnectionError):
                 client.shutdown(save=True)
             client.close()

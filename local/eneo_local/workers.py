@@ -149,7 +149,7 @@ class Worker:
         if not conn.poll():
             readable = loop.create_future()
             fd = conn.fileno()
-            loop.add_reader(fd, lambda: readable.done() or readable.set_result(None))
+            loop.add_reader(fd, lambda: None if readable.done() else readable.set_result(None))
             try:
                 await asyncio.wait_for(readable, time_limit)
             finally:
@@ -236,7 +236,7 @@ class FunctionPool:
     _busy: set[Worker] = field(default_factory=set)
     _count: int = 0  # instances running or starting
     _freed: asyncio.Condition = field(default_factory=asyncio.Condition)
-    _background: set[asyncio.Task[None]] = field(default_factory=set)
+    _background: set[asyncio.Task[bool]] = field(default_factory=set)
     closed: bool = False
 
     @property

@@ -115,7 +115,7 @@ class UnitOfWork:
         if found is None:
             return None
         self.act_as(found.tenant_id)
-        return found.id  # type: ignore[no-any-return]
+        return found.id
 
     def act_as(self, tenant_id: uuid.UUID) -> None:
         """Bind the next transaction to another tenant (the sysadmin creating a tenant's users)."""

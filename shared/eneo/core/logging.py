@@ -37,7 +37,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class StdoutHandler(logging.StreamHandler):
     """Writes to whatever sys.stdout is at emit time, not the stream of the first configuration."""
 
     def emit(self, record: logging.LogRecord) -> None:

@@ -1,13 +1,13 @@
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from eneo.core.text import Name, Text
 from eneo.users.models import UserRole, UserState
 
-PASSWORD_RULE = {"min_length": 10, "max_length": 256, "description": "At least 10 characters"}
+Password = Annotated[Text, Field(min_length=10, max_length=256, description="At least 10 characters")]
 
 
 class UserCreate(BaseModel):
@@ -17,7 +17,7 @@ class UserCreate(BaseModel):
     email: EmailStr
     name: Name
     role: UserRole = UserRole.user
-    password: Text | None = Field(None, **PASSWORD_RULE)  # type: ignore[arg-type]
+    password: Password | None = None
 
 
 class UserUpdate(BaseModel):
@@ -46,7 +46,7 @@ class UserCreated(UserOut):
 class InvitationAccept(BaseModel):
     model_config = ConfigDict(extra="forbid")
     token: Text = Field(min_length=10, max_length=200)
-    password: Text = Field(**PASSWORD_RULE)  # type: ignore[arg-type]
+    password: Password
 
 
 class AccessToken(BaseModel):
