@@ -225,3 +225,37 @@ def _org(member):  # the tenant of an existing member, for make_user(tenant=...)
     from tests.integration.conftest import Org
 
     return Org(member.tenant_id, "")
+
+
+async def test_changing_the_password_ends_every_other_session(client: httpx.AsyncClient, make_user) -> None:
+    user = await make_user()
+    other_session = {"Authorization": f"Bearer {(await login(client, user.email)).json()['access_token']}"}
+    r = await client.post("/api/v1/users/me/password/", headers=user.headers,
+                          json={"current_password": PASSWORD, "new_password": "a brand new passphrase"})
+    assert r.status_code == 200, r.text
+    fresh = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    assert (await client.get("/api/v1/users/me/", headers=fresh)).status_code == 200
+    for old in (user.headers, other_session):
+        r = await client.get("/api/v1/users/me/", headers=old)
+        assert (r.status_code, r.json()["code"]) == (401, "token_revoked")
+    assert (await login(client, user.email)).status_code == 401
+    assert (await login(client, user.email, "a brand new passphrase")).status_code == 200
+
+
+async def test_password_change_needs_the_current_password_and_a_session(client: httpx.AsyncClient,
+                                                                        make_user) -> None:
+    user = await make_user()
+    r = await client.post("/api/v1/users/me/password/", headers=user.headers,
+                          json={"current_password": "guess", "new_password": "a brand new passphrase"})
+    assert (r.status_code, r.json()["code"]) == (401, "invalid_credentials")
+    r = await client.post("/api/v1/users/me/password/", headers=user.headers,
+                          json={"current_password": PASSWORD, "new_password": "short"})
+    assert (r.status_code, r.json()["details"][0]["field"]) == (422, "new_password")
+    r = await client.post("/api/v1/users/me/password/", headers=user.headers,
+                          json={"current_password": PASSWORD, "new_password": PASSWORD})
+    assert (r.status_code, r.json()["code"]) == (400, "password_unchanged")
+    key = (await client.post("/api/v1/api-keys/", json={"name": "k"}, headers=user.headers)).json()["key"]
+    r = await client.post("/api/v1/users/me/password/", headers={"X-API-Key": key},
+                          json={"current_password": PASSWORD, "new_password": "a brand new passphrase"})
+    assert (r.status_code, r.json()["code"]) == (403, "token_required")
+    assert (await client.get("/api/v1/users/me/", headers=user.headers)).status_code == 200

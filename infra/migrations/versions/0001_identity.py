@@ -57,6 +57,7 @@ def upgrade() -> None:
         sa.Column("invite_token_hash", sa.String(64), unique=True),
         sa.Column("invite_expires_at", TS),
         sa.Column("last_login_at", TS),
+        sa.Column("session_generation", sa.Integer(), nullable=False, server_default="0"),
     )
     op.create_index("ix_users_tenant_id", "users", ["tenant_id"])
     op.create_table(

@@ -64,6 +64,8 @@ async def from_access_token(uow: UnitOfWork, settings: Settings, token: str) -> 
         raise Unauthorized("Invalid access token", code="invalid_token") from None
     uow.act_as(tenant_id)
     user = await check_account(uow, user_id)
+    if claims.get("gen", 0) != user.session_generation:
+        raise Unauthorized("This session ended when the password changed; log in again", code="token_revoked")
     return Principal(user.id, user.tenant_id, user.email, user.role, "token")
 
 

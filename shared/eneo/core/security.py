@@ -52,11 +52,13 @@ def random_token(nbytes: int = 32) -> str:
     return secrets.token_urlsafe(nbytes)
 
 
-def create_access_token(settings: Settings, *, user_id: uuid.UUID, tenant_id: uuid.UUID) -> tuple[str, int]:
-    """A signed JWT and its lifetime in seconds."""
+def create_access_token(settings: Settings, *, user_id: uuid.UUID, tenant_id: uuid.UUID,
+                        generation: int = 0) -> tuple[str, int]:
+    """A signed JWT and its lifetime in seconds; `generation` is the user's session generation."""
     lifetime = timedelta(minutes=settings.jwt_expiry_minutes)
     now = utcnow()
-    claims = {"sub": str(user_id), "tid": str(tenant_id), "iat": now, "exp": now + lifetime, "typ": "access"}
+    claims = {"sub": str(user_id), "tid": str(tenant_id), "gen": generation, "iat": now, "exp": now + lifetime,
+              "typ": "access"}
     token = jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm=settings.jwt_algorithm)
     return token, int(lifetime.total_seconds())
 

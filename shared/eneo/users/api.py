@@ -8,13 +8,21 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from eneo.auth.deps import CurrentUser, TenantAdmin
 from eneo.core.db import UnitOfWork
-from eneo.core.errors import ValidationFailed
+from eneo.core.errors import Forbidden, ValidationFailed
 from eneo.core.pagination import Page, PageQuery
 from eneo.core.redis import get_redis
 from eneo.core.settings import get_settings
 from eneo.core.text import storable
 from eneo.users import service
-from eneo.users.schemas import AccessToken, InvitationAccept, UserCreate, UserCreated, UserOut, UserUpdate
+from eneo.users.schemas import (
+    AccessToken,
+    InvitationAccept,
+    PasswordChange,
+    UserCreate,
+    UserCreated,
+    UserOut,
+    UserUpdate,
+)
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"])
 
@@ -41,6 +49,14 @@ async def accept_invitation(body: InvitationAccept) -> UserOut:
 @router.get("/me/")
 async def me(ctx: CurrentUser) -> UserOut:
     return UserOut.model_validate(await service.get_user(ctx.uow, ctx.principal, ctx.principal.user_id))
+
+
+@router.post("/me/password/")
+async def change_password(ctx: CurrentUser, body: PasswordChange) -> AccessToken:
+    """Change your password. Every other session ends; use the token in the answer from now on."""
+    if ctx.principal.via != "token":
+        raise Forbidden("Change a password from a logged-in session, not with an API key", code="token_required")
+    return await service.change_password(ctx.uow, ctx.settings, ctx.principal, body)
 
 
 @router.get("/")

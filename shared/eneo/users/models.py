@@ -36,3 +36,5 @@ class User(Entity, Base):
     invite_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     invite_expires_at: Mapped[datetime | None]
     last_login_at: Mapped[datetime | None]
+    # Carried in every access token; raising it (on a password change) ends all earlier sessions.
+    session_generation: Mapped[int] = mapped_column(default=0, server_default="0")

@@ -49,6 +49,12 @@ class InvitationAccept(BaseModel):
     password: Password
 
 
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    current_password: Text = Field(max_length=256)
+    new_password: Password
+
+
 class AccessToken(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret

@@ -17,7 +17,15 @@ from eneo.core.security import create_access_token, hash_password, random_token,
 from eneo.core.settings import Settings
 from eneo.spaces.service import create_personal_space
 from eneo.users.models import User, UserRole, UserState
-from eneo.users.schemas import AccessToken, InvitationAccept, UserCreate, UserCreated, UserOut, UserUpdate
+from eneo.users.schemas import (
+    AccessToken,
+    InvitationAccept,
+    PasswordChange,
+    UserCreate,
+    UserCreated,
+    UserOut,
+    UserUpdate,
+)
 
 
 async def login(uow: UnitOfWork, settings: Settings, redis: Redis, *, email: str, password: str,
@@ -40,7 +48,8 @@ async def login(uow: UnitOfWork, settings: Settings, redis: Redis, *, email: str
     user.last_login_at = utcnow()
     await uow.commit()
     await ratelimit.reset(redis, next(k for k in limits if k.startswith("login:acct:")))
-    token, expires_in = create_access_token(settings, user_id=user.id, tenant_id=user.tenant_id)
+    token, expires_in = create_access_token(settings, user_id=user.id, tenant_id=user.tenant_id,
+                                            generation=user.session_generation)
     return AccessToken(access_token=token, expires_in=expires_in)
 
 
@@ -77,6 +86,21 @@ async def accept_invitation(uow: UnitOfWork, settings: Settings, data: Invitatio
     user.invite_expires_at = None
     await uow.commit()
     return UserOut.model_validate(user)
+
+
+async def change_password(uow: UnitOfWork, settings: Settings, p: Principal, data: PasswordChange) -> AccessToken:
+    """Set a new password; every earlier access token stops working, and a fresh one is returned."""
+    user = await get_user(uow, p, p.user_id)
+    if not verify_password(user.password_hash, data.current_password):
+        raise Unauthorized("The current password is wrong", code="invalid_credentials")
+    if data.new_password == data.current_password:
+        raise BadRequest("The new password must differ from the current one", code="password_unchanged")
+    user.password_hash = hash_password(data.new_password)
+    user.session_generation += 1
+    await uow.commit()
+    token, expires_in = create_access_token(settings, user_id=user.id, tenant_id=user.tenant_id,
+                                            generation=user.session_generation)
+    return AccessToken(access_token=token, expires_in=expires_in)
 
 
 async def get_user(uow: UnitOfWork, p: Principal, user_id: uuid.UUID) -> User:
