@@ -26,7 +26,8 @@ lint: install
 	$(BIN)/mypy
 
 bench: install
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/import_time.py
+	$(BIN)/python bench/gateway_latency.py
 
 clean:
 	rm -rf $(VENV) .eneo-data .pytest_cache .ruff_cache
