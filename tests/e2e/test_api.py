@@ -14,6 +14,7 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "e2e passphrase 42"
+ISSUED: set[str] = set()  # every secret this module made or received, for the log check at the end
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Actor:
 def login(http: httpx.Client, email: str, password: str = PASSWORD) -> dict[str, str]:
     r = http.post("/api/v1/users/login/token/", data={"username": email, "password": password})
     assert r.status_code == 200, r.text
+    ISSUED.add(r.json()["access_token"])
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
@@ -79,6 +81,7 @@ def test_bootstrapped_admin_logs_in_and_works_in_a_space(http: httpx.Client, sta
 def test_api_key_create_use_revoke_rejected(http: httpx.Client, sysadmin) -> None:
     _, admin = new_tenant(http, sysadmin)
     created = http.post("/api/v1/api-keys/", json={"name": "integration"}, headers=admin.headers).json()
+    ISSUED.add(created["key"])
     key = {"X-API-Key": created["key"]}
     r = http.get("/api/v1/spaces/", headers=key)
     assert r.status_code == 200 and len(r.json()["items"]) == 1
@@ -118,6 +121,7 @@ def tenant_a(http: httpx.Client, sysadmin) -> TenantA:
     space = http.post("/api/v1/spaces/", json={"name": "A's space"}, headers=admin.headers).json()["id"]
     http.post(f"/api/v1/spaces/{space}/members/", json={"user_id": user.id, "role": "editor"}, headers=admin.headers)
     key = http.post("/api/v1/api-keys/", json={"name": "a"}, headers=admin.headers).json()
+    ISSUED.add(key["key"])
     return TenantA(admin, user, space, key["id"], key["key"])
 
 
@@ -221,3 +225,15 @@ def test_malformed_json_and_missing_credentials(http: httpx.Client, sysadmin) ->
     assert (r.status_code, r.json()["code"]) == (401, "unauthorized")
     r = http.get("/api/v1/spaces/", headers={"Authorization": "Bearer not.a.jwt"})
     assert (r.status_code, r.json()["code"]) == (401, "invalid_token")
+
+
+def test_no_secret_reaches_the_logs(stack, http: httpx.Client) -> None:
+    """Runs last in this module: the stack's whole output (gateway and every function) after all of the
+    above holds no password, token or key that went through it."""
+    r = http.post("/api/v1/users/login/token/", data={"username": stack.admin_email, "password": "wrong " + PASSWORD})
+    assert r.status_code == 401
+    output = stack.output()
+    assert '"service": "auth"' in output and '"service": "spaces"' in output  # the functions' own logs are here
+    assert len(ISSUED) > 5
+    for secret in (*ISSUED, PASSWORD, stack.super_api_key):
+        assert secret not in output
