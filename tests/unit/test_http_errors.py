@@ -96,3 +96,10 @@ async def test_each_request_logs_one_json_line_with_its_request_id(client: httpx
     assert access[0]["request_id"] == "log-me-1"
     assert (access[0]["status"], access[0]["path"], access[0]["service"]) == (404, "/api/v1/things/missing/", "things")
     assert "s3cr3t" not in json.dumps(lines)
+
+
+async def test_answers_are_not_cached_or_sniffed(client: httpx.AsyncClient) -> None:
+    for r in (await client.post("/api/v1/things/", json={"name": "x", "count": 1}),
+              await client.get("/api/v1/things/missing/")):
+        assert r.headers["cache-control"] == "no-store"
+        assert r.headers["x-content-type-options"] == "nosniff"

@@ -24,6 +24,7 @@ log = logging.getLogger("eneo.http")
 
 _HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
                413: "payload_too_large", 415: "unsupported_media_type"}
+_SAFE_DEFAULTS = [(b"cache-control", b"no-store"), (b"x-content-type-options", b"nosniff")]
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._=-]{1,128}$")
 
 
@@ -62,7 +63,8 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 class RequestContextMiddleware:
-    """Request id (client's, or API Gateway's, or new) into logs and the response; one access log line."""
+    """Request id (client's, or API Gateway's, or new) into logs and the response; one access log line;
+    safe default headers."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -84,8 +86,13 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+                headers = list(message.get("headers") or [])
+                names = {name.lower() for name, _ in headers}
+                headers.append((b"x-request-id", rid.encode()))
+                # Answers carry tokens and personal data: no cache may keep them, no browser may
+                # second-guess their type.
+                headers += [(k, v) for k, v in _SAFE_DEFAULTS if k not in names]
+                message["headers"] = headers
             await send(message)
 
         try:
