@@ -1,5 +1,6 @@
 """Shared fixtures: the embedded services, started once per test session when a test needs them."""
 
+import logging
 import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -14,6 +15,10 @@ TEST_SECRETS = {
     "SUPER_API_KEY": "test-super-key-0123456789abcdef0123456789",
     "LOG_LEVEL": "WARNING",
 }
+
+
+# pgserver says goodbye at interpreter exit; keep that out of the test run's last lines.
+logging.getLogger("pgserver").setLevel(logging.WARNING)
 
 
 @pytest.fixture(scope="session")
