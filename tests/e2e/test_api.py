@@ -137,6 +137,7 @@ CROSS_TENANT = [
     ("GET", "/api/v1/users/{user}/", None),
     ("PATCH", "/api/v1/users/{user}/", {"state": "deactivated"}),
     ("DELETE", "/api/v1/users/{user}/", None),
+    ("POST", "/api/v1/users/{user}/invitation/", None),
     ("DELETE", "/api/v1/api-keys/{key_id}/", None),
 ]
 

@@ -259,3 +259,44 @@ async def test_password_change_needs_the_current_password_and_a_session(client: 
                           json={"current_password": PASSWORD, "new_password": "a brand new passphrase"})
     assert (r.status_code, r.json()["code"]) == (403, "token_required")
     assert (await client.get("/api/v1/users/me/", headers=user.headers)).status_code == 200
+
+
+async def test_admin_lets_a_user_who_forgot_their_password_set_a_new_one(client: httpx.AsyncClient,
+                                                                         make_user) -> None:
+    admin = await make_user()
+    user = await make_user(tenant=_org(admin), role=UserRole.user)
+    r = await client.post(f"/api/v1/users/{user.id}/invitation/", headers=admin.headers)
+    assert r.status_code == 201
+    token = r.json()["invitation_token"]
+    assert (await login(client, user.email)).status_code == 200  # nothing changes until it is used
+    r = await client.post("/api/v1/users/invitations/accept/", json={"token": token, "password": "remembered now"})
+    assert r.status_code == 200 and r.json()["state"] == "active"
+    r = await client.get("/api/v1/users/me/", headers=user.headers)
+    assert (r.status_code, r.json()["code"]) == (401, "token_revoked")
+    assert (await login(client, user.email)).status_code == 401
+    assert (await login(client, user.email, "remembered now")).status_code == 200
+
+
+async def test_a_reissued_invitation_replaces_the_old_one(client: httpx.AsyncClient, make_user) -> None:
+    admin = await make_user()
+    email = f"late-{uuid.uuid4().hex[:6]}@example.org"
+    created = (await client.post("/api/v1/users/", json={"email": email, "name": "Late"},
+                                 headers=admin.headers)).json()
+    again = (await client.post(f"/api/v1/users/{created['id']}/invitation/", headers=admin.headers)).json()
+    r = await client.post("/api/v1/users/invitations/accept/",
+                          json={"token": created["invitation_token"], "password": "first passphrase"})
+    assert (r.status_code, r.json()["code"]) == (400, "invalid_invitation")
+    r = await client.post("/api/v1/users/invitations/accept/",
+                          json={"token": again["invitation_token"], "password": "second passphrase"})
+    assert r.status_code == 200
+    assert (await login(client, email, "second passphrase")).status_code == 200
+
+
+async def test_invitations_are_for_admins_and_active_accounts(client: httpx.AsyncClient, make_user) -> None:
+    admin = await make_user()
+    user = await make_user(tenant=_org(admin), role=UserRole.user)
+    r = await client.post(f"/api/v1/users/{admin.id}/invitation/", headers=user.headers)
+    assert (r.status_code, r.json()["code"]) == (403, "admin_required")
+    await client.patch(f"/api/v1/users/{user.id}/", json={"state": "deactivated"}, headers=admin.headers)
+    r = await client.post(f"/api/v1/users/{user.id}/invitation/", headers=admin.headers)
+    assert (r.status_code, r.json()["code"]) == (409, "user_deactivated")

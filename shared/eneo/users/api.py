@@ -16,6 +16,7 @@ from eneo.core.text import storable
 from eneo.users import service
 from eneo.users.schemas import (
     AccessToken,
+    Invitation,
     InvitationAccept,
     PasswordChange,
     UserCreate,
@@ -80,6 +81,13 @@ async def get_user(ctx: CurrentUser, user_id: uuid.UUID) -> UserOut:
 async def update_user(ctx: TenantAdmin, user_id: uuid.UUID, body: UserUpdate) -> UserOut:
     """Rename, change role, or deactivate (`state: deactivated`) and reactivate (`state: active`)."""
     return UserOut.model_validate(await service.update_user(ctx.uow, ctx.principal, user_id, body))
+
+
+@router.post("/{user_id}/invitation/", status_code=status.HTTP_201_CREATED)
+async def reissue_invitation(ctx: TenantAdmin, user_id: uuid.UUID) -> Invitation:
+    """A new one-time invitation: re-invite someone whose invitation expired, or let a user who forgot
+    their password set a new one (their old password works until they do)."""
+    return await service.reissue_invitation(ctx.uow, ctx.settings, ctx.principal, user_id)
 
 
 @router.delete("/{user_id}/", status_code=status.HTTP_204_NO_CONTENT)

@@ -43,6 +43,11 @@ class UserCreated(UserOut):
     invitation_token: str | None = Field(None, description="Shown once; send it to the invited user")
 
 
+class Invitation(BaseModel):
+    invitation_token: str = Field(description="Shown once; send it to the user")
+    expires_at: datetime
+
+
 class InvitationAccept(BaseModel):
     model_config = ConfigDict(extra="forbid")
     token: Text = Field(min_length=10, max_length=200)

@@ -19,6 +19,7 @@ from eneo.spaces.service import create_personal_space
 from eneo.users.models import User, UserRole, UserState
 from eneo.users.schemas import (
     AccessToken,
+    Invitation,
     InvitationAccept,
     PasswordChange,
     UserCreate,
@@ -55,14 +56,12 @@ async def login(uow: UnitOfWork, settings: Settings, redis: Redis, *, email: str
 
 async def create_user(uow: UnitOfWork, settings: Settings, tenant_id: uuid.UUID, data: UserCreate) -> UserCreated:
     """Create (with a password) or invite (without) a user, with their personal space."""
-    invitation = None if data.password else random_token()
     user = User(
         tenant_id=tenant_id, email=data.email.lower(), name=data.name, role=data.role,
         password_hash=hash_password(data.password) if data.password else None,
         state=UserState.active if data.password else UserState.invited,
-        invite_token_hash=token_hash(invitation, settings.pepper) if invitation else None,
-        invite_expires_at=utcnow() + timedelta(hours=settings.invite_expiry_hours) if invitation else None,
     )
+    invitation = None if data.password else _new_invitation(settings, user)
     uow.session.add(user)
     try:
         await uow.session.flush()
@@ -74,16 +73,39 @@ async def create_user(uow: UnitOfWork, settings: Settings, tenant_id: uuid.UUID,
     return UserCreated(**UserOut.model_validate(user).model_dump(), invitation_token=invitation)
 
 
+def _new_invitation(settings: Settings, user: User) -> str:
+    """A one-time token that lets `user` set a password; only its keyed hash is kept."""
+    token = random_token()
+    user.invite_token_hash = token_hash(token, settings.pepper)
+    user.invite_expires_at = utcnow() + timedelta(hours=settings.invite_expiry_hours)
+    return token
+
+
+async def reissue_invitation(uow: UnitOfWork, settings: Settings, p: Principal, user_id: uuid.UUID) -> Invitation:
+    """A fresh invitation (the old one stops working): to re-invite, or to let a user who forgot their
+    password set a new one. Their current password keeps working until the invitation is accepted."""
+    user = await get_user(uow, p, user_id)
+    if user.state == UserState.deactivated:
+        raise Conflict("Reactivate the user before inviting them again", code="user_deactivated")
+    token = _new_invitation(settings, user)
+    await uow.commit()
+    assert user.invite_expires_at is not None
+    return Invitation(invitation_token=token, expires_at=user.invite_expires_at)
+
+
 async def accept_invitation(uow: UnitOfWork, settings: Settings, data: InvitationAccept) -> UserOut:
+    """Set the password an invitation was for; any earlier session of the user ends."""
     invalid = BadRequest("This invitation is not valid or has expired", code="invalid_invitation")
     user_id = await uow.locate("auth_find_invite", token_hash(data.token, settings.pepper))
     user = await uow.session.get(User, user_id) if user_id else None
-    if user is None or user.state != UserState.invited or (user.invite_expires_at or utcnow()) <= utcnow():
+    if (user is None or user.state == UserState.deactivated
+            or (user.invite_expires_at or utcnow()) <= utcnow()):
         raise invalid
     user.password_hash = hash_password(data.password)
     user.state = UserState.active
     user.invite_token_hash = None
     user.invite_expires_at = None
+    user.session_generation += 1
     await uow.commit()
     return UserOut.model_validate(user)
 
