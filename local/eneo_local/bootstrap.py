@@ -8,6 +8,7 @@ from the process environment, so the caller sets DATABASE_URL & co. before calli
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 from collections.abc import Mapping
@@ -64,10 +65,8 @@ def _describe(exc: Exception) -> str:
     """The error without the values it was given: a pydantic error would quote the password."""
     errors = getattr(exc, "errors", None)
     if callable(errors):
-        try:
+        with contextlib.suppress(TypeError, AttributeError):  # not pydantic's shape: fall through
             return "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}" for e in errors())
-        except (TypeError, AttributeError):
-            pass
     details = getattr(exc, "details", None)
     if isinstance(details, list) and details:
         return "; ".join(f"{d.get('field')}: {d.get('message')}" for d in details if isinstance(d, dict))

@@ -320,7 +320,7 @@ class S3Mirror:
             return
         try:
             while self.drain_once(0):
-                pass
+                continue  # until the queue is empty
             for bucket in self.stores:
                 fetched, removed = self.reconcile(bucket)
                 if fetched or removed:

@@ -8,6 +8,7 @@ import hmac
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Literal
 
 from sqlalchemy import select, update
@@ -22,6 +23,7 @@ from eneo.tenants.models import Tenant, TenantState
 from eneo.users.models import User, UserRole, UserState
 
 API_KEY_PREFIX = "eneo"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 _KEY_CHARS = re.compile(r"[A-Za-z0-9_-]{1,200}")
 
 
@@ -94,6 +96,8 @@ async def from_api_key(uow: UnitOfWork, settings: Settings, key: str) -> Princip
     if api_key.expires_at is not None and api_key.expires_at <= now:
         raise Unauthorized("This API key has expired", code="api_key_expired")
     user = await check_account(uow, api_key.user_id)
-    await uow.session.execute(update(ApiKey).where(ApiKey.id == api_key.id).values(last_used_at=now))
+    if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
+        # At most one write a minute per key: a script calling in a loop should not write every request.
+        await uow.session.execute(update(ApiKey).where(ApiKey.id == api_key.id).values(last_used_at=now))
     return Principal(user.id, user.tenant_id, user.email, user.role, "api_key", api_key.scope,
                      api_key.assistant_id)

@@ -33,8 +33,9 @@ async def login(uow: UnitOfWork, settings: Settings, redis: Redis, *, email: str
                 client_ip: str) -> AccessToken:
     """Password login; failed attempts are limited per account and per client address."""
     email = email.strip().lower()
+    account_key = f"login:acct:{token_hash(email, settings.pepper)[:32]}"  # no e-mail in Redis
     limits = {f"login:ip:{client_ip}": settings.login_max_attempts_per_ip,
-              f"login:acct:{token_hash(email, settings.pepper)[:32]}": settings.login_max_attempts_per_account}
+              account_key: settings.login_max_attempts_per_account}
     for key, limit in limits.items():
         if (wait := await ratelimit.retry_after(redis, key, limit=limit)) is not None:
             raise TooManyRequests(f"Too many failed logins; try again in {wait} seconds", retry_after=wait)
@@ -48,7 +49,7 @@ async def login(uow: UnitOfWork, settings: Settings, redis: Redis, *, email: str
     await check_account(uow, user.id)
     user.last_login_at = utcnow()
     await uow.commit()
-    await ratelimit.reset(redis, next(k for k in limits if k.startswith("login:acct:")))
+    await ratelimit.reset(redis, account_key)
     token, expires_in = create_access_token(settings, user_id=user.id, tenant_id=user.tenant_id,
                                             generation=user.session_generation)
     return AccessToken(access_token=token, expires_in=expires_in)
