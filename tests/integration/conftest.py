@@ -1,5 +1,6 @@
 """Builders for integration tests: each test makes its own tenant, so tests never share rows."""
 
+import functools
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -18,6 +19,8 @@ from eneo.tenants.service import create_tenant
 from eneo.users.models import UserRole
 from eneo.users.schemas import UserCreate
 from eneo.users.service import create_user
+from eneo_local.routes import RouteTable
+from eneo_local.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery"
@@ -56,14 +59,30 @@ async def make_tenant(db: object) -> Callable[..., Any]:
     return make
 
 
+@functools.cache
+def _routes() -> tuple[RouteTable, dict[str, str]]:
+    """template.yaml's HTTP routes and each function's folder, so tests route as the gateway does."""
+    dummy = "x" * 32  # parameters without a default; never used to connect (the test env has the real ones)
+    template = load_template(ROOT / "template.yaml", {
+        "DatabaseUrl": dummy, "RedisUrl": dummy, "JwtSecret": dummy, "SuperApiKey": dummy, "EncryptionKey": dummy})
+    folders = {name: spec.code_uri.name for name, spec in template.functions.items()}
+    return RouteTable(template.routes), folders
+
+
 @pytest.fixture
 async def client(db: object) -> AsyncIterator[httpx.AsyncClient]:
-    """Both HTTP functions in-process, routed by path prefix like the gateway does."""
-    auth, spaces = load_function("auth").app, load_function("spaces").app
+    """Every HTTP function in-process, each request routed by template.yaml's routes like the gateway does."""
+    table, folders = _routes()
+    apps: dict[str, Any] = {}
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        target = spaces if scope.get("path", "").startswith(("/api/v1/spaces", "/api/v1/health/spaces")) else auth
-        await target(scope, receive, send)
+        match = table.match(scope.get("method", "GET"), scope.get("raw_path", b"").decode() or scope["path"])
+        if match is None:
+            raise AssertionError(f"no route in template.yaml for {scope.get('method')} {scope['path']}")
+        function = match.route.function
+        if function not in apps:
+            apps[function] = load_function(folders[function]).app
+        await apps[function](scope, receive, send)
 
     # A fresh client address per test, so per-IP login limits never leak between tests.
     ip = f"198.18.{secrets.randbelow(256)}.{secrets.randbelow(254) + 1}"
