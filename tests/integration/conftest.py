@@ -69,20 +69,33 @@ def _routes() -> tuple[RouteTable, dict[str, str]]:
     return RouteTable(template.routes), folders
 
 
+class FunctionApps:
+    """Each HTTP function's FastAPI app, loaded once per test (tests may set dependency_overrides)."""
+
+    def __init__(self) -> None:
+        self._apps: dict[str, Any] = {}
+
+    def __getitem__(self, logical_id: str) -> Any:
+        if logical_id not in self._apps:
+            self._apps[logical_id] = load_function(_routes()[1][logical_id]).app
+        return self._apps[logical_id]
+
+
 @pytest.fixture
-async def client(db: object) -> AsyncIterator[httpx.AsyncClient]:
+def function_apps() -> FunctionApps:
+    return FunctionApps()
+
+
+@pytest.fixture
+async def client(db: object, function_apps: FunctionApps) -> AsyncIterator[httpx.AsyncClient]:
     """Every HTTP function in-process, each request routed by template.yaml's routes like the gateway does."""
-    table, folders = _routes()
-    apps: dict[str, Any] = {}
+    table = _routes()[0]
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         match = table.match(scope.get("method", "GET"), scope.get("raw_path", b"").decode() or scope["path"])
         if match is None:
             raise AssertionError(f"no route in template.yaml for {scope.get('method')} {scope['path']}")
-        function = match.route.function
-        if function not in apps:
-            apps[function] = load_function(folders[function]).app
-        await apps[function](scope, receive, send)
+        await function_apps[match.route.function](scope, receive, send)
 
     # A fresh client address per test, so per-IP login limits never leak between tests.
     ip = f"198.18.{secrets.randbelow(256)}.{secrets.randbelow(254) + 1}"
