@@ -13,6 +13,7 @@ from eneo_local.services import EmbeddedServices, Endpoints, migrate
 TEST_SECRETS = {
     "JWT_SECRET": "test-jwt-secret-0123456789abcdef0123456789",
     "SUPER_API_KEY": "test-super-key-0123456789abcdef0123456789",
+    "ENCRYPTION_KEY": "test-encryption-key-0123456789abcdef0123",
     "LOG_LEVEL": "WARNING",
 }
 

@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr = SecretStr("")
     super_api_key: SecretStr = SecretStr("")
     api_key_pepper: SecretStr = SecretStr("")
+    # Encrypts model providers' credentials at rest (eneo.core.crypto).
+    encryption_key: SecretStr = SecretStr("")
 
     # Auth policy.
     jwt_expiry_minutes: int = Field(60 * 8, ge=1)
@@ -43,7 +45,7 @@ class Settings(BaseSettings):
 
     def require_secrets(self) -> None:
         """Refuse to serve with secrets that are missing or too short to be safe."""
-        for name in ("jwt_secret", "super_api_key"):
+        for name in ("jwt_secret", "super_api_key", "encryption_key"):
             value = getattr(self, name).get_secret_value()
             if len(value) < 32:
                 raise RuntimeError(f"{name.upper()} must be set to at least 32 characters")
