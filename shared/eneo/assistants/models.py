@@ -1,0 +1,43 @@
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from eneo.core.db import Base, Entity
+from eneo.core.ids import utcnow
+
+
+class Assistant(Entity, Base):
+    """A system prompt and a completion model, in a space; members use it by their space role."""
+
+    __tablename__ = "assistants"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    space_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("spaces.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    system_prompt: Mapped[str] = mapped_column(Text, default="")
+    # Which version of assistant_prompts system_prompt is.
+    prompt_version: Mapped[int] = mapped_column(default=1)
+    # No cascade: a model in use cannot be deleted (eneo.model_providers.service says so).
+    completion_model_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("completion_models.id"), index=True)
+    model_kwargs: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    published: Mapped[bool] = mapped_column(default=False)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class AssistantPrompt(Base):
+    """One version of an assistant's system prompt; every change adds one, so any can be restored."""
+
+    __tablename__ = "assistant_prompts"
+
+    assistant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("assistants.id", ondelete="CASCADE"),
+                                                    primary_key=True)
+    version: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

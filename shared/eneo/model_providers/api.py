@@ -1,0 +1,96 @@
+"""Model providers (tenant admins) and completion models (everyone reads, admins write)."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response, status
+
+from eneo.auth.deps import CurrentUser, TenantAdmin
+from eneo.core.errors import Forbidden
+from eneo.core.pagination import Page, PageQuery
+from eneo.model_providers import service
+from eneo.model_providers.schemas import (
+    ConnectionResult,
+    ConnectionTest,
+    ModelCreate,
+    ModelOut,
+    ModelUpdate,
+    ProviderCreate,
+    ProviderOut,
+    ProviderUpdate,
+)
+
+providers = APIRouter(prefix="/api/v1/admin/model-providers", tags=["model providers"])
+models = APIRouter(prefix="/api/v1/completion-models", tags=["completion models"])
+
+
+@providers.post("/", status_code=status.HTTP_201_CREATED)
+async def create_provider(ctx: TenantAdmin, body: ProviderCreate) -> ProviderOut:
+    """A provider with its credentials; the API key is stored encrypted and never returned."""
+    return await service.create_provider(ctx.uow, ctx.principal, body)
+
+
+@providers.get("/")
+async def list_providers(ctx: TenantAdmin, page: Annotated[PageQuery, Depends()]) -> Page[ProviderOut]:
+    items, cursor = await service.list_providers(ctx.uow, ctx.principal, limit=page.limit, cursor=page.cursor)
+    return Page(items=items, next_cursor=cursor)
+
+
+@providers.get("/{provider_id}/")
+async def get_provider(ctx: TenantAdmin, provider_id: uuid.UUID) -> ProviderOut:
+    return await service.get_provider(ctx.uow, ctx.principal, provider_id)
+
+
+@providers.patch("/{provider_id}/")
+async def update_provider(ctx: TenantAdmin, provider_id: uuid.UUID, body: ProviderUpdate) -> ProviderOut:
+    """Rename, move, or replace the API key (`api_key: null` removes it where a key is optional)."""
+    return await service.update_provider(ctx.uow, ctx.principal, provider_id, body)
+
+
+@providers.delete("/{provider_id}/", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_provider(ctx: TenantAdmin, provider_id: uuid.UUID) -> Response:
+    """Refused (409 `provider_in_use`) while completion models use the provider."""
+    await service.delete_provider(ctx.uow, ctx.principal, provider_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@providers.post("/{provider_id}/test/")
+async def test_provider(ctx: TenantAdmin, provider_id: uuid.UUID, body: ConnectionTest | None = None
+                        ) -> ConnectionResult:
+    """Call the provider with the stored credentials. Always 200 when the test ran: `ok: false` carries
+    the provider's error code and message (a refusal by the provider is the answer, not our failure)."""
+    return await service.check_connection(ctx.uow, ctx.principal, provider_id, body.model if body else None)
+
+
+@models.get("/")
+async def list_models(ctx: CurrentUser, page: Annotated[PageQuery, Depends()], include_disabled: bool = False
+                      ) -> Page[ModelOut]:
+    """The models assistants may use; admins add `include_disabled=true` to see every model."""
+    if include_disabled and not ctx.principal.is_admin:
+        raise Forbidden("Only the organisation's administrators see disabled models", code="admin_required")
+    items, cursor = await service.list_models(ctx.uow, ctx.principal, include_disabled=include_disabled,
+                                              limit=page.limit, cursor=page.cursor)
+    return Page(items=items, next_cursor=cursor)
+
+
+@models.post("/", status_code=status.HTTP_201_CREATED)
+async def create_model(ctx: TenantAdmin, body: ModelCreate) -> ModelOut:
+    return await service.create_model(ctx.uow, ctx.principal, body)
+
+
+@models.get("/{model_id}/")
+async def get_model(ctx: CurrentUser, model_id: uuid.UUID) -> ModelOut:
+    return await service.get_model(ctx.uow, ctx.principal, model_id)
+
+
+@models.patch("/{model_id}/")
+async def update_model(ctx: TenantAdmin, model_id: uuid.UUID, body: ModelUpdate) -> ModelOut:
+    """Rename, resize, enable or disable, make default. A disabled model's assistants stop answering."""
+    return await service.update_model(ctx.uow, ctx.principal, model_id, body)
+
+
+@models.delete("/{model_id}/", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_model(ctx: TenantAdmin, model_id: uuid.UUID) -> Response:
+    """Refused (409 `model_in_use`, with the count) while assistants use the model; disable it instead."""
+    await service.delete_model(ctx.uow, ctx.principal, model_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

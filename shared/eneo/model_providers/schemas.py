@@ -1,0 +1,133 @@
+import re
+import uuid
+from datetime import datetime
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, StringConstraints
+
+from eneo.core.text import Name
+from eneo.model_providers.models import ProviderType
+
+_API_VERSION = re.compile(r"[A-Za-z0-9._-]{1,50}")
+
+
+def _http_url(value: str) -> str:
+    value = value.strip()
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL")
+    if parts.username or parts.password:
+        # The URL is stored and shown in clear; credentials belong in api_key, which is encrypted.
+        raise ValueError("must not contain credentials; send the key as api_key")
+    if not value.isprintable() or " " in value:
+        raise ValueError("must be a URL without spaces or control characters")
+    return value.rstrip("/")
+
+
+def _key_text(value: SecretStr) -> SecretStr:
+    plain = value.get_secret_value()
+    if not plain or len(plain) > 1000 or not plain.isprintable() or any(c.isspace() for c in plain):
+        raise ValueError("must be 1 to 1000 printable characters without spaces")
+    return value
+
+
+def _api_version(value: str) -> str:
+    if not _API_VERSION.fullmatch(value):
+        raise ValueError("must look like 2024-06-01 (letters, digits, '.', '-', '_')")
+    return value
+
+
+HttpUrl = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_http_url)]
+ApiKey = Annotated[SecretStr, AfterValidator(_key_text)]
+ApiVersion = Annotated[str, AfterValidator(_api_version)]
+
+
+class ProviderCreate(BaseModel):
+    """Which fields a type needs: openai and anthropic an api_key (base_url optional); azure an api_key,
+    endpoint and api_version; openai_compatible a base_url (api_key optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Name
+    type: ProviderType
+    api_key: ApiKey | None = Field(None, description="Stored encrypted; never returned")
+    base_url: HttpUrl | None = None
+    endpoint: HttpUrl | None = Field(None, description="Azure OpenAI resource endpoint")
+    api_version: ApiVersion | None = Field(None, description="Azure OpenAI API version")
+
+
+class ProviderUpdate(BaseModel):
+    """Fields to change; `api_key: null` removes the key (only openai_compatible may have none)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Name | None = None
+    api_key: ApiKey | None = None
+    base_url: HttpUrl | None = None
+    endpoint: HttpUrl | None = None
+    api_version: ApiVersion | None = None
+
+
+class ProviderOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    type: ProviderType
+    base_url: str | None
+    endpoint: str | None
+    api_version: str | None
+    has_api_key: bool
+    api_key_last4: str | None = Field(description="The key's last 4 characters, for keys of 16 or more")
+    managed: bool = Field(description="Registered by the deployment (the local model server); read-only")
+    created_at: datetime
+    updated_at: datetime
+
+
+class ConnectionTest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: Name | None = Field(None, description="A model (Azure: deployment) to try; default: list models")
+
+
+class ConnectionResult(BaseModel):
+    """The provider's verdict. A refusal is still a 200: the test ran, and this is its result."""
+
+    ok: bool
+    code: str | None = None
+    message: str | None = None
+    provider_status: int | None = Field(None, description="The provider's HTTP status, when it answered")
+
+
+class ModelCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    provider_id: uuid.UUID
+    name: Name = Field(description="The model id at the provider; for Azure, the deployment name")
+    display_name: Name | None = Field(None, description="What users see; default: name")
+    context_window: int = Field(gt=0, le=100_000_000)
+    max_output_tokens: int | None = Field(None, gt=0, le=100_000_000)
+    enabled: bool = True
+    is_default: bool = False
+
+
+class ModelUpdate(BaseModel):
+    """Fields to change. `is_default: true` moves the default here; disabling the default clears it."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Name | None = None
+    display_name: Name | None = None
+    context_window: int | None = Field(None, gt=0, le=100_000_000)
+    max_output_tokens: int | None = Field(None, gt=0, le=100_000_000)
+    enabled: bool | None = None
+    is_default: bool | None = None
+
+
+class ModelOut(BaseModel):
+    id: uuid.UUID
+    provider_id: uuid.UUID
+    provider_name: str
+    provider_type: ProviderType
+    name: str
+    display_name: str
+    context_window: int
+    max_output_tokens: int | None
+    enabled: bool
+    is_default: bool
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,403 @@
+"""Model providers and completion models: tenant admins configure them, everyone's assistants use them.
+
+Decisions (and why):
+* A provider's API key is encrypted at rest (eneo.core.crypto) with the tenant and provider ids as
+  associated data, and never leaves this module except towards the provider itself.
+* Deleting a provider that still has models, or a model that assistants use, is refused (409) with
+  a count: a cascade would silently break assistants people rely on. Disabling a model is always
+  allowed and reversible; its assistants then refuse to answer until it is enabled again or they
+  are moved (`ChatTarget.enabled`).
+* The managed provider (the local stack's model server) is the deployment's, not the admin's: it
+  cannot be edited or deleted here, its models can be disabled, and `ensure_managed_provider`
+  never undoes an admin's choice (see there).
+"""
+
+import logging
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import cast
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from eneo.assistants.models import Assistant
+from eneo.auth.principal import Principal
+from eneo.core.crypto import aad_for, decrypt_secret, encrypt_secret
+from eneo.core.db import UnitOfWork
+from eneo.core.errors import AppError, Conflict, NotFound, ValidationFailed
+from eneo.core.ids import new_id
+from eneo.core.pagination import paginate
+from eneo.llm import ProviderConfig, ProviderError, test_connection
+from eneo.llm import ProviderType as LlmProviderType
+from eneo.model_providers.models import CompletionModel, ModelProvider, ProviderType
+from eneo.model_providers.schemas import (
+    ConnectionResult,
+    ModelCreate,
+    ModelOut,
+    ModelUpdate,
+    ProviderCreate,
+    ProviderOut,
+    ProviderUpdate,
+)
+
+log = logging.getLogger(__name__)
+
+CONFIG_FIELDS = ("base_url", "endpoint", "api_version")
+# Per type: the config fields it must have, and those it may have.
+REQUIRED: dict[ProviderType, set[str]] = {
+    ProviderType.openai: {"api_key"},
+    ProviderType.azure: {"api_key", "endpoint", "api_version"},
+    ProviderType.anthropic: {"api_key"},
+    ProviderType.openai_compatible: {"base_url"},
+}
+ALLOWED: dict[ProviderType, set[str]] = {
+    ProviderType.openai: {"api_key", "base_url"},
+    ProviderType.azure: {"api_key", "endpoint", "api_version"},
+    ProviderType.anthropic: {"api_key", "base_url"},
+    ProviderType.openai_compatible: {"api_key", "base_url"},
+}
+LAST4_MIN_LENGTH = 16
+_KEYLIKE = re.compile(r"[A-Za-z0-9_\-*.]{20,}")
+
+
+def _invalid(fields: dict[str, str]) -> ValidationFailed:
+    details = [{"field": f, "message": m, "type": "value_error"} for f, m in fields.items()]
+    return ValidationFailed("Invalid request: " + "; ".join(f"{f}: {m}" for f, m in fields.items()),
+                            details=details)
+
+
+async def _flush(uow: UnitOfWork, conflict: AppError) -> None:
+    """Flush, turning a unique or foreign-key violation into `conflict`."""
+    try:
+        await uow.session.flush()
+    except IntegrityError:
+        await uow.rollback()
+        raise conflict from None
+
+
+# --- providers -------------------------------------------------------------------------------------
+
+
+def _aad(provider: ModelProvider) -> bytes:
+    return aad_for(provider.tenant_id, provider.id)
+
+
+def _set_key(provider: ModelProvider, key: str | None) -> None:
+    provider.credentials_encrypted = encrypt_secret(key, _aad(provider)) if key else None
+    provider.api_key_last4 = key[-4:] if key and len(key) >= LAST4_MIN_LENGTH else None
+
+
+def _api_key(provider: ModelProvider) -> str | None:
+    blob = provider.credentials_encrypted
+    return decrypt_secret(blob, _aad(provider)) if blob is not None else None
+
+
+def provider_out(provider: ModelProvider) -> ProviderOut:
+    cfg = provider.config or {}
+    return ProviderOut(id=provider.id, name=provider.name, type=provider.type, base_url=cfg.get("base_url"),
+                       endpoint=cfg.get("endpoint"), api_version=cfg.get("api_version"),
+                       has_api_key=provider.credentials_encrypted is not None,
+                       api_key_last4=provider.api_key_last4, managed=provider.managed,
+                       created_at=provider.created_at, updated_at=provider.updated_at)
+
+
+def _check_fields(kind: ProviderType, present: set[str]) -> None:
+    problems = {f: f"required for {kind.value} providers" for f in sorted(REQUIRED[kind] - present)}
+    problems |= {f: f"not used by {kind.value} providers" for f in sorted(present - ALLOWED[kind])}
+    if problems:
+        raise _invalid(problems)
+
+
+def _name_taken() -> Conflict:
+    return Conflict("A model provider with this name exists already", code="provider_name_taken")
+
+
+async def _provider(uow: UnitOfWork, p: Principal, provider_id: uuid.UUID) -> ModelProvider:
+    row = await uow.session.scalar(select(ModelProvider).where(
+        ModelProvider.id == provider_id, ModelProvider.tenant_id == p.tenant_id))
+    if row is None:
+        raise NotFound("Model provider")
+    return row
+
+
+def _refuse_managed(provider: ModelProvider) -> None:
+    if provider.managed:
+        raise Conflict("This provider is managed by the deployment and cannot be changed here; "
+                       "disable its models instead", code="managed_provider")
+
+
+async def create_provider(uow: UnitOfWork, p: Principal, data: ProviderCreate) -> ProviderOut:
+    values = data.model_dump(exclude_none=True, include=set(CONFIG_FIELDS))
+    _check_fields(data.type, set(values) | ({"api_key"} if data.api_key else set()))
+    provider = ModelProvider(id=new_id(), tenant_id=p.tenant_id, name=data.name, type=data.type, config=values,
+                             managed=False)
+    _set_key(provider, data.api_key.get_secret_value() if data.api_key else None)
+    uow.session.add(provider)
+    await _flush(uow, _name_taken())
+    await uow.commit()
+    return provider_out(provider)
+
+
+async def list_providers(uow: UnitOfWork, p: Principal, *, limit: int, cursor: str | None
+                         ) -> tuple[list[ProviderOut], str | None]:
+    rows, next_cursor = await paginate(uow.session, select(ModelProvider).where(
+        ModelProvider.tenant_id == p.tenant_id), ModelProvider, limit=limit, cursor=cursor)
+    return [provider_out(r) for r in rows], next_cursor
+
+
+async def get_provider(uow: UnitOfWork, p: Principal, provider_id: uuid.UUID) -> ProviderOut:
+    return provider_out(await _provider(uow, p, provider_id))
+
+
+async def update_provider(uow: UnitOfWork, p: Principal, provider_id: uuid.UUID, data: ProviderUpdate
+                          ) -> ProviderOut:
+    provider = await _provider(uow, p, provider_id)
+    _refuse_managed(provider)
+    changes = data.model_dump(exclude_unset=True)
+    config = {**provider.config, **{k: v for k, v in changes.items() if k in CONFIG_FIELDS}}
+    config = {k: v for k, v in config.items() if v is not None}
+    new_key = data.api_key.get_secret_value() if data.api_key else None
+    has_key = new_key is not None if "api_key" in changes else provider.credentials_encrypted is not None
+    _check_fields(provider.type, set(config) | ({"api_key"} if has_key else set()))
+    if data.name is not None:
+        provider.name = data.name
+    provider.config = config
+    if "api_key" in changes:
+        _set_key(provider, new_key)
+    await _flush(uow, _name_taken())
+    await uow.commit()
+    return provider_out(provider)
+
+
+async def delete_provider(uow: UnitOfWork, p: Principal, provider_id: uuid.UUID) -> None:
+    provider = await _provider(uow, p, provider_id)
+    _refuse_managed(provider)
+    models = await uow.session.scalar(select(func.count()).select_from(CompletionModel).where(
+        CompletionModel.provider_id == provider.id, CompletionModel.tenant_id == p.tenant_id))
+    if models:
+        raise Conflict(f"{models} completion model(s) use this provider; delete them first",
+                       code="provider_in_use")
+    await uow.session.delete(provider)
+    await _flush(uow, Conflict("This provider is still in use", code="provider_in_use"))
+    await uow.commit()
+
+
+def provider_config(provider: ModelProvider) -> ProviderConfig:
+    """What eneo.llm needs to call this provider, with the key decrypted."""
+    cfg = provider.config or {}
+    return ProviderConfig(type=cast(LlmProviderType, provider.type.value), api_key=_api_key(provider), base_url=cfg.get("base_url"),
+                          endpoint=cfg.get("endpoint"), api_version=cfg.get("api_version"))
+
+
+def _redact(message: str, key: str | None) -> str:
+    """Provider messages sometimes quote the key they refused (masked or not): keep none of it."""
+    if key:
+        message = message.replace(key, "[redacted]")
+    return _KEYLIKE.sub("[redacted]", message)
+
+
+async def check_connection(uow: UnitOfWork, p: Principal, provider_id: uuid.UUID, model: str | None
+                           ) -> ConnectionResult:
+    provider = await _provider(uow, p, provider_id)
+    config = provider_config(provider)
+    await uow.commit()  # hold no connection while the provider thinks
+    try:
+        await test_connection(config, model)
+    except ProviderError as exc:
+        log.info("provider test failed", extra={"provider_id": str(provider_id), "code": exc.code})
+        return ConnectionResult(ok=False, code=exc.code, message=_redact(exc.message, config.api_key),
+                                provider_status=exc.status)
+    return ConnectionResult(ok=True)
+
+
+# --- completion models -----------------------------------------------------------------------------
+
+
+def model_out(model: CompletionModel, provider: ModelProvider) -> ModelOut:
+    return ModelOut(id=model.id, provider_id=provider.id, provider_name=provider.name,
+                    provider_type=provider.type, name=model.name, display_name=model.display_name,
+                    context_window=model.context_window, max_output_tokens=model.max_output_tokens,
+                    enabled=model.enabled, is_default=model.is_default, created_at=model.created_at,
+                    updated_at=model.updated_at)
+
+
+def _model_taken() -> Conflict:
+    return Conflict("This provider has a model with this name already", code="model_name_taken")
+
+
+async def _model(uow: UnitOfWork, p: Principal, model_id: uuid.UUID) -> tuple[CompletionModel, ModelProvider]:
+    row = (await uow.session.execute(
+        select(CompletionModel, ModelProvider).join(ModelProvider, ModelProvider.id == CompletionModel.provider_id)
+        .where(CompletionModel.id == model_id, CompletionModel.tenant_id == p.tenant_id)
+    )).first()
+    # Users see the models they may choose; disabled ones exist for admins only.
+    if row is None or not (row[0].enabled or p.is_admin):
+        raise NotFound("Completion model")
+    return row[0], row[1]
+
+
+async def _make_default(uow: UnitOfWork, model: CompletionModel) -> None:
+    """Move the tenant's default here, in this transaction, one writer per tenant at a time."""
+    await uow.session.execute(select(func.pg_advisory_xact_lock(
+        func.hashtextextended(f"eneo.default_model:{model.tenant_id}", 0))))
+    await uow.session.execute(
+        update(CompletionModel).where(CompletionModel.tenant_id == model.tenant_id, CompletionModel.is_default,
+                                      CompletionModel.id != model.id)
+        .values(is_default=False).execution_options(synchronize_session=False))
+    model.is_default = True
+
+
+def _check_limits(*, context_window: int, max_output_tokens: int | None, enabled: bool, is_default: bool) -> None:
+    if max_output_tokens is not None and max_output_tokens > context_window:
+        raise _invalid({"max_output_tokens": "must not exceed context_window"})
+    if is_default and not enabled:
+        raise _invalid({"is_default": "a disabled model cannot be the default; enable it too"})
+
+
+async def create_model(uow: UnitOfWork, p: Principal, data: ModelCreate) -> ModelOut:
+    provider = await uow.session.scalar(select(ModelProvider).where(
+        ModelProvider.id == data.provider_id, ModelProvider.tenant_id == p.tenant_id))
+    if provider is None:
+        raise _invalid({"provider_id": "no such model provider"})
+    _check_limits(context_window=data.context_window, max_output_tokens=data.max_output_tokens,
+                  enabled=data.enabled, is_default=data.is_default)
+    model = CompletionModel(tenant_id=p.tenant_id, provider_id=provider.id, name=data.name,
+                            display_name=data.display_name or data.name, context_window=data.context_window,
+                            max_output_tokens=data.max_output_tokens, enabled=data.enabled, is_default=False)
+    uow.session.add(model)
+    await _flush(uow, _model_taken())
+    if data.is_default:
+        await _make_default(uow, model)
+    await uow.commit()
+    return model_out(model, provider)
+
+
+async def list_models(uow: UnitOfWork, p: Principal, *, include_disabled: bool, limit: int, cursor: str | None
+                      ) -> tuple[list[ModelOut], str | None]:
+    query = select(CompletionModel).where(CompletionModel.tenant_id == p.tenant_id)
+    if not (include_disabled and p.is_admin):
+        query = query.where(CompletionModel.enabled)
+    models, next_cursor = await paginate(uow.session, query, CompletionModel, limit=limit, cursor=cursor)
+    providers = {r.id: r for r in await uow.session.scalars(select(ModelProvider).where(
+        ModelProvider.tenant_id == p.tenant_id, ModelProvider.id.in_({m.provider_id for m in models})))}
+    return [model_out(m, providers[m.provider_id]) for m in models], next_cursor
+
+
+async def get_model(uow: UnitOfWork, p: Principal, model_id: uuid.UUID) -> ModelOut:
+    return model_out(*await _model(uow, p, model_id))
+
+
+async def update_model(uow: UnitOfWork, p: Principal, model_id: uuid.UUID, data: ModelUpdate) -> ModelOut:
+    model, provider = await _model(uow, p, model_id)
+    changes = data.model_dump(exclude_unset=True)
+    for name in ("name", "display_name", "context_window", "enabled"):
+        if changes.get(name) is not None:
+            setattr(model, name, changes[name])
+    if "max_output_tokens" in changes:
+        model.max_output_tokens = changes["max_output_tokens"]
+    wants_default = changes.get("is_default")
+    if wants_default is False or not model.enabled:
+        model.is_default = False  # disabling the default leaves the tenant without one
+    _check_limits(context_window=model.context_window, max_output_tokens=model.max_output_tokens,
+                  enabled=model.enabled, is_default=bool(wants_default))
+    await _flush(uow, _model_taken())
+    if wants_default and not model.is_default:
+        await _make_default(uow, model)
+    await uow.commit()
+    return model_out(model, provider)
+
+
+async def assistants_using(uow: UnitOfWork, model_id: uuid.UUID) -> int:
+    return await uow.session.scalar(select(func.count()).select_from(Assistant).where(
+        Assistant.completion_model_id == model_id, Assistant.tenant_id == uow.tenant_id)) or 0
+
+
+async def delete_model(uow: UnitOfWork, p: Principal, model_id: uuid.UUID) -> None:
+    model, _ = await _model(uow, p, model_id)
+    if used := await assistants_using(uow, model.id):
+        raise Conflict(f"{used} assistant(s) use this model; move them to another model first, "
+                       "or disable the model instead", code="model_in_use")
+    await uow.session.delete(model)
+    await _flush(uow, Conflict("This model is still referenced; disable it instead", code="model_in_use"))
+    await uow.commit()
+
+
+# --- for other domains -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChatTarget:
+    """Everything the `complete` function needs to call a model. Holds a decrypted key: never log it."""
+
+    model_id: uuid.UUID
+    config: ProviderConfig = field(repr=False)
+    model: str
+    context_window: int
+    max_output_tokens: int | None
+    enabled: bool
+
+
+async def chat_target(uow: UnitOfWork, model_id: uuid.UUID) -> ChatTarget:
+    """The model and its provider for the unit of work's tenant; NotFound for any other."""
+    row = (await uow.session.execute(
+        select(CompletionModel, ModelProvider).join(ModelProvider, ModelProvider.id == CompletionModel.provider_id)
+        .where(CompletionModel.id == model_id, CompletionModel.tenant_id == uow.tenant_id)
+    )).first()
+    if row is None or uow.tenant_id is None:
+        raise NotFound("Completion model")
+    model, provider = row
+    return ChatTarget(model_id=model.id, config=provider_config(provider), model=model.name,
+                      context_window=model.context_window, max_output_tokens=model.max_output_tokens,
+                      enabled=model.enabled)
+
+
+async def default_model(uow: UnitOfWork) -> CompletionModel | None:
+    return await uow.session.scalar(select(CompletionModel).where(
+        CompletionModel.tenant_id == uow.tenant_id, CompletionModel.is_default, CompletionModel.enabled))
+
+
+async def usable_model(uow: UnitOfWork, model_id: uuid.UUID) -> CompletionModel | None:
+    """An enabled model of the unit of work's tenant, or None."""
+    return await uow.session.scalar(select(CompletionModel).where(
+        CompletionModel.id == model_id, CompletionModel.tenant_id == uow.tenant_id, CompletionModel.enabled))
+
+
+async def ensure_managed_provider(uow: UnitOfWork, *, name: str, base_url: str, model: str, display_name: str,
+                                  context_window: int) -> None:
+    """Register the deployment's own model server for the unit of work's tenant; safe on every start.
+
+    Creates the managed openai_compatible provider (or updates its base_url) and registers `model`
+    once: the names registered are kept in the provider's config (`managed_models`), so a model an
+    admin deleted is not recreated, and one an admin disabled stays disabled (this never touches
+    `enabled`). The model becomes the default only when it is first registered and the tenant has
+    no default, so an admin's later choice of default is never undone either.
+    """
+    tenant_id = uow.tenant_id
+    if tenant_id is None:
+        raise RuntimeError("bind the unit of work to a tenant first")
+    provider = await uow.session.scalar(select(ModelProvider).where(
+        ModelProvider.tenant_id == tenant_id, ModelProvider.managed))
+    if provider is None:
+        taken = await uow.session.scalar(select(func.count()).select_from(ModelProvider).where(
+            ModelProvider.tenant_id == tenant_id, ModelProvider.name == name))
+        provider = ModelProvider(id=new_id(), tenant_id=tenant_id, name=f"{name} (managed)" if taken else name,
+                                 type=ProviderType.openai_compatible, config={"base_url": base_url}, managed=True)
+        uow.session.add(provider)
+        await uow.session.flush()
+    elif provider.config.get("base_url") != base_url:
+        provider.config = {**provider.config, "base_url": base_url}
+    registered = list(provider.config.get("managed_models", []))
+    if model not in registered:
+        row = await uow.session.scalar(select(CompletionModel).where(
+            CompletionModel.provider_id == provider.id, CompletionModel.name == model))
+        if row is None:
+            row = CompletionModel(tenant_id=tenant_id, provider_id=provider.id, name=model,
+                                  display_name=display_name, context_window=context_window, enabled=True,
+                                  is_default=False)
+            uow.session.add(row)
+            await uow.session.flush()
+            if await default_model(uow) is None:
+                await _make_default(uow, row)
+        provider.config = {**provider.config, "managed_models": [*registered, model]}
+    await uow.commit()
