@@ -72,5 +72,8 @@ async def sysadmin(request: Request) -> AsyncIterator[UnitOfWork]:
 
 
 CurrentUser = Annotated[Context, Depends(user_wide)]
+# Also admits API keys restricted to one assistant: only for routes that then check the assistant with
+# eneo.assistants.service.usable_assistant, which holds such a key to its own assistant.
+AssistantUser = Annotated[Context, Depends(authenticated)]
 TenantAdmin = Annotated[Context, Depends(tenant_admin)]
 SysAdmin = Annotated[UnitOfWork, Depends(sysadmin)]

@@ -1,0 +1,65 @@
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from eneo.core.text import Name, Text
+
+SYSTEM_PROMPT_MAX = 100_000
+
+
+class ModelKwargs(BaseModel):
+    """Sampling settings sent with every question; unset ones are left to the provider.
+
+    `max_tokens` is also bounded by the chosen model (its max_output_tokens, else its context window).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
+    max_tokens: int | None = Field(None, ge=1)
+
+
+class AssistantCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Name
+    description: Text = Field("", max_length=5000)
+    system_prompt: Text = Field("", max_length=SYSTEM_PROMPT_MAX)
+    completion_model_id: uuid.UUID | None = Field(None, description="An enabled model; default: the tenant's")
+    model_kwargs: ModelKwargs = Field(default_factory=ModelKwargs)
+    published: bool = Field(False, description="Visible to the space's viewers")
+
+
+class AssistantUpdate(BaseModel):
+    """Fields to change. A new system_prompt is recorded as a new prompt version."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Name | None = None
+    description: Text | None = Field(None, max_length=5000)
+    system_prompt: Text | None = Field(None, max_length=SYSTEM_PROMPT_MAX)
+    completion_model_id: uuid.UUID | None = None
+    model_kwargs: ModelKwargs | None = Field(None, description="Replaces the settings as a whole")
+    published: bool | None = None
+
+
+class AssistantOut(BaseModel):
+    id: uuid.UUID
+    space_id: uuid.UUID
+    name: str
+    description: str
+    system_prompt: str
+    prompt_version: int
+    completion_model_id: uuid.UUID
+    model_kwargs: ModelKwargs
+    published: bool
+    created_by: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class PromptVersionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    version: int
+    text: str
+    created_by: uuid.UUID | None
+    created_at: datetime

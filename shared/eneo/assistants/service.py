@@ -1,0 +1,196 @@
+"""Assistant use cases. Visibility follows the space: members see published assistants, editors and
+admins see (and change) all; everyone else, and every other tenant, gets 404."""
+
+import uuid
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from eneo.api_keys.models import KeyScope
+from eneo.assistants.models import Assistant, AssistantPrompt
+from eneo.assistants.schemas import AssistantCreate, AssistantOut, AssistantUpdate, ModelKwargs, PromptVersionOut
+from eneo.auth.principal import Principal
+from eneo.core.db import UnitOfWork
+from eneo.core.errors import BadRequest, Forbidden, NotFound, ValidationFailed
+from eneo.core.ids import new_id
+from eneo.core.pagination import paginate
+from eneo.model_providers.models import CompletionModel
+from eneo.model_providers.service import default_model, usable_model
+from eneo.spaces.models import SpaceMember, SpaceRole
+from eneo.spaces.policy import SpaceAction, allowed, require
+from eneo.spaces.service import authorize
+
+EDITORS = [role for role in SpaceRole if allowed(role, SpaceAction.edit_content)]
+
+
+def _invalid(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(f"Invalid request: {field}: {message}",
+                            details=[{"field": field, "message": message, "type": "value_error"}])
+
+
+def assistant_out(a: Assistant) -> AssistantOut:
+    return AssistantOut(id=a.id, space_id=a.space_id, name=a.name, description=a.description,
+                        system_prompt=a.system_prompt, prompt_version=a.prompt_version,
+                        completion_model_id=a.completion_model_id, model_kwargs=ModelKwargs(**a.model_kwargs),
+                        published=a.published, created_by=a.created_by, created_at=a.created_at,
+                        updated_at=a.updated_at)
+
+
+async def _visible(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUID, *, lock: bool = False
+                   ) -> tuple[Assistant, SpaceRole]:
+    query = (select(Assistant, SpaceMember.role)
+             .join(SpaceMember, (SpaceMember.space_id == Assistant.space_id) & (SpaceMember.user_id == p.user_id))
+             .where(Assistant.id == assistant_id, Assistant.tenant_id == p.tenant_id))
+    row = (await uow.session.execute(query.with_for_update(of=Assistant) if lock else query)).first()
+    if row is None or not (row[0].published or allowed(row[1], SpaceAction.edit_content)):
+        raise NotFound("Assistant")
+    return row[0], row[1]
+
+
+async def _editable(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUID) -> Assistant:
+    """The assistant, locked for this transaction (prompt versions are numbered one writer at a time)."""
+    assistant, role = await _visible(uow, p, assistant_id, lock=True)
+    require(role, SpaceAction.edit_content)
+    return assistant
+
+
+async def usable_assistant(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUID) -> Assistant:
+    """The assistant, if the caller may ask it questions: a member of its space who sees it (published,
+    or editor and up), and, for an assistant-scoped API key, only the key's own assistant."""
+    if p.key_scope == KeyScope.assistant and p.assistant_id != assistant_id:
+        raise Forbidden("This API key is restricted to another assistant", code="api_key_scope")
+    assistant, _ = await _visible(uow, p, assistant_id)
+    return assistant
+
+
+async def _model(uow: UnitOfWork, model_id: uuid.UUID | None) -> CompletionModel:
+    """An enabled model of the tenant (the default when none is named), else a 422 naming the field."""
+    if model_id is None:
+        model = await default_model(uow)
+        if model is None:
+            raise _invalid("completion_model_id", "required: this organisation has no default model")
+        return model
+    model = await usable_model(uow, model_id)
+    if model is None:
+        raise _invalid("completion_model_id", "no enabled completion model with this id")
+    return model
+
+
+def _check_kwargs(kwargs: ModelKwargs, model: CompletionModel) -> None:
+    limit = model.max_output_tokens or model.context_window
+    if kwargs.max_tokens is not None and kwargs.max_tokens > limit:
+        raise _invalid("model_kwargs.max_tokens", f"must be at most {limit} for this model")
+
+
+def _record_prompt(uow: UnitOfWork, p: Principal, assistant: Assistant, text: str, version: int) -> None:
+    assistant.system_prompt, assistant.prompt_version = text, version
+    uow.session.add(AssistantPrompt(assistant_id=assistant.id, version=version, tenant_id=assistant.tenant_id,
+                                    text=text, created_by=p.user_id))
+
+
+async def create_assistant(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, data: AssistantCreate
+                           ) -> AssistantOut:
+    await authorize(uow, p, space_id, SpaceAction.edit_content)
+    model = await _model(uow, data.completion_model_id)
+    _check_kwargs(data.model_kwargs, model)
+    assistant = Assistant(id=new_id(), tenant_id=p.tenant_id, space_id=space_id, name=data.name,
+                          description=data.description, completion_model_id=model.id,
+                          model_kwargs=data.model_kwargs.model_dump(exclude_none=True), published=data.published,
+                          created_by=p.user_id)
+    uow.session.add(assistant)
+    await uow.session.flush()
+    _record_prompt(uow, p, assistant, data.system_prompt, 1)
+    await uow.commit()
+    return assistant_out(assistant)
+
+
+async def get_assistant(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUID) -> AssistantOut:
+    return assistant_out(await usable_assistant(uow, p, assistant_id))
+
+
+async def update_assistant(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUID, data: AssistantUpdate
+                           ) -> AssistantOut:
+    assistant = await _editable(uow, p, assistant_id)
+    if data.completion_model_id is not None or data.model_kwargs is not None:
+        if data.completion_model_id is not None:
+            model = await _model(uow, data.completion_model_id)
+        else:  # the current model, even if disabled since: the limit still applies
+            model = await uow.session.get_one(CompletionModel, assistant.completion_model_id)
+        kwargs = data.model_kwargs or ModelKwargs(**assistant.model_kwargs)
+        _check_kwargs(kwargs, model)
+        assistant.completion_model_id = model.id
+        assistant.model_kwargs = kwargs.model_dump(exclude_none=True)
+    for name in ("name", "description", "published"):
+        if (value := getattr(data, name)) is not None:
+            setattr(assistant, name, value)
+    if data.system_prompt is not None and data.system_prompt != assistant.system_prompt:
+        _record_prompt(uow, p, assistant, data.system_prompt, assistant.prompt_version + 1)
+    await uow.commit()
+    return assistant_out(assistant)
+
+
+async def delete_assistant(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUID) -> None:
+    await uow.session.delete(await _editable(uow, p, assistant_id))
+    await uow.commit()
+
+
+async def restore_prompt(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUID, version: int) -> AssistantOut:
+    """Make an earlier version current again, as a new version (history is never rewritten)."""
+    assistant = await _editable(uow, p, assistant_id)
+    prompt = await uow.session.get(AssistantPrompt, (assistant.id, version))
+    if prompt is None:
+        raise NotFound("Prompt version")
+    if prompt.text != assistant.system_prompt:
+        _record_prompt(uow, p, assistant, prompt.text, assistant.prompt_version + 1)
+    await uow.commit()
+    return assistant_out(assistant)
+
+
+def _version_cursor(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    if not cursor.isdigit() or len(cursor) > 9:
+        raise BadRequest("The cursor is not one this API returned", code="invalid_cursor")
+    return int(cursor)
+
+
+async def list_prompts(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUID, *, limit: int, cursor: str | None
+                       ) -> tuple[list[PromptVersionOut], str | None]:
+    """Newest first; editors and admins only (it is an editing tool)."""
+    assistant = await _editable(uow, p, assistant_id)
+    query = (select(AssistantPrompt)
+             .where(AssistantPrompt.assistant_id == assistant.id, AssistantPrompt.tenant_id == p.tenant_id)
+             .order_by(AssistantPrompt.version.desc()).limit(limit + 1))
+    if (before := _version_cursor(cursor)) is not None:
+        query = query.where(AssistantPrompt.version < before)
+    rows = list((await uow.session.scalars(query)).all())
+    next_cursor = str(rows[limit - 1].version) if len(rows) > limit else None
+    return [PromptVersionOut.model_validate(r) for r in rows[:limit]], next_cursor
+
+
+async def _page(session: AsyncSession, query: Select[Any], limit: int, cursor: str | None
+                ) -> tuple[list[AssistantOut], str | None]:
+    rows, next_cursor = await paginate(session, query, Assistant, limit=limit, cursor=cursor)
+    return [assistant_out(a) for a in rows], next_cursor
+
+
+async def list_space_assistants(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, *, limit: int,
+                                cursor: str | None) -> tuple[list[AssistantOut], str | None]:
+    role = await uow.session.scalar(select(SpaceMember.role).where(
+        SpaceMember.space_id == space_id, SpaceMember.user_id == p.user_id, SpaceMember.tenant_id == p.tenant_id))
+    if role is None:
+        raise NotFound("Space")
+    query = select(Assistant).where(Assistant.space_id == space_id, Assistant.tenant_id == p.tenant_id)
+    if not allowed(role, SpaceAction.edit_content):
+        query = query.where(Assistant.published)
+    return await _page(uow.session, query, limit, cursor)
+
+
+async def list_usable(uow: UnitOfWork, p: Principal, *, limit: int, cursor: str | None
+                      ) -> tuple[list[AssistantOut], str | None]:
+    """Across the caller's spaces: published assistants, and all of those in spaces they edit."""
+    query = (select(Assistant)
+             .join(SpaceMember, (SpaceMember.space_id == Assistant.space_id) & (SpaceMember.user_id == p.user_id))
+             .where(Assistant.tenant_id == p.tenant_id, Assistant.published | SpaceMember.role.in_(EDITORS)))
+    return await _page(uow.session, query, limit, cursor)
