@@ -1,0 +1,1 @@
+"""Fake external services for tests: LLM providers speaking the real wire formats."""
