@@ -112,6 +112,9 @@ class TenantA:
     space: str
     key_id: str
     key: str
+    provider: str = ""
+    model: str = ""
+    assistant: str = ""
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +125,13 @@ def tenant_a(http: httpx.Client, sysadmin) -> TenantA:
     http.post(f"/api/v1/spaces/{space}/members/", json={"user_id": user.id, "role": "editor"}, headers=admin.headers)
     key = http.post("/api/v1/api-keys/", json={"name": "a"}, headers=admin.headers).json()
     ISSUED.add(key["key"])
-    return TenantA(admin, user, space, key["id"], key["key"])
+    provider = http.post("/api/v1/admin/model-providers/", headers=admin.headers, json={
+        "name": "A's provider", "type": "openai_compatible", "base_url": "http://127.0.0.1:9/v1"}).json()["id"]
+    model = http.post("/api/v1/completion-models/", headers=admin.headers, json={
+        "provider_id": provider, "name": "a-model", "context_window": 2048}).json()["id"]
+    assistant = http.post(f"/api/v1/spaces/{space}/applications/assistants/", headers=admin.headers, json={
+        "name": "A's assistant", "completion_model_id": model, "published": True}).json()["id"]
+    return TenantA(admin, user, space, key["id"], key["key"], provider, model, assistant)
 
 
 # Every route that takes an id, called by tenant B's admin with tenant A's ids.
@@ -139,6 +148,20 @@ CROSS_TENANT = [
     ("DELETE", "/api/v1/users/{user}/", None),
     ("POST", "/api/v1/users/{user}/invitation/", None),
     ("DELETE", "/api/v1/api-keys/{key_id}/", None),
+    ("GET", "/api/v1/admin/model-providers/{provider}/", None),
+    ("PATCH", "/api/v1/admin/model-providers/{provider}/", {"name": "stolen"}),
+    ("DELETE", "/api/v1/admin/model-providers/{provider}/", None),
+    ("POST", "/api/v1/admin/model-providers/{provider}/test/", None),
+    ("GET", "/api/v1/completion-models/{model}/", None),
+    ("PATCH", "/api/v1/completion-models/{model}/", {"enabled": False}),
+    ("DELETE", "/api/v1/completion-models/{model}/", None),
+    ("POST", "/api/v1/spaces/{space}/applications/assistants/", {"name": "stolen"}),
+    ("GET", "/api/v1/spaces/{space}/applications/assistants/", None),
+    ("GET", "/api/v1/assistants/{assistant}/", None),
+    ("PATCH", "/api/v1/assistants/{assistant}/", {"name": "stolen"}),
+    ("DELETE", "/api/v1/assistants/{assistant}/", None),
+    ("GET", "/api/v1/assistants/{assistant}/prompts/", None),
+    ("POST", "/api/v1/assistants/{assistant}/prompts/{version}/restore/", None),
 ]
 
 
@@ -148,7 +171,8 @@ def test_tenant_b_cannot_touch_tenant_a(http: httpx.Client, sysadmin, tenant_a: 
     _, b_admin = new_tenant(http, sysadmin)
     b_space = http.post("/api/v1/spaces/", json={"name": "B"}, headers=b_admin.headers).json()["id"]
     ids = {"space": tenant_a.space, "user": tenant_a.user.id, "key_id": tenant_a.key_id,
-           "b_admin": b_admin.id, "b_space": b_space}
+           "b_admin": b_admin.id, "b_space": b_space, "provider": tenant_a.provider, "model": tenant_a.model,
+           "assistant": tenant_a.assistant, "version": 1}
     fill = {k: v.format(**ids) for k, v in (body or {}).items()}
     r = http.request(method, path.format(**ids), json=fill if body else None, headers=b_admin.headers)
     assert r.status_code == 404, r.text
@@ -160,9 +184,16 @@ def test_tenant_b_cannot_touch_tenant_a(http: httpx.Client, sysadmin, tenant_a: 
     assert space["name"] == "A's space"
     assert {m["user_id"]: m["role"] for m in space["members"]}[tenant_a.user.id] == "editor"
     assert http.get("/api/v1/users/me/", headers={"X-API-Key": tenant_a.key}).status_code == 200
+    assistant = http.get(f"/api/v1/assistants/{tenant_a.assistant}/", headers=tenant_a.admin.headers).json()
+    assert (assistant["name"], assistant["prompt_version"]) == ("A's assistant", 1)
+    model = http.get(f"/api/v1/completion-models/{tenant_a.model}/", headers=tenant_a.admin.headers).json()
+    assert (model["name"], model["enabled"]) == ("a-model", True)
+    provider = http.get(f"/api/v1/admin/model-providers/{tenant_a.provider}/", headers=tenant_a.admin.headers)
+    assert provider.json()["name"] == "A's provider"
 
 
-LISTS = ["/api/v1/spaces/", "/api/v1/users/", "/api/v1/api-keys/"]
+LISTS = ["/api/v1/spaces/", "/api/v1/users/", "/api/v1/api-keys/", "/api/v1/admin/model-providers/",
+         "/api/v1/completion-models/", "/api/v1/assistants/"]
 
 
 def test_tenant_b_lists_nothing_of_tenant_a(http: httpx.Client, sysadmin, tenant_a: TenantA) -> None:
@@ -171,7 +202,8 @@ def test_tenant_b_lists_nothing_of_tenant_a(http: httpx.Client, sysadmin, tenant
         r = http.get(path, headers=b_admin.headers)
         assert r.status_code == 200
         text = r.text
-        for secret in (tenant_a.space, tenant_a.user.id, tenant_a.admin.id, tenant_a.key_id, tenant_a.user.email):
+        for secret in (tenant_a.space, tenant_a.user.id, tenant_a.admin.id, tenant_a.key_id, tenant_a.user.email,
+                       tenant_a.provider, tenant_a.model, tenant_a.assistant):
             assert secret not in text, (path, secret)
 
 
@@ -182,7 +214,7 @@ def _shape(path: str) -> str:
 def test_the_cross_tenant_tables_cover_every_tenant_route(http: httpx.Client) -> None:
     """A route added later without a row above fails here, so isolation is never left untested."""
     with_ids, lists = set(), set()
-    for function in ("auth", "spaces"):
+    for function in ("auth", "spaces", "models", "assistants"):
         for path, operations in http.get(f"/api/v1/docs/{function}/openapi.json").json()["paths"].items():
             if path.startswith("/api/v1/sysadmin/"):
                 continue  # the operator's routes, across tenants by design
