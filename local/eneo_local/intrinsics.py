@@ -201,7 +201,7 @@ class Resolver:
             name = match.group(1).strip()
             if name in variables:
                 return as_text(variables[name])
-            if "." in name and name.split(".", 1)[0] in self.resources:
+            if "." in name:  # ${Resource.Attribute}; parameter names have no dots
                 return as_text(self.get_att(name.split(".", 1)))
             return as_text(self._ref(name))
 
@@ -298,6 +298,7 @@ RESOURCE_NAMES: dict[str, Callable[[Resolver, str, dict[str, Any]], str]] = {
     "AWS::S3::Bucket": _named_by("BucketName", lower=True),  # bucket names are lower case
     "AWS::SQS::Queue": _named_by("QueueName"),
     "AWS::Serverless::HttpApi": lambda r, lid, _p: f"local{lid.lower()}",
+    "AWS::ApiGatewayV2::Api": lambda r, lid, _p: f"local{lid.lower()}",  # API ids are short, lower case
     "AWS::Serverless::LayerVersion": lambda r, lid, _p: (
         f"arn:aws:lambda:{r.pseudo['AWS::Region']}:{r.pseudo['AWS::AccountId']}:layer:{lid}:1"),
 }

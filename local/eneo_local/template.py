@@ -8,11 +8,16 @@ stack (or their `Default`), and `!Ref`/`!GetAtt` on a resource give the local st
 Resources and function events are read by small functions registered per `Type`
 (`RESOURCE_READERS`, `EVENT_READERS`); a type nobody reads yet is kept raw in
 `StackTemplate.resources`, so queues, schedules and a WebSocket API slot in as one reader each.
+
+SAM has no WebSocket event, so a WebSocket API is read from the raw CloudFormation resources
+(`AWS::ApiGatewayV2::Api` with ProtocolType WEBSOCKET, its Routes, Integrations and Stage): each
+route's target integration is followed to the function whose ARN its IntegrationUri names.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +26,7 @@ from typing import Any
 from eneo_local.intrinsics import Resolver, TemplateError, as_text, load_yaml
 
 __all__ = ["BucketSpec", "CorsConfig", "FunctionEvent", "FunctionSpec", "HttpApiSpec", "HttpRoute",
-           "StackTemplate", "TemplateError", "load_template"]
+           "StackTemplate", "TemplateError", "WebSocketApiSpec", "load_template"]
 
 DEFAULT_STACK_NAME = "eneo-local"
 DEFAULT_REGION = "eu-north-1"
@@ -54,6 +59,9 @@ class FunctionSpec:
     environment: dict[str, str]
     events: tuple[FunctionEvent, ...] = ()
     reserved_concurrency: int | None = None
+    # EventInvokeConfig: how Lambda retries and ages asynchronous invokes (its defaults: 2, 6 h)
+    async_retries: int = 2
+    async_max_age: int = 6 * 3600  # seconds
 
     @property
     def handler_module(self) -> str:
@@ -106,6 +114,22 @@ class BucketSpec:
     properties: dict[str, Any] = field(default_factory=dict)  # resolved, for what comes later
 
 
+@dataclass(frozen=True)
+class WebSocketApiSpec:
+    """An API Gateway WebSocket API: which function serves each route key, on which stage."""
+
+    logical_id: str
+    api_id: str
+    route_selection_expression: str  # "$request.body.action"
+    stage: str
+    routes: dict[str, str] = field(default_factory=dict)  # route key ($connect, $default, ...) -> function
+
+    @property
+    def selection_path(self) -> tuple[str, ...]:
+        """`$request.body.action` as ("action",): the JSON path whose value selects the route."""
+        return tuple(self.route_selection_expression.strip("${}").split(".")[2:])
+
+
 @dataclass
 class StackTemplate:
     path: Path
@@ -117,6 +141,7 @@ class StackTemplate:
     http_apis: dict[str, HttpApiSpec] = field(default_factory=dict)
     routes: list[HttpRoute] = field(default_factory=list)
     buckets: dict[str, BucketSpec] = field(default_factory=dict)
+    websocket_apis: dict[str, WebSocketApiSpec] = field(default_factory=dict)
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)  # every resource, unresolved
 
     @property
@@ -177,6 +202,7 @@ def _read_function(ctx: _Reading, logical_id: str, resource: dict[str, Any]) -> 
     if not isinstance(code_uri, str):
         raise TemplateError(f"{logical_id}.CodeUri must be a local folder, got {code_uri!r}")
     variables = get("Environment", {}).get("Variables") or {}
+    invoke_config = get("EventInvokeConfig", {})
     spec = FunctionSpec(
         logical_id=logical_id,
         name=r.physical_name(logical_id),
@@ -187,6 +213,8 @@ def _read_function(ctx: _Reading, logical_id: str, resource: dict[str, Any]) -> 
         memory_size=int(get("MemorySize", 128)),
         environment={str(k): "" if v is None else as_text(v) for k, v in variables.items()},
         reserved_concurrency=(int(v) if (v := get("ReservedConcurrentExecutions")) is not None else None),
+        async_retries=int(invoke_config.get("MaximumRetryAttempts", 2)),
+        async_max_age=int(invoke_config.get("MaximumEventAgeInSeconds", 6 * 3600)),
     )
     events = []
     for name, event in (props.get("Events") or {}).items():
@@ -259,10 +287,106 @@ def _read_bucket(ctx: _Reading, logical_id: str, resource: dict[str, Any]) -> No
     ctx.out.buckets[logical_id] = BucketSpec(logical_id, ctx.resolver.physical_name(logical_id), cors, props)
 
 
+# WebSocket APIs (raw CloudFormation: SAM has no WebSocket event) -----------------------------
+
+_SELECTION = re.compile(r"^\$request\.body(\.[A-Za-z0-9_-]+)+$|^\$\{request\.body(\.[A-Za-z0-9_-]+)+\}$")
+_INTEGRATION_URI = re.compile(r"^arn:[^:]+:apigateway:[^:]*:lambda:path/2015-03-31/functions/(?P<fn>.+)/invocations$")
+
+
+def _read_v2_api(ctx: _Reading, logical_id: str, resource: dict[str, Any]) -> None:
+    props = ctx.resolver.resolve(resource.get("Properties") or {}, logical_id) or {}
+    if props.get("ProtocolType") != "WEBSOCKET":
+        return  # an HTTP API declared without SAM: not hosted locally (yet)
+    expression = props.get("RouteSelectionExpression")
+    if not isinstance(expression, str) or not _SELECTION.match(expression):
+        raise TemplateError(f"{logical_id}.RouteSelectionExpression: the local stack reads "
+                            f"'$request.body.<path>', got {expression!r}")
+    ctx.out.websocket_apis[logical_id] = WebSocketApiSpec(
+        logical_id, ctx.resolver.physical_name(logical_id), expression, stage="")
+
+
+def _websocket_api(ctx: _Reading, api_id: Any, where: str) -> WebSocketApiSpec | None:
+    """The WebSocket API an `ApiId: !Ref Api` names; None for another ApiGatewayV2 API."""
+    for spec in ctx.out.websocket_apis.values():
+        if spec.api_id == api_id:
+            return spec
+    if any(r.get("Type") == "AWS::ApiGatewayV2::Api" and ctx.resolver.physical_name(lid) == api_id
+           for lid, r in ctx.resolver.resources.items()):
+        return None
+    raise TemplateError(f"{where}: ApiId {api_id!r} is not an AWS::ApiGatewayV2::Api of this template")
+
+
+def _integration_function(ctx: _Reading, logical_id: str) -> str:
+    """The logical id of the function an AWS_PROXY integration invokes."""
+    resource = ctx.resolver.resources[logical_id]
+    props = ctx.resolver.resolve(resource.get("Properties") or {}, logical_id) or {}
+    if props.get("IntegrationType") != "AWS_PROXY":
+        raise TemplateError(f"{logical_id}.IntegrationType: the local stack hosts AWS_PROXY (Lambda) "
+                            f"integrations, got {props.get('IntegrationType')!r}")
+    uri = props.get("IntegrationUri")
+    match = _INTEGRATION_URI.match(uri) if isinstance(uri, str) else None
+    target = match.group("fn") if match else uri
+    for fn_id, fn in ctx.resolver.resources.items():
+        if fn.get("Type") in ("AWS::Serverless::Function", "AWS::Lambda::Function") and \
+                target in (ctx.resolver.arn(fn_id), ctx.resolver.physical_name(fn_id)):
+            return fn_id
+    raise TemplateError(f"{logical_id}.IntegrationUri: {uri!r} names no function of this template")
+
+
+def _read_v2_integration(ctx: _Reading, logical_id: str, resource: dict[str, Any]) -> None:
+    props = ctx.resolver.resolve(resource.get("Properties") or {}, logical_id) or {}
+    if _websocket_api(ctx, props.get("ApiId"), f"{logical_id}.ApiId") is not None:
+        _integration_function(ctx, logical_id)  # a dangling integration fails even if no route uses it
+
+
+def _read_v2_route(ctx: _Reading, logical_id: str, resource: dict[str, Any]) -> None:
+    props = ctx.resolver.resolve(resource.get("Properties") or {}, logical_id) or {}
+    api = _websocket_api(ctx, props.get("ApiId"), f"{logical_id}.ApiId")
+    if api is None:
+        return
+    route_key, target = props.get("RouteKey"), props.get("Target")
+    if not isinstance(route_key, str) or not route_key:
+        raise TemplateError(f"{logical_id}.RouteKey is missing")
+    if not (isinstance(target, str) and target.startswith("integrations/")):
+        raise TemplateError(f"{logical_id}.Target must be 'integrations/<id>', got {target!r}")
+    integration_id = target.removeprefix("integrations/")
+    integration = next((lid for lid, r in ctx.resolver.resources.items()
+                        if r.get("Type") == "AWS::ApiGatewayV2::Integration"
+                        and ctx.resolver.physical_name(lid) == integration_id), None)
+    if integration is None:
+        raise TemplateError(f"{logical_id}.Target: {target!r} is not an integration of this template")
+    function = _integration_function(ctx, integration)
+    if route_key in api.routes:
+        raise TemplateError(f"{logical_id}: route {route_key!r} is declared twice on {api.logical_id}")
+    ctx.out.websocket_apis[api.logical_id] = dataclasses.replace(api, routes=api.routes | {route_key: function})
+
+
+def _read_v2_stage(ctx: _Reading, logical_id: str, resource: dict[str, Any]) -> None:
+    props = ctx.resolver.resolve(resource.get("Properties") or {}, logical_id) or {}
+    api = _websocket_api(ctx, props.get("ApiId"), f"{logical_id}.ApiId")
+    if api is None or api.stage:
+        return  # the local stack serves one stage per API: the first one declared
+    name = props.get("StageName")
+    if not isinstance(name, str) or not name or "/" in name:
+        raise TemplateError(f"{logical_id}.StageName must be a name, got {name!r}")
+    ctx.out.websocket_apis[api.logical_id] = dataclasses.replace(api, stage=name)
+
+
+def _check_websocket_apis(out: StackTemplate) -> None:
+    for api in out.websocket_apis.values():
+        if not api.stage:
+            raise TemplateError(f"WebSocket API {api.logical_id} has no AWS::ApiGatewayV2::Stage: "
+                                "clients could not connect to it")
+
+
 RESOURCE_READERS: dict[str, ResourceReader] = {
     "AWS::Serverless::Function": _read_function,
     "AWS::Serverless::HttpApi": _read_http_api,
     "AWS::S3::Bucket": _read_bucket,
+    "AWS::ApiGatewayV2::Api": _read_v2_api,
+    "AWS::ApiGatewayV2::Integration": _read_v2_integration,
+    "AWS::ApiGatewayV2::Route": _read_v2_route,
+    "AWS::ApiGatewayV2::Stage": _read_v2_stage,
 }
 EVENT_READERS: dict[str, EventReader] = {
     "HttpApi": _read_http_api_event,
@@ -315,6 +439,7 @@ def load_template(path: Path, parameters: Mapping[str, str], *, stack_name: str 
             continue
         if reader := RESOURCE_READERS.get(resource["Type"]):
             reader(ctx, logical_id, resource)
+    _check_websocket_apis(out)
     return out
 
 
