@@ -104,7 +104,7 @@ class Gateway:
         declared = request.header("content-length")
         if declared and declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
             return message_response(413, "Request Entity Too Large"), "-", "-", "too_large"
-        body = await _read_body(receive, MAX_REQUEST_BYTES)
+        body = await read_body(receive, MAX_REQUEST_BYTES)
         if body is None:
             return message_response(413, "Request Entity Too Large"), "-", "-", "too_large"
         request.body = body
@@ -244,7 +244,7 @@ def _request_of(scope: Scope) -> HttpRequest:
     )
 
 
-async def _read_body(receive: Any, limit: int) -> bytes | None:
+async def read_body(receive: Any, limit: int) -> bytes | None:
     """The request body, or None as soon as it passes `limit` bytes."""
     chunks: list[bytes] = []
     size = 0
@@ -314,11 +314,12 @@ class GatewayServer:
         assert self.port is not None
         return self.port
 
-    async def start(self, app: Any) -> str:
+    async def start(self, app: Any, **options: Any) -> str:
+        """Serve `app`; `options` go to uvicorn.Config (the WebSocket server sets ws_max_size)."""
         self.bind()
         assert self._socket is not None
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off",
-                                server_header=False, timeout_graceful_shutdown=10)
+        config = uvicorn.Config(app, **({"log_config": None, "access_log": False, "lifespan": "off",
+                                         "server_header": False, "timeout_graceful_shutdown": 10} | options))
         self._server = _Server(config)
         self._task = asyncio.get_running_loop().create_task(self._server.serve(sockets=[self._socket]))
         while not self._server.started:

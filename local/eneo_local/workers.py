@@ -260,7 +260,8 @@ class FunctionPool:
         await self._release(worker, reusable=True)
         return True
 
-    async def invoke(self, event: Mapping[str, Any], request_id: str | None = None) -> Invocation:
+    async def invoke(self, event: Any, request_id: str | None = None) -> Invocation:
+        """Run one event (any JSON value, as Lambda takes) on a warm instance, or a new one."""
         request_id = request_id or str(uuid.uuid4())
         event_json = json.dumps(event).encode()
         if len(event_json) > MAX_PAYLOAD_BYTES:
@@ -401,7 +402,7 @@ class FunctionHost:
             for pool in self.pools.values():
                 await pool.reap_idle(self.idle_seconds)
 
-    async def invoke(self, function: str, event: Mapping[str, Any], request_id: str | None = None) -> Invocation:
+    async def invoke(self, function: str, event: Any, request_id: str | None = None) -> Invocation:
         return await self.pools[function].invoke(event, request_id)
 
     async def close(self) -> None:
