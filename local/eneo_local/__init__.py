@@ -9,6 +9,8 @@ workers.py      warm worker pools per function: scaling, timeouts, crashes, Lamb
 routes.py       API Gateway HTTP API route selection
 http_events.py  payload v2.0 events and response mapping
 gateway.py      the HTTP API itself (ASGI under uvicorn): CORS, limits, request ids, access log
+websocket.py    the WebSocket API (its own port): $connect/$disconnect/routes, and @connections
+lambda_api.py   the Lambda Invoke API (its own port): sync, async with Lambda's retries, dry runs
 bootstrap.py    the first tenant and admin, and the login instructions
 stack.py        everything started in order and stopped in reverse
 cli.py          `eneo-local up`

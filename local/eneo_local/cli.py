@@ -1,6 +1,7 @@
 """`eneo-local up`: run template.yaml on this machine until Ctrl-C (or SIGTERM).
 
-Environment: ENEO_DATA_DIR (.eneo-data), ENEO_PORT (8000; 0 picks a free port), ENEO_TENANT_NAME,
+Environment: ENEO_DATA_DIR (.eneo-data), ENEO_PORT (8000; 0 picks a free port), ENEO_WS_PORT (the
+WebSocket API's port: ENEO_PORT + 1), ENEO_LAMBDA_PORT (the Lambda Invoke API's: any free one), ENEO_TENANT_NAME,
 ENEO_ADMIN_EMAIL, ENEO_ADMIN_PASSWORD (first run), JWT_SECRET, SUPER_API_KEY, LOG_LEVEL,
 ENEO_MAX_CONCURRENCY (4 instances per function), ENEO_TEMPLATE; DATABASE_URL (+ _MIGRATION_URL),
 REDIS_URL, S3_ENDPOINT_URL to use external services instead of the embedded ones.
@@ -44,6 +45,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="where Postgres, Redis, S3 objects and secrets live (ENEO_DATA_DIR, .eneo-data)")
     up.add_argument("--port", type=int, default=int(os.environ.get("ENEO_PORT") or 8000),
                     help="the gateway's port on 127.0.0.1 (ENEO_PORT, 8000; 0 picks a free one)")
+    up.add_argument("--ws-port", type=int,
+                    default=int(os.environ["ENEO_WS_PORT"]) if os.environ.get("ENEO_WS_PORT") else None,
+                    help="the WebSocket API's port (ENEO_WS_PORT; the gateway's port + 1, or a free one with 0)")
+    up.add_argument("--lambda-port", type=int, default=int(os.environ.get("ENEO_LAMBDA_PORT") or 0),
+                    help="the Lambda Invoke API's port, for functions that invoke others (ENEO_LAMBDA_PORT, any)")
     up.add_argument("--template", type=Path, default=None, help="the SAM template (ENEO_TEMPLATE, template.yaml)")
     up.add_argument("--param", type=_parameter, action="append", default=[], metavar="NAME=VALUE",
                     help="a template parameter value, for parameters the stack does not supply itself")
@@ -68,7 +74,8 @@ async def up(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig)
 
-    config = StackConfig(data_dir=args.data_dir, port=args.port, parameter_overrides=dict(args.param))
+    config = StackConfig(data_dir=args.data_dir, port=args.port, parameter_overrides=dict(args.param),
+                         ws_port=args.ws_port, lambda_port=args.lambda_port)
     if args.template is not None:
         config.template_path = args.template
     stack = LocalStack(config)
@@ -82,6 +89,8 @@ async def up(args: argparse.Namespace) -> int:
     print(login_instructions(stack.base_url, stack.login), flush=True)
     print(f"  s3:       {stack.endpoints.s3_endpoint_url} (buckets: "
           f"{', '.join(stack.describe()['buckets'].values()) or 'none'})", flush=True)
+    if stack.ws_url:
+        print(f"  ws:       {stack.ws_url}   (WebSocket API)", flush=True)
     print(f"  data:     {stack.data_dir}   (stop with Ctrl-C)", flush=True)
     print(f"{READY_PREFIX}{stack.base_url}", flush=True)
 

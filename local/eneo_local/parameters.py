@@ -61,8 +61,13 @@ def secret_values(data_dir: Path, env: Mapping[str, str] | None = None) -> dict[
 
 
 def local_parameters(endpoints: Endpoints, data_dir: Path, env: Mapping[str, str] | None = None,
-                     overrides: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Parameter values for template.yaml; `overrides` (--param NAME=VALUE) win."""
+                     overrides: Mapping[str, str] | None = None,
+                     ws_management_url: str | None = None) -> dict[str, str]:
+    """Parameter values for template.yaml; `overrides` (--param NAME=VALUE) win.
+
+    `ws_management_url` is the local WebSocket API's @connections endpoint (WebSocketManagementUrl);
+    values for parameters a template does not declare are ignored by the reader.
+    """
     env = os.environ if env is None else env
     found = secret_values(data_dir, env)
     values = {
@@ -73,6 +78,8 @@ def local_parameters(endpoints: Endpoints, data_dir: Path, env: Mapping[str, str
         "SuperApiKey": found["SUPER_API_KEY"],
         "LogLevel": env.get("LOG_LEVEL", "INFO").upper(),
     }
+    if ws_management_url is not None:
+        values["WebSocketManagementUrl"] = ws_management_url
     return values | dict(overrides or {})
 
 

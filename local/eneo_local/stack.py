@@ -1,8 +1,9 @@
 """The local stack as one object: start everything in order, stop it in reverse.
 
 Order matters: services first; then the buckets and their objects (restored before anything can
-see a bucket half-empty); then the schema; then the first tenant; then the function workers; and
-only then the gateway, so the first request finds everything warm. Stopping reverses it, with the
+see a bucket half-empty); then the schema; then the first tenant; then the function workers; then
+the Lambda Invoke API and the WebSocket API (their ports are bound earlier: functions are told
+them); and only then the gateway, so the first request finds everything warm. Stopping reverses it, with the
 final S3 sync before moto goes away. `<data_dir>/endpoints.json` tells other processes (tests,
 benchmarks, scripts) where the running stack listens; it is removed on a clean stop.
 """
@@ -23,10 +24,12 @@ from typing import IO, Any
 
 from eneo_local.bootstrap import AdminLogin, ensure_admin
 from eneo_local.gateway import Gateway, GatewayServer
+from eneo_local.lambda_api import AsyncInvoker, LambdaApi
 from eneo_local.parameters import local_parameters, secret_values, write_private
 from eneo_local.s3_mirror import S3Mirror, aws_clients, ensure_bucket
 from eneo_local.services import EmbeddedServices, Endpoints, migrate
 from eneo_local.template import DEFAULT_REGION, StackTemplate, load_template
+from eneo_local.websocket import SERVER_OPTIONS, WebSocketGateway, select_api
 from eneo_local.workers import FunctionHost
 
 log = logging.getLogger("eneo_local.stack")
@@ -50,6 +53,12 @@ class StackConfig:
     parameter_overrides: dict[str, str] = field(default_factory=dict)
     region: str = field(default_factory=lambda: os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION)
     prewarm: bool = True
+    ws_port: int | None = None  # the WebSocket API's port; None: port + 1 (any free one when port is 0)
+    lambda_port: int = 0  # the Lambda Invoke API's port (functions are told it)
+
+    @property
+    def websocket_port(self) -> int:
+        return self.ws_port if self.ws_port is not None else (self.port + 1 if self.port else 0)
 
 
 class LocalStack:
@@ -61,6 +70,9 @@ class LocalStack:
         self.template: StackTemplate | None = None
         self.functions: FunctionHost | None = None
         self.server: GatewayServer | None = None
+        self.ws_server: GatewayServer | None = None
+        self.ws_gateway: WebSocketGateway | None = None
+        self.lambda_server: GatewayServer | None = None
         self.mirror: S3Mirror | None = None
         self.login: AdminLogin | None = None
         self._undo: list[tuple[str, Callable[[], Any]]] = []  # what stop() runs, last first
@@ -92,6 +104,8 @@ class LocalStack:
         parameters = local_parameters(endpoints, self.data_dir, overrides=self.config.parameter_overrides)
         self.template = template = load_template(self.config.template_path, parameters,
                                                  region=self.config.region)
+        if template.websocket_apis:  # the WebSocket function is told its @connections endpoint
+            self.template = template = self._bind_websocket(template, endpoints)
         await asyncio.to_thread(self._prepare_buckets, template, endpoints)
 
         await asyncio.to_thread(migrate, endpoints.database_migration_url)
@@ -102,7 +116,11 @@ class LocalStack:
         if self.login.created is None:
             log.error("first tenant not created", extra={"reason": self.login.note})
 
+        self.lambda_server = GatewayServer(self.config.host, self.config.lambda_port)
+        self.lambda_server.bind()
+        self._on_stop("lambda api socket", self.lambda_server.stop)
         aws = {k: v for k, v in endpoints.as_env().items() if k.startswith("AWS_")}
+        aws["AWS_ENDPOINT_URL_LAMBDA"] = self.lambda_server.url  # boto3's lambda client in a function comes here
         self.functions = FunctionHost(template, aws)
         self._on_stop("function workers", self.functions.close)
         started = await self.functions.start(prewarm=self.config.prewarm)
@@ -111,9 +129,38 @@ class LocalStack:
                 log.error("function failed to start; its routes answer 500 until it does",
                           extra={"function": name})
 
+        invoker = AsyncInvoker(self.functions)
+        self._on_stop("async invokes", invoker.close)
+        await self.lambda_server.start(LambdaApi(template, self.functions, invoker))
+        self._on_stop("lambda api", self.lambda_server.stop)
+        if self.ws_server is not None:
+            self.ws_gateway = WebSocketGateway(template, self.functions)
+            self._on_stop("websocket invokes", self.ws_gateway.close)
+            await self.ws_server.start(self.ws_gateway, **SERVER_OPTIONS)
+            self._on_stop("websocket api", self.ws_server.stop)
+
         await self.server.start(Gateway(template, self.functions))
         self._on_stop("gateway", self.server.stop)  # first thing to stop: no new requests
         self._write_endpoints()
+
+    def _bind_websocket(self, template: StackTemplate, endpoints: Endpoints) -> StackTemplate:
+        """Bind the WebSocket API's port, and read the template again with its management URL."""
+        try:
+            stage = select_api(template).stage
+        except ValueError as exc:
+            raise StackError(f"{exc}: the local stack serves one") from None
+        self.ws_server = GatewayServer(self.config.host, self.config.websocket_port)
+        self.ws_server.bind()
+        self._on_stop("websocket socket", self.ws_server.stop)
+        parameters = local_parameters(endpoints, self.data_dir, overrides=self.config.parameter_overrides,
+                                      ws_management_url=f"{self.ws_server.url}/{stage}")
+        return load_template(self.config.template_path, parameters, region=self.config.region)
+
+    @property
+    def ws_url(self) -> str | None:
+        if self.ws_gateway is None or self.ws_server is None:
+            return None
+        return f"ws://{self.ws_server.host}:{self.ws_server.port}/{self.ws_gateway.stage}"
 
     def _take_lock(self) -> None:
         """One stack per data folder: two would share Postgres but fight over S3's disk copy."""
@@ -174,6 +221,11 @@ class LocalStack:
             "functions": {f.logical_id: f.name for f in self.template.functions.values()},
             "pid": os.getpid(),
         }
+        if self.lambda_server is not None:
+            info["lambda_endpoint_url"] = self.lambda_server.url
+        if self.ws_url is not None and self.ws_server is not None and self.ws_gateway is not None:
+            info["ws_url"] = self.ws_url
+            info["ws_management_url"] = f"{self.ws_server.url}/{self.ws_gateway.stage}"
         # Embedded services trust local connections: their URLs carry no secret.
         if "postgres" in self.services.started:
             info["database_url"] = self.endpoints.database_url

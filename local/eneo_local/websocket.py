@@ -67,6 +67,20 @@ Scope = dict[str, Any]
 _UPPER = {"websocket": "WebSocket", "ip": "IP", "id": "ID"}
 
 
+class _RefusalIsNotAnError(logging.Filter):
+    """uvicorn's sans-I/O WebSocket protocol logs an ERROR when an app answers the handshake with an
+    HTTP response (ASGI's `websocket.http.response`), which is how $connect refusals are answered."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "returned without completing handshake" not in record.getMessage()
+
+
+def _quiet_refusals() -> None:
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _RefusalIsNotAnError) for f in uvicorn_log.filters):
+        uvicorn_log.addFilter(_RefusalIsNotAnError())
+
+
 def select_api(template: StackTemplate, api: str | None = None) -> WebSocketApiSpec:
     if api is not None:
         return template.websocket_apis[api]
@@ -140,6 +154,7 @@ class WebSocketGateway:
         self.connections: dict[str, Connection] = {}
         self._inflight: set[asyncio.Task[Any]] = set()
         self._selection = self.api.selection_path
+        _quiet_refusals()
 
     @property
     def stage(self) -> str:

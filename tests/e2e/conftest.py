@@ -30,7 +30,7 @@ START_TIMEOUT = 90.0
 STOP_TIMEOUT = 30.0
 # The stack must start its own embedded services, whatever other suites put in the environment.
 _NOT_INHERITED = ("DATABASE_URL", "DATABASE_MIGRATION_URL", "REDIS_URL", "S3_ENDPOINT_URL", "ENEO_PORT",
-                  "ENEO_DATA_DIR", "ENEO_TEMPLATE")
+                  "ENEO_DATA_DIR", "ENEO_TEMPLATE", "ENEO_WS_PORT", "ENEO_LAMBDA_PORT")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -53,6 +53,7 @@ class Stack:
     jwt_secret: str = "e2e-jwt-secret-0123456789abcdef0123456789abcdef"
     base_url: str = ""
     s3_endpoint_url: str = ""
+    ws_url: str = ""  # ws://127.0.0.1:<port>/<stage>, when the template has a WebSocket API
     endpoints: dict[str, Any] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
 
@@ -72,7 +73,8 @@ class Stack:
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(  # noqa: S603 - our own CLI
-                [sys.executable, "-m", "eneo_local", "up", "--data-dir", str(self.data_dir), "--port", "0"],
+                [sys.executable, "-m", "eneo_local", "up", "--data-dir", str(self.data_dir), "--port", "0",
+                 "--ws-port", "0"],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env())
         deadline = time.monotonic() + START_TIMEOUT
         while True:
@@ -87,6 +89,7 @@ class Stack:
         self.base_url = match.group(1)
         self.endpoints = json.loads((self.data_dir / "endpoints.json").read_text())
         self.s3_endpoint_url = self.endpoints["s3_endpoint_url"]
+        self.ws_url = self.endpoints.get("ws_url", "")
 
     def stop(self) -> int:
         """Ctrl-C, as a developer would; the exit code (the process is gone either way)."""

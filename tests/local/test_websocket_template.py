@@ -5,6 +5,8 @@ from pathlib import Path
 import pytest
 
 from eneo_local.intrinsics import TemplateError, load_yaml
+from eneo_local.parameters import local_parameters
+from eneo_local.services import Endpoints
 from eneo_local.template import load_template
 
 FIXTURE = Path(__file__).parent / "fixtures" / "websocket" / "template.yaml"
@@ -70,3 +72,12 @@ def test_the_project_templates_websocket_api() -> None:
     assert api.stage == "live"
     assert api.routes == {key: "WsFunction" for key in ("$connect", "$disconnect", "subscribe", "$default")}
     assert template.functions["CompleteFunction"].async_retries == 0, "a retry would answer a question twice"
+
+
+def test_the_stack_tells_the_websocket_function_its_management_endpoint(tmp_path: Path) -> None:
+    endpoints = Endpoints("postgresql+psycopg://app@/eneo", "postgresql+psycopg://owner@/eneo", "unix:///r.sock",
+                          "http://127.0.0.1:5000")
+    params = local_parameters(endpoints, tmp_path, env={}, ws_management_url="http://127.0.0.1:8001/live")
+    template = load_template(FIXTURE, params | {"RecordDir": "records"}, stack_name="t")
+    assert template.functions["WsFunction"].environment["WEBSOCKET_MANAGEMENT_URL"] == "http://127.0.0.1:8001/live"
+    assert "WebSocketManagementUrl" not in local_parameters(endpoints, tmp_path, env={})
