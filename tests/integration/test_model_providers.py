@@ -316,3 +316,68 @@ async def test_the_managed_provider_is_registered_once_and_respects_the_admin(cl
     names = [(m["name"], m["is_default"]) for m in (await client.get(
         MODELS, params={"include_disabled": "true"}, headers=admin.headers)).json()["items"]]
     assert names == [("smollm2-360m", True)]
+
+
+@pytest.mark.parametrize("kind", ["openai", "azure", "anthropic", "openai_compatible"])
+async def test_connection_against_the_real_wire_formats(client: httpx.AsyncClient, make_user, kind: str) -> None:
+    from tests.fakes.llm_server import FakeLLMServer
+
+    admin = await make_user()
+    with FakeLLMServer(api_key=KEY) as fake:
+        where = {"azure": {"endpoint": fake.azure_endpoint, "api_version": "2024-10-21"},
+                 "anthropic": {"base_url": fake.anthropic_url}}.get(kind, {"base_url": fake.openai_url})
+        pid = (await make_provider(client, admin, type=kind, **where))["id"]
+        test = f"{PROVIDERS}{pid}/test/"
+        body = {"model": "gpt-test"} if kind in ("azure", "openai_compatible") else None
+        r = await client.post(test, json=body, headers=admin.headers)
+        assert (r.status_code, r.json()) == (200, {"ok": True, "code": None, "message": None,
+                                                   "provider_status": None})
+        assert fake.requests[-1].key_ok  # the decrypted key reached the provider
+
+        wrong = "sk-wrong-key-0000000000000000000000000000"
+        await client.patch(f"{PROVIDERS}{pid}/", json={"api_key": wrong}, headers=admin.headers)
+        r = await client.post(test, json=body, headers=admin.headers)
+        assert r.status_code == 200, r.text
+        assert (r.json()["ok"], r.json()["code"], r.json()["provider_status"]) == (
+            False, "provider_auth_failed", 401)
+        assert r.json()["message"] and wrong not in r.text and KEY not in r.text and wrong[-8:] not in r.text
+        assert not fake.requests[-1].key_ok
+
+
+async def test_an_unreachable_provider_is_a_result_not_an_error(client: httpx.AsyncClient, make_user) -> None:
+    admin = await make_user()
+    pid = (await make_provider(client, admin, type="openai_compatible", base_url="http://127.0.0.1:9/v1"))["id"]
+    r = await client.post(f"{PROVIDERS}{pid}/test/", headers=admin.headers)
+    assert r.status_code == 200 and r.json()["ok"] is False and r.json()["code"] == "provider_unreachable"
+    assert KEY not in r.text
+
+
+async def test_row_level_security_hides_other_tenants_rows(client: httpx.AsyncClient, make_user,
+                                                           db: Endpoints) -> None:
+    """The second wall, for this domain's four tables: an unfiltered query sees only the bound tenant."""
+    a, b = await make_user(), await make_user()
+    for who in (a, b):
+        pid = (await make_provider(client, who))["id"]
+        mid = (await make_model(client, who, pid))["id"]
+        space = (await client.post("/api/v1/spaces/", json={"name": "S"}, headers=who.headers)).json()["id"]
+        r = await client.post(f"/api/v1/spaces/{space}/applications/assistants/",
+                              json={"name": "x", "completion_model_id": mid}, headers=who.headers)
+        assert r.status_code == 201
+    tables = ("model_providers", "completion_models", "assistants", "assistant_prompts")
+    with psycopg.connect(db.database_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        for table in tables:
+            assert conn.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,), table  # noqa: S608
+        with conn.transaction():
+            conn.execute("SELECT set_config('app.tenant_id', %s, true)", [str(a.tenant_id)])
+            for table in tables:
+                seen = {r[0] for r in conn.execute(f"SELECT DISTINCT tenant_id FROM {table}")}  # noqa: S608
+                assert seen == {a.tenant_id}, table
+
+
+def test_provider_messages_never_echo_a_key() -> None:
+    from eneo.model_providers.service import _redact
+
+    message = f"Incorrect API key provided: {KEY[:8]}****************{KEY[-4:]} (or {KEY})"
+    redacted = _redact(message, KEY)
+    assert KEY not in redacted and KEY[-4:] not in redacted and redacted.startswith("Incorrect API key provided: ")
+    assert _redact("Could not reach models.example.org", None) == "Could not reach models.example.org"

@@ -15,8 +15,8 @@ from eneo.core.db import UnitOfWork
 from eneo.core.errors import BadRequest, Forbidden, NotFound, ValidationFailed
 from eneo.core.ids import new_id
 from eneo.core.pagination import paginate
+from eneo.model_providers.lookups import default_model, usable_model
 from eneo.model_providers.models import CompletionModel
-from eneo.model_providers.service import default_model, usable_model
 from eneo.spaces.models import SpaceMember, SpaceRole
 from eneo.spaces.policy import SpaceAction, allowed, require
 from eneo.spaces.service import authorize

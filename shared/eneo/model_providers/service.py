@@ -30,6 +30,7 @@ from eneo.core.ids import new_id
 from eneo.core.pagination import paginate
 from eneo.llm import ProviderConfig, ProviderError, test_connection
 from eneo.llm import ProviderType as LlmProviderType
+from eneo.model_providers.lookups import default_model, usable_model
 from eneo.model_providers.models import CompletionModel, ModelProvider, ProviderType
 from eneo.model_providers.schemas import (
     ConnectionResult,
@@ -40,6 +41,8 @@ from eneo.model_providers.schemas import (
     ProviderOut,
     ProviderUpdate,
 )
+
+__all__ = ["ChatTarget", "chat_target", "default_model", "ensure_managed_provider", "usable_model"]
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +61,7 @@ ALLOWED: dict[ProviderType, set[str]] = {
     ProviderType.openai_compatible: {"api_key", "base_url"},
 }
 LAST4_MIN_LENGTH = 16
-_KEYLIKE = re.compile(r"[A-Za-z0-9_\-*.]{20,}")
+_KEYLIKE = re.compile(r"[A-Za-z0-9_\-*]{20,}")
 
 
 def _invalid(fields: dict[str, str]) -> ValidationFailed:
@@ -186,8 +189,9 @@ async def delete_provider(uow: UnitOfWork, p: Principal, provider_id: uuid.UUID)
 def provider_config(provider: ModelProvider) -> ProviderConfig:
     """What eneo.llm needs to call this provider, with the key decrypted."""
     cfg = provider.config or {}
-    return ProviderConfig(type=cast(LlmProviderType, provider.type.value), api_key=_api_key(provider), base_url=cfg.get("base_url"),
-                          endpoint=cfg.get("endpoint"), api_version=cfg.get("api_version"))
+    return ProviderConfig(type=cast(LlmProviderType, provider.type.value), api_key=_api_key(provider),
+                          base_url=cfg.get("base_url"), endpoint=cfg.get("endpoint"),
+                          api_version=cfg.get("api_version"))
 
 
 def _redact(message: str, key: str | None) -> str:
@@ -350,17 +354,6 @@ async def chat_target(uow: UnitOfWork, model_id: uuid.UUID) -> ChatTarget:
     return ChatTarget(model_id=model.id, config=provider_config(provider), model=model.name,
                       context_window=model.context_window, max_output_tokens=model.max_output_tokens,
                       enabled=model.enabled)
-
-
-async def default_model(uow: UnitOfWork) -> CompletionModel | None:
-    return await uow.session.scalar(select(CompletionModel).where(
-        CompletionModel.tenant_id == uow.tenant_id, CompletionModel.is_default, CompletionModel.enabled))
-
-
-async def usable_model(uow: UnitOfWork, model_id: uuid.UUID) -> CompletionModel | None:
-    """An enabled model of the unit of work's tenant, or None."""
-    return await uow.session.scalar(select(CompletionModel).where(
-        CompletionModel.id == model_id, CompletionModel.tenant_id == uow.tenant_id, CompletionModel.enabled))
 
 
 async def ensure_managed_provider(uow: UnitOfWork, *, name: str, base_url: str, model: str, display_name: str,
