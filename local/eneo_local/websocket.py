@@ -230,12 +230,12 @@ class WebSocketGateway:
         accept: dict[str, Any] = {"type": "websocket.accept"}
         if subprotocol:
             accept["subprotocol"] = subprotocol
-        await send(accept)
         conn = Connection(conn_id, send, source_ip, user_agent, connected_at)
         self.connections[conn_id] = conn
         watchdog = asyncio.get_running_loop().create_task(self._watch(conn))
-        code, reason, messages = 1006, "", 0
+        code, reason, messages = 1006, "", 0  # 1006 stays if the client left during the handshake
         try:
+            await send(accept)
             while True:
                 message = await receive()
                 if message["type"] == "websocket.disconnect":
@@ -250,6 +250,8 @@ class WebSocketGateway:
                     continue
                 messages += 1
                 self._spawn_message(conn, text, domain)
+        except OSError:  # uvicorn's ClientDisconnected: gone before the accept reached it
+            pass
         finally:
             conn.open = False
             self.connections.pop(conn_id, None)
