@@ -78,13 +78,15 @@ class FakeLLM:
     """The scriptable state and the ASGI app. Thread-safe: the test thread scripts, the server reads."""
 
     def __init__(self, *, api_key: str | None = "test-key", token_count: int = 8, tokens: list[str] | None = None,
-                 delay: float = 0.0, models: set[str] | None = None, echo: bool = False) -> None:
+                 delay: float = 0.0, models: set[str] | None = None, echo: bool = False,
+                 stream_usage: bool = True) -> None:
         self.api_key = api_key  # None: any key is accepted (a key must still be sent)
         self.token_count = token_count
         self.tokens = tokens
         self.delay = delay  # seconds between two tokens
         self.models = models  # None: every model (and Azure deployment) exists
         self.echo = echo
+        self.stream_usage = stream_usage  # False: like servers that ignore stream_options.include_usage
         self._lock = threading.Lock()
         self._plans: list[Plan] = []
         self._requests: list[RecordedRequest] = []
@@ -230,7 +232,7 @@ class FakeLLM:
         tokens, cut = self._answer_tokens(body, dialect)
         usage = (wire.count_words(body), len(tokens))
         if body.get("stream"):
-            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            include_usage = self.stream_usage and bool((body.get("stream_options") or {}).get("include_usage"))
             reply = (wire.anthropic_stream(model, tokens, cut, usage) if dialect == "anthropic"
                      else wire.openai_stream(model, tokens, cut, usage if include_usage else None, dialect == "azure"))
             return _Stream(reply, self.delay, plan, dialect == "anthropic")

@@ -83,14 +83,12 @@ def _messages(request: ChatRequest) -> list[dict[str, str]]:
 
 
 def _params(request: ChatRequest) -> dict[str, Any]:
+    """No temperature or top_p: from API version 2026-10-21 (the one current SDKs send) Anthropic refuses
+    every sampling parameter with a 400, so an assistant that sets them would never answer."""
     params: dict[str, Any] = {"model": request.model, "messages": _messages(request),
                               "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS}
     if request.system:
         params["system"] = request.system
-    if request.temperature is not None:
-        params["temperature"] = request.temperature
-    if request.top_p is not None:
-        params["top_p"] = request.top_p
     return params
 
 
