@@ -14,6 +14,7 @@ the function may have instances, with Lambda's retry policy for async invokes: a
 timeout or crash is retried `EventInvokeConfig.MaximumRetryAttempts` times (default 2), after
 shortened delays (1 s, then 2 s; Lambda waits about 1 and 2 minutes), and dropped with a log line
 once retries are spent or it is older than `MaximumEventAgeInSeconds`. Destinations are not emulated.
+On stop, queued events get up to 5 s to run; what is left then is cancelled and logged as dropped.
 """
 
 from __future__ import annotations
@@ -149,7 +150,7 @@ class LambdaApi:
         self.functions = functions
         self.invoker = invoker
         self._by_name = {spec.name: lid for lid, spec in template.functions.items()}
-        self._inflight: set[asyncio.Task[Invocation]] = set()
+        self._inflight: set[asyncio.Task[Invocation]] = set()  # held, so a caller leaving cannot lose them
 
     def function_of(self, name: str) -> str | None:
         """A function's logical id from its name, ARN or partial ARN (`123456789012:function:name`)."""
@@ -233,11 +234,6 @@ class LambdaApi:
         if outcome.status == "timeout":  # Lambda reports a timeout as its message only
             error = {"errorMessage": f"{request_id} {error.get('errorMessage')}", "errorType": "Sandbox.Timedout"}
         return 200, [*headers, ("x-amz-function-error", "Unhandled")], json.dumps(error).encode()
-
-    async def drain(self) -> None:
-        """Wait for synchronous invokes whose callers went away."""
-        if self._inflight:
-            await asyncio.gather(*self._inflight, return_exceptions=True)
 
 
 def _error(status: int, error_type: str, message: str) -> tuple[int, list[tuple[str, str]], bytes]:
