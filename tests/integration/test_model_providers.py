@@ -4,6 +4,7 @@ What an admin notices: keys go in and never come back out (and are not readable 
 each type asks for what it needs, one default model, nothing of another tenant reachable.
 """
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -192,6 +193,17 @@ async def test_one_default_model_per_tenant(client: httpx.AsyncClient, make_user
     async with UnitOfWork(admin.tenant_id) as uow:
         found = await default_model(uow)
         assert found is not None and str(found.id) == first["id"]
+
+
+async def test_concurrent_default_changes_leave_exactly_one(client: httpx.AsyncClient, make_user) -> None:
+    admin = await make_user()
+    pid = (await make_provider(client, admin))["id"]
+    made = [(await make_model(client, admin, pid, is_default=i == 0))["id"] for i in range(4)]
+    answers = await asyncio.gather(*(client.patch(f"{MODELS}{mid}/", json={"is_default": True}, headers=admin.headers)
+                                     for mid in made))
+    assert [r.status_code for r in answers] == [200] * 4
+    items = (await client.get(MODELS, headers=admin.headers)).json()["items"]
+    assert sum(m["is_default"] for m in items) == 1
 
 
 async def test_models_validate_their_limits_and_names(client: httpx.AsyncClient, make_user) -> None:
