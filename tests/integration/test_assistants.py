@@ -4,6 +4,7 @@ Viewers use published assistants and see nothing else (404, and absent from list
 admins see and change all; outsiders and other tenants get 404. Every prompt change is a version.
 """
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -162,6 +163,19 @@ async def test_prompt_versions_are_recorded_in_order_and_restored(client: httpx.
     assert (r.status_code, r.json()["code"]) == (400, "invalid_cursor")
     r = await client.post(f"{path}prompts/9/restore/", headers=team.editor.headers)
     assert (r.status_code, r.json()["message"]) == (404, "Prompt version not found")
+
+
+async def test_concurrent_prompt_edits_each_get_a_version(client: httpx.AsyncClient, team: Team) -> None:
+    made = await create(client, team, system_prompt="v1")
+    path = f"/api/v1/assistants/{made['id']}/"
+    answers = await asyncio.gather(*(client.patch(path, json={"system_prompt": f"edit {i}"},
+                                                  headers=team.editor.headers) for i in range(4)))
+    assert [r.status_code for r in answers] == [200] * 4
+    versions = (await client.get(f"{path}prompts/", headers=team.editor.headers)).json()["items"]
+    assert [v["version"] for v in versions] == [5, 4, 3, 2, 1]
+    assert {v["text"] for v in versions[:4]} == {f"edit {i}" for i in range(4)}
+    current = (await client.get(path, headers=team.editor.headers)).json()
+    assert (current["prompt_version"], current["system_prompt"]) == (5, versions[0]["text"])
 
 
 @pytest.mark.parametrize(("kwargs", "field"), [
