@@ -37,6 +37,18 @@ class Settings(BaseSettings):
     login_window_seconds: int = Field(15 * 60, ge=1)
     invite_expiry_hours: int = Field(72, ge=1)
 
+    # Answers: where they stream, how long a stream stays resumable, how providers are called.
+    complete_function_name: str = Field("", description="The function that streams answers (async invoke).")
+    answer_stream_ttl_seconds: int = Field(3600, ge=60)
+    answer_stream_batch_ms: int = Field(20, ge=0, description="Text deltas are flushed at most this often.")
+    answer_reserve_tokens: int = Field(1024, ge=16, description="Room kept for the answer when max_tokens is unset.")
+    question_max_chars: int = Field(20_000, ge=1)
+    provider_max_attempts: int = Field(3, ge=1, description="Tries before the first token (429, 5xx, network).")
+    provider_idle_timeout_seconds: float = Field(60.0, gt=0, description="Longest silence within a stream.")
+    websocket_management_url: str = ""
+    sse_wait_seconds: float = Field(20.0, gt=0, description="How long one SSE poll waits for the first entry.")
+    sse_linger_ms: int = Field(500, ge=0, description="How long one SSE poll keeps collecting after data came.")
+
     # Paging.
     page_size_default: int = Field(50, ge=1)
     page_size_max: int = Field(200, ge=1)

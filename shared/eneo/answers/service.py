@@ -1,0 +1,179 @@
+"""Answer one question: claim it, stream the provider's answer into Redis, save the result.
+
+The same use case runs in `complete` (streamed answers, invoked asynchronously) and inside the
+sessions function (`stream: false`). It is safe to run twice for one question: only the run that
+moves the question from `queued` to `streaming` answers it, so a redelivered invoke does nothing.
+
+No database connection is held while the provider streams: the question is claimed and its context
+read in one short transaction, and the outcome written in another.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+
+from eneo.answers.context import Turn, build_request
+from eneo.answers.stream import AnswerStream
+from eneo.assistants.models import Assistant
+from eneo.core.db import UnitOfWork
+from eneo.core.errors import AppError
+from eneo.core.ids import utcnow
+from eneo.core.redis import get_redis
+from eneo.core.settings import Settings, get_settings
+from eneo.llm import ChatRequest, ProviderConfig, ProviderError, RetryPolicy, TextDelta, Usage, stream_chat
+from eneo.model_providers.service import chat_target
+from eneo.sessions.models import Question, QuestionStatus
+
+log = logging.getLogger("eneo.answers")
+
+DEADLINE_MARGIN = 5.0  # seconds kept to write the outcome before the function's own timeout
+
+
+@dataclass(frozen=True)
+class Work:
+    """What one answer needs, read in the claiming transaction."""
+
+    question_id: uuid.UUID
+    session_id: uuid.UUID
+    config: ProviderConfig
+    request: ChatRequest
+    model_name: str
+
+
+@dataclass(frozen=True)
+class Failure:
+    code: str
+    message: str
+
+
+async def _claim(tenant_id: uuid.UUID, question_id: uuid.UUID, settings: Settings) -> Work | Failure | None:
+    """Move the question to `streaming` and read its context; None if another run has it."""
+    async with UnitOfWork(tenant_id) as uow:
+        claimed = (await uow.session.execute(
+            update(Question).where(Question.id == question_id, Question.status == QuestionStatus.queued)
+            .values(status=QuestionStatus.streaming, updated_at=utcnow()).returning(Question.id)
+        )).scalar_one_or_none()
+        if claimed is None:
+            return None
+        question = await uow.session.get_one(Question, question_id)
+        assistant = await uow.session.get(Assistant, question.assistant_id)
+        if assistant is None or question.completion_model_id is None:
+            return Failure("model_unavailable", "The assistant or its model was removed before the answer started")
+        try:
+            target = await chat_target(uow, question.completion_model_id)
+        except AppError:
+            return Failure("model_unavailable", "The assistant's model was removed before the answer started")
+        if not target.enabled:
+            return Failure("model_unavailable", "The assistant's model was disabled by an administrator")
+        earlier = (await uow.session.scalars(
+            select(Question).where(Question.session_id == question.session_id,
+                                   Question.status == QuestionStatus.completed,
+                                   Question.created_at < question.created_at)
+            .order_by(Question.created_at, Question.id))).all()
+        try:
+            request = build_request(
+                model=target.model, system=assistant.system_prompt,
+                history=[Turn(q.question, q.answer) for q in earlier], question=question.question,
+                context_window=target.context_window, model_kwargs=dict(assistant.model_kwargs or {}),
+                reserve_default=target.max_output_tokens or settings.answer_reserve_tokens)
+        except AppError as exc:
+            return Failure(exc.code, exc.message)
+        return Work(question.id, question.session_id, target.config, request, target.model)
+
+
+async def _finish(tenant_id: uuid.UUID, question_id: uuid.UUID, *, answer: str, usage: Usage | None,
+                  failure: Failure | None) -> None:
+    values: dict[str, object] = {
+        "answer": answer, "completed_at": utcnow(), "updated_at": utcnow(),
+        "status": QuestionStatus.failed if failure else QuestionStatus.completed,
+        "error_code": failure.code if failure else None,
+        "error_message": failure.message[:500] if failure else None,
+    }
+    if usage is not None:
+        values |= {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
+    async with UnitOfWork(tenant_id) as uow:
+        await uow.session.execute(update(Question).where(Question.id == question_id).values(**values))
+
+
+class _Batcher:
+    """Collects text deltas and flushes them as one `text` entry at most every `interval` seconds."""
+
+    def __init__(self, stream: AnswerStream, interval: float) -> None:
+        self.stream = stream
+        self.interval = interval
+        self.pending: list[str] = []
+        self.last_flush = 0.0
+
+    async def add(self, text: str) -> None:
+        self.pending.append(text)
+        if time.monotonic() - self.last_flush >= self.interval:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if self.pending:
+            text, self.pending = "".join(self.pending), []
+            await self.stream.add("text", {"text": text})
+        self.last_flush = time.monotonic()
+
+
+async def answer_question(tenant_id: uuid.UUID, question_id: uuid.UUID, *, deadline: float | None = None,
+                          settings: Settings | None = None) -> bool:
+    """Answer the question into its stream and save it; False if it was not ours to answer.
+
+    `deadline` is a `time.monotonic()` value: the answer is cut off (and labelled) before it.
+    Provider failures end the stream with an `error` entry and a failed question; they are not raised.
+    """
+    settings = settings or get_settings()
+    claim = await _claim(tenant_id, question_id, settings)
+    if claim is None:
+        log.info("question already claimed", extra={"question_id": str(question_id)})
+        return False
+    stream = AnswerStream(get_redis(), question_id, settings.answer_stream_ttl_seconds)
+    if isinstance(claim, Failure):
+        await _finish(tenant_id, question_id, answer="", usage=None, failure=claim)
+        await stream.add("error", {"code": claim.code, "message": claim.message, "partial": False})
+        return True
+
+    await stream.add("first_chunk", {"session_id": str(claim.session_id), "model": claim.model_name,
+                                     "references": []})
+    batcher = _Batcher(stream, settings.answer_stream_batch_ms / 1000)
+    parts: list[str] = []
+    usage: Usage | None = None
+    failure: Failure | None = None
+    retry = RetryPolicy(max_attempts=settings.provider_max_attempts,
+                        idle_timeout=settings.provider_idle_timeout_seconds)
+    started = time.monotonic()
+    try:
+        async for event in stream_chat(claim.config, claim.request, retry):
+            if isinstance(event, TextDelta):
+                parts.append(event.text)
+                await batcher.add(event.text)
+            elif isinstance(event, Usage):
+                usage = event
+            if deadline is not None and time.monotonic() > deadline - DEADLINE_MARGIN:
+                failure = Failure("answer_timeout", "The answer took longer than this function may run; "
+                                                    "the part that arrived is kept")
+                break
+    except ProviderError as exc:
+        failure = Failure(exc.code, exc.message)
+    except Exception:
+        log.exception("answer failed", extra={"question_id": str(question_id)})
+        failure = Failure("internal_error", "The answer failed on our side; ask again")
+    await batcher.flush()
+    answer = "".join(parts)
+    await _finish(tenant_id, question_id, answer=answer, usage=usage, failure=failure)
+    log.info("question answered", extra={
+        "question_id": str(question_id), "status": "failed" if failure else "completed",
+        "error_code": failure.code if failure else None, "seconds": round(time.monotonic() - started, 3),
+        "output_tokens": usage.output_tokens if usage else None})
+    if failure:
+        await stream.add("error", {"code": failure.code, "message": failure.message, "partial": bool(answer)})
+    else:
+        usage_data = {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens} if usage else None
+        await stream.add("done", {"usage": usage_data})
+    return True

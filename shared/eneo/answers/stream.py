@@ -1,0 +1,100 @@
+"""The answer stream: one Redis stream per question, written by `complete`, read by `ws` and SSE.
+
+Entries, in order: `first_chunk` (question and model, later references), `text` (a batch of
+deltas), then exactly one terminal entry: `done` (token usage) or `error` (a code a client can act
+on, and whether a partial answer was kept). Readers resume from any entry id, so a client that
+reconnects with the last id it saw loses nothing and sees nothing twice.
+
+Each entry is two fields: `type` and `data` (JSON). The key expires `ttl` seconds after the last
+write, so finished streams clean themselves up while staying resumable for a while.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from redis.asyncio import Redis
+
+EntryType = Literal["first_chunk", "text", "done", "error"]
+TERMINAL: frozenset[str] = frozenset({"done", "error"})
+START = "0-0"  # read from the beginning
+MAX_BLOCK_MS = 2000  # one XREAD's wait; below the Redis client's socket timeout (eneo.core.redis)
+
+
+def stream_key(question_id: uuid.UUID | str) -> str:
+    return f"answer:{question_id}"
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    type: str
+    data: dict[str, Any]
+
+    @property
+    def terminal(self) -> bool:
+        return self.type in TERMINAL
+
+    def as_message(self, question_id: uuid.UUID | str) -> dict[str, Any]:
+        """The shape clients get over the WebSocket: one JSON object per entry."""
+        return {"type": self.type, "id": self.id, "question_id": str(question_id), **self.data}
+
+
+def _decode(entry_id: Any, fields: Any) -> Entry:
+    """One XREAD/XRANGE row; typed loosely because redis-py's types cover RESP2 and RESP3 at once."""
+    def text(value: Any) -> str:
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    values = {text(k): text(v) for k, v in fields.items()}
+    return Entry(text(entry_id), values.get("type", ""), json.loads(values.get("data") or "{}"))
+
+
+def valid_entry_id(value: str) -> bool:
+    """Redis stream ids are `<ms>-<seq>`; anything else from a client is refused before Redis sees it."""
+    ms, sep, seq = value.partition("-")
+    return bool(sep) and ms.isdigit() and seq.isdigit() and len(value) <= 41
+
+
+class AnswerStream:
+    """Writer and reader of `answer:{question_id}`."""
+
+    def __init__(self, redis: Redis, question_id: uuid.UUID | str, ttl_seconds: int) -> None:
+        self.redis = redis
+        self.question_id = question_id
+        self.key = stream_key(question_id)
+        self.ttl = ttl_seconds
+
+    async def add(self, type_: EntryType, data: dict[str, Any]) -> str:
+        """Append one entry and push the expiry forward; returns the entry id."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(self.key, {"type": type_, "data": json.dumps(data, ensure_ascii=False)})
+            pipe.expire(self.key, self.ttl)
+            entry_id, _ = await pipe.execute()
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+    async def exists(self) -> bool:
+        return bool(await self.redis.exists(self.key))
+
+    async def last(self) -> Entry | None:
+        rows: Any = await self.redis.xrevrange(self.key, count=1)
+        return _decode(*rows[0]) if rows else None
+
+    async def read(self, after: str = START, *, block_ms: int | None = None, count: int = 500) -> list[Entry]:
+        """Entries after `after`; waits up to `block_ms` for the first one when none is there yet.
+
+        Long waits are cut into XREADs of at most MAX_BLOCK_MS, each shorter than the client's
+        socket timeout, so a quiet stream never reads as a dead connection.
+        """
+        give_up = time.monotonic() + (block_ms or 0) / 1000
+        while True:
+            block = None if block_ms is None else max(min(int((give_up - time.monotonic()) * 1000), MAX_BLOCK_MS), 1)
+            result: Any = await self.redis.xread({self.key: after}, count=count, block=block)
+            if result:
+                _, rows = result[0]
+                return [_decode(entry_id, fields) for entry_id, fields in rows]
+            if block_ms is None or time.monotonic() >= give_up:
+                return []

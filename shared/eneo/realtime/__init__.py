@@ -1,0 +1,1 @@
+"""WebSocket connections: who is connected, and relaying answer streams to them."""

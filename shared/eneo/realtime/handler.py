@@ -1,0 +1,180 @@
+"""The WebSocket API's routes: `$connect`, `$disconnect`, `subscribe` and `$default`.
+
+Protocol (client → server): `{"action": "subscribe", "question_id": "...", "last_id": "..."?}`.
+Server → client, one JSON object per frame: the answer stream's entries as
+`{"type": "first_chunk"|"text"|"done"|"error", "id", "question_id", ...}`; `{"type": "resubscribe",
+"question_id", "last_id"}` when this relay must end before the answer does (send `subscribe` again
+with that `last_id`); and `{"type": "error", "code", "message"}` for a refused message.
+
+Browsers cannot set headers on a WebSocket, so `$connect` also takes the access token or API key
+from the query string (`?token=` / `?api_key=`); API Gateway does not log query strings unless told
+to, and our logs never carry them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from functools import lru_cache
+from typing import Any
+
+from eneo.answers.stream import START, AnswerStream, valid_entry_id
+from eneo.auth.principal import Principal, check_account, from_access_token, from_api_key
+from eneo.core.db import UnitOfWork
+from eneo.core.errors import AppError
+from eneo.core.redis import get_redis
+from eneo.core.settings import get_settings
+from eneo.realtime import connections
+from eneo.realtime.connections import Connection
+from eneo.sessions.models import Question, QuestionStatus
+
+log = logging.getLogger("eneo.realtime")
+
+RELAY_MARGIN_SECONDS = 3.0  # stop relaying this long before the function's timeout, and say so
+READ_BLOCK_MS = 5000
+
+
+class Gone(Exception):
+    """The client is no longer connected."""
+
+
+@lru_cache
+def _management_client(endpoint: str) -> Any:
+    import boto3
+
+    return boto3.client("apigatewaymanagementapi", endpoint_url=endpoint, region_name=get_settings().aws_region)
+
+
+class Outbox:
+    """Posts frames to one connection through the `@connections` API."""
+
+    def __init__(self, event: dict[str, Any], connection_id: str) -> None:
+        rc = event.get("requestContext") or {}
+        endpoint = get_settings().websocket_management_url or f"https://{rc.get('domainName')}/{rc.get('stage')}"
+        self.client = _management_client(endpoint)
+        self.connection_id = connection_id
+
+    def send(self, message: dict[str, Any]) -> None:
+        try:
+            self.client.post_to_connection(ConnectionId=self.connection_id,
+                                           Data=json.dumps(message, ensure_ascii=False).encode())
+        except self.client.exceptions.GoneException:
+            raise Gone from None
+
+    def error(self, code: str, message: str, **extra: Any) -> None:
+        self.send({"type": "error", "code": code, "message": message, **extra})
+
+
+def _credentials(event: dict[str, Any]) -> tuple[str, str] | None:
+    query = event.get("queryStringParameters") or {}
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    if key := query.get("api_key") or headers.get("x-api-key"):
+        return "api_key", key.strip()
+    if token := query.get("token"):
+        return "token", token.strip()
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return "token", value.strip()
+    return None
+
+
+async def connect(event: dict[str, Any], connection_id: str) -> dict[str, Any]:
+    """Accept the connection only for a valid token or API key; the status code answers the handshake."""
+    creds = _credentials(event)
+    if creds is None:
+        return {"statusCode": 401, "body": "Send ?token=<access token> or ?api_key=<key>"}
+    kind, secret = creds
+    settings = get_settings()
+    try:
+        async with UnitOfWork() as uow:
+            principal: Principal = await (from_api_key(uow, settings, secret) if kind == "api_key"
+                                          else from_access_token(uow, settings, secret))
+    except AppError as exc:
+        log.info("websocket refused", extra={"connection_id": connection_id, "code": exc.code})
+        return {"statusCode": exc.status, "body": exc.message}
+    await connections.remember(get_redis(), Connection(connection_id, principal.tenant_id, principal.user_id,
+                                                       principal.assistant_id))
+    log.info("websocket connected", extra={"connection_id": connection_id, "tenant_id": str(principal.tenant_id)})
+    return {"statusCode": 200}
+
+
+async def _owned_question(connection: Connection, question_id: uuid.UUID) -> Question | None:
+    """The question if this connection's user asked it (and the account is still active)."""
+    async with UnitOfWork(connection.tenant_id) as uow:
+        await check_account(uow, connection.user_id)
+        question = await uow.session.get(Question, question_id)
+    if question is None or question.user_id != connection.user_id or (
+            connection.assistant_id is not None and question.assistant_id != connection.assistant_id):
+        return None
+    return question
+
+
+async def subscribe(message: dict[str, Any], connection: Connection, outbox: Outbox, context: Any) -> None:
+    """Relay `answer:{question_id}` from `last_id` to the connection until `done`/`error`."""
+    try:
+        question_id = uuid.UUID(str(message.get("question_id")))
+    except ValueError:
+        outbox.error("invalid_message", "question_id must be the id of one of your questions")
+        return
+    last_id = message.get("last_id") or START
+    if not isinstance(last_id, str) or not valid_entry_id(last_id):
+        outbox.error("invalid_message", "last_id must be an id this stream sent (like 1700000000000-0)",
+                     question_id=str(question_id))
+        return
+    try:
+        question = await _owned_question(connection, question_id)
+    except AppError as exc:  # the account was deactivated or its tenant suspended since $connect
+        outbox.error(exc.code, exc.message, question_id=str(question_id))
+        return
+    if question is None:
+        outbox.error("question_not_found", "Question not found", question_id=str(question_id))
+        return
+    stream = AnswerStream(get_redis(), question_id, get_settings().answer_stream_ttl_seconds)
+    if question.status in (QuestionStatus.completed, QuestionStatus.failed) and not await stream.exists():
+        outbox.error("stream_expired", f"This answer's stream has expired; read it from "
+                                       f"/api/v1/questions/{question_id}/", question_id=str(question_id))
+        return
+    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - RELAY_MARGIN_SECONDS
+    while (remaining := deadline - time.monotonic()) > 0:
+        for entry in await stream.read(last_id, block_ms=max(int(min(remaining, READ_BLOCK_MS / 1000) * 1000), 1)):
+            outbox.send(entry.as_message(question_id))
+            last_id = entry.id
+            if entry.terminal:
+                return
+    outbox.send({"type": "resubscribe", "question_id": str(question_id), "last_id": last_id})
+
+
+async def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    rc = event.get("requestContext") or {}
+    route, connection_id = rc.get("routeKey"), rc.get("connectionId")
+    if not isinstance(route, str) or not isinstance(connection_id, str):
+        log.warning("not a WebSocket event", extra={"keys": sorted(event)[:10]})
+        return {"statusCode": 400}
+    redis = get_redis()
+    if route == "$connect":
+        return await connect(event, connection_id)
+    if route == "$disconnect":
+        await connections.forget(redis, connection_id)
+        return {"statusCode": 200}
+
+    outbox = Outbox(event, connection_id)
+    try:
+        connection = await connections.lookup(redis, connection_id)
+        if connection is None:
+            outbox.error("not_authenticated", "This connection is not known; connect again")
+            return {"statusCode": 200}
+        try:
+            message = json.loads(event.get("body") or "")
+        except ValueError:
+            message = None
+        if not isinstance(message, dict):
+            outbox.error("invalid_message", 'Send JSON like {"action": "subscribe", "question_id": "..."}')
+        elif route == "subscribe":
+            await subscribe(message, connection, outbox, context)
+        else:
+            outbox.error("unknown_action", 'The only action is "subscribe"', action=str(message.get("action"))[:50])
+    except Gone:
+        log.info("client left during relay", extra={"connection_id": connection_id})
+    return {"statusCode": 200}

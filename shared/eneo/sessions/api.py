@@ -1,0 +1,148 @@
+"""Sessions, questions and the answer stream over HTTP."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Response, status
+
+from eneo.answers.invoke import CompleteInvoker, lambda_invoker
+from eneo.answers.service import answer_question
+from eneo.answers.stream import AnswerStream, valid_entry_id
+from eneo.auth.deps import AssistantUser, Context
+from eneo.core.errors import AppError, BadRequest
+from eneo.core.pagination import Page, PageQuery
+from eneo.core.redis import get_redis
+from eneo.sessions import service, sse
+from eneo.sessions.models import QuestionStatus
+from eneo.sessions.schemas import (
+    Ask,
+    Asked,
+    Feedback,
+    QuestionOut,
+    SessionDetail,
+    SessionOut,
+    StreamInfo,
+    SubscribeMessage,
+)
+
+sessions = APIRouter(prefix="/api/v1/assistants/{assistant_id}/sessions", tags=["sessions"])
+questions = APIRouter(prefix="/api/v1/questions", tags=["sessions"])
+
+INLINE_ANSWER_SECONDS = 25.0  # under API Gateway's 30 s integration timeout, with room to save
+
+
+class AnswerFailed(AppError):
+    """A `stream: false` answer that failed; the question is saved with the same code."""
+
+    status = 502
+
+
+def get_invoker() -> CompleteInvoker:
+    """How a streamed question reaches `complete`; tests swap it through dependency_overrides."""
+    return lambda_invoker
+
+
+Invoker = Annotated[CompleteInvoker, Depends(get_invoker)]
+
+
+async def _ask(ctx: Context, invoker: CompleteInvoker, assistant_id: uuid.UUID, session_id: uuid.UUID | None,
+               body: Ask) -> Asked:
+    p = ctx.principal
+    session, question = await service.ask(ctx.uow, p, ctx.settings, assistant_id, session_id, body)
+    await ctx.uow.commit()  # `complete` reads the question in its own transaction
+    if body.stream:
+        try:
+            invoker(p.tenant_id, question.id)
+        except AppError as exc:
+            await service.fail_to_start(ctx.uow, question.id, exc)
+            await ctx.uow.commit()
+            raise
+        info = StreamInfo(sse=f"/api/v1/questions/{question.id}/stream",
+                          websocket=SubscribeMessage(question_id=question.id))
+        return Asked(session_id=session.id, question=service.question_out(question), stream=info)
+    await answer_question(p.tenant_id, question.id, deadline=time.monotonic() + INLINE_ANSWER_SECONDS,
+                          settings=ctx.settings)
+    await ctx.uow.session.refresh(question)
+    if question.status == QuestionStatus.failed:
+        raise AnswerFailed(f"The answer failed ({question.error_message}); the question was saved as failed "
+                           f"with id {question.id}", code=question.error_code or "answer_failed")
+    return Asked(session_id=session.id, question=service.question_out(question))
+
+
+@sessions.post("/", status_code=status.HTTP_201_CREATED, responses={202: {"model": Asked}})
+async def start_session(ctx: AssistantUser, invoker: Invoker, assistant_id: uuid.UUID, body: Ask,
+                        response: Response) -> Asked:
+    """Start a session with its first question. `stream: true` answers 202 and streams the answer."""
+    if body.stream:
+        response.status_code = status.HTTP_202_ACCEPTED
+    return await _ask(ctx, invoker, assistant_id, None, body)
+
+
+@sessions.get("/")
+async def list_sessions(ctx: AssistantUser, assistant_id: uuid.UUID,
+                        page: Annotated[PageQuery, Depends()]) -> Page[SessionOut]:
+    """The caller's own sessions with this assistant, oldest first."""
+    items, cursor = await service.list_sessions(ctx.uow, ctx.principal, assistant_id, limit=page.limit,
+                                                cursor=page.cursor)
+    return Page(items=items, next_cursor=cursor)
+
+
+@sessions.post("/{session_id}/", responses={202: {"model": Asked}})
+async def ask_follow_up(ctx: AssistantUser, invoker: Invoker, assistant_id: uuid.UUID, session_id: uuid.UUID,
+                        body: Ask, response: Response) -> Asked:
+    """Ask a follow-up; the model sees the session's earlier questions and answers (as many as fit)."""
+    if body.stream:
+        response.status_code = status.HTTP_202_ACCEPTED
+    return await _ask(ctx, invoker, assistant_id, session_id, body)
+
+
+@sessions.get("/{session_id}/")
+async def get_session(ctx: AssistantUser, assistant_id: uuid.UUID, session_id: uuid.UUID) -> SessionDetail:
+    return await service.get_session(ctx.uow, ctx.principal, assistant_id, session_id)
+
+
+@sessions.delete("/{session_id}/", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_session(ctx: AssistantUser, assistant_id: uuid.UUID, session_id: uuid.UUID) -> Response:
+    await service.delete_session(ctx.uow, ctx.principal, assistant_id, session_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@sessions.post("/{session_id}/feedback/")
+async def give_feedback(ctx: AssistantUser, assistant_id: uuid.UUID, session_id: uuid.UUID,
+                        body: Feedback) -> QuestionOut:
+    """Rate an answer (+1 / -1, with an optional comment); `value: null` withdraws the rating."""
+    return await service.give_feedback(ctx.uow, ctx.principal, assistant_id, session_id, body)
+
+
+@questions.get("/{question_id}/")
+async def get_question(ctx: AssistantUser, question_id: uuid.UUID) -> QuestionOut:
+    """The question and its answer as saved: poll this if you cannot read a stream."""
+    return service.question_out(await service.get_question(ctx.uow, ctx.principal, question_id))
+
+
+@questions.get("/{question_id}/stream", response_class=Response,
+               responses={200: {"content": {"text/event-stream": {}}}, 204: {"description": "Nothing more"}})
+async def stream_answer(ctx: AssistantUser, question_id: uuid.UUID,
+                        last_event_id: Annotated[str | None, Header()] = None,
+                        after: Annotated[str | None, Query(description="Same as Last-Event-ID")] = None) -> Response:
+    """The answer as Server-Sent Events (`first_chunk`, `text`, then `done` or `error`).
+
+    Each response carries what arrived since `Last-Event-ID` and ends; an EventSource reconnects on
+    its own and gets the rest. 204 means the client has everything.
+    """
+    question = await service.get_question(ctx.uow, ctx.principal, question_id)
+    finished = question.status in (QuestionStatus.completed, QuestionStatus.failed)
+    await ctx.uow.commit()  # no connection held while waiting on Redis
+    resume = last_event_id or after
+    if resume is not None and not valid_entry_id(resume):
+        raise BadRequest("Last-Event-ID must be an id this stream sent (like 1700000000000-0)",
+                         code="invalid_event_id")
+    stream = AnswerStream(get_redis(), question_id, ctx.settings.answer_stream_ttl_seconds)
+    body = await sse.poll(stream, resume, wait_seconds=ctx.settings.sse_wait_seconds,
+                          linger_ms=ctx.settings.sse_linger_ms, finished=finished)
+    if body is None:
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+    return Response(body, media_type="text/event-stream", headers={"X-Accel-Buffering": "no"})

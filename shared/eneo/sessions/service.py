@@ -1,0 +1,163 @@
+"""Use cases of sessions: ask (new session or follow-up), list, read, delete, feedback.
+
+A session and its questions belong to the user who asked; anyone else, admins included, gets 404.
+The caller must still be allowed to use the assistant (published, or editor+ in its space).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import delete, select
+
+from eneo.answers.context import build_request
+from eneo.answers.stream import stream_key
+from eneo.assistants.service import usable_assistant
+from eneo.auth.principal import Principal
+from eneo.core.db import UnitOfWork
+from eneo.core.errors import AppError, Conflict, NotFound
+from eneo.core.ids import utcnow
+from eneo.core.pagination import paginate
+from eneo.core.redis import get_redis
+from eneo.core.settings import Settings
+from eneo.model_providers.service import chat_target, default_model
+from eneo.sessions.models import Question, QuestionStatus, Session
+from eneo.sessions.schemas import (
+    Ask,
+    ErrorInfo,
+    Feedback,
+    FeedbackOut,
+    QuestionOut,
+    SessionDetail,
+    SessionOut,
+    UsageOut,
+)
+
+SESSION_NAME_CHARS = 100
+
+
+class QuestionTooLarge(AppError):
+    status, code = 413, "question_too_long"
+
+
+def question_out(q: Question) -> QuestionOut:
+    return QuestionOut(
+        id=q.id, session_id=q.session_id, question=q.question, answer=q.answer, status=q.status,
+        partial=q.partial, model=q.model_name, created_at=q.created_at, completed_at=q.completed_at,
+        error=ErrorInfo(code=q.error_code, message=q.error_message or "") if q.error_code else None,
+        usage=(UsageOut(input_tokens=q.input_tokens, output_tokens=q.output_tokens)
+               if q.input_tokens is not None and q.output_tokens is not None else None),
+        feedback=FeedbackOut(value=q.feedback, text=q.feedback_text) if q.feedback in (1, -1) else None,
+    )
+
+
+def session_out(s: Session) -> SessionOut:
+    return SessionOut(id=s.id, assistant_id=s.assistant_id, name=s.name, created_at=s.created_at,
+                      updated_at=s.updated_at)
+
+
+def _session_name(question: str) -> str:
+    line = " ".join(question.split())
+    return line if len(line) <= SESSION_NAME_CHARS else line[: SESSION_NAME_CHARS - 1] + "…"
+
+
+async def _own_session(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUID, session_id: uuid.UUID) -> Session:
+    session = await uow.session.get(Session, session_id)
+    if session is None or session.user_id != p.user_id or session.assistant_id != assistant_id:
+        raise NotFound("Session")
+    return session
+
+
+async def ask(uow: UnitOfWork, p: Principal, settings: Settings, assistant_id: uuid.UUID,
+              session_id: uuid.UUID | None, body: Ask) -> tuple[Session, Question]:
+    """Save the question (queued) in a new or existing session; the answer comes later."""
+    if len(body.question) > settings.question_max_chars:
+        raise QuestionTooLarge(f"The question is longer than the limit of {settings.question_max_chars} characters")
+    assistant = await usable_assistant(uow, p, assistant_id)
+    model_id = assistant.completion_model_id
+    if model_id is None:
+        fallback = await default_model(uow)
+        model_id = fallback.id if fallback else None
+    if model_id is None:
+        raise Conflict("This assistant has no model and the organisation has no default model; "
+                       "an administrator must add one", code="no_model")
+    target = await chat_target(uow, model_id)
+    if not target.enabled:
+        raise Conflict("The assistant's model is disabled; ask an administrator or choose another model",
+                       code="model_disabled")
+    # The question alone must fit the model (history is trimmed later): 422 now, not a failed answer.
+    build_request(model=target.model, system=assistant.system_prompt, history=[], question=body.question,
+                  context_window=target.context_window, model_kwargs=dict(assistant.model_kwargs or {}),
+                  reserve_default=target.max_output_tokens or settings.answer_reserve_tokens)
+
+    if session_id is None:
+        session = Session(tenant_id=p.tenant_id, assistant_id=assistant_id, user_id=p.user_id,
+                          name=_session_name(body.question))
+        uow.session.add(session)
+    else:
+        session = await _own_session(uow, p, assistant_id, session_id)
+        session.updated_at = utcnow()
+    await uow.session.flush()
+    question = Question(tenant_id=p.tenant_id, session_id=session.id, user_id=p.user_id, assistant_id=assistant_id,
+                        completion_model_id=model_id, model_name=target.model, question=body.question,
+                        status=QuestionStatus.queued)
+    uow.session.add(question)
+    await uow.session.flush()
+    return session, question
+
+
+async def fail_to_start(uow: UnitOfWork, question_id: uuid.UUID, error: AppError) -> None:
+    """The answer could not be handed over: say so on the question rather than leave it queued."""
+    question = await uow.session.get_one(Question, question_id)
+    question.status = QuestionStatus.failed
+    question.error_code, question.error_message = error.code, error.message[:500]
+    question.completed_at = utcnow()
+
+
+async def get_question(uow: UnitOfWork, p: Principal, question_id: uuid.UUID) -> Question:
+    """The caller's own question; others' (same tenant or not) are 404.
+
+    An API key restricted to one assistant reaches only that assistant's questions.
+    """
+    question = await uow.session.get(Question, question_id)
+    if question is None or question.user_id != p.user_id or (
+            p.assistant_id is not None and question.assistant_id != p.assistant_id):
+        raise NotFound("Question")
+    return question
+
+
+async def list_sessions(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUID, *, limit: int,
+                        cursor: str | None) -> tuple[list[SessionOut], str | None]:
+    await usable_assistant(uow, p, assistant_id)
+    query = select(Session).where(Session.assistant_id == assistant_id, Session.user_id == p.user_id)
+    rows, next_cursor = await paginate(uow.session, query, Session, limit=limit, cursor=cursor)
+    return [session_out(s) for s in rows], next_cursor
+
+
+async def get_session(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUID, session_id: uuid.UUID) -> SessionDetail:
+    await usable_assistant(uow, p, assistant_id)
+    session = await _own_session(uow, p, assistant_id, session_id)
+    questions = (await uow.session.scalars(
+        select(Question).where(Question.session_id == session.id).order_by(Question.created_at, Question.id))).all()
+    return SessionDetail(**session_out(session).model_dump(), questions=[question_out(q) for q in questions])
+
+
+async def delete_session(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUID, session_id: uuid.UUID) -> None:
+    """Delete the session, its questions and their answer streams (which would expire anyway)."""
+    session = await _own_session(uow, p, assistant_id, session_id)
+    ids = (await uow.session.scalars(select(Question.id).where(Question.session_id == session.id))).all()
+    await uow.session.execute(delete(Session).where(Session.id == session.id))
+    if ids:
+        await get_redis().delete(*(stream_key(i) for i in ids))
+
+
+async def give_feedback(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUID, session_id: uuid.UUID,
+                        body: Feedback) -> QuestionOut:
+    session = await _own_session(uow, p, assistant_id, session_id)
+    question = await uow.session.get(Question, body.question_id)
+    if question is None or question.session_id != session.id:
+        raise NotFound("Question")
+    question.feedback = body.value
+    question.feedback_text = body.text if body.value is not None else None
+    await uow.session.flush()
+    return question_out(question)
