@@ -46,6 +46,7 @@ from tests.fakes.llm_wire import Dialect
 
 SECRET_HEADERS = ("authorization", "api-key", "x-api-key")
 _DROP_MESSAGE = "ASGI callable returned without completing response."
+END = -1  # Plan.after: just before a stream's last frame
 
 
 @dataclass
@@ -113,6 +114,11 @@ class FakeLLM:
     def drop_after(self, n_tokens: int, *, graceful: bool = False) -> None:
         """The next call closes the connection after n tokens, without a terminal event."""
         self._queue(Plan("drop", after=n_tokens, graceful=graceful))
+
+    def drop_before_end(self) -> None:
+        """The next stream closes the connection just before its last frame ([DONE], message_stop):
+        the answer is complete (finish reason, usage), only the end marker is lost."""
+        self._queue(Plan("drop", after=END))
 
     def stall_after(self, n_tokens: int, seconds: float) -> None:
         """The next call goes silent for `seconds` after n tokens (until the client leaves), then goes on."""
@@ -320,7 +326,9 @@ class _Stream(Response):
                 return
         if await self._disturb(len(self.reply.tokens), client, frame, end, last=True):
             return
-        for data in self.reply.tail:
+        for index, data in enumerate(self.reply.tail):
+            if index == len(self.reply.tail) - 1 and await self._disturb(END, client, frame, end):
+                return
             await frame(data)
         await end()
 
@@ -328,7 +336,7 @@ class _Stream(Response):
                        end: Callable[[], Awaitable[None]], last: bool = False) -> bool:
         """Apply the plan once `sent` tokens are out; True when the response must stop here."""
         plan = self.plan
-        if plan is None or (plan.after != sent and not (last and plan.after > sent)):
+        if plan is None or (plan.after != sent and not (last and plan.after > sent != END)):
             return False
         self.plan = None
         if plan.kind == "drop":

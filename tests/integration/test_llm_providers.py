@@ -213,6 +213,16 @@ async def test_a_drop_mid_stream_keeps_the_partial_text_and_is_not_retried(
     assert len(chats(fake)) == 1
 
 
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+async def test_a_drop_after_the_answer_was_complete_is_no_failure(fake: FakeLLMServer, kind: ProviderType) -> None:
+    """The finish reason and usage arrived; only [DONE] / message_stop was lost with the connection."""
+    fake.drop_before_end()
+    texts, usages, error = await collect(fake.provider_config(kind))
+
+    assert error is None and texts == fake.expected_tokens()
+    assert usages == [Usage(PROMPT_WORDS, 6)] and len(chats(fake)) == 1
+
+
 async def test_a_drop_before_the_first_token_is_retried(fake: FakeLLMServer) -> None:
     fake.drop_after(0)
     texts, _, error = await collect(fake.provider_config("openai"))
@@ -362,6 +372,27 @@ async def test_one_client_per_account_is_reused(fake: FakeLLMServer) -> None:
     assert cached_client(fake.provider_config("openai"), build) is first
     assert cached_client(fake.provider_config("openai", api_key="sk-rotated"), build) is not first
     assert len(built) == 2
+
+
+async def test_clients_are_not_shared_across_event_loops(fake: FakeLLMServer) -> None:
+    """A handler that runs each event in a fresh loop must not reuse a pool bound to a closed one."""
+    config = fake.provider_config("openai")
+
+    class Dummy:
+        async def close(self) -> None:
+            pass
+
+    async def build() -> Dummy:
+        return cached_client(config, Dummy)
+
+    here = await build()
+    elsewhere = await asyncio.to_thread(asyncio.run, build())
+    assert here is await build() and elsewhere is not here
+    await close_clients()
+    # and the SDK path works from another loop too
+    texts, _, error = await asyncio.to_thread(asyncio.run, collect(config))
+    assert error is None and texts == fake.expected_tokens()
+    await close_clients()
 
 
 async def test_a_consumer_that_stops_early_leaves_the_next_call_working(fake: FakeLLMServer) -> None:

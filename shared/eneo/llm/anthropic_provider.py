@@ -110,12 +110,16 @@ async def stream(config: ProviderConfig, request: ChatRequest, retry: RetryPolic
     try:
         events = response.__aiter__()
         while True:
-            with _translated():
-                try:
+            try:
+                with _translated():
                     async with asyncio.timeout(retry.idle_timeout):
                         event = await events.__anext__()
-                except StopAsyncIteration:
+            except StopAsyncIteration:
+                break
+            except ProviderError:
+                if finished:  # message_delta said why it stopped: the answer is whole, message_stop went missing
                     break
+                raise
             if event.type == "message_start":
                 input_tokens = _input_tokens(event.message.usage)
                 output_tokens = event.message.usage.output_tokens
@@ -125,6 +129,7 @@ async def stream(config: ProviderConfig, request: ChatRequest, retry: RetryPolic
                     yield TextDelta(event.delta.text)
             elif event.type == "message_delta":
                 output_tokens = event.usage.output_tokens
+                finished = finished or event.delta.stop_reason is not None
                 if getattr(event.usage, "input_tokens", None) is not None:
                     input_tokens = _input_tokens(event.usage)
             elif event.type == "message_stop":
@@ -132,7 +137,7 @@ async def stream(config: ProviderConfig, request: ChatRequest, retry: RetryPolic
     finally:
         await response.close()
     if not finished:
-        raise errors.interrupted("the stream ended before message_stop")
+        raise errors.interrupted("the stream ended before the message did")
     if input_tokens is None or output_tokens is None:
         yield estimate_usage(request, "".join(parts))
     else:

@@ -101,12 +101,16 @@ async def stream(config: ProviderConfig, request: ChatRequest, retry: RetryPolic
     try:
         chunks = response.__aiter__()
         while True:
-            with _translated():
-                try:
+            try:
+                with _translated():
                     async with asyncio.timeout(retry.idle_timeout):
                         chunk = await chunks.__anext__()
-                except StopAsyncIteration:
+            except StopAsyncIteration:
+                break
+            except ProviderError:
+                if finished:  # the answer is whole; only the usage chunk or [DONE] went missing
                     break
+                raise
             if chunk.usage is not None:
                 usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
             for choice in chunk.choices:
