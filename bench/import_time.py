@@ -38,6 +38,7 @@ DUMMY_ENV = {
     "REDIS_URL": "redis://127.0.0.1:9/0",
     "JWT_SECRET": "bench-secret-" + "x" * 32,
     "SUPER_API_KEY": "bench-super-key-" + "x" * 32,
+    "ENCRYPTION_KEY": "bench-encryption-key-" + "x" * 32,
 }
 
 # Runs in the child: argv = path entries (os.pathsep-joined), modules (comma-separated), handler attribute.

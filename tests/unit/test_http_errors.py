@@ -37,6 +37,7 @@ def client(monkeypatch: pytest.MonkeyPatch) -> httpx.AsyncClient:
 
     monkeypatch.setenv("JWT_SECRET", "x" * 40)
     monkeypatch.setenv("SUPER_API_KEY", "y" * 40)
+    monkeypatch.setenv("ENCRYPTION_KEY", "z" * 40)
     monkeypatch.setenv("LOG_LEVEL", "INFO")
     get_settings.cache_clear()
     app = create_app("things", [router])
