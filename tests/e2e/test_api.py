@@ -153,7 +153,7 @@ CROSS_TENANT = [
     ("DELETE", "/api/v1/admin/model-providers/{provider}/", None),
     ("POST", "/api/v1/admin/model-providers/{provider}/test/", None),
     ("GET", "/api/v1/completion-models/{model}/", None),
-    ("PATCH", "/api/v1/completion-models/{model}/", {"enabled": False}),
+    ("PATCH", "/api/v1/completion-models/{model}/", {"display_name": "stolen"}),
     ("DELETE", "/api/v1/completion-models/{model}/", None),
     ("POST", "/api/v1/spaces/{space}/applications/assistants/", {"name": "stolen"}),
     ("GET", "/api/v1/spaces/{space}/applications/assistants/", None),
