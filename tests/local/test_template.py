@@ -109,7 +109,8 @@ def test_unknown_reference_names_the_place(tmp_path: Path) -> None:
 def test_the_project_template_reads_with_what_the_stack_supplies() -> None:
     template = load_template(ROOT_TEMPLATE, {
         "DatabaseUrl": "postgresql+psycopg://app@/eneo", "RedisUrl": "unix:///tmp/r.sock",
-        "S3EndpointUrl": "http://127.0.0.1:9", "JwtSecret": "j" * 40, "SuperApiKey": "k" * 40})
+        "S3EndpointUrl": "http://127.0.0.1:9", "JwtSecret": "j" * 40, "SuperApiKey": "k" * 40,
+        "EncryptionKey": "e" * 40})
     assert {"AuthFunction", "SpacesFunction"} <= set(template.functions)
     spaces = template.functions["SpacesFunction"]
     assert spaces.name == "eneo-local-spaces"
