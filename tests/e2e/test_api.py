@@ -125,8 +125,11 @@ def tenant_a(http: httpx.Client, sysadmin) -> TenantA:
     http.post(f"/api/v1/spaces/{space}/members/", json={"user_id": user.id, "role": "editor"}, headers=admin.headers)
     key = http.post("/api/v1/api-keys/", json={"name": "a"}, headers=admin.headers).json()
     ISSUED.add(key["key"])
+    provider_key = f"sk-e2e-{uuid.uuid4().hex}"
+    ISSUED.add(provider_key)  # stored encrypted; must never reach a log line either
     provider = http.post("/api/v1/admin/model-providers/", headers=admin.headers, json={
-        "name": "A's provider", "type": "openai_compatible", "base_url": "http://127.0.0.1:9/v1"}).json()["id"]
+        "name": "A's provider", "type": "openai_compatible", "base_url": "http://127.0.0.1:9/v1",
+        "api_key": provider_key}).json()["id"]
     model = http.post("/api/v1/completion-models/", headers=admin.headers, json={
         "provider_id": provider, "name": "a-model", "context_window": 2048}).json()["id"]
     assistant = http.post(f"/api/v1/spaces/{space}/applications/assistants/", headers=admin.headers, json={
