@@ -35,10 +35,12 @@ _NOT_INHERITED = ("DATABASE_URL", "DATABASE_MIGRATION_URL", "REDIS_URL", "S3_END
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "restarts_stack: restarts the session's stack; runs after the others")
+    config.addinivalue_line("markers", "reads_all_logs: checks the stack's whole output; runs last of all")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: item.get_closest_marker("restarts_stack") is not None)
+    items.sort(key=lambda item: (item.get_closest_marker("reads_all_logs") is not None,
+                                 item.get_closest_marker("restarts_stack") is not None))
 
 
 @dataclass
@@ -113,6 +115,10 @@ class Stack:
             self.process.kill()
             self.process.wait(10)
         self.process = None
+
+    def secret(self, name: str) -> str:
+        """A secret the stack generated and keeps in <data_dir>/secrets.json (ENCRYPTION_KEY, ...)."""
+        return str(json.loads((self.data_dir / "secrets.json").read_text())[name.lower()])
 
     def s3(self) -> Any:
         return boto3.client("s3", endpoint_url=self.s3_endpoint_url, region_name=self.endpoints["region"],

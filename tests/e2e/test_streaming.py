@@ -1,0 +1,224 @@
+"""Streamed answers end to end: HTTP gateway → sessions → Lambda invoke → complete → Redis → ws → client.
+
+A real WebSocket client talks to the local WebSocket API; the answer comes from the fake provider
+(real OpenAI wire format, called by the real SDK inside the `complete` worker) or, in the last
+test, from the real local model (SmolLM2 on llama-cpp-python's server) that `eneo-local up` starts.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+
+from tests.e2e.actors import CONTENT, ISSUED, Actor, login, new_tenant, new_user
+from tests.fakes.llm_server import FakeLLMServer
+
+pytestmark = pytest.mark.e2e
+TERMINAL = ("done", "error")
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeLLMServer]:
+    with FakeLLMServer(token_count=40, delay=0.005) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def fresh_fake(fake: FakeLLMServer) -> None:
+    fake.reset()
+    fake.delay = 0.005
+
+
+@pytest.fixture(scope="module")
+def http(stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.base_url, timeout=60) as client:
+        yield client
+
+
+@dataclass
+class Org:
+    admin: Actor
+    viewer: Actor
+    space: str
+    assistant: str
+
+    @property
+    def sessions(self) -> str:
+        return f"/api/v1/assistants/{self.assistant}/sessions/"
+
+
+def make_org(http: httpx.Client, stack, fake: FakeLLMServer) -> Org:
+    _, admin = new_tenant(http, {"X-API-Key": stack.super_api_key})
+    viewer = new_user(http, admin)
+    ISSUED.add(fake.api_key or "")
+    provider = http.post("/api/v1/admin/model-providers/", headers=admin.headers, json={
+        "name": "Fake", "type": "openai_compatible", "base_url": fake.openai_url, "api_key": fake.api_key})
+    assert provider.status_code == 201, provider.text
+    model = http.post("/api/v1/completion-models/", headers=admin.headers, json={
+        "provider_id": provider.json()["id"], "name": "fake-model", "context_window": 8192, "is_default": True})
+    assert model.status_code == 201, model.text
+    space = http.post("/api/v1/spaces/", json={"name": "Stream"}, headers=admin.headers).json()["id"]
+    r = http.post(f"/api/v1/spaces/{space}/members/", json={"user_id": viewer.id, "role": "viewer"},
+                  headers=admin.headers)
+    assert r.status_code == 201, r.text
+    assistant = http.post(f"/api/v1/spaces/{space}/applications/assistants/", headers=admin.headers, json={
+        "name": "Streamer", "system_prompt": "Svara.", "published": True})
+    assert assistant.status_code == 201, assistant.text
+    return Org(admin, viewer, space, assistant.json()["id"])
+
+
+@pytest.fixture(scope="module")
+def org(http: httpx.Client, stack, fake: FakeLLMServer) -> Org:
+    return make_org(http, stack, fake)
+
+
+def ask(http: httpx.Client, who: Actor, url: str, question: str | None = None) -> str:
+    question = question or f"Berätta om ärende {uuid.uuid4().hex[:12]}"
+    CONTENT.add(question)
+    r = http.post(url, json={"question": question, "stream": True}, headers=who.headers)
+    assert r.status_code == 202, r.text
+    return str(r.json()["question"]["id"])
+
+
+def open_ws(stack, who: Actor) -> ClientConnection:
+    return connect(f"{stack.ws_url}?token={who.token}", open_timeout=10)
+
+
+def follow(ws: ClientConnection, question_id: str, last_id: str | None = None, *, stop_after: int | None = None,
+           timeout: float = 60) -> list[dict[str, Any]]:
+    """Subscribe and collect entries until the terminal one (or `stop_after` of them)."""
+    ws.send(json.dumps({"action": "subscribe", "question_id": question_id} | ({"last_id": last_id} if last_id else {})))
+    frames: list[dict[str, Any]] = []
+    while True:
+        message = json.loads(ws.recv(timeout=timeout))
+        if "type" not in message:
+            continue  # API Gateway's own notice ("Endpoint request timed out") for relays over 29 s
+        if message["type"] == "resubscribe":
+            ws.send(json.dumps({"action": "subscribe", "question_id": question_id, "last_id": message["last_id"]}))
+            continue
+        frames.append(message)
+        if message["type"] in TERMINAL or message["type"] == "error" or (stop_after and len(frames) >= stop_after):
+            return frames
+
+
+def text_of(frames: list[dict[str, Any]]) -> str:
+    text = "".join(f["text"] for f in frames if f["type"] == "text")
+    if len(text) > 20:
+        CONTENT.add(text)
+    return text
+
+
+def test_every_token_arrives_once_and_in_order(http: httpx.Client, stack, org: Org, fake: FakeLLMServer) -> None:
+    qid = ask(http, org.admin, org.sessions)
+    with open_ws(stack, org.admin) as ws:
+        frames = follow(ws, qid)
+    assert frames[0]["type"] == "first_chunk" and frames[-1]["type"] == "done"
+    assert text_of(frames) == "".join(fake.expected_tokens())
+    ids = [f["id"] for f in frames]
+    assert len(ids) == len(set(ids)) and all(f["question_id"] == qid for f in frames)
+    assert frames[-1]["usage"]["output_tokens"] == 40
+    saved = http.get(f"/api/v1/questions/{qid}/", headers=org.admin.headers).json()
+    assert (saved["status"], saved["answer"]) == ("completed", text_of(frames))
+
+
+def test_a_client_that_reconnects_with_its_last_id_loses_nothing(http: httpx.Client, stack, org: Org,
+                                                                  fake: FakeLLMServer) -> None:
+    fake.delay = 0.03  # long enough that the client leaves mid-answer
+    qid = ask(http, org.admin, org.sessions)
+    with open_ws(stack, org.admin) as ws:
+        first = follow(ws, qid, stop_after=3)
+    assert first[-1]["type"] == "text", "the client left before the end"
+    with open_ws(stack, org.admin) as ws:
+        rest = follow(ws, qid, last_id=first[-1]["id"])
+    frames = first + rest
+    assert text_of(frames) == "".join(fake.expected_tokens())
+    assert len({f["id"] for f in frames}) == len(frames), "nothing twice"
+    assert rest[-1]["type"] == "done"
+
+
+def test_other_users_cannot_subscribe(http: httpx.Client, stack, org: Org, fake: FakeLLMServer) -> None:
+    qid = ask(http, org.admin, org.sessions)
+    _, other_admin = new_tenant(http, {"X-API-Key": stack.super_api_key})
+    for intruder in (org.viewer, other_admin):
+        with open_ws(stack, intruder) as ws:
+            frames = follow(ws, qid)
+        assert [(f["type"], f["code"]) for f in frames] == [("error", "question_not_found")]
+    with open_ws(stack, org.admin) as ws:
+        assert follow(ws, qid)[-1]["type"] == "done", "the owner still gets the answer"
+
+
+def test_connecting_needs_a_valid_credential(stack) -> None:
+    for query in ("", "?token=not-a-token", f"?api_key=eneo_{uuid.uuid4().hex[:8]}_nope"):
+        with pytest.raises(InvalidStatus) as refused:
+            connect(f"{stack.ws_url}{query}", open_timeout=10)
+        assert refused.value.response.status_code == 401
+
+
+def test_a_provider_failure_yields_an_error_event_and_a_failed_question(http: httpx.Client, stack, org: Org,
+                                                                        fake: FakeLLMServer) -> None:
+    fake.fail(status=500, times=10)
+    qid = ask(http, org.admin, org.sessions)
+    with open_ws(stack, org.admin) as ws:
+        frames = follow(ws, qid)
+    assert frames[-1]["type"] == "error" and frames[-1]["code"] == "provider_unavailable"
+    assert frames[-1]["partial"] is False
+    saved = http.get(f"/api/v1/questions/{qid}/", headers=org.admin.headers).json()
+    assert saved["status"] == "failed" and saved["error"]["code"] == "provider_unavailable"
+
+
+def test_the_same_stream_is_served_as_server_sent_events(http: httpx.Client, org: Org, fake: FakeLLMServer) -> None:
+    qid = ask(http, org.admin, org.sessions)
+    seen: list[tuple[str, str]] = []
+    last: str | None = None
+    for _ in range(50):
+        r = http.get(f"/api/v1/questions/{qid}/stream", headers=org.admin.headers | (
+            {"Last-Event-ID": last} if last else {}))
+        if r.status_code == 204:
+            break
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream"), r.text
+        for block in r.text.split("\n\n"):
+            fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line and line[0] != ":")
+            if "id" in fields:
+                last = fields["id"]
+                seen.append((fields["event"], json.loads(fields["data"]).get("text", "")))
+    assert seen[0][0] == "first_chunk" and seen[-1][0] == "done"
+    assert "".join(text for kind, text in seen if kind == "text") == "".join(fake.expected_tokens())
+
+
+def test_viewers_use_but_cannot_edit_and_never_see_unpublished(http: httpx.Client, stack, org: Org) -> None:
+    r = http.patch(f"/api/v1/assistants/{org.assistant}/", json={"name": "mine"}, headers=org.viewer.headers)
+    assert r.status_code == 403 and r.json()["code"] == "space_role_required"
+    draft = http.post(f"/api/v1/spaces/{org.space}/applications/assistants/", headers=org.admin.headers,
+                      json={"name": "Utkast", "published": False}).json()["id"]
+    assert http.get(f"/api/v1/assistants/{draft}/", headers=org.viewer.headers).status_code == 404
+    listed = http.get(f"/api/v1/spaces/{org.space}/applications/assistants/", headers=org.viewer.headers).json()
+    assert [a["id"] for a in listed["items"]] == [org.assistant]
+    r = http.post(f"/api/v1/assistants/{draft}/sessions/", json={"question": "Hej"}, headers=org.viewer.headers)
+    assert r.status_code == 404
+
+
+def test_the_local_model_answers_out_of_the_box(http: httpx.Client, stack) -> None:
+    """The first tenant's admin can chat right after `eneo-local up`: SmolLM2 is registered and default."""
+    admin = Actor("", stack.admin_email, login(http, stack.admin_email, stack.admin_password))
+    models = http.get("/api/v1/completion-models/", headers=admin.headers).json()["items"]
+    local = [m for m in models if m["name"] == "SmolLM2-135M-Instruct"]
+    assert local and local[0]["is_default"], models
+    personal = next(s for s in http.get("/api/v1/spaces/", headers=admin.headers).json()["items"] if s["personal"])
+    assistant = http.post(f"/api/v1/spaces/{personal['id']}/applications/assistants/", headers=admin.headers,
+                          json={"name": "Local", "system_prompt": "You are a helpful assistant.",
+                                "model_kwargs": {"max_tokens": 24, "temperature": 0}})
+    assert assistant.status_code == 201, assistant.text
+    qid = ask(http, admin, f"/api/v1/assistants/{assistant.json()['id']}/sessions/", "What is the capital of France?")
+    with open_ws(stack, admin) as ws:
+        frames = follow(ws, qid, timeout=120)
+    assert frames[-1]["type"] == "done", frames[-1]
+    assert text_of(frames).strip(), "the model said something"
+    assert 0 < frames[-1]["usage"]["output_tokens"] <= 24
