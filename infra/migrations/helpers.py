@@ -7,6 +7,7 @@ API-key prefix) working.
 
 import os
 
+import sqlalchemy as sa
 from alembic import op
 
 APP_ROLE = os.environ.get("ENEO_APP_ROLE", "eneo_app")
@@ -44,3 +45,20 @@ def tenant_rls(table: str, column: str = "tenant_id") -> None:
         USING ({column} = app_current_tenant())
         WITH CHECK ({column} = app_current_tenant())
     """)
+
+
+TS = sa.DateTime(timezone=True)
+
+
+def entity_columns() -> list[sa.Column]:
+    """UUID key and timestamps, as eneo.core.db.Entity maps them."""
+    return [
+        sa.Column("id", sa.Uuid(), primary_key=True),
+        sa.Column("created_at", TS, nullable=False),
+        sa.Column("updated_at", TS, nullable=False),
+    ]
+
+
+def fk(column: str, target: str, ondelete: str | None = "CASCADE", nullable: bool = False) -> sa.Column:
+    """A UUID foreign key; `tenant_id` columns are `fk("tenant_id", "tenants.id")`."""
+    return sa.Column(column, sa.Uuid(), sa.ForeignKey(target, ondelete=ondelete), nullable=nullable)

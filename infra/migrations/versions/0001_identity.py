@@ -8,27 +8,13 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from helpers import APP_ROLE, ensure_app_role, tenant_rls
+from helpers import APP_ROLE, TS, ensure_app_role, entity_columns, fk, tenant_rls
 from sqlalchemy.dialects import postgresql as pg
 
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-TS = sa.DateTime(timezone=True)
-
-
-def _entity() -> list[sa.Column]:
-    return [
-        sa.Column("id", sa.Uuid(), primary_key=True),
-        sa.Column("created_at", TS, nullable=False),
-        sa.Column("updated_at", TS, nullable=False),
-    ]
-
-
-def _tenant_fk() -> sa.Column:
-    return sa.Column("tenant_id", sa.Uuid(), sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False)
 
 
 def upgrade() -> None:
@@ -41,14 +27,14 @@ def upgrade() -> None:
 
     op.create_table(
         "tenants",
-        *_entity(),
+        *entity_columns(),
         sa.Column("name", sa.String(200), nullable=False, unique=True),
         sa.Column("state", tenant_state, nullable=False),
     )
     op.create_table(
         "users",
-        *_entity(),
-        _tenant_fk(),
+        *entity_columns(),
+        fk("tenant_id", "tenants.id"),
         sa.Column("email", sa.String(320), nullable=False, unique=True),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("password_hash", sa.String(200)),
@@ -62,8 +48,8 @@ def upgrade() -> None:
     op.create_index("ix_users_tenant_id", "users", ["tenant_id"])
     op.create_table(
         "api_keys",
-        *_entity(),
-        _tenant_fk(),
+        *entity_columns(),
+        fk("tenant_id", "tenants.id"),
         sa.Column("user_id", sa.Uuid(), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("prefix", sa.String(32), nullable=False, unique=True),
@@ -80,8 +66,8 @@ def upgrade() -> None:
     op.create_index("ix_api_keys_user_id", "api_keys", ["user_id"])
     op.create_table(
         "spaces",
-        *_entity(),
-        _tenant_fk(),
+        *entity_columns(),
+        fk("tenant_id", "tenants.id"),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("description", sa.Text(), nullable=False),
         sa.Column("personal", sa.Boolean(), nullable=False),
@@ -94,7 +80,7 @@ def upgrade() -> None:
         "space_members",
         sa.Column("space_id", sa.Uuid(), sa.ForeignKey("spaces.id", ondelete="CASCADE"), primary_key=True),
         sa.Column("user_id", sa.Uuid(), sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
-        _tenant_fk(),
+        fk("tenant_id", "tenants.id"),
         sa.Column("role", space_role, nullable=False),
     )
     op.create_index("ix_space_members_user_id", "space_members", ["user_id"])

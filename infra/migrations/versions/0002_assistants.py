@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from helpers import tenant_rls
+from helpers import TS, entity_columns, fk, tenant_rls
 from sqlalchemy.dialects import postgresql as pg
 
 revision: str = "0002"
@@ -16,28 +16,15 @@ down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-TS = sa.DateTime(timezone=True)
 TABLES = ("model_providers", "completion_models", "assistants", "assistant_prompts")
-
-
-def _entity() -> list[sa.Column]:
-    return [
-        sa.Column("id", sa.Uuid(), primary_key=True),
-        sa.Column("created_at", TS, nullable=False),
-        sa.Column("updated_at", TS, nullable=False),
-    ]
-
-
-def _fk(column: str, target: str, ondelete: str | None = "CASCADE", nullable: bool = False) -> sa.Column:
-    return sa.Column(column, sa.Uuid(), sa.ForeignKey(target, ondelete=ondelete), nullable=nullable)
 
 
 def upgrade() -> None:
     provider_type = pg.ENUM("openai", "azure", "anthropic", "openai_compatible", name="provider_type")
     op.create_table(
         "model_providers",
-        *_entity(),
-        _fk("tenant_id", "tenants.id"),
+        *entity_columns(),
+        fk("tenant_id", "tenants.id"),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("type", provider_type, nullable=False),
         sa.Column("config", pg.JSONB(), nullable=False),
@@ -52,10 +39,10 @@ def upgrade() -> None:
 
     op.create_table(
         "completion_models",
-        *_entity(),
-        _fk("tenant_id", "tenants.id"),
+        *entity_columns(),
+        fk("tenant_id", "tenants.id"),
         # No cascade: a provider with models cannot be deleted.
-        _fk("provider_id", "model_providers.id", ondelete=None),
+        fk("provider_id", "model_providers.id", ondelete=None),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("display_name", sa.String(200), nullable=False),
         sa.Column("context_window", sa.Integer(), nullable=False),
@@ -76,18 +63,18 @@ def upgrade() -> None:
 
     op.create_table(
         "assistants",
-        *_entity(),
-        _fk("tenant_id", "tenants.id"),
-        _fk("space_id", "spaces.id"),
+        *entity_columns(),
+        fk("tenant_id", "tenants.id"),
+        fk("space_id", "spaces.id"),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("description", sa.Text(), nullable=False),
         sa.Column("system_prompt", sa.Text(), nullable=False),
         sa.Column("prompt_version", sa.Integer(), nullable=False),
         # No cascade: a model in use by assistants cannot be deleted.
-        _fk("completion_model_id", "completion_models.id", ondelete=None),
+        fk("completion_model_id", "completion_models.id", ondelete=None),
         sa.Column("model_kwargs", pg.JSONB(), nullable=False),
         sa.Column("published", sa.Boolean(), nullable=False),
-        _fk("created_by", "users.id", ondelete="SET NULL", nullable=True),
+        fk("created_by", "users.id", ondelete="SET NULL", nullable=True),
     )
     for column in ("tenant_id", "space_id", "completion_model_id"):
         op.create_index(f"ix_assistants_{column}", "assistants", [column])
@@ -96,9 +83,9 @@ def upgrade() -> None:
         "assistant_prompts",
         sa.Column("assistant_id", sa.Uuid(), sa.ForeignKey("assistants.id", ondelete="CASCADE"), primary_key=True),
         sa.Column("version", sa.Integer(), primary_key=True),
-        _fk("tenant_id", "tenants.id"),
+        fk("tenant_id", "tenants.id"),
         sa.Column("text", sa.Text(), nullable=False),
-        _fk("created_by", "users.id", ondelete="SET NULL", nullable=True),
+        fk("created_by", "users.id", ondelete="SET NULL", nullable=True),
         sa.Column("created_at", TS, nullable=False),
     )
     op.create_index("ix_assistant_prompts_tenant_id", "assistant_prompts", ["tenant_id"])

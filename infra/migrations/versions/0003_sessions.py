@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from helpers import tenant_rls
+from helpers import TS, entity_columns, fk, tenant_rls
 from sqlalchemy.dialects import postgresql as pg
 
 revision: str = "0003"
@@ -16,29 +16,15 @@ down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-TS = sa.DateTime(timezone=True)
-
-
-def _entity() -> list[sa.Column]:
-    return [
-        sa.Column("id", sa.Uuid(), primary_key=True),
-        sa.Column("created_at", TS, nullable=False),
-        sa.Column("updated_at", TS, nullable=False),
-    ]
-
-
-def _fk(column: str, target: str, ondelete: str = "CASCADE", nullable: bool = False) -> sa.Column:
-    return sa.Column(column, sa.Uuid(), sa.ForeignKey(target, ondelete=ondelete), nullable=nullable)
-
 
 def upgrade() -> None:
     status = pg.ENUM("queued", "streaming", "completed", "failed", name="question_status")
     op.create_table(
         "sessions",
-        *_entity(),
-        _fk("tenant_id", "tenants.id"),
-        _fk("assistant_id", "assistants.id"),
-        _fk("user_id", "users.id"),
+        *entity_columns(),
+        fk("tenant_id", "tenants.id"),
+        fk("assistant_id", "assistants.id"),
+        fk("user_id", "users.id"),
         sa.Column("name", sa.String(200), nullable=False),
     )
     op.create_index("ix_sessions_tenant_id", "sessions", ["tenant_id"])
@@ -46,12 +32,12 @@ def upgrade() -> None:
     op.create_index("ix_sessions_assistant_user_created", "sessions", ["assistant_id", "user_id", "created_at"])
     op.create_table(
         "questions",
-        *_entity(),
-        _fk("tenant_id", "tenants.id"),
-        _fk("session_id", "sessions.id"),
-        _fk("user_id", "users.id"),
-        _fk("assistant_id", "assistants.id"),
-        _fk("completion_model_id", "completion_models.id", ondelete="SET NULL", nullable=True),
+        *entity_columns(),
+        fk("tenant_id", "tenants.id"),
+        fk("session_id", "sessions.id"),
+        fk("user_id", "users.id"),
+        fk("assistant_id", "assistants.id"),
+        fk("completion_model_id", "completion_models.id", ondelete="SET NULL", nullable=True),
         sa.Column("model_name", sa.String(200), nullable=False),
         sa.Column("question", sa.Text(), nullable=False),
         sa.Column("answer", sa.Text(), nullable=False),

@@ -5,8 +5,7 @@ eneo.llm.chat retries, and only before the first token.
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anthropic
@@ -51,19 +50,6 @@ def _classify(exc: Exception) -> ProviderError | None:
     return errors.from_transport(exc)
 
 
-@contextmanager
-def _translated() -> Iterator[None]:
-    """SDK and transport errors → ProviderError, without chaining the SDK's message."""
-    try:
-        yield
-    except ProviderError:
-        raise
-    except Exception as exc:
-        error = _classify(exc)
-        if error is None:
-            raise
-        raise error from None
-
 
 def _messages(request: ChatRequest) -> list[dict[str, str]]:
     """The history as Anthropic accepts it: starting with the user, roles alternating.
@@ -101,7 +87,7 @@ def _input_tokens(usage: Any) -> int:
 async def stream(config: ProviderConfig, request: ChatRequest, retry: RetryPolicy) -> AsyncIterator[TextDelta | Usage]:
     """Text deltas as they arrive, then one Usage (from message_start and the last message_delta)."""
     client = _client(config)
-    with _translated():
+    with errors.translated(_classify):
         response = await client.messages.create(**_params(request), stream=True, timeout=_timeout(retry))
     input_tokens: int | None = None
     output_tokens: int | None = None
@@ -111,7 +97,7 @@ async def stream(config: ProviderConfig, request: ChatRequest, retry: RetryPolic
         events = response.__aiter__()
         while True:
             try:
-                with _translated():
+                with errors.translated(_classify):
                     async with asyncio.timeout(retry.idle_timeout):
                         event = await events.__anext__()
             except StopAsyncIteration:
@@ -146,7 +132,7 @@ async def stream(config: ProviderConfig, request: ChatRequest, retry: RetryPolic
 
 async def complete(config: ProviderConfig, request: ChatRequest, retry: RetryPolicy) -> tuple[str, Usage]:
     client = _client(config)
-    with _translated():
+    with errors.translated(_classify):
         message = await client.messages.create(**_params(request), timeout=_timeout(retry))
     text = "".join(block.text for block in message.content if block.type == "text")
     return text, Usage(_input_tokens(message.usage), message.usage.output_tokens)
@@ -155,7 +141,7 @@ async def complete(config: ProviderConfig, request: ChatRequest, retry: RetryPol
 async def check(config: ProviderConfig, model: str | None, retry: RetryPolicy) -> None:
     """With a model, a 1-token message (proves key and model); without, list one model (proves the key)."""
     client = _client(config)
-    with _translated():
+    with errors.translated(_classify):
         if model is None:
             await client.models.list(limit=1, timeout=_timeout(retry))
         else:

@@ -6,6 +6,8 @@ error type (e.g. `overloaded_error`, `insufficient_quota`) is kept as `provider_
 """
 
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from eneo.llm.types import ProviderError
 
@@ -98,3 +100,18 @@ def after_first_token(error: ProviderError) -> ProviderError:
 
 def misconfigured(message: str) -> ProviderError:
     return ProviderError("provider_misconfigured", message)
+
+
+@contextmanager
+def translated(classify: Callable[[Exception], ProviderError | None]) -> Iterator[None]:
+    """SDK and transport errors → ProviderError (by the provider's `classify`), without chaining the
+    SDK's exception: its message may quote part of the key. Errors nobody recognises propagate."""
+    try:
+        yield
+    except ProviderError:
+        raise
+    except Exception as exc:
+        error = classify(exc)
+        if error is None:
+            raise
+        raise error from None

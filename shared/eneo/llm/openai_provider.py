@@ -5,8 +5,7 @@ retries, and only before the first token.
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
@@ -60,19 +59,6 @@ def _classify(exc: Exception) -> ProviderError | None:
     return errors.from_transport(exc)
 
 
-@contextmanager
-def _translated() -> Iterator[None]:
-    """SDK and transport errors → ProviderError, without chaining the SDK's message (it may hold a key)."""
-    try:
-        yield
-    except ProviderError:
-        raise
-    except Exception as exc:
-        error = _classify(exc)
-        if error is None:
-            raise
-        raise error from None
-
 
 def _params(config: ProviderConfig, request: ChatRequest) -> dict[str, Any]:
     messages: list[dict[str, str]] = [{"role": "system", "content": request.system}] if request.system else []
@@ -92,7 +78,7 @@ def _params(config: ProviderConfig, request: ChatRequest) -> dict[str, Any]:
 async def stream(config: ProviderConfig, request: ChatRequest, retry: RetryPolicy) -> AsyncIterator[TextDelta | Usage]:
     """Text deltas as they arrive, then one Usage (estimated when the server reports none)."""
     client = _client(config)
-    with _translated():
+    with errors.translated(_classify):
         response = await client.chat.completions.create(
             **_params(config, request), stream=True, stream_options={"include_usage": True}, timeout=_timeout(retry))
     usage: Usage | None = None
@@ -102,7 +88,7 @@ async def stream(config: ProviderConfig, request: ChatRequest, retry: RetryPolic
         chunks = response.__aiter__()
         while True:
             try:
-                with _translated():
+                with errors.translated(_classify):
                     async with asyncio.timeout(retry.idle_timeout):
                         chunk = await chunks.__anext__()
             except StopAsyncIteration:
@@ -130,7 +116,7 @@ async def stream(config: ProviderConfig, request: ChatRequest, retry: RetryPolic
 
 async def complete(config: ProviderConfig, request: ChatRequest, retry: RetryPolicy) -> tuple[str, Usage]:
     client = _client(config)
-    with _translated():
+    with errors.translated(_classify):
         response = await client.chat.completions.create(**_params(config, request), timeout=_timeout(retry))
     text = (response.choices[0].message.content or "") if response.choices else ""
     if response.usage is None:
@@ -142,7 +128,7 @@ async def check(config: ProviderConfig, model: str | None, retry: RetryPolicy) -
     """OpenAI: look the model up (no tokens spent). Azure and self-hosted servers: a 1-token chat with
     the model (a deployment or a served model is only proven by using it), else list the models."""
     client = _client(config)
-    with _translated():
+    with errors.translated(_classify):
         if model is None:
             await client.models.list(timeout=_timeout(retry))
         elif config.type == "openai":
