@@ -10,15 +10,21 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from eneo.answers.service import answer_question
 from eneo.answers.stream import stream_key
+from eneo.core.db import UnitOfWork
+from eneo.core.ids import utcnow
 from eneo.core.redis import get_redis
+from eneo.core.settings import get_settings
 from eneo.sessions.api import get_invoker
+from eneo.sessions.models import Question
 from eneo.users.models import UserRole
 from tests.fakes.llm_server import FakeLLMServer
 from tests.integration.conftest import FunctionApps, Member, Org
@@ -311,3 +317,22 @@ async def test_every_provider_type_answers(client: httpx.AsyncClient, make_user,
     path = fake.requests[-1].path
     assert path == {"azure": "/openai/deployments/gpt-fake/chat/completions", "anthropic": "/v1/messages",
                     "openai_compatible": "/v1/chat/completions"}[provider_type]
+
+
+async def test_a_question_whose_answer_was_lost_ends_as_failed(client: httpx.AsyncClient, chat: Chat,
+                                                               function_apps: FunctionApps) -> None:
+    """An invoke that never ran (the stack stopped with it queued) must not leave clients waiting forever."""
+    function_apps["SessionsFunction"].dependency_overrides[get_invoker] = lambda: lambda tenant, question: None
+    asked = await _json(await client.post(chat.sessions, json={"question": "Borttappad", "stream": True},
+                                          headers=chat.admin.headers), 202)
+    qid = asked["question"]["id"]
+    fresh = await _json(await client.get(f"/api/v1/questions/{qid}/", headers=chat.admin.headers), 200)
+    assert fresh["status"] == "queued", "not lost yet: complete may still come"
+
+    async with UnitOfWork(chat.admin.tenant_id) as uow:  # the clock moves past complete's timeout
+        await uow.session.execute(update(Question).where(Question.id == uuid.UUID(qid)).values(
+            updated_at=utcnow() - timedelta(seconds=get_settings().answer_abandon_seconds + 1)))
+    lost = await _json(await client.get(f"/api/v1/questions/{qid}/", headers=chat.admin.headers), 200)
+    assert lost["status"] == "failed" and lost["error"]["code"] == "answer_lost"
+    events = [e async for e in read_sse(client, chat.admin, qid)]
+    assert [(kind, data["code"]) for _, kind, data in events] == [("error", "answer_lost")]

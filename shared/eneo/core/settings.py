@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     answer_stream_batch_ms: int = Field(20, ge=0, description="Text deltas are flushed at most this often.")
     answer_reserve_tokens: int = Field(1024, ge=16, description="Room kept for the answer when max_tokens is unset.")
     question_max_chars: int = Field(20_000, ge=1)
+    answer_abandon_seconds: int = Field(
+        360, ge=30, description="A question still unanswered this long after it was saved or claimed is marked "
+                                "failed (answer_lost); keep it above the complete function's timeout.")
     provider_max_attempts: int = Field(3, ge=1, description="Tries before the first token (429, 5xx, network).")
     provider_idle_timeout_seconds: float = Field(60.0, gt=0, description="Longest silence within a stream.")
     websocket_management_url: str = ""

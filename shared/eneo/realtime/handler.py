@@ -20,6 +20,7 @@ import uuid
 from functools import lru_cache
 from typing import Any
 
+from eneo.answers.service import abandon_if_lost
 from eneo.answers.stream import START, AnswerStream, valid_entry_id
 from eneo.auth.principal import Principal, check_account, from_access_token, from_api_key
 from eneo.core.db import UnitOfWork
@@ -108,6 +109,7 @@ async def _owned_question(connection: Connection, question_id: uuid.UUID) -> Que
     if question is None or question.user_id != connection.user_id or (
             connection.assistant_id is not None and question.assistant_id != connection.assistant_id):
         return None
+    await abandon_if_lost(question)  # its stream then ends with `answer_lost`
     return question
 
 

@@ -11,6 +11,7 @@ import uuid
 from sqlalchemy import delete, select
 
 from eneo.answers.context import build_request
+from eneo.answers.service import abandon_if_lost
 from eneo.answers.stream import stream_key
 from eneo.assistants.service import usable_assistant
 from eneo.auth.principal import Principal
@@ -123,6 +124,8 @@ async def get_question(uow: UnitOfWork, p: Principal, question_id: uuid.UUID) ->
     if question is None or question.user_id != p.user_id or (
             p.assistant_id is not None and question.assistant_id != p.assistant_id):
         raise NotFound("Question")
+    if await abandon_if_lost(question):
+        await uow.session.refresh(question)
     return question
 
 
@@ -139,6 +142,9 @@ async def get_session(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUID, se
     session = await _own_session(uow, p, assistant_id, session_id)
     questions = (await uow.session.scalars(
         select(Question).where(Question.session_id == session.id).order_by(Question.created_at, Question.id))).all()
+    for question in questions:
+        if await abandon_if_lost(question):
+            await uow.session.refresh(question)
     return SessionDetail(**session_out(session).model_dump(), questions=[question_out(q) for q in questions])
 
 
