@@ -15,14 +15,16 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from eneo.answers.service import answer_question
 from eneo.answers.stream import stream_key
+from eneo.core.crypto import aad_for, encrypt_secret
 from eneo.core.db import UnitOfWork
 from eneo.core.ids import utcnow
 from eneo.core.redis import get_redis
 from eneo.core.settings import get_settings
+from eneo.model_providers.models import ModelProvider
 from eneo.sessions.api import get_invoker
 from eneo.sessions.models import Question
 from eneo.users.models import UserRole
@@ -336,3 +338,17 @@ async def test_a_question_whose_answer_was_lost_ends_as_failed(client: httpx.Asy
     assert lost["status"] == "failed" and lost["error"]["code"] == "answer_lost"
     events = [e async for e in read_sse(client, chat.admin, qid)]
     assert [(kind, data["code"]) for _, kind, data in events] == [("error", "answer_lost")]
+
+
+async def test_a_provider_key_stored_under_another_encryption_key_is_a_clear_error(
+        client: httpx.AsyncClient, chat: Chat, fake: FakeLLMServer) -> None:
+    """After ENCRYPTION_KEY changed, asking says which provider needs its key again (not a 500)."""
+    async with UnitOfWork(chat.admin.tenant_id) as uow:
+        provider = await uow.session.scalar(select(ModelProvider))  # RLS: this tenant's one provider
+        assert provider is not None
+        provider.credentials_encrypted = encrypt_secret("sk-old", aad_for(provider.tenant_id, provider.id),
+                                                        key="an-encryption-key-of-another-installation")
+    r = await client.post(chat.sessions, json={"question": "Hej"}, headers=chat.admin.headers)
+    assert r.status_code == 409 and r.json()["code"] == "provider_key_unreadable", r.text
+    assert provider.name in r.json()["message"] and "sk-old" not in r.text
+    assert fake.requests == []

@@ -4,12 +4,14 @@ The budget is the model's context window minus the room kept for the answer (the
 `max_tokens`, else `answer_reserve_tokens` capped at a quarter of the window), the system prompt and
 the question. Whole turns are dropped, oldest first: a half turn would show the model an answer
 without its question. Token counts are estimates (eneo.llm.estimate_tokens) that err on the high
-side, so a request never overflows a window the estimate said it fits. The answer's room is always sent as
+side (with HEADROOM for languages the estimate undercounts), so a request does not overflow a window
+the estimate said it fits. The answer's room is always sent as
 `max_tokens`, so prompt and answer together stay within the window.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +19,13 @@ from eneo.core.errors import ValidationFailed
 from eneo.llm import ChatMessage, ChatRequest, estimate_tokens
 
 MESSAGE_OVERHEAD = 8  # role markers and separators a chat template adds around each message
+# estimate_tokens is about 0.85x the real count for Swedish prose on an English-centric tokenizer
+# (eneo.llm.tokens); budgets count every estimate 1.25x so Swedish text never overflows a window.
+HEADROOM = 1.25
+
+
+def _cost(text: str) -> int:
+    return math.ceil(estimate_tokens(text) * HEADROOM) + MESSAGE_OVERHEAD
 
 
 @dataclass(frozen=True)
@@ -37,7 +46,7 @@ def fit_history(history: list[Turn], budget: int) -> list[Turn]:
     """The newest turns (kept oldest first) whose estimated size fits `budget`."""
     kept: list[Turn] = []
     for turn in reversed(history):
-        cost = estimate_tokens(turn.question) + estimate_tokens(turn.answer) + 2 * MESSAGE_OVERHEAD
+        cost = _cost(turn.question) + _cost(turn.answer)
         if cost > budget:
             break
         budget -= cost
@@ -51,7 +60,7 @@ def build_request(*, model: str, system: str, history: list[Turn], question: str
     """The chat request for `question`; QuestionTooLong if even the question alone does not fit."""
     max_tokens = model_kwargs.get("max_tokens")
     room = answer_room(context_window, max_tokens, reserve_default)
-    fixed = estimate_tokens(system) + estimate_tokens(question) + 2 * MESSAGE_OVERHEAD
+    fixed = _cost(system) + _cost(question)
     budget = context_window - room - fixed
     if budget < 0:
         raise QuestionTooLong(

@@ -22,7 +22,7 @@ from eneo.answers.context import Turn, build_request
 from eneo.answers.stream import AnswerStream
 from eneo.assistants.models import Assistant
 from eneo.core.db import UnitOfWork
-from eneo.core.errors import AppError
+from eneo.core.errors import AppError, NotFound
 from eneo.core.ids import utcnow
 from eneo.core.redis import get_redis
 from eneo.core.settings import Settings, get_settings
@@ -67,8 +67,10 @@ async def _claim(tenant_id: uuid.UUID, question_id: uuid.UUID, settings: Setting
             return Failure("model_unavailable", "The assistant or its model was removed before the answer started")
         try:
             target = await chat_target(uow, question.completion_model_id)
-        except AppError:
+        except NotFound:
             return Failure("model_unavailable", "The assistant's model was removed before the answer started")
+        except AppError as exc:  # e.g. provider_key_unreadable
+            return Failure(exc.code, exc.message)
         if not target.enabled:
             return Failure("model_unavailable", "The assistant's model was disabled by an administrator")
         earlier = (await uow.session.scalars(

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from eneo.assistants.models import Assistant
 from eneo.auth.principal import Principal
-from eneo.core.crypto import aad_for, decrypt_secret, encrypt_secret
+from eneo.core.crypto import DecryptionError, aad_for, decrypt_secret, encrypt_secret
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import AppError, Conflict, NotFound, ValidationFailed
 from eneo.core.ids import new_id
@@ -92,8 +92,16 @@ def _set_key(provider: ModelProvider, key: str | None) -> None:
 
 
 def _api_key(provider: ModelProvider) -> str | None:
+    """The decrypted key; a clear 409 (not a 500) when ENCRYPTION_KEY is no longer the one that stored it."""
     blob = provider.credentials_encrypted
-    return decrypt_secret(blob, _aad(provider)) if blob is not None else None
+    if blob is None:
+        return None
+    try:
+        return decrypt_secret(blob, _aad(provider))
+    except DecryptionError:
+        raise Conflict(f"The API key of provider {provider.name!r} cannot be decrypted with this installation's "
+                       "ENCRYPTION_KEY (was it changed?); an administrator must enter the key again",
+                       code="provider_key_unreadable") from None
 
 
 def provider_out(provider: ModelProvider) -> ProviderOut:
