@@ -22,6 +22,7 @@ import warnings
 from pathlib import Path
 
 from eneo.core.logging import configure_logging
+from eneo_local import local_model
 from eneo_local.bootstrap import BootstrapError, login_instructions
 from eneo_local.stack import LocalStack, StackConfig, StackError
 from eneo_local.template import TemplateError
@@ -91,6 +92,11 @@ async def up(args: argparse.Namespace) -> int:
           f"{', '.join(stack.describe()['buckets'].values()) or 'none'})", flush=True)
     if stack.ws_url:
         print(f"  ws:       {stack.ws_url}   (WebSocket API)", flush=True)
+    if stack.local_model is not None:
+        print(f"  model:    {local_model.DISPLAY_NAME} at {stack.local_model.base_url}   (ENEO_LOCAL_MODEL=off "
+              "to skip)", flush=True)
+    else:
+        print("  model:    none built in; add a provider (README: A real model provider)", flush=True)
     print(f"  data:     {stack.data_dir}   (stop with Ctrl-C)", flush=True)
     print(f"{READY_PREFIX}{stack.base_url}", flush=True)
 
