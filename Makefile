@@ -31,6 +31,7 @@ lint: install
 bench: install
 	$(BIN)/python bench/import_time.py
 	$(BIN)/python bench/gateway_latency.py
+	$(BIN)/python bench/streaming_latency.py
 
 clean:
 	rm -rf $(VENV) .eneo-data .pytest_cache .ruff_cache

@@ -14,7 +14,9 @@ Each call (chat or model list) takes the next queued plan; with none queued it a
 Tokens default to "tok0 ", "tok1 ", ... (`token_count` of them, fewer when the request's max_tokens
 is lower, then with finish reason "length"), so tests can predict the text; `echo=True` answers
 with the words of the last user message instead. Usage: input tokens are the words of the system
-prompt and all messages, output tokens the tokens sent.
+prompt and all messages, output tokens the tokens sent. A streamed call's RecordedRequest keeps
+`sent`, the time.monotonic() at which each token's frame left, so a benchmark can measure latency
+per token (CLOCK_MONOTONIC is system-wide on Linux: other processes' clocks compare).
 
 For benchmarks:  python -m tests.fakes.llm_server --port 8100 --tokens 200 --delay-ms 5
 """
@@ -30,7 +32,7 @@ import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import uvicorn
@@ -73,6 +75,7 @@ class RecordedRequest:
     body: Any
     at: float  # time.monotonic() on arrival
     key_ok: bool = True
+    sent: list[float] = field(default_factory=list)  # streams: time.monotonic() as each token's frame left
 
 
 class FakeLLM:
@@ -183,7 +186,7 @@ class FakeLLM:
         record, body = await self._record(request, "openai")
         if not record.key_ok:
             return wire.error_response("openai", 401, "invalid_api_key")
-        return await self._chat(body, "openai", body.get("model") if isinstance(body, dict) else None)
+        return await self._chat(body, "openai", body.get("model") if isinstance(body, dict) else None, record)
 
     async def _azure_chat(self, request: Request) -> Response:
         record, body = await self._record(request, "azure")
@@ -191,7 +194,7 @@ class FakeLLM:
             return wire.error_response("azure", 404, "404")  # Azure: "Resource not found"
         if not record.key_ok:
             return wire.error_response("azure", 401, "401")
-        return await self._chat(body, "azure", request.path_params["deployment"])
+        return await self._chat(body, "azure", request.path_params["deployment"], record)
 
     async def _anthropic_messages(self, request: Request) -> Response:
         record, body = await self._record(request, "anthropic")
@@ -199,7 +202,7 @@ class FakeLLM:
             return wire.error_response("anthropic", 401, "authentication_error")
         if "anthropic-version" not in record.headers:
             return wire.error_response("anthropic", 400, "invalid_request_error")
-        return await self._chat(body, "anthropic", body.get("model") if isinstance(body, dict) else None)
+        return await self._chat(body, "anthropic", body.get("model") if isinstance(body, dict) else None, record)
 
     async def _list_models(self, request: Request) -> Response:
         anthropic = "anthropic-version" in request.headers
@@ -227,7 +230,8 @@ class FakeLLM:
             return wire.error_response("openai", 404, "model_not_found")
         return JSONResponse(wire.openai_model(model))
 
-    async def _chat(self, body: Any, dialect: Dialect, model: str | None) -> Response:
+    async def _chat(self, body: Any, dialect: Dialect, model: str | None,
+                    record: RecordedRequest | None = None) -> Response:
         if not isinstance(body, dict) or not model:
             return wire.error_response(dialect, 400, "invalid_request_error")
         plan = self._next_plan()
@@ -241,7 +245,7 @@ class FakeLLM:
             include_usage = self.stream_usage and bool((body.get("stream_options") or {}).get("include_usage"))
             reply = (wire.anthropic_stream(model, tokens, cut, usage) if dialect == "anthropic"
                      else wire.openai_stream(model, tokens, cut, usage if include_usage else None, dialect == "azure"))
-            return _Stream(reply, self.delay, plan, dialect == "anthropic")
+            return _Stream(reply, self.delay, plan, dialect == "anthropic", record)
         if dialect == "anthropic":
             payload = wire.anthropic_message(model, "".join(tokens), cut, usage)
         else:
@@ -295,11 +299,13 @@ class _Stream(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, reply: wire.Reply, delay: float, plan: Plan | None, anthropic: bool) -> None:
+    def __init__(self, reply: wire.Reply, delay: float, plan: Plan | None, anthropic: bool,
+                 record: RecordedRequest | None = None) -> None:
         # Not Response.__init__: it would announce a content-length for the empty body.
         self.status_code, self.background = 200, None
         self.init_headers({"cache-control": "no-cache"})
         self.reply, self.delay, self.plan, self.anthropic = reply, delay, plan, anthropic
+        self.sent = record.sent if record is not None else []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         client = _Client(receive)
@@ -322,6 +328,7 @@ class _Stream(Response):
             if await self._disturb(index, client, frame, end):
                 return
             await frame(data)
+            self.sent.append(time.monotonic())
             if await client.wait(self.delay):
                 return
         if await self._disturb(len(self.reply.tokens), client, frame, end, last=True):
