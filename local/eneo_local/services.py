@@ -16,12 +16,14 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 log = logging.getLogger("eneo_local.services")
 
 APP_ROLE = os.environ.get("ENEO_APP_ROLE", "eneo_app")
 DATABASE = "eneo"
+PG_MAX_CONNECTIONS = 400  # ENEO_PG_MAX_CONNECTIONS overrides; see _raise_max_connections
 
 
 @dataclass
@@ -84,6 +86,9 @@ class EmbeddedServices:
 
         t0 = time.monotonic()
         self._pg = pgserver.get_server(self.data_dir / "postgres", cleanup_mode="stop")
+        if self._raise_max_connections():  # once per data folder: a restart applies it (~0.2 s)
+            self._pg.cleanup()
+            self._pg = pgserver.get_server(self.data_dir / "postgres", cleanup_mode="stop")
         self._pg.psql(
             f"SELECT 'CREATE DATABASE {DATABASE}' WHERE NOT EXISTS "  # noqa: S608 - a constant
             f"(SELECT FROM pg_database WHERE datname = '{DATABASE}')\\gexec"
@@ -94,6 +99,19 @@ class EmbeddedServices:
         owner = f"postgresql+psycopg://postgres@/{DATABASE}?host={socket_dir}"
         app = f"postgresql+psycopg://{APP_ROLE}@/{DATABASE}?host={socket_dir}"
         return app, owner
+
+    def _raise_max_connections(self) -> bool:
+        """Every warm function instance keeps its own pooled connection (as on Lambda without a proxy),
+        so the embedded default of 100 runs out at about 50 concurrent streamed answers (sessions,
+        complete and ws each hold one). True if the setting was raised and needs a restart."""
+        wanted = int(os.environ.get("ENEO_PG_MAX_CONNECTIONS") or PG_MAX_CONNECTIONS)
+        pg: Any = self._pg
+        current = int(pg.psql("SHOW max_connections;").splitlines()[2])
+        if current >= wanted:
+            return False
+        pg.psql(f"ALTER SYSTEM SET max_connections = {wanted};")
+        log.info("postgres max_connections raised", extra={"from": current, "to": wanted})
+        return True
 
     def _redis_url(self) -> str:
         if url := os.environ.get("REDIS_URL"):

@@ -173,9 +173,11 @@ class Worker:
                 duration_ms=(time.perf_counter() - t0) * 1000)
         except (EOFError, OSError):
             code = None
-            if self._process is not None:
-                await asyncio.to_thread(self._process.join, 1)
-                code = self._process.exitcode
+            process = self._process
+            with contextlib.suppress(ValueError):  # closed meanwhile by a stop of the whole pool
+                if process is not None:
+                    await asyncio.to_thread(process.join, 1)
+                    code = process.exitcode
             await self.kill()
             return Invocation("crash", error={
                 "errorType": "Runtime.ExitError",

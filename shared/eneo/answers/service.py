@@ -118,10 +118,10 @@ class _Batcher:
             await self.flush()
 
     async def flush(self) -> None:
+        self.last_flush = time.monotonic()  # when the flush starts: the Redis write's time is not batching time
         if self.pending:
             text, self.pending = "".join(self.pending), []
             await self.stream.add("text", {"text": text})
-        self.last_flush = time.monotonic()
 
 
 async def answer_question(tenant_id: uuid.UUID, question_id: uuid.UUID, *, deadline: float | None = None,
