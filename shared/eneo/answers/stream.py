@@ -53,6 +53,21 @@ def _decode(entry_id: Any, fields: Any) -> Entry:
     return Entry(text(entry_id), values.get("type", ""), json.loads(values.get("data") or "{}"))
 
 
+def coalesce(entries: list[Entry]) -> list[Entry]:
+    """Consecutive `text` entries as one, carrying the last one's id (so resuming from it loses nothing).
+
+    A reader that fell behind (a busy relay) then sends one frame for what piled up instead of one
+    per entry: it catches up with fewer sends, and a reader that keeps up is not delayed at all.
+    """
+    out: list[Entry] = []
+    for entry in entries:
+        if out and entry.type == "text" and out[-1].type == "text":
+            out[-1] = Entry(entry.id, "text", {**entry.data, "text": out[-1].data["text"] + entry.data["text"]})
+        else:
+            out.append(entry)
+    return out
+
+
 def valid_entry_id(value: str) -> bool:
     """Redis stream ids are `<ms>-<seq>`; anything else from a client is refused before Redis sees it."""
     ms, sep, seq = value.partition("-")

@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import Any
 
 from eneo.answers.service import abandon_if_lost
-from eneo.answers.stream import START, AnswerStream, valid_entry_id
+from eneo.answers.stream import START, AnswerStream, coalesce, valid_entry_id
 from eneo.auth.principal import Principal, check_account, from_access_token, from_api_key
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import AppError
@@ -140,7 +140,8 @@ async def subscribe(message: dict[str, Any], connection: Connection, outbox: Out
         return
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - RELAY_MARGIN_SECONDS
     while (remaining := deadline - time.monotonic()) > 0:
-        for entry in await stream.read(last_id, block_ms=max(int(min(remaining, READ_BLOCK_MS / 1000) * 1000), 1)):
+        entries = await stream.read(last_id, block_ms=max(int(min(remaining, READ_BLOCK_MS / 1000) * 1000), 1))
+        for entry in coalesce(entries):
             outbox.send(entry.as_message(question_id))
             last_id = entry.id
             if entry.terminal:
