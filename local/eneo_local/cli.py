@@ -3,7 +3,7 @@
 Environment: ENEO_DATA_DIR (.eneo-data), ENEO_PORT (8000; 0 picks a free port), ENEO_WS_PORT (the
 WebSocket API's port: ENEO_PORT + 1), ENEO_LAMBDA_PORT (the Lambda Invoke API's: any free one), ENEO_TENANT_NAME,
 ENEO_ADMIN_EMAIL, ENEO_ADMIN_PASSWORD (first run), JWT_SECRET, SUPER_API_KEY, LOG_LEVEL,
-ENEO_MAX_CONCURRENCY (4 instances per function), ENEO_TEMPLATE; DATABASE_URL (+ _MIGRATION_URL),
+ENEO_MAX_CONCURRENCY (10 instances per function), ENEO_TEMPLATE; DATABASE_URL (+ _MIGRATION_URL),
 REDIS_URL, S3_ENDPOINT_URL to use external services instead of the embedded ones.
 
 Prints `eneo-local ready: http://127.0.0.1:PORT` once requests can be served (tests wait for that

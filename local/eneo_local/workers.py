@@ -1,7 +1,7 @@
 """Warm worker processes, one pool per function, as Lambda keeps execution environments.
 
 A pool starts with one warm instance and spawns more on demand, up to ENEO_MAX_CONCURRENCY (default
-4, or the function's ReservedConcurrentExecutions if lower); each instance serves one event at a
+10, or the function's ReservedConcurrentExecutions if lower); each instance serves one event at a
 time. An instance that runs past the function's Timeout is killed and replaced; one whose handler
 raises stays warm (Lambda's Python runtime keeps it too); one whose process dies is replaced. Idle
 extra instances are stopped after ENEO_IDLE_SECONDS, as Lambda reclaims idle environments.
@@ -39,6 +39,9 @@ _PASSTHROUGH = {"PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "VIRTUAL
                 "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "HF_HOME", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"}
 
 Status = Literal["ok", "error", "timeout", "crash", "init_error", "too_large"]
+# A streamed answer holds a `complete` and a `ws` instance for its whole length (as on Lambda), so this
+# is also how many people can watch answers stream at once before the next one waits its turn.
+DEFAULT_MAX_CONCURRENCY = 10
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # Lambda's limit on a synchronous invoke's event and its result
 
 
@@ -378,7 +381,7 @@ class FunctionHost:
                  max_concurrency: int | None = None, init_timeout: float | None = None,
                  idle_seconds: float | None = None) -> None:
         self.template = template
-        limit = max_concurrency or int(os.environ.get("ENEO_MAX_CONCURRENCY", "4"))
+        limit = max_concurrency or int(os.environ.get("ENEO_MAX_CONCURRENCY", str(DEFAULT_MAX_CONCURRENCY)))
         self.idle_seconds = idle_seconds or float(os.environ.get("ENEO_IDLE_SECONDS", "300"))
         init_timeout = init_timeout or float(os.environ.get("ENEO_INIT_TIMEOUT", "120"))
         self.pools: dict[str, FunctionPool] = {}

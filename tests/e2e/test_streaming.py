@@ -222,3 +222,17 @@ def test_the_local_model_answers_out_of_the_box(http: httpx.Client, stack) -> No
     assert frames[-1]["type"] == "done", frames[-1]
     assert text_of(frames).strip(), "the model said something"
     assert 0 < frames[-1]["usage"]["output_tokens"] <= 24
+
+
+def test_an_api_key_client_streams_over_the_websocket(http: httpx.Client, stack, org: Org,
+                                                      fake: FakeLLMServer) -> None:
+    """Scripts connect with `?api_key=` (browsers cannot send headers on a WebSocket either)."""
+    created = http.post("/api/v1/api-keys/", json={"name": "script"}, headers=org.admin.headers).json()
+    ISSUED.add(created["key"])
+    key = {"X-API-Key": created["key"]}
+    r = http.post(org.sessions, json={"question": f"Nyckel {uuid.uuid4().hex[:8]}", "stream": True}, headers=key)
+    assert r.status_code == 202, r.text
+    CONTENT.add(r.json()["question"]["question"])
+    with connect(f"{stack.ws_url}?api_key={created['key']}", open_timeout=10) as ws:
+        frames = follow(ws, r.json()["question"]["id"])
+    assert frames[-1]["type"] == "done" and text_of(frames) == "".join(fake.expected_tokens())
