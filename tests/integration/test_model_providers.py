@@ -356,6 +356,50 @@ async def test_connection_against_the_real_wire_formats(client: httpx.AsyncClien
         assert not fake.requests[-1].key_ok
 
 
+async def test_a_stored_key_never_follows_a_new_address(client: httpx.AsyncClient, make_user) -> None:
+    """An admin who moves a keyed provider to another server must enter the key again: else "test
+    connection" would hand the stored key to whatever server the admin pointed it at."""
+    from tests.fakes.llm_server import FakeLLMServer
+
+    admin = await make_user()
+    with FakeLLMServer(api_key=KEY) as home, FakeLLMServer(api_key=KEY) as elsewhere:
+        keyed = {"openai": {"base_url": home.openai_url},
+                 "azure": {"endpoint": home.azure_endpoint, "api_version": "2024-10-21"}}
+        moves = {"openai": {"base_url": elsewhere.openai_url}, "azure": {"endpoint": elsewhere.azure_endpoint}}
+        for kind, where in keyed.items():
+            pid = (await make_provider(client, admin, type=kind, **where))["id"]
+            r = await client.patch(f"{PROVIDERS}{pid}/", json=moves[kind], headers=admin.headers)
+            assert r.status_code == 422, (kind, r.text)
+            assert [d["field"] for d in r.json()["details"]] == ["api_key"]
+            assert "key" in r.json()["details"][0]["message"] and KEY not in r.text
+            got = (await client.get(f"{PROVIDERS}{pid}/", headers=admin.headers)).json()
+            assert {k: got[k] for k in where} == where  # nothing changed
+            r = await client.post(f"{PROVIDERS}{pid}/test/", json={"model": "gpt-test"}, headers=admin.headers)
+            assert r.json()["ok"] is True and home.requests[-1].key_ok
+
+            # Unchanged addresses and other fields need no key.
+            r = await client.patch(f"{PROVIDERS}{pid}/", json={"name": f"{kind} 2", **where}, headers=admin.headers)
+            assert r.status_code == 200, r.text
+            # With the key in the same request the move is allowed, and only that key goes there.
+            other = "sk-elsewhere-key-000000000000000000000000"
+            r = await client.patch(f"{PROVIDERS}{pid}/", json={**moves[kind], "api_key": other},
+                                   headers=admin.headers)
+            assert r.status_code == 200 and r.json()["api_key_last4"] == other[-4:], r.text
+            r = await client.post(f"{PROVIDERS}{pid}/test/", json={"model": "gpt-test"}, headers=admin.headers)
+            assert r.json()["code"] == "provider_auth_failed"
+        assert elsewhere.requests and not any(req.key_ok for req in elsewhere.requests)  # never got KEY
+
+        # A provider without a key moves freely; one whose key is removed in the same request too.
+        local = await make_provider(client, admin, type="openai_compatible", api_key=None, base_url=home.openai_url)
+        r = await client.patch(f"{PROVIDERS}{local['id']}/", json={"base_url": elsewhere.openai_url},
+                               headers=admin.headers)
+        assert r.status_code == 200, r.text
+        keyed_local = await make_provider(client, admin, type="openai_compatible", base_url=home.openai_url)
+        r = await client.patch(f"{PROVIDERS}{keyed_local['id']}/", json={"base_url": elsewhere.openai_url,
+                                                                          "api_key": None}, headers=admin.headers)
+        assert r.status_code == 200 and r.json()["has_api_key"] is False
+
+
 async def test_an_unreachable_provider_is_a_result_not_an_error(client: httpx.AsyncClient, make_user) -> None:
     admin = await make_user()
     pid = (await make_provider(client, admin, type="openai_compatible", base_url="http://127.0.0.1:9/v1"))["id"]

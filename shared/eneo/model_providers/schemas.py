@@ -57,7 +57,8 @@ class ProviderCreate(BaseModel):
 
 
 class ProviderUpdate(BaseModel):
-    """Fields to change; `api_key: null` removes the key (only openai_compatible may have none)."""
+    """Fields to change; `api_key: null` removes the key (only openai_compatible may have none). Changing
+    base_url or endpoint of a provider that has a key needs `api_key` (or null) in the same request."""
 
     model_config = ConfigDict(extra="forbid")
     name: Name | None = None

@@ -7,6 +7,9 @@ Decisions (and why):
   a count: a cascade would silently break assistants people rely on. Disabling a model is always
   allowed and reversible; its assistants then refuse to answer until it is enabled again or they
   are moved (`ChatTarget.enabled`).
+* Changing where a provider with a stored key is reached (base_url, endpoint) requires the key in
+  the same request: otherwise an admin could point the provider at their own server, press "test
+  connection" and receive the stored key there.
 * The managed provider (the local stack's model server) is the deployment's, not the admin's: it
   cannot be edited or deleted here, its models can be disabled, and `ensure_managed_provider`
   never undoes an admin's choice (see there).
@@ -47,6 +50,7 @@ __all__ = ["ChatTarget", "chat_target", "default_model", "ensure_managed_provide
 log = logging.getLogger(__name__)
 
 CONFIG_FIELDS = ("base_url", "endpoint", "api_version")
+ADDRESS_FIELDS = ("base_url", "endpoint")  # where the key is sent
 # Per type: the config fields it must have, and those it may have.
 REQUIRED: dict[ProviderType, set[str]] = {
     ProviderType.openai: {"api_key"},
@@ -161,6 +165,14 @@ async def get_provider(uow: UnitOfWork, p: Principal, provider_id: uuid.UUID) ->
     return provider_out(await _provider(uow, p, provider_id))
 
 
+def _require_key_with_new_address(provider: ModelProvider, config: dict[str, str], changes: dict[str, object]) -> None:
+    """A stored key follows no new address: whoever moves the provider must send the key (or null) with it."""
+    moved = sorted(f for f in ADDRESS_FIELDS if config.get(f) != (provider.config or {}).get(f))
+    if moved and provider.credentials_encrypted is not None and "api_key" not in changes:
+        raise _invalid({"api_key": f"required when {' or '.join(moved)} changes: the stored key is only ever "
+                                   "sent to the address it was entered for (send the key again, or null)"})
+
+
 async def update_provider(uow: UnitOfWork, p: Principal, provider_id: uuid.UUID, data: ProviderUpdate
                           ) -> ProviderOut:
     provider = await _provider(uow, p, provider_id)
@@ -169,6 +181,7 @@ async def update_provider(uow: UnitOfWork, p: Principal, provider_id: uuid.UUID,
     config = {**provider.config, **{k: v for k, v in changes.items() if k in CONFIG_FIELDS}}
     config = {k: v for k, v in config.items() if v is not None}
     new_key = data.api_key.get_secret_value() if data.api_key else None
+    _require_key_with_new_address(provider, config, changes)
     has_key = new_key is not None if "api_key" in changes else provider.credentials_encrypted is not None
     _check_fields(provider.type, set(config) | ({"api_key"} if has_key else set()))
     if data.name is not None:
