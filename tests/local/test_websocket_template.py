@@ -72,6 +72,13 @@ def test_the_project_templates_websocket_api() -> None:
     assert api.stage == "live"
     assert api.routes == {key: "WsFunction" for key in ("$connect", "$disconnect", "subscribe", "$default")}
     assert template.functions["CompleteFunction"].async_retries == 0, "a retry would answer a question twice"
+    # The two functions that wait minutes between transactions hold no idle connection (DB_POOL=null);
+    # the Globals' variables still reach them, and request handlers keep their warm pool.
+    for name in ("CompleteFunction", "WsFunction"):
+        env = template.functions[name].environment
+        assert (env["DB_POOL"], "DATABASE_URL" in env) == ("null", True), name
+    assert all("DB_POOL" not in f.environment for n, f in template.functions.items()
+               if n not in ("CompleteFunction", "WsFunction"))
 
 
 def test_the_stack_tells_the_websocket_function_its_management_endpoint(tmp_path: Path) -> None:

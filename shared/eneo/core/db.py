@@ -1,4 +1,4 @@
-"""Postgres access for functions: one small pool per warm instance, one tenant per transaction.
+"""Postgres access for functions: one small pool per warm instance (DB_POOL), one tenant per transaction.
 
 Every transaction opened through a `UnitOfWork` first sets `app.tenant_id` (transaction-local),
 which the Row-Level Security policies in infra/migrations compare against: a query that forgets
@@ -8,11 +8,12 @@ its `tenant_id` filter still sees nothing of another tenant.
 import uuid
 from datetime import datetime
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from sqlalchemy import Connection, DateTime, MetaData, event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.pool import NullPool
 
 from eneo.core.ids import new_id, utcnow
 from eneo.core.settings import Settings, get_settings
@@ -48,13 +49,17 @@ def get_engine(settings: Settings | None = None) -> AsyncEngine:
     global _engine, _sessions
     if _engine is None:
         settings = settings or get_settings()
+        # A queue pool keeps connections open between requests (cheap transactions); a null pool
+        # connects per transaction, so nothing is held while a long function waits (no ping needed:
+        # every connection is new).
+        pool: dict[str, Any] = (
+            {"poolclass": NullPool} if settings.db_pool == "null" else
+            {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow,
+             "pool_pre_ping": True, "pool_recycle": 300})
         _engine = create_async_engine(
             settings.database_url,
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_max_overflow,
-            pool_pre_ping=True,
-            pool_recycle=300,
             connect_args={"options": f"-c statement_timeout={settings.db_statement_timeout_ms}"},
+            **pool,
         )
         _sessions = async_sessionmaker(_engine, expire_on_commit=False)
     return _engine

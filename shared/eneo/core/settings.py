@@ -1,6 +1,7 @@
 """Settings read from the environment, once per warm function instance."""
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,6 +18,9 @@ class Settings(BaseSettings):
     database_migration_url: str | None = None
     db_pool_size: int = Field(2, ge=1, description="A function instance serves one request at a time.")
     db_max_overflow: int = Field(2, ge=0)
+    db_pool: Literal["queue", "null"] = Field(
+        "queue", description="'null' opens a connection per transaction and closes it after: for functions that "
+                             "wait minutes between transactions (complete, ws), so idle instances hold none.")
     db_statement_timeout_ms: int = Field(15_000, ge=100)
     redis_url: str = "redis://localhost:6379/0"
     s3_endpoint_url: str | None = None
