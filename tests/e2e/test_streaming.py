@@ -7,7 +7,9 @@ test, from the real local model (SmolLM2 on llama-cpp-python's server) that `ene
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -236,3 +238,38 @@ def test_an_api_key_client_streams_over_the_websocket(http: httpx.Client, stack,
     with connect(f"{stack.ws_url}?api_key={created['key']}", open_timeout=10) as ws:
         frames = follow(ws, r.json()["question"]["id"])
     assert frames[-1]["type"] == "done" and text_of(frames) == "".join(fake.expected_tokens())
+
+
+def test_resubscribing_after_the_end_gets_the_end_at_once(http: httpx.Client, stack, org: Org) -> None:
+    qid = ask(http, org.admin, org.sessions)
+    with open_ws(stack, org.admin) as ws:
+        frames = follow(ws, qid)
+        started = time.monotonic()
+        again = follow(ws, qid, last_id=frames[-1]["id"], timeout=10)
+    assert again == [frames[-1]], "only the terminal entry, repeated"
+    assert time.monotonic() - started < 5, "not a relay waiting for entries that never come"
+
+
+def test_a_revoked_key_stops_an_open_connection(http: httpx.Client, stack, org: Org) -> None:
+    created = http.post("/api/v1/api-keys/", json={"name": "short-lived"}, headers=org.admin.headers).json()
+    ISSUED.add(created["key"])
+    with connect(f"{stack.ws_url}?api_key={created['key']}", open_timeout=10) as ws:
+        assert http.delete(f"/api/v1/api-keys/{created['id']}/", headers=org.admin.headers).status_code == 200
+        frames = follow(ws, ask(http, org.admin, org.sessions))
+    assert [(f["type"], f["code"]) for f in frames] == [("error", "api_key_revoked")]
+
+
+def test_a_new_subscribe_replaces_the_one_before(http: httpx.Client, stack, org: Org, fake: FakeLLMServer) -> None:
+    """One relay per connection: a client cannot pile up relays (each holds a function instance)."""
+    fake.delay = 0.05  # 40 tokens: about 2 s
+    first, second = ask(http, org.admin, org.sessions), ask(http, org.admin, org.sessions)
+    with open_ws(stack, org.admin) as ws:
+        follow(ws, first, stop_after=2)
+        frames = follow(ws, second)
+        assert frames[-1]["type"] == "done"
+        late = []
+        with contextlib.suppress(TimeoutError):
+            while True:
+                late.append(json.loads(ws.recv(timeout=3)))
+    seen_first = [f for f in frames + late if f.get("question_id") == first and f.get("type") in TERMINAL]
+    assert seen_first == [], "the replaced relay stopped before the first answer's end"

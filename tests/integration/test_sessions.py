@@ -7,6 +7,7 @@ swapped (the local-stack tests cover the real invoke).
 """
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from eneo.answers.service import answer_question
+from eneo.answers.service import DEADLINE_MARGIN, answer_question
 from eneo.answers.stream import stream_key
 from eneo.core.crypto import aad_for, encrypt_secret
 from eneo.core.db import UnitOfWork
@@ -352,3 +353,52 @@ async def test_a_provider_key_stored_under_another_encryption_key_is_a_clear_err
     assert r.status_code == 409 and r.json()["code"] == "provider_key_unreadable", r.text
     assert provider.name in r.json()["message"] and "sk-old" not in r.text
     assert fake.requests == []
+
+
+async def test_an_assistant_key_reaches_only_its_assistants_sessions(client: httpx.AsyncClient, chat: Chat) -> None:
+    other = await _json(await client.post(f"/api/v1/spaces/{chat.space}/applications/assistants/",
+                                          headers=chat.admin.headers,
+                                          json={"name": "Annan", "published": True,
+                                                "completion_model_id": chat.model}), 201)
+    asked = await _json(await client.post(f"/api/v1/assistants/{other['id']}/sessions/", json={"question": "Privat"},
+                                          headers=chat.admin.headers), 201)
+    key = await _json(await client.post("/api/v1/api-keys/", headers=chat.admin.headers, json={
+        "name": "bot", "scope": "assistant", "assistant_id": chat.assistant}), 201)
+    bot = {"X-API-Key": key["key"]}
+    base = f"/api/v1/assistants/{other['id']}/sessions/{asked['session_id']}/"
+    r = await client.post(f"{base}feedback/", json={"question_id": asked["question"]["id"], "value": 1}, headers=bot)
+    assert r.status_code == 404 and "Privat" not in r.text
+    assert (await client.delete(base, headers=bot)).status_code == 404
+    assert (await client.get(f"/api/v1/questions/{asked['question']['id']}/", headers=bot)).status_code == 404
+    still = await _json(await client.get(base, headers=chat.admin.headers), 200)
+    assert still["questions"][0]["feedback"] is None
+    mine = await client.post(chat.sessions, json={"question": "Till rätt assistent"}, headers=bot)
+    assert mine.status_code == 201, mine.text
+
+
+async def test_provider_text_postgres_cannot_store_is_cleaned_not_fatal(client: httpx.AsyncClient, chat: Chat,
+                                                                         fake: FakeLLMServer) -> None:
+    fake.tokens = ["Svar ", "med\x00NUL ", "slut"]
+    try:
+        asked = await _json(await client.post(chat.sessions, json={"question": "Konstigt"},
+                                              headers=chat.admin.headers), 201)
+    finally:
+        fake.tokens = None
+    assert asked["question"]["status"] == "completed"
+    assert asked["question"]["answer"] == "Svar medNUL slut"
+
+
+async def test_the_deadline_holds_while_waiting_for_the_provider(client: httpx.AsyncClient, chat: Chat,
+                                                                  fake: FakeLLMServer,
+                                                                  function_apps: FunctionApps) -> None:
+    """A provider that sends nothing must not run the function past its timeout: the answer ends labelled."""
+    function_apps["SessionsFunction"].dependency_overrides[get_invoker] = lambda: lambda tenant, question: None
+    asked = await _json(await client.post(chat.sessions, json={"question": "Tyst", "stream": True},
+                                          headers=chat.admin.headers), 202)
+    fake.stall_after(0, 30)
+    started = time.monotonic()
+    await answer_question(chat.admin.tenant_id, uuid.UUID(asked["question"]["id"]),
+                          deadline=started + DEADLINE_MARGIN + 1.0)
+    assert time.monotonic() - started < 5, "the answer ended at its deadline, not the provider's"
+    events = [e async for e in read_sse(client, chat.admin, asked["question"]["id"])]
+    assert events[-1][1] == "error" and events[-1][2]["code"] == "answer_timeout"

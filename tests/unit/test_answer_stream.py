@@ -21,5 +21,7 @@ def test_entries_of_other_types_are_never_merged_or_moved() -> None:
 
 def test_only_redis_entry_ids_are_accepted_from_clients() -> None:
     assert valid_entry_id("1700000000000-0") and valid_entry_id("0-0")
-    for bad in ("", "-", "1700000000000", "abc-1", "1-2-3", "$", ">", "1" * 40 + "-1"):
+    assert valid_entry_id(f"{2**64 - 1}-{2**64 - 1}")
+    for bad in ("", "-", "1700000000000", "abc-1", "1-2-3", "$", ">", "1" * 40 + "-1", "\u0661-\u0661",
+                f"{2**64}-0", "99999999999999999999999-0", " 1-0"):
         assert not valid_entry_id(bad), bad

@@ -53,6 +53,9 @@ def upgrade() -> None:
     )
     op.create_index("ix_questions_tenant_id", "questions", ["tenant_id"])
     op.create_index("ix_questions_session_created", "questions", ["session_id", "created_at"])
+    # Deleting an assistant, a user or a model cascades (or sets NULL) here: without these, a scan.
+    for column in ("assistant_id", "user_id", "completion_model_id"):
+        op.create_index(f"ix_questions_{column}", "questions", [column])
     for table in ("sessions", "questions"):
         tenant_rls(table)
 

@@ -10,6 +10,7 @@ read in one short transaction, and the outcome written in another.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -81,7 +82,8 @@ async def _claim(tenant_id: uuid.UUID, question_id: uuid.UUID, settings: Setting
         try:
             request = build_request(
                 model=target.model, system=assistant.system_prompt,
-                history=[Turn(q.question, q.answer) for q in earlier], question=question.question,
+                # An empty answer (a refusal, a filter) is no turn: Anthropic refuses empty messages.
+                history=[Turn(q.question, q.answer) for q in earlier if q.answer.strip()], question=question.question,
                 context_window=target.context_window, model_kwargs=dict(assistant.model_kwargs or {}),
                 reserve_default=target.max_output_tokens or settings.answer_reserve_tokens)
         except AppError as exc:
@@ -90,7 +92,9 @@ async def _claim(tenant_id: uuid.UUID, question_id: uuid.UUID, settings: Setting
 
 
 async def _finish(tenant_id: uuid.UUID, question_id: uuid.UUID, *, answer: str, usage: Usage | None,
-                  failure: Failure | None) -> None:
+                  failure: Failure | None) -> bool:
+    """Save the outcome of the run that claimed the question; False if it is no longer ours (a reader
+    already failed it as lost), in which case the stream already has its terminal entry."""
     values: dict[str, object] = {
         "answer": answer, "completed_at": utcnow(), "updated_at": utcnow(),
         "status": QuestionStatus.failed if failure else QuestionStatus.completed,
@@ -100,7 +104,15 @@ async def _finish(tenant_id: uuid.UUID, question_id: uuid.UUID, *, answer: str, 
     if usage is not None:
         values |= {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
     async with UnitOfWork(tenant_id) as uow:
-        await uow.session.execute(update(Question).where(Question.id == question_id).values(**values))
+        saved = (await uow.session.execute(
+            update(Question).where(Question.id == question_id, Question.status == QuestionStatus.streaming)
+            .values(**values).returning(Question.id))).scalar_one_or_none()
+    return saved is not None
+
+
+def storable(text: str) -> str:
+    """Provider text as Postgres can store it: no NUL, no lone surrogates (replaced, not dropped silently)."""
+    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
 
 
 class _Batcher:
@@ -138,8 +150,8 @@ async def answer_question(tenant_id: uuid.UUID, question_id: uuid.UUID, *, deadl
         return False
     stream = AnswerStream(get_redis(), question_id, settings.answer_stream_ttl_seconds)
     if isinstance(claim, Failure):
-        await _finish(tenant_id, question_id, answer="", usage=None, failure=claim)
-        await stream.add("error", {"code": claim.code, "message": claim.message, "partial": False})
+        if await _finish(tenant_id, question_id, answer="", usage=None, failure=claim):
+            await stream.add("error", {"code": claim.code, "message": claim.message, "partial": False})
         return True
 
     await stream.add("first_chunk", {"session_id": str(claim.session_id), "model": claim.model_name,
@@ -148,32 +160,40 @@ async def answer_question(tenant_id: uuid.UUID, question_id: uuid.UUID, *, deadl
     parts: list[str] = []
     usage: Usage | None = None
     failure: Failure | None = None
-    retry = RetryPolicy(max_attempts=settings.provider_max_attempts,
-                        idle_timeout=settings.provider_idle_timeout_seconds)
     started = time.monotonic()
+    budget = None if deadline is None else max(deadline - DEADLINE_MARGIN - started, 0.0)
+    retry = RetryPolicy(max_attempts=settings.provider_max_attempts,
+                        idle_timeout=min(settings.provider_idle_timeout_seconds, budget or float("inf")) or 0.001)
     try:
-        async for event in stream_chat(claim.config, claim.request, retry):
-            if isinstance(event, TextDelta):
-                parts.append(event.text)
-                await batcher.add(event.text)
-            elif isinstance(event, Usage):
-                usage = event
-            if deadline is not None and time.monotonic() > deadline - DEADLINE_MARGIN:
-                failure = Failure("answer_timeout", "The answer took longer than this function may run; "
-                                                    "the part that arrived is kept")
-                break
+        async with asyncio.timeout(budget):  # also while waiting for the provider, not only between tokens
+            async for event in stream_chat(claim.config, claim.request, retry):
+                if isinstance(event, TextDelta):
+                    text = storable(event.text)
+                    parts.append(text)
+                    await batcher.add(text)
+                elif isinstance(event, Usage):
+                    usage = event
+    except TimeoutError:
+        failure = Failure("answer_timeout", "The answer took longer than this function may run; "
+                                            "the part that arrived is kept")
     except ProviderError as exc:
         failure = Failure(exc.code, exc.message)
     except Exception:
         log.exception("answer failed", extra={"question_id": str(question_id)})
         failure = Failure("internal_error", "The answer failed on our side; ask again")
-    await batcher.flush()
     answer = "".join(parts)
-    await _finish(tenant_id, question_id, answer=answer, usage=usage, failure=failure)
+    try:
+        await batcher.flush()
+        ours = await _finish(tenant_id, question_id, answer=answer, usage=usage, failure=failure)
+    except Exception:  # the database or Redis failed now: still end the stream, or clients wait for nothing
+        log.exception("saving the answer failed", extra={"question_id": str(question_id)})
+        failure, ours = Failure("internal_error", "The answer could not be saved; ask again"), True
     log.info("question answered", extra={
         "question_id": str(question_id), "status": "failed" if failure else "completed",
         "error_code": failure.code if failure else None, "seconds": round(time.monotonic() - started, 3),
-        "output_tokens": usage.output_tokens if usage else None})
+        "output_tokens": usage.output_tokens if usage else None, "saved": ours})
+    if not ours:
+        return True  # a reader failed it as lost meanwhile and wrote the terminal entry
     if failure:
         await stream.add("error", {"code": failure.code, "message": failure.message, "partial": bool(answer)})
     else:

@@ -8,7 +8,7 @@ import hmac
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import select, update
@@ -36,6 +36,8 @@ class Principal:
     via: Literal["token", "api_key"]
     key_scope: KeyScope | None = None
     assistant_id: uuid.UUID | None = None
+    key_id: uuid.UUID | None = None  # the API key used, if any
+    generation: int | None = None  # the token's session generation, if a token was used
 
     @property
     def is_admin(self) -> bool:
@@ -68,7 +70,7 @@ async def from_access_token(uow: UnitOfWork, settings: Settings, token: str) -> 
     user = await check_account(uow, user_id)
     if claims.get("gen", 0) != user.session_generation:
         raise Unauthorized("This session ended when the password changed; log in again", code="token_revoked")
-    return Principal(user.id, user.tenant_id, user.email, user.role, "token")
+    return Principal(user.id, user.tenant_id, user.email, user.role, "token", generation=user.session_generation)
 
 
 def split_api_key(key: str) -> str | None:
@@ -91,13 +93,33 @@ async def from_api_key(uow: UnitOfWork, settings: Settings, key: str) -> Princip
     if api_key is None or not hmac.compare_digest(api_key.key_hash, token_hash(key, settings.pepper)):
         raise invalid
     now = utcnow()
-    if api_key.revoked_at is not None:
-        raise Unauthorized("This API key has been revoked", code="api_key_revoked")
-    if api_key.expires_at is not None and api_key.expires_at <= now:
-        raise Unauthorized("This API key has expired", code="api_key_expired")
+    _check_key(api_key, now)
     user = await check_account(uow, api_key.user_id)
     if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
         # At most one write a minute per key: a script calling in a loop should not write every request.
         await uow.session.execute(update(ApiKey).where(ApiKey.id == api_key.id).values(last_used_at=now))
     return Principal(user.id, user.tenant_id, user.email, user.role, "api_key", api_key.scope,
-                     api_key.assistant_id)
+                     api_key.assistant_id, key_id=api_key.id)
+
+
+def _check_key(api_key: ApiKey, now: datetime) -> None:
+    if api_key.revoked_at is not None:
+        raise Unauthorized("This API key has been revoked", code="api_key_revoked")
+    if api_key.expires_at is not None and api_key.expires_at <= now:
+        raise Unauthorized("This API key has expired", code="api_key_expired")
+
+
+async def recheck(uow: UnitOfWork, user_id: uuid.UUID, *, key_id: uuid.UUID | None, generation: int | None) -> None:
+    """For a long-lived connection authenticated earlier: is that credential still good now?
+
+    The account must still be active; an API key not revoked or expired since; a token's session not
+    ended by a password change since (its generation unchanged).
+    """
+    user = await check_account(uow, user_id)
+    if key_id is not None:
+        api_key = await uow.session.get(ApiKey, key_id)
+        if api_key is None:
+            raise Unauthorized("This API key has been deleted", code="api_key_revoked")
+        _check_key(api_key, utcnow())
+    if generation is not None and generation != user.session_generation:
+        raise Unauthorized("This session ended when the password changed; log in again", code="token_revoked")

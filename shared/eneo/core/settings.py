@@ -43,12 +43,13 @@ class Settings(BaseSettings):
 
     # Answers: where they stream, how long a stream stays resumable, how providers are called.
     complete_function_name: str = Field("", description="The function that streams answers (async invoke).")
-    answer_stream_ttl_seconds: int = Field(3600, ge=60)
+    answer_stream_ttl_seconds: int = Field(3600, ge=600, description="Longer than any answer streams (text "
+                                                                 "entries do not renew it).")
     answer_stream_batch_ms: int = Field(20, ge=0, description="Text deltas are flushed at most this often.")
     answer_reserve_tokens: int = Field(1024, ge=16, description="Room kept for the answer when max_tokens is unset.")
     question_max_chars: int = Field(20_000, ge=1)
     answer_abandon_seconds: int = Field(
-        360, ge=30, description="A question still unanswered this long after it was saved or claimed is marked "
+        360, ge=330, description="A question still unanswered this long after it was saved or claimed is marked "
                                 "failed (answer_lost); keep it above the complete function's timeout.")
     provider_max_attempts: int = Field(3, ge=1, description="Tries before the first token (429, 5xx, network).")
     provider_idle_timeout_seconds: float = Field(60.0, gt=0, description="Longest silence within a stream.")

@@ -26,11 +26,18 @@ class Connection:
     tenant_id: uuid.UUID
     user_id: uuid.UUID
     assistant_id: uuid.UUID | None = None  # set when the client connected with an assistant-scoped key
+    key_id: uuid.UUID | None = None  # the API key it connected with: rechecked on every subscribe
+    generation: int | None = None  # the token's session generation: a password change ends the connection
+
+
+def _uuid(value: str | None) -> uuid.UUID | None:
+    return uuid.UUID(value) if value else None
 
 
 async def remember(redis: Redis, connection: Connection) -> None:
     value = {"tenant_id": str(connection.tenant_id), "user_id": str(connection.user_id),
-             "assistant_id": str(connection.assistant_id) if connection.assistant_id else None}
+             "assistant_id": str(connection.assistant_id) if connection.assistant_id else None,
+             "key_id": str(connection.key_id) if connection.key_id else None, "generation": connection.generation}
     await redis.set(_key(connection.id), json.dumps(value), ex=CONNECTION_TTL_SECONDS)
 
 
@@ -40,8 +47,32 @@ async def lookup(redis: Redis, connection_id: str) -> Connection | None:
         return None
     value = json.loads(raw)
     return Connection(connection_id, uuid.UUID(value["tenant_id"]), uuid.UUID(value["user_id"]),
-                      uuid.UUID(value["assistant_id"]) if value.get("assistant_id") else None)
+                      _uuid(value.get("assistant_id")), _uuid(value.get("key_id")), value.get("generation"))
 
 
 async def forget(redis: Redis, connection_id: str) -> None:
-    await redis.delete(_key(connection_id))
+    await redis.delete(_key(connection_id), _relay_key(connection_id))
+
+
+# One relay per connection: a new `subscribe` takes over, and the relay it replaces stops at its
+# next read. Without this, one client sending many subscribes would hold as many function instances.
+
+def _relay_key(connection_id: str) -> str:
+    return f"ws:relay:{connection_id}"
+
+
+async def take_relay(redis: Redis, connection_id: str, ttl_seconds: int) -> str:
+    """Make the calling relay the connection's only one; returns its token."""
+    token = uuid.uuid4().hex
+    await redis.set(_relay_key(connection_id), token, ex=ttl_seconds)
+    return token
+
+
+async def still_relaying(redis: Redis, connection_id: str, token: str) -> bool:
+    """False once another subscribe took over, or the client disconnected."""
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.get(_relay_key(connection_id))
+        pipe.exists(_key(connection_id))
+        current, connected = await pipe.execute()
+    current = current.decode() if isinstance(current, bytes) else current
+    return bool(connected) and current == token

@@ -1,6 +1,7 @@
 """The WebSocket API's routes: `$connect`, `$disconnect`, `subscribe` and `$default`.
 
 Protocol (client → server): `{"action": "subscribe", "question_id": "...", "last_id": "..."?}`.
+One subscription per connection at a time: a new `subscribe` replaces the one before it.
 Server → client, one JSON object per frame: the answer stream's entries as
 `{"type": "first_chunk"|"text"|"done"|"error", "id", "question_id", ...}`; `{"type": "resubscribe",
 "question_id", "last_id"}` when this relay must end before the answer does (send `subscribe` again
@@ -21,8 +22,8 @@ from functools import lru_cache
 from typing import Any
 
 from eneo.answers.service import abandon_if_lost
-from eneo.answers.stream import START, AnswerStream, coalesce, valid_entry_id
-from eneo.auth.principal import Principal, check_account, from_access_token, from_api_key
+from eneo.answers.stream import START, AnswerStream, coalesce, entry_order, valid_entry_id
+from eneo.auth.principal import Principal, from_access_token, from_api_key, recheck
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import AppError
 from eneo.core.redis import get_redis
@@ -96,15 +97,17 @@ async def connect(event: dict[str, Any], connection_id: str) -> dict[str, Any]:
         log.info("websocket refused", extra={"connection_id": connection_id, "code": exc.code})
         return {"statusCode": exc.status, "body": exc.message}
     await connections.remember(get_redis(), Connection(connection_id, principal.tenant_id, principal.user_id,
-                                                       principal.assistant_id))
+                                                       principal.assistant_id, principal.key_id,
+                                                       principal.generation))
     log.info("websocket connected", extra={"connection_id": connection_id, "tenant_id": str(principal.tenant_id)})
     return {"statusCode": 200}
 
 
 async def _owned_question(connection: Connection, question_id: uuid.UUID) -> Question | None:
-    """The question if this connection's user asked it (and the account is still active)."""
+    """The question if this connection's user asked it, while the credential it connected with holds
+    (account active, API key not revoked, no password change since)."""
     async with UnitOfWork(connection.tenant_id) as uow:
-        await check_account(uow, connection.user_id)
+        await recheck(uow, connection.user_id, key_id=connection.key_id, generation=connection.generation)
         question = await uow.session.get(Question, question_id)
     if question is None or question.user_id != connection.user_id or (
             connection.assistant_id is not None and question.assistant_id != connection.assistant_id):
@@ -127,7 +130,7 @@ async def subscribe(message: dict[str, Any], connection: Connection, outbox: Out
         return
     try:
         question = await _owned_question(connection, question_id)
-    except AppError as exc:  # the account was deactivated or its tenant suspended since $connect
+    except AppError as exc:  # deactivated, suspended, key revoked or password changed since $connect
         outbox.error(exc.code, exc.message, question_id=str(question_id))
         return
     if question is None:
@@ -138,9 +141,18 @@ async def subscribe(message: dict[str, Any], connection: Connection, outbox: Out
         outbox.error("stream_expired", f"This answer's stream has expired; read it from "
                                        f"/api/v1/questions/{question_id}/", question_id=str(question_id))
         return
-    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - RELAY_MARGIN_SECONDS
+    last = await stream.last()
+    if last is not None and last.terminal and entry_order(last.id) <= entry_order(last_id):
+        outbox.send(last.as_message(question_id))  # the client has it all: say so again and stop
+        return
+    remaining_s = context.get_remaining_time_in_millis() / 1000
+    deadline = time.monotonic() + remaining_s - RELAY_MARGIN_SECONDS
+    redis = get_redis()
+    token = await connections.take_relay(redis, connection.id, int(remaining_s) + 1)
     while (remaining := deadline - time.monotonic()) > 0:
         entries = await stream.read(last_id, block_ms=max(int(min(remaining, READ_BLOCK_MS / 1000) * 1000), 1))
+        if not await connections.still_relaying(redis, connection.id, token):
+            return  # a newer subscribe on this connection took over, or the client left
         for entry in coalesce(entries):
             outbox.send(entry.as_message(question_id))
             last_id = entry.id

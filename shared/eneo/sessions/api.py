@@ -7,12 +7,13 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response, status
+from sqlalchemy.exc import InvalidRequestError
 
 from eneo.answers.invoke import CompleteInvoker, lambda_invoker
 from eneo.answers.service import answer_question
 from eneo.answers.stream import AnswerStream, valid_entry_id
 from eneo.auth.deps import AssistantUser, Context
-from eneo.core.errors import AppError, BadRequest
+from eneo.core.errors import AppError, BadRequest, NotFound
 from eneo.core.pagination import Page, PageQuery
 from eneo.core.redis import get_redis
 from eneo.sessions import service, sse
@@ -65,7 +66,10 @@ async def _ask(ctx: Context, invoker: CompleteInvoker, assistant_id: uuid.UUID, 
         return Asked(session_id=session.id, question=service.question_out(question), stream=info)
     await answer_question(p.tenant_id, question.id, deadline=time.monotonic() + INLINE_ANSWER_SECONDS,
                           settings=ctx.settings)
-    await ctx.uow.session.refresh(question)
+    try:
+        await ctx.uow.session.refresh(question)
+    except InvalidRequestError:  # the session or assistant was deleted while it answered
+        raise NotFound("Session") from None
     if question.status == QuestionStatus.failed:
         raise AnswerFailed(f"The answer failed ({question.error_message}); the question was saved as failed "
                            f"with id {question.id}", code=question.error_code or "answer_failed")

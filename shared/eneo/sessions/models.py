@@ -38,11 +38,11 @@ class Question(Entity, Base):
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    assistant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("assistants.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    assistant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("assistants.id", ondelete="CASCADE"), index=True)
     # The model that answers; kept (by name too) even if the model is deleted later.
     completion_model_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("completion_models.id", ondelete="SET NULL"))
+        ForeignKey("completion_models.id", ondelete="SET NULL"), index=True)
     model_name: Mapped[str] = mapped_column(String(200), default="")
     question: Mapped[str] = mapped_column(Text)
     answer: Mapped[str] = mapped_column(Text, default="")

@@ -63,8 +63,10 @@ def _session_name(question: str) -> str:
 
 
 async def _own_session(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUID, session_id: uuid.UUID) -> Session:
+    """The caller's session with this assistant; an assistant-scoped API key reaches its assistant's only."""
     session = await uow.session.get(Session, session_id)
-    if session is None or session.user_id != p.user_id or session.assistant_id != assistant_id:
+    if session is None or session.user_id != p.user_id or session.assistant_id != assistant_id or (
+            p.assistant_id is not None and p.assistant_id != assistant_id):
         raise NotFound("Session")
     return session
 

@@ -15,14 +15,9 @@ from __future__ import annotations
 import json
 import time
 
-from eneo.answers.stream import START, AnswerStream, Entry
+from eneo.answers.stream import START, AnswerStream, Entry, entry_order
 
 RETRY_MS = 250
-
-
-def _sort_key(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
 
 
 def format_event(entry: Entry, question_id: str) -> str:
@@ -43,7 +38,7 @@ async def poll(stream: AnswerStream, after: str | None, *, wait_seconds: float, 
         last = await stream.last()
         if last is None and finished:
             return None  # the stream expired; the answer is in the question itself
-        if last is not None and last.terminal and _sort_key(last.id) <= _sort_key(after):
+        if last is not None and last.terminal and entry_order(last.id) <= entry_order(after):
             return None  # the client has the terminal entry
         entries = await stream.read(after, block_ms=int(wait_seconds * 1000))
     if not entries:
