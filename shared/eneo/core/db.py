@@ -59,6 +59,7 @@ def get_engine(settings: Settings | None = None) -> AsyncEngine:
         _engine = create_async_engine(
             settings.database_url,
             connect_args={"options": f"-c statement_timeout={settings.db_statement_timeout_ms}"},
+            hide_parameters=True,  # errors would quote the values: questions, answers, e-mail addresses
             **pool,
         )
         _sessions = async_sessionmaker(_engine, expire_on_commit=False)

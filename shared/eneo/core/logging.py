@@ -7,6 +7,7 @@ content to a logger: messages carry ids, codes and counts only.
 import json
 import logging
 import sys
+import traceback
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +36,35 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
+
+    def formatException(self, ei: Any) -> str:
+        """The traceback, with the messages of database errors withheld: Postgres quotes the offending
+        value ('invalid input syntax …: "<the question>"', 'Key (email)=(…) already exists')."""
+        chain = list(_chain(ei[1]))
+        if not any(_from_database(e) for e in chain):
+            return super().formatException(ei)
+        lines = traceback.format_tb(ei[2])
+        for exc in reversed(chain):
+            if _from_database(exc):
+                state = getattr(exc, "sqlstate", None) or getattr(getattr(exc, "orig", None), "sqlstate", None)
+                lines.append(f"{type(exc).__module__}.{type(exc).__qualname__}: SQLSTATE {state} "
+                             "(message withheld: database errors can quote the statement's values)\n")
+            else:
+                lines.append(f"{type(exc).__name__}: {exc}\n")
+        return "".join(lines).rstrip()
+
+
+def _chain(exc: BaseException | None) -> Any:
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def _from_database(exc: BaseException) -> bool:
+    """psycopg's errors and SQLAlchemy's wrappers of them (which carry `orig`)."""
+    return type(exc).__module__.startswith("psycopg") or hasattr(exc, "orig")
 
 
 class StdoutHandler(logging.StreamHandler):
