@@ -28,7 +28,7 @@ from eneo.core.ids import utcnow
 from eneo.core.redis import get_redis
 from eneo.core.settings import Settings, get_settings
 from eneo.llm import ChatRequest, ProviderConfig, ProviderError, RetryPolicy, TextDelta, Usage, stream_chat
-from eneo.model_providers.service import chat_target
+from eneo.model_providers.service import ChatTarget, chat_target
 from eneo.sessions.models import Question, QuestionStatus
 
 log = logging.getLogger("eneo.answers")
@@ -51,6 +51,14 @@ class Work:
 class Failure:
     code: str
     message: str
+
+
+def chat_request(target: ChatTarget, assistant: Assistant, history: list[Turn], question: str,
+                 settings: Settings) -> ChatRequest:
+    """The request for `question` to this assistant's model; QuestionTooLong if it cannot fit at all."""
+    return build_request(model=target.model, system=assistant.system_prompt, history=history, question=question,
+                         context_window=target.context_window, model_kwargs=dict(assistant.model_kwargs or {}),
+                         reserve_default=target.max_output_tokens or settings.answer_reserve_tokens)
 
 
 async def _claim(tenant_id: uuid.UUID, question_id: uuid.UUID, settings: Settings) -> Work | Failure | None:
@@ -80,12 +88,9 @@ async def _claim(tenant_id: uuid.UUID, question_id: uuid.UUID, settings: Setting
                                    Question.created_at < question.created_at)
             .order_by(Question.created_at, Question.id))).all()
         try:
-            request = build_request(
-                model=target.model, system=assistant.system_prompt,
-                # An empty answer (a refusal, a filter) is no turn: Anthropic refuses empty messages.
-                history=[Turn(q.question, q.answer) for q in earlier if q.answer.strip()], question=question.question,
-                context_window=target.context_window, model_kwargs=dict(assistant.model_kwargs or {}),
-                reserve_default=target.max_output_tokens or settings.answer_reserve_tokens)
+            # An empty answer (a refusal, a filter) is no turn: Anthropic refuses empty messages.
+            history = [Turn(q.question, q.answer) for q in earlier if q.answer.strip()]
+            request = chat_request(target, assistant, history, question.question, settings)
         except AppError as exc:
             return Failure(exc.code, exc.message)
         return Work(question.id, question.session_id, target.config, request, target.model)

@@ -121,6 +121,13 @@ class AnswerStream:
         rows: Any = await self.redis.xrevrange(self.key, count=1)
         return _decode(*rows[0]) if rows else None
 
+    async def end_already_read(self, after: str) -> Entry | None:
+        """The terminal entry, if a reader who has everything up to `after` already has it."""
+        last = await self.last()
+        if last is not None and last.terminal and entry_order(last.id) <= entry_order(after):
+            return last
+        return None
+
     async def read(self, after: str = START, *, block_ms: int | None = None, count: int = 500) -> list[Entry]:
         """Entries after `after`; waits up to `block_ms` for the first one when none is there yet.
 

@@ -22,7 +22,7 @@ from functools import lru_cache
 from typing import Any
 
 from eneo.answers.service import abandon_if_lost
-from eneo.answers.stream import START, AnswerStream, coalesce, entry_order, valid_entry_id
+from eneo.answers.stream import START, AnswerStream, coalesce, valid_entry_id
 from eneo.auth.principal import Principal, from_access_token, from_api_key, recheck
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import AppError
@@ -141,9 +141,8 @@ async def subscribe(message: dict[str, Any], connection: Connection, outbox: Out
         outbox.error("stream_expired", f"This answer's stream has expired; read it from "
                                        f"/api/v1/questions/{question_id}/", question_id=str(question_id))
         return
-    last = await stream.last()
-    if last is not None and last.terminal and entry_order(last.id) <= entry_order(last_id):
-        outbox.send(last.as_message(question_id))  # the client has it all: say so again and stop
+    if end := await stream.end_already_read(last_id):
+        outbox.send(end.as_message(question_id))  # the client has it all: say so again and stop
         return
     remaining_s = context.get_remaining_time_in_millis() / 1000
     deadline = time.monotonic() + remaining_s - RELAY_MARGIN_SECONDS

@@ -10,8 +10,7 @@ import uuid
 
 from sqlalchemy import delete, select
 
-from eneo.answers.context import build_request
-from eneo.answers.service import abandon_if_lost
+from eneo.answers.service import abandon_if_lost, chat_request
 from eneo.answers.stream import stream_key
 from eneo.assistants.service import usable_assistant
 from eneo.auth.principal import Principal
@@ -89,9 +88,7 @@ async def ask(uow: UnitOfWork, p: Principal, settings: Settings, assistant_id: u
         raise Conflict("The assistant's model is disabled; ask an administrator or choose another model",
                        code="model_disabled")
     # The question alone must fit the model (history is trimmed later): 422 now, not a failed answer.
-    build_request(model=target.model, system=assistant.system_prompt, history=[], question=body.question,
-                  context_window=target.context_window, model_kwargs=dict(assistant.model_kwargs or {}),
-                  reserve_default=target.max_output_tokens or settings.answer_reserve_tokens)
+    chat_request(target, assistant, [], body.question, settings)
 
     if session_id is None:
         session = Session(tenant_id=p.tenant_id, assistant_id=assistant_id, user_id=p.user_id,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 
-from eneo.answers.stream import START, AnswerStream, Entry, entry_order
+from eneo.answers.stream import START, AnswerStream, Entry
 
 RETRY_MS = 250
 
@@ -35,10 +35,9 @@ async def poll(stream: AnswerStream, after: str | None, *, wait_seconds: float, 
     after = after or START
     entries = await stream.read(after)
     if not entries:
-        last = await stream.last()
-        if last is None and finished:
+        if finished and not await stream.exists():
             return None  # the stream expired; the answer is in the question itself
-        if last is not None and last.terminal and entry_order(last.id) <= entry_order(after):
+        if await stream.end_already_read(after):
             return None  # the client has the terminal entry
         entries = await stream.read(after, block_ms=int(wait_seconds * 1000))
     if not entries:
