@@ -35,22 +35,24 @@ def next_delay(error: ProviderError, attempt: int, policy: RetryPolicy,
     return backoff_delay(attempt, policy, error.retry_after, rand)
 
 
+def _number(text: str | None) -> float | None:
+    try:
+        return max(0.0, float(text)) if text is not None else None
+    except ValueError:
+        return None
+
+
 def parse_retry_after(headers: Mapping[str, str] | None, now: datetime | None = None) -> float | None:
     """Seconds from `retry-after-ms` (OpenAI, Azure) or `retry-after` (seconds or an HTTP date)."""
     if not headers:
         return None
-    try:
-        if (millis := headers.get("retry-after-ms")) is not None:
-            return max(0.0, float(millis) / 1000)
-    except ValueError:
-        pass
+    if (millis := _number(headers.get("retry-after-ms"))) is not None:
+        return millis / 1000
     value = headers.get("retry-after")
     if value is None:
         return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
+    if (seconds := _number(value)) is not None:
+        return seconds
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
