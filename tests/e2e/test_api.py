@@ -8,13 +8,12 @@ import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 
-from eneo_local.intrinsics import load_yaml
 from tests.e2e.actors import ISSUED, PASSWORD, Actor, login, new_tenant, new_user
+from tests.project_template import http_function_folders
 
 pytestmark = pytest.mark.e2e
 
@@ -198,14 +197,6 @@ def test_tenant_b_lists_nothing_of_tenant_a(http: httpx.Client, sysadmin, tenant
             assert secret not in text, (path, secret)
 
 
-def http_functions() -> list[str]:
-    """The functions with HTTP routes in template.yaml (their folder names, which name their docs)."""
-    resources = load_yaml(Path(__file__).parents[2] / "template.yaml")["Resources"]
-    return sorted(Path(r["Properties"]["CodeUri"]).name for r in resources.values()
-                  if r["Type"] == "AWS::Serverless::Function"
-                  and any(e["Type"] == "HttpApi" for e in (r["Properties"].get("Events") or {}).values()))
-
-
 def _shape(path: str) -> str:
     return re.sub(r"\{[^}]+\}", "{}", path)
 
@@ -213,7 +204,7 @@ def _shape(path: str) -> str:
 def test_the_cross_tenant_tables_cover_every_tenant_route(http: httpx.Client) -> None:
     """A route added later without a row above fails here, so isolation is never left untested."""
     with_ids, lists = set(), set()
-    for function in http_functions():
+    for function in sorted(http_function_folders().values()):
         for path, operations in http.get(f"/api/v1/docs/{function}/openapi.json").json()["paths"].items():
             if path.startswith("/api/v1/sysadmin/"):
                 continue  # the operator's routes, across tenants by design

@@ -1,6 +1,5 @@
 """Builders for integration tests: each test makes its own tenant, so tests never share rows."""
 
-import functools
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -19,8 +18,7 @@ from eneo.tenants.service import create_tenant
 from eneo.users.models import UserRole
 from eneo.users.schemas import UserCreate
 from eneo.users.service import create_user
-from eneo_local.routes import RouteTable
-from eneo_local.template import load_template
+from tests.project_template import http_function_folders, http_routes
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery"
@@ -59,16 +57,6 @@ async def make_tenant(db: object) -> Callable[..., Any]:
     return make
 
 
-@functools.cache
-def _routes() -> tuple[RouteTable, dict[str, str]]:
-    """template.yaml's HTTP routes and each function's folder, so tests route as the gateway does."""
-    dummy = "x" * 32  # parameters without a default; never used to connect (the test env has the real ones)
-    template = load_template(ROOT / "template.yaml", {
-        "DatabaseUrl": dummy, "RedisUrl": dummy, "JwtSecret": dummy, "SuperApiKey": dummy, "EncryptionKey": dummy})
-    folders = {name: spec.code_uri.name for name, spec in template.functions.items()}
-    return RouteTable(template.routes), folders
-
-
 class FunctionApps:
     """Each HTTP function's FastAPI app, loaded once per test (tests may set dependency_overrides)."""
 
@@ -77,7 +65,7 @@ class FunctionApps:
 
     def __getitem__(self, logical_id: str) -> Any:
         if logical_id not in self._apps:
-            self._apps[logical_id] = load_function(_routes()[1][logical_id]).app
+            self._apps[logical_id] = load_function(http_function_folders()[logical_id]).app
         return self._apps[logical_id]
 
 
@@ -89,7 +77,7 @@ def function_apps() -> FunctionApps:
 @pytest.fixture
 async def client(db: object, function_apps: FunctionApps) -> AsyncIterator[httpx.AsyncClient]:
     """Every HTTP function in-process, each request routed by template.yaml's routes like the gateway does."""
-    table = _routes()[0]
+    table = http_routes()
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         match = table.match(scope.get("method", "GET"), scope.get("raw_path", b"").decode() or scope["path"])
