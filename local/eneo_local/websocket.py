@@ -235,23 +235,23 @@ class WebSocketGateway:
         watchdog = asyncio.get_running_loop().create_task(self._watch(conn))
         code, reason, messages = 1006, "", 0  # 1006 stays if the client left during the handshake
         try:
-            await send(accept)
-            while True:
-                message = await receive()
-                if message["type"] == "websocket.disconnect":
-                    code, reason = int(message.get("code") or 1005), str(message.get("reason") or "")
-                    break
-                if message["type"] != "websocket.receive":
-                    continue
-                conn.last_active = time.time()
-                text = message.get("text")
-                if text is None:  # a binary frame: API Gateway closes the connection
-                    await conn.close(1003, "Binary frames are not supported")
-                    continue
-                messages += 1
-                self._spawn_message(conn, text, domain)
-        except OSError:  # uvicorn's ClientDisconnected: gone before the accept reached it
-            pass
+            # OSError: uvicorn's ClientDisconnected, the client gone before the accept reached it.
+            with contextlib.suppress(OSError):
+                await send(accept)
+                while True:
+                    message = await receive()
+                    if message["type"] == "websocket.disconnect":
+                        code, reason = int(message.get("code") or 1005), str(message.get("reason") or "")
+                        break
+                    if message["type"] != "websocket.receive":
+                        continue
+                    conn.last_active = time.time()
+                    text = message.get("text")
+                    if text is None:  # a binary frame: API Gateway closes the connection
+                        await conn.close(1003, "Binary frames are not supported")
+                        continue
+                    messages += 1
+                    self._spawn_message(conn, text, domain)
         finally:
             conn.open = False
             self.connections.pop(conn_id, None)
