@@ -57,6 +57,27 @@ class Settings(BaseSettings):
     sse_wait_seconds: float = Field(20.0, gt=0, description="How long one SSE poll waits for the first entry.")
     sse_linger_ms: int = Field(500, ge=0, description="How long one SSE poll keeps collecting after data came.")
 
+    # Knowledge: where documents live, how they are ingested, embedded and searched.
+    documents_bucket: str = Field("", description="The bucket uploads go to (template: DocumentsBucket).")
+    ingest_queue_url: str = Field("", description="S3 ObjectCreated events (and retries) for `ingest`.")
+    embed_queue_url: str = Field("", description="Embedding work that `ingest` sends to `embed`.")
+    upload_max_bytes: int = Field(50 * 1024 * 1024, ge=1, description="Largest document accepted (413 above).")
+    audio_max_bytes: int = Field(25 * 1024 * 1024, ge=1, description="Largest audio file (transcription APIs cap "
+                                                                      "at 25 MB).")
+    upload_url_expiry_seconds: int = Field(900, ge=60, le=7 * 24 * 3600)
+    chunk_size_tokens: int = Field(200, ge=16, description="Chunk length; all-MiniLM-L6-v2 reads 256 tokens at most.")
+    chunk_overlap_tokens: int = Field(40, ge=0)
+    extract_max_pages: int = Field(2000, ge=1, description="Longer documents fail with a reason, not a timeout.")
+    extract_max_chars: int = Field(5_000_000, ge=1000)
+    extract_max_unpacked_bytes: int = Field(200 * 1024 * 1024, ge=1024, description="Zip bombs stop here.")
+    extract_timeout_seconds: float = Field(60.0, gt=0)
+    ingest_max_attempts: int = Field(3, ge=1, description="Deliveries before a message goes to the dead-letter "
+                                                          "queue; equal to the queue's maxReceiveCount.")
+    embed_batch_size: int = Field(32, ge=1)
+    search_default_limit: int = Field(10, ge=1, le=100)
+    events_stream_ttl_seconds: int = Field(24 * 3600, ge=60, description="How long a user's status events stay "
+                                                                          "readable.")
+
     # Paging.
     page_size_default: int = Field(50, ge=1)
     page_size_max: int = Field(200, ge=1)
