@@ -87,32 +87,13 @@ def entry_order(entry_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-class AnswerStream:
-    """Writer and reader of `answer:{question_id}`."""
+class EntryStream:
+    """Reader of one Redis stream of `type`/`data` entries: an answer, or a user's status events."""
 
-    def __init__(self, redis: Redis, question_id: uuid.UUID | str, ttl_seconds: int) -> None:
+    def __init__(self, redis: Redis, key: str, ttl_seconds: int) -> None:
         self.redis = redis
-        self.question_id = question_id
-        self.key = stream_key(question_id)
+        self.key = key
         self.ttl = ttl_seconds
-
-    async def add(self, type_: EntryType, data: dict[str, Any]) -> str:
-        """Append one entry; returns its id.
-
-        The expiry is set by the first entry and pushed forward by the terminal one, not by each
-        `text` entry: an answer lasts minutes at most (the function's timeout), far less than the
-        TTL, and a plain XADD costs half the CPU of XADD+EXPIRE in a transaction (measured: 62 vs
-        123 us), which counts when many answers stream at once.
-        """
-        fields = {"type": type_, "data": json.dumps(data, ensure_ascii=False)}
-        if type_ == "text":
-            entry_id: Any = await self.redis.xadd(self.key, fields)  # type: ignore[arg-type]
-        else:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.xadd(self.key, fields)  # type: ignore[arg-type]
-                pipe.expire(self.key, self.ttl)
-                entry_id, _ = await pipe.execute()
-        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
     async def exists(self) -> bool:
         return bool(await self.redis.exists(self.key))
@@ -143,3 +124,29 @@ class AnswerStream:
                 return [_decode(entry_id, fields) for entry_id, fields in rows]
             if block_ms is None or time.monotonic() >= give_up:
                 return []
+
+
+class AnswerStream(EntryStream):
+    """Writer and reader of `answer:{question_id}`."""
+
+    def __init__(self, redis: Redis, question_id: uuid.UUID | str, ttl_seconds: int) -> None:
+        super().__init__(redis, stream_key(question_id), ttl_seconds)
+        self.question_id = question_id
+
+    async def add(self, type_: EntryType, data: dict[str, Any]) -> str:
+        """Append one entry; returns its id.
+
+        The expiry is set by the first entry and pushed forward by the terminal one, not by each
+        `text` entry: an answer lasts minutes at most (the function's timeout), far less than the
+        TTL, and a plain XADD costs half the CPU of XADD+EXPIRE in a transaction (measured: 62 vs
+        123 us), which counts when many answers stream at once.
+        """
+        fields = {"type": type_, "data": json.dumps(data, ensure_ascii=False)}
+        if type_ == "text":
+            entry_id: Any = await self.redis.xadd(self.key, fields)  # type: ignore[arg-type]
+        else:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.xadd(self.key, fields)  # type: ignore[arg-type]
+                pipe.expire(self.key, self.ttl)
+                entry_id, _ = await pipe.execute()
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)

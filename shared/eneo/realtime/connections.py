@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
+from typing import Literal
 
 from redis.asyncio import Redis
 
@@ -51,27 +52,32 @@ async def lookup(redis: Redis, connection_id: str) -> Connection | None:
 
 
 async def forget(redis: Redis, connection_id: str) -> None:
-    await redis.delete(_key(connection_id), _relay_key(connection_id))
+    await redis.delete(_key(connection_id), *(_relay_key(connection_id, slot) for slot in SLOTS))
 
 
 # One relay per connection: a new `subscribe` takes over, and the relay it replaces stops at its
 # next read. Without this, one client sending many subscribes would hold as many function instances.
 
-def _relay_key(connection_id: str) -> str:
-    return f"ws:relay:{connection_id}"
+# A connection has one slot per kind of stream: an answer, and the user's status events.
+RelaySlot = Literal["answer", "events"]
+SLOTS: tuple[RelaySlot, ...] = ("answer", "events")
 
 
-async def take_relay(redis: Redis, connection_id: str, ttl_seconds: int) -> str:
-    """Make the calling relay the connection's only one; returns its token."""
+def _relay_key(connection_id: str, slot: RelaySlot = "answer") -> str:
+    return f"ws:relay:{connection_id}" if slot == "answer" else f"ws:relay:{slot}:{connection_id}"
+
+
+async def take_relay(redis: Redis, connection_id: str, ttl_seconds: int, slot: RelaySlot = "answer") -> str:
+    """Make the calling relay the connection's only one in its slot; returns its token."""
     token = uuid.uuid4().hex
-    await redis.set(_relay_key(connection_id), token, ex=ttl_seconds)
+    await redis.set(_relay_key(connection_id, slot), token, ex=ttl_seconds)
     return token
 
 
-async def still_relaying(redis: Redis, connection_id: str, token: str) -> bool:
+async def still_relaying(redis: Redis, connection_id: str, token: str, slot: RelaySlot = "answer") -> bool:
     """False once another subscribe took over, or the client disconnected."""
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.get(_relay_key(connection_id))
+        pipe.get(_relay_key(connection_id, slot))
         pipe.exists(_key(connection_id))
         current, connected = await pipe.execute()
     current = current.decode() if isinstance(current, bytes) else current

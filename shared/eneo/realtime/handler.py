@@ -1,11 +1,15 @@
-"""The WebSocket API's routes: `$connect`, `$disconnect`, `subscribe` and `$default`.
+"""The WebSocket API's routes: `$connect`, `$disconnect`, `subscribe`, `subscribe_events` and `$default`.
 
-Protocol (client → server): `{"action": "subscribe", "question_id": "...", "last_id": "..."?}`.
-One subscription per connection at a time: a new `subscribe` replaces the one before it.
+Protocol (client → server): `{"action": "subscribe", "question_id": "...", "last_id": "..."?}` for an
+answer, `{"action": "subscribe_events", "last_id": "..."?}` for the user's status events (documents
+being ingested: `{"type": "info_blob.status", "id", ...}`; first `{"type": "subscribed", "stream":
+"events", "last_id"}`). One answer relay and one events relay per connection at a time: a new
+subscribe replaces the one before it in its slot.
 Server → client, one JSON object per frame: the answer stream's entries as
 `{"type": "first_chunk"|"text"|"done"|"error", "id", "question_id", ...}`; `{"type": "resubscribe",
 "question_id", "last_id"}` when this relay must end before the answer does (send `subscribe` again
-with that `last_id`); and `{"type": "error", "code", "message"}` for a refused message.
+with that `last_id`; for events it carries `"stream": "events"` instead of the question id); and
+`{"type": "error", "code", "message"}` for a refused message.
 
 Browsers cannot set headers on a WebSocket, so `$connect` also takes the access token or API key
 from the query string (`?token=` / `?api_key=`); API Gateway does not log query strings unless told
@@ -18,11 +22,12 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
 from eneo.answers.service import abandon_if_lost
-from eneo.answers.stream import START, AnswerStream, coalesce, valid_entry_id
+from eneo.answers.stream import START, AnswerStream, Entry, EntryStream, coalesce, valid_entry_id
 from eneo.auth.principal import Principal, from_access_token, from_api_key, recheck
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import AppError
@@ -30,6 +35,7 @@ from eneo.core.redis import get_redis
 from eneo.core.settings import get_settings
 from eneo.realtime import connections
 from eneo.realtime.connections import Connection
+from eneo.realtime.events import UserEvents
 from eneo.sessions.models import Question, QuestionStatus
 
 log = logging.getLogger("eneo.realtime")
@@ -144,20 +150,55 @@ async def subscribe(message: dict[str, Any], connection: Connection, outbox: Out
     if end := await stream.end_already_read(last_id):
         outbox.send(end.as_message(question_id))  # the client has it all: say so again and stop
         return
+    last_id = await _relay(stream, last_id, connection, outbox, context, "answer",
+                           lambda entry: entry.as_message(question_id))
+    if last_id is not None:
+        outbox.send({"type": "resubscribe", "question_id": str(question_id), "last_id": last_id})
+
+
+async def subscribe_events(message: dict[str, Any], connection: Connection, outbox: Outbox, context: Any) -> None:
+    """Relay the user's status events (`events:{user_id}`) from `last_id`, or from now on, until the
+    function's deadline; then `{"type": "resubscribe", "stream": "events", "last_id"}`."""
+    last_id = message.get("last_id")
+    if last_id is not None and (not isinstance(last_id, str) or not valid_entry_id(last_id)):
+        outbox.error("invalid_message", "last_id must be an id this stream sent (like 1700000000000-0)",
+                     stream="events")
+        return
+    try:
+        async with UnitOfWork(connection.tenant_id) as uow:
+            await recheck(uow, connection.user_id, key_id=connection.key_id, generation=connection.generation)
+    except AppError as exc:
+        outbox.error(exc.code, exc.message, stream="events")
+        return
+    events = UserEvents(get_redis(), connection.user_id, get_settings().events_stream_ttl_seconds)
+    if last_id is None:
+        newest = await events.last()
+        last_id = newest.id if newest else START
+    outbox.send({"type": "subscribed", "stream": "events", "last_id": last_id})
+    last_id = await _relay(events, last_id, connection, outbox, context, "events",
+                           lambda entry: {"type": entry.type, "id": entry.id, **entry.data})
+    if last_id is not None:
+        outbox.send({"type": "resubscribe", "stream": "events", "last_id": last_id})
+
+
+async def _relay(stream: EntryStream, last_id: str, connection: Connection, outbox: Outbox, context: Any,
+                 slot: connections.RelaySlot, frame: Callable[[Entry], dict[str, Any]]) -> str | None:
+    """Send the stream's entries after `last_id` until a terminal one (None), a newer subscribe in the
+    same slot takes over (None), or the function's deadline nears: then the last id sent."""
     remaining_s = context.get_remaining_time_in_millis() / 1000
     deadline = time.monotonic() + remaining_s - RELAY_MARGIN_SECONDS
     redis = get_redis()
-    token = await connections.take_relay(redis, connection.id, int(remaining_s) + 1)
+    token = await connections.take_relay(redis, connection.id, int(remaining_s) + 1, slot)
     while (remaining := deadline - time.monotonic()) > 0:
         entries = await stream.read(last_id, block_ms=max(int(min(remaining, READ_BLOCK_MS / 1000) * 1000), 1))
-        if not await connections.still_relaying(redis, connection.id, token):
-            return  # a newer subscribe on this connection took over, or the client left
+        if not await connections.still_relaying(redis, connection.id, token, slot):
+            return None  # a newer subscribe on this connection took over, or the client left
         for entry in coalesce(entries):
-            outbox.send(entry.as_message(question_id))
+            outbox.send(frame(entry))
             last_id = entry.id
             if entry.terminal:
-                return
-    outbox.send({"type": "resubscribe", "question_id": str(question_id), "last_id": last_id})
+                return None
+    return last_id
 
 
 async def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -187,8 +228,11 @@ async def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
             outbox.error("invalid_message", 'Send JSON like {"action": "subscribe", "question_id": "..."}')
         elif route == "subscribe":
             await subscribe(message, connection, outbox, context)
+        elif route == "subscribe_events":
+            await subscribe_events(message, connection, outbox, context)
         else:
-            outbox.error("unknown_action", 'The only action is "subscribe"', action=str(message.get("action"))[:50])
+            outbox.error("unknown_action", 'The actions are "subscribe" and "subscribe_events"',
+                         action=str(message.get("action"))[:50])
     except Gone:
         log.info("client left during relay", extra={"connection_id": connection_id})
     return {"statusCode": 200}
