@@ -1,8 +1,12 @@
 """Every table, imported in one place for migrations and tests."""
 
+from typing import Any
+
 from eneo.api_keys.models import ApiKey
-from eneo.assistants.models import Assistant, AssistantPrompt
+from eneo.assistants.models import Assistant, AssistantGroup, AssistantPrompt
 from eneo.core.db import Base
+from eneo.knowledge.models import HNSW_INDEX_PREFIX, Chunk, Group, InfoBlob
+from eneo.model_providers.embedding_models import EmbeddingModel
 from eneo.model_providers.models import CompletionModel, ModelProvider
 from eneo.sessions.models import Question, Session
 from eneo.spaces.models import Space, SpaceMember
@@ -12,9 +16,14 @@ from eneo.users.models import User
 __all__ = [
     "ApiKey",
     "Assistant",
+    "AssistantGroup",
     "AssistantPrompt",
     "Base",
+    "Chunk",
     "CompletionModel",
+    "EmbeddingModel",
+    "Group",
+    "InfoBlob",
     "ModelProvider",
     "Question",
     "Session",
@@ -22,4 +31,11 @@ __all__ = [
     "SpaceMember",
     "Tenant",
     "User",
+    "include_name",
 ]
+
+
+def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+    """What migrations manage: not the per-embedding-model HNSW indexes, which the app creates at run time
+    (`ensure_embedding_index`), so autogenerate must neither drop them nor report them."""
+    return not (type_ == "index" and name is not None and name.startswith(HNSW_INDEX_PREFIX))

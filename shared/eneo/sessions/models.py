@@ -1,8 +1,10 @@
 import enum
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, Integer, SmallInteger, String, Text
+from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, Integer, SmallInteger, String, Text, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from eneo.core.db import Base, Entity
@@ -56,6 +58,8 @@ class Question(Entity, Base):
     feedback: Mapped[int | None] = mapped_column(SmallInteger)  # +1 helpful, -1 not helpful
     feedback_text: Mapped[str | None] = mapped_column(Text)
     completed_at: Mapped[datetime | None] = mapped_column()
+    # The chunks the answer was given (document id, title, chunk, score), as sent in `first_chunk`.
+    references: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list, server_default=text("'[]'::jsonb"))
 
     @property
     def partial(self) -> bool:
