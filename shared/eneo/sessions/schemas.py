@@ -31,6 +31,17 @@ class FeedbackOut(BaseModel):
     text: str | None = None
 
 
+class ReferenceOut(BaseModel):
+    """A source the answer was given; the answer cites it as [n]."""
+
+    id: uuid.UUID = Field(description="The document (info blob)")
+    title: str
+    chunk_index: int
+    page: int | None = None
+    score: float
+    n: int = Field(description="Its number in the answer's citations")
+
+
 class QuestionOut(BaseModel):
     id: uuid.UUID
     session_id: uuid.UUID
@@ -42,6 +53,7 @@ class QuestionOut(BaseModel):
     model: str
     usage: UsageOut | None = None
     feedback: FeedbackOut | None = None
+    references: list[ReferenceOut] = Field(default_factory=list, description="The sources it was answered from")
     created_at: datetime
     completed_at: datetime | None = None
 

@@ -28,6 +28,7 @@ from eneo.sessions.schemas import (
     Feedback,
     FeedbackOut,
     QuestionOut,
+    ReferenceOut,
     SessionDetail,
     SessionOut,
     UsageOut,
@@ -48,6 +49,7 @@ def question_out(q: Question) -> QuestionOut:
         usage=(UsageOut(input_tokens=q.input_tokens, output_tokens=q.output_tokens)
                if q.input_tokens is not None and q.output_tokens is not None else None),
         feedback=FeedbackOut(value=q.feedback, text=q.feedback_text) if q.feedback in (1, -1) else None,
+        references=[ReferenceOut.model_validate(r) for r in q.references or []],
     )
 
 
