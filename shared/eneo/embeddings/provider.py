@@ -1,0 +1,132 @@
+"""Embeddings and transcriptions from OpenAI, Azure OpenAI and OpenAI-compatible servers (openai SDK).
+
+Reuses eneo.llm's client per provider account and loop, its error classification and its retry policy,
+so chat, embeddings and transcription of one provider share connections and fail the same way. Imported
+on first use only (the SDK takes about 0.5 s to import).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from eneo.embeddings.types import EmbeddingError, TranscriptionError
+from eneo.llm import errors
+from eneo.llm.openai_provider import _classify, _client, _timeout
+from eneo.llm.retry import next_delay
+from eneo.llm.types import ProviderConfig, ProviderError, RetryPolicy
+
+log = logging.getLogger("eneo.embeddings")
+T = TypeVar("T")
+
+DEFAULT_RETRY = RetryPolicy(max_attempts=3, base_delay=0.5, max_delay=8.0, connect_timeout=10.0, idle_timeout=60.0)
+# Transcribing a long recording takes minutes, and a retry re-uploads up to 25 MB: one retry at most.
+TRANSCRIBE_RETRY = RetryPolicy(max_attempts=2, base_delay=1.0, max_delay=8.0, connect_timeout=10.0,
+                               idle_timeout=600.0)
+SUPPORTED = ("openai", "azure", "openai_compatible")
+
+
+async def _with_retries(config: ProviderConfig, retry: RetryPolicy, call: Callable[[], Awaitable[T]],
+                        what: str) -> T:
+    """`call()` with SDK errors classified by eneo.llm; retried while retryable. Raises ProviderError."""
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            with errors.translated(_classify):
+                return await call()
+        except ProviderError as error:
+            delay = next_delay(error, attempt, retry)
+            if delay is None:
+                raise
+            log.warning("%s call failed, retrying", what, extra={
+                "provider": config.type, "code": error.code, "status": error.status, "attempt": attempt,
+                "delay_s": round(delay, 3)})
+            await asyncio.sleep(delay)
+
+
+def _embedding_error(error: ProviderError) -> EmbeddingError:
+    return EmbeddingError(error.code, error.message, retryable=error.retryable, status=error.status,
+                          retry_after=error.retry_after)
+
+
+def _check_supported(config: ProviderConfig) -> None:
+    if config.type not in SUPPORTED:
+        raise EmbeddingError("embedding_provider_unsupported",
+                             f"Provider type {config.type!r} offers no embeddings or transcriptions")
+
+
+def _normalised(vector: list[float]) -> list[float]:
+    norm = math.sqrt(math.fsum(x * x for x in vector))
+    if not norm or not math.isfinite(norm):
+        raise EmbeddingError("embedding_bad_response", "The provider returned a zero or non-finite vector",
+                             retryable=True)
+    return [x / norm for x in vector]
+
+
+class ProviderEmbedder:
+    """One embedding model of one provider account. `name` is the model (Azure: the deployment)."""
+
+    def __init__(self, config: ProviderConfig, name: str, dimensions: int, *, max_batch: int = 64,
+                 retry: RetryPolicy = DEFAULT_RETRY) -> None:
+        _check_supported(config)
+        self.config, self.name, self.dimensions = config, name, dimensions
+        self.max_batch, self.retry = max_batch, retry
+
+    def __repr__(self) -> str:  # the config's repr already hides the key
+        return f"ProviderEmbedder({self.config.type!r}, {self.name!r}, dimensions={self.dimensions})"
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        """Unit vectors in input order, `max_batch` texts per request. Raises EmbeddingError."""
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), self.max_batch):
+            vectors += await self._batch(texts[start:start + self.max_batch])
+        return vectors
+
+    async def _batch(self, texts: list[str]) -> list[list[float]]:
+        # OpenAI refuses an empty string in `input`; a blank embeds like a space.
+        inputs = [text if text.strip() else " " for text in texts]
+        try:
+            client = _client(self.config)
+            response = await _with_retries(self.config, self.retry, lambda: client.embeddings.create(
+                model=self.name, input=inputs, encoding_format="float", timeout=_timeout(self.retry)), "Embedding")
+        except ProviderError as error:
+            if error.code == "provider_misconfigured":
+                raise EmbeddingError("embedding_misconfigured", error.message) from None
+            raise _embedding_error(error) from None
+        data = sorted(response.data, key=lambda item: item.index)
+        if len(data) != len(inputs) or [item.index for item in data] != list(range(len(inputs))):
+            raise EmbeddingError("embedding_bad_response", f"The provider returned {len(data)} vectors for "
+                                 f"{len(inputs)} texts", retryable=True)
+        vectors: list[list[float]] = []
+        for item in data:
+            if len(item.embedding) != self.dimensions:
+                raise EmbeddingError("embedding_dimensions_mismatch", f"{self.name} returned vectors of "
+                                     f"{len(item.embedding)} dimensions; the model is configured with "
+                                     f"{self.dimensions}")
+            vectors.append(_normalised(item.embedding))
+        return vectors
+
+
+async def transcribe(config: ProviderConfig, model: str, data: bytes, filename: str,
+                     retry: RetryPolicy = TRANSCRIBE_RETRY) -> str:
+    """The text of an audio file (`audio.transcriptions.create`). Raises TranscriptionError."""
+    try:
+        _check_supported(config)
+    except EmbeddingError as error:
+        raise TranscriptionError(error.message, reason=error.code) from None
+    try:
+        client = _client(config)
+        result = await _with_retries(config, retry, lambda: client.audio.transcriptions.create(
+            model=model, file=(filename, data), timeout=_timeout(retry)), "Transcription")
+    except ProviderError as error:
+        raise TranscriptionError(f"Transcription failed: {error.message}", reason=error.code,
+                                 retryable=error.retryable, status=error.status,
+                                 retry_after=error.retry_after) from None
+    text = result if isinstance(result, str) else getattr(result, "text", None)
+    if not isinstance(text, str):
+        raise TranscriptionError("The transcription service returned no text", reason="bad_response")
+    return text
