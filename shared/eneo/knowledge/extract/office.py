@@ -1,0 +1,144 @@
+"""Word, Excel and PowerPoint (OOXML) text.
+
+These are zip archives, so the central directory is checked before any library inflates a member:
+a declared total over `max_unpacked_bytes`, or a large member compressed more than 100:1, is a zip
+bomb (`unpack_limit`). zipfile never inflates a member past its declared size, so the check holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import zipfile
+from collections.abc import Iterator
+from typing import Any
+
+from eneo.knowledge.extract.budget import Collector
+from eneo.knowledge.extract.text import readable_rows
+from eneo.knowledge.extract.types import Extracted, ExtractionError, ExtractLimits
+
+MAX_RATIO = 100
+RATIO_MIN_BYTES = 1024 * 1024
+MAX_MEMBERS = 10_000
+_MB = 1024 * 1024
+
+
+def check_zip(data: bytes, limits: ExtractLimits) -> None:
+    """Refuse archives that would unpack to more than the limits allow, from the central directory alone."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise ExtractionError("corrupt", "the file is not a readable zip archive (damaged or cut short?)") from exc
+    if len(members) > MAX_MEMBERS:
+        raise ExtractionError("unpack_limit", f"the archive has {len(members)} parts; at most {MAX_MEMBERS} "
+                                              "are accepted")
+    total = sum(m.file_size for m in members)
+    if total > limits.max_unpacked_bytes:
+        raise ExtractionError("unpack_limit", f"the file unpacks to {total / _MB:.0f} MB; at most "
+                                              f"{limits.max_unpacked_bytes / _MB:.0f} MB are accepted")
+    for member in members:
+        if member.file_size > RATIO_MIN_BYTES and member.file_size > MAX_RATIO * max(member.compress_size, 1):
+            raise ExtractionError("unpack_limit", f"a part of the file is compressed more than {MAX_RATIO}:1 "
+                                                  "(a zip bomb?)")
+
+
+def extract_docx(data: bytes, limits: ExtractLimits) -> Extracted:
+    from docx import Document
+    from docx.table import Table
+
+    check_zip(data, limits)
+    document = Document(io.BytesIO(data))
+    collector = Collector(limits)
+    collector.begin()
+    for block in document.iter_inner_content():
+        text = "\n".join(readable_rows(_docx_rows(block))) if isinstance(block, Table) else block.text
+        if not collector.add(text):
+            break
+    return collector.result(1)
+
+
+def _docx_rows(table: Any) -> Iterator[list[str]]:
+    for row in table.rows:
+        seen: set[int] = set()
+        cells = []
+        for cell in row.cells:  # a merged cell comes back once per grid column it spans
+            if id(cell._tc) not in seen:
+                seen.add(id(cell._tc))
+                cells.append(cell.text)
+        yield cells
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dt.datetime) and value.time() == dt.time():
+        return value.date().isoformat()
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    return str(value)
+
+
+def extract_xlsx(data: bytes, limits: ExtractLimits) -> Extracted:
+    from openpyxl import load_workbook
+
+    check_zip(data, limits)
+    workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    collector = Collector(limits)
+    sheets = 0
+    try:
+        for sheet in workbook.worksheets:
+            sheets += 1
+            collector.begin(title=sheet.title, sep="\n")
+            if not collector.add(sheet.title):
+                break
+            rows = ([_cell(v) for v in row] for row in _ticking(sheet.iter_rows(values_only=True), collector))
+            if not all(collector.add(line) for line in readable_rows(rows)):
+                break
+    finally:
+        workbook.close()
+    # A sheet's name alone is not content.
+    if not any("\n" in s.text for s in collector.sections()):
+        raise ExtractionError("empty", "the workbook contains no text")
+    return Extracted(collector.sections(), sheets, collector.truncated)
+
+
+def _ticking(rows: Iterator[Any], collector: Collector) -> Iterator[Any]:
+    """Rows of empty cells add no text; the deadline must still apply to them."""
+    for row in rows:
+        collector.tick()
+        yield row
+
+
+def extract_pptx(data: bytes, limits: ExtractLimits) -> Extracted:
+    from pptx import Presentation
+
+    check_zip(data, limits)
+    presentation = Presentation(io.BytesIO(data))
+    slides = presentation.slides
+    if len(slides) > limits.max_pages:
+        raise ExtractionError("too_many_pages", f"the presentation has {len(slides)} slides; at most "
+                                                f"{limits.max_pages} are accepted")
+    collector = Collector(limits)
+    for number, slide in enumerate(slides, start=1):
+        collector.begin(page=number)
+        texts = [*_shape_texts(slide.shapes)]
+        if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
+            texts.append(slide.notes_slide.notes_text_frame.text)
+        if not all(collector.add(t) for t in texts):
+            break
+    return collector.result(len(slides))
+
+
+def _shape_texts(shapes: Any) -> Iterator[str]:
+    from pptx.shapes.group import GroupShape
+
+    for shape in shapes:
+        if isinstance(shape, GroupShape):
+            yield from _shape_texts(shape.shapes)
+        elif getattr(shape, "has_text_frame", False) and shape.has_text_frame:
+            yield shape.text_frame.text
+        elif getattr(shape, "has_table", False) and shape.has_table:
+            yield "\n".join(readable_rows([c.text for c in row.cells] for row in shape.table.rows))

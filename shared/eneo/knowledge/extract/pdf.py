@@ -1,0 +1,69 @@
+"""PDF text, one section per page (pypdf).
+
+The page count is read from the page tree's /Count before any page is touched, so a 10,000-page
+file is refused in milliseconds; pages are then still counted while reading in case /Count lies.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from typing import Any
+
+from pypdf import PasswordType, PdfReader
+
+from eneo.knowledge.extract.budget import Collector
+from eneo.knowledge.extract.types import Extracted, ExtractionError, ExtractLimits
+
+# pypdf reports recoverable oddities of real-world files as warnings; they are noise in our logs.
+logging.getLogger("pypdf").setLevel(logging.ERROR)
+
+
+def _too_many(pages: int, limits: ExtractLimits) -> ExtractionError:
+    return ExtractionError("too_many_pages", f"the PDF has {pages} pages; at most {limits.max_pages} are accepted")
+
+
+def _declared_pages(reader: PdfReader) -> int | None:
+    try:
+        count: Any = reader.trailer["/Root"]
+        return int(count["/Pages"]["/Count"])
+    except Exception:  # a broken tree is dealt with when the pages are read
+        return None
+
+
+def _open(data: bytes) -> PdfReader:
+    if b"%%EOF" not in data:
+        raise ExtractionError("corrupt", "the PDF is incomplete (it has no end-of-file marker; was it cut short?)")
+    reader = PdfReader(io.BytesIO(data))
+    if reader.is_encrypted:
+        # Many PDFs are encrypted only to restrict printing or copying, with an empty user password:
+        # those open like any other. A real password cannot be supplied here.
+        try:
+            opened = reader.decrypt("")
+        except Exception:
+            opened = PasswordType.NOT_DECRYPTED
+        if opened == PasswordType.NOT_DECRYPTED:
+            raise ExtractionError("encrypted", "the PDF is password-protected; remove the password and upload it again")
+    return reader
+
+
+def extract_pdf(data: bytes, limits: ExtractLimits) -> Extracted:
+    reader = _open(data)
+    declared = _declared_pages(reader)
+    if declared is not None and declared > limits.max_pages:
+        raise _too_many(declared, limits)
+    collector = Collector(limits)
+    pages = 0
+    for number, page in enumerate(reader.pages, start=1):
+        if number > limits.max_pages:
+            raise _too_many(len(reader.pages), limits)
+        collector.tick()
+        pages = number
+        collector.begin(page=number)
+        if not collector.add(page.extract_text() or ""):
+            break
+    if not collector.has_text():
+        if pages == 0:
+            raise ExtractionError("empty", "the PDF has no pages")
+        raise ExtractionError("no_text_layer", "the PDF has no text layer (scanned?); OCR is not supported")
+    return Extracted(collector.sections(), len(reader.pages), collector.truncated)

@@ -1,0 +1,47 @@
+"""`extract`: one entry point that picks the extractor and turns any parser failure into `corrupt`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from eneo.knowledge.extract.office import extract_docx, extract_pptx, extract_xlsx
+from eneo.knowledge.extract.pdf import extract_pdf
+from eneo.knowledge.extract.text import extract_csv, extract_html, extract_plain
+from eneo.knowledge.extract.types import DocumentType, Extracted, ExtractionError, ExtractLimits, is_audio
+
+log = logging.getLogger("eneo.knowledge.extract")
+
+Extractor = Callable[[bytes, ExtractLimits], Extracted]
+_EXTRACTORS: dict[DocumentType, Extractor] = {
+    DocumentType.TEXT: extract_plain,
+    DocumentType.MARKDOWN: extract_plain,
+    DocumentType.CSV: extract_csv,
+    DocumentType.HTML: extract_html,
+    DocumentType.PDF: extract_pdf,
+    DocumentType.DOCX: extract_docx,
+    DocumentType.XLSX: extract_xlsx,
+    DocumentType.PPTX: extract_pptx,
+}
+
+
+def extract(data: bytes, doc_type: DocumentType, limits: ExtractLimits | None = None) -> Extracted:
+    """The text of a document of a detected type, within `limits`; raises `ExtractionError`.
+
+    Audio has no text to extract: it goes to a transcription model, and its transcript comes back here
+    as `DocumentType.TEXT`.
+    """
+    if is_audio(doc_type):
+        raise ValueError("audio is transcribed, not extracted")
+    if not data:
+        raise ExtractionError("empty", "the file is empty")
+    limits = limits or ExtractLimits()
+    try:
+        return _EXTRACTORS[doc_type](data, limits)
+    except ExtractionError:
+        raise
+    except (Exception, RecursionError) as exc:
+        # The parser's message may quote the document; only its type is kept (and logged).
+        log.info("extraction failed", extra={"doc_type": doc_type.value, "error": type(exc).__name__})
+        raise ExtractionError("corrupt", f"the {doc_type.label} could not be read (damaged or not a valid "
+                                         f"{doc_type.label} file)") from exc

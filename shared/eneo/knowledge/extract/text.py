@@ -1,0 +1,203 @@
+"""Text-based kinds: decoding (UTF-8, UTF-16 with BOM, cp1252/Latin-1 for older Swedish files),
+plain text and Markdown as they are, CSV rows as readable lines, HTML as its visible text."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from html.parser import HTMLParser
+
+from eneo.knowledge.extract.budget import Collector
+from eneo.knowledge.extract.types import Extracted, ExtractionError, ExtractLimits
+
+_SNIFF_BYTES = 64 * 1024
+# Bytes that plain text does not contain (tab, LF, FF, CR and ESC aside).
+_BINARY_BYTES = frozenset(range(0x20)) - {0x09, 0x0A, 0x0C, 0x0D, 0x1B}
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def looks_like_text(data: bytes) -> bool:
+    """Judge from the first 64 KB: a BOM, or no NUL and almost no other control bytes."""
+    if any(data.startswith(bom) for bom, _ in _BOMS):
+        return True
+    sample = data[:_SNIFF_BYTES]
+    if b"\x00" in sample:
+        return False
+    controls = sum(1 for b in sample if b in _BINARY_BYTES)
+    if controls > max(1, len(sample) // 200):
+        return False
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=len(sample) == len(data))
+        return True
+    except UnicodeDecodeError:
+        # Not UTF-8: a single-byte encoding is possible if the bytes are mostly printable.
+        high = sum(1 for b in sample if b >= 0x80)
+        return high <= len(sample) // 3
+
+
+def decode(data: bytes) -> str:
+    """Bytes to text: BOM first, then UTF-8, then Windows-1252 (Swedish text from older tools), then Latin-1."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return data.decode(encoding, errors="replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def extract_plain(data: bytes, limits: ExtractLimits) -> Extracted:
+    collector = Collector(limits)
+    collector.begin(sep="")
+    text = decode(data)
+    # Add in slices so the deadline and the budget apply to huge files too.
+    step = 1 << 20
+    for start in range(0, len(text), step):
+        if not collector.add(text[start:start + step], strip=False):
+            break
+    return collector.result()
+
+
+def extract_csv(data: bytes, limits: ExtractLimits) -> Extracted:
+    text = decode(data)
+    first_line = text[:4096].split("\n", 1)[0]
+    delimiter = max(",;\t|", key=first_line.count)
+    collector = Collector(limits)
+    collector.begin(sep="\n")
+    try:
+        for line in readable_rows(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)):
+            if not collector.add(line):
+                break
+    except csv.Error as exc:
+        raise ExtractionError("corrupt", "the CSV file could not be read") from exc
+    return collector.result()
+
+
+def _header(row: list[str]) -> bool:
+    """A first row of two or more short, distinct, non-numeric labels is a header."""
+    values = [v for v in row if v]
+    if len(values) < max(len(row), 2) or len(set(values)) < len(values) or max(map(len, values)) > 80:
+        return False
+    return not any(_number(v) for v in values)
+
+
+def _number(value: str) -> bool:
+    try:
+        float(value.replace(",", ".").replace(" ", ""))
+        return True
+    except ValueError:
+        return False
+
+
+def readable_rows(rows: Iterable[Iterable[str]]) -> Iterator[str]:
+    """Table rows as lines a reader (and a retriever) understands out of context.
+
+    With a header, every row names its columns ("Namn: Anna; Roll: Handläggare"), so a chunk that
+    starts mid-table still says what each value is; the header line itself comes first.
+    """
+    header: list[str] | None = None
+    for raw in rows:
+        row = [" ".join(str(v).split()) for v in raw]
+        while row and not row[-1]:
+            row.pop()
+        if not any(row):
+            continue
+        if header is None:
+            if _header(row):
+                header = row
+                yield " | ".join(row)
+                continue
+            header = []
+        if header:
+            pairs = [f"{header[i]}: {v}" if i < len(header) else v for i, v in enumerate(row) if v]
+            yield "; ".join(pairs)
+        else:
+            yield " | ".join(v for v in row if v)
+
+
+_SKIP = frozenset({"script", "style", "noscript", "template", "svg", "head", "iframe", "object"})
+_BLOCK = frozenset({"p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table",
+                    "section", "article", "header", "footer", "main", "nav", "aside", "blockquote", "pre",
+                    "dd", "dt", "dl", "hr", "figcaption", "caption", "title", "form", "fieldset", "address"})
+_CELL = frozenset({"td", "th"})
+
+
+class _VisibleText(HTMLParser):
+    """Visible text of a page: scripts, styles and <head> (except <title>) are dropped; blocks become lines."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.lines: list[str] = []
+        self._line: list[str] = []
+        self._skip = 0
+        self._in_title = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "title":
+            self._in_title = True
+        elif tag in _SKIP:
+            self._skip += 1
+        if tag in _BLOCK:
+            self._break()
+        elif tag in _CELL and self._line:
+            self._line.append(" | ")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _BLOCK:
+            self._break()
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title":
+            self._in_title = False
+        elif tag in _SKIP:
+            self._skip = max(self._skip - 1, 0)
+        if tag in _BLOCK:
+            self._break()
+
+    def handle_data(self, data: str) -> None:
+        if self._skip and not self._in_title:
+            return
+        self._line.append(data)
+
+    def _break(self) -> None:
+        line = " ".join("".join(self._line).split())
+        if line:
+            self.lines.append(line)
+        self._line = []
+
+    def take(self) -> list[str]:
+        lines, self.lines = self.lines, []
+        return lines
+
+    def close(self) -> None:
+        super().close()
+        self._break()
+
+
+def extract_html(data: bytes, limits: ExtractLimits) -> Extracted:
+    text = decode(data)
+    collector = Collector(limits)
+    collector.begin(sep="\n")
+    parser = _VisibleText()
+    step = 64 * 1024
+    done = False
+    for start in range(0, len(text), step):
+        collector.tick()
+        parser.feed(text[start:start + step])
+        if not _feed_lines(collector, parser.take()):
+            done = True
+            break
+    if not done:
+        parser.close()
+        _feed_lines(collector, parser.take())
+    return collector.result()
+
+
+def _feed_lines(collector: Collector, lines: list[str]) -> bool:
+    return all(collector.add(line) for line in lines)

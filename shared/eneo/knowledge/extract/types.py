@@ -1,0 +1,175 @@
+"""The vocabulary of extraction: what a document is, what came out of it, the limits, the failures.
+
+`ACCEPTED_TYPES` is the one list of what uploads may be (media types, extensions, the size limit that
+applies); detection, the upload checks and `GET /api/v1/limits/` all read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal, Protocol
+
+
+class DocumentType(StrEnum):
+    TEXT = "text"
+    MARKDOWN = "markdown"
+    CSV = "csv"
+    HTML = "html"
+    PDF = "pdf"
+    DOCX = "docx"
+    XLSX = "xlsx"
+    PPTX = "pptx"
+    MP3 = "mp3"
+    WAV = "wav"
+    OGG = "ogg"
+    FLAC = "flac"
+    M4A = "m4a"
+    WEBM = "webm"
+
+    @property
+    def accepted(self) -> AcceptedType:
+        return _BY_TYPE[self]
+
+    @property
+    def media_type(self) -> str:
+        """The canonical media type (what `info_blobs.content_type` stores)."""
+        return self.accepted.media_type
+
+    @property
+    def extension(self) -> str:
+        """The usual extension with its dot; transcription APIs read the format from the file name."""
+        return self.accepted.extensions[0]
+
+    @property
+    def label(self) -> str:
+        return self.accepted.label
+
+
+Family = Literal["text", "pdf", "docx", "xlsx", "pptx", "audio"]
+LimitSetting = Literal["upload_max_bytes", "audio_max_bytes"]
+
+
+class _SizeSettings(Protocol):
+    upload_max_bytes: int
+    audio_max_bytes: int
+
+
+@dataclass(frozen=True)
+class AcceptedType:
+    type: DocumentType
+    label: str
+    media_type: str
+    extensions: tuple[str, ...]
+    family: Family
+    limit_setting: LimitSetting = "upload_max_bytes"
+    # Other media types clients send for the same thing (browsers and OSes disagree).
+    aliases: tuple[str, ...] = field(default=())
+
+    def max_bytes(self, settings: _SizeSettings) -> int:
+        return int(getattr(settings, self.limit_setting))
+
+
+_DOC: LimitSetting = "upload_max_bytes"
+_AUDIO: LimitSetting = "audio_max_bytes"
+_OOXML = "application/vnd.openxmlformats-officedocument."
+
+ACCEPTED_TYPES: tuple[AcceptedType, ...] = (
+    AcceptedType(DocumentType.PDF, "PDF", "application/pdf", (".pdf",), "pdf", _DOC, ("application/x-pdf",)),
+    AcceptedType(DocumentType.DOCX, "Word document (DOCX)", _OOXML + "wordprocessingml.document", (".docx",), "docx"),
+    AcceptedType(DocumentType.XLSX, "Excel workbook (XLSX)", _OOXML + "spreadsheetml.sheet", (".xlsx",), "xlsx"),
+    AcceptedType(DocumentType.PPTX, "PowerPoint presentation (PPTX)", _OOXML + "presentationml.presentation",
+                 (".pptx",), "pptx"),
+    AcceptedType(DocumentType.HTML, "HTML", "text/html", (".html", ".htm"), "text", _DOC, ("application/xhtml+xml",)),
+    AcceptedType(DocumentType.CSV, "CSV", "text/csv", (".csv",), "text", _DOC,
+                 ("application/csv", "text/x-csv", "text/comma-separated-values")),
+    AcceptedType(DocumentType.MARKDOWN, "Markdown", "text/markdown", (".md", ".markdown"), "text", _DOC,
+                 ("text/x-markdown",)),
+    AcceptedType(DocumentType.TEXT, "plain text", "text/plain", (".txt", ".text"), "text"),
+    AcceptedType(DocumentType.MP3, "MP3 audio", "audio/mpeg", (".mp3", ".mpga"), "audio", _AUDIO,
+                 ("audio/mp3", "audio/mpeg3", "audio/x-mpeg-3", "audio/mpga")),
+    AcceptedType(DocumentType.WAV, "WAV audio", "audio/wav", (".wav",), "audio", _AUDIO,
+                 ("audio/x-wav", "audio/wave", "audio/vnd.wave")),
+    AcceptedType(DocumentType.OGG, "Ogg audio", "audio/ogg", (".ogg", ".oga"), "audio", _AUDIO, ("application/ogg",)),
+    AcceptedType(DocumentType.FLAC, "FLAC audio", "audio/flac", (".flac",), "audio", _AUDIO, ("audio/x-flac",)),
+    AcceptedType(DocumentType.M4A, "MPEG-4 audio (M4A/MP4)", "audio/mp4", (".m4a", ".mp4"), "audio", _AUDIO,
+                 ("audio/x-m4a", "audio/m4a", "video/mp4")),
+    AcceptedType(DocumentType.WEBM, "WebM audio", "audio/webm", (".webm",), "audio", _AUDIO, ("video/webm",)),
+)
+_BY_TYPE = {a.type: a for a in ACCEPTED_TYPES}
+
+ACCEPTED_LABELS = ", ".join(a.extensions[0].lstrip(".").upper() for a in ACCEPTED_TYPES)
+
+
+def is_audio(doc_type: DocumentType) -> bool:
+    """Audio is transcribed (by a model provider), not extracted."""
+    return doc_type.accepted.family == "audio"
+
+
+def accepted_types(settings: _SizeSettings) -> list[dict[str, Any]]:
+    """What `GET /api/v1/limits/` shows: one entry per kind with the size limit that applies to it."""
+    return [{"type": a.type.value, "label": a.label, "media_type": a.media_type,
+             "media_types": [a.media_type, *a.aliases], "extensions": list(a.extensions),
+             "max_bytes": a.max_bytes(settings)} for a in ACCEPTED_TYPES]
+
+
+@dataclass(frozen=True)
+class Section:
+    """A run of text with the page it is on (PDF page, slide number; None where there are no pages)."""
+
+    text: str
+    page: int | None = None
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """`pages`: PDF pages, slides, sheets; 1 for flowing text. `truncated`: text stopped at max_chars."""
+
+    sections: list[Section]
+    pages: int
+    truncated: bool = False
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(s.text for s in self.sections)
+
+
+class _ExtractSettings(Protocol):
+    extract_max_pages: int
+    extract_max_chars: int
+    extract_max_unpacked_bytes: int
+    extract_timeout_seconds: float
+
+
+@dataclass(frozen=True)
+class ExtractLimits:
+    """Bounds that keep a hostile file from costing more than a fixed amount of time and memory."""
+
+    max_pages: int = 2000
+    max_chars: int = 5_000_000
+    max_unpacked_bytes: int = 200 * 1024 * 1024
+    timeout_seconds: float = 60.0
+
+    @classmethod
+    def from_settings(cls, settings: _ExtractSettings) -> ExtractLimits:
+        return cls(max_pages=settings.extract_max_pages, max_chars=settings.extract_max_chars,
+                   max_unpacked_bytes=settings.extract_max_unpacked_bytes,
+                   timeout_seconds=settings.extract_timeout_seconds)
+
+
+ErrorCode = Literal["unsupported_type", "type_mismatch", "too_large", "empty", "corrupt", "encrypted",
+                    "too_many_pages", "no_text_layer", "unpack_limit", "extract_timeout"]
+
+
+class ExtractionError(Exception):
+    """A problem with the document itself: retrying cannot help. `message` is for people and never quotes
+    the document's content."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code: ErrorCode = code
+        self.message = message
+
+
+ExtractError = ExtractionError
