@@ -4,6 +4,7 @@ import asyncio
 import json
 import math
 import threading
+import uuid
 from pathlib import Path
 
 import pytest
@@ -117,7 +118,7 @@ def test_concurrent_first_use_loads_one_model() -> None:
 
 
 class Row:
-    def __init__(self, name: str, dimensions: int, provider_id: object = None) -> None:
+    def __init__(self, name: str, dimensions: int, provider_id: uuid.UUID | None = None) -> None:
         self.name, self.dimensions, self.provider_id = name, dimensions, provider_id
 
 
