@@ -20,6 +20,7 @@ depends_on: str | Sequence[str] | None = None
 
 TABLES = ("embedding_models", "groups", "info_blobs", "chunks", "assistant_groups")
 ENSURE_INDEX = "ensure_embedding_index(uuid, integer)"
+DROP_INDEX = "drop_embedding_index(uuid)"
 
 
 def upgrade() -> None:
@@ -155,12 +156,25 @@ def upgrade() -> None:
             'chunks_hnsw_' || replace(p_model_id::text, '-', ''), p_dims, p_model_id::text);
         END $$
     """)
-    op.execute(f"REVOKE ALL ON FUNCTION {ENSURE_INDEX} FROM PUBLIC")
-    op.execute(f"GRANT EXECUTE ON FUNCTION {ENSURE_INDEX} TO {APP_ROLE}")
+    # A deleted model's index goes with it (only once no row of that id is left, in any tenant).
+    op.execute("""
+        CREATE FUNCTION drop_embedding_index(p_model_id uuid) RETURNS void
+        LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+        BEGIN
+          IF EXISTS (SELECT 1 FROM embedding_models WHERE id = p_model_id) THEN
+            RAISE EXCEPTION 'embedding model % still exists', p_model_id USING ERRCODE = 'object_in_use';
+          END IF;
+          EXECUTE format('DROP INDEX IF EXISTS %I', 'chunks_hnsw_' || replace(p_model_id::text, '-', ''));
+        END $$
+    """)
+    for fn in (ENSURE_INDEX, DROP_INDEX):
+        op.execute(f"REVOKE ALL ON FUNCTION {fn} FROM PUBLIC")
+        op.execute(f"GRANT EXECUTE ON FUNCTION {fn} TO {APP_ROLE}")
 
 
 def downgrade() -> None:
-    op.execute(f"DROP FUNCTION IF EXISTS {ENSURE_INDEX}")
+    for fn in (ENSURE_INDEX, DROP_INDEX):
+        op.execute(f"DROP FUNCTION IF EXISTS {fn}")
     op.drop_column("questions", "references")
     for table in reversed(TABLES):
         op.drop_table(table)

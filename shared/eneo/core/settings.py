@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     db_statement_timeout_ms: int = Field(15_000, ge=100)
     redis_url: str = "redis://localhost:6379/0"
     s3_endpoint_url: str | None = None
+    sqs_endpoint_url: str | None = Field(None, description="SQS endpoint; default: S3_ENDPOINT_URL when set "
+                                                          "(moto serves both), else AWS.")
     aws_region: str = "eu-north-1"
 
     # Secrets.

@@ -1,11 +1,19 @@
 """Embedding models per tenant: the built-in local all-MiniLM-L6-v2, or an embeddings endpoint of a provider.
 
-Every model gets its own partial HNSW index (`ensure_embedding_index`, migration 0004), because models
-have different dimensions and vectors of different models must never be compared.
+Decisions (and why):
+* Every model gets its own partial HNSW index (`ensure_embedding_index`, migration 0004), because models
+  have different dimensions and vectors of different models must never be compared.
+* A model's name and dimensions never change: another name is another vector space. To move a
+  collection to another model, create that model and set it on the collection (which re-embeds it).
+* The built-in local model (`managed`) belongs to the deployment: admins may disable it or make it
+  the default, nothing else. Deleting a model collections use is refused (409), like completion models.
+* Anthropic has no embeddings endpoint: only openai, azure and openai_compatible providers qualify.
 """
 
 import uuid
+from datetime import datetime
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
@@ -14,14 +22,22 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    func,
     select,
     text,
+    update,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from eneo.core.db import Base, Entity
+from eneo.auth.principal import Principal
+from eneo.core.db import Base, Entity, UnitOfWork
+from eneo.core.errors import Conflict, NotFound, ValidationFailed
 from eneo.core.ids import new_id
+from eneo.core.pagination import paginate
+from eneo.core.text import Name
+from eneo.model_providers.models import ModelProvider, ProviderType
 
 LOCAL_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 LOCAL_EMBEDDING_DIMENSIONS = 384
@@ -89,3 +105,191 @@ async def ensure_local_embedding_model(session: AsyncSession, tenant_id: uuid.UU
     if model.id == model_id:
         await ensure_embedding_index(session, model)
     return model
+
+
+async def default_embedding_model(session: AsyncSession, tenant_id: uuid.UUID) -> EmbeddingModel:
+    """The tenant's default model for new collections; the local one is created on first need."""
+    model = await session.scalar(select(EmbeddingModel).where(
+        EmbeddingModel.tenant_id == tenant_id, EmbeddingModel.is_default, EmbeddingModel.enabled))
+    if model is None:
+        local = await ensure_local_embedding_model(session, tenant_id)
+        model = local if local.enabled else None
+    if model is None:
+        model = await session.scalar(select(EmbeddingModel).where(
+            EmbeddingModel.tenant_id == tenant_id, EmbeddingModel.enabled).order_by(EmbeddingModel.created_at))
+    if model is None:
+        raise LookupError("no enabled embedding model")
+    return model
+
+
+async def usable_embedding_model(session: AsyncSession, tenant_id: uuid.UUID, model_id: uuid.UUID
+                                 ) -> EmbeddingModel | None:
+    """An enabled embedding model of the tenant, or None."""
+    return await session.scalar(select(EmbeddingModel).where(
+        EmbeddingModel.id == model_id, EmbeddingModel.tenant_id == tenant_id, EmbeddingModel.enabled))
+
+
+# --- admin use cases (routes: eneo.model_providers.embedding_api) ----------------------------------
+
+EMBEDDING_PROVIDERS = (ProviderType.openai, ProviderType.azure, ProviderType.openai_compatible)
+
+
+class EmbeddingModelCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    provider_id: uuid.UUID = Field(description="An openai, azure or openai_compatible provider")
+    name: Name = Field(description="The model id at the provider; for Azure, the deployment name")
+    dimensions: int = Field(ge=1, le=MAX_DIMENSIONS, description="Length of the vectors the model returns")
+    max_input_tokens: int = Field(512, ge=1, le=1_000_000)
+    enabled: bool = True
+    is_default: bool = False
+
+
+class EmbeddingModelUpdate(BaseModel):
+    """Name and dimensions are fixed (another name is another vector space); the managed local model
+    takes `enabled` and `is_default` only."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_input_tokens: int | None = Field(None, ge=1, le=1_000_000)
+    enabled: bool | None = None
+    is_default: bool | None = None
+
+
+class EmbeddingModelOut(BaseModel):
+    id: uuid.UUID
+    provider_id: uuid.UUID | None = Field(description="None: the built-in local model")
+    provider_name: str | None
+    provider_type: ProviderType | None
+    name: str
+    dimensions: int
+    max_input_tokens: int
+    enabled: bool
+    is_default: bool
+    managed: bool = Field(description="Built in (the local model); only enabled and is_default can change")
+    created_at: datetime
+    updated_at: datetime
+
+
+def _invalid(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(f"Invalid request: {field}: {message}",
+                            details=[{"field": field, "message": message, "type": "value_error"}])
+
+
+def embedding_model_out(model: EmbeddingModel, provider: ModelProvider | None) -> EmbeddingModelOut:
+    return EmbeddingModelOut(
+        id=model.id, provider_id=model.provider_id, provider_name=provider.name if provider else None,
+        provider_type=provider.type if provider else None, name=model.name, dimensions=model.dimensions,
+        max_input_tokens=model.max_input_tokens, enabled=model.enabled, is_default=model.is_default,
+        managed=model.managed, created_at=model.created_at, updated_at=model.updated_at)
+
+
+async def _with_provider(uow: UnitOfWork, p: Principal, model_id: uuid.UUID
+                         ) -> tuple[EmbeddingModel, ModelProvider | None]:
+    row = (await uow.session.execute(
+        select(EmbeddingModel, ModelProvider).outerjoin(ModelProvider, ModelProvider.id == EmbeddingModel.provider_id)
+        .where(EmbeddingModel.id == model_id, EmbeddingModel.tenant_id == p.tenant_id))).first()
+    if row is None or not (row[0].enabled or p.is_admin):
+        raise NotFound("Embedding model")
+    return row[0], row[1]
+
+
+async def _make_default(uow: UnitOfWork, model: EmbeddingModel) -> None:
+    """Move the tenant's default here, one writer per tenant at a time."""
+    await uow.session.execute(select(func.pg_advisory_xact_lock(
+        func.hashtextextended(f"eneo.default_embedding_model:{model.tenant_id}", 0))))
+    await uow.session.execute(
+        update(EmbeddingModel).where(EmbeddingModel.tenant_id == model.tenant_id, EmbeddingModel.is_default,
+                                     EmbeddingModel.id != model.id)
+        .values(is_default=False).execution_options(synchronize_session=False))
+    model.is_default = True
+
+
+async def list_embedding_models(uow: UnitOfWork, p: Principal, *, include_disabled: bool, limit: int,
+                                cursor: str | None) -> tuple[list[EmbeddingModelOut], str | None]:
+    await ensure_local_embedding_model(uow.session, p.tenant_id)
+    query = select(EmbeddingModel).where(EmbeddingModel.tenant_id == p.tenant_id)
+    if not (include_disabled and p.is_admin):
+        query = query.where(EmbeddingModel.enabled)
+    rows, next_cursor = await paginate(uow.session, query, EmbeddingModel, limit=limit, cursor=cursor)
+    providers = {r.id: r for r in await uow.session.scalars(select(ModelProvider).where(
+        ModelProvider.tenant_id == p.tenant_id, ModelProvider.id.in_({m.provider_id for m in rows if m.provider_id})))}
+    await uow.commit()
+    return [embedding_model_out(m, providers.get(m.provider_id) if m.provider_id else None)
+            for m in rows], next_cursor
+
+
+async def get_embedding_model(uow: UnitOfWork, p: Principal, model_id: uuid.UUID) -> EmbeddingModelOut:
+    return embedding_model_out(*await _with_provider(uow, p, model_id))
+
+
+async def create_embedding_model(uow: UnitOfWork, p: Principal, data: EmbeddingModelCreate) -> EmbeddingModelOut:
+    provider = await uow.session.scalar(select(ModelProvider).where(
+        ModelProvider.id == data.provider_id, ModelProvider.tenant_id == p.tenant_id))
+    if provider is None:
+        raise _invalid("provider_id", "no such model provider")
+    if provider.type not in EMBEDDING_PROVIDERS:
+        raise _invalid("provider_id", f"{provider.type.value} providers have no embeddings endpoint; use an "
+                                      "openai, azure or openai_compatible provider")
+    if data.is_default and not data.enabled:
+        raise _invalid("is_default", "a disabled model cannot be the default; enable it too")
+    await ensure_local_embedding_model(uow.session, p.tenant_id)  # the local one stays the first default
+    model = EmbeddingModel(id=new_id(), tenant_id=p.tenant_id, provider_id=provider.id, name=data.name,
+                           dimensions=data.dimensions, max_input_tokens=data.max_input_tokens, enabled=data.enabled,
+                           is_default=False, managed=False)
+    uow.session.add(model)
+    try:
+        await uow.session.flush()
+    except IntegrityError:
+        await uow.rollback()
+        raise Conflict("This provider has an embedding model with this name already",
+                       code="embedding_model_name_taken") from None
+    await ensure_embedding_index(uow.session, model)
+    if data.is_default:
+        await _make_default(uow, model)
+    await uow.commit()
+    return embedding_model_out(model, provider)
+
+
+async def update_embedding_model(uow: UnitOfWork, p: Principal, model_id: uuid.UUID, data: EmbeddingModelUpdate
+                                 ) -> EmbeddingModelOut:
+    model, provider = await _with_provider(uow, p, model_id)
+    changes = data.model_dump(exclude_unset=True)
+    if model.managed and changes.get("max_input_tokens") is not None:
+        raise Conflict("The built-in local model is managed by the deployment: only enabled and is_default "
+                       "can change", code="managed_embedding_model")
+    if changes.get("max_input_tokens") is not None:
+        model.max_input_tokens = changes["max_input_tokens"]
+    if changes.get("enabled") is not None:
+        model.enabled = changes["enabled"]
+    wants_default = changes.get("is_default")
+    if wants_default and not model.enabled:
+        raise _invalid("is_default", "a disabled model cannot be the default; enable it too")
+    if wants_default is False or not model.enabled:
+        model.is_default = False  # disabling the default leaves the tenant without one (the local one steps in)
+    if wants_default and not model.is_default:
+        await uow.session.flush()
+        await _make_default(uow, model)
+    await uow.commit()
+    return embedding_model_out(model, provider)
+
+
+async def delete_embedding_model(uow: UnitOfWork, p: Principal, model_id: uuid.UUID) -> None:
+    """Refused while collections use the model; its index goes with it."""
+    from eneo.knowledge.models import Group  # the knowledge domain depends on this one, not the reverse
+
+    model, _ = await _with_provider(uow, p, model_id)
+    if model.managed:
+        raise Conflict("The built-in local model cannot be deleted; disable it instead",
+                       code="managed_embedding_model")
+    used = await uow.session.scalar(select(func.count()).select_from(Group).where(
+        Group.embedding_model_id == model.id, Group.tenant_id == p.tenant_id)) or 0
+    if used:
+        raise Conflict(f"{used} collection(s) use this embedding model; move them to another model first, "
+                       "or disable the model instead", code="embedding_model_in_use")
+    await uow.session.delete(model)
+    try:
+        await uow.session.flush()
+    except IntegrityError:
+        await uow.rollback()
+        raise Conflict("This embedding model is still in use", code="embedding_model_in_use") from None
+    await uow.session.execute(text("SELECT drop_embedding_index(:id)"), {"id": model.id})
+    await uow.commit()

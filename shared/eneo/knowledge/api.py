@@ -1,0 +1,143 @@
+"""Collections in spaces, their documents, uploads (presigned and direct) and retries."""
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi.responses import JSONResponse
+from starlette.datastructures import UploadFile
+
+from eneo.auth.deps import CurrentUser
+from eneo.core.errors import ValidationFailed
+from eneo.core.pagination import Page, PageQuery
+from eneo.knowledge import service
+from eneo.knowledge.limits import accepted_for, largest_limit, too_large
+from eneo.knowledge.models import InfoBlobStatus
+from eneo.knowledge.schemas import (
+    GroupCreate,
+    GroupOut,
+    GroupUpdate,
+    InfoBlobOut,
+    InfoBlobUpdate,
+    UploadOut,
+    UploadUrlOut,
+    UploadUrlRequest,
+)
+
+in_space = APIRouter(prefix="/api/v1/spaces/{space_id}/knowledge/groups", tags=["knowledge"])
+groups = APIRouter(prefix="/api/v1/groups", tags=["knowledge"])
+blobs = APIRouter(prefix="/api/v1/info-blobs", tags=["knowledge"])
+Paging = Annotated[PageQuery, Depends()]
+FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the small fields around the file
+
+
+@in_space.post("/", status_code=status.HTTP_201_CREATED)
+async def create_group(ctx: CurrentUser, space_id: uuid.UUID, body: GroupCreate) -> GroupOut:
+    """Editors and admins of the space. Without `embedding_model_id`, the organisation's default model."""
+    return await service.create_group(ctx.uow, ctx.principal, space_id, body)
+
+
+@in_space.get("/")
+async def list_groups(ctx: CurrentUser, space_id: uuid.UUID, page: Paging) -> Page[GroupOut]:
+    items, cursor = await service.list_groups(ctx.uow, ctx.principal, space_id, limit=page.limit, cursor=page.cursor)
+    return Page(items=items, next_cursor=cursor)
+
+
+@groups.get("/{group_id}/")
+async def get_group(ctx: CurrentUser, group_id: uuid.UUID) -> GroupOut:
+    return await service.get_group(ctx.uow, ctx.principal, group_id)
+
+
+@groups.patch("/{group_id}/")
+async def update_group(ctx: CurrentUser, group_id: uuid.UUID, body: GroupUpdate) -> GroupOut:
+    """Rename, describe, or move to another embedding model (every document is re-embedded in the background;
+    until then it is not found by vector search)."""
+    return await service.update_group(ctx.uow, ctx.principal, group_id, body, ctx.settings)
+
+
+@groups.delete("/{group_id}/", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_group(ctx: CurrentUser, group_id: uuid.UUID) -> Response:
+    """The collection with its documents, chunks, vectors and stored files."""
+    await service.delete_group(ctx.uow, ctx.principal, group_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@groups.get("/{group_id}/info-blobs/")
+async def list_blobs(ctx: CurrentUser, group_id: uuid.UUID, page: Paging, status: InfoBlobStatus | None = None
+                     ) -> Page[InfoBlobOut]:
+    items, cursor = await service.list_blobs(ctx.uow, ctx.principal, group_id, status=status, limit=page.limit,
+                                             cursor=page.cursor)
+    return Page(items=items, next_cursor=cursor)
+
+
+@groups.post("/{group_id}/info-blobs/upload-url/", status_code=status.HTTP_201_CREATED)
+async def create_upload_url(ctx: CurrentUser, group_id: uuid.UUID, body: UploadUrlRequest) -> UploadUrlOut:
+    """For browsers: POST `upload.fields` and then the file as multipart/form-data to `upload.url`. Storage
+    refuses a file over the type's limit or of another media type. 413 / 415 here for a declared size or
+    type that cannot be accepted."""
+    return await service.create_upload_url(ctx.uow, ctx.principal, group_id, body, ctx.settings)
+
+
+_UPLOAD_FORM: dict[str, Any] = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["file"], "properties": {
+        "file": {"type": "string", "format": "binary"},
+        "title": {"type": "string", "maxLength": 500, "description": "Default: the file name"}}}}}}}
+
+
+@groups.post("/{group_id}/info-blobs/upload/", status_code=status.HTTP_202_ACCEPTED, openapi_extra=_UPLOAD_FORM,
+             responses={200: {"model": UploadOut, "description": "The collection has this content already"}})
+async def upload(ctx: CurrentUser, group_id: uuid.UUID, request: Request) -> UploadOut:
+    """For API clients: multipart/form-data with `file` (and optionally `title`). 202 with the document
+    (ingestion runs in the background; follow its status), or 200 with the existing document and
+    `duplicate: true` when the collection has the same content. The type is checked on the content."""
+    settings = ctx.settings
+    limit = largest_limit(settings)
+    declared_length = request.headers.get("content-length", "")
+    if declared_length.isdigit() and int(declared_length) > limit + FORM_OVERHEAD:
+        raise too_large(None, settings)
+    form = await request.form(max_files=1, max_fields=4)
+    try:
+        file, title = form.get("file"), form.get("title")
+        if not isinstance(file, UploadFile):
+            raise ValidationFailed("Invalid request: file: required (multipart/form-data)",
+                                   details=[{"field": "file", "message": "required", "type": "missing"}])
+        if title is not None and (not isinstance(title, str) or len(title.strip()) > 500 or not title.strip()):
+            raise ValidationFailed("Invalid request: title: 1 to 500 characters",
+                                   details=[{"field": "title", "message": "1 to 500 characters",
+                                             "type": "value_error"}])
+        data = await file.read(limit + 1)
+        filename = (file.filename or "document").strip() or "document"
+        if len(data) > limit:
+            raise too_large(accepted_for(file.content_type, filename), settings)
+        out, created = await service.upload(
+            ctx.uow, ctx.principal, group_id, data=data, filename=filename, declared_type=file.content_type,
+            title=title.strip() if isinstance(title, str) else None, settings=settings)
+    finally:
+        await form.close()
+    if not created:
+        return JSONResponse(out.model_dump(mode="json"), status_code=status.HTTP_200_OK)  # type: ignore[return-value]
+    return out
+
+
+@blobs.get("/{blob_id}/")
+async def get_blob(ctx: CurrentUser, blob_id: uuid.UUID) -> InfoBlobOut:
+    """The document and its ingestion status (`chunks_embedded` of `chunks_total` while embedding)."""
+    return await service.get_blob(ctx.uow, ctx.principal, blob_id)
+
+
+@blobs.patch("/{blob_id}/")
+async def rename_blob(ctx: CurrentUser, blob_id: uuid.UUID, body: InfoBlobUpdate) -> InfoBlobOut:
+    return await service.rename_blob(ctx.uow, ctx.principal, blob_id, body)
+
+
+@blobs.delete("/{blob_id}/", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_blob(ctx: CurrentUser, blob_id: uuid.UUID) -> Response:
+    """The document, its chunks and vectors, and its stored file."""
+    await service.delete_blob(ctx.uow, ctx.principal, blob_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@blobs.post("/{blob_id}/retry/", status_code=status.HTTP_202_ACCEPTED)
+async def retry_blob(ctx: CurrentUser, blob_id: uuid.UUID) -> InfoBlobOut:
+    """Ingest a failed document again from its stored file (409 `not_failed` for any other status)."""
+    return await service.retry(ctx.uow, ctx.principal, blob_id, ctx.settings)

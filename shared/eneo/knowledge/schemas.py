@@ -1,0 +1,102 @@
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from eneo.core.text import Name, Text, storable
+from eneo.knowledge.models import InfoBlobStatus
+
+
+def _storable(value: str) -> str:
+    if not storable(value):
+        raise ValueError("must be text without NUL characters or unpaired surrogates")
+    return value
+
+
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
+                  AfterValidator(_storable)]
+Filename = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
+                     AfterValidator(_storable)]
+
+
+class GroupCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Name
+    description: Text = Field("", max_length=10_000)
+    embedding_model_id: uuid.UUID | None = Field(None, description="Default: the organisation's default model")
+
+
+class GroupUpdate(BaseModel):
+    """Changing `embedding_model_id` re-embeds every document of the collection in the background."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Name | None = None
+    description: Text | None = Field(None, max_length=10_000)
+    embedding_model_id: uuid.UUID | None = None
+
+
+class GroupOut(BaseModel):
+    id: uuid.UUID
+    space_id: uuid.UUID
+    name: str
+    description: str
+    embedding_model_id: uuid.UUID
+    created_by: uuid.UUID | None
+    documents: int = Field(description="Documents in the collection, whatever their status")
+    documents_ready: int
+    documents_failed: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class InfoBlobOut(BaseModel):
+    id: uuid.UUID
+    group_id: uuid.UUID
+    title: str
+    filename: str
+    declared_type: str = Field(description="The media type the uploader declared")
+    content_type: str | None = Field(description="The media type found in the content (after detection)")
+    size_bytes: int | None
+    content_hash: str | None = Field(description="sha256 of the bytes, hex")
+    status: InfoBlobStatus
+    error_code: str | None
+    error_message: str | None
+    pages: int | None
+    chunks_total: int
+    chunks_embedded: int
+    embedding_model_id: uuid.UUID | None
+    uploaded_by: uuid.UUID | None
+    processed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class InfoBlobUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: Title
+
+
+class UploadUrlRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    filename: Filename
+    content_type: str = Field(max_length=200, description="The file's media type (see GET /api/v1/limits/)")
+    size_bytes: int = Field(ge=1, description="The file's size; storage refuses more than the type's limit")
+    title: Title | None = Field(None, description="Default: the file name")
+
+
+class PresignedUpload(BaseModel):
+    """POST `fields` plus the file (last, as `file`) as multipart/form-data to `url` before `expires_at`."""
+
+    url: str
+    fields: dict[str, str]
+    expires_at: datetime
+
+
+class UploadUrlOut(BaseModel):
+    upload: PresignedUpload
+    blob: InfoBlobOut
+
+
+class UploadOut(InfoBlobOut):
+    duplicate: bool = Field(False, description="The collection has this content already: this is that document")

@@ -1,0 +1,147 @@
+"""Where documents' bytes live (S3 or anything S3-compatible) and how work is queued (SQS).
+
+Object keys carry ids only (`tenants/{tenant}/groups/{group}/blobs/{blob}`): file names are people's
+text and stay in the database. boto3 is imported on first use (~150 ms of cold start the other
+routes of a function do not pay); clients are made once per process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
+
+from eneo.core.ids import utcnow
+from eneo.core.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+_KEY = re.compile(r"tenants/([0-9a-f-]{36})/groups/([0-9a-f-]{36})/blobs/([0-9a-f-]{36})")
+SQS_BATCH = 10  # SendMessageBatch takes at most 10 entries
+
+
+def object_key(tenant_id: uuid.UUID, group_id: uuid.UUID, blob_id: uuid.UUID) -> str:
+    return f"tenants/{tenant_id}/groups/{group_id}/blobs/{blob_id}"
+
+
+def parse_object_key(key: str) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID] | None:
+    """(tenant_id, group_id, blob_id) of a key this module made; None for anything else."""
+    match = _KEY.fullmatch(key)
+    if match is None:
+        return None
+    try:
+        tenant, group, blob = (uuid.UUID(part) for part in match.groups())
+    except ValueError:
+        return None
+    return tenant, group, blob
+
+
+@cache
+def s3_client() -> Any:
+    import boto3
+    from botocore.config import Config
+
+    settings = get_settings()
+    # SigV4 with the regional, path-style address works against AWS, MinIO and moto alike.
+    return boto3.client("s3", endpoint_url=settings.s3_endpoint_url, region_name=settings.aws_region,
+                        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+
+
+@cache
+def sqs_client() -> Any:
+    import boto3
+
+    settings = get_settings()
+    # SQS_ENDPOINT_URL, else S3_ENDPOINT_URL (one emulator, moto, serves both locally), else AWS.
+    return boto3.client("sqs", endpoint_url=settings.sqs_endpoint_url or settings.s3_endpoint_url,
+                        region_name=settings.aws_region)
+
+
+def reset_clients() -> None:
+    """Forget the clients (tests that change the endpoints)."""
+    s3_client.cache_clear()
+    sqs_client.cache_clear()
+
+
+@dataclass(frozen=True)
+class PresignedPost:
+    url: str
+    fields: dict[str, str]
+    expires_at: datetime
+
+
+def presigned_post(key: str, *, content_type: str, max_bytes: int, expires_in: int | None = None) -> PresignedPost:
+    """A browser form upload that storage itself holds to 1..max_bytes bytes of exactly `content_type`."""
+    settings = get_settings()
+    expires_in = expires_in or settings.upload_url_expiry_seconds
+    post = s3_client().generate_presigned_post(
+        Bucket=settings.documents_bucket, Key=key, Fields={"Content-Type": content_type},
+        Conditions=[{"Content-Type": content_type}, ["content-length-range", 1, max_bytes]],
+        ExpiresIn=expires_in)
+    return PresignedPost(url=post["url"], fields=dict(post["fields"]),
+                         expires_at=utcnow() + timedelta(seconds=expires_in))
+
+
+def put_object(key: str, data: bytes, content_type: str) -> None:
+    s3_client().put_object(Bucket=get_settings().documents_bucket, Key=key, Body=data, ContentType=content_type)
+
+
+def delete_object(key: str) -> bool:
+    """Remove an object; a failure is logged (key only) and reported, never raised: the row is gone already."""
+    try:
+        s3_client().delete_object(Bucket=get_settings().documents_bucket, Key=key)
+    except Exception as exc:
+        log.warning("document object not deleted", extra={"object_key": key, "error": type(exc).__name__})
+        return False
+    return True
+
+
+def group_prefix(tenant_id: uuid.UUID, group_id: uuid.UUID) -> str:
+    return f"tenants/{tenant_id}/groups/{group_id}/"
+
+
+def delete_prefix(prefix: str) -> int:
+    """Remove every object under `prefix` (a deleted collection), 1000 per request; failures are logged
+    (prefix only) and not raised. Returns how many objects were deleted."""
+    client, bucket, deleted = s3_client(), get_settings().documents_bucket, 0
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                result = client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+                deleted += len(keys) - len(result.get("Errors", []))
+    except Exception as exc:
+        log.warning("collection objects not deleted", extra={"prefix": prefix, "error": type(exc).__name__})
+    return deleted
+
+
+def send_messages(queue_url: str, bodies: Iterable[dict[str, Any]], *, workers: int = 4) -> None:
+    """Send each body as one SQS message (JSON), ten per request, a few requests at once.
+
+    Raises RuntimeError naming how many messages SQS refused (their content is never logged).
+    """
+    entries = [json.dumps(body, separators=(",", ":"), default=str) for body in bodies]
+    if not entries:
+        return
+    batches = [entries[i:i + SQS_BATCH] for i in range(0, len(entries), SQS_BATCH)]
+    client = sqs_client()
+
+    def send(batch: Sequence[str]) -> int:
+        result = client.send_message_batch(
+            QueueUrl=queue_url, Entries=[{"Id": str(n), "MessageBody": body} for n, body in enumerate(batch)])
+        return len(result.get("Failed", []))
+
+    if len(batches) == 1:
+        failed = send(batches[0])
+    else:
+        with ThreadPoolExecutor(max_workers=min(workers, len(batches))) as pool:
+            failed = sum(pool.map(send, batches))
+    if failed:
+        raise RuntimeError(f"SQS refused {failed} of {len(entries)} message(s)")

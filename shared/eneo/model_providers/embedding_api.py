@@ -1,0 +1,50 @@
+"""Embedding models: everyone reads the enabled ones (to choose one for a collection), admins write."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response, status
+
+from eneo.auth.deps import CurrentUser, TenantAdmin
+from eneo.core.errors import Forbidden
+from eneo.core.pagination import Page, PageQuery
+from eneo.model_providers import embedding_models as service
+from eneo.model_providers.embedding_models import EmbeddingModelCreate, EmbeddingModelOut, EmbeddingModelUpdate
+
+embedding_models = APIRouter(prefix="/api/v1/embedding-models", tags=["embedding models"])
+
+
+@embedding_models.get("/")
+async def list_embedding_models(ctx: CurrentUser, page: Annotated[PageQuery, Depends()],
+                                include_disabled: bool = False) -> Page[EmbeddingModelOut]:
+    """The models collections may use, the built-in local one included; admins add `include_disabled=true`."""
+    if include_disabled and not ctx.principal.is_admin:
+        raise Forbidden("Only the organisation's administrators see disabled models", code="admin_required")
+    items, cursor = await service.list_embedding_models(ctx.uow, ctx.principal, include_disabled=include_disabled,
+                                                        limit=page.limit, cursor=page.cursor)
+    return Page(items=items, next_cursor=cursor)
+
+
+@embedding_models.post("/", status_code=status.HTTP_201_CREATED)
+async def create_embedding_model(ctx: TenantAdmin, body: EmbeddingModelCreate) -> EmbeddingModelOut:
+    """A model at an openai, azure or openai_compatible provider (anthropic has no embeddings: 422)."""
+    return await service.create_embedding_model(ctx.uow, ctx.principal, body)
+
+
+@embedding_models.get("/{model_id}/")
+async def get_embedding_model(ctx: CurrentUser, model_id: uuid.UUID) -> EmbeddingModelOut:
+    return await service.get_embedding_model(ctx.uow, ctx.principal, model_id)
+
+
+@embedding_models.patch("/{model_id}/")
+async def update_embedding_model(ctx: TenantAdmin, model_id: uuid.UUID, body: EmbeddingModelUpdate
+                                 ) -> EmbeddingModelOut:
+    """Enable, disable, make default, change the input limit. Name and dimensions are fixed."""
+    return await service.update_embedding_model(ctx.uow, ctx.principal, model_id, body)
+
+
+@embedding_models.delete("/{model_id}/", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_embedding_model(ctx: TenantAdmin, model_id: uuid.UUID) -> Response:
+    """Refused (409 `embedding_model_in_use`) while collections use it; the built-in one cannot be deleted."""
+    await service.delete_embedding_model(ctx.uow, ctx.principal, model_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
