@@ -1,0 +1,16 @@
+"""Embed function: embedding work from the embed queue (chunk ids of one blob and one model).
+
+Returns `{"batchItemFailures": [...]}` (ReportBatchItemFailures). See eneo.ingestion.embed.
+"""
+
+from typing import Any
+
+from eneo.core.aio import run, start_function
+from eneo.ingestion.batch import BatchResponse
+from eneo.ingestion.handlers import handle_embed_event
+
+start_function("embed")
+
+
+def handler(event: Any, context: Any) -> BatchResponse:
+    return run(handle_embed_event(event))

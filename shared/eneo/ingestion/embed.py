@@ -1,0 +1,151 @@
+"""Embed one batch of a blob's chunks and write the vectors; the blob is `ready` when all have one.
+
+Idempotent under redelivery: only chunks without a vector of the message's model are embedded, and
+`chunks_embedded` is recounted from the chunks, never incremented. A message whose model is no
+longer the collection's is skipped: changing the model sends messages for the new one, and vectors
+of two models never mix in one collection.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import case, func, or_, select, update
+
+from eneo.core.db import UnitOfWork
+from eneo.core.errors import AppError
+from eneo.core.ids import utcnow
+from eneo.core.settings import Settings, get_settings
+from eneo.embeddings import EmbeddingError, embedder_for
+from eneo.ingestion.events import EmbedRequest
+from eneo.ingestion.status import DocumentFailure, fail_blob, fail_exhausted, publish
+from eneo.knowledge.models import Chunk, Group, InfoBlob, InfoBlobStatus
+from eneo.llm import ProviderConfig
+from eneo.model_providers.embedding_models import EmbeddingModel
+from eneo.model_providers.models import ModelProvider
+from eneo.model_providers.service import provider_config
+
+log = logging.getLogger("eneo.ingestion")
+
+EMBEDDABLE = (InfoBlobStatus.processing, InfoBlobStatus.embedding)
+
+
+@dataclass(frozen=True)
+class EmbedWork:
+    model: EmbeddingModel
+    config: ProviderConfig | None
+    chunk_ids: list[uuid.UUID]
+    texts: list[str]
+
+
+async def embed(request: EmbedRequest, *, receive_count: int = 1, settings: Settings | None = None) -> None:
+    """Embed the request's chunks (see the module docstring); raises only what a retry may fix."""
+    settings = settings or get_settings()
+    try:
+        try:
+            await _embed(request)
+        except DocumentFailure as exc:
+            await fail_blob(request.tenant_id, request.blob_id, exc.code, exc.message)
+    except Exception as exc:
+        if receive_count >= settings.ingest_max_attempts:
+            await fail_exhausted(request.tenant_id, request.blob_id, "Embedding the document", exc, receive_count)
+        raise
+
+
+async def _embed(request: EmbedRequest) -> None:
+    work = await _load(request)
+    if work is None:
+        return
+    if work.texts:
+        vectors = await _vectors(work)
+        await _write(request, work, vectors)
+    await _progress(request)
+
+
+async def _load(request: EmbedRequest) -> EmbedWork | None:
+    """The model and the chunks still to embed; None if the message no longer applies."""
+    async with UnitOfWork(request.tenant_id) as uow:
+        s = uow.session
+        row = (await s.execute(
+            select(InfoBlob.status, Group.embedding_model_id).join(Group, Group.id == InfoBlob.group_id)
+            .where(InfoBlob.id == request.blob_id, InfoBlob.tenant_id == request.tenant_id))).first()
+        if row is None or row.status not in EMBEDDABLE:
+            log.info("embed message skipped: blob gone or not in flight", extra={"blob_id": str(request.blob_id)})
+            return None
+        if row.embedding_model_id != request.embedding_model_id:
+            log.info("embed message skipped: the collection's model changed", extra={"blob_id": str(request.blob_id)})
+            return None
+        model = await s.get(EmbeddingModel, request.embedding_model_id)
+        if model is None:
+            return None
+        config = None
+        if model.provider_id is not None:
+            provider = await s.get(ModelProvider, model.provider_id)
+            if provider is None:
+                raise DocumentFailure("embedding_failed", "The collection's embedding model has no provider")
+            try:
+                config = provider_config(provider)
+            except AppError as exc:  # the provider's key no longer decrypts
+                raise DocumentFailure("embedding_failed", exc.message) from None
+        chunks = (await s.execute(
+            select(Chunk.id, Chunk.text).where(
+                Chunk.id.in_(request.chunk_ids), Chunk.info_blob_id == request.blob_id,
+                or_(Chunk.embedding.is_(None), Chunk.embedding_model_id.is_distinct_from(model.id)))
+            .order_by(Chunk.chunk_index))).all()
+    return EmbedWork(model, config, [c.id for c in chunks], [c.text for c in chunks])
+
+
+async def _vectors(work: EmbedWork) -> list[list[float]]:
+    vectors: list[list[float]] = []
+    try:
+        embedder = embedder_for(work.model, work.config)
+        step = max(int(embedder.max_batch), 1)
+        for i in range(0, len(work.texts), step):
+            vectors.extend(await embedder.embed(work.texts[i:i + step]))
+    except EmbeddingError as exc:
+        if exc.retryable:
+            raise
+        raise DocumentFailure("embedding_failed", exc.message) from None
+    if len(vectors) != len(work.texts) or any(len(v) != work.model.dimensions for v in vectors):
+        raise DocumentFailure("embedding_failed", f"The embedding model returned vectors that do not match its "
+                                                  f"configured {work.model.dimensions} dimensions")
+    return vectors
+
+
+async def _write(request: EmbedRequest, work: EmbedWork, vectors: list[list[float]]) -> None:
+    async with UnitOfWork(request.tenant_id) as uow:
+        await uow.session.execute(update(Chunk), [
+            {"id": cid, "embedding": _floats(v), "embedding_model_id": work.model.id}
+            for cid, v in zip(work.chunk_ids, vectors, strict=True)])
+    log.info("chunks embedded", extra={"blob_id": str(request.blob_id), "chunks": len(vectors)})
+
+
+async def _progress(request: EmbedRequest) -> None:
+    """Recount the blob's vectors; `ready` when every chunk has one of the collection's model."""
+    model_id = request.embedding_model_id
+    counted = (select(func.count()).where(Chunk.info_blob_id == request.blob_id, Chunk.embedding_model_id == model_id,
+                                          Chunk.embedding.is_not(None)).scalar_subquery())
+    complete = counted >= InfoBlob.chunks_total
+    still_the_model = select(Group.id).where(Group.id == InfoBlob.group_id,
+                                             Group.embedding_model_id == model_id).exists()
+    async with UnitOfWork(request.tenant_id) as uow:
+        blob = (await uow.session.execute(
+            update(InfoBlob).where(InfoBlob.id == request.blob_id, InfoBlob.status.in_(EMBEDDABLE),
+                                   InfoBlob.chunks_total > 0, still_the_model)
+            .values(chunks_embedded=counted,
+                    status=case((complete, InfoBlobStatus.ready), else_=InfoBlob.status),
+                    processed_at=case((complete, utcnow()), else_=InfoBlob.processed_at),
+                    embedding_model_id=case((complete, model_id), else_=InfoBlob.embedding_model_id),
+                    updated_at=utcnow())
+            .returning(InfoBlob))).scalar_one_or_none()
+    if blob is not None:
+        if blob.status == InfoBlobStatus.ready:
+            log.info("blob ready", extra={"blob_id": str(blob.id), "chunks": blob.chunks_total})
+        await publish(blob)
+
+
+def _floats(vector: Any) -> list[float]:
+    return [float(x) for x in vector]

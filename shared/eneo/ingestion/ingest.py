@@ -1,0 +1,299 @@
+"""Ingest one document: claim its blob, read and check the object, extract text, store chunks, queue
+the embedding work.
+
+Idempotence and retries (why the steps are in this order):
+* The claim (`uploading -> processing`, attempts+1) is one conditional UPDATE: a second delivery of the
+  same S3 event finds the blob past `uploading` and does nothing. A *redelivery* (receive count > 1,
+  i.e. an earlier attempt raised) may take over a blob left in `processing`, or it would stay there.
+  A retry message (`POST .../retry/`) may also claim a `failed` blob.
+* No database connection is held while the object is read, extracted or transcribed.
+* The content hash is recorded before extraction: a concurrent upload of the same bytes to the same
+  collection then fails at once as `duplicate_content` (the partial unique index decides a race).
+* Chunks are upserted on (info_blob_id, chunk_index), so a redelivery never duplicates them; the
+  blob turns `embedding` only after the embed messages were sent, so a failure to send is retried.
+* Document problems (DocumentFailure, ExtractionError) fail the blob and the message succeeds; any
+  other error is raised (the record is retried) and, on the last delivery, first fails the blob as
+  `retries_exhausted`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+
+from eneo.core.db import UnitOfWork
+from eneo.core.errors import AppError
+from eneo.core.ids import new_id, utcnow
+from eneo.core.settings import Settings, get_settings
+from eneo.embeddings import EmbeddingError, transcribe
+from eneo.ingestion.events import EmbedRequest, IngestRequest, ObjectCreated, RetryRequest
+from eneo.ingestion.status import DocumentFailure, fail_blob, fail_exhausted, publish
+from eneo.ingestion.transcription import NO_MODEL_MESSAGE, transcription_target
+from eneo.knowledge import storage
+from eneo.knowledge.chunking import ChunkText, chunk
+from eneo.knowledge.extract import (
+    DocumentType,
+    Extracted,
+    ExtractionError,
+    ExtractLimits,
+    Section,
+    detect,
+    extract,
+    is_audio,
+)
+from eneo.knowledge.models import Chunk, Group, InfoBlob, InfoBlobStatus
+
+log = logging.getLogger("eneo.ingestion")
+
+DEADLINE_MARGIN = 10.0  # seconds kept after extraction to store chunks and send messages
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """What ingesting one blob needs, read in the claiming transaction."""
+
+    tenant_id: uuid.UUID
+    blob_id: uuid.UUID
+    group_id: uuid.UUID
+    object_key: str
+    filename: str
+    declared_type: str
+    embedding_model_id: uuid.UUID
+    attempts: int
+
+
+async def ingest(request: IngestRequest, *, receive_count: int = 1, deadline: float | None = None,
+                 settings: Settings | None = None) -> None:
+    """Ingest the blob `request` names (see the module docstring); raises only what a retry may fix."""
+    settings = settings or get_settings()
+    try:
+        await _ingest(request, receive_count, deadline, settings)
+    except Exception as exc:
+        if receive_count >= settings.ingest_max_attempts:
+            await fail_exhausted(request.tenant_id, request.blob_id, "Reading the document", exc, receive_count)
+        raise
+
+
+async def _ingest(request: IngestRequest, receive_count: int, deadline: float | None, settings: Settings) -> None:
+    if isinstance(request, ObjectCreated) and settings.documents_bucket and request.bucket \
+            and request.bucket != settings.documents_bucket:
+        log.warning("object of another bucket ignored", extra={"blob_id": str(request.blob_id)})
+        return
+    claimed = await _claim(request, redelivery=receive_count > 1)
+    if claimed is None:
+        return
+    try:
+        await _process(claimed, deadline, settings)
+    except (DocumentFailure, ExtractionError) as exc:
+        await fail_blob(claimed.tenant_id, claimed.blob_id, exc.code, exc.message)
+
+
+async def _claim(request: IngestRequest, *, redelivery: bool) -> Claimed | None:
+    """Move the blob to `processing`; None if it is not ours to process (see the module docstring)."""
+    claimable = [InfoBlob.status == InfoBlobStatus.uploading]
+    if redelivery:
+        claimable.append(InfoBlob.status == InfoBlobStatus.processing)
+    if isinstance(request, RetryRequest):
+        claimable.append(InfoBlob.status == InfoBlobStatus.failed)
+    conditions = [InfoBlob.id == request.blob_id, InfoBlob.tenant_id == request.tenant_id, or_(*claimable)]
+    if isinstance(request, ObjectCreated):
+        conditions.append(InfoBlob.object_key == request.key)
+    async with UnitOfWork(request.tenant_id) as uow:
+        blob = (await uow.session.execute(
+            update(InfoBlob).where(*conditions)
+            .values(status=InfoBlobStatus.processing, attempts=InfoBlob.attempts + 1, error_code=None,
+                    error_message=None, updated_at=utcnow())
+            .returning(InfoBlob))).scalar_one_or_none()
+        model_id = None if blob is None else await uow.session.scalar(
+            select(Group.embedding_model_id).where(Group.id == blob.group_id))
+    if blob is None or model_id is None:
+        log.info("blob not claimed (already processed, in progress or deleted)",
+                 extra={"blob_id": str(request.blob_id), "kind": type(request).__name__})
+        return None
+    log.info("blob claimed", extra={"blob_id": str(blob.id), "attempt": blob.attempts})
+    await publish(blob)
+    return Claimed(blob.tenant_id, blob.id, blob.group_id, blob.object_key, blob.filename, blob.declared_type,
+                   model_id, blob.attempts)
+
+
+async def _process(c: Claimed, deadline: float | None, settings: Settings) -> None:
+    data = await _read_object(c, settings)
+    doc_type = detect(data, c.filename, c.declared_type or None)
+    audio = is_audio(doc_type)
+    if audio and len(data) > settings.audio_max_bytes:
+        raise DocumentFailure("too_large", f"Audio files may be at most {_mb(settings.audio_max_bytes)}; "
+                                           f"this one is {_mb(len(data))}")
+    await _record_content(c, hashlib.sha256(data).hexdigest(), doc_type.media_type, len(data))
+    if audio:
+        sections, pages = [Section(text=await _transcribe(c, data), page=None)], 0
+    else:
+        extracted = await _extract(data, doc_type, deadline, settings)
+        sections, pages = extracted.sections, extracted.pages
+    pieces = chunk(sections, settings.chunk_size_tokens, settings.chunk_overlap_tokens)
+    if not pieces:
+        raise DocumentFailure("empty", "The document contains no text to search")
+    pending = await _store_chunks(c, pieces, pages)
+    if pending is None:
+        return
+    await _send_embed_work(c, pending, settings)
+    await _mark_embedding(c)
+
+
+async def _read_object(c: Claimed, settings: Settings) -> bytes:
+    """The object's bytes, after its size was checked (HEAD first: an oversized object is never read)."""
+    from botocore.exceptions import ClientError
+
+    s3 = storage.s3_client()
+    try:
+        head = await asyncio.to_thread(s3.head_object, Bucket=settings.documents_bucket, Key=c.object_key)
+        size = int(head.get("ContentLength", 0))
+        if size > settings.upload_max_bytes:
+            raise DocumentFailure("too_large", f"Documents may be at most {_mb(settings.upload_max_bytes)}; "
+                                               f"this one is {_mb(size)}")
+        response = await asyncio.to_thread(s3.get_object, Bucket=settings.documents_bucket, Key=c.object_key)
+        data: bytes = await asyncio.to_thread(response["Body"].read, settings.upload_max_bytes + 1)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            raise DocumentFailure("object_missing", "The uploaded file is not in storage (the upload did not "
+                                                    "finish, or it was removed); upload it again") from None
+        raise  # 5xx, throttling, access: worth a retry
+    if len(data) > settings.upload_max_bytes:  # it grew between HEAD and GET
+        raise DocumentFailure("too_large", f"Documents may be at most {_mb(settings.upload_max_bytes)}")
+    return data
+
+
+async def _record_content(c: Claimed, content_hash: str, content_type: str, size: int) -> None:
+    """Record what the bytes are; DocumentFailure(duplicate_content) if the collection has them already."""
+    try:
+        async with UnitOfWork(c.tenant_id) as uow:
+            other = await _same_content(uow, c, content_hash)
+            if other is None:
+                await uow.session.execute(
+                    update(InfoBlob).where(InfoBlob.id == c.blob_id, InfoBlob.status == InfoBlobStatus.processing)
+                    .values(content_hash=content_hash, content_type=content_type, size_bytes=size,
+                            updated_at=utcnow()))
+    except IntegrityError:  # a concurrent upload of the same bytes recorded its hash first
+        async with UnitOfWork(c.tenant_id) as uow:
+            other = await _same_content(uow, c, content_hash)
+    if other is not None:
+        await asyncio.to_thread(storage.delete_object, c.object_key)  # logged, not raised, if it fails
+        raise DocumentFailure("duplicate_content", f"The same file is already in this collection as "
+                                                   f"\u201c{other[:300]}\u201d")
+
+
+async def _same_content(uow: UnitOfWork, c: Claimed, content_hash: str) -> str | None:
+    """The title of another live blob of the collection with these bytes."""
+    return await uow.session.scalar(select(InfoBlob.title).where(
+        InfoBlob.tenant_id == c.tenant_id, InfoBlob.group_id == c.group_id, InfoBlob.content_hash == content_hash,
+        InfoBlob.id != c.blob_id, InfoBlob.status != InfoBlobStatus.failed).limit(1))
+
+
+async def _transcribe(c: Claimed, data: bytes) -> str:
+    async with UnitOfWork(c.tenant_id) as uow:
+        try:
+            target = await transcription_target(uow, c.tenant_id)
+        except AppError as exc:  # the provider's key no longer decrypts
+            raise DocumentFailure("transcription_failed", exc.message) from None
+    if target is None:
+        raise DocumentFailure("no_transcription_model", NO_MODEL_MESSAGE)
+    try:
+        text = await transcribe(target.config, target.model, data, c.filename)
+    except EmbeddingError as exc:  # TranscriptionError included
+        if exc.retryable:
+            raise
+        raise DocumentFailure("transcription_failed", exc.message) from None
+    if not text.strip():
+        raise DocumentFailure("empty", "The transcription of this audio file is empty (no speech?)")
+    return text
+
+
+class DeadlineReached(Exception):
+    """The function's own time ran out before the document's: not the document's fault, so retried."""
+
+
+async def _extract(data: bytes, doc_type: DocumentType, deadline: float | None, settings: Settings) -> Extracted:
+    """Extract in a worker thread, bounded by the extraction timeout and the function's own deadline.
+
+    (H1's extractors also check the timeout between parts, so the thread stops soon after.)"""
+    timeout = settings.extract_timeout_seconds
+    cut_by_deadline = False
+    if deadline is not None and deadline - time.monotonic() - DEADLINE_MARGIN < timeout:
+        timeout, cut_by_deadline = max(deadline - time.monotonic() - DEADLINE_MARGIN, 1.0), True
+    try:
+        return await asyncio.wait_for(asyncio.to_thread(extract, data, doc_type, ExtractLimits.from_settings(settings)),
+                                      timeout)
+    except TimeoutError:
+        if cut_by_deadline:
+            raise DeadlineReached("the function's time ran out during extraction") from None
+        raise DocumentFailure("extract_timeout", f"Reading the document took longer than {timeout:.0f} s; "
+                                                 "split it into smaller files") from None
+
+
+async def _store_chunks(c: Claimed, pieces: list[ChunkText], pages: int) -> list[uuid.UUID] | None:
+    """Upsert the chunks and the blob's counts; the ids still without a vector of the collection's model.
+
+    None if the blob is no longer ours (deleted, or failed meanwhile)."""
+    rows = [{"id": new_id(), "tenant_id": c.tenant_id, "group_id": c.group_id, "info_blob_id": c.blob_id,
+             "chunk_index": p.index, "text": p.text.replace("\x00", ""), "token_count": p.token_count,
+             "page": p.page, "created_at": utcnow()} for p in pieces]
+    async with UnitOfWork(c.tenant_id) as uow:
+        s = uow.session
+        blob = (await s.execute(
+            update(InfoBlob).where(InfoBlob.id == c.blob_id, InfoBlob.status == InfoBlobStatus.processing)
+            .values(chunks_total=len(rows), pages=pages or None, updated_at=utcnow())
+            .returning(InfoBlob.id))).scalar_one_or_none()
+        if blob is None:
+            return None
+        stmt = insert(Chunk).values(rows)
+        # Same text at the same index (a redelivery): nothing changes. Other text (a retry after the
+        # chunk settings changed): the chunk is replaced and loses its vector.
+        await s.execute(stmt.on_conflict_do_update(
+            index_elements=[Chunk.info_blob_id, Chunk.chunk_index],
+            set_={"text": stmt.excluded.text, "token_count": stmt.excluded.token_count, "page": stmt.excluded.page,
+                  "embedding": None, "embedding_model_id": None},
+            where=Chunk.text.is_distinct_from(stmt.excluded.text)))
+        await s.execute(delete(Chunk).where(Chunk.info_blob_id == c.blob_id, Chunk.chunk_index >= len(rows)))
+        embedded = and_(Chunk.embedding_model_id == c.embedding_model_id, Chunk.embedding.is_not(None))
+        await s.execute(update(InfoBlob).where(InfoBlob.id == c.blob_id).values(
+            chunks_embedded=select(func.count()).where(Chunk.info_blob_id == c.blob_id, embedded)
+            .scalar_subquery()))
+        pending = (await s.scalars(
+            select(Chunk.id).where(Chunk.info_blob_id == c.blob_id, ~embedded).order_by(Chunk.chunk_index))).all()
+    log.info("chunks stored", extra={"blob_id": str(c.blob_id), "chunks": len(rows), "pages": pages,
+                                     "to_embed": len(pending)})
+    return list(pending)
+
+
+async def _send_embed_work(c: Claimed, chunk_ids: list[uuid.UUID], settings: Settings) -> None:
+    size = settings.embed_batch_size
+    messages = [EmbedRequest(c.tenant_id, c.blob_id, c.embedding_model_id, tuple(chunk_ids[i:i + size])).to_message()
+                for i in range(0, len(chunk_ids), size)]
+    await asyncio.to_thread(storage.send_messages, settings.embed_queue_url, messages)
+
+
+async def _mark_embedding(c: Claimed) -> None:
+    """`processing -> embedding`, or straight to `ready` when every chunk has its vector already (a
+    redelivery after the embed function finished). No change if embed got there first."""
+    async with UnitOfWork(c.tenant_id) as uow:
+        blob = (await uow.session.execute(
+            update(InfoBlob).where(InfoBlob.id == c.blob_id, InfoBlob.status == InfoBlobStatus.processing)
+            .values(status=InfoBlobStatus.embedding, updated_at=utcnow()).returning(InfoBlob))).scalar_one_or_none()
+        if blob is not None and blob.chunks_embedded >= blob.chunks_total > 0:
+            blob = (await uow.session.execute(
+                update(InfoBlob).where(InfoBlob.id == c.blob_id)
+                .values(status=InfoBlobStatus.ready, processed_at=utcnow(), embedding_model_id=c.embedding_model_id,
+                        updated_at=utcnow()).returning(InfoBlob))).scalar_one()
+    if blob is not None:
+        await publish(blob)
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"

@@ -1,0 +1,356 @@
+"""The ingestion pipeline in-process: S3 (moto) notifies a real SQS queue, the messages received from it
+become Lambda SQS events for the ingest handler, whose embed messages (received from the embed queue)
+feed the embed handler. Real Postgres, Redis and the local all-MiniLM-L6-v2 embedder.
+
+The handlers run as Lambda runs them: `functions/<name>/app.py`'s `handler(event, context)`, in a
+worker thread with its own event loop (eneo.core.aio), so the process-wide engine and Redis client
+are closed around each call (they belong to one loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from sqlalchemy import func, select
+
+from eneo.core import aio
+from eneo.core.db import UnitOfWork, dispose_engine
+from eneo.core.redis import close_redis, get_redis
+from eneo.core.settings import get_settings
+from eneo.knowledge import storage
+from eneo.knowledge.models import Chunk, Group, InfoBlob, InfoBlobStatus
+from eneo.model_providers.embedding_models import ensure_local_embedding_model
+from eneo.realtime.events import events_key
+from eneo.spaces.models import Space
+from tests.integration.conftest import Member, load_function
+
+DOCUMENTS = Path(__file__).resolve().parents[1] / "fixtures" / "documents"
+REGION = "eu-north-1"
+TEXT = ("Riktlinjer för hemtjänst. Den enskilde ska få stöd i hemmet utifrån sina behov. "
+        "Biståndshandläggaren utreder ansökan och fattar beslut inom fyra veckor. ") * 40
+
+
+class LambdaContext:
+    """What a handler reads of Lambda's context object."""
+
+    aws_request_id = "test-request"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 120_000
+
+
+@dataclass
+class Queues:
+    s3: Any
+    sqs: Any
+    bucket: str
+    ingest_url: str
+    embed_url: str
+    ingest_arn: str
+
+    def receive(self, url: str, *, expect: int = 1, wait: float = 10.0) -> list[dict[str, Any]]:
+        """Messages as the Lambda event source mapping would hand them over (S3 test events included)."""
+        got: list[dict[str, Any]] = []
+        deadline = asyncio.get_event_loop().time() + wait
+        while len(got) < expect and asyncio.get_event_loop().time() < deadline:
+            got += self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                            AttributeNames=["All"]).get("Messages", [])
+        return got
+
+    def event(self, messages: list[dict[str, Any]], arn: str | None = None) -> dict[str, Any]:
+        return {"Records": [{
+            "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+            "attributes": m.get("Attributes", {"ApproximateReceiveCount": "1"}), "messageAttributes": {},
+            "md5OfBody": m.get("MD5OfBody", ""), "eventSource": "aws:sqs",
+            "eventSourceARN": arn or self.ingest_arn, "awsRegion": REGION} for m in messages]}
+
+    def delete_done(self, url: str, messages: list[dict[str, Any]], response: dict[str, Any]) -> None:
+        """What the event source mapping does after a batch: delete all but the reported failures."""
+        failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
+        for m in messages:
+            if m["MessageId"] not in failed:
+                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+
+@pytest.fixture
+def queues(db: Any, monkeypatch: pytest.MonkeyPatch) -> Queues:
+    """A bucket that notifies its own ingest queue for tenants/, and an embed queue, in moto."""
+    endpoint, suffix = db.s3_endpoint_url, uuid.uuid4().hex[:10]
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name=REGION)
+    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=REGION)
+    bucket = f"docs-{suffix}"
+    ingest_url = sqs.create_queue(QueueName=f"ingest-{suffix}")["QueueUrl"]
+    embed_url = sqs.create_queue(QueueName=f"embed-{suffix}")["QueueUrl"]
+    ingest_arn = sqs.get_queue_attributes(QueueUrl=ingest_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"QueueConfigurations": [{
+        "QueueArn": ingest_arn, "Events": ["s3:ObjectCreated:*"],
+        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "tenants/"}]}}}]})
+    for name, value in {"DOCUMENTS_BUCKET": bucket, "INGEST_QUEUE_URL": ingest_url,
+                        "EMBED_QUEUE_URL": embed_url}.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    storage.reset_clients()
+    return Queues(s3, sqs, bucket, ingest_url, embed_url, ingest_arn)
+
+
+@pytest.fixture(scope="module")
+def functions() -> dict[str, Any]:
+    return {name: load_function(name) for name in ("ingest", "embed")}
+
+
+@pytest.fixture(autouse=True)
+async def settings_restored() -> AsyncIterator[None]:
+    yield
+    get_settings.cache_clear()
+    storage.reset_clients()
+
+
+async def invoke(function: Any, event: dict[str, Any]) -> dict[str, Any]:
+    """Call a function's handler as its Lambda worker would (own thread, own loop, own connections)."""
+    await dispose_engine()
+    await close_redis()
+
+    def call() -> dict[str, Any]:
+        try:
+            return dict(function.handler(json.loads(json.dumps(event)), LambdaContext()))
+        finally:
+            aio.run(dispose_engine())
+            aio.run(close_redis())
+
+    return await asyncio.to_thread(call)
+
+
+@dataclass
+class Collection:
+    member: Member
+    group_id: uuid.UUID
+    model_id: uuid.UUID
+
+
+@pytest.fixture
+async def collection(make_user: Callable[..., Any]) -> Collection:
+    member = await make_user()
+    async with UnitOfWork(member.tenant_id) as uow:
+        space = await uow.session.scalar(select(Space).where(Space.owner_id == member.id, Space.personal))
+        assert space is not None
+        model = await ensure_local_embedding_model(uow.session, member.tenant_id)
+        group = Group(tenant_id=member.tenant_id, space_id=space.id, name="Riktlinjer", description="",
+                      embedding_model_id=model.id, created_by=member.id)
+        uow.session.add(group)
+        await uow.session.flush()
+        return Collection(member, group.id, model.id)
+
+
+async def upload(c: Collection, q: Queues, data: bytes, filename: str, declared: str, title: str | None = None
+                 ) -> uuid.UUID:
+    """The blob row (uploading) and its object, as the knowledge function's upload does."""
+    blob_id = uuid.uuid4()
+    key = storage.object_key(c.member.tenant_id, c.group_id, blob_id)
+    async with UnitOfWork(c.member.tenant_id) as uow:
+        uow.session.add(InfoBlob(id=blob_id, tenant_id=c.member.tenant_id, group_id=c.group_id,
+                                 uploaded_by=c.member.id, title=title or filename, filename=filename,
+                                 declared_type=declared, object_key=key, status=InfoBlobStatus.uploading))
+    q.s3.put_object(Bucket=q.bucket, Key=key, Body=data, ContentType=declared)
+    return blob_id
+
+
+def notifications(q: Queues, expect: int) -> list[dict[str, Any]]:
+    """The ingest queue's messages for objects (the bucket's s3:TestEvent is received too, and kept)."""
+    return q.receive(q.ingest_url, expect=expect + 1, wait=5.0)
+
+
+async def blob(c: Collection, blob_id: uuid.UUID) -> InfoBlob:
+    async with UnitOfWork(c.member.tenant_id) as uow:
+        return await uow.session.get_one(InfoBlob, blob_id)
+
+
+async def chunk_rows(c: Collection, blob_id: uuid.UUID) -> list[Any]:
+    async with UnitOfWork(c.member.tenant_id) as uow:
+        return list((await uow.session.execute(
+            select(Chunk.chunk_index, Chunk.text, Chunk.embedding, Chunk.embedding_model_id)
+            .where(Chunk.info_blob_id == blob_id).order_by(Chunk.chunk_index))).all())
+
+
+async def statuses(c: Collection, blob_id: uuid.UUID) -> list[str]:
+    entries = await get_redis().xrange(events_key(c.member.id))
+    data = [json.loads(fields[b"data"]) for _, fields in entries if fields[b"type"] == b"info_blob.status"]
+    return [d["status"] for d in data if d["id"] == str(blob_id)]
+
+
+async def run_embed(q: Queues, functions: dict[str, Any], expect: int) -> list[dict[str, Any]]:
+    messages = q.receive(q.embed_url, expect=expect)
+    assert len(messages) >= expect, f"{len(messages)} embed message(s), expected {expect}"
+    response = await invoke(functions["embed"], q.event(messages, arn="arn:aws:sqs:eu-north-1:000000000000:embed"))
+    assert response == {"batchItemFailures": []}
+    q.delete_done(q.embed_url, messages, response)
+    return messages
+
+
+async def test_upload_to_ready_with_chunks_and_vectors(collection: Collection, queues: Queues,
+                                                       functions: dict[str, Any]) -> None:
+    blob_id = await upload(collection, queues, TEXT.encode(), "riktlinjer.txt", "text/plain")
+    messages = notifications(queues, 1)
+    bodies = [json.loads(m["Body"]) for m in messages]
+    assert any(b.get("Event") == "s3:TestEvent" for b in bodies)  # handled like any message: ignored
+
+    response = await invoke(functions["ingest"], queues.event(messages))
+    assert response == {"batchItemFailures": []}
+    queues.delete_done(queues.ingest_url, messages, response)
+    stored = await blob(collection, blob_id)
+    assert stored.status == InfoBlobStatus.embedding
+    assert stored.content_type == "text/plain" and stored.size_bytes == len(TEXT.encode())
+    assert stored.chunks_total > 1 and stored.chunks_embedded == 0 and stored.attempts == 1
+
+    batches = math.ceil(stored.chunks_total / get_settings().embed_batch_size)
+    await run_embed(queues, functions, batches)
+
+    done = await blob(collection, blob_id)
+    assert done.status == InfoBlobStatus.ready and done.processed_at is not None
+    assert done.chunks_embedded == done.chunks_total and done.embedding_model_id == collection.model_id
+    rows = await chunk_rows(collection, blob_id)
+    assert [r.chunk_index for r in rows] == list(range(done.chunks_total))
+    assert all("hemtjänst" in r.text or "Biståndshandläggaren" in r.text for r in rows)
+    for row in rows:
+        assert row.embedding_model_id == collection.model_id
+        assert len(row.embedding) == 384 and abs(sum(x * x for x in row.embedding) - 1) < 1e-3
+    assert (await statuses(collection, blob_id))[0] == "processing"
+    assert (await statuses(collection, blob_id))[-1] == "ready"
+    assert "embedding" in await statuses(collection, blob_id)
+
+
+async def test_the_same_event_twice_claims_once_and_duplicates_no_chunk(collection: Collection, queues: Queues,
+                                                                        functions: dict[str, Any]) -> None:
+    blob_id = await upload(collection, queues, TEXT.encode(), "a.txt", "text/plain")
+    messages = notifications(queues, 1)
+    first = await invoke(functions["ingest"], queues.event(messages))
+    again = await invoke(functions["ingest"], queues.event(messages))  # at-least-once delivery
+    assert first == again == {"batchItemFailures": []}
+    stored = await blob(collection, blob_id)
+    assert stored.attempts == 1 and stored.status == InfoBlobStatus.embedding
+    assert len(await chunk_rows(collection, blob_id)) == stored.chunks_total
+    assert (await statuses(collection, blob_id)).count("processing") == 1
+    # One set of embed messages: the second delivery did nothing.
+    embed_messages = queues.receive(queues.embed_url, expect=99, wait=2.0)
+    assert len(embed_messages) == math.ceil(stored.chunks_total / get_settings().embed_batch_size)
+
+    # Embed messages delivered twice: vectors written once, counts recounted (not added up).
+    event = queues.event(embed_messages)
+    assert await invoke(functions["embed"], event) == {"batchItemFailures": []}
+    assert await invoke(functions["embed"], event) == {"batchItemFailures": []}
+    done = await blob(collection, blob_id)
+    assert done.status == InfoBlobStatus.ready and done.chunks_embedded == done.chunks_total
+    assert (await statuses(collection, blob_id)).count("ready") == 1
+
+
+async def test_same_content_twice_is_a_duplicate_naming_the_first(collection: Collection, queues: Queues,
+                                                                 functions: dict[str, Any]) -> None:
+    first = await upload(collection, queues, TEXT.encode(), "one.txt", "text/plain", title="Riktlinjer 2026")
+    await invoke(functions["ingest"], queues.event(notifications(queues, 1)))
+    second = await upload(collection, queues, TEXT.encode(), "copy.txt", "text/plain", title="Kopia")
+    messages = queues.receive(queues.ingest_url, expect=1)
+    assert await invoke(functions["ingest"], queues.event(messages)) == {"batchItemFailures": []}
+
+    dup = await blob(collection, second)
+    assert dup.status == InfoBlobStatus.failed and dup.error_code == "duplicate_content"
+    assert "Riktlinjer 2026" in (dup.error_message or "")
+    assert await chunk_rows(collection, second) == []
+    assert (await blob(collection, first)).status == InfoBlobStatus.embedding
+    with pytest.raises(queues.s3.exceptions.ClientError):  # the copy's object is deleted
+        queues.s3.head_object(Bucket=queues.bucket, Key=dup.object_key)
+    assert (await statuses(collection, second))[-1] == "failed"
+
+
+async def test_a_corrupt_file_fails_with_a_reason_and_the_other_record_succeeds(
+        collection: Collection, queues: Queues, functions: dict[str, Any]) -> None:
+    corrupt = await upload(collection, queues, (DOCUMENTS / "truncated.pdf").read_bytes(), "rapport.pdf",
+                           "application/pdf")
+    good = await upload(collection, queues, (DOCUMENTS / "riktlinjer.docx").read_bytes(), "riktlinjer.docx",
+                        "application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+    messages = notifications(queues, 2)
+    corrupt_first = sorted(messages, key=lambda m: str(corrupt) not in m["Body"])
+    assert await invoke(functions["ingest"], queues.event(corrupt_first)) == {"batchItemFailures": []}
+
+    failed = await blob(collection, corrupt)
+    assert failed.status == InfoBlobStatus.failed and failed.error_code == "corrupt"
+    assert failed.error_message and failed.chunks_total == 0
+    ok = await blob(collection, good)
+    assert ok.status == InfoBlobStatus.embedding and ok.chunks_total >= 1
+    assert ok.content_type == "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+async def test_an_unknown_or_bad_record_is_dropped_and_blocks_nothing(collection: Collection, queues: Queues,
+                                                                      functions: dict[str, Any]) -> None:
+    blob_id = await upload(collection, queues, TEXT.encode(), "x.txt", "text/plain")
+    messages = notifications(queues, 1)
+    junk = [{"MessageId": "junk-1", "ReceiptHandle": "r", "Body": "{not json"},
+            {"MessageId": "junk-2", "ReceiptHandle": "r",
+             "Body": json.dumps({"Records": [{"eventName": "ObjectCreated:Put",
+                                              "s3": {"bucket": {"name": queues.bucket},
+                                                     "object": {"key": "elsewhere/x.txt"}}}]})}]
+    assert await invoke(functions["ingest"], queues.event(junk + messages)) == {"batchItemFailures": []}
+    assert (await blob(collection, blob_id)).status == InfoBlobStatus.embedding
+
+
+async def test_a_retryable_failure_is_retried_and_on_the_last_receive_fails_the_blob(
+        collection: Collection, queues: Queues, functions: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    blob_id = await upload(collection, queues, TEXT.encode(), "y.txt", "text/plain")
+    [message] = [m for m in notifications(queues, 1) if str(blob_id) in m["Body"]]
+    # The embed queue is unreachable (removed): sending the embedding work fails, which a retry may fix.
+    monkeypatch.setenv("EMBED_QUEUE_URL", queues.embed_url + "-gone")
+    get_settings.cache_clear()
+
+    first = await invoke(functions["ingest"], queues.event([message]))
+    assert first == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
+    stored = await blob(collection, blob_id)
+    assert stored.status == InfoBlobStatus.processing and stored.attempts == 1  # left for the redelivery
+
+    last = dict(message, Attributes={"ApproximateReceiveCount": str(get_settings().ingest_max_attempts)})
+    response = await invoke(functions["ingest"], queues.event([last]))
+    assert response == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}  # on to the DLQ
+    failed = await blob(collection, blob_id)
+    assert failed.status == InfoBlobStatus.failed and failed.error_code == "retries_exhausted"
+    assert failed.attempts == 2 and "Retry" in (failed.error_message or "")
+    assert (await statuses(collection, blob_id))[-1] == "failed"
+
+
+async def test_a_redelivery_takes_over_a_blob_left_processing(collection: Collection, queues: Queues,
+                                                              functions: dict[str, Any],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    blob_id = await upload(collection, queues, TEXT.encode(), "z.txt", "text/plain")
+    [message] = [m for m in notifications(queues, 1) if str(blob_id) in m["Body"]]
+    monkeypatch.setenv("EMBED_QUEUE_URL", queues.embed_url + "-gone")
+    get_settings.cache_clear()
+    assert (await invoke(functions["ingest"], queues.event([message])))["batchItemFailures"]
+
+    monkeypatch.setenv("EMBED_QUEUE_URL", queues.embed_url)
+    get_settings.cache_clear()
+    again = dict(message, Attributes={"ApproximateReceiveCount": "2"})
+    assert await invoke(functions["ingest"], queues.event([again])) == {"batchItemFailures": []}
+    stored = await blob(collection, blob_id)
+    assert stored.status == InfoBlobStatus.embedding and stored.attempts == 2
+    async with UnitOfWork(collection.member.tenant_id) as uow:
+        count = await uow.session.scalar(select(func.count()).where(Chunk.info_blob_id == blob_id))
+    assert count == stored.chunks_total
+
+
+async def test_minio_webhook_records_are_ingested(collection: Collection, queues: Queues,
+                                                  functions: dict[str, Any]) -> None:
+    blob_id = await upload(collection, queues, TEXT.encode(), "m.txt", "text/plain")
+    key = storage.object_key(collection.member.tenant_id, collection.group_id, blob_id)
+    event = {"EventName": "s3:ObjectCreated:Put", "Key": f"{queues.bucket}/{key}", "Records": [{
+        "eventVersion": "2.0", "eventSource": "minio:s3", "awsRegion": "", "eventName": "s3:ObjectCreated:Put",
+        "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": queues.bucket, "arn": f"arn:aws:s3:::{queues.bucket}"},
+               "object": {"key": key.replace("/", "%2F"), "size": len(TEXT.encode()),
+                          "contentType": "text/plain"}}}]}
+    assert await invoke(functions["ingest"], event) == {"batchItemFailures": []}
+    assert (await blob(collection, blob_id)).status == InfoBlobStatus.embedding
