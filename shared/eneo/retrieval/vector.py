@@ -1,0 +1,185 @@
+"""Dense search over one embedding model's chunks, filtered by tenant and collections.
+
+Each model has a partial HNSW index on `embedding::vector(<dims>)` WHERE `embedding_model_id = '<id>'`
+(migration 0004); the planner only uses it when the query repeats that expression and that predicate with
+the id as a literal, so both are written into the SQL (from a UUID and an int: nothing to inject).
+
+An HNSW scan visits `hnsw.ef_search` candidates and *then* applies the tenant/collection filter, so with
+pgvector < 0.8 (no iterative scans) a selective filter returns fewer than k rows, or none. Hence:
+
+* count the filtered rows first (b-tree on (group_id, embedding_model_id)), stopping at the threshold;
+* few rows: exact scan of exactly those rows, ordered by `embedding <=> q` (not the indexed expression,
+  so the planner cannot pick the HNSW index);
+* many rows: HNSW with `ef_search` raised to what the filter's share of the index needs, and the exact
+  scan if fewer than k rows survive anyway (or if the share is so small that HNSW cannot find k);
+* pgvector >= 0.8: `hnsw.iterative_scan = relaxed_order` keeps scanning until k rows pass the filter.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+# Below this many candidate rows the exact scan is faster than HNSW plus its failure modes
+# (bench/search.py: ~13 ms for 20k rows of 384 dims on 2 cores, HNSW ~3 ms but unreliable when filtered).
+EXACT_THRESHOLD = 20_000
+EF_SEARCH_MIN = 100
+EF_SEARCH_MAX = 1000  # pgvector's upper bound for hnsw.ef_search
+HNSW_MAX_DIMS = 2000  # ensure_embedding_index creates no index above this: such models are always exact
+
+Strategy = Literal["exact", "hnsw", "hnsw_then_exact", "iterative"]
+
+
+class ModelRef(Protocol):
+    """What the search needs of an embedding model (eneo.model_providers.embedding_models.EmbeddingModel)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def dimensions(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Scored:
+    chunk_id: uuid.UUID
+    score: float  # cosine similarity (dense) or ts_rank_cd (lexical)
+
+
+@dataclass
+class DenseResult:
+    hits: list[Scored]
+    strategy: Strategy
+    candidates: int  # filtered rows counted (capped at the threshold + 1)
+
+
+_version_cache: dict[str, tuple[int, ...]] = {}
+
+
+async def pgvector_version(session: AsyncSession) -> tuple[int, ...]:
+    """The server's pgvector version, asked once per database (it only changes with an upgrade)."""
+    bind = session.get_bind()
+    key = str(bind.engine.url) if hasattr(bind, "engine") else "default"
+    if key not in _version_cache:
+        row = (await session.execute(text("SELECT extversion FROM pg_extension WHERE extname = 'vector'"))).first()
+        _version_cache[key] = tuple(int(p) for p in str(row[0]).split(".") if p.isdigit()) if row else (0,)
+    return _version_cache[key]
+
+
+def vector_literal(vector: Sequence[float]) -> str:
+    """pgvector's text form; sent as a parameter and cast in SQL (no adapter registration needed)."""
+    return "[" + ",".join(repr(float(x)) for x in vector) + "]"
+
+
+def _model_sql(model: ModelRef) -> tuple[str, int]:
+    """The model id as a SQL literal and its dimensions, both validated (they are written into the SQL)."""
+    model_id, dims = uuid.UUID(str(model.id)), int(model.dimensions)
+    if not 1 <= dims <= 16000:
+        raise ValueError(f"bad dimensions {dims}")
+    return f"'{model_id}'::uuid", dims
+
+
+def _filter_sql(model_literal: str) -> str:
+    return (f"c.embedding_model_id = {model_literal} AND c.tenant_id = :tenant_id "
+            "AND c.group_id = ANY(:group_ids) AND c.embedding IS NOT NULL")
+
+
+async def count_candidates(session: AsyncSession, *, tenant_id: uuid.UUID, group_ids: Sequence[uuid.UUID],
+                           model: ModelRef, cap: int) -> tuple[int, float]:
+    """Filtered rows (at most cap + 1) and the planner's row count of the model's HNSW index (0 if unknown)."""
+    literal, _ = _model_sql(model)
+    index_name = "chunks_hnsw_" + uuid.UUID(str(model.id)).hex
+    row = (await session.execute(text(
+        f"SELECT (SELECT count(*) FROM (SELECT 1 FROM chunks c WHERE {_filter_sql(literal)} LIMIT :cap) s), "  # noqa: S608 - a uuid
+        "(SELECT reltuples FROM pg_class WHERE relname = :index_name AND relkind = 'i')"
+    ), {"tenant_id": tenant_id, "group_ids": list(group_ids), "cap": cap + 1, "index_name": index_name})).one()
+    return int(row[0]), max(float(row[1] or 0), 0.0)
+
+
+async def exact_search(session: AsyncSession, *, tenant_id: uuid.UUID, group_ids: Sequence[uuid.UUID],
+                       model: ModelRef, vector: Sequence[float], limit: int) -> list[Scored]:
+    """Every filtered row's distance, sorted: exact, and fast when the filter leaves few rows."""
+    literal, _ = _model_sql(model)
+    # `embedding <=> q` is not the indexed expression `embedding::vector(dims) <=> q`: no HNSW here.
+    rows = (await session.execute(text(
+        f"SELECT c.id, c.embedding <=> CAST(:q AS vector) AS distance FROM chunks c WHERE {_filter_sql(literal)} "  # noqa: S608
+        "ORDER BY distance, c.id LIMIT :limit"
+    ), {"tenant_id": tenant_id, "group_ids": list(group_ids), "q": vector_literal(vector), "limit": limit})).all()
+    return [Scored(r[0], 1.0 - float(r[1])) for r in rows]
+
+
+async def hnsw_search(session: AsyncSession, *, tenant_id: uuid.UUID, group_ids: Sequence[uuid.UUID],
+                      model: ModelRef, vector: Sequence[float], limit: int, ef_search: int,
+                      iterative: bool = False) -> list[Scored]:
+    """The model's HNSW index, filtered; may return fewer than `limit` rows unless `iterative`."""
+    literal, dims = _model_sql(model)
+    settings = [f"SET LOCAL hnsw.ef_search = {int(ef_search)}"]
+    if iterative:
+        settings.append("SET LOCAL hnsw.iterative_scan = relaxed_order")
+    for statement in settings:
+        await session.execute(text(statement))
+    try:
+        # relaxed_order may return rows slightly out of order: sort the few rows again.
+        rows = (await session.execute(text(
+            f"WITH found AS MATERIALIZED (SELECT c.id, c.embedding::vector({dims}) <=> CAST(:q AS vector({dims})) "  # noqa: S608
+            f"AS distance FROM chunks c WHERE {_filter_sql(literal)} "
+            f"ORDER BY c.embedding::vector({dims}) <=> CAST(:q AS vector({dims})) LIMIT :limit) "
+            "SELECT id, distance FROM found ORDER BY distance, id"
+        ), {"tenant_id": tenant_id, "group_ids": list(group_ids), "q": vector_literal(vector),
+            "limit": limit})).all()
+    finally:
+        # Back to the defaults for the rest of the transaction.
+        await session.execute(text("SET LOCAL hnsw.ef_search TO DEFAULT"))
+        if iterative:
+            await session.execute(text("SET LOCAL hnsw.iterative_scan TO DEFAULT"))
+    return [Scored(r[0], 1.0 - float(r[1])) for r in rows]
+
+
+def plan_ef_search(limit: int, candidates: int, index_rows: float) -> int | None:
+    """ef_search for a filtered HNSW scan to leave ~2x `limit` rows, or None if even the maximum would not.
+
+    The scan's candidates pass the filter at about the filter's share of the index; the planner's row count
+    of the index (0 before its first ANALYZE) stands in for the index's size.
+    """
+    share = min(1.0, candidates / index_rows) if index_rows > 0 else 1.0
+    needed = math.ceil(2 * limit / share)
+    if needed > EF_SEARCH_MAX:
+        return None
+    return max(EF_SEARCH_MIN, needed, limit)
+
+
+async def dense_search(session: AsyncSession, *, tenant_id: uuid.UUID, group_ids: Sequence[uuid.UUID],
+                       model: ModelRef, vector: Sequence[float], limit: int,
+                       exact_threshold: int = EXACT_THRESHOLD) -> DenseResult:
+    """The `limit` nearest chunks of these collections for this model: k rows whenever k exist."""
+    if not group_ids or limit <= 0:
+        return DenseResult([], "exact", 0)
+    if len(vector) != model.dimensions:
+        raise ValueError(f"query vector has {len(vector)} dimensions, the model {model.dimensions}")
+    candidates, index_rows = await count_candidates(session, tenant_id=tenant_id, group_ids=group_ids, model=model,
+                                                    cap=exact_threshold)
+
+    async def exact() -> list[Scored]:
+        return await exact_search(session, tenant_id=tenant_id, group_ids=group_ids, model=model, vector=vector,
+                                  limit=limit)
+
+    async def hnsw(ef_search: int, iterative: bool = False) -> list[Scored]:
+        return await hnsw_search(session, tenant_id=tenant_id, group_ids=group_ids, model=model, vector=vector,
+                                 limit=limit, ef_search=ef_search, iterative=iterative)
+
+    if candidates <= exact_threshold or model.dimensions > HNSW_MAX_DIMS:
+        return DenseResult(await exact(), "exact", candidates)
+    if await pgvector_version(session) >= (0, 8):
+        return DenseResult(await hnsw(max(EF_SEARCH_MIN, limit), iterative=True), "iterative", candidates)
+    ef_search = plan_ef_search(limit, candidates, index_rows)
+    if ef_search is not None:
+        hits = await hnsw(ef_search)
+        if len(hits) >= limit:
+            return DenseResult(hits, "hnsw", candidates)
+    return DenseResult(await exact(), "hnsw_then_exact", candidates)
