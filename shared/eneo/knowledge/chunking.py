@@ -4,7 +4,8 @@ The tokenizer's offsets cut the ORIGINAL text, so chunks keep case, accents and 
 tokenizer itself lowercases and strips accents). A cut goes at the best boundary in the second half
 of the window (paragraph, then sentence end, then line break, then between words) and the next chunk
 starts `overlap_tokens` earlier, at the start of a word. Sections are joined with a blank line, so a
-chunk may run across a page break; it carries the page where it starts.
+chunk may run across a page break; it carries the page where it starts, and its overlap never reaches
+back into an earlier section (a chunk of page 2 does not begin with the last words of page 1).
 """
 
 from __future__ import annotations
@@ -63,7 +64,9 @@ def chunk(sections: Sequence[Section], size_tokens: int, overlap_tokens: int) ->
         chunks.append(ChunkText(len(chunks), text[starts[first]:ends[end - 1]], end - first, page))
         if end >= total:
             break
-        first = _next_start(starts, ends, first, end, overlap_tokens)
+        section_start = section_starts[bisect.bisect_right(section_starts, starts[end]) - 1]
+        floor = max(first + 1, bisect.bisect_left(starts, section_start))
+        first = _next_start(starts, ends, floor, end, overlap_tokens)
     return chunks
 
 
@@ -130,11 +133,11 @@ def _cut(text: str, starts: array[int], ends: array[int], first: int, size: int)
     return best
 
 
-def _next_start(starts: array[int], ends: array[int], first: int, end: int, overlap: int) -> int:
-    """Step back `overlap` tokens from the cut, then forward to the start of a word."""
+def _next_start(starts: array[int], ends: array[int], floor: int, end: int, overlap: int) -> int:
+    """Step back `overlap` tokens from the cut (not below `floor`), then forward to the start of a word."""
     if overlap == 0:
         return end
-    candidate = max(end - overlap, first + 1)
+    candidate = max(end - overlap, floor)
     word = candidate
     while word < end and starts[word] == ends[word - 1]:
         word += 1

@@ -1,0 +1,367 @@
+"""Detection on content and extraction of every supported type from real files; hostile and broken files
+fail with the right code, fast, and (zip bombs) without inflating anything."""
+
+from __future__ import annotations
+
+import io
+import time
+import tracemalloc
+import zipfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from eneo.knowledge.extract import (
+    ACCEPTED_TYPES,
+    DocumentType,
+    ExtractionError,
+    ExtractLimits,
+    accepted_types,
+    detect,
+    extract,
+    is_audio,
+    type_from_name,
+)
+from tests.fixtures.documents import make_fixtures as fx
+
+DOCS = Path(fx.__file__).parent
+DEFAULT = ExtractLimits()
+
+
+def load(name: str) -> bytes:
+    return (DOCS / name).read_bytes()
+
+
+def flat(text: str) -> str:
+    """Whitespace-insensitive: PDF lines wrap mid-sentence."""
+    return " ".join(text.split())
+
+
+@pytest.mark.parametrize(("name", "doc_type", "expected"), [
+    ("riktlinjer.txt", DocumentType.TEXT, [fx.SENTENCE, fx.marker("text")]),
+    ("riktlinjer-utf16.txt", DocumentType.TEXT, [fx.SENTENCE, fx.marker("UTF-16")]),
+    ("riktlinjer-cp1252.txt", DocumentType.TEXT, [fx.SENTENCE, fx.marker("Windows-1252"), "250 € per år"]),
+    ("riktlinjer.md", DocumentType.MARKDOWN, [fx.SENTENCE, fx.marker("Markdown")]),
+    ("riktlinjer.csv", DocumentType.CSV, [fx.marker("CSV"),
+                                          "Område: Busshållplatser; Prioritet: 2; Ansvarig: Kollektivtrafiken"]),
+    ("riktlinjer.html", DocumentType.HTML, [fx.SENTENCE, fx.marker("HTML"), fx.TITLE]),
+    ("riktlinjer.pdf", DocumentType.PDF, [fx.SENTENCE, fx.marker("PDF"), *fx.PDF_PAGES]),
+    ("riktlinjer-owner-password.pdf", DocumentType.PDF, [fx.SENTENCE, fx.marker("PDF")]),
+    ("riktlinjer.docx", DocumentType.DOCX, [fx.SENTENCE, fx.marker("Word"),
+                                            "Område: Lokalgator; Prioritet: 3; Ansvarig: Entreprenör Nord"]),
+    ("riktlinjer.xlsx", DocumentType.XLSX, [fx.SENTENCE, fx.marker("Excel"),
+                                            "Område: Gång- och cykelvägar; Prioritet: 1; Ansvarig: Gatukontoret"]),
+    ("riktlinjer.pptx", DocumentType.PPTX, [fx.SENTENCE, fx.marker("PowerPoint"), fx.BODY[1]]),
+])
+def test_each_type_is_detected_on_content_and_its_text_extracted(name: str, doc_type: DocumentType,
+                                                                   expected: list[str]) -> None:
+    data = load(name)
+    assert detect(data, name, None) is doc_type
+    # The content alone decides binary kinds: no name, no declared type.
+    if doc_type.accepted.family != "text":
+        assert detect(data, "", None) is doc_type
+    extracted = extract(data, doc_type, DEFAULT)
+    text = flat(extracted.text)
+    for sentence in expected:
+        assert sentence in text, sentence
+    assert not extracted.truncated
+    assert all(s.text.strip() for s in extracted.sections)
+
+
+def test_html_keeps_only_visible_text() -> None:
+    text = extract(load("riktlinjer.html"), DocumentType.HTML, DEFAULT).text
+    assert fx.HTML_HIDDEN not in text
+    assert "font-family" not in text and "console.log" not in text
+    assert "Gång- och cykelvägar | 1 | Gatukontoret" in text
+
+
+def test_pdf_has_a_section_per_page_with_its_number() -> None:
+    extracted = extract(load("riktlinjer.pdf"), DocumentType.PDF, DEFAULT)
+    assert extracted.pages == 3
+    assert [s.page for s in extracted.sections] == [1, 2, 3]
+    for number, sentence in enumerate(fx.PDF_PAGES, start=1):
+        (section,) = [s for s in extracted.sections if sentence in flat(s.text)]
+        assert section.page == number
+
+
+def test_pptx_has_a_section_per_slide_with_the_notes() -> None:
+    extracted = extract(load("riktlinjer.pptx"), DocumentType.PPTX, DEFAULT)
+    assert extracted.pages == 2
+    assert [s.page for s in extracted.sections] == [1, 2]
+    assert fx.marker("PowerPoint") in extracted.sections[0].text  # from the speaker notes
+    assert "Ansvarig: Kollektivtrafiken" in extracted.sections[1].text  # from the table
+
+
+def test_xlsx_has_a_section_per_sheet_named_after_it() -> None:
+    extracted = extract(load("riktlinjer.xlsx"), DocumentType.XLSX, DEFAULT)
+    assert [s.title for s in extracted.sections] == ["Prioritering", "Anteckningar"]
+    assert extracted.sections[0].text.startswith("Prioritering\n")
+    assert fx.marker("Excel") in extracted.sections[1].text
+
+
+def test_audio_is_detected_but_not_extracted() -> None:
+    data = load("riktlinjer.wav")
+    assert detect(data, "inspelning.wav", "audio/wav") is DocumentType.WAV
+    assert is_audio(DocumentType.WAV) and not is_audio(DocumentType.PDF)
+    assert DocumentType.WAV.extension == ".wav"
+    with pytest.raises(ValueError, match="transcribed"):
+        extract(data, DocumentType.WAV, DEFAULT)
+
+
+@pytest.mark.parametrize(("head", "doc_type"), [
+    (b"ID3\x04\x00\x00\x00\x00\x00\x00" + bytes(54), DocumentType.MP3),
+    (b"\xff\xfb\x90\x64" + bytes(60), DocumentType.MP3),  # MPEG-1 layer III frame, 128 kbit/s, 44.1 kHz
+    (b"OggS\x00\x02" + bytes(58), DocumentType.OGG),
+    (b"fLaC\x00\x00\x00\x22" + bytes(56), DocumentType.FLAC),
+    (b"\x00\x00\x00\x20ftypM4A \x00\x00\x02\x00" + bytes(48), DocumentType.M4A),
+    (b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\x82\x84webm" + bytes(48), DocumentType.WEBM),
+])
+def test_audio_formats_are_told_by_their_signatures(head: bytes, doc_type: DocumentType) -> None:
+    assert detect(head, "ljud", None) is doc_type
+    assert is_audio(doc_type)
+
+
+def test_one_audio_format_named_as_another_is_the_format_of_its_content() -> None:
+    # Transcription APIs read the format from the file name: the caller names it by `doc_type.extension`.
+    assert detect(load("riktlinjer.wav"), "inspelning.mp3", "audio/mpeg") is DocumentType.WAV
+
+
+@pytest.mark.parametrize(("name", "declared", "doc_type"), [
+    ("tabell.csv", None, DocumentType.CSV),
+    ("tabell", "text/csv; charset=utf-8", DocumentType.CSV),
+    ("anteckningar.md", None, DocumentType.MARKDOWN),
+    ("sida.htm", None, DocumentType.HTML),
+    ("", None, DocumentType.TEXT),
+    ("data.bin", "application/octet-stream", DocumentType.TEXT),
+])
+def test_text_kinds_are_told_apart_by_name_or_declared_type(name: str, declared: str | None,
+                                                            doc_type: DocumentType) -> None:
+    assert detect("Område;Prioritet\nGator;1\n".encode(), name, declared) is doc_type
+
+
+def test_html_without_a_name_is_recognised_by_its_markup() -> None:
+    assert detect(load("riktlinjer.html"), "", None) is DocumentType.HTML
+    assert detect(b"  <html><body><p>Hej</p></body></html>", "sida", None) is DocumentType.HTML
+
+
+@pytest.mark.parametrize(("name", "code", "words"), [
+    ("docx-named.pdf", "type_mismatch", ["PDF", "Word"]),
+    ("empty.txt", "empty", ["empty"]),
+    ("random.bin", "unsupported_type", ["PDF", "DOCX", "MP3"]),
+])
+def test_refused_at_detection(name: str, code: str, words: list[str]) -> None:
+    with pytest.raises(ExtractionError) as caught:
+        detect(load(name), name, None)
+    assert caught.value.code == code
+    for word in words:
+        assert word in caught.value.message
+
+
+@pytest.mark.parametrize(("data", "name", "declared", "words"), [
+    (b"%PDF-1.7\n...", "riktlinjer.txt", "text/plain", ["plain text", "PDF"]),
+    (b"Kommunens riktlinjer", "riktlinjer.pdf", None, ["PDF", "plain text"]),
+    (b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(52), "riktlinjer.docx", None, ["Word", "WAV"]),
+])
+def test_content_that_contradicts_the_name_is_a_mismatch(data: bytes, name: str, declared: str | None,
+                                                        words: list[str]) -> None:
+    with pytest.raises(ExtractionError) as caught:
+        detect(data, name, declared)
+    assert caught.value.code == "type_mismatch"
+    for word in words:
+        assert word in caught.value.message
+
+
+def test_declared_type_that_contradicts_the_content_is_a_mismatch() -> None:
+    with pytest.raises(ExtractionError) as caught:
+        detect(load("riktlinjer.docx"), "riktlinjer", "application/pdf")
+    assert caught.value.code == "type_mismatch"
+
+
+def test_legacy_and_password_protected_office_files() -> None:
+    ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504)
+    with pytest.raises(ExtractionError) as caught:
+        detect(ole + b"WordDocument", "gammal.doc", None)
+    assert caught.value.code == "unsupported_type" and ".docx" in caught.value.message
+    with pytest.raises(ExtractionError) as caught:
+        detect(ole + "EncryptedPackage".encode("utf-16-le"), "skyddad.docx", None)
+    assert caught.value.code == "encrypted"
+
+
+def test_a_plain_zip_is_not_an_office_document() -> None:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("readme.txt", "hej")
+    with pytest.raises(ExtractionError) as caught:
+        detect(out.getvalue(), "arkiv.zip", None)
+    assert caught.value.code == "unsupported_type"
+
+
+def _fails(data: bytes, doc_type: DocumentType, limits: ExtractLimits = DEFAULT) -> tuple[ExtractionError, float]:
+    started = time.monotonic()
+    with pytest.raises(ExtractionError) as caught:
+        extract(data, doc_type, limits)
+    return caught.value, time.monotonic() - started
+
+
+@pytest.mark.parametrize(("name", "doc_type", "code"), [
+    ("truncated.pdf", DocumentType.PDF, "corrupt"),
+    ("encrypted.pdf", DocumentType.PDF, "encrypted"),
+    ("scanned.pdf", DocumentType.PDF, "no_text_layer"),
+    ("zip-bomb.docx", DocumentType.DOCX, "unpack_limit"),
+    ("zip-bomb-ratio.docx", DocumentType.DOCX, "unpack_limit"),
+])
+def test_malformed_files_fail_with_their_reason_in_bounded_time(name: str, doc_type: DocumentType,
+                                                                code: str) -> None:
+    data = load(name)
+    assert detect(data, name, None) is doc_type
+    error, seconds = _fails(data, doc_type)
+    assert error.code == code
+    assert seconds < 5
+
+
+def test_scanned_pdf_says_ocr_is_not_supported() -> None:
+    error, _ = _fails(load("scanned.pdf"), DocumentType.PDF)
+    assert error.message == "the PDF has no text layer (scanned?); OCR is not supported"
+
+
+@pytest.mark.parametrize("name", ["zip-bomb.docx", "zip-bomb-ratio.docx"])
+def test_zip_bombs_fail_before_anything_is_inflated(name: str) -> None:
+    data = load(name)
+    declared = sum(i.file_size for i in zipfile.ZipFile(io.BytesIO(data)).infolist())
+    assert declared >= 20 * 1024 * 1024 and len(data) < 50 * 1024
+    # A limit above the bomb's size: only the compression ratio can catch it.
+    for limits in (DEFAULT, ExtractLimits(max_unpacked_bytes=2 * declared)):
+        tracemalloc.start()
+        try:
+            error, seconds = _fails(data, DocumentType.DOCX, limits)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert error.code == "unpack_limit"
+        assert peak < 5 * 1024 * 1024, f"{peak} bytes allocated: the bomb was inflated"
+        assert seconds < 1
+
+
+@pytest.fixture(scope="module")
+def ten_thousand_pages(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A real 10,000-page PDF (about 3 MB: too big to commit, made here by fpdf2)."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=12)
+    for number in range(10_000):
+        pdf.add_page()
+        if number % 1000 == 0:
+            pdf.cell(0, 10, f"Sida {number + 1}")
+    path = tmp_path_factory.mktemp("pdf") / "tiotusen.pdf"
+    path.write_bytes(bytes(pdf.output()))
+    return path.read_bytes()
+
+
+def test_ten_thousand_pages_are_refused_before_reading_them(ten_thousand_pages: bytes) -> None:
+    error, seconds = _fails(ten_thousand_pages, DocumentType.PDF)
+    assert error.code == "too_many_pages"
+    assert "10000" in error.message and str(DEFAULT.max_pages) in error.message
+    assert seconds < 5
+
+
+def test_a_page_count_that_lies_is_caught_while_reading(ten_thousand_pages: bytes) -> None:
+    # Same length, so the cross-reference offsets stay valid.
+    lying = ten_thousand_pages.replace(b"/Count 10000", b"/Count 1    ", 1)
+    assert lying != ten_thousand_pages
+    error, seconds = _fails(lying, DocumentType.PDF, ExtractLimits(max_pages=50))
+    assert error.code == "too_many_pages"
+    assert seconds < 5
+
+
+@pytest.mark.parametrize("name", ["riktlinjer.pdf", "riktlinjer.docx", "riktlinjer.xlsx", "riktlinjer.pptx",
+                                  "riktlinjer.html", "riktlinjer.csv", "riktlinjer.txt"])
+def test_deadline_stops_extraction(name: str) -> None:
+    data = load(name)
+    with pytest.raises(ExtractionError) as caught:
+        extract(data, detect(data, name, None), ExtractLimits(timeout_seconds=1e-9))
+    assert caught.value.code == "extract_timeout"
+
+
+def test_long_text_is_truncated_at_max_chars_and_says_so() -> None:
+    data = (fx.SENTENCE + "\n").encode() * 5000
+    extracted = extract(data, DocumentType.TEXT, ExtractLimits(max_chars=10_000))
+    assert extracted.truncated
+    assert 9_000 < len(extracted.text) <= 10_000
+    assert extracted.text.startswith(fx.SENTENCE)
+
+
+def test_truncation_applies_across_pages() -> None:
+    first_page = extract(load("riktlinjer.pdf"), DocumentType.PDF, DEFAULT).sections[0].text
+    limit = len(first_page) + 30
+    extracted = extract(load("riktlinjer.pdf"), DocumentType.PDF, ExtractLimits(max_chars=limit))
+    assert extracted.truncated
+    assert [s.page for s in extracted.sections] == [1, 2]  # stopped on page 2; page 3 never read
+    assert extracted.sections[0].text == first_page
+    assert sum(len(s.text) for s in extracted.sections) == limit
+
+
+@pytest.mark.parametrize("data", [b"   \n\t \r\n", "\ufeff  \n".encode()])
+def test_whitespace_only_text_is_empty(data: bytes) -> None:
+    with pytest.raises(ExtractionError) as caught:
+        extract(data, detect(data, "tom.txt", None), DEFAULT)
+    assert caught.value.code == "empty"
+
+
+def test_a_docx_without_text_is_empty() -> None:
+    from docx import Document
+
+    out = io.BytesIO()
+    Document().save(out)
+    with pytest.raises(ExtractionError) as caught:
+        extract(out.getvalue(), DocumentType.DOCX, DEFAULT)
+    assert caught.value.code == "empty"
+
+
+def test_a_damaged_docx_is_corrupt_and_the_message_quotes_nothing_from_it() -> None:
+    out = io.BytesIO()
+    secret = "HEMLIGT_INNEHÅLL_I_DOKUMENTET"
+    with zipfile.ZipFile(out, "w") as archive, zipfile.ZipFile(io.BytesIO(load("riktlinjer.docx"))) as original:
+        for item in original.infolist():
+            data = original.read(item)
+            if item.filename == "word/document.xml":
+                data = f"<w:document><w:body><w:p>{secret}</w:body>".encode()  # broken XML
+            archive.writestr(item, data)
+    with pytest.raises(ExtractionError) as caught:
+        extract(out.getvalue(), detect(out.getvalue(), "trasig.docx", None), DEFAULT)
+    assert caught.value.code == "corrupt"
+    assert secret not in str(caught.value)
+    # A docx cut short is no longer a readable zip: the name says docx, extraction says corrupt.
+    cut = load("riktlinjer.docx")[:20_000]
+    assert detect(cut, "avklippt.docx", None) is DocumentType.DOCX
+    with pytest.raises(ExtractionError) as caught:
+        extract(cut, DocumentType.DOCX, DEFAULT)
+    assert caught.value.code == "corrupt"
+
+
+def test_text_never_carries_nul_or_lone_surrogates() -> None:
+    extracted = extract("Rad ett\x01\x02 och\x7f två\n".encode(), DocumentType.TEXT, DEFAULT)
+    assert extracted.text == "Rad ett och två\n"
+
+
+def test_accepted_types_state_each_kinds_size_limit() -> None:
+    settings = SimpleNamespace(upload_max_bytes=50_000_000, audio_max_bytes=25_000_000)
+    listed = {entry["type"]: entry for entry in accepted_types(settings)}
+    assert set(listed) == {t.value for t in DocumentType}
+    assert listed["pdf"]["max_bytes"] == 50_000_000 and listed["pdf"]["media_type"] == "application/pdf"
+    assert listed["mp3"]["max_bytes"] == 25_000_000 and ".mp3" in listed["mp3"]["extensions"]
+    assert ".docx" in listed["docx"]["extensions"]
+    assert {a.type for a in ACCEPTED_TYPES} == set(DocumentType)
+
+
+def test_type_from_name_picks_the_limit_before_the_bytes_arrive() -> None:
+    assert type_from_name("Möte 2026-01-15.MP3", None) is DocumentType.MP3
+    assert type_from_name("utan-ändelse", "application/pdf") is DocumentType.PDF
+    assert type_from_name("okänd.xyz", "application/octet-stream") is None
+
+
+def test_limits_from_settings() -> None:
+    settings = SimpleNamespace(extract_max_pages=7, extract_max_chars=1234, extract_max_unpacked_bytes=99,
+                               extract_timeout_seconds=1.5)
+    assert ExtractLimits.from_settings(settings) == ExtractLimits(7, 1234, 99, 1.5)
