@@ -275,6 +275,40 @@ def test_a_page_count_that_lies_is_caught_while_reading(ten_thousand_pages: byte
     assert seconds < 5
 
 
+def _pdf_with_objects(objects: list[bytes]) -> bytes:
+    """A PDF made by hand, with a correct cross-reference table; object 1 is the catalog."""
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def test_a_page_tree_that_loops_is_corrupt_not_endless() -> None:
+    data = _pdf_with_objects([b"<< /Type /Catalog /Pages 2 0 R >>",
+                              b"<< /Type /Pages /Kids [3 0 R 2 0 R] /Count 1 >>",  # 2 is its own child
+                              b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>"])
+    error, seconds = _fails(data, DocumentType.PDF)
+    assert error.code == "corrupt" and "page tree" in error.message
+    assert seconds < 5
+
+
+def test_pages_multiplied_by_a_shared_subtree_are_caught_before_pypdf_flattens_them() -> None:
+    # 100 references to one node of 100 references to one page: 10,000 pages in a few hundred bytes.
+    data = _pdf_with_objects([b"<< /Type /Catalog /Pages 2 0 R >>",
+                              b"<< /Type /Pages /Kids [" + b"3 0 R " * 100 + b"] /Count 3 >>",
+                              b"<< /Type /Pages /Parent 2 0 R /Kids [" + b"4 0 R " * 100 + b"] /Count 100 >>",
+                              b"<< /Type /Page /Parent 3 0 R /MediaBox [0 0 612 792] >>"])
+    error, seconds = _fails(data, DocumentType.PDF, ExtractLimits(max_pages=500))
+    assert error.code == "corrupt" and "page tree" in error.message
+    assert seconds < 5
+
+
 @pytest.mark.parametrize("name", ["riktlinjer.pdf", "riktlinjer.docx", "riktlinjer.xlsx", "riktlinjer.pptx",
                                   "riktlinjer.html", "riktlinjer.csv", "riktlinjer.txt"])
 def test_deadline_stops_extraction(name: str) -> None:
@@ -338,6 +372,18 @@ def test_a_damaged_docx_is_corrupt_and_the_message_quotes_nothing_from_it() -> N
     with pytest.raises(ExtractionError) as caught:
         extract(cut, DocumentType.DOCX, DEFAULT)
     assert caught.value.code == "corrupt"
+
+
+def test_utf8_with_a_damaged_byte_stays_utf8() -> None:
+    data = fx.SENTENCE.encode() + b" \xff " + "Röjning på gång- och cykelvägar.".encode()
+    text = extract(data, detect(data, "skadad.txt", None), DEFAULT).text
+    assert fx.SENTENCE in text and "Röjning på gång-" in text
+
+
+def test_a_csv_the_csv_module_refuses_is_read_as_text() -> None:
+    data = ("Rubrik;Text\n1;" + "å" * 200_000 + "\n").encode()  # a field over the csv module's limit
+    text = extract(data, detect(data, "lång.csv", None), DEFAULT).text
+    assert text.startswith("Rubrik;Text") and len(text) > 200_000
 
 
 def test_text_never_carries_nul_or_lone_surrogates() -> None:

@@ -25,10 +25,39 @@ def _too_many(pages: int, limits: ExtractLimits) -> ExtractionError:
 
 def _declared_pages(reader: PdfReader) -> int | None:
     try:
-        count: Any = reader.trailer["/Root"]
-        return int(count["/Pages"]["/Count"])
+        root: Any = reader.trailer["/Root"]
+        return int(root["/Pages"]["/Count"])
     except Exception:  # a broken tree is dealt with when the pages are read
         return None
+
+
+def _check_page_tree(reader: PdfReader, limits: ExtractLimits, collector: Collector) -> None:
+    """Count the leaves of the page tree, giving up past the limit or at a loop, within the deadline.
+
+    pypdf flattens the whole tree on the first access to `reader.pages`, however large it is; this walk
+    stops after `max_pages` pages, and at an inner node reached twice (a loop, or pages multiplied by
+    sharing a subtree).
+    """
+    root: Any = reader.trailer["/Root"]
+    stack: list[Any] = [root["/Pages"]]
+    seen: set[tuple[int, int] | int] = set()
+    leaves = 0
+    while stack:
+        collector.tick()
+        node = stack.pop().get_object()
+        kids = node.get("/Kids") if node.get("/Type") != "/Page" else None
+        if kids is None:
+            leaves += 1
+            if leaves > limits.max_pages:
+                raise ExtractionError("too_many_pages", f"the PDF has more than {limits.max_pages} pages, the "
+                                                        "most accepted")
+            continue
+        ref = getattr(node, "indirect_reference", None)
+        key = (ref.idnum, ref.generation) if ref is not None else id(node)
+        if key in seen:
+            raise ExtractionError("corrupt", "the PDF's page tree is malformed (a part of it is reached twice)")
+        seen.add(key)
+        stack.extend(kids.get_object())
 
 
 def _open(data: bytes) -> PdfReader:
@@ -53,6 +82,7 @@ def extract_pdf(data: bytes, limits: ExtractLimits) -> Extracted:
     if declared is not None and declared > limits.max_pages:
         raise _too_many(declared, limits)
     collector = Collector(limits)
+    _check_page_tree(reader, limits, collector)
     pages = 0
     for number, page in enumerate(reader.pages, start=1):
         if number > limits.max_pages:

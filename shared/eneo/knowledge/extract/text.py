@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from html.parser import HTMLParser
 
 from eneo.knowledge.extract.budget import Collector
-from eneo.knowledge.extract.types import Extracted, ExtractionError, ExtractLimits
+from eneo.knowledge.extract.types import Extracted, ExtractLimits
 
 _SNIFF_BYTES = 64 * 1024
 # Bytes that plain text does not contain (tab, LF, FF, CR and ESC aside).
@@ -46,6 +46,13 @@ def decode(data: bytes) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
+    # UTF-8 with a few damaged bytes stays UTF-8: its valid multi-byte characters outnumber the damage.
+    # (Windows-1252 Swedish text has almost none: "ö" is one byte followed by ASCII.)
+    replaced = data.decode("utf-8", errors="replace")
+    damaged = replaced.count("\ufffd")
+    non_ascii = len(replaced) - len(replaced.encode("ascii", errors="ignore"))
+    if non_ascii - damaged > damaged:
+        return replaced
     try:
         return data.decode("cp1252")
     except UnicodeDecodeError:
@@ -74,8 +81,9 @@ def extract_csv(data: bytes, limits: ExtractLimits) -> Extracted:
         for line in readable_rows(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)):
             if not collector.add(line):
                 break
-    except csv.Error as exc:
-        raise ExtractionError("corrupt", "the CSV file could not be read") from exc
+    except csv.Error:
+        # Not CSV after all (a field over the csv module's limit, a NUL): its text is still worth having.
+        return extract_plain(data, limits)
     return collector.result()
 
 
