@@ -366,12 +366,22 @@ def test_a_damaged_docx_is_corrupt_and_the_message_quotes_nothing_from_it() -> N
         extract(out.getvalue(), detect(out.getvalue(), "trasig.docx", None), DEFAULT)
     assert caught.value.code == "corrupt"
     assert secret not in str(caught.value)
-    # A docx cut short is no longer a readable zip: the name says docx, extraction says corrupt.
-    cut = load("riktlinjer.docx")[:20_000]
-    assert detect(cut, "avklippt.docx", None) is DocumentType.DOCX
-    with pytest.raises(ExtractionError) as caught:
-        extract(cut, DocumentType.DOCX, DEFAULT)
-    assert caught.value.code == "corrupt"
+
+
+@pytest.mark.parametrize("name", ["riktlinjer.docx", "riktlinjer.xlsx", "riktlinjer.pptx", "riktlinjer.pdf"])
+def test_a_file_cut_short_is_corrupt(name: str) -> None:
+    # No longer a readable zip: the name says which Office type, extraction says corrupt.
+    data = load(name)
+    cut = data[: len(data) // 2]
+    doc_type = detect(data, name, None)
+    assert detect(cut, name, None) is doc_type
+    error, seconds = _fails(cut, doc_type)
+    assert error.code == "corrupt" and seconds < 5
+
+
+def test_a_presentation_over_the_page_limit_is_refused() -> None:
+    error, _ = _fails(load("riktlinjer.pptx"), DocumentType.PPTX, ExtractLimits(max_pages=1))
+    assert error.code == "too_many_pages" and "2 slides" in error.message
 
 
 def test_utf8_with_a_damaged_byte_stays_utf8() -> None:
