@@ -13,12 +13,13 @@ import asyncio
 import json
 import math
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
+import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -31,12 +32,14 @@ from eneo.knowledge.models import Chunk, Group, InfoBlob, InfoBlobStatus
 from eneo.model_providers.embedding_models import ensure_local_embedding_model
 from eneo.realtime.events import events_key
 from eneo.spaces.models import Space
+from tests.fakes.openai_extras import FakeOpenAIExtras
 from tests.integration.conftest import Member, load_function
 
 DOCUMENTS = Path(__file__).resolve().parents[1] / "fixtures" / "documents"
 REGION = "eu-north-1"
 TEXT = ("Riktlinjer för hemtjänst. Den enskilde ska få stöd i hemmet utifrån sina behov. "
         "Biståndshandläggaren utreder ansökan och fattar beslut inom fyra veckor. ") * 40
+TRANSCRIPT = "Hej och välkommen. Idag pratar vi om hemtjänsten och hur man ansöker om den."
 
 
 class LambdaContext:
@@ -353,4 +356,118 @@ async def test_minio_webhook_records_are_ingested(collection: Collection, queues
                "object": {"key": key.replace("/", "%2F"), "size": len(TEXT.encode()),
                           "contentType": "text/plain"}}}]}
     assert await invoke(functions["ingest"], event) == {"batchItemFailures": []}
+    assert (await blob(collection, blob_id)).status == InfoBlobStatus.embedding
+
+
+# --- providers: transcription and embeddings endpoints (the fake speaks OpenAI's wire format) ---------
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeOpenAIExtras]:
+    with FakeOpenAIExtras(dimensions=16, transcript=TRANSCRIPT) as server:
+        yield server
+
+
+@pytest.fixture
+def fresh_fake(fake: FakeOpenAIExtras) -> FakeOpenAIExtras:
+    fake.reset()
+    return fake
+
+
+async def _json(r: httpx.Response, status: int) -> Any:
+    assert r.status_code == status, r.text
+    return r.json()
+
+
+async def fake_provider(client: httpx.AsyncClient, admin: Member, fake: FakeOpenAIExtras) -> str:
+    provider = await _json(await client.post("/api/v1/admin/model-providers/", headers=admin.headers, json={
+        "name": f"p-{uuid.uuid4().hex[:6]}", "type": "openai_compatible", "base_url": fake.openai_url,
+        "api_key": fake.api_key or "any-key"}), 201)
+    return str(provider["id"])
+
+
+async def test_audio_needs_a_transcription_model_and_a_retry_then_transcribes_it(
+        collection: Collection, queues: Queues, functions: dict[str, Any], client: httpx.AsyncClient,
+        fresh_fake: FakeOpenAIExtras) -> None:
+    blob_id = await upload(collection, queues, (DOCUMENTS / "riktlinjer.wav").read_bytes(), "samtal.wav",
+                           "audio/wav")
+    await invoke(functions["ingest"], queues.event(notifications(queues, 1)))
+    failed = await blob(collection, blob_id)
+    assert failed.status == InfoBlobStatus.failed and failed.error_code == "no_transcription_model"
+    assert "whisper" in (failed.error_message or "")
+
+    admin = collection.member
+    provider_id = await fake_provider(client, admin, fresh_fake)
+    await _json(await client.post("/api/v1/completion-models/", headers=admin.headers, json={
+        "provider_id": provider_id, "name": "whisper-1", "context_window": 1}), 201)
+    await _json(await client.post(f"/api/v1/info-blobs/{blob_id}/retry/", headers=admin.headers), 202)
+    [retry] = queues.receive(queues.ingest_url)
+    assert json.loads(retry["Body"]) == {"retry": {"tenant_id": str(admin.tenant_id), "blob_id": str(blob_id)}}
+    assert await invoke(functions["ingest"], queues.event([retry])) == {"batchItemFailures": []}
+
+    call = fresh_fake.transcription_calls[-1]
+    assert call.model == "whisper-1" and call.filename == "samtal.wav" and call.key_ok
+    stored = await blob(collection, blob_id)
+    assert stored.status == InfoBlobStatus.embedding and stored.content_type == "audio/wav"
+    assert "hemtjänsten" in " ".join(r.text for r in await chunk_rows(collection, blob_id))
+
+
+async def provider_collection(c: Collection, client: httpx.AsyncClient, fake: FakeOpenAIExtras) -> uuid.UUID:
+    """Point the collection at an embeddings endpoint of the fake provider (16 dimensions)."""
+    provider_id = await fake_provider(client, c.member, fake)
+    model = await _json(await client.post("/api/v1/embedding-models/", headers=c.member.headers, json={
+        "provider_id": provider_id, "name": "text-embedding-fake", "dimensions": 16}), 201)
+    async with UnitOfWork(c.member.tenant_id) as uow:
+        group = await uow.session.get_one(Group, c.group_id)
+        group.embedding_model_id = uuid.UUID(model["id"])
+    return uuid.UUID(model["id"])
+
+
+async def test_provider_embeddings_refused_fail_the_blob_and_unavailable_ones_are_retried(
+        collection: Collection, queues: Queues, functions: dict[str, Any], client: httpx.AsyncClient,
+        fresh_fake: FakeOpenAIExtras) -> None:
+    model_id = await provider_collection(collection, client, fresh_fake)
+    refused = await upload(collection, queues, ("Avgifter inom hemtjänsten. " * 5).encode(), "avgifter.txt",
+                           "text/plain")
+    down = await upload(collection, queues, b"Trygghetslarm i hemmet. " * 5, "larm.txt", "text/plain")
+    ok = await upload(collection, queues, b"Matdistribution till hemmet. " * 5, "mat.txt", "text/plain")
+    await invoke(functions["ingest"], queues.event(notifications(queues, 3)))
+    by_blob = {json.loads(m["Body"])["blob_id"]: m for m in queues.receive(queues.embed_url, expect=3)}
+    assert len(by_blob) == 3 and all(json.loads(m["Body"])["embedding_model_id"] == str(model_id)
+                                     for m in by_blob.values())
+
+    fresh_fake.fail(400, error_type="invalid_request_error")  # refused: a retry gives the same answer
+    assert await invoke(functions["embed"], queues.event([by_blob[str(refused)]])) == {"batchItemFailures": []}
+    failed = await blob(collection, refused)
+    assert failed.status == InfoBlobStatus.failed and failed.error_code == "embedding_failed"
+
+    fresh_fake.fail(503, times=99)  # the provider is down: every attempt of this delivery fails
+    message = by_blob[str(down)]
+    assert await invoke(functions["embed"], queues.event([message])) == {
+        "batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
+    assert (await blob(collection, down)).status == InfoBlobStatus.embedding
+    last = dict(message, Attributes={"ApproximateReceiveCount": str(get_settings().ingest_max_attempts)})
+    assert (await invoke(functions["embed"], queues.event([last])))["batchItemFailures"]
+    exhausted = await blob(collection, down)
+    assert exhausted.status == InfoBlobStatus.failed and exhausted.error_code == "retries_exhausted"
+
+    fresh_fake.reset()
+    assert await invoke(functions["embed"], queues.event([by_blob[str(ok)]])) == {"batchItemFailures": []}
+    ready = await blob(collection, ok)
+    assert ready.status == InfoBlobStatus.ready and ready.embedding_model_id == model_id
+    [row] = await chunk_rows(collection, ok)
+    assert len(row.embedding) == 16 and abs(sum(x * x for x in row.embedding) - 1) < 1e-3
+
+
+async def test_embed_work_for_a_model_the_collection_no_longer_uses_is_skipped(
+        collection: Collection, queues: Queues, functions: dict[str, Any], client: httpx.AsyncClient,
+        fresh_fake: FakeOpenAIExtras) -> None:
+    blob_id = await upload(collection, queues, TEXT.encode(), "old-model.txt", "text/plain")
+    await invoke(functions["ingest"], queues.event(notifications(queues, 1)))
+    stale = queues.receive(queues.embed_url, expect=99, wait=2.0)
+    await provider_collection(collection, client, fresh_fake)  # the model changed after the work was sent
+
+    assert await invoke(functions["embed"], queues.event(stale)) == {"batchItemFailures": []}
+    assert fresh_fake.embedding_calls == []
+    assert all(r.embedding is None for r in await chunk_rows(collection, blob_id))
     assert (await blob(collection, blob_id)).status == InfoBlobStatus.embedding

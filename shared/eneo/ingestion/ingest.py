@@ -5,7 +5,8 @@ Idempotence and retries (why the steps are in this order):
 * The claim (`uploading -> processing`, attempts+1) is one conditional UPDATE: a second delivery of the
   same S3 event finds the blob past `uploading` and does nothing. A *redelivery* (receive count > 1,
   i.e. an earlier attempt raised) may take over a blob left in `processing`, or it would stay there.
-  A retry message (`POST .../retry/`) may also claim a `failed` blob.
+  A retry message (`POST .../retry/`, which first puts the failed blob back to `uploading`) is
+  claimed the same way.
 * No database connection is held while the object is read, extracted or transcribed.
 * The content hash is recorded before extraction: a concurrent upload of the same bytes to the same
   collection then fails at once as `duplicate_content` (the partial unique index decides a race).
@@ -34,7 +35,7 @@ from eneo.core.errors import AppError
 from eneo.core.ids import new_id, utcnow
 from eneo.core.settings import Settings, get_settings
 from eneo.embeddings import EmbeddingError, transcribe
-from eneo.ingestion.events import EmbedRequest, IngestRequest, ObjectCreated, RetryRequest
+from eneo.ingestion.events import EmbedRequest, IngestRequest, ObjectCreated
 from eneo.ingestion.status import DocumentFailure, fail_blob, fail_exhausted, publish
 from eneo.ingestion.transcription import NO_MODEL_MESSAGE, transcription_target
 from eneo.knowledge import storage
@@ -101,8 +102,6 @@ async def _claim(request: IngestRequest, *, redelivery: bool) -> Claimed | None:
     claimable = [InfoBlob.status == InfoBlobStatus.uploading]
     if redelivery:
         claimable.append(InfoBlob.status == InfoBlobStatus.processing)
-    if isinstance(request, RetryRequest):
-        claimable.append(InfoBlob.status == InfoBlobStatus.failed)
     conditions = [InfoBlob.id == request.blob_id, InfoBlob.tenant_id == request.tenant_id, or_(*claimable)]
     if isinstance(request, ObjectCreated):
         conditions.append(InfoBlob.object_key == request.key)
