@@ -3,8 +3,10 @@
 Environment: ENEO_DATA_DIR (.eneo-data), ENEO_PORT (8000; 0 picks a free port), ENEO_WS_PORT (the
 WebSocket API's port: ENEO_PORT + 1), ENEO_LAMBDA_PORT (the Lambda Invoke API's: any free one), ENEO_TENANT_NAME,
 ENEO_ADMIN_EMAIL, ENEO_ADMIN_PASSWORD (first run), JWT_SECRET, SUPER_API_KEY, LOG_LEVEL,
-ENEO_MAX_CONCURRENCY (10 instances per function), ENEO_TEMPLATE; DATABASE_URL (+ _MIGRATION_URL),
-REDIS_URL, S3_ENDPOINT_URL to use external services instead of the embedded ones.
+ENEO_MAX_CONCURRENCY (10 instances per function), ENEO_TEMPLATE, ENEO_QUEUE_VISIBILITY_SECONDS (5: how soon a
+failed SQS message is retried), ENEO_SQS_CONCURRENCY (2 pollers per SQS event source); DATABASE_URL
+(+ _MIGRATION_URL), REDIS_URL, S3_ENDPOINT_URL (SQS_ENDPOINT_URL) to use external services instead of the
+embedded ones.
 
 Prints `eneo-local ready: http://127.0.0.1:PORT` once requests can be served (tests wait for that
 line) and exits 0 after a clean shutdown.
@@ -63,6 +65,21 @@ def _quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def queue_lines(stack: LocalStack) -> list[str]:
+    """One line per queue: its URL, who consumes it, and where its failures go."""
+    consumers = {m["queue"]: m for m in stack.event_sources.describe()} if stack.event_sources else {}
+    lines = []
+    for logical_id, queue in stack.queues.items():
+        line = f"{logical_id} {queue.url}"
+        if mapping := consumers.get(logical_id):
+            line += f" -> {mapping['function']} (batch {mapping['batch_size']}, {mapping['pollers']} pollers)"
+        if queue.spec.dead_letter_queue:
+            line += (f"; after {queue.spec.max_receive_count} receives -> {queue.spec.dead_letter_queue}"
+                     f" (retried after {queue.spec.visibility_timeout} s)")
+        lines.append(line)
+    return lines
+
+
 async def up(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
@@ -92,6 +109,8 @@ async def up(args: argparse.Namespace) -> int:
           f"{', '.join(stack.describe()['buckets'].values()) or 'none'})", flush=True)
     if stack.ws_url:
         print(f"  ws:       {stack.ws_url}   (WebSocket API)", flush=True)
+    for line in queue_lines(stack):
+        print(f"  queue:    {line}", flush=True)
     if stack.local_model is not None:
         print(f"  model:    {local_model.DISPLAY_NAME} at {stack.local_model.base_url}   (ENEO_LOCAL_MODEL=off "
               "to skip)", flush=True)

@@ -3,7 +3,8 @@
 Short tags (`!Ref`, `!Sub`, ...) load as their long forms (`{"Fn::Sub": ...}`); the `Resolver` then
 evaluates them against parameter values, pseudo parameters (`AWS::StackName`, `AWS::Region`, ...)
 and the local stand-in of each resource: what `!Ref`/`!GetAtt` of a resource gives is named per
-resource type in `RESOURCE_NAMES` (a bucket's name, a function's name, a queue's name).
+resource type in `RESOURCE_NAMES` (a bucket's name, a function's name, a queue's name). As in
+CloudFormation, `!Ref` of a queue gives its URL (on the SQS endpoint the stack serves), not its name.
 """
 
 from __future__ import annotations
@@ -76,8 +77,9 @@ class Resolver:
     """Evaluates intrinsic functions against parameters, pseudo parameters and local resource names."""
 
     def __init__(self, template: dict[str, Any], parameters: Mapping[str, str], stack_name: str,
-                 region: str, account_id: str) -> None:
+                 region: str, account_id: str, sqs_endpoint_url: str | None = None) -> None:
         self.template = template
+        self.sqs_endpoint_url = (sqs_endpoint_url or f"https://sqs.{region}.amazonaws.com").rstrip("/")
         self.resources: dict[str, dict[str, Any]] = template["Resources"]
         self.parameters = dict(parameters)
         self.pseudo = {
@@ -131,6 +133,10 @@ class Resolver:
             return f"arn:aws:sqs:{region}:{account}:{name}"
         return f"arn:aws:local:{region}:{account}:{logical_id}/{name}"
 
+    def queue_url(self, logical_id: str) -> str:
+        """A queue's URL as SQS (and moto) form it: `<endpoint>/<account>/<name>`."""
+        return f"{self.sqs_endpoint_url}/{self.pseudo['AWS::AccountId']}/{self.physical_name(logical_id)}"
+
     # Evaluation -----------------------------------------------------------------------------
 
     def _resolve(self, value: Any) -> Any:
@@ -163,6 +169,8 @@ class Resolver:
         if name in self.parameters:
             return self.parameters[name]
         if name in self.resources:
+            if self.resources[name].get("Type") == "AWS::SQS::Queue":
+                return self.queue_url(name)
             return self.physical_name(name)
         raise TemplateError(f"Ref to unknown name {name!r}")
 
@@ -180,7 +188,7 @@ class Resolver:
             attrs |= {"DomainName": f"{name}.s3.amazonaws.com",
                       "RegionalDomainName": f"{name}.s3.{self.pseudo['AWS::Region']}.amazonaws.com"}
         elif resource_type == "AWS::SQS::Queue":
-            attrs |= {"QueueName": name, "QueueUrl": name}
+            attrs |= {"QueueName": name, "QueueUrl": self.queue_url(logical_id)}
         if attribute not in attrs:
             raise TemplateError(f"Fn::GetAtt {logical_id}.{attribute} is not supported locally")
         return attrs[attribute]

@@ -16,6 +16,7 @@ from eneo_local.services import Endpoints
 
 SECRETS_FILE = "secrets.json"
 PASSWORD_FILE = "initial-admin-password"  # noqa: S105 - a file name
+LOCAL_VISIBILITY_SECONDS = 5  # so a failed message is retried within seconds, not 15 minutes
 
 # parameter name -> (environment variable, key in secrets.json)
 _SECRET_PARAMETERS = {"JwtSecret": ("JWT_SECRET", "jwt_secret"), "SuperApiKey": ("SUPER_API_KEY", "super_api_key"),
@@ -83,6 +84,8 @@ def local_parameters(endpoints: Endpoints, data_dir: Path, env: Mapping[str, str
         "SuperApiKey": found["SUPER_API_KEY"],
         "EncryptionKey": found["ENCRYPTION_KEY"],
         "LogLevel": env.get("LOG_LEVEL", "INFO").upper(),
+        # Failed ingest/embed messages come back after this; AWS waits 900 s (template default).
+        "QueueVisibilityTimeoutSeconds": env.get("ENEO_QUEUE_VISIBILITY_SECONDS") or str(LOCAL_VISIBILITY_SECONDS),
     }
     if ws_management_url is not None:
         values["WebSocketManagementUrl"] = ws_management_url

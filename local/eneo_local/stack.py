@@ -1,9 +1,11 @@
 """The local stack as one object: start everything in order, stop it in reverse.
 
 Order matters: services first; then the buckets and their objects (restored before anything can
-see a bucket half-empty); then the schema; then the first tenant; then the function workers; then
-the Lambda Invoke API and the WebSocket API (their ports are bound earlier: functions are told
-them); and only then the gateway, so the first request finds everything warm. Stopping reverses it, with the
+see a bucket half-empty), then the queues and the buckets' notifications to them (after the restore,
+which would otherwise notify the ingest queue of every stored document again); then the schema;
+then the first tenant; then the function workers; then the Lambda Invoke API and the WebSocket API
+(their ports are bound earlier: functions are told them) and the SQS event-source mappings; and only
+then the gateway, so the first request finds everything warm. Stopping reverses it, with the
 final S3 sync before moto goes away. `<data_dir>/endpoints.json` tells other processes (tests,
 benchmarks, scripts) where the running stack listens; it is removed on a clean stop.
 """
@@ -22,8 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from eneo_local import local_model
 from eneo_local.bootstrap import AdminLogin, ensure_admin, register_local_model
+from eneo_local.event_sources import EventSources, Queue, apply_bucket_notifications, ensure_queues
 from eneo_local.gateway import Gateway, GatewayServer
 from eneo_local.lambda_api import AsyncInvoker, LambdaApi
 from eneo_local.local_model import LocalModelServer
@@ -76,6 +81,8 @@ class LocalStack:
         self.ws_gateway: WebSocketGateway | None = None
         self.lambda_server: GatewayServer | None = None
         self.mirror: S3Mirror | None = None
+        self.queues: dict[str, Queue] = {}
+        self.event_sources: EventSources | None = None
         self.login: AdminLogin | None = None
         self.local_model: LocalModelServer | None = None  # the out-of-the-box chat model, when it runs
         self._undo: list[tuple[str, Callable[[], Any]]] = []  # what stop() runs, last first
@@ -106,10 +113,11 @@ class LocalStack:
 
         parameters = local_parameters(endpoints, self.data_dir, overrides=self.config.parameter_overrides)
         self.template = template = load_template(self.config.template_path, parameters,
-                                                 region=self.config.region)
+                                                 region=self.config.region, sqs_endpoint_url=endpoints.sqs_url)
         if template.websocket_apis:  # the WebSocket function is told its @connections endpoint
             self.template = template = self._bind_websocket(template, endpoints)
         await asyncio.to_thread(self._prepare_buckets, template, endpoints)
+        await asyncio.to_thread(self._prepare_queues, template, endpoints)
 
         await asyncio.to_thread(migrate, endpoints.database_migration_url)
         log.info("database migrated")
@@ -144,6 +152,11 @@ class LocalStack:
             self._on_stop("websocket invokes", self.ws_gateway.close)
             await self.ws_server.start(self.ws_gateway, **SERVER_OPTIONS)
             self._on_stop("websocket api", self.ws_server.stop)
+        if template.sqs_event_sources:
+            self.event_sources = EventSources(template, self.functions, endpoints.sqs_url, self.queues,
+                                              asyncio.get_running_loop())
+            self.event_sources.start()
+            self._on_stop("sqs event sources", self.event_sources.stop)
 
         await self.server.start(Gateway(template, self.functions))
         self._on_stop("gateway", self.server.stop)  # first thing to stop: no new requests
@@ -206,7 +219,8 @@ class LocalStack:
         self._on_stop("websocket socket", self.ws_server.stop)
         parameters = local_parameters(endpoints, self.data_dir, overrides=self.config.parameter_overrides,
                                       ws_management_url=f"{self.ws_server.url}/{stage}")
-        return load_template(self.config.template_path, parameters, region=self.config.region)
+        return load_template(self.config.template_path, parameters, region=self.config.region,
+                             sqs_endpoint_url=endpoints.sqs_url)
 
     @property
     def ws_url(self) -> str | None:
@@ -243,6 +257,21 @@ class LocalStack:
         self._on_stop("s3 mirror (final sync)", self.mirror.stop)
         log.info("buckets restored", extra={"objects": counts})
 
+    def _prepare_queues(self, template: StackTemplate, endpoints: Endpoints) -> None:
+        """The template's queues (moto keeps none across a restart), then the buckets' notifications to them,
+        merged with the mirror's."""
+        if not template.queues:
+            return
+        s3, _ = aws_clients(endpoints.s3_endpoint_url, template.region)
+        _, sqs = aws_clients(endpoints.sqs_url, template.region)
+        try:
+            self.queues = ensure_queues(sqs, template)
+            notified = apply_bucket_notifications(s3, template, self.queues)
+        except (BotoCoreError, ClientError) as exc:
+            raise StackError(f"cannot set up the template's queues at {endpoints.sqs_url} ({exc}); with an "
+                             "external S3, point SQS_ENDPOINT_URL at an SQS-compatible service") from None
+        log.info("queues ready", extra={"queues": len(self.queues), "bucket_notifications": notified})
+
     def _export_environment(self, endpoints: Endpoints) -> None:
         """The domain code run here (bootstrap) reads its settings from the process environment."""
         env = endpoints.as_env() | secret_values(self.data_dir)
@@ -271,6 +300,7 @@ class LocalStack:
             "region": self.template.region,
             "buckets": {b.logical_id: b.name for b in self.template.buckets.values()},
             "functions": {f.logical_id: f.name for f in self.template.functions.values()},
+            "queues": {lid: q.url for lid, q in self.queues.items()},
             "pid": os.getpid(),
         }
         if self.lambda_server is not None:

@@ -9,6 +9,11 @@ Resources and function events are read by small functions registered per `Type`
 (`RESOURCE_READERS`, `EVENT_READERS`); a type nobody reads yet is kept raw in
 `StackTemplate.resources`, so queues, schedules and a WebSocket API slot in as one reader each.
 
+Queues (`AWS::SQS::Queue`) become `QueueSpec`s with their CreateQueue attributes (RedrivePolicy as
+SQS's JSON, pointing at the dead-letter queue of this template); a function's `SQS` event becomes a
+`SqsEventSource` (the event-source mapping event_sources.py runs); a bucket's
+`NotificationConfiguration.QueueConfigurations` become `QueueNotification`s in the S3 API's shape.
+
 SAM has no WebSocket event, so a WebSocket API is read from the raw CloudFormation resources
 (`AWS::ApiGatewayV2::Api` with ProtocolType WEBSOCKET, its Routes, Integrations and Stage): each
 route's target integration is followed to the function whose ARN its IntegrationUri names.
@@ -17,6 +22,7 @@ route's target integration is followed to the function whose ARN its Integration
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -26,7 +32,8 @@ from typing import Any
 from eneo_local.intrinsics import Resolver, TemplateError, as_text, load_yaml
 
 __all__ = ["BucketSpec", "CorsConfig", "FunctionEvent", "FunctionSpec", "HttpApiSpec", "HttpRoute",
-           "StackTemplate", "TemplateError", "WebSocketApiSpec", "load_template"]
+           "QueueNotification", "QueueSpec", "SqsEventSource", "StackTemplate", "TemplateError",
+           "WebSocketApiSpec", "load_template"]
 
 DEFAULT_STACK_NAME = "eneo-local"
 DEFAULT_REGION = "eu-north-1"
@@ -107,11 +114,50 @@ class HttpApiSpec:
 
 
 @dataclass(frozen=True)
+class QueueNotification:
+    """One entry of a bucket's NotificationConfiguration.QueueConfigurations."""
+
+    id: str  # the configuration's Id (CloudFormation makes one up; here: bucket-queue-index)
+    queue: str  # logical id of the queue
+    events: tuple[str, ...]  # "s3:ObjectCreated:*", ...
+    filter: dict[str, Any] | None = None  # the S3 API's shape: {"Key": {"FilterRules": [{"Name", "Value"}]}}
+
+
+@dataclass(frozen=True)
 class BucketSpec:
     logical_id: str
     name: str
     cors_rules: tuple[dict[str, Any], ...] = ()  # in the S3 API's shape (put_bucket_cors)
     properties: dict[str, Any] = field(default_factory=dict)  # resolved, for what comes later
+    notifications: tuple[QueueNotification, ...] = ()
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    logical_id: str
+    name: str
+    url: str  # what `!Ref` gives: <sqs endpoint>/<account>/<name>
+    arn: str
+    attributes: dict[str, str] = field(default_factory=dict)  # CreateQueue's, RedrivePolicy as JSON
+    dead_letter_queue: str | None = None  # logical id of the RedrivePolicy's target
+    max_receive_count: int | None = None
+
+    @property
+    def visibility_timeout(self) -> int:
+        return int(self.attributes.get("VisibilityTimeout", 30))  # SQS's default
+
+
+@dataclass(frozen=True)
+class SqsEventSource:
+    """A function's `SQS` event: Lambda polls the queue and invokes the function with batches."""
+
+    function: str  # logical id
+    event: str  # the event's name in the template
+    queue: str  # logical id
+    batch_size: int = 10  # Lambda's default for standard queues
+    report_batch_item_failures: bool = False  # FunctionResponseTypes: [ReportBatchItemFailures]
+    enabled: bool = True
+    maximum_concurrency: int | None = None  # ScalingConfig.MaximumConcurrency
 
 
 @dataclass(frozen=True)
@@ -142,6 +188,8 @@ class StackTemplate:
     routes: list[HttpRoute] = field(default_factory=list)
     buckets: dict[str, BucketSpec] = field(default_factory=dict)
     websocket_apis: dict[str, WebSocketApiSpec] = field(default_factory=dict)
+    queues: dict[str, QueueSpec] = field(default_factory=dict)
+    sqs_event_sources: list[SqsEventSource] = field(default_factory=list)
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)  # every resource, unresolved
 
     @property
@@ -284,7 +332,64 @@ def _read_bucket(ctx: _Reading, logical_id: str, resource: dict[str, Any]) -> No
     props = ctx.resolver.resolve(resource.get("Properties") or {}, logical_id) or {}
     rules = ((props.get("CorsConfiguration") or {}).get("CorsRules")) or []
     cors = tuple({_CORS_RULE_KEYS[k]: v for k, v in rule.items() if k in _CORS_RULE_KEYS} for rule in rules)
-    ctx.out.buckets[logical_id] = BucketSpec(logical_id, ctx.resolver.physical_name(logical_id), cors, props)
+    notifications = []
+    configs = (props.get("NotificationConfiguration") or {}).get("QueueConfigurations") or []
+    for i, config in enumerate(configs):
+        where = f"{logical_id}.NotificationConfiguration.QueueConfigurations[{i}]"
+        queue = _queue_of_arn(ctx, config.get("Queue"), f"{where}.Queue")
+        filter_rules = [{"Name": str(r["Name"]).lower(), "Value": str(r["Value"])}
+                        for r in ((config.get("Filter") or {}).get("S3Key") or {}).get("Rules") or []]
+        notifications.append(QueueNotification(
+            f"{logical_id}-{queue}-{i}", queue, (str(config.get("Event")),),
+            {"Key": {"FilterRules": filter_rules}} if filter_rules else None))
+    ctx.out.buckets[logical_id] = BucketSpec(logical_id, ctx.resolver.physical_name(logical_id), cors, props,
+                                             tuple(notifications))
+
+
+# Queues and SQS event sources ----------------------------------------------------------------
+
+_QUEUE_ATTRIBUTES = ("DelaySeconds", "MaximumMessageSize", "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds",
+                     "VisibilityTimeout", "FifoQueue", "ContentBasedDeduplication")
+
+
+def _queue_of_arn(ctx: _Reading, arn: Any, where: str) -> str:
+    """The logical id of the template's queue with this ARN."""
+    for logical_id, resource in ctx.resolver.resources.items():
+        if resource.get("Type") == "AWS::SQS::Queue" and ctx.resolver.arn(logical_id) == arn:
+            return logical_id
+    raise TemplateError(f"{where}: {arn!r} is not the ARN of an AWS::SQS::Queue of this template")
+
+
+def _read_queue(ctx: _Reading, logical_id: str, resource: dict[str, Any]) -> None:
+    props = ctx.resolver.resolve(resource.get("Properties") or {}, logical_id) or {}
+    attributes = {k: as_text(props[k]) for k in _QUEUE_ATTRIBUTES if props.get(k) is not None}
+    dead_letter, max_receives = None, None
+    if redrive := props.get("RedrivePolicy"):
+        if isinstance(redrive, str):
+            redrive = json.loads(redrive)
+        dead_letter = _queue_of_arn(ctx, redrive.get("deadLetterTargetArn"), f"{logical_id}.RedrivePolicy")
+        max_receives = int(redrive.get("maxReceiveCount", 0))
+        if max_receives < 1:
+            raise TemplateError(f"{logical_id}.RedrivePolicy.maxReceiveCount must be at least 1")
+        attributes["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": redrive["deadLetterTargetArn"],
+                                                  "maxReceiveCount": max_receives})
+    r = ctx.resolver
+    ctx.out.queues[logical_id] = QueueSpec(logical_id, r.physical_name(logical_id), r.queue_url(logical_id),
+                                           r.arn(logical_id), attributes, dead_letter, max_receives)
+
+
+def _read_sqs_event(ctx: _Reading, fn: FunctionSpec, event: FunctionEvent) -> None:
+    props, where = event.properties, f"{fn.logical_id}.Events.{event.name}"
+    queue = _queue_of_arn(ctx, props.get("Queue"), f"{where}.Queue")
+    if props.get("FilterCriteria"):
+        raise TemplateError(f"{where}: FilterCriteria is not supported by the local stack")
+    concurrency = (props.get("ScalingConfig") or {}).get("MaximumConcurrency")
+    ctx.out.sqs_event_sources.append(SqsEventSource(
+        fn.logical_id, event.name, queue,
+        batch_size=int(props.get("BatchSize", 10)),
+        report_batch_item_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
+        enabled=props.get("Enabled", True) not in (False, "false", "False"),
+        maximum_concurrency=int(concurrency) if concurrency is not None else None))
 
 
 # WebSocket APIs (raw CloudFormation: SAM has no WebSocket event) -----------------------------
@@ -383,6 +488,7 @@ RESOURCE_READERS: dict[str, ResourceReader] = {
     "AWS::Serverless::Function": _read_function,
     "AWS::Serverless::HttpApi": _read_http_api,
     "AWS::S3::Bucket": _read_bucket,
+    "AWS::SQS::Queue": _read_queue,
     "AWS::ApiGatewayV2::Api": _read_v2_api,
     "AWS::ApiGatewayV2::Integration": _read_v2_integration,
     "AWS::ApiGatewayV2::Route": _read_v2_route,
@@ -390,6 +496,7 @@ RESOURCE_READERS: dict[str, ResourceReader] = {
 }
 EVENT_READERS: dict[str, EventReader] = {
     "HttpApi": _read_http_api_event,
+    "SQS": _read_sqs_event,
 }
 
 
@@ -423,12 +530,16 @@ def resolve_parameters(declared: Mapping[str, Any], supplied: Mapping[str, str])
 
 
 def load_template(path: Path, parameters: Mapping[str, str], *, stack_name: str = DEFAULT_STACK_NAME,
-                  region: str = DEFAULT_REGION, account_id: str = DEFAULT_ACCOUNT_ID) -> StackTemplate:
-    """Read and resolve a SAM template with the given parameter values."""
+                  region: str = DEFAULT_REGION, account_id: str = DEFAULT_ACCOUNT_ID,
+                  sqs_endpoint_url: str | None = None) -> StackTemplate:
+    """Read and resolve a SAM template with the given parameter values.
+
+    `sqs_endpoint_url` is where the stack's queues live: queue URLs (`!Ref` of a queue) are made on it.
+    """
     path = path.resolve()
     data = load_yaml(path)
     values = resolve_parameters(data.get("Parameters") or {}, parameters)
-    resolver = Resolver(data, values, stack_name, region, account_id)
+    resolver = Resolver(data, values, stack_name, region, account_id, sqs_endpoint_url)
     out = StackTemplate(path, stack_name, region, account_id, values, resources=data["Resources"])
     ctx = _Reading(resolver, out, data.get("Globals") or {})
     # APIs first, so that routes can name them; then the rest in template order.

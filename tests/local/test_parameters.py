@@ -35,6 +35,15 @@ def test_template_parameters(tmp_path: Path) -> None:
     assert (params["RedisUrl"], params["S3EndpointUrl"]) == (ENDPOINTS.redis_url, ENDPOINTS.s3_endpoint_url)
     assert (params["LogLevel"], params["Extra"]) == ("DEBUG", "1")
     assert params["JwtSecret"] == secret_values(tmp_path, env={})["JWT_SECRET"]
+    assert params["QueueVisibilityTimeoutSeconds"] == "5", "failed queue messages retried within seconds"
+    quick = local_parameters(ENDPOINTS, tmp_path, env={"ENEO_QUEUE_VISIBILITY_SECONDS": "2"})
+    assert quick["QueueVisibilityTimeoutSeconds"] == "2"
+
+
+def test_sqs_is_where_s3_is_unless_configured() -> None:
+    assert ENDPOINTS.as_env()["AWS_ENDPOINT_URL_SQS"] == "http://127.0.0.1:5000"
+    elsewhere = Endpoints(*list(vars(ENDPOINTS).values())[:4], sqs_endpoint_url="http://127.0.0.1:9324")
+    assert elsewhere.as_env()["AWS_ENDPOINT_URL_SQS"] == "http://127.0.0.1:9324"
 
 
 def test_admin_password(tmp_path: Path) -> None:

@@ -118,4 +118,39 @@ def test_the_project_template_reads_with_what_the_stack_supplies() -> None:
     assert spaces.environment["S3_ENDPOINT_URL"] == "http://127.0.0.1:9"
     assert spaces.timeout == 30
     assert "ANY /api/v1/spaces/{proxy+}" in {r.route_key for r in template.routes}
-    assert template.buckets["DocumentsBucket"].name == "eneo-local-documentsbucket"
+    bucket = template.buckets["DocumentsBucket"]
+    assert bucket.name == "eneo-local-docs-123456789012-eu-north-1"
+
+
+def test_the_project_template_wires_ingestion() -> None:
+    """Queues with dead-letter queues, the bucket's notification, and the SQS event sources."""
+    template = load_template(ROOT_TEMPLATE, {
+        "DatabaseUrl": "postgresql+psycopg://app@/eneo", "RedisUrl": "unix:///tmp/r.sock",
+        "S3EndpointUrl": "http://127.0.0.1:9", "JwtSecret": "j" * 40, "SuperApiKey": "k" * 40,
+        "EncryptionKey": "e" * 40, "QueueVisibilityTimeoutSeconds": "5"}, sqs_endpoint_url="http://127.0.0.1:9")
+    for queue, dead in (("IngestQueue", "IngestDeadLetterQueue"), ("EmbedQueue", "EmbedDeadLetterQueue")):
+        spec = template.queues[queue]
+        assert (spec.dead_letter_queue, spec.max_receive_count, spec.visibility_timeout) == (dead, 3, 5)
+        assert template.queues[dead].attributes["MessageRetentionPeriod"] == str(14 * 24 * 3600)
+    mappings = {m.function: m for m in template.sqs_event_sources}
+    assert (mappings["IngestFunction"].queue, mappings["IngestFunction"].batch_size) == ("IngestQueue", 5)
+    assert (mappings["EmbedFunction"].queue, mappings["EmbedFunction"].batch_size) == ("EmbedQueue", 4)
+    assert all(m.report_batch_item_failures for m in mappings.values())
+    (notification,) = template.buckets["DocumentsBucket"].notifications
+    assert (notification.queue, notification.events) == ("IngestQueue", ("s3:ObjectCreated:*",))
+    assert notification.filter == {"Key": {"FilterRules": [{"Name": "prefix", "Value": "tenants/"}]}}
+    env = template.functions["KnowledgeFunction"].environment
+    assert env["INGEST_QUEUE_URL"] == "http://127.0.0.1:9/123456789012/eneo-local-IngestQueue", "!Ref is the URL"
+    assert env["EMBED_QUEUE_URL"] == "http://127.0.0.1:9/123456789012/eneo-local-EmbedQueue"
+    assert env["DOCUMENTS_BUCKET"] == "eneo-local-docs-123456789012-eu-north-1"
+    assert env["INGEST_MAX_ATTEMPTS"] == "3"
+    ingest = template.functions["IngestFunction"]
+    assert (ingest.timeout, ingest.memory_size) == (120, 1536)
+
+
+def test_an_sqs_event_must_name_a_queue_of_the_template(tmp_path: Path) -> None:
+    path = tmp_path / "template.yaml"
+    path.write_text(FIXTURE.read_text().replace("Queue: !GetAtt Jobs.Arn",
+                                                "Queue: arn:aws:sqs:eu-north-1:123456789012:elsewhere"))
+    with pytest.raises(TemplateError, match=r"EchoFunction.Events.Queue.Queue: .* is not the ARN of an AWS::SQS"):
+        load_template(path, {"Secret": "s3cret-value"})
