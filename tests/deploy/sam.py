@@ -188,3 +188,110 @@ def route_problems(template: Template) -> list[str]:
             problems.append(f"{owner}: {method} {path} is already claimed by {claims[key]} ({key[0]} {path})")
         claims.setdefault((method, path), owner)
     return problems
+
+
+# Queues and their wiring ----------------------------------------------------------------------
+
+QUEUE = "AWS::SQS::Queue"
+DLQ_RETENTION = 14 * 24 * 3600  # the most SQS keeps a message: time to look at what failed
+VISIBILITY_FACTOR = 6  # AWS: a queue's VisibilityTimeout >= 6x the timeout of the function it feeds
+ATTEMPTS_VARIABLE = "INGEST_MAX_ATTEMPTS"  # the functions' view of maxReceiveCount
+
+
+def _value(template: Template, value: Any) -> Any:
+    """A literal, or the Default of the parameter a Ref names."""
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        return (template.get("Parameters") or {}).get(value["Ref"], {}).get("Default")
+    return value
+
+
+def _queue_of(template: Template, ref: Any) -> str | None:
+    """The logical id of a template queue named by `!GetAtt Q.Arn`."""
+    target = (ref or {}).get("Fn::GetAtt") if isinstance(ref, dict) else None
+    if isinstance(target, str):
+        target = target.split(".", 1)
+    if isinstance(target, list) and len(target) == 2 and target[1] == "Arn" and \
+            template["Resources"].get(target[0], {}).get("Type") == QUEUE:
+        return str(target[0])
+    return None
+
+
+def queue_problems(template: Template) -> list[str]:
+    """SQS event sources and bucket → queue notifications are wired as ingestion relies on.
+
+    Every SQS event reports partial batch failures and reads a queue of this template whose
+    VisibilityTimeout is >= 6x the function's Timeout and whose RedrivePolicy sends to a dead-letter
+    queue of this template that keeps messages 14 days; a maxReceiveCount taken from a parameter is
+    also given to the functions as INGEST_MAX_ATTEMPTS. A bucket notifying a queue waits for
+    (DependsOn) a queue policy that lets s3.amazonaws.com send to that queue from that bucket only.
+    """
+    problems: list[str] = []
+    resources = template["Resources"]
+    env = ((_global(template, "Environment") or {}).get("Variables")) or {}
+    for name, props in functions(template):
+        timeout = props.get("Timeout", _global(template, "Timeout")) or 3
+        for event_name, event in (props.get("Events") or {}).items():
+            if event.get("Type") != "SQS":
+                continue
+            owner, ev = f"{name}.{event_name}", event.get("Properties") or {}
+            queue = _queue_of(template, ev.get("Queue"))
+            if queue is None:
+                problems.append(f"{owner}: Queue is not !GetAtt <queue of this template>.Arn")
+                continue
+            if "ReportBatchItemFailures" not in (ev.get("FunctionResponseTypes") or []):
+                problems.append(f"{owner}: no FunctionResponseTypes [ReportBatchItemFailures]: one failed "
+                                "message would retry its whole batch")
+            qprops = resources[queue].get("Properties") or {}
+            visibility = _value(template, qprops.get("VisibilityTimeout", 30))
+            if visibility is None or int(visibility) < VISIBILITY_FACTOR * int(timeout):
+                problems.append(f"{queue}: VisibilityTimeout {visibility} is under {VISIBILITY_FACTOR}x {name}'s "
+                                f"Timeout {timeout}")
+            redrive = qprops.get("RedrivePolicy") or {}
+            dead = _queue_of(template, redrive.get("deadLetterTargetArn"))
+            if dead is None:
+                problems.append(f"{queue}: no RedrivePolicy to a dead-letter queue of this template")
+                continue
+            retention = (resources[dead].get("Properties") or {}).get("MessageRetentionPeriod")
+            if retention != DLQ_RETENTION:
+                problems.append(f"{dead}: MessageRetentionPeriod {retention}, not {DLQ_RETENTION} (14 days)")
+            count = redrive.get("maxReceiveCount")
+            if isinstance(count, dict) and env.get(ATTEMPTS_VARIABLE) != count:
+                problems.append(f"{queue}: maxReceiveCount {count} is not what the functions get as "
+                                f"{ATTEMPTS_VARIABLE} ({env.get(ATTEMPTS_VARIABLE)!r})")
+    for bucket, resource in resources.items():
+        if resource.get("Type") != "AWS::S3::Bucket":
+            continue
+        props = resource.get("Properties") or {}
+        configs = (props.get("NotificationConfiguration") or {}).get("QueueConfigurations") or []
+        depends = resource.get("DependsOn") or []
+        depends = [depends] if isinstance(depends, str) else depends
+        for config in configs:
+            queue = _queue_of(template, config.get("Queue"))
+            if queue is None:
+                problems.append(f"{bucket}: notifies {config.get('Queue')!r}, not a queue of this template")
+                continue
+            policies = [p for p, r in resources.items() if r.get("Type") == "AWS::SQS::QueuePolicy"
+                        and {"Ref": queue} in ((r.get("Properties") or {}).get("Queues") or [])
+                        and _allows_bucket(r, props.get("BucketName"))]
+            if not policies:
+                problems.append(f"{bucket}: no AWS::SQS::QueuePolicy lets s3.amazonaws.com send to {queue} with "
+                                f"aws:SourceArn this bucket ({props.get('BucketName')!r})")
+            elif not set(policies) & set(depends):
+                problems.append(f"{bucket}: does not DependsOn {policies[0]}: S3 checks it may send when the "
+                                "notification is created")
+    return problems
+
+
+def _allows_bucket(policy: dict[str, Any], bucket_name: Any) -> bool:
+    """The policy lets S3 SendMessage, for the bucket whose fixed name is `bucket_name` (a !Sub)."""
+    if not isinstance(bucket_name, dict) or not isinstance(bucket_name.get("Fn::Sub"), str):
+        return False  # no fixed name: the policy cannot name the bucket without a circular dependency
+    expected = {"Fn::Sub": "arn:${AWS::Partition}:s3:::" + bucket_name["Fn::Sub"]}
+    for statement in (policy["Properties"].get("PolicyDocument") or {}).get("Statement") or []:
+        if statement.get("Effect") == "Allow" and \
+                (statement.get("Principal") or {}).get("Service") == "s3.amazonaws.com" and \
+                "sqs:SendMessage" in ([statement.get("Action")] if isinstance(statement.get("Action"), str)
+                                      else statement.get("Action") or []) and \
+                ((statement.get("Condition") or {}).get("ArnEquals") or {}).get("aws:SourceArn") == expected:
+            return True
+    return False

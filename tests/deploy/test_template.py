@@ -169,3 +169,60 @@ def test_expansion_reports_an_invalid_sam_document(template: Template) -> None:
     _first_function(broken)["Events"]["Broken"] = {"Type": "HttpApi", "Properties": {"Path": 42}}
     with pytest.raises(AssertionError, match="aws-sam-translator rejected"):
         sam.expand(broken)
+
+
+def test_queues_are_wired_for_ingestion(template: Template) -> None:
+    problems = sam.queue_problems(template)
+    assert not problems, "\n".join(problems)
+    sources = [(n, e) for n, p in sam.functions(template) for e in (p.get("Events") or {}).values()
+               if e.get("Type") == "SQS"]
+    assert {n for n, _ in sources} == {"IngestFunction", "EmbedFunction"}
+
+
+def _resource(name: str) -> Callable[[Template], dict[str, Any]]:
+    return lambda t: t["Resources"][name]
+
+
+def _event(function: str, event: str) -> Callable[[Template], dict[str, Any]]:
+    return lambda t: t["Resources"][function]["Properties"]["Events"][event]["Properties"]
+
+
+def _mutate(get: Callable[[Template], dict[str, Any]], path: str, value: Any) -> Callable[[Template], None]:
+    """Set (or, with value None, delete) a dotted path below what `get` returns."""
+    def mutate(t: Template) -> None:
+        node = get(t)
+        *parents, last = path.split(".")
+        for key in parents:
+            node = node[key]
+        if value is None:
+            del node[last]
+        else:
+            node[last] = value
+
+    return mutate
+
+
+QUEUE_BREAKAGES: dict[str, tuple[Callable[[Template], None], str]] = {
+    "whole-batch retries": (_mutate(_event("IngestFunction", "Uploads"), "FunctionResponseTypes", None),
+                            "ReportBatchItemFailures"),
+    "short visibility": (_mutate(lambda t: t["Parameters"]["QueueVisibilityTimeoutSeconds"], "Default", 300),
+                         "under 6x"),
+    "no dead-letter queue": (_mutate(_resource("EmbedQueue"), "Properties.RedrivePolicy", None), "dead-letter"),
+    "short dlq retention": (_mutate(_resource("IngestDeadLetterQueue"), "Properties.MessageRetentionPeriod", 86400),
+                            "14 days"),
+    "attempts the functions don't know": (
+        _mutate(_resource("IngestQueue"), "Properties.RedrivePolicy.maxReceiveCount", {"Ref": "LogLevel"}),
+        "INGEST_MAX_ATTEMPTS"),
+    "no wait for the queue policy": (_mutate(_resource("DocumentsBucket"), "DependsOn", None), "DependsOn"),
+    "policy for another bucket": (_mutate(_resource("DocumentsBucket"), "Properties.BucketName",
+                                          {"Fn::Sub": "${AWS::StackName}-other"}), "no AWS::SQS::QueuePolicy"),
+}
+
+
+@pytest.mark.parametrize("breakage", QUEUE_BREAKAGES)
+def test_queue_check_catches(breakage: str, template: Template) -> None:
+    mutate, expected = QUEUE_BREAKAGES[breakage]
+    broken = copy.deepcopy(template)
+    mutate(broken)
+    problems = sam.queue_problems(broken)
+    assert any(expected in p for p in problems), problems
