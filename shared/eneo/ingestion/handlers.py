@@ -3,7 +3,8 @@
 Ingest takes SQS events (S3 notifications and retry messages in the bodies) and S3 records posted
 directly (MinIO's webhook). For the latter each record is an item named by its object key; the
 adapter that receives the webhook must answer non-2xx when `batchItemFailures` is not empty, so
-that MinIO sends the event again.
+that MinIO sends the event again. Such records carry no receive count: they are never on their
+"last" attempt, so a blob whose every webhook delivery failed stays `processing` until a retry.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ import hashlib
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -51,10 +51,12 @@ from eneo.knowledge.extract import (
     is_audio,
 )
 from eneo.knowledge.models import Chunk, Group, InfoBlob, InfoBlobStatus
+from eneo.model_providers.embedding_models import EmbeddingModel
 
 log = logging.getLogger("eneo.ingestion")
 
 DEADLINE_MARGIN = 10.0  # seconds kept after extraction to store chunks and send messages
+EXTRACT_GRACE = 2.0  # the extractors stop themselves at the timeout; this is for one last slow part
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ class Claimed:
     filename: str
     declared_type: str
     embedding_model_id: uuid.UUID
-    attempts: int
+    max_input_tokens: int  # of the collection's embedding model: no chunk may be longer
 
 
 async def ingest(request: IngestRequest, *, receive_count: int = 1, deadline: float | None = None,
@@ -111,16 +113,17 @@ async def _claim(request: IngestRequest, *, redelivery: bool) -> Claimed | None:
             .values(status=InfoBlobStatus.processing, attempts=InfoBlob.attempts + 1, error_code=None,
                     error_message=None, updated_at=utcnow())
             .returning(InfoBlob))).scalar_one_or_none()
-        model_id = None if blob is None else await uow.session.scalar(
-            select(Group.embedding_model_id).where(Group.id == blob.group_id))
-    if blob is None or model_id is None:
+        model = None if blob is None else (await uow.session.execute(
+            select(EmbeddingModel.id, EmbeddingModel.max_input_tokens)
+            .join(Group, Group.embedding_model_id == EmbeddingModel.id).where(Group.id == blob.group_id))).first()
+    if blob is None or model is None:
         log.info("blob not claimed (already processed, in progress or deleted)",
                  extra={"blob_id": str(request.blob_id), "kind": type(request).__name__})
         return None
     log.info("blob claimed", extra={"blob_id": str(blob.id), "attempt": blob.attempts})
     await publish(blob)
     return Claimed(blob.tenant_id, blob.id, blob.group_id, blob.object_key, blob.filename, blob.declared_type,
-                   model_id, blob.attempts)
+                   model.id, model.max_input_tokens)
 
 
 async def _process(c: Claimed, deadline: float | None, settings: Settings) -> None:
@@ -136,7 +139,8 @@ async def _process(c: Claimed, deadline: float | None, settings: Settings) -> No
     else:
         extracted = await _extract(data, doc_type, deadline, settings)
         sections, pages = extracted.sections, extracted.pages
-    pieces = chunk(sections, settings.chunk_size_tokens, settings.chunk_overlap_tokens)
+    size = min(settings.chunk_size_tokens, c.max_input_tokens - 2)  # the model adds [CLS] and [SEP]
+    pieces = chunk(sections, size, min(settings.chunk_overlap_tokens, size // 4))
     if not pieces:
         raise DocumentFailure("empty", "The document contains no text to search")
     pending = await _store_chunks(c, pieces, pages)
@@ -221,15 +225,19 @@ class DeadlineReached(Exception):
 async def _extract(data: bytes, doc_type: DocumentType, deadline: float | None, settings: Settings) -> Extracted:
     """Extract in a worker thread, bounded by the extraction timeout and the function's own deadline.
 
-    (H1's extractors also check the timeout between parts, so the thread stops soon after.)"""
+    The extractors check the same timeout between parts (a thread cannot be stopped from outside), so
+    the thread ends about when we stop waiting for it. Running out of the *function's* time is not the
+    document's fault: that is DeadlineReached, retried."""
     timeout = settings.extract_timeout_seconds
     cut_by_deadline = False
     if deadline is not None and deadline - time.monotonic() - DEADLINE_MARGIN < timeout:
         timeout, cut_by_deadline = max(deadline - time.monotonic() - DEADLINE_MARGIN, 1.0), True
+    limits = replace(ExtractLimits.from_settings(settings), timeout_seconds=timeout)
     try:
-        return await asyncio.wait_for(asyncio.to_thread(extract, data, doc_type, ExtractLimits.from_settings(settings)),
-                                      timeout)
-    except TimeoutError:
+        return await asyncio.wait_for(asyncio.to_thread(extract, data, doc_type, limits), timeout + EXTRACT_GRACE)
+    except (TimeoutError, ExtractionError) as exc:
+        if isinstance(exc, ExtractionError) and exc.code != "extract_timeout":
+            raise
         if cut_by_deadline:
             raise DeadlineReached("the function's time ran out during extraction") from None
         raise DocumentFailure("extract_timeout", f"Reading the document took longer than {timeout:.0f} s; "
