@@ -66,7 +66,7 @@ def too_large(accepted: AcceptedType | None, settings: Settings) -> PayloadTooLa
 
 def unsupported(code: str = "unsupported_type", reason: str | None = None) -> UnsupportedMediaType:
     """A 415 whose message names the accepted types (unless `reason` does already)."""
-    if reason and "accepted" in reason.lower():
+    if reason and "accepted:" in reason.lower():
         return UnsupportedMediaType(reason[:1].upper() + reason[1:], code=code)
     accepted = ", ".join(f"{a.label} ({a.media_type})" for a in ACCEPTED_TYPES)
     message = f"{reason[:1].upper() + reason[1:] + '. ' if reason else ''}Accepted types: {accepted}"
