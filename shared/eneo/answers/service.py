@@ -5,7 +5,9 @@ sessions function (`stream: false`). It is safe to run twice for one question: o
 moves the question from `queued` to `streaming` answers it, so a redelivered invoke does nothing.
 
 No database connection is held while the provider streams: the question is claimed and its context
-read in one short transaction, and the outcome written in another.
+read in one short transaction, the sources of an assistant with knowledge found in another
+(eneo.answers.knowledge), and the outcome written in a third. The sources go to the client in the
+`first_chunk` entry as `references` and are saved with the answer.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from eneo.answers.context import Turn, build_request
+from eneo.answers.context import Prompt, Source, Turn, build_prompt
+from eneo.answers.knowledge import RetrievalFailed, assistant_group_ids, find_sources
 from eneo.answers.stream import AnswerStream
 from eneo.assistants.models import Assistant
 from eneo.core.db import UnitOfWork
@@ -42,9 +45,20 @@ class Work:
 
     question_id: uuid.UUID
     session_id: uuid.UUID
-    config: ProviderConfig
-    request: ChatRequest
-    model_name: str
+    user_id: uuid.UUID
+    target: ChatTarget
+    assistant: Assistant
+    history: list[Turn]
+    question: str
+    group_ids: list[uuid.UUID]  # the assistant's knowledge; none: it answers without sources
+
+    @property
+    def config(self) -> ProviderConfig:
+        return self.target.config
+
+    @property
+    def model_name(self) -> str:
+        return self.target.model
 
 
 @dataclass(frozen=True)
@@ -53,12 +67,19 @@ class Failure:
     message: str
 
 
+def chat_prompt(target: ChatTarget, assistant: Assistant, history: list[Turn], question: str, settings: Settings,
+                sources: list[Source] | None = None) -> Prompt:
+    """The request for `question` to this assistant's model, grounded in `sources` unless None (an
+    assistant without knowledge); QuestionTooLong if it cannot fit at all."""
+    return build_prompt(model=target.model, system=assistant.system_prompt, history=history, question=question,
+                        context_window=target.context_window, model_kwargs=dict(assistant.model_kwargs or {}),
+                        reserve_default=target.max_output_tokens or settings.answer_reserve_tokens, sources=sources)
+
+
 def chat_request(target: ChatTarget, assistant: Assistant, history: list[Turn], question: str,
                  settings: Settings) -> ChatRequest:
-    """The request for `question` to this assistant's model; QuestionTooLong if it cannot fit at all."""
-    return build_request(model=target.model, system=assistant.system_prompt, history=history, question=question,
-                         context_window=target.context_window, model_kwargs=dict(assistant.model_kwargs or {}),
-                         reserve_default=target.max_output_tokens or settings.answer_reserve_tokens)
+    """The request for `question` without sources; QuestionTooLong if it cannot fit at all."""
+    return chat_prompt(target, assistant, history, question, settings).request
 
 
 async def _claim(tenant_id: uuid.UUID, question_id: uuid.UUID, settings: Settings) -> Work | Failure | None:
@@ -87,17 +108,34 @@ async def _claim(tenant_id: uuid.UUID, question_id: uuid.UUID, settings: Setting
                                    Question.status == QuestionStatus.completed,
                                    Question.created_at < question.created_at)
             .order_by(Question.created_at, Question.id))).all()
+        # An empty answer (a refusal, a filter) is no turn: Anthropic refuses empty messages.
+        history = [Turn(q.question, q.answer) for q in earlier if q.answer.strip()]
         try:
-            # An empty answer (a refusal, a filter) is no turn: Anthropic refuses empty messages.
-            history = [Turn(q.question, q.answer) for q in earlier if q.answer.strip()]
-            request = chat_request(target, assistant, history, question.question, settings)
+            chat_request(target, assistant, [], question.question, settings)  # fails now, before any search
         except AppError as exc:
             return Failure(exc.code, exc.message)
-        return Work(question.id, question.session_id, target.config, request, target.model)
+        groups = await assistant_group_ids(uow, assistant.id)
+        return Work(question.id, question.session_id, question.user_id, target, assistant, history,
+                    question.question, groups)
+
+
+async def _prompt(tenant_id: uuid.UUID, work: Work, settings: Settings, within: float | None) -> Prompt | Failure:
+    """The request, with the sources of an assistant with knowledge (found without the claim's connection)."""
+    sources: list[Source] | None = None
+    if work.group_ids:
+        try:
+            sources = await find_sources(tenant_id, work.user_id, work.group_ids, work.question,
+                                         [t.question for t in work.history], within=within)
+        except RetrievalFailed as exc:
+            return Failure(exc.code, exc.message)
+    try:
+        return chat_prompt(work.target, work.assistant, work.history, work.question, settings, sources)
+    except AppError as exc:
+        return Failure(exc.code, exc.message)
 
 
 async def _finish(tenant_id: uuid.UUID, question_id: uuid.UUID, *, answer: str, usage: Usage | None,
-                  failure: Failure | None) -> bool:
+                  failure: Failure | None, references: list[dict[str, object]] | None = None) -> bool:
     """Save the outcome of the run that claimed the question; False if it is no longer ours (a reader
     already failed it as lost), in which case the stream already has its terminal entry."""
     values: dict[str, object] = {
@@ -108,6 +146,8 @@ async def _finish(tenant_id: uuid.UUID, question_id: uuid.UUID, *, answer: str, 
     }
     if usage is not None:
         values |= {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
+    if references:
+        values["references"] = references
     async with UnitOfWork(tenant_id) as uow:
         saved = (await uow.session.execute(
             update(Question).where(Question.id == question_id, Question.status == QuestionStatus.streaming)
@@ -141,6 +181,15 @@ class _Batcher:
             await self.stream.add("text", {"text": text})
 
 
+async def _fail_before_start(tenant_id: uuid.UUID, question_id: uuid.UUID, stream: AnswerStream,
+                             failure: Failure) -> bool:
+    log.info("question failed before the answer started", extra={"question_id": str(question_id),
+                                                                 "error_code": failure.code})
+    if await _finish(tenant_id, question_id, answer="", usage=None, failure=failure):
+        await stream.add("error", {"code": failure.code, "message": failure.message, "partial": False})
+    return True
+
+
 async def answer_question(tenant_id: uuid.UUID, question_id: uuid.UUID, *, deadline: float | None = None,
                           settings: Settings | None = None) -> bool:
     """Answer the question into its stream and save it; False if it was not ours to answer.
@@ -155,12 +204,15 @@ async def answer_question(tenant_id: uuid.UUID, question_id: uuid.UUID, *, deadl
         return False
     stream = AnswerStream(get_redis(), question_id, settings.answer_stream_ttl_seconds)
     if isinstance(claim, Failure):
-        if await _finish(tenant_id, question_id, answer="", usage=None, failure=claim):
-            await stream.add("error", {"code": claim.code, "message": claim.message, "partial": False})
-        return True
+        return await _fail_before_start(tenant_id, question_id, stream, claim)
+    search_budget = None if deadline is None else max(deadline - DEADLINE_MARGIN - time.monotonic(), 0.001)
+    prompt = await _prompt(tenant_id, claim, settings, search_budget)
+    if isinstance(prompt, Failure):
+        return await _fail_before_start(tenant_id, question_id, stream, prompt)
 
+    references = prompt.references()
     await stream.add("first_chunk", {"session_id": str(claim.session_id), "model": claim.model_name,
-                                     "references": []})
+                                     "references": references})
     batcher = _Batcher(stream, settings.answer_stream_batch_ms / 1000)
     parts: list[str] = []
     usage: Usage | None = None
@@ -171,7 +223,7 @@ async def answer_question(tenant_id: uuid.UUID, question_id: uuid.UUID, *, deadl
                         idle_timeout=min(settings.provider_idle_timeout_seconds, budget or float("inf")) or 0.001)
     try:
         async with asyncio.timeout(budget):  # also while waiting for the provider, not only between tokens
-            async for event in stream_chat(claim.config, claim.request, retry):
+            async for event in stream_chat(claim.config, prompt.request, retry):
                 if isinstance(event, TextDelta):
                     text = storable(event.text)
                     parts.append(text)
@@ -189,7 +241,8 @@ async def answer_question(tenant_id: uuid.UUID, question_id: uuid.UUID, *, deadl
     answer = "".join(parts)
     try:
         await batcher.flush()
-        ours = await _finish(tenant_id, question_id, answer=answer, usage=usage, failure=failure)
+        ours = await _finish(tenant_id, question_id, answer=answer, usage=usage, failure=failure,
+                             references=references)
     except Exception:  # the database or Redis failed now: still end the stream, or clients wait for nothing
         log.exception("saving the answer failed", extra={"question_id": str(question_id)})
         failure, ours = Failure("internal_error", "The answer could not be saved; ask again"), True

@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from eneo.core.text import Name, Text
 
 SYSTEM_PROMPT_MAX = 100_000
+GROUPS_MAX = 50  # collections one assistant retrieves from; each is searched on every question
 
 
 class ModelKwargs(BaseModel):
@@ -28,6 +29,8 @@ class AssistantCreate(BaseModel):
     completion_model_id: uuid.UUID | None = Field(None, description="An enabled model; default: the tenant's")
     model_kwargs: ModelKwargs = Field(default_factory=ModelKwargs)
     published: bool = Field(False, description="Visible to the space's viewers")
+    groups: list[uuid.UUID] = Field(default_factory=list, max_length=GROUPS_MAX,
+                                    description="Knowledge collections of the same space to answer from")
 
 
 class AssistantUpdate(BaseModel):
@@ -40,6 +43,13 @@ class AssistantUpdate(BaseModel):
     completion_model_id: uuid.UUID | None = None
     model_kwargs: ModelKwargs | None = Field(None, description="Replaces the settings as a whole")
     published: bool | None = None
+    groups: list[uuid.UUID] | None = Field(None, max_length=GROUPS_MAX,
+                                           description="Replaces the collections as a whole; [] removes them")
+
+
+class GroupRef(BaseModel):
+    id: uuid.UUID
+    name: str
 
 
 class AssistantOut(BaseModel):
@@ -52,6 +62,7 @@ class AssistantOut(BaseModel):
     completion_model_id: uuid.UUID
     model_kwargs: ModelKwargs
     published: bool
+    groups: list[GroupRef] = Field(description="The knowledge collections it answers from")
     created_by: uuid.UUID | None
     created_at: datetime
     updated_at: datetime

@@ -1,20 +1,33 @@
 """Assistant use cases. Visibility follows the space: members see published assistants, editors and
-admins see (and change) all; everyone else, and every other tenant, gets 404."""
+admins see (and change) all; everyone else, and every other tenant, gets 404.
+
+An assistant's knowledge (`groups`) are collections of its own space: whoever may use the assistant
+(a member of that space) may read them, so answers never quote a collection its users cannot open.
+"""
 
 import uuid
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eneo.api_keys.models import KeyScope
-from eneo.assistants.models import Assistant, AssistantPrompt
-from eneo.assistants.schemas import AssistantCreate, AssistantOut, AssistantUpdate, ModelKwargs, PromptVersionOut
+from eneo.assistants.models import Assistant, AssistantGroup, AssistantPrompt
+from eneo.assistants.schemas import (
+    AssistantCreate,
+    AssistantOut,
+    AssistantUpdate,
+    GroupRef,
+    ModelKwargs,
+    PromptVersionOut,
+)
 from eneo.auth.principal import Principal
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import BadRequest, Forbidden, NotFound, ValidationFailed
 from eneo.core.ids import new_id
 from eneo.core.pagination import paginate
+from eneo.knowledge.models import Group
+from eneo.knowledge.service import readable_group_ids
 from eneo.model_providers.lookups import default_model, usable_model
 from eneo.model_providers.models import CompletionModel
 from eneo.spaces.models import SpaceMember, SpaceRole
@@ -29,12 +42,30 @@ def _invalid(field: str, message: str) -> ValidationFailed:
                             details=[{"field": field, "message": message, "type": "value_error"}])
 
 
-def assistant_out(a: Assistant) -> AssistantOut:
+def assistant_out(a: Assistant, groups: list[GroupRef]) -> AssistantOut:
     return AssistantOut(id=a.id, space_id=a.space_id, name=a.name, description=a.description,
                         system_prompt=a.system_prompt, prompt_version=a.prompt_version,
                         completion_model_id=a.completion_model_id, model_kwargs=ModelKwargs(**a.model_kwargs),
-                        published=a.published, created_by=a.created_by, created_at=a.created_at,
+                        published=a.published, groups=groups, created_by=a.created_by, created_at=a.created_at,
                         updated_at=a.updated_at)
+
+
+async def groups_of(session: AsyncSession, tenant_id: uuid.UUID, assistant_ids: list[uuid.UUID]
+                    ) -> dict[uuid.UUID, list[GroupRef]]:
+    """Each assistant's collections (by name), in one query for a whole page of assistants."""
+    rows = await session.execute(
+        select(AssistantGroup.assistant_id, Group.id, Group.name)
+        .join(Group, Group.id == AssistantGroup.group_id)
+        .where(AssistantGroup.assistant_id.in_(assistant_ids), AssistantGroup.tenant_id == tenant_id)
+        .order_by(Group.name, Group.id))
+    found: dict[uuid.UUID, list[GroupRef]] = {i: [] for i in assistant_ids}
+    for assistant_id, group_id, name in rows:
+        found[assistant_id].append(GroupRef(id=group_id, name=name))
+    return found
+
+
+async def _out(session: AsyncSession, a: Assistant) -> AssistantOut:
+    return assistant_out(a, (await groups_of(session, a.tenant_id, [a.id]))[a.id])
 
 
 async def _visible(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUID, *, lock: bool = False
@@ -83,6 +114,37 @@ def _check_kwargs(kwargs: ModelKwargs, model: CompletionModel) -> None:
         raise _invalid("model_kwargs.max_tokens", f"must be at most {limit} for this model")
 
 
+async def _check_groups(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, group_ids: list[uuid.UUID]
+                        ) -> list[uuid.UUID]:
+    """The ids (deduplicated, in order) if each is a collection of the assistant's space the caller reads.
+
+    An id the caller cannot read (unknown, another tenant's, a space they are not in) gets the same
+    422 as an unknown one, so the answer never tells which collections exist; a readable collection
+    of another space is named (`group_not_in_space`): the assistant's users might not read it.
+    """
+    ids = list(dict.fromkeys(group_ids))
+    if not ids:
+        return []
+    readable = set(await readable_group_ids(uow.session, p, ids))
+    for group_id in ids:
+        if group_id not in readable:
+            raise _invalid("groups", f"no collection with id {group_id}")
+    spaces = dict((await uow.session.execute(
+        select(Group.id, Group.space_id).where(Group.id.in_(ids), Group.tenant_id == p.tenant_id))).all())
+    for group_id in ids:
+        if spaces.get(group_id) != space_id:
+            message = f"collection {group_id} is in another space; an assistant uses its own space's collections"
+            raise ValidationFailed(f"Invalid request: groups: {message}", code="group_not_in_space",
+                                   details=[{"field": "groups", "message": message, "type": "group_not_in_space"}])
+    return ids
+
+
+async def _set_groups(uow: UnitOfWork, assistant: Assistant, group_ids: list[uuid.UUID]) -> None:
+    await uow.session.execute(delete(AssistantGroup).where(AssistantGroup.assistant_id == assistant.id))
+    uow.session.add_all([AssistantGroup(assistant_id=assistant.id, group_id=g, tenant_id=assistant.tenant_id)
+                         for g in group_ids])
+
+
 def _record_prompt(uow: UnitOfWork, p: Principal, assistant: Assistant, text: str, version: int) -> None:
     assistant.system_prompt, assistant.prompt_version = text, version
     uow.session.add(AssistantPrompt(assistant_id=assistant.id, version=version, tenant_id=assistant.tenant_id,
@@ -94,6 +156,7 @@ async def create_assistant(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, d
     await authorize(uow, p, space_id, SpaceAction.edit_content)
     model = await _model(uow, data.completion_model_id)
     _check_kwargs(data.model_kwargs, model)
+    group_ids = await _check_groups(uow, p, space_id, data.groups)
     assistant = Assistant(id=new_id(), tenant_id=p.tenant_id, space_id=space_id, name=data.name,
                           description=data.description, completion_model_id=model.id,
                           model_kwargs=data.model_kwargs.model_dump(exclude_none=True), published=data.published,
@@ -101,12 +164,15 @@ async def create_assistant(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, d
     uow.session.add(assistant)
     await uow.session.flush()
     _record_prompt(uow, p, assistant, data.system_prompt, 1)
+    await _set_groups(uow, assistant, group_ids)
+    await uow.session.flush()
+    out = await _out(uow.session, assistant)
     await uow.commit()
-    return assistant_out(assistant)
+    return out
 
 
 async def get_assistant(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUID) -> AssistantOut:
-    return assistant_out(await usable_assistant(uow, p, assistant_id))
+    return await _out(uow.session, await usable_assistant(uow, p, assistant_id))
 
 
 async def update_assistant(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUID, data: AssistantUpdate
@@ -126,8 +192,12 @@ async def update_assistant(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUI
             setattr(assistant, name, value)
     if data.system_prompt is not None and data.system_prompt != assistant.system_prompt:
         _record_prompt(uow, p, assistant, data.system_prompt, assistant.prompt_version + 1)
+    if data.groups is not None:
+        await _set_groups(uow, assistant, await _check_groups(uow, p, assistant.space_id, data.groups))
+    await uow.session.flush()
+    out = await _out(uow.session, assistant)
     await uow.commit()
-    return assistant_out(assistant)
+    return out
 
 
 async def delete_assistant(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUID) -> None:
@@ -143,8 +213,10 @@ async def restore_prompt(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUID,
         raise NotFound("Prompt version")
     if prompt.text != assistant.system_prompt:
         _record_prompt(uow, p, assistant, prompt.text, assistant.prompt_version + 1)
+    await uow.session.flush()
+    out = await _out(uow.session, assistant)
     await uow.commit()
-    return assistant_out(assistant)
+    return out
 
 
 def _version_cursor(cursor: str | None) -> int | None:
@@ -169,10 +241,11 @@ async def list_prompts(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUID, *
     return [PromptVersionOut.model_validate(r) for r in rows[:limit]], next_cursor
 
 
-async def _page(session: AsyncSession, query: Select[Any], limit: int, cursor: str | None
+async def _page(session: AsyncSession, p: Principal, query: Select[Any], limit: int, cursor: str | None
                 ) -> tuple[list[AssistantOut], str | None]:
     rows, next_cursor = await paginate(session, query, Assistant, limit=limit, cursor=cursor)
-    return [assistant_out(a) for a in rows], next_cursor
+    groups = await groups_of(session, p.tenant_id, [a.id for a in rows])
+    return [assistant_out(a, groups[a.id]) for a in rows], next_cursor
 
 
 async def list_space_assistants(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, *, limit: int,
@@ -184,7 +257,7 @@ async def list_space_assistants(uow: UnitOfWork, p: Principal, space_id: uuid.UU
     query = select(Assistant).where(Assistant.space_id == space_id, Assistant.tenant_id == p.tenant_id)
     if not allowed(role, SpaceAction.edit_content):
         query = query.where(Assistant.published)
-    return await _page(uow.session, query, limit, cursor)
+    return await _page(uow.session, p, query, limit, cursor)
 
 
 async def list_usable(uow: UnitOfWork, p: Principal, *, limit: int, cursor: str | None
@@ -193,4 +266,4 @@ async def list_usable(uow: UnitOfWork, p: Principal, *, limit: int, cursor: str 
     query = (select(Assistant)
              .join(SpaceMember, (SpaceMember.space_id == Assistant.space_id) & (SpaceMember.user_id == p.user_id))
              .where(Assistant.tenant_id == p.tenant_id, Assistant.published | SpaceMember.role.in_(EDITORS)))
-    return await _page(uow.session, query, limit, cursor)
+    return await _page(uow.session, p, query, limit, cursor)

@@ -1,0 +1,362 @@
+"""Assistants with knowledge: they answer from their collections' chunks and cite them.
+
+Collections, documents and chunks are written directly (with vectors from the real local embedder),
+so these tests do not depend on ingestion; the question goes through the sessions function, the
+real retrieval (eneo.retrieval) and the real openai SDK against the fake provider, whose recorded
+request shows exactly what the model was sent.
+"""
+
+import asyncio
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from eneo.answers.context import CITE_INSTRUCTION, HEADROOM
+from eneo.assistants.models import AssistantGroup
+from eneo.core.db import UnitOfWork
+from eneo.embeddings import local_embedder
+from eneo.knowledge.models import Chunk, Group, InfoBlob, InfoBlobStatus
+from eneo.llm import estimate_tokens
+from eneo.model_providers.embedding_models import EmbeddingModel, ensure_local_embedding_model
+from eneo.sessions.models import Question
+from eneo.users.models import UserRole
+from tests.fakes.llm_server import FakeLLMServer
+from tests.integration.conftest import Org
+from tests.integration.test_sessions import Chat, _json, make_chat, read_sse
+
+PERMITS = "Building permits"
+PERMIT_TIME = ("A building permit application is decided within ten weeks of the day the application is "
+               "complete. The municipality can extend the time by another ten weeks once.")
+PERMIT_NEED = "You need a building permit to build a new house, to extend a house, or to change what it is used for."
+PARKING = "Parking rules"
+PARKING_TEXT = "Parking on municipal streets is free on Sundays. Residents can buy a parking permit for their district."
+SECRET = "Salary budget 2027"
+SECRET_TEXT = "The salary budget for 2027 raises every employee's salary by exactly four percent from April."
+
+
+@pytest.fixture(scope="module")
+def fake() -> Any:
+    with FakeLLMServer(token_count=8) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def fresh_fake(fake: FakeLLMServer) -> None:
+    fake.reset()
+
+
+@dataclass
+class Collection:
+    id: uuid.UUID
+    blobs: dict[str, uuid.UUID] = field(default_factory=dict)  # title -> info blob id
+
+
+async def add_collection(tenant_id: uuid.UUID, space_id: str | uuid.UUID, name: str,
+                         docs: Mapping[str, Sequence[tuple[str, int | None]]], model: EmbeddingModel | None = None,
+                         vectors: list[list[float]] | None = None) -> Collection:
+    """A collection with ready documents whose chunks carry the local embedder's vectors (or `vectors`)."""
+    texts = [text for chunks in docs.values() for text, _ in chunks]
+    vectors = vectors or await local_embedder().embed(texts)
+    async with UnitOfWork(tenant_id) as uow:
+        model = model or await ensure_local_embedding_model(uow.session, tenant_id)
+        group = Group(tenant_id=tenant_id, space_id=uuid.UUID(str(space_id)), name=name,
+                      embedding_model_id=model.id)
+        uow.session.add(group)
+        await uow.session.flush()
+        made = Collection(group.id)
+        at = iter(vectors)
+        for title, chunks in docs.items():
+            blob_id = uuid.uuid4()
+            uow.session.add(InfoBlob(
+                id=blob_id, tenant_id=tenant_id, group_id=group.id, title=title, filename=f"{title}.txt",
+                declared_type="text/plain", content_type="text/plain", size_bytes=100,
+                object_key=f"tenants/{tenant_id}/groups/{group.id}/blobs/{blob_id}", status=InfoBlobStatus.ready,
+                chunks_total=len(chunks), chunks_embedded=len(chunks), embedding_model_id=model.id))
+            await uow.session.flush()
+            for index, (text, page) in enumerate(chunks):
+                uow.session.add(Chunk(tenant_id=tenant_id, group_id=group.id, info_blob_id=blob_id, chunk_index=index,
+                                      text=text, token_count=len(text.split()), page=page, embedding=next(at),
+                                      embedding_model_id=model.id))
+            made.blobs[title] = blob_id
+        await uow.commit()
+    return made
+
+
+async def use_collections(client: httpx.AsyncClient, chat: Chat, *groups: uuid.UUID) -> dict[str, Any]:
+    return await _json(await client.patch(f"/api/v1/assistants/{chat.assistant}/", headers=chat.admin.headers,
+                                          json={"groups": [str(g) for g in groups]}), 200)
+
+
+@pytest.fixture
+async def chat(client: httpx.AsyncClient, make_user, fake: FakeLLMServer) -> Chat:
+    admin = await make_user()
+    viewer = await make_user(Org(admin.tenant_id, ""), UserRole.user)
+    return await make_chat(client, admin, viewer, fake, context_window=8192)
+
+
+@pytest.fixture
+async def town(client: httpx.AsyncClient, chat: Chat) -> Collection:
+    """The assistant's knowledge: two documents of its own space."""
+    made = await add_collection(chat.admin.tenant_id, chat.space, "Town hall", {
+        PERMITS: [(PERMIT_NEED, 1), (PERMIT_TIME, 2)],
+        PARKING: [(PARKING_TEXT, None)],
+    })
+    await use_collections(client, chat, made.id)
+    return made
+
+
+def system_of(fake: FakeLLMServer) -> str:
+    messages = fake.requests[-1].body["messages"]
+    assert messages[0]["role"] == "system"
+    return str(messages[0]["content"])
+
+
+async def test_the_model_is_sent_the_right_chunk_and_asked_to_cite(client: httpx.AsyncClient, chat: Chat,
+                                                                   town: Collection, fake: FakeLLMServer) -> None:
+    asked = await _json(await client.post(chat.sessions, headers=chat.viewer.headers,
+                                          json={"question": "How long does it take to get a building permit?"}), 201)
+    system = system_of(fake)
+    assert system.startswith("Du svarar kort.") and CITE_INSTRUCTION in system
+    assert f"[1] {PERMITS} (p. 2): {PERMIT_TIME}" in system, system  # the best chunk is source 1
+    references = asked["question"]["references"]
+    assert references[0] == {"id": str(town.blobs[PERMITS]), "title": PERMITS, "chunk_index": 1, "page": 2,
+                             "score": references[0]["score"], "n": 1}
+    assert [r["n"] for r in references] == list(range(1, len(references) + 1))
+    assert references[0]["score"] >= max(r["score"] for r in references[1:])
+
+    session = await _json(await client.get(f"{chat.sessions}{asked['session_id']}/", headers=chat.viewer.headers),
+                          200)
+    assert session["questions"][0]["references"] == references
+    async with UnitOfWork(chat.admin.tenant_id) as uow:
+        stored = await uow.session.scalar(select(Question.references).where(
+            Question.id == uuid.UUID(asked["question"]["id"])))
+    assert stored == references
+
+
+async def test_the_first_chunk_of_a_streamed_answer_carries_the_references(
+        client: httpx.AsyncClient, chat: Chat, town: Collection, streamed: list[asyncio.Task[bool]]) -> None:
+    asked = await _json(await client.post(chat.sessions, headers=chat.viewer.headers, json={
+        "question": "Is parking free on Sundays?", "stream": True}), 202)
+    await asyncio.gather(*streamed)
+    events = [(kind, data) async for _, kind, data in read_sse(client, chat.viewer, asked["question"]["id"])]
+    assert events[0][0] == "first_chunk" and events[-1][0] == "done"
+    references = events[0][1]["references"]
+    assert references[0]["id"] == str(town.blobs[PARKING]) and references[0]["title"] == PARKING
+    saved = await _json(await client.get(f"/api/v1/questions/{asked['question']['id']}/",
+                                         headers=chat.viewer.headers), 200)
+    assert saved["references"] == references
+
+
+async def test_a_follow_up_is_searched_with_the_question_it_follows(client: httpx.AsyncClient, chat: Chat,
+                                                                   town: Collection, fake: FakeLLMServer) -> None:
+    first = await _json(await client.post(chat.sessions, headers=chat.viewer.headers,
+                                          json={"question": "Tell me about building permits and their processing"}),
+                        201)
+    follow = await _json(await client.post(f"{chat.sessions}{first['session_id']}/", headers=chat.viewer.headers,
+                                           json={"question": "How many weeks?"}), 200)
+    assert follow["question"]["references"][0]["id"] == str(town.blobs[PERMITS])
+    assert PERMIT_TIME in system_of(fake)
+
+
+async def test_an_assistant_without_knowledge_is_sent_its_prompt_only(client: httpx.AsyncClient, chat: Chat,
+                                                                      fake: FakeLLMServer) -> None:
+    await add_collection(chat.admin.tenant_id, chat.space, "Unused", {PERMITS: [(PERMIT_TIME, 1)]})
+    asked = await _json(await client.post(chat.sessions, headers=chat.viewer.headers,
+                                          json={"question": "How long does a building permit take?"}), 201)
+    assert system_of(fake) == "Du svarar kort."
+    assert asked["question"]["references"] == []
+
+
+async def test_knowledge_can_be_removed_again(client: httpx.AsyncClient, chat: Chat, town: Collection,
+                                              fake: FakeLLMServer) -> None:
+    assert (await use_collections(client, chat))["groups"] == []
+    asked = await _json(await client.post(chat.sessions, headers=chat.viewer.headers,
+                                          json={"question": "How long does a building permit take?"}), 201)
+    assert system_of(fake) == "Du svarar kort." and asked["question"]["references"] == []
+
+
+async def test_a_collection_the_asker_cannot_read_never_reaches_the_prompt(
+        client: httpx.AsyncClient, chat: Chat, town: Collection, fake: FakeLLMServer) -> None:
+    """Linked behind the API's back (the API refuses it): retrieval still reads only what the asker may."""
+    board = await _json(await client.post("/api/v1/spaces/", json={"name": "Board"}, headers=chat.admin.headers), 201)
+    secret = await add_collection(chat.admin.tenant_id, board["id"], "Board papers", {SECRET: [(SECRET_TEXT, 1)]})
+    async with UnitOfWork(chat.admin.tenant_id) as uow:
+        uow.session.add(AssistantGroup(assistant_id=uuid.UUID(chat.assistant), group_id=secret.id,
+                                       tenant_id=chat.admin.tenant_id))
+        await uow.commit()
+    question = {"question": "By how many percent does the 2027 salary budget raise salaries?"}
+    asked = await _json(await client.post(chat.sessions, headers=chat.viewer.headers, json=question), 201)
+    assert "four percent" not in system_of(fake) and SECRET not in system_of(fake)
+    assert str(secret.blobs[SECRET]) not in {r["id"] for r in asked["question"]["references"]}
+    # The board's member asking the same gets it: the asker's rights kept it out, not its rank.
+    asked = await _json(await client.post(chat.sessions, headers=chat.admin.headers, json=question), 201)
+    assert SECRET_TEXT in system_of(fake)
+    assert asked["question"]["references"][0]["id"] == str(secret.blobs[SECRET])
+
+
+async def test_someone_removed_from_the_space_after_asking_gets_no_chunks(
+        client: httpx.AsyncClient, chat: Chat, town: Collection, fake: FakeLLMServer, function_apps: Any) -> None:
+    """The rights checked are those at answer time, not those when the question was queued."""
+    held: list[tuple[uuid.UUID, uuid.UUID]] = []
+    from eneo.sessions.api import get_invoker
+
+    function_apps["SessionsFunction"].dependency_overrides[get_invoker] = lambda: lambda t, q: held.append((t, q))
+    asked = await _json(await client.post(chat.sessions, headers=chat.viewer.headers, json={
+        "question": "How long does it take to get a building permit?", "stream": True}), 202)
+    r = await client.delete(f"/api/v1/spaces/{chat.space}/members/{chat.viewer.id}/", headers=chat.admin.headers)
+    assert r.status_code == 204, r.text
+    from eneo.answers.service import answer_question
+
+    await answer_question(*held[0])
+    assert PERMIT_TIME not in system_of(fake) and PERMIT_NEED not in system_of(fake)
+    async with UnitOfWork(chat.admin.tenant_id) as uow:
+        stored = await uow.session.scalar(select(Question.references).where(
+            Question.id == uuid.UUID(asked["question"]["id"])))
+    assert stored == []
+
+
+async def test_an_assistant_key_answers_from_its_assistants_knowledge(client: httpx.AsyncClient, chat: Chat,
+                                                                      town: Collection, fake: FakeLLMServer) -> None:
+    key = await _json(await client.post("/api/v1/api-keys/", headers=chat.admin.headers, json={
+        "name": "bot", "scope": "assistant", "assistant_id": chat.assistant}), 201)
+    asked = await _json(await client.post(chat.sessions, headers={"X-API-Key": key["key"]},
+                                          json={"question": "Do I need a permit to extend my house?"}), 201)
+    assert asked["question"]["references"][0]["id"] == str(town.blobs[PERMITS])
+    assert PERMIT_NEED in system_of(fake)
+
+
+async def test_a_small_context_window_drops_sources_instead_of_failing(client: httpx.AsyncClient, make_user,
+                                                                       fake: FakeLLMServer) -> None:
+    admin = await make_user()
+    viewer = await make_user(Org(admin.tenant_id, ""), UserRole.user)
+    docs = {f"Rule {i}": [(f"Rule {i} about building permits: " + "the applicant must submit drawings " * 8, i)]
+            for i in range(8)}
+    counts = {}
+    for window in (8192, 700):
+        chat = await make_chat(client, admin, viewer, fake, context_window=window)
+        made = await add_collection(admin.tenant_id, chat.space, "Rules", docs)
+        await use_collections(client, chat, made.id)
+        asked = await _json(await client.post(chat.sessions, headers=viewer.headers,
+                                              json={"question": "What must a building permit applicant submit?"}),
+                            201)
+        assert asked["question"]["status"] == "completed"
+        counts[window] = len(asked["question"]["references"])
+        sent = fake.requests[-1].body
+        prompt = sum(estimate_tokens(m["content"]) for m in sent["messages"]) * HEADROOM
+        assert prompt + sent["max_completion_tokens"] <= window
+        system = system_of(fake)
+        assert all(f"[{n}] " in system for n in range(1, counts[window] + 1))
+        assert f"[{counts[window] + 1}] " not in system
+    assert counts[8192] == 8
+    assert 1 <= counts[700] < 8, counts
+
+
+async def test_an_unreachable_embedding_model_fails_the_answer_with_a_reason(
+        client: httpx.AsyncClient, chat: Chat, fake: FakeLLMServer) -> None:
+    provider = await _json(await client.post("/api/v1/admin/model-providers/", headers=chat.admin.headers, json={
+        "name": "down", "type": "openai_compatible", "base_url": "http://127.0.0.1:1/v1"}), 201)
+    async with UnitOfWork(chat.admin.tenant_id) as uow:
+        model = EmbeddingModel(tenant_id=chat.admin.tenant_id, provider_id=uuid.UUID(provider["id"]), name="emb-down",
+                               dimensions=4, max_input_tokens=512, enabled=True, is_default=False, managed=False)
+        uow.session.add(model)
+        await uow.commit()
+    made = await add_collection(chat.admin.tenant_id, chat.space, "Remote", {PERMITS: [(PERMIT_TIME, 1)]},
+                                model=model, vectors=[[0.5, 0.5, 0.5, 0.5]])
+    await use_collections(client, chat, made.id)
+    started = time.monotonic()
+    r = await client.post(chat.sessions, headers=chat.viewer.headers, json={"question": "How long for a permit?"})
+    assert time.monotonic() - started < 40
+    assert r.status_code == 502 and r.json()["code"] == "retrieval_failed", r.text
+    assert "knowledge" in r.json()["message"]
+    assert fake.requests == []  # the model was never asked without its sources
+    session = await _json(await client.get(chat.sessions, headers=chat.viewer.headers), 200)
+    detail = await _json(await client.get(f"{chat.sessions}{session['items'][0]['id']}/",
+                                          headers=chat.viewer.headers), 200)
+    assert detail["questions"][0]["status"] == "failed"
+    assert detail["questions"][0]["error"]["code"] == "retrieval_failed"
+
+
+# --- groups on assistants ------------------------------------------------------------------------
+
+
+async def test_groups_are_set_listed_and_replaced(client: httpx.AsyncClient, chat: Chat) -> None:
+    a = await add_collection(chat.admin.tenant_id, chat.space, "Beta", {PARKING: [(PARKING_TEXT, None)]})
+    b = await add_collection(chat.admin.tenant_id, chat.space, "Alpha", {PERMITS: [(PERMIT_TIME, 1)]})
+    made = await _json(await client.post(f"/api/v1/spaces/{chat.space}/applications/assistants/",
+                                         headers=chat.admin.headers,
+                                         json={"name": "Kunnig", "completion_model_id": chat.model,
+                                               "groups": [str(a.id), str(b.id), str(a.id)]}), 201)
+    assert made["groups"] == [{"id": str(b.id), "name": "Alpha"}, {"id": str(a.id), "name": "Beta"}]
+    got = await _json(await client.get(f"/api/v1/assistants/{made['id']}/", headers=chat.admin.headers), 200)
+    assert got["groups"] == made["groups"]
+    listed = await _json(await client.get(f"/api/v1/spaces/{chat.space}/applications/assistants/",
+                                          headers=chat.admin.headers), 200)
+    assert {x["id"]: x["groups"] for x in listed["items"]}[made["id"]] == made["groups"]
+    patched = await _json(await client.patch(f"/api/v1/assistants/{made['id']}/", headers=chat.admin.headers,
+                                             json={"groups": [str(a.id)]}), 200)
+    assert patched["groups"] == [{"id": str(a.id), "name": "Beta"}]
+    renamed = await _json(await client.patch(f"/api/v1/assistants/{made['id']}/", headers=chat.admin.headers,
+                                             json={"name": "Kunnigare"}), 200)
+    assert renamed["groups"] == patched["groups"]  # not named in the PATCH: unchanged
+
+
+async def test_a_collection_of_another_space_is_refused_by_name(client: httpx.AsyncClient, chat: Chat) -> None:
+    other = await _json(await client.post("/api/v1/spaces/", json={"name": "Other"}, headers=chat.admin.headers), 201)
+    theirs = await add_collection(chat.admin.tenant_id, other["id"], "Elsewhere", {PARKING: [(PARKING_TEXT, None)]})
+    for method, path in (("POST", f"/api/v1/spaces/{chat.space}/applications/assistants/"),
+                         ("PATCH", f"/api/v1/assistants/{chat.assistant}/")):
+        r = await client.request(method, path, headers=chat.admin.headers,
+                                 json={"name": "x", "completion_model_id": chat.model, "groups": [str(theirs.id)]})
+        assert (r.status_code, r.json()["code"]) == (422, "group_not_in_space"), r.text
+        assert str(theirs.id) in r.json()["message"] and r.json()["details"][0]["field"] == "groups"
+
+
+async def test_unknown_unreadable_and_foreign_collections_look_alike(client: httpx.AsyncClient, chat: Chat,
+                                                                     make_user) -> None:
+    """The editor learns nothing about collections they cannot read: all are 'no collection'."""
+    stranger = await make_user()
+    foreign_space = (await client.get("/api/v1/spaces/", headers=stranger.headers)).json()["items"][0]["id"]
+    foreign = await add_collection(stranger.tenant_id, foreign_space, "Foreign", {SECRET: [(SECRET_TEXT, 1)]})
+    board = await _json(await client.post("/api/v1/spaces/", json={"name": "Board"}, headers=chat.admin.headers), 201)
+    hidden = await add_collection(chat.admin.tenant_id, board["id"], "Board", {SECRET: [(SECRET_TEXT, 1)]})
+    editor = await make_user(Org(chat.admin.tenant_id, ""), UserRole.user)
+    r = await client.post(f"/api/v1/spaces/{chat.space}/members/", headers=chat.admin.headers,
+                          json={"user_id": str(editor.id), "role": "editor"})
+    assert r.status_code == 201, r.text
+    answers = []
+    for group_id in (uuid.uuid4(), foreign.id, hidden.id):
+        r = await client.post(f"/api/v1/spaces/{chat.space}/applications/assistants/", headers=editor.headers,
+                              json={"name": "x", "completion_model_id": chat.model, "groups": [str(group_id)]})
+        assert (r.status_code, r.json()["code"]) == (422, "validation_error"), r.text
+        assert r.json()["details"][0]["field"] == "groups"
+        answers.append(r.json()["message"].replace(str(group_id), "<id>"))
+    assert len(set(answers)) == 1 and "Board" not in answers[0] and "Foreign" not in answers[0]
+
+
+async def test_viewers_cannot_give_an_assistant_knowledge(client: httpx.AsyncClient, chat: Chat,
+                                                          town: Collection) -> None:
+    r = await client.patch(f"/api/v1/assistants/{chat.assistant}/", headers=chat.viewer.headers, json={"groups": []})
+    assert r.status_code == 403
+    got = await _json(await client.get(f"/api/v1/assistants/{chat.assistant}/", headers=chat.viewer.headers), 200)
+    assert got["groups"] == [{"id": str(town.id), "name": "Town hall"}]
+
+
+@pytest.fixture
+def streamed(function_apps: Any) -> Any:
+    """Streamed questions are answered as `complete` would, in a task of this loop."""
+    from eneo.answers.service import answer_question
+    from eneo.sessions.api import get_invoker
+
+    tasks: list[asyncio.Task[bool]] = []
+
+    def invoke(tenant_id: uuid.UUID, question_id: uuid.UUID) -> None:
+        tasks.append(asyncio.get_running_loop().create_task(answer_question(tenant_id, question_id)))
+
+    function_apps["SessionsFunction"].dependency_overrides[get_invoker] = lambda: invoke
+    yield tasks
