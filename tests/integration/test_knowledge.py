@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, func, select, text, update
 
 from eneo.auth.principal import Principal
 from eneo.core.db import UnitOfWork
+from eneo.core.redis import get_redis
 from eneo.core.settings import get_settings
 from eneo.knowledge import storage
 from eneo.knowledge.models import Chunk, InfoBlob, InfoBlobStatus
@@ -386,3 +387,11 @@ async def test_retry_starts_a_failed_document_over(client: httpx.AsyncClient, te
     assert await count_chunks(team.admin.tenant_id, info_blob_id=uuid.UUID(blob["id"])) == 0
     assert knowledge_env.messages(knowledge_env.ingest_queue) == [
         {"retry": {"tenant_id": str(team.admin.tenant_id), "blob_id": blob["id"]}}]
+    # The uploader hears of it on their events stream (relayed over the WebSocket).
+    entries = await get_redis().xrange(f"events:{team.editor.id}")
+    fields = entries[-1][1]
+    assert fields[b"type"] == b"info_blob.status"
+    assert json.loads(fields[b"data"]) == {
+        "id": blob["id"], "group_id": group["id"], "title": "info.txt", "status": "uploading", "error_code": None,
+        "error_message": None, "chunks_total": 0, "chunks_embedded": 0}
+    assert 0 < await get_redis().ttl(f"events:{team.editor.id}") <= get_settings().events_stream_ttl_seconds

@@ -10,6 +10,7 @@ from starlette.datastructures import UploadFile
 from eneo.auth.deps import CurrentUser
 from eneo.core.errors import ValidationFailed
 from eneo.core.pagination import Page, PageQuery
+from eneo.core.text import storable
 from eneo.knowledge import service
 from eneo.knowledge.limits import accepted_for, largest_limit, too_large
 from eneo.knowledge.models import InfoBlobStatus
@@ -78,6 +79,11 @@ async def create_upload_url(ctx: CurrentUser, group_id: uuid.UUID, body: UploadU
     return await service.create_upload_url(ctx.uow, ctx.principal, group_id, body, ctx.settings)
 
 
+def _printable(value: str) -> str:
+    """A client's file name or media type as we store it: no control characters (Postgres text takes no NUL)."""
+    return "".join(ch for ch in value if ch.isprintable() and not 0xD800 <= ord(ch) <= 0xDFFF)
+
+
 _UPLOAD_FORM: dict[str, Any] = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["file"], "properties": {
         "file": {"type": "string", "format": "binary"},
@@ -101,16 +107,18 @@ async def upload(ctx: CurrentUser, group_id: uuid.UUID, request: Request) -> Upl
         if not isinstance(file, UploadFile):
             raise ValidationFailed("Invalid request: file: required (multipart/form-data)",
                                    details=[{"field": "file", "message": "required", "type": "missing"}])
-        if title is not None and (not isinstance(title, str) or len(title.strip()) > 500 or not title.strip()):
+        if title is not None and (not isinstance(title, str) or not 0 < len(title.strip()) <= 500
+                                  or not storable(title)):
             raise ValidationFailed("Invalid request: title: 1 to 500 characters",
                                    details=[{"field": "title", "message": "1 to 500 characters",
                                              "type": "value_error"}])
         data = await file.read(limit + 1)
-        filename = (file.filename or "document").strip() or "document"
+        filename = _printable(file.filename or "")[:255].strip() or "document"
+        declared = _printable(file.content_type or "")[:200] or None
         if len(data) > limit:
-            raise too_large(accepted_for(file.content_type, filename), settings)
+            raise too_large(accepted_for(declared, filename), settings)
         out, created = await service.upload(
-            ctx.uow, ctx.principal, group_id, data=data, filename=filename, declared_type=file.content_type,
+            ctx.uow, ctx.principal, group_id, data=data, filename=filename, declared_type=declared,
             title=title.strip() if isinstance(title, str) else None, settings=settings)
     finally:
         await form.close()

@@ -19,6 +19,8 @@ Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, ma
 Filename = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
                      AfterValidator(_storable)]
 
+MediaType = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), AfterValidator(_storable)]
+
 
 class GroupCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -80,7 +82,7 @@ class InfoBlobUpdate(BaseModel):
 class UploadUrlRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     filename: Filename
-    content_type: str = Field(max_length=200, description="The file's media type (see GET /api/v1/limits/)")
+    content_type: MediaType = Field(description="The file's media type (see GET /api/v1/limits/)")
     size_bytes: int = Field(ge=1, description="The file's size; storage refuses more than the type's limit")
     title: Title | None = Field(None, description="Default: the file name")
 
