@@ -282,6 +282,43 @@ async def test_an_unreachable_embedding_model_fails_the_answer_with_a_reason(
     assert detail["questions"][0]["error"]["code"] == "retrieval_failed"
 
 
+async def test_an_embedding_server_that_never_answers_fails_the_answer_in_bounded_time(
+        client: httpx.AsyncClient, chat: Chat, fake: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    import eneo.answers.knowledge
+
+    monkeypatch.setattr(eneo.answers.knowledge, "RETRIEVAL_TIMEOUT", 2.0)
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def hold(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # reads nothing, answers nothing
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        provider = await _json(await client.post("/api/v1/admin/model-providers/", headers=chat.admin.headers, json={
+            "name": "silent", "type": "openai_compatible", "base_url": f"http://127.0.0.1:{port}/v1"}), 201)
+        async with UnitOfWork(chat.admin.tenant_id) as uow:
+            model = EmbeddingModel(tenant_id=chat.admin.tenant_id, provider_id=uuid.UUID(provider["id"]),
+                                   name="emb-silent", dimensions=4, max_input_tokens=512, enabled=True,
+                                   is_default=False, managed=False)
+            uow.session.add(model)
+            await uow.commit()
+        made = await add_collection(chat.admin.tenant_id, chat.space, "Silent", {PERMITS: [(PERMIT_TIME, 1)]},
+                                    model=model, vectors=[[0.5, 0.5, 0.5, 0.5]])
+        await use_collections(client, chat, made.id)
+        started = time.monotonic()
+        r = await client.post(chat.sessions, headers=chat.viewer.headers, json={"question": "How long for a permit?"})
+        assert time.monotonic() - started < 10
+        assert r.status_code == 502 and r.json()["code"] == "retrieval_failed", r.text
+        assert "took longer" in r.json()["message"] and accepted, "the embedder was called"
+        assert fake.requests == []
+    finally:
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
 # --- groups on assistants ------------------------------------------------------------------------
 
 
