@@ -2,8 +2,9 @@
 
 Entries, in order: `first_chunk` (session, model, and the `references`: the sources the answer was
 given, which it cites as [n]), `text` (a batch of deltas), then exactly one terminal entry: `done`
-(token usage) or `error` (a code a client can act on, and whether a partial answer was kept). Readers resume from any entry id, so a client that
-reconnects with the last id it saw loses nothing and sees nothing twice.
+(token usage) or `error` (a code a client can act on, and whether a partial answer was kept).
+Readers resume from any entry id, so a client that reconnects with the last id it saw loses nothing
+and sees nothing twice.
 
 Each entry is two fields: `type` and `data` (JSON). The key expires `ttl` seconds after its first
 entry and again after its terminal one, so finished streams clean themselves up while staying
