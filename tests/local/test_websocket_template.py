@@ -70,7 +70,8 @@ def test_the_project_templates_websocket_api() -> None:
     assert set(template.websocket_apis) == {"WebSocketApi"}
     api = template.websocket_apis["WebSocketApi"]
     assert api.stage == "live"
-    assert api.routes == {key: "WsFunction" for key in ("$connect", "$disconnect", "subscribe", "$default")}
+    assert api.routes == {key: "WsFunction" for key in ("$connect", "$disconnect", "subscribe", "subscribe_events",
+                                                        "$default")}
     assert template.functions["CompleteFunction"].async_retries == 0, "a retry would answer a question twice"
     # The two functions that wait minutes between transactions hold no idle connection (DB_POOL=null);
     # the Globals' variables still reach them, and request handlers keep their warm pool.
