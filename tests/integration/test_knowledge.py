@@ -195,8 +195,12 @@ async def test_every_tenant_has_the_local_model_read_only_and_admins_add_others(
 
     # Other tenants see none of it.
     assert (await client.get(f"{EMBEDDING_MODELS}{made['id']}/", headers=team.stranger.headers)).status_code == 404
-    r = await client.delete(f"{EMBEDDING_MODELS}{made['id']}/", headers=team.stranger.headers)
-    assert r.status_code == 404
+    for method, body_ in (("DELETE", None), ("PATCH", {"enabled": False})):
+        r = await client.request(method, f"{EMBEDDING_MODELS}{made['id']}/", json=body_,
+                                 headers=team.stranger.headers)
+        assert r.status_code == 404
+    assert made["id"] not in [m["id"] for m in (await client.get(
+        f"{EMBEDDING_MODELS}?include_disabled=true", headers=team.stranger.headers)).json()["items"]]
 
 
 async def test_a_model_in_use_cannot_be_deleted_and_a_deleted_one_takes_its_index(
