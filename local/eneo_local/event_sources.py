@@ -82,7 +82,8 @@ def ensure_queues(sqs: Any, template: StackTemplate) -> dict[str, Queue]:
             if plain:
                 sqs.set_queue_attributes(QueueUrl=url, Attributes=plain)
         except ClientError as exc:
-            if "NonExistentQueue" not in str(exc.response.get("Error", {}).get("Code")):
+            code = str(exc.response.get("Error", {}).get("Code"))
+            if "NonExistentQueue" not in code and "QueueDoesNotExist" not in code:
                 raise
             url = sqs.create_queue(QueueName=spec.name, Attributes=plain)["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

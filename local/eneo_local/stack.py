@@ -297,6 +297,7 @@ class LocalStack:
         info: dict[str, Any] = {
             "api_url": self.base_url,
             "s3_endpoint_url": self.endpoints.s3_endpoint_url,
+            "sqs_endpoint_url": self.endpoints.sqs_url,
             "region": self.template.region,
             "buckets": {b.logical_id: b.name for b in self.template.buckets.values()},
             "functions": {f.logical_id: f.name for f in self.template.functions.values()},
