@@ -356,6 +356,14 @@ async def test_a_new_embedding_model_clears_the_vectors_and_queues_every_chunk(
     for blob in blobs:
         got = (await client.get(f"/api/v1/info-blobs/{blob['id']}/", headers=team.viewer.headers)).json()
         assert (got["status"], got["chunks_embedded"], got["embedding_model_id"]) == ("embedding", 0, new_model)
+    # An embedding of the old model that finishes now is not written (the collection moved on).
+    async with UnitOfWork(team.admin.tenant_id) as uow:
+        stale = await uow.session.execute(update(Chunk).where(Chunk.id == chunk_ids[1][0]).values(
+            embedding=[0.2] * 384, embedding_model_id=uuid.UUID(old_model)))
+        assert stale.rowcount == 0  # type: ignore[attr-defined]
+        fresh = await uow.session.execute(update(Chunk).where(Chunk.id == chunk_ids[1][1]).values(
+            embedding=[0.2] * 16, embedding_model_id=uuid.UUID(new_model)))
+        assert fresh.rowcount == 1  # type: ignore[attr-defined]
     messages = knowledge_env.messages(knowledge_env.embed_queue)
     batch = get_settings().embed_batch_size
     assert all(len(m["chunk_ids"]) <= batch and m["embedding_model_id"] == new_model

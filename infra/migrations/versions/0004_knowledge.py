@@ -131,6 +131,30 @@ def upgrade() -> None:
     for table in TABLES:
         tenant_rls(table)
 
+    # Vectors of two models never mix in one collection: a vector written for a model the collection no
+    # longer uses (an embedding that finished after the collection moved to another model) is not written
+    # (an INSERT of one is an error). The trigger reads the collection's model when the write happens, so
+    # it sees a model change committed while the write waited for its row.
+    op.execute("""
+        CREATE FUNCTION chunks_keep_the_collections_model() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF NEW.embedding IS NOT NULL AND NEW.embedding_model_id IS DISTINCT FROM
+             (SELECT g.embedding_model_id FROM groups g WHERE g.id = NEW.group_id) THEN
+            IF TG_OP = 'INSERT' THEN
+              RAISE EXCEPTION 'chunk vector of model % is not of its collection''s model', NEW.embedding_model_id
+                USING ERRCODE = 'check_violation';
+            END IF;
+            RETURN NULL;  -- a late write for the previous model: skipped
+          END IF;
+          RETURN NEW;
+        END $$
+    """)
+    op.execute("""
+        CREATE TRIGGER chunks_keep_the_collections_model
+        BEFORE INSERT OR UPDATE OF embedding, embedding_model_id ON chunks
+        FOR EACH ROW EXECUTE FUNCTION chunks_keep_the_collections_model()
+    """)
+
     # The app role owns no table, so it cannot create indexes: this function (owned by the migration
     # role) creates a model's HNSW index, for a model of the caller's tenant only, with the dimension
     # its row states. The index name and predicate come from a uuid and an integer: nothing to inject.
@@ -176,6 +200,8 @@ def downgrade() -> None:
     for fn in (ENSURE_INDEX, DROP_INDEX):
         op.execute(f"DROP FUNCTION IF EXISTS {fn}")
     op.drop_column("questions", "references")
+    op.execute("DROP TRIGGER IF EXISTS chunks_keep_the_collections_model ON chunks")
+    op.execute("DROP FUNCTION IF EXISTS chunks_keep_the_collections_model()")
     for table in reversed(TABLES):
         op.drop_table(table)
     op.execute("DROP TYPE IF EXISTS info_blob_status")

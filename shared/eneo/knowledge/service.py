@@ -11,7 +11,8 @@ Decisions (and why):
   object after the commit: a failed object delete leaves an unreachable object (logged by key),
   never a document whose bytes are gone.
 * Changing a collection's embedding model clears every vector of the collection and queues all its
-  chunks for the new model in the same change, so vectors of two models never mix in one collection.
+  chunks for the new model in the same change, so vectors of two models never mix in one collection;
+  a trigger (migration 0004) drops any vector still being written for the old model afterwards.
 """
 
 import asyncio
@@ -51,7 +52,10 @@ from eneo.spaces.policy import SpaceAction, require
 log = logging.getLogger(__name__)
 
 _Q = TypeVar("_Q", bound=Select)
-EMBEDDED_STATES = (InfoBlobStatus.embedding, InfoBlobStatus.ready, InfoBlobStatus.failed)
+# Documents whose stored chunks a model change re-queues. `processing` too: its chunks may be stored
+# already, with embed work for the old model on its way (which embed then skips).
+EMBEDDED_STATES = (InfoBlobStatus.processing, InfoBlobStatus.embedding, InfoBlobStatus.ready,
+                   InfoBlobStatus.failed)
 
 
 class StorageUnavailable(AppError):
