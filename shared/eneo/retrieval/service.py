@@ -11,10 +11,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from eneo.core.errors import NotFound
 from eneo.embeddings import Embedder
+from eneo.model_providers.embedding_models import EmbeddingModel
 from eneo.retrieval.fusion import Fused, fuse, rrf
 from eneo.retrieval.lexical import lexical_search
 from eneo.retrieval.vector import ModelRef, dense_search
@@ -89,7 +91,7 @@ def question_query(question: str, history: Sequence[str] = ()) -> str:
     return "\n".join([question.strip(), *reversed(recent)])[: len(question) + HISTORY_CHARS]
 
 
-# The embedder of an embedding model (by id); default: the model's row and provider (_load_embedder).
+# The embedder of an embedding model (by id); default: the model's row and provider (load_embedder).
 EmbedderFor = Callable[[uuid.UUID], Awaitable[Embedder]]
 
 
@@ -121,7 +123,7 @@ async def retrieve_for_question(session: AsyncSession, *, tenant_id: uuid.UUID, 
     for group_id, model_id, dims in rows:
         per_model.setdefault(_Model(model_id, dims), []).append(group_id)
     query = question_query(question, history)
-    get_embedder = embedder_for or partial(_load_embedder, session, tenant_id)
+    get_embedder = embedder_for or partial(_embedder_of, session, tenant_id)
     results: list[list[Hit]] = []
     for model, groups in per_model.items():
         embedder = await get_embedder(model.id)
@@ -144,22 +146,27 @@ def _with_score(hit: Hit, score: float) -> Hit:
     return Hit(hit.chunk_id, hit.info_blob_id, hit.title, hit.chunk_index, hit.text, hit.page, score, hit.group_id)
 
 
-async def _load_embedder(session: AsyncSession, tenant_id: uuid.UUID, model_id: uuid.UUID) -> Embedder:
-    """The embedder of a model row: the local one, or its provider's API with the decrypted key."""
-    from sqlalchemy import select
+async def load_embedder(session: AsyncSession, tenant_id: uuid.UUID, model_id: uuid.UUID
+                        ) -> tuple[EmbeddingModel, Embedder]:
+    """A model row of the tenant and its embedder: the local one, or its provider's API (key decrypted).
 
+    Raises NotFound for a model of another tenant, eneo.embeddings.EmbeddingError for one that cannot work.
+    """
     from eneo.embeddings import embedder_for
-    from eneo.model_providers.embedding_models import EmbeddingModel
 
     model = await session.scalar(select(EmbeddingModel).where(EmbeddingModel.id == model_id,
                                                               EmbeddingModel.tenant_id == tenant_id))
     if model is None:
-        raise LookupError("embedding model not found")
+        raise NotFound("Embedding model")
     if model.provider_id is None:
-        return embedder_for(model, None)
+        return model, embedder_for(model, None)
     from eneo.model_providers.models import ModelProvider
     from eneo.model_providers.service import provider_config
 
     provider = await session.scalar(select(ModelProvider).where(ModelProvider.id == model.provider_id,
                                                                 ModelProvider.tenant_id == tenant_id))
-    return embedder_for(model, provider_config(provider) if provider is not None else None)
+    return model, embedder_for(model, provider_config(provider) if provider is not None else None)
+
+
+async def _embedder_of(session: AsyncSession, tenant_id: uuid.UUID, model_id: uuid.UUID) -> Embedder:
+    return (await load_embedder(session, tenant_id, model_id))[1]

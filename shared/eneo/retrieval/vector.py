@@ -2,12 +2,13 @@
 
 Each model has a partial HNSW index on `embedding::vector(<dims>)` WHERE `embedding_model_id = '<id>'`
 (migration 0004); the planner only uses it when the query repeats that expression and that predicate with
-the id as a literal, so both are written into the SQL (from a UUID and an int: nothing to inject).
+the id as a literal, so both are written into the SQL (from a UUID and an int: nothing to inject), as are
+the tenant and collection ids (eneo.retrieval.sql).
 
 An HNSW scan visits `hnsw.ef_search` candidates and *then* applies the tenant/collection filter, so with
 pgvector < 0.8 (no iterative scans) a selective filter returns fewer than k rows, or none. Hence:
 
-* count the filtered rows first (b-tree on (group_id, embedding_model_id)), stopping at the threshold;
+* estimate the filtered rows first (the planner's estimate: counting costs as much as an exact scan);
 * few rows: exact scan of exactly those rows, ordered by `embedding <=> q` (not the indexed expression,
   so the planner cannot pick the HNSW index);
 * many rows: HNSW with `ef_search` raised to what the filter's share of the index needs, and the exact
@@ -17,6 +18,7 @@ pgvector < 0.8 (no iterative scans) a selective filter returns fewer than k rows
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from collections.abc import Sequence
@@ -25,6 +27,8 @@ from typing import Literal, Protocol
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from eneo.retrieval.sql import uuid_array, uuid_literal
 
 # Below this many candidate rows the exact scan is faster than HNSW plus its failure modes
 # (bench/search.py: ~13 ms for 20k rows of 384 dims on 2 cores, HNSW ~3 ms but unreliable when filtered).
@@ -56,7 +60,7 @@ class Scored:
 class DenseResult:
     hits: list[Scored]
     strategy: Strategy
-    candidates: int  # filtered rows counted (capped at the threshold + 1)
+    candidates: float  # the planner's estimate of the filtered rows
 
 
 _version_cache: dict[str, tuple[int, ...]] = {}
@@ -77,40 +81,47 @@ def vector_literal(vector: Sequence[float]) -> str:
     return "[" + ",".join(repr(float(x)) for x in vector) + "]"
 
 
-def _model_sql(model: ModelRef) -> tuple[str, int]:
-    """The model id as a SQL literal and its dimensions, both validated (they are written into the SQL)."""
-    model_id, dims = uuid.UUID(str(model.id)), int(model.dimensions)
+def _dims(model: ModelRef) -> int:
+    dims = int(model.dimensions)
     if not 1 <= dims <= 16000:
         raise ValueError(f"bad dimensions {dims}")
-    return f"'{model_id}'::uuid", dims
+    return dims
 
 
-def _filter_sql(model_literal: str) -> str:
-    return (f"c.embedding_model_id = {model_literal} AND c.tenant_id = :tenant_id "
-            "AND c.group_id = ANY(:group_ids) AND c.embedding IS NOT NULL")
+def _filter_sql(tenant_id: uuid.UUID, group_ids: Sequence[uuid.UUID], model: ModelRef) -> str:
+    """The filter, with literals (eneo.retrieval.sql says why); the model's predicate as its index has it."""
+    return (f"c.embedding_model_id = {uuid_literal(model.id)} AND c.tenant_id = {uuid_literal(tenant_id)} "
+            f"AND c.group_id = ANY({uuid_array(group_ids)}) AND c.embedding IS NOT NULL")
 
 
-async def count_candidates(session: AsyncSession, *, tenant_id: uuid.UUID, group_ids: Sequence[uuid.UUID],
-                           model: ModelRef, cap: int) -> tuple[int, float]:
-    """Filtered rows (at most cap + 1) and the planner's row count of the model's HNSW index (0 if unknown)."""
-    literal, _ = _model_sql(model)
-    index_name = "chunks_hnsw_" + uuid.UUID(str(model.id)).hex
-    row = (await session.execute(text(
-        f"SELECT (SELECT count(*) FROM (SELECT 1 FROM chunks c WHERE {_filter_sql(literal)} LIMIT :cap) s), "  # noqa: S608 - a uuid
-        "(SELECT reltuples FROM pg_class WHERE relname = :index_name AND relkind = 'i')"
-    ), {"tenant_id": tenant_id, "group_ids": list(group_ids), "cap": cap + 1, "index_name": index_name})).one()
-    return int(row[0]), max(float(row[1] or 0), 0.0)
+async def estimate_candidates(session: AsyncSession, *, tenant_id: uuid.UUID, group_ids: Sequence[uuid.UUID],
+                              model: ModelRef) -> tuple[float, float]:
+    """The planner's estimate of the filtered rows, and its row count of the model's HNSW index (0 if unknown).
+
+    An estimate, not a count: counting is a heap scan of every filtered row (Row-Level Security's tenant
+    check rules out an index-only scan), 20-30 ms at 20k rows, more than the search it decides about. A
+    wrong estimate costs time, never rows: too high sends a small set to HNSW, whose short answer falls
+    back to the exact scan; too low sends a large set to the exact scan.
+    """
+    plan = (await session.execute(text(
+        f"EXPLAIN (FORMAT JSON) SELECT 1 FROM chunks c WHERE {_filter_sql(tenant_id, group_ids, model)}"  # noqa: S608
+    ))).scalar_one()
+    doc = json.loads(plan) if isinstance(plan, str) else plan
+    index_rows = (await session.execute(text(
+        "SELECT reltuples FROM pg_class WHERE relname = :name AND relkind = 'i'"),
+        {"name": "chunks_hnsw_" + uuid.UUID(str(model.id)).hex})).scalar()
+    return float(doc[0]["Plan"]["Plan Rows"]), max(float(index_rows or 0), 0.0)
 
 
 async def exact_search(session: AsyncSession, *, tenant_id: uuid.UUID, group_ids: Sequence[uuid.UUID],
                        model: ModelRef, vector: Sequence[float], limit: int) -> list[Scored]:
     """Every filtered row's distance, sorted: exact, and fast when the filter leaves few rows."""
-    literal, _ = _model_sql(model)
+    _dims(model)
     # `embedding <=> q` is not the indexed expression `embedding::vector(dims) <=> q`: no HNSW here.
     rows = (await session.execute(text(
-        f"SELECT c.id, c.embedding <=> CAST(:q AS vector) AS distance FROM chunks c WHERE {_filter_sql(literal)} "  # noqa: S608
-        "ORDER BY distance, c.id LIMIT :limit"
-    ), {"tenant_id": tenant_id, "group_ids": list(group_ids), "q": vector_literal(vector), "limit": limit})).all()
+        "SELECT c.id, c.embedding <=> CAST(:q AS vector) AS distance FROM chunks c "  # noqa: S608 - literals
+        f"WHERE {_filter_sql(tenant_id, group_ids, model)} ORDER BY distance, c.id LIMIT {int(limit)}"
+    ), {"q": vector_literal(vector)})).all()
     return [Scored(r[0], 1.0 - float(r[1])) for r in rows]
 
 
@@ -118,7 +129,7 @@ async def hnsw_search(session: AsyncSession, *, tenant_id: uuid.UUID, group_ids:
                       model: ModelRef, vector: Sequence[float], limit: int, ef_search: int,
                       iterative: bool = False) -> list[Scored]:
     """The model's HNSW index, filtered; may return fewer than `limit` rows unless `iterative`."""
-    literal, dims = _model_sql(model)
+    dims = _dims(model)
     settings = [f"SET LOCAL hnsw.ef_search = {int(ef_search)}"]
     if iterative:
         settings.append("SET LOCAL hnsw.iterative_scan = relaxed_order")
@@ -128,11 +139,10 @@ async def hnsw_search(session: AsyncSession, *, tenant_id: uuid.UUID, group_ids:
         # relaxed_order may return rows slightly out of order: sort the few rows again.
         rows = (await session.execute(text(
             f"WITH found AS MATERIALIZED (SELECT c.id, c.embedding::vector({dims}) <=> CAST(:q AS vector({dims})) "  # noqa: S608
-            f"AS distance FROM chunks c WHERE {_filter_sql(literal)} "
-            f"ORDER BY c.embedding::vector({dims}) <=> CAST(:q AS vector({dims})) LIMIT :limit) "
+            f"AS distance FROM chunks c WHERE {_filter_sql(tenant_id, group_ids, model)} "
+            f"ORDER BY c.embedding::vector({dims}) <=> CAST(:q AS vector({dims})) LIMIT {int(limit)}) "
             "SELECT id, distance FROM found ORDER BY distance, id"
-        ), {"tenant_id": tenant_id, "group_ids": list(group_ids), "q": vector_literal(vector),
-            "limit": limit})).all()
+        ), {"q": vector_literal(vector)})).all()
     finally:
         # Back to the defaults for the rest of the transaction.
         await session.execute(text("SET LOCAL hnsw.ef_search TO DEFAULT"))
@@ -141,7 +151,7 @@ async def hnsw_search(session: AsyncSession, *, tenant_id: uuid.UUID, group_ids:
     return [Scored(r[0], 1.0 - float(r[1])) for r in rows]
 
 
-def plan_ef_search(limit: int, candidates: int, index_rows: float) -> int | None:
+def plan_ef_search(limit: int, candidates: float, index_rows: float) -> int | None:
     """ef_search for a filtered HNSW scan to leave ~2x `limit` rows, or None if even the maximum would not.
 
     The scan's candidates pass the filter at about the filter's share of the index; the planner's row count
@@ -162,8 +172,8 @@ async def dense_search(session: AsyncSession, *, tenant_id: uuid.UUID, group_ids
         return DenseResult([], "exact", 0)
     if len(vector) != model.dimensions:
         raise ValueError(f"query vector has {len(vector)} dimensions, the model {model.dimensions}")
-    candidates, index_rows = await count_candidates(session, tenant_id=tenant_id, group_ids=group_ids, model=model,
-                                                    cap=exact_threshold)
+    candidates, index_rows = await estimate_candidates(session, tenant_id=tenant_id, group_ids=group_ids,
+                                                       model=model)
 
     async def exact() -> list[Scored]:
         return await exact_search(session, tenant_id=tenant_id, group_ids=group_ids, model=model, vector=vector,

@@ -1,0 +1,75 @@
+"""`POST /api/v1/groups/{id}/searches/`: hybrid search in one collection (mounted by the knowledge function)."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from eneo.auth.deps import CurrentUser
+from eneo.core.errors import AppError, NotFound
+from eneo.core.settings import get_settings
+from eneo.embeddings import EmbeddingError
+from eneo.retrieval.service import Hit, load_embedder, search
+
+router = APIRouter(prefix="/api/v1/groups", tags=["knowledge"])
+
+
+def _default_limit() -> int:
+    return get_settings().search_default_limit
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    limit: int = Field(default_factory=_default_limit, ge=1, le=100)
+
+
+class SearchHitOut(BaseModel):
+    chunk_id: uuid.UUID
+    info_blob_id: uuid.UUID
+    title: str  # the document's title
+    chunk_index: int
+    page: int | None
+    text: str
+    score: float = Field(description="Fused relevance in (0, 1]; 1 = first in both the vector and full-text "
+                                     "rankings. Comparable within one response only.")
+
+    @classmethod
+    def of(cls, hit: Hit) -> "SearchHitOut":
+        return cls(chunk_id=hit.chunk_id, info_blob_id=hit.info_blob_id, title=hit.title,
+                   chunk_index=hit.chunk_index, page=hit.page, text=hit.text, score=round(hit.score, 6))
+
+
+class SearchOut(BaseModel):
+    items: list[SearchHitOut]
+
+
+class EmbeddingUnavailable(AppError):
+    status, code = 502, "embedding_failed"
+
+
+@router.post("/{group_id}/searches/")
+async def search_group(ctx: CurrentUser, group_id: uuid.UUID, body: SearchRequest) -> SearchOut:
+    """The collection's chunks best matching the query, best first. Members of the collection's space."""
+    from eneo.knowledge.models import Group
+    from eneo.knowledge.service import readable_group_ids
+
+    session, tenant_id = ctx.uow.session, ctx.principal.tenant_id
+    if not await readable_group_ids(session, ctx.principal, [group_id]):
+        raise NotFound("Collection")
+    group = await session.get(Group, group_id)
+    if group is None or group.tenant_id != tenant_id:
+        raise NotFound("Collection")
+    model, embedder = await load_embedder(session, tenant_id, group.embedding_model_id)
+    await ctx.uow.commit()  # hold no connection while a provider embeds the query
+    try:
+        vector = (await embedder.embed([body.query]))[0]
+    except EmbeddingError as e:
+        err = EmbeddingUnavailable(f"The query could not be embedded: {e.message}", code=e.code)
+        err.status = 503 if e.retryable else 502
+        raise err from e
+    hits = await search(session, tenant_id=tenant_id, group_ids=[group_id], query_text=body.query,
+                        query_vector=vector, embedding_model=model, limit=body.limit)
+    return SearchOut(items=[SearchHitOut.of(h) for h in hits])
