@@ -17,7 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from eneo.answers.context import CITE_INSTRUCTION, HEADROOM
+from eneo.answers.context import CITE_INSTRUCTION, CORE_SOURCES, HEADROOM, Source, Turn, build_prompt
 from eneo.assistants.models import AssistantGroup
 from eneo.core.db import UnitOfWork
 from eneo.embeddings import local_embedder
@@ -255,6 +255,30 @@ async def test_a_small_context_window_drops_sources_instead_of_failing(client: h
         assert f"[{counts[window] + 1}] " not in system
     assert counts[8192] == 8
     assert 1 <= counts[700] < 8, counts
+
+
+def test_sources_beyond_the_best_go_before_history_and_the_best_go_last() -> None:
+    """Shrinking the window: first the lower-ranked sources go, then older turns, then the best sources."""
+    sources = [Source(uuid.uuid4(), f"Doc {i}", i, i, f"Source text {i} " + "word " * 40, 1 - i / 10)
+               for i in range(8)]
+    history = [Turn(f"question {i} " + "word " * 20, f"answer {i} " + "word " * 20) for i in range(5)]
+
+    def fit(window: int, sources: list[Source], history: list[Turn]) -> tuple[list[Source], int]:
+        prompt = build_prompt(model="m", system="Be brief.", history=history, question="What now?",
+                              context_window=window, model_kwargs={"max_tokens": 50}, reserve_default=100,
+                              sources=sources)
+        assert [r["n"] for r in prompt.references()] == list(range(1, len(prompt.sources) + 1))
+        return prompt.sources, (len(prompt.request.messages) - 1) // 2
+
+    seen = set()
+    for window in range(3000, 150, -10):
+        kept, turns = fit(window, sources, history)
+        assert kept == sources[:len(kept)], "a lower-ranked source never displaces a better one"
+        assert turns == fit(window, sources[:CORE_SOURCES], history)[1], "sources beyond the best cost no turn"
+        best = min(len(kept), CORE_SOURCES)
+        assert best == min(len(fit(window, sources, [])[0]), CORE_SOURCES), "history costs none of the best"
+        seen.add((len(kept), turns))
+    assert {(8, 5), (CORE_SOURCES, 5), (CORE_SOURCES, 0), (0, 0)} <= seen, seen
 
 
 async def test_an_unreachable_embedding_model_fails_the_answer_with_a_reason(
