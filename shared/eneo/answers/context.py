@@ -12,9 +12,11 @@ the estimate said it fits. The answer's room is always sent as
 Sources (retrieved chunks, best first) go into the system message as a numbered block after an
 instruction to answer from them and cite them as [n]. What does not fit is dropped in this order:
 the lowest-ranked sources beyond the best CORE_SOURCES, then older history, then the lowest-ranked
-of the best sources. So a long conversation costs the marginal sources first, but never the ones
-the answer most likely rests on while any history is left to drop. Sources are numbered as sent,
-so [n] in the answer is the n-th entry of the references a client gets.
+of the best sources (the sources kept are always the best ones, a prefix of the ranking; those beyond
+the best fill only what the history leaves). So a long conversation costs the marginal sources
+first, but never the ones the answer most likely rests on while any history is left to drop.
+Sources are numbered as sent, so [n] in the answer is the n-th entry of the references a client gets.
+An assistant with knowledge whose window cannot even hold the instruction is sent its prompt alone.
 """
 
 from __future__ import annotations
