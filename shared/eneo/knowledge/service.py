@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from eneo.auth.principal import Principal
 from eneo.core.db import UnitOfWork
@@ -103,7 +104,8 @@ async def _blob(uow: UnitOfWork, p: Principal, blob_id: uuid.UUID, action: Space
     return row[0]
 
 
-async def readable_group_ids(session: Any, principal: Principal, group_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+async def readable_group_ids(session: AsyncSession, principal: Principal, group_ids: list[uuid.UUID]
+                            ) -> list[uuid.UUID]:
     """The ones of `group_ids` the principal may read (member of the group's space, same tenant), in order."""
     if not group_ids:
         return []
