@@ -3,14 +3,16 @@
 Who reads: the asker. An assistant's collections are in its own space (eneo.assistants.service
 checks that), and only members of that space may use it, so the asker can normally read them all;
 the check is repeated here at answer time with the asker's current rights, so someone removed from
-the space (or a collection moved out of reach) since the question was asked gets no chunk of it.
+the space since the question was asked gets no chunk of it, and a link made around the API (a
+collection of another space) reads nothing the asker could not open.
 An API key acts for its owner: an assistant-scoped key reaches only its own assistant (sessions
 check that), and its answers read that assistant's collections as far as the key's owner may read
 them; a key never reads more than its owner could.
 
-The database is used in one short transaction (rights, then search) and released before the answer
-streams; a retrieval that fails or takes longer than RETRIEVAL_TIMEOUT seconds (an embedding server
-that is down or hangs) is a RetrievalFailed, which fails the answer with `retrieval_failed`.
+The database is used in one transaction (rights, the query's embedding, the search) and released
+before the answer streams; the embedding inside it takes ~0.1 s with the local model. A retrieval
+that fails or takes longer than RETRIEVAL_TIMEOUT seconds (an embedding server that is down or
+hangs) is a RetrievalFailed, which fails the answer with `retrieval_failed`.
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ class RetrievalFailed(AppError):
 
 async def assistant_group_ids(uow: UnitOfWork, assistant_id: uuid.UUID) -> list[uuid.UUID]:
     return list((await uow.session.scalars(
-        select(AssistantGroup.group_id).where(AssistantGroup.assistant_id == assistant_id)
+        select(AssistantGroup.group_id).where(AssistantGroup.assistant_id == assistant_id,
+                                              AssistantGroup.tenant_id == uow.tenant_id)
         .order_by(AssistantGroup.group_id))).all())
 
 
