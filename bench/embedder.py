@@ -6,7 +6,8 @@ against batch size 1 of the same workload, and against the GEMM ceiling: the tim
 measured alternately with each row, for the model's dense matrix products alone over the same tokens (everything else
 — attention, softmax, GELU, LayerNorm, tokenizing, padding — is what the ratio says we lose).
 
-Each thread setting runs in a fresh interpreter (OPENBLAS_NUM_THREADS is read when numpy loads), which
+Each thread setting runs in a fresh interpreter (OPENBLAS_NUM_THREADS is read when numpy loads; the
+embedder itself applies settings.local_embedder_threads, 1 by default, when it loads), which
 also gives the cold figures: importing numpy/tokenizers/safetensors and the module, and loading the
 weights. On a shared machine a second BLAS thread can be much slower than one (it waits for a busy
 core): compare the two rows before drawing conclusions.

@@ -12,7 +12,9 @@ blocks for the same reason (the GELU then reads cached memory instead of a 40 MB
 
 from __future__ import annotations
 
+import ctypes
 import json
+import logging
 import math
 import threading
 from pathlib import Path
@@ -97,6 +99,25 @@ def layer_norm(x: F32, weight: F32, bias: F32, eps: float) -> F32:
     return centred
 
 
+def _batches(lengths: list[int], batch_size: int) -> list[list[int]]:
+    """Indices grouped into batches of at most `batch_size`, shortest texts first. A batch also ends
+    where the next text would make it mostly padding (nine short texts and one of 256 tokens: the
+    long one goes alone, instead of padding the others to 256)."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    tokens = 0
+    for index in sorted(range(len(lengths)), key=lengths.__getitem__):
+        length = lengths[index]
+        if current and (len(current) >= batch_size or (len(current) + 1) * length > 1.3 * (tokens + length) + 64):
+            batches.append(current)
+            current, tokens = [], 0
+        current.append(index)
+        tokens += length
+    if current:
+        batches.append(current)
+    return batches
+
+
 class _Layer:
     """One encoder layer's weights, transposed for x @ W and with Q, K, V fused into one product."""
 
@@ -158,9 +179,7 @@ class MiniLM:
         """(len(texts), 384) unit vectors, in input order. Batches group texts of similar length."""
         ids = self.token_ids(texts)
         out = np.empty((len(texts), self.dimensions), dtype=np.float32)
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        for start in range(0, len(order), max(1, batch_size)):
-            picked = order[start:start + max(1, batch_size)]
+        for picked in _batches([len(seq) for seq in ids], batch_size):
             out[picked] = self.forward([ids[i] for i in picked])
         return out
 
@@ -220,6 +239,34 @@ class MiniLM:
 
 _model: MiniLM | None = None
 _lock = threading.Lock()
+log = logging.getLogger("eneo.embeddings")
+# numpy's bundled OpenBLAS (numpy 2: scipy-openblas, 64-bit ints), older numpy wheels, a system OpenBLAS.
+_SET_THREADS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
+                "openblas_set_num_threads64_", "openblas_set_num_threads")
+
+
+def set_blas_threads(threads: int) -> bool:
+    """Set the thread count of the OpenBLAS numpy loaded (process-wide); False when none was found.
+
+    The environment variable OPENBLAS_NUM_THREADS only counts before numpy is imported, which in a
+    function that already imported it (pgvector does) is too late, so this asks the library itself.
+    """
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line})
+    except OSError:
+        return False
+    for path in paths:
+        try:
+            library = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for symbol in _SET_THREADS:
+            setter = getattr(library, symbol, None)
+            if setter is not None:
+                setter(ctypes.c_int(threads))
+                return True
+    return False
 
 
 def load() -> MiniLM:
@@ -228,5 +275,10 @@ def load() -> MiniLM:
     if _model is None:
         with _lock:
             if _model is None:
+                from eneo.core.settings import get_settings
+
+                threads = get_settings().local_embedder_threads
+                if threads and not set_blas_threads(threads):
+                    log.info("No OpenBLAS found to limit to %d threads; numpy's default applies", threads)
                 _model = MiniLM()
     return _model
