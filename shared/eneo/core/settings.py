@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     ingest_max_attempts: int = Field(3, ge=1, description="Deliveries before a message goes to the dead-letter "
                                                           "queue; equal to the queue's maxReceiveCount.")
     embed_batch_size: int = Field(32, ge=1)
+    local_embedder_threads: int = Field(1, ge=0, description="BLAS threads of the local embedder; 0 keeps numpy's "
+                                        "default (every core). One is the safe choice where cores are shared or "
+                                        "throttled: a second thread that waits for a busy core makes it 5-10x slower.")
     search_default_limit: int = Field(10, ge=1, le=100)
     events_stream_ttl_seconds: int = Field(24 * 3600, ge=60, description="How long a user's status events stay "
                                                                           "readable.")
