@@ -19,7 +19,8 @@ from sqlalchemy import text
 from eneo.core.db import UnitOfWork
 from eneo.embeddings import local_embedder
 from eneo.retrieval import retrieve_for_question, search
-from eneo.retrieval.lexical import lexical_search
+from eneo.retrieval.lexical import TEXT_MATCHES, lexical_search
+from eneo.retrieval.sql import server_has
 from eneo.retrieval.vector import dense_search, exact_search, hnsw_search
 from eneo.tenants.schemas import TenantCreate
 from eneo.tenants.service import create_tenant
@@ -152,7 +153,16 @@ async def test_another_tenants_ids_find_nothing(world: World) -> None:
         assert model_of_other is None  # RLS: the other tenant's group is invisible
         hits = await search(uow.session, tenant_id=world.other_tenant, group_ids=[world.other_group],
                             query_text=q.q, query_vector=vector, embedding_model=Model(c.model_id), limit=10)
-    assert hits == []
+        assert hits == []
+        # The full-text function (it runs as the owner, past RLS) answers for the transaction's tenant only.
+        assert await server_has(uow.session, f"to_regprocedure('{TEXT_MATCHES}') IS NOT NULL")
+        leaked = (await uow.session.execute(text(
+            "SELECT count(*) FROM chunk_text_matches(:t, :g, to_tsquery('simple', 'strandviken'), 100)"),
+            {"t": world.other_tenant, "g": [world.other_group]})).scalar_one()
+        mine = (await uow.session.execute(text(
+            "SELECT count(*) FROM chunk_text_matches(:t, :g, to_tsquery('simple', 'strandviken'), 100)"),
+            {"t": c.tenant_id, "g": [c.group_id, world.other_group]})).scalar_one()
+    assert leaked == 0 and mine == 1
 
 
 async def test_retrieve_for_question_uses_history_and_titles(world: World) -> None:

@@ -11,10 +11,13 @@ OR-query, ts_rank_cd alone ranks a chunk that repeats "kronor" above the one wit
 question is about. Rarity is ln((cap + 1) / (df + 0.5)) with df counted in the searched collections
 up to a cap (DF_CAP), so it costs one capped look-up per query word.
 
-Three short statements (terms, their counts, the search), each with the words as bound tsquery values and
-`plan_cache_mode = force_custom_plan`: the planner must see the words to choose between the GIN index
-(a rare word) and the collection's b-tree (a common one). Given a tsquery it cannot see (a CTE, or a
-generic plan), it scanned all 50k rows of a collection for a word in 12 of them (290 ms instead of ~2 ms).
+The index: Row-Level Security keeps the planner from using the GIN index for the application role, as
+`tsvector @@ tsquery` is not leakproof (a non-leakproof condition may not run before the policy's, and an
+index condition would): every search read all the searched collections' rows, 130-370 ms for 20-40k
+chunks. Migration 0004's `chunk_text_matches(tenant, groups, tsquery, limit)` runs the match as the table
+owner, for the transaction's tenant only (`app_current_tenant()`), planned per call with the actual
+tsquery: 1-4 ms for the same searches. Without that function (an older schema) the search still works,
+by the slow path.
 
 Each hit also says how many of the query's terms it contains (`matched` of `terms`): the fusion uses it
 to tell a keyword query that the text answers exactly (a case number, a name) from words in common.
@@ -30,7 +33,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from eneo.retrieval.sql import uuid_array, uuid_literal
+from eneo.retrieval.sql import server_has, uuid_array, uuid_literal
 
 PREFIX_MIN_CHARS = 5  # shorter words match whole only: prefixes of short words match too much
 MAX_TERMS = 16
@@ -46,6 +49,10 @@ WHERE to_tsvector('english', lexeme) <> ''::tsvector AND to_tsvector('swedish', 
 ORDER BY lexeme
 LIMIT :max_terms
 """
+
+
+TEXT_MATCHES = "chunk_text_matches(uuid,uuid[],tsquery,integer)"
+CANDIDATES_MAX = 20_000  # matches scored per search at most (only when every query word is common)
 
 
 @dataclass(frozen=True)
@@ -71,24 +78,33 @@ async def lexical_search(session: AsyncSession, *, tenant_id: uuid.UUID, group_i
     terms = await query_terms(session, query)
     if not terms:
         return []
-    where = f"c.tenant_id = {uuid_literal(tenant_id)} AND c.group_id = ANY({uuid_array(group_ids)})"
-    params = {f"t{i}": t for i, t in enumerate(terms)}
-    previous = (await session.execute(text("SELECT set_config('plan_cache_mode', 'force_custom_plan', true), "
-                                           "current_setting('plan_cache_mode')"))).one()[1]
-    try:
-        df = ", ".join(f"(SELECT count(*) FROM (SELECT 1 FROM chunks c WHERE c.tsv @@ CAST(:t{i} AS tsquery) "  # noqa: S608
-                       f"AND {where} LIMIT {DF_CAP}) s{i})" for i in range(len(terms)))
-        counts = (await session.execute(text(f"SELECT {df}"), params)).one()
-        idf = {f"w{i}": math.log((DF_CAP + 1.0) / (0.5 + n)) for i, n in enumerate(counts)}
-        weighted = " + ".join(f"CASE WHEN c.tsv @@ CAST(:t{i} AS tsquery) THEN CAST(:w{i} AS float8) ELSE 0 END"
-                              for i in range(len(terms)))
-        matched = " + ".join(f"CASE WHEN c.tsv @@ CAST(:t{i} AS tsquery) THEN 1 ELSE 0 END"
-                             for i in range(len(terms)))
-        rows = (await session.execute(text(
-            f"SELECT c.id, {weighted} AS score, {matched} AS matched FROM chunks c "  # noqa: S608 - see above
-            f"WHERE c.tsv @@ CAST(:any AS tsquery) AND {where} "
-            f"ORDER BY score DESC, ts_rank_cd(c.tsv, CAST(:any AS tsquery)) DESC, c.id LIMIT {int(limit)}"
-        ), {**params, **idf, "any": " | ".join(f"({t})" for t in terms)})).all()
-    finally:
-        await session.execute(text("SELECT set_config('plan_cache_mode', :v, true)"), {"v": previous})
+    if await server_has(session, "to_regprocedure('" + TEXT_MATCHES + "') IS NOT NULL"):
+        def matches(tsquery: str, cap: int) -> str:
+            return (f"chunk_text_matches(CAST(:tenant AS uuid), CAST(:groups AS uuid[]), CAST({tsquery} AS tsquery), "
+                    f"{int(cap)})")
+    else:
+        where = f"c.tenant_id = {uuid_literal(tenant_id)} AND c.group_id = ANY({uuid_array(group_ids)})"
+
+        def matches(tsquery: str, cap: int) -> str:
+            return (f"(SELECT c.id, c.tsv FROM chunks c WHERE c.tsv @@ CAST({tsquery} AS tsquery) "  # noqa: S608
+                    f"AND {where} LIMIT {int(cap)})")
+
+    params: dict[str, object] = {"tenant": tenant_id, "groups": list(group_ids)}
+    params |= {f"t{i}": t for i, t in enumerate(terms)}
+    df_sql = ", ".join(f"(SELECT count(*) FROM {matches(f':t{i}', DF_CAP)} m)"  # noqa: S608 - see matches()
+                       for i in range(len(terms)))
+    counts = (await session.execute(text(f"SELECT {df_sql}"), params)).one()
+    for i, n in enumerate(counts):
+        params[f"w{i}"] = math.log((DF_CAP + 1.0) / (0.5 + n))
+    # Candidates: chunks with a word that is not common (a common word's matches are many, and weigh ~0).
+    rare = [t for t, n in zip(terms, counts, strict=True) if n < DF_CAP] or terms
+    params["any"] = " | ".join(f"({t})" for t in rare)
+    params["all"] = " | ".join(f"({t})" for t in terms)
+    weighted = " + ".join(f"CASE WHEN m.tsv @@ CAST(:t{i} AS tsquery) THEN CAST(:w{i} AS float8) ELSE 0 END"
+                          for i in range(len(terms)))
+    matched = " + ".join(f"CASE WHEN m.tsv @@ CAST(:t{i} AS tsquery) THEN 1 ELSE 0 END" for i in range(len(terms)))
+    rows = (await session.execute(text(
+        f"SELECT m.id, {weighted} AS score, {matched} AS matched FROM {matches(':any', CANDIDATES_MAX)} m "  # noqa: S608
+        f"ORDER BY score DESC, ts_rank_cd(m.tsv, CAST(:all AS tsquery)) DESC, m.id LIMIT {int(limit)}"
+    ), params)).all()
     return [LexicalHit(r[0], float(r[1]), int(r[2]), len(terms)) for r in rows]

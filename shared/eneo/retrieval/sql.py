@@ -10,6 +10,11 @@ plan that cannot see how few rows `group_id = ANY($1)` selects: measured, the ca
 import uuid
 from collections.abc import Iterable
 
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+_facts: dict[tuple[str, str], object] = {}
+
 
 def uuid_literal(value: uuid.UUID | str) -> str:
     return f"'{uuid.UUID(str(value))}'::uuid"
@@ -18,3 +23,16 @@ def uuid_literal(value: uuid.UUID | str) -> str:
 def uuid_array(values: Iterable[uuid.UUID | str]) -> str:
     items = ",".join(f"'{uuid.UUID(str(v))}'" for v in values)
     return f"ARRAY[{items}]::uuid[]" if items else "ARRAY[]::uuid[]"
+
+
+async def server_fact(session: AsyncSession, sql: str) -> object:
+    """A constant SELECT's value, asked once per database and process (extension versions, functions)."""
+    bind = session.get_bind()
+    key = (str(getattr(bind, "url", "")), sql)
+    if key not in _facts:
+        _facts[key] = (await session.execute(text(sql))).scalar()
+    return _facts[key]
+
+
+async def server_has(session: AsyncSession, condition: str) -> bool:
+    return bool(await server_fact(session, f"SELECT {condition}"))

@@ -28,7 +28,7 @@ from typing import Literal, Protocol
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from eneo.retrieval.sql import uuid_array, uuid_literal
+from eneo.retrieval.sql import server_fact, uuid_array, uuid_literal
 
 # Below this many candidate rows the exact scan is faster than HNSW plus its failure modes
 # (bench/search.py: ~13 ms for 20k rows of 384 dims on 2 cores, HNSW ~3 ms but unreliable when filtered).
@@ -63,17 +63,10 @@ class DenseResult:
     candidates: float  # the planner's estimate of the filtered rows
 
 
-_version_cache: dict[str, tuple[int, ...]] = {}
-
-
 async def pgvector_version(session: AsyncSession) -> tuple[int, ...]:
     """The server's pgvector version, asked once per database (it only changes with an upgrade)."""
-    bind = session.get_bind()
-    key = str(bind.engine.url) if hasattr(bind, "engine") else "default"
-    if key not in _version_cache:
-        row = (await session.execute(text("SELECT extversion FROM pg_extension WHERE extname = 'vector'"))).first()
-        _version_cache[key] = tuple(int(p) for p in str(row[0]).split(".") if p.isdigit()) if row else (0,)
-    return _version_cache[key]
+    version = await server_fact(session, "SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+    return tuple(int(p) for p in str(version or "0").split(".") if p.isdigit())
 
 
 def vector_literal(vector: Sequence[float]) -> str:
