@@ -26,7 +26,8 @@ the same guarantee.
 
 Pollers per mapping: ScalingConfig.MaximumConcurrency, else ENEO_SQS_CONCURRENCY (2), never more than
 the function may have instances. On stop, running batches get a grace period and are then abandoned
-(their messages stay in the queue: at-least-once, as on Lambda).
+(their messages stay in the queue: at-least-once, as on Lambda); pollers waiting in a long poll are
+not waited for (daemon threads: they end when it returns, handling nothing more).
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures
-import contextlib
 import json
 import logging
 import os
@@ -54,7 +54,7 @@ from eneo_local.workers import FunctionHost, Invocation
 log = logging.getLogger("eneo_local.event_sources")
 
 DEFAULT_CONCURRENCY = 2  # pollers per mapping (each holds one batch and one function instance at a time)
-WAIT_SECONDS = 1  # long-poll length: also how long a stop waits for an idle poller
+WAIT_SECONDS = 10  # long-poll length (a stop does not wait for it: an idle poller holds no message)
 HOLD_SECONDS = 10  # how long a running batch is kept hidden at a time (renewed while it runs)
 _AWS_ERRORS = (BotoCoreError, ClientError)
 
@@ -182,6 +182,8 @@ class _Poller:
         self.queue = queue
         _, self.sqs = aws_clients(owner.endpoint_url, owner.template.region)  # a client per thread
         self.future: concurrent.futures.Future[Invocation] | None = None
+        self.idle = threading.Event()  # set while no batch is being handled
+        self.idle.set()
         self.thread = threading.Thread(target=self._run, daemon=True,
                                        name=f"sqs-{mapping.function}-{mapping.event}-{index}")
         timeout = owner.template.functions[mapping.function].timeout
@@ -209,8 +211,14 @@ class _Poller:
                 self.owner.stopping.wait(1.0)
                 continue
             messages = reply.get("Messages") or []
-            if messages:
-                self._handle(messages)
+            self.idle.clear()  # before looking at `stopping`: a stop either waits for this batch or sees none
+            try:
+                if self.stopping:
+                    return  # received during the stop: they come back after their visibility timeout
+                if messages:
+                    self._handle(messages)
+            finally:
+                self.idle.set()
 
     def _handle(self, messages: list[dict[str, Any]]) -> None:
         mapping, region = self.mapping, self.owner.template.region
@@ -315,16 +323,14 @@ class EventSources:
     async def stop(self, grace: float = 5.0) -> None:
         """Stop polling; batches still running after `grace` seconds are abandoned (their messages stay)."""
         self.stopping.set()
-        within = max(grace, self.wait_seconds + 1)
-        await asyncio.gather(*(asyncio.to_thread(p.thread.join, within) for p in self.pollers if p.thread.is_alive()))
+        await asyncio.gather(*(asyncio.to_thread(p.idle.wait, grace) for p in self.pollers))
         abandoned = 0
         for poller in self.pollers:
             future = poller.future
             if future is not None and future.cancel():
                 abandoned += 1
-        for poller in self.pollers:
-            with contextlib.suppress(RuntimeError):  # never started
-                await asyncio.to_thread(poller.thread.join, self.wait_seconds + 5)
+        # A cancelled batch ends at once (its poller deletes nothing and returns).
+        await asyncio.gather(*(asyncio.to_thread(p.idle.wait, 5.0) for p in self.pollers))
         if abandoned:
             log.warning("sqs batches abandoned at shutdown; their messages stay in the queue",
                         extra={"batches": abandoned})

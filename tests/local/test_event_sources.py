@@ -135,7 +135,7 @@ async def sources(stack: SqsStack) -> AsyncIterator[Callable[..., EventSources]]
 
     def start(concurrency: int = 1) -> EventSources:
         mappings = EventSources(stack.template, stack.functions, stack.endpoint, stack.queues,
-                                asyncio.get_running_loop(), concurrency=concurrency)
+                                asyncio.get_running_loop(), concurrency=concurrency, wait_seconds=1)
         mappings.start()
         started.append(mappings)
         return mappings
@@ -143,6 +143,8 @@ async def sources(stack: SqsStack) -> AsyncIterator[Callable[..., EventSources]]
     yield start
     for mappings in started:
         await mappings.stop(grace=0.5)
+        # A stop does not wait for long polls; the next test's messages must not meet this one's pollers.
+        await asyncio.gather(*(asyncio.to_thread(p.thread.join, 5) for p in mappings.pollers))
 
 
 def test_the_template_wires_queues_and_mappings(stack: SqsStack) -> None:
@@ -267,8 +269,9 @@ async def test_stop_abandons_a_running_batch_and_keeps_its_message(
     await wait_until(lambda: stack.records("abandoned"), what="the delivery")
     t0 = time.monotonic()
     await mappings.stop(grace=0.2)
-    assert time.monotonic() - t0 < 4
-    assert not any(p.thread.is_alive() for p in mappings.pollers)
+    assert time.monotonic() - t0 < 2, "a stop waits for no long poll and at most the grace for a batch"
+    await wait_until(lambda: not any(p.thread.is_alive() for p in mappings.pollers), seconds=3,
+                     what="the pollers to end")
     assert stack.count("Jobs") == 1, "at-least-once: the message stays for the next poller"
     handle = stack.records("abandoned")[0]["record"]["receiptHandle"]
     stack.sqs.delete_message(QueueUrl=stack.url("Jobs"), ReceiptHandle=handle)  # not wait 10 s for it
