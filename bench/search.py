@@ -12,7 +12,8 @@ Queries run as the application role through UnitOfWork (Row-Level Security on, a
 
 * exact      exact_search: every filtered row's distance (the ground truth and the baseline);
 * naive HNSW one filtered HNSW query with pgvector's default ef_search (40): what a plain query gets;
-* dense      eneo.retrieval.vector.dense_search: the strategy (count, exact or HNSW, fallback);
+* dense      eneo.retrieval.vector.dense_search: the strategy (estimate, exact or HNSW, fallback);
+* dense HNSW the same with exact_threshold=0: its HNSW path (ef_search planned, exact fallback) at any size;
 * hybrid     eneo.retrieval.service.fused_ranking: dense + full text + fusion, the search route's work.
 
 For each: p50/p99 latency, recall@10 against exact (same query, same filter), rows returned (a filtered
@@ -108,12 +109,14 @@ def load(owner_url: str, total: int, seed: int) -> tuple[Tenant, list[Tenant], n
                     conn.execute("INSERT INTO groups (id, created_at, updated_at, tenant_id, space_id, name, "
                                  "description, embedding_model_id) VALUES (%s, now(), now(), %s, %s, 'g', '', %s)",
                                  (group, t.id, space, t.model_id))
+                    n_rows = min(rows_per_group, count - start)
                     conn.execute(
                         "INSERT INTO info_blobs (id, created_at, updated_at, tenant_id, group_id, title, filename, "
-                        "declared_type, object_key, status, chunks_total, chunks_embedded, attempts) VALUES "
-                        "(%s, now(), now(), %s, %s, 'doc', 'doc.txt', 'text/plain', %s, 'ready', 0, 0, 1)",
-                        (blob, t.id, group, f"tenants/{t.id}/groups/{group}/blobs/{blob}"))
-                    n_rows = min(rows_per_group, count - start)
+                        "declared_type, object_key, status, chunks_total, chunks_embedded, attempts, "
+                        "embedding_model_id) VALUES (%s, now(), now(), %s, %s, 'doc', 'doc.txt', 'text/plain', %s, "
+                        "'ready', %s, %s, 1, %s)",
+                        (blob, t.id, group, f"tenants/{t.id}/groups/{group}/blobs/{blob}", n_rows, n_rows,
+                         t.model_id))
                     vectors = clustered(rng, n_rows, centres, noise=NOISE)
                     words = rng.integers(0, len(WORDS), (n_rows, 12))
                     with conn.cursor().copy(
@@ -156,10 +159,11 @@ async def measure(tenant: Tenant, group_ids: list[uuid.UUID], queries: np.ndarra
 
     model = Model(tenant.model_id)
     args: dict[str, Any] = {"tenant_id": tenant.id, "group_ids": group_ids, "model": model}
-    times: dict[str, list[float]] = {m: [] for m in ("exact", "naive HNSW", "dense", "hybrid")}
+    times: dict[str, list[float]] = {m: [] for m in ("exact", "naive HNSW", "dense", "dense HNSW", "hybrid")}
     recall: dict[str, list[float]] = {m: [] for m in times}
     rows: dict[str, list[int]] = {m: [] for m in times}
     strategies: dict[str, int] = {}
+    forced_strategies: dict[str, int] = {}
     async with UnitOfWork(tenant.id) as uow:
         s = uow.session
         for n, q in enumerate(queries):
@@ -167,6 +171,7 @@ async def measure(tenant: Tenant, group_ids: list[uuid.UUID], queries: np.ndarra
             truth, t_exact = await timed(lambda v=v: exact_search(s, **args, vector=v, limit=K))
             naive, t_naive = await timed(lambda v=v: hnsw_search(s, **args, vector=v, limit=K, ef_search=40))
             dense, t_dense = await timed(lambda v=v: dense_search(s, **args, vector=v, limit=K))
+            forced, t_forced = await timed(lambda v=v: dense_search(s, **args, vector=v, limit=K, exact_threshold=0))
             hybrid, t_hybrid = await timed(lambda v=v, n=n: fused_ranking(
                 s, tenant_id=tenant.id, group_ids=group_ids, query_text=f"{WORDS[n]} {WORDS[n * 7 % 5000]}",
                 query_vector=v, embedding_model=model, limit=K))
@@ -174,15 +179,18 @@ async def measure(tenant: Tenant, group_ids: list[uuid.UUID], queries: np.ndarra
                 continue
             want = {h.chunk_id for h in truth}
             strategies[dense.strategy] = strategies.get(dense.strategy, 0) + 1
+            forced_strategies[forced.strategy] = forced_strategies.get(forced.strategy, 0) + 1
             for name, hits, ms in (("exact", truth, t_exact), ("naive HNSW", naive, t_naive),
-                                   ("dense", dense.hits, t_dense), ("hybrid", hybrid, t_hybrid)):
+                                   ("dense", dense.hits, t_dense), ("dense HNSW", forced.hits, t_forced),
+                                   ("hybrid", hybrid, t_hybrid)):
                 ids = {h.chunk_id for h in hits}
                 times[name].append(ms)
                 rows[name].append(len(hits))
                 if name != "hybrid":  # fusion reorders on purpose: its recall against exact is not the point
                     recall[name].append(len(ids & want) / max(1, len(want)))
     base = statistics.median(times["exact"])
-    print(f"\n{label}  ({len(times['exact'])} queries, k={K}; dense strategy used: {strategies})")
+    print(f"\n{label}  ({len(times['exact'])} queries, k={K}; dense strategy used: {strategies}; "
+          f"with no exact threshold: {forced_strategies})")
     print(f"  {'method':<11}{'p50 ms':>9}{'p99 ms':>9}{'x exact':>9}{'recall@10':>11}{'rows':>7}")
     for name in times:
         r = f"{statistics.mean(recall[name]):.3f}" if recall[name] else "  -"

@@ -21,7 +21,7 @@ from eneo.embeddings import local_embedder
 from eneo.retrieval import retrieve_for_question, search
 from eneo.retrieval.lexical import TEXT_MATCHES, lexical_search
 from eneo.retrieval.sql import server_has
-from eneo.retrieval.vector import dense_search, exact_search, hnsw_search
+from eneo.retrieval.vector import EXACT_THRESHOLD, dense_search, exact_search, hnsw_search
 from eneo.tenants.schemas import TenantCreate
 from eneo.tenants.service import create_tenant
 from tests.fixtures.corpus.evaluate import evaluate
@@ -225,18 +225,23 @@ async def test_one_percent_filter_returns_k_rows(db: object) -> None:
         small = await create_group(s, tenant, space, model, name="small")
         tenth = await create_group(s, tenant, space, model, name="tenth")
         big = await create_group(s, tenant, space, model, name="big")
-        blob, _ = await add_document(s, tenant_id=tenant, group_id=big, model_id=model, title="Filler",
-                                     passages=[], vectors=[])
+        blobs = {g: (await add_document(s, tenant_id=tenant, group_id=g, model_id=model, title="Filler",
+                                        passages=[], vectors=[]))[0] for g in (small, tenth, big)}
         # Random vectors made in SQL (the subquery refers to i, so it runs per row); HNSW inserts are slow.
         await s.execute(text("SET LOCAL statement_timeout = 0"))
         await s.execute(text(
             "INSERT INTO chunks (id, tenant_id, group_id, info_blob_id, chunk_index, text, token_count, embedding, "
             "embedding_model_id, created_at) "
-            "SELECT gen_random_uuid(), :t, CASE WHEN i <= 30 THEN :small WHEN i <= 330 THEN :tenth ELSE :big END, "
-            ":blob, i, 'filler ' || i, 2, "
-            "(SELECT array_agg(random() - 0.5) FROM generate_series(1, 384) WHERE i > 0)::vector, :m, now() "
-            "FROM generate_series(1, 3000) AS i"),
-            {"t": tenant, "small": small, "tenth": tenth, "big": big, "blob": blob, "m": model})
+            "SELECT gen_random_uuid(), :t, g, CASE g WHEN :small THEN :bs WHEN :tenth THEN :bt ELSE :bb END, i, "
+            "'filler ' || i, 2, (SELECT array_agg(random() - 0.5) FROM generate_series(1, 384) WHERE i > 0)::vector, "
+            ":m, now() FROM generate_series(1, 3000) AS i, "
+            "LATERAL (SELECT CASE WHEN i <= 30 THEN :small WHEN i <= 330 THEN :tenth ELSE :big END AS g) AS pick"),
+            {"t": tenant, "small": small, "tenth": tenth, "big": big, "m": model, "bs": blobs[small],
+             "bt": blobs[tenth], "bb": blobs[big]})
+        await s.execute(text(
+            "UPDATE info_blobs b SET chunks_total = n, chunks_embedded = n, embedding_model_id = :m "
+            "FROM (SELECT info_blob_id, count(*) AS n FROM chunks WHERE tenant_id = :t GROUP BY 1) c "
+            "WHERE b.id = c.info_blob_id"), {"t": tenant, "m": model})
     query = (await local_embedder().embed(["filler"]))[0]
     args: dict[str, Any] = {"tenant_id": tenant, "model": Model(model), "vector": query, "limit": 10}
     async with UnitOfWork(tenant) as uow:
@@ -249,14 +254,14 @@ async def test_one_percent_filter_returns_k_rows(db: object) -> None:
             await s.execute(text(f"SET LOCAL {setting} = off"))
         naive = await hnsw_search(s, **args, group_ids=[small], ef_search=40)
         assert len(naive) < 10  # the hazard: the index's 40 candidates hold few of the 1%
-        for threshold in (20_000, 0):  # the default (exact below 20k rows), and forced onto the HNSW path
+        for threshold in (EXACT_THRESHOLD, 0):  # the default (exact below it), and forced onto the HNSW path
             result = await dense_search(s, **args, group_ids=[small], exact_threshold=threshold)
             assert [h.chunk_id for h in result.hits] == [h.chunk_id for h in truth], result.strategy
         # 10%: HNSW with a raised ef_search keeps k rows; exact below the threshold as well.
         truth = await exact_search(s, **args, group_ids=[tenth])
-        for threshold in (20_000, 0):
+        for threshold, strategy in ((EXACT_THRESHOLD, "exact"), (0, "hnsw")):
             result = await dense_search(s, **args, group_ids=[tenth], exact_threshold=threshold)
-            assert len(result.hits) == 10, result.strategy
+            assert result.strategy == strategy and len(result.hits) == 10
             assert len({h.chunk_id for h in result.hits} & {h.chunk_id for h in truth}) >= 8, result.strategy
         hits = await search(s, tenant_id=tenant, group_ids=[small], query_text="filler", query_vector=query,
                             embedding_model=Model(model), limit=10)

@@ -110,7 +110,9 @@ async def retrieve_for_question(session: AsyncSession, *, tenant_id: uuid.UUID, 
     the collections use (with that model's embedder: `await embedder_for(model_id)`, by default the
     model's row and provider through eneo.embeddings.embedder_for), each model's collections are searched, and the
     lists are fused by reciprocal rank (their scores are not comparable), one hit per chunk.
-    Raises eneo.embeddings.EmbeddingError when a model cannot embed.
+    Raises eneo.embeddings.EmbeddingError when a model cannot embed. The session's transaction stays open
+    while a provider embeds the query (one short call per model): callers that must not hold a pooled
+    connection that long use a null pool (as `complete` does).
     """
     group_ids = list(dict.fromkeys(group_ids))
     if not group_ids or limit <= 0 or not question.strip():

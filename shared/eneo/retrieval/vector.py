@@ -8,7 +8,8 @@ the tenant and collection ids (eneo.retrieval.sql).
 An HNSW scan visits `hnsw.ef_search` candidates and *then* applies the tenant/collection filter, so with
 pgvector < 0.8 (no iterative scans) a selective filter returns fewer than k rows, or none. Hence:
 
-* estimate the filtered rows first (the planner's estimate: counting costs as much as an exact scan);
+* estimate the filtered rows first (from the documents' chunk counts: counting chunks costs as much as
+  an exact scan);
 * few rows: exact scan of exactly those rows, ordered by `embedding <=> q` (not the indexed expression,
   so the planner cannot pick the HNSW index);
 * many rows: HNSW with `ef_search` raised to what the filter's share of the index needs, and the exact
@@ -18,7 +19,6 @@ pgvector < 0.8 (no iterative scans) a selective filter returns fewer than k rows
 
 from __future__ import annotations
 
-import json
 import math
 import uuid
 from collections.abc import Sequence
@@ -30,9 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from eneo.retrieval.sql import server_fact, uuid_array, uuid_literal
 
-# Below this many candidate rows the exact scan is faster than HNSW plus its failure modes
-# (bench/search.py: ~13 ms for 20k rows of 384 dims on 2 cores, HNSW ~3 ms but unreliable when filtered).
-EXACT_THRESHOLD = 20_000
+# Below this many candidate rows the exact scan is about as fast as the HNSW path (bench/search.py, 384
+# dims, 2 busy cores: exact ~1.2 us a row, 12 ms at 10k; HNSW with ef_search planned 5-7 ms at any size).
+EXACT_THRESHOLD = 5_000
 EF_SEARCH_MIN = 100
 EF_SEARCH_MAX = 1000  # pgvector's upper bound for hnsw.ef_search
 HNSW_MAX_DIMS = 2000  # ensure_embedding_index creates no index above this: such models are always exact
@@ -60,7 +60,7 @@ class Scored:
 class DenseResult:
     hits: list[Scored]
     strategy: Strategy
-    candidates: float  # the planner's estimate of the filtered rows
+    candidates: float  # the estimate of the filtered rows
 
 
 async def pgvector_version(session: AsyncSession) -> tuple[int, ...]:
@@ -89,21 +89,21 @@ def _filter_sql(tenant_id: uuid.UUID, group_ids: Sequence[uuid.UUID], model: Mod
 
 async def estimate_candidates(session: AsyncSession, *, tenant_id: uuid.UUID, group_ids: Sequence[uuid.UUID],
                               model: ModelRef) -> tuple[float, float]:
-    """The planner's estimate of the filtered rows, and its row count of the model's HNSW index (0 if unknown).
+    """About how many chunks the filter leaves, and how many the model's index holds.
 
-    An estimate, not a count: counting is a heap scan of every filtered row (Row-Level Security's tenant
-    check rules out an index-only scan), 20-30 ms at 20k rows, more than the search it decides about. A
-    wrong estimate costs time, never rows: too high sends a small set to HNSW, whose short answer falls
-    back to the exact scan; too low sends a large set to the exact scan.
+    From the documents' `chunks_total` (documents whose vectors are all of this model): one row per
+    document, not per chunk. Counting the chunks is a heap read of every filtered row (RLS's tenant check
+    rules out an index-only scan), 20-30 ms at 20k rows, more than the search it decides about; and the
+    planner's estimate multiplies tenant, collection and model as if independent (they are not: a
+    collection has one tenant and one model), 2,000 chunks of a small tenant came out as 1 row. A wrong
+    figure costs time, never rows: HNSW's short answer falls back to the exact scan.
     """
-    plan = (await session.execute(text(
-        f"EXPLAIN (FORMAT JSON) SELECT 1 FROM chunks c WHERE {_filter_sql(tenant_id, group_ids, model)}"  # noqa: S608
-    ))).scalar_one()
-    doc = json.loads(plan) if isinstance(plan, str) else plan
-    index_rows = (await session.execute(text(
-        "SELECT reltuples FROM pg_class WHERE relname = :name AND relkind = 'i'"),
-        {"name": "chunks_hnsw_" + uuid.UUID(str(model.id)).hex})).scalar()
-    return float(doc[0]["Plan"]["Plan Rows"]), max(float(index_rows or 0), 0.0)
+    row = (await session.execute(text(
+        "SELECT coalesce(sum(b.chunks_total) FILTER (WHERE b.group_id = ANY(:group_ids)), 0), "
+        "coalesce(sum(b.chunks_total), 0) FROM info_blobs b WHERE b.tenant_id = :tenant_id "
+        "AND b.embedding_model_id = :model_id"
+    ), {"tenant_id": tenant_id, "group_ids": list(group_ids), "model_id": model.id})).one()
+    return float(row[0]), float(row[1])
 
 
 async def exact_search(session: AsyncSession, *, tenant_id: uuid.UUID, group_ids: Sequence[uuid.UUID],
@@ -147,8 +147,7 @@ async def hnsw_search(session: AsyncSession, *, tenant_id: uuid.UUID, group_ids:
 def plan_ef_search(limit: int, candidates: float, index_rows: float) -> int | None:
     """ef_search for a filtered HNSW scan to leave ~2x `limit` rows, or None if even the maximum would not.
 
-    The scan's candidates pass the filter at about the filter's share of the index; the planner's row count
-    of the index (0 before its first ANALYZE) stands in for the index's size.
+    The scan's candidates pass the filter at about the filter's share of the index.
     """
     share = min(1.0, candidates / index_rows) if index_rows > 0 else 1.0
     needed = math.ceil(2 * limit / share)
@@ -179,7 +178,10 @@ async def dense_search(session: AsyncSession, *, tenant_id: uuid.UUID, group_ids
     if candidates <= exact_threshold or model.dimensions > HNSW_MAX_DIMS:
         return DenseResult(await exact(), "exact", candidates)
     if await pgvector_version(session) >= (0, 8):
-        return DenseResult(await hnsw(max(EF_SEARCH_MIN, limit), iterative=True), "iterative", candidates)
+        hits = await hnsw(max(EF_SEARCH_MIN, limit), iterative=True)
+        if len(hits) >= limit:  # short only if the scan hit hnsw.max_scan_tuples first
+            return DenseResult(hits, "iterative", candidates)
+        return DenseResult(await exact(), "hnsw_then_exact", candidates)
     ef_search = plan_ef_search(limit, candidates, index_rows)
     if ef_search is not None:
         hits = await hnsw(ef_search)
