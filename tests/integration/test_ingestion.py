@@ -21,12 +21,13 @@ from typing import Any
 import boto3
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select, update
 
 from eneo.core import aio
 from eneo.core.db import UnitOfWork, dispose_engine
 from eneo.core.redis import close_redis, get_redis
 from eneo.core.settings import get_settings
+from eneo.ingestion import ingest as ingest_module
 from eneo.knowledge import storage
 from eneo.knowledge.models import Chunk, Group, InfoBlob, InfoBlobStatus
 from eneo.model_providers.embedding_models import ensure_local_embedding_model
@@ -471,3 +472,68 @@ async def test_embed_work_for_a_model_the_collection_no_longer_uses_is_skipped(
     assert fresh_fake.embedding_calls == []
     assert all(r.embedding is None for r in await chunk_rows(collection, blob_id))
     assert (await blob(collection, blob_id)).status == InfoBlobStatus.embedding
+
+
+async def test_a_model_change_during_extraction_is_what_the_chunks_and_the_embed_work_follow(
+        collection: Collection, queues: Queues, functions: dict[str, Any], client: httpx.AsyncClient,
+        fresh_fake: FakeOpenAIExtras, db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The collection moves to a provider model that reads 64 tokens while the document is being extracted
+    (the change is made from inside extraction, through a connection of its own: the moment it happens
+    in production, when the collection has no chunk of this document to re-queue yet). Embed work for
+    the model read at the claim would be skipped by embed, and the document would stay `embedding`."""
+    admin = collection.member
+    provider_id = await fake_provider(client, admin, fresh_fake)
+    new_model = uuid.UUID((await _json(await client.post("/api/v1/embedding-models/", headers=admin.headers, json={
+        "provider_id": provider_id, "name": "text-embedding-short", "dimensions": 16, "max_input_tokens": 64}),
+        201))["id"])
+    real_extract = ingest_module.extract
+
+    def extract_while_the_model_changes(*args: Any) -> Any:
+        engine = create_engine(db.database_migration_url)
+        try:
+            with engine.begin() as conn:
+                conn.execute(update(Group).where(Group.id == collection.group_id).values(embedding_model_id=new_model))
+        finally:
+            engine.dispose()
+        return real_extract(*args)
+
+    monkeypatch.setattr(ingest_module, "extract", extract_while_the_model_changes)
+    blob_id = await upload(collection, queues, TEXT.encode(), "mitt-i.txt", "text/plain")
+    assert await invoke(functions["ingest"], queues.event(notifications(queues, 1))) == {"batchItemFailures": []}
+
+    stored = await blob(collection, blob_id)
+    assert stored.status == InfoBlobStatus.embedding and stored.chunks_total > 1
+    async with UnitOfWork(admin.tenant_id) as uow:
+        longest = await uow.session.scalar(select(func.max(Chunk.token_count)).where(Chunk.info_blob_id == blob_id))
+    assert longest is not None and longest <= 64 - 2  # cut for the new model ([CLS] and [SEP] added)
+    messages = queues.receive(queues.embed_url, expect=99, wait=2.0)
+    assert messages and {json.loads(m["Body"])["embedding_model_id"] for m in messages} == {str(new_model)}
+
+    assert await invoke(functions["embed"], queues.event(messages)) == {"batchItemFailures": []}
+    done = await blob(collection, blob_id)
+    assert done.status == InfoBlobStatus.ready and done.embedding_model_id == new_model
+    assert all(len(r.embedding) == 16 for r in await chunk_rows(collection, blob_id))
+
+
+async def test_an_object_over_its_types_limit_put_straight_into_the_bucket_fails_too_large(
+        collection: Collection, queues: Queues, functions: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto (like some S3-compatible stores) stores what a presigned POST's policy would refuse, so ingest
+    checks the size itself: against the largest limit before reading, then against the detected type's."""
+    monkeypatch.setenv("UPLOAD_MAX_BYTES", "2048")
+    monkeypatch.setenv("AUDIO_MAX_BYTES", "4096")
+    get_settings.cache_clear()
+    over_type = await upload(collection, queues, b"Riktlinjer for hemtjanst. " * 120, "lang.txt", "text/plain")
+    over_all = await upload(collection, queues, TEXT.encode(), "langre.txt", "text/plain")
+    audio = await upload(collection, queues, (DOCUMENTS / "riktlinjer.wav").read_bytes(), "samtal.wav",
+                         "audio/wav")  # over the documents' limit, within audio's
+    assert await invoke(functions["ingest"], queues.event(notifications(queues, 3))) == {"batchItemFailures": []}
+
+    failed = await blob(collection, over_type)
+    assert (failed.status, failed.error_code) == (InfoBlobStatus.failed, "too_large")
+    assert failed.error_message == "Plain text files may be at most 2.0 KB; this one is 3.0 KB"
+    assert await chunk_rows(collection, over_type) == []
+    failed = await blob(collection, over_all)
+    assert (failed.status, failed.error_code) == (InfoBlobStatus.failed, "too_large")
+    assert failed.error_message == f"Files may be at most 4.0 KB; this one is {len(TEXT.encode()) / 1024:.1f} KB"
+    assert failed.content_hash is None  # refused on its HEAD, never read
+    assert (await blob(collection, audio)).error_code == "no_transcription_model"  # not too large

@@ -12,6 +12,13 @@ Idempotence and retries (why the steps are in this order):
   collection then fails at once as `duplicate_content` (the partial unique index decides a race).
 * Chunks are upserted on (info_blob_id, chunk_index), so a redelivery never duplicates them; the
   blob turns `embedding` only after the embed messages were sent, so a failure to send is retried.
+* The collection's embedding model is read again, FOR SHARE on its row, in the transaction that
+  stores the chunks: a model change during extraction (which found no chunks of this blob to
+  re-queue) then either waits for the chunks and re-queues them, or is what the embed messages and
+  the chunk length follow. Work for the model read at the claim would be skipped by embed, leaving
+  the blob `embedding` for good.
+* The size is checked against the detected type's limit: a presigned POST's policy holds uploads to
+  it on AWS, but not every S3-compatible store enforces it (moto does not).
 * Document problems (DocumentFailure, ExtractionError) fail the blob and the message succeeds; any
   other error is raised (the record is retried) and, on the last delivery, first fails the blob as
   `retries_exhausted`.
@@ -41,6 +48,7 @@ from eneo.ingestion.transcription import NO_MODEL_MESSAGE, transcription_target
 from eneo.knowledge import storage
 from eneo.knowledge.chunking import ChunkText, chunk
 from eneo.knowledge.extract import (
+    ACCEPTED_TYPES,
     DocumentType,
     Extracted,
     ExtractionError,
@@ -55,6 +63,7 @@ from eneo.model_providers.embedding_models import EmbeddingModel
 
 log = logging.getLogger("eneo.ingestion")
 
+MODEL_CHANGES = 3  # re-chunkings for models changed mid-way before the message is retried instead
 DEADLINE_MARGIN = 10.0  # seconds kept after extraction to store chunks and send messages
 EXTRACT_GRACE = 2.0  # the extractors stop themselves at the timeout; this is for one last slow part
 
@@ -69,8 +78,16 @@ class Claimed:
     object_key: str
     filename: str
     declared_type: str
-    embedding_model_id: uuid.UUID
-    max_input_tokens: int  # of the collection's embedding model: no chunk may be longer
+    embedding_model_id: uuid.UUID  # the collection's model: read at the claim, again when the chunks are stored
+    max_input_tokens: int  # of that model: no chunk may be longer
+
+
+class ModelChanged(Exception):
+    """The collection moved to a model that reads fewer tokens while the document was extracted: chunk again."""
+
+    def __init__(self, model_id: uuid.UUID, max_input_tokens: int) -> None:
+        super().__init__("the collection's embedding model changed")
+        self.model_id, self.max_input_tokens = model_id, max_input_tokens
 
 
 async def ingest(request: IngestRequest, *, receive_count: int = 1, deadline: float | None = None,
@@ -130,46 +147,60 @@ async def _process(c: Claimed, deadline: float | None, settings: Settings) -> No
     data = await _read_object(c, settings)
     doc_type = detect(data, c.filename, c.declared_type or None)
     audio = is_audio(doc_type)
-    if audio and len(data) > settings.audio_max_bytes:
-        raise DocumentFailure("too_large", f"Audio files may be at most {_mb(settings.audio_max_bytes)}; "
-                                           f"this one is {_mb(len(data))}")
+    limit = doc_type.accepted.max_bytes(settings)
+    if len(data) > limit:
+        label = doc_type.accepted.label
+        raise DocumentFailure("too_large", f"{label[:1].upper() + label[1:]} files may be at most {_size(limit)}; "
+                                           f"this one is {_size(len(data))}")
     await _record_content(c, hashlib.sha256(data).hexdigest(), doc_type.media_type, len(data))
     if audio:
         sections, pages = [Section(text=await _transcribe(c, data), page=None)], 0
     else:
         extracted = await _extract(data, doc_type, deadline, settings)
         sections, pages = extracted.sections, extracted.pages
-    size = min(settings.chunk_size_tokens, c.max_input_tokens - 2)  # the model adds [CLS] and [SEP]
-    pieces = chunk(sections, size, min(settings.chunk_overlap_tokens, size // 4))
-    if not pieces:
-        raise DocumentFailure("empty", "The document contains no text to search")
-    pending = await _store_chunks(c, pieces, pages)
-    if pending is None:
+    for _ in range(MODEL_CHANGES):
+        size = _chunk_size(settings, c.max_input_tokens)
+        pieces = chunk(sections, size, min(settings.chunk_overlap_tokens, size // 4))
+        if not pieces:
+            raise DocumentFailure("empty", "The document contains no text to search")
+        try:
+            stored = await _store_chunks(c, pieces, pages, settings)
+        except ModelChanged as changed:
+            c = replace(c, embedding_model_id=changed.model_id, max_input_tokens=changed.max_input_tokens)
+            continue
+        if stored is None:
+            return
+        c, pending = stored
+        await _send_embed_work(c, pending, settings)
+        await _mark_embedding(c)
         return
-    await _send_embed_work(c, pending, settings)
-    await _mark_embedding(c)
+    raise RuntimeError("the collection's embedding model kept changing while the chunks were stored")
+
+
+def _chunk_size(settings: Settings, max_input_tokens: int) -> int:
+    return min(settings.chunk_size_tokens, max_input_tokens - 2)  # the model adds [CLS] and [SEP]
 
 
 async def _read_object(c: Claimed, settings: Settings) -> bytes:
-    """The object's bytes, after its size was checked (HEAD first: an oversized object is never read)."""
+    """The object's bytes, after its size was checked against the largest limit of any type (HEAD first: an
+    oversized object is never read); the type's own limit is checked once the type is known."""
     from botocore.exceptions import ClientError
 
-    s3 = storage.s3_client()
+    s3, largest = storage.s3_client(), max(a.max_bytes(settings) for a in ACCEPTED_TYPES)
     try:
         head = await asyncio.to_thread(s3.head_object, Bucket=settings.documents_bucket, Key=c.object_key)
         size = int(head.get("ContentLength", 0))
-        if size > settings.upload_max_bytes:
-            raise DocumentFailure("too_large", f"Documents may be at most {_mb(settings.upload_max_bytes)}; "
-                                               f"this one is {_mb(size)}")
+        if size > largest:
+            raise DocumentFailure("too_large", f"Files may be at most {_size(largest)}; this one is {_size(size)}")
         response = await asyncio.to_thread(s3.get_object, Bucket=settings.documents_bucket, Key=c.object_key)
-        data: bytes = await asyncio.to_thread(response["Body"].read, settings.upload_max_bytes + 1)
+        data: bytes = await asyncio.to_thread(response["Body"].read, largest + 1)
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
             raise DocumentFailure("object_missing", "The uploaded file is not in storage (the upload did not "
                                                     "finish, or it was removed); upload it again") from None
         raise  # 5xx, throttling, access: worth a retry
-    if len(data) > settings.upload_max_bytes:  # it grew between HEAD and GET
-        raise DocumentFailure("too_large", f"Documents may be at most {_mb(settings.upload_max_bytes)}")
+    if len(data) > largest:  # it grew between HEAD and GET
+        raise DocumentFailure("too_large", f"Files may be at most {_size(largest)}")
     return data
 
 
@@ -244,15 +275,29 @@ async def _extract(data: bytes, doc_type: DocumentType, deadline: float | None, 
                                                  "split it into smaller files") from None
 
 
-async def _store_chunks(c: Claimed, pieces: list[ChunkText], pages: int) -> list[uuid.UUID] | None:
-    """Upsert the chunks and the blob's counts; the ids still without a vector of the collection's model.
-
-    None if the blob is no longer ours (deleted, or failed meanwhile)."""
+async def _store_chunks(c: Claimed, pieces: list[ChunkText], pages: int, settings: Settings
+                        ) -> tuple[Claimed, list[uuid.UUID]] | None:
+    """Upsert the chunks and the blob's counts. Returns the claim with the collection's model as of this
+    transaction and the ids still without a vector of that model; None if the blob (or its collection) is
+    no longer ours. ModelChanged if that model reads fewer tokens than the chunks were cut for."""
     rows = [{"id": new_id(), "tenant_id": c.tenant_id, "group_id": c.group_id, "info_blob_id": c.blob_id,
              "chunk_index": p.index, "text": p.text.replace("\x00", ""), "token_count": p.token_count,
              "page": p.page, "created_at": utcnow()} for p in pieces]
     async with UnitOfWork(c.tenant_id) as uow:
         s = uow.session
+        # The group's row first (FOR SHARE: a model change waits for this commit, then finds these chunks).
+        model = (await s.execute(
+            select(EmbeddingModel.id, EmbeddingModel.max_input_tokens)
+            .join(Group, Group.embedding_model_id == EmbeddingModel.id)
+            .where(Group.id == c.group_id, Group.tenant_id == c.tenant_id)
+            .with_for_update(read=True, of=Group))).first()
+        if model is None:
+            return None
+        if model.id != c.embedding_model_id:
+            log.info("the collection's embedding model changed during ingestion", extra={"blob_id": str(c.blob_id)})
+            if _chunk_size(settings, model.max_input_tokens) < _chunk_size(settings, c.max_input_tokens):
+                raise ModelChanged(model.id, model.max_input_tokens)
+            c = replace(c, embedding_model_id=model.id, max_input_tokens=model.max_input_tokens)
         blob = (await s.execute(
             update(InfoBlob).where(InfoBlob.id == c.blob_id, InfoBlob.status == InfoBlobStatus.processing)
             .values(chunks_total=len(rows), pages=pages or None, updated_at=utcnow())
@@ -276,7 +321,7 @@ async def _store_chunks(c: Claimed, pieces: list[ChunkText], pages: int) -> list
             select(Chunk.id).where(Chunk.info_blob_id == c.blob_id, ~embedded).order_by(Chunk.chunk_index))).all()
     log.info("chunks stored", extra={"blob_id": str(c.blob_id), "chunks": len(rows), "pages": pages,
                                      "to_embed": len(pending)})
-    return list(pending)
+    return c, list(pending)
 
 
 async def _send_embed_work(c: Claimed, chunk_ids: list[uuid.UUID], settings: Settings) -> None:
@@ -302,5 +347,5 @@ async def _mark_embedding(c: Claimed) -> None:
         await publish(blob)
 
 
-def _mb(size: int) -> str:
-    return f"{size / (1024 * 1024):.1f} MB"
+def _size(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB" if size >= 1024 * 1024 else f"{size / 1024:.1f} KB"
