@@ -15,6 +15,7 @@ import math
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -537,3 +538,67 @@ async def test_an_object_over_its_types_limit_put_straight_into_the_bucket_fails
     assert failed.error_message == f"Files may be at most 4.0 KB; this one is {len(TEXT.encode()) / 1024:.1f} KB"
     assert failed.content_hash is None  # refused on its HEAD, never read
     assert (await blob(collection, audio)).error_code == "no_transcription_model"  # not too large
+
+
+async def age(c: Collection, blob_id: uuid.UUID, seconds: float) -> None:
+    """Make the blob's last change `seconds` old (as if nothing had happened to it since)."""
+    async with UnitOfWork(c.member.tenant_id) as uow:
+        await uow.session.execute(update(InfoBlob).where(InfoBlob.id == blob_id).values(
+            updated_at=func.now() - timedelta(seconds=seconds)))
+
+
+async def test_a_document_stuck_processing_or_embedding_can_be_retried_once_stale(
+        collection: Collection, queues: Queues, functions: dict[str, Any], client: httpx.AsyncClient) -> None:
+    """Its last attempt was killed by the function's timeout, or the database was down when it was to be
+    marked failed: nothing will move it again. A document that is moving is never stale, since every
+    status or progress change sets updated_at."""
+    admin, stale = collection.member, get_settings().ingest_stale_seconds
+    blob_id = await upload(collection, queues, TEXT.encode(), "fast.txt", "text/plain")
+    await invoke(functions["ingest"], queues.event(notifications(queues, 1)))
+    lost = queues.receive(queues.embed_url, expect=99, wait=2.0)  # the embed work that will never run
+    for m in lost:
+        queues.sqs.delete_message(QueueUrl=queues.embed_url, ReceiptHandle=m["ReceiptHandle"])
+    path = f"/api/v1/info-blobs/{blob_id}/retry/"
+
+    await age(collection, blob_id, stale - 120)
+    r = await client.post(path, headers=admin.headers)
+    assert (r.status_code, r.json()["code"]) == (409, "not_failed")
+    retry_at = datetime.fromisoformat(r.json()["details"][0]["retry_at"])
+    assert abs((retry_at - (datetime.now(UTC) + timedelta(seconds=120))).total_seconds()) < 30
+    assert r.json()["message"].startswith("This document is still embedding; if it makes no progress, it can be "
+                                          f"retried from {retry_at:%Y-%m-%d %H:%M} UTC")
+
+    # Progress (one chunk of its embed work arriving after all) makes it fresh again.
+    await age(collection, blob_id, stale + 60)
+    work = json.loads(lost[0]["Body"])
+    one = {"MessageId": "one-chunk", "ReceiptHandle": "r",
+           "Body": json.dumps(dict(work, chunk_ids=work["chunk_ids"][:1]))}
+    assert await invoke(functions["embed"], queues.event([one])) == {"batchItemFailures": []}
+    moved = await blob(collection, blob_id)
+    assert (moved.status, moved.chunks_embedded) == (InfoBlobStatus.embedding, 1) and moved.chunks_total > 1
+    assert (await client.post(path, headers=admin.headers)).status_code == 409
+
+    # No progress for ingest_stale_seconds: retried from its stored file, through to ready.
+    await age(collection, blob_id, stale + 60)
+    r = await client.post(path, headers=admin.headers)
+    assert r.status_code == 202, r.text
+    assert (r.json()["status"], r.json()["chunks_total"], r.json()["chunks_embedded"]) == ("uploading", 0, 0)
+    [retry] = queues.receive(queues.ingest_url)
+    assert await invoke(functions["ingest"], queues.event([retry])) == {"batchItemFailures": []}
+    total = (await blob(collection, blob_id)).chunks_total
+    await run_embed(queues, functions, math.ceil(total / get_settings().embed_batch_size))
+    assert (await blob(collection, blob_id)).status == InfoBlobStatus.ready
+
+    # The same for one left `processing` (the ingest attempt died after its claim).
+    other = await upload(collection, queues, b"Trygghetslarm i hemmet. " * 20, "larm.txt", "text/plain")
+    [created] = [m for m in queues.receive(queues.ingest_url) if str(other) in m["Body"]]
+    async with UnitOfWork(admin.tenant_id) as uow:
+        await uow.session.execute(update(InfoBlob).where(InfoBlob.id == other).values(
+            status=InfoBlobStatus.processing, attempts=1))
+    r = await client.post(f"/api/v1/info-blobs/{other}/retry/", headers=admin.headers)
+    assert (r.status_code, r.json()["code"]) == (409, "not_failed") and "still processing" in r.json()["message"]
+    await age(collection, other, stale + 1)
+    assert (await client.post(f"/api/v1/info-blobs/{other}/retry/", headers=admin.headers)).status_code == 202
+    [retry] = queues.receive(queues.ingest_url)
+    assert await invoke(functions["ingest"], queues.event([retry, created])) == {"batchItemFailures": []}
+    assert (await blob(collection, other)).status == InfoBlobStatus.embedding

@@ -147,5 +147,6 @@ async def delete_blob(ctx: CurrentUser, blob_id: uuid.UUID) -> Response:
 
 @blobs.post("/{blob_id}/retry/", status_code=status.HTTP_202_ACCEPTED)
 async def retry_blob(ctx: CurrentUser, blob_id: uuid.UUID) -> InfoBlobOut:
-    """Ingest a failed document again from its stored file (409 `not_failed` for any other status)."""
+    """Ingest a failed document again from its stored file; also one stuck `processing`/`embedding` with no
+    change for `ingest_stale_seconds` (409 `not_failed` otherwise, saying from when it can be retried)."""
     return await service.retry(ctx.uow, ctx.principal, blob_id, ctx.settings)

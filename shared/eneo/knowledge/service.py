@@ -20,6 +20,7 @@ import hashlib
 import logging
 import uuid
 from collections import defaultdict
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, delete, func, select, update
@@ -29,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from eneo.auth.principal import Principal
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import AppError, Conflict, NotFound, ValidationFailed
-from eneo.core.ids import new_id
+from eneo.core.ids import new_id, utcnow
 from eneo.core.pagination import paginate
 from eneo.core.settings import Settings
 from eneo.knowledge import storage
@@ -365,13 +366,31 @@ async def upload(uow: UnitOfWork, p: Principal, group_id: uuid.UUID, *, data: by
     return UploadOut(**blob_out(blob).model_dump(), duplicate=False), True
 
 
+def _retryable(blob: InfoBlob, settings: Settings) -> None:
+    """Failed documents, and stuck ones: `processing`/`embedding` with no change for `ingest_stale_seconds`
+    (its last attempt killed by the function's timeout, the database down when it was to be marked
+    failed, webhook deliveries that never count as a last attempt). Every status or progress change
+    sets `updated_at`, so a document that is moving is never stale."""
+    if blob.status == InfoBlobStatus.failed:
+        return
+    if blob.status in (InfoBlobStatus.processing, InfoBlobStatus.embedding):
+        retry_at = blob.updated_at + timedelta(seconds=settings.ingest_stale_seconds)
+        if utcnow() >= retry_at:
+            return
+        raise Conflict(f"This document is still {blob.status.value}; if it makes no progress, it can be retried "
+                       f"from {retry_at.strftime('%Y-%m-%d %H:%M')} UTC", code="not_failed",
+                       details=[{"field": "status", "message": blob.status.value, "type": "not_failed",
+                                 "retry_at": retry_at.isoformat()}])
+    raise Conflict(f"Only a failed or stuck document can be retried; this one is {blob.status.value}",
+                   code="not_failed")
+
+
 async def retry(uow: UnitOfWork, p: Principal, blob_id: uuid.UUID, settings: Settings) -> InfoBlobOut:
-    """Start a failed document over: chunks removed, status uploading, and a retry message to ingest."""
+    """Start a failed (or stuck) document over: chunks removed, status uploading, and a retry message to ingest."""
     blob = await _blob(uow, p, blob_id, SpaceAction.edit_content, lock=True)
-    if blob.status != InfoBlobStatus.failed:
-        raise Conflict(f"Only a failed document can be retried; this one is {blob.status.value}",
-                       code="not_failed")
-    previous = blob.error_code, blob.error_message
+    _retryable(blob, settings)
+    previous = (blob.error_code, blob.error_message) if blob.status == InfoBlobStatus.failed else (
+        "retries_exhausted", "The document stopped making progress and could not be queued again; retry it")
     await uow.session.execute(delete(Chunk).where(Chunk.info_blob_id == blob.id, Chunk.tenant_id == p.tenant_id))
     blob.status, blob.error_code, blob.error_message = InfoBlobStatus.uploading, None, None
     blob.attempts = blob.chunks_total = blob.chunks_embedded = 0
