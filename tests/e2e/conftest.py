@@ -64,7 +64,7 @@ class Stack:
         return env | {
             "ENEO_ADMIN_EMAIL": self.admin_email, "ENEO_ADMIN_PASSWORD": self.admin_password,
             "SUPER_API_KEY": self.super_api_key, "JWT_SECRET": self.jwt_secret, "LOG_LEVEL": "INFO",
-            "PYTHONUNBUFFERED": "1",
+            "PYTHONUNBUFFERED": "1", "ENEO_QUEUE_VISIBILITY_SECONDS": "2",  # failed messages come back quickly
         }
 
     def output(self) -> str:

@@ -84,6 +84,9 @@ class TenantA:
     assistant: str = ""
     session: str = ""
     question: str = ""
+    embedding_model: str = ""
+    group: str = ""
+    blob: str = ""
 
 
 @pytest.fixture(scope="module")
@@ -108,10 +111,21 @@ def tenant_a(http: httpx.Client, sysadmin) -> TenantA:
                       json={"question": "A's question", "stream": True})
     assert asked.status_code == 202, asked.text
     session, question = asked.json()["session_id"], asked.json()["question"]["id"]
-    return TenantA(admin, user, space, key["id"], key["key"], provider, model, assistant, session, question)
+    embedding_model = http.post("/api/v1/embedding-models/", headers=admin.headers, json={
+        "provider_id": provider, "name": "a-embedder", "dimensions": 8})
+    assert embedding_model.status_code == 201, embedding_model.text
+    group = http.post(f"/api/v1/spaces/{space}/knowledge/groups/", json={"name": "A's collection"},
+                      headers=admin.headers)
+    assert group.status_code == 201, group.text
+    blob = http.post(f"/api/v1/groups/{group.json()['id']}/info-blobs/upload/", headers=admin.headers,
+                     files={"file": ("a.txt", b"A's document about the harbour fees.", "text/plain")})
+    assert blob.status_code == 202, blob.text
+    return TenantA(admin, user, space, key["id"], key["key"], provider, model, assistant, session, question,
+                   embedding_model.json()["id"], group.json()["id"], blob.json()["id"])
 
 
 # Every route that takes an id, called by tenant B's admin with tenant A's ids.
+FILE = {"file": ("stolen.txt", b"Tenant B's text, uploaded into A's collection", "text/plain")}  # multipart
 CROSS_TENANT = [
     ("GET", "/api/v1/spaces/{space}/", None),
     ("PATCH", "/api/v1/spaces/{space}/", {"name": "stolen"}),
@@ -147,6 +161,23 @@ CROSS_TENANT = [
     ("POST", "/api/v1/assistants/{assistant}/sessions/{session}/feedback/", {"question_id": "{question}", "value": 1}),
     ("GET", "/api/v1/questions/{question}/", None),
     ("GET", "/api/v1/questions/{question}/stream", None),
+    ("GET", "/api/v1/embedding-models/{embedding_model}/", None),
+    ("PATCH", "/api/v1/embedding-models/{embedding_model}/", {"enabled": False}),
+    ("DELETE", "/api/v1/embedding-models/{embedding_model}/", None),
+    ("POST", "/api/v1/spaces/{space}/knowledge/groups/", {"name": "stolen"}),
+    ("GET", "/api/v1/spaces/{space}/knowledge/groups/", None),
+    ("GET", "/api/v1/groups/{group}/", None),
+    ("PATCH", "/api/v1/groups/{group}/", {"name": "stolen"}),
+    ("DELETE", "/api/v1/groups/{group}/", None),
+    ("GET", "/api/v1/groups/{group}/info-blobs/", None),
+    ("POST", "/api/v1/groups/{group}/info-blobs/upload-url/",
+     {"filename": "a.txt", "content_type": "text/plain", "size_bytes": 10}),
+    ("POST", "/api/v1/groups/{group}/info-blobs/upload/", FILE),
+    ("POST", "/api/v1/groups/{group}/searches/", {"query": "A's document"}),
+    ("GET", "/api/v1/info-blobs/{blob}/", None),
+    ("PATCH", "/api/v1/info-blobs/{blob}/", {"title": "stolen"}),
+    ("DELETE", "/api/v1/info-blobs/{blob}/", None),
+    ("POST", "/api/v1/info-blobs/{blob}/retry/", None),
 ]
 
 
@@ -158,9 +189,13 @@ def test_tenant_b_cannot_touch_tenant_a(http: httpx.Client, sysadmin, tenant_a: 
     ids = {"space": tenant_a.space, "user": tenant_a.user.id, "key_id": tenant_a.key_id,
            "b_admin": b_admin.id, "b_space": b_space, "provider": tenant_a.provider, "model": tenant_a.model,
            "assistant": tenant_a.assistant, "version": 1, "session": tenant_a.session,
-           "question": tenant_a.question}
-    fill = {k: v.format(**ids) if isinstance(v, str) else v for k, v in (body or {}).items()}
-    r = http.request(method, path.format(**ids), json=fill if body else None, headers=b_admin.headers)
+           "question": tenant_a.question, "embedding_model": tenant_a.embedding_model, "group": tenant_a.group,
+           "blob": tenant_a.blob}
+    if body is FILE:
+        r = http.request(method, path.format(**ids), files=FILE, headers=b_admin.headers)
+    else:
+        fill = {k: v.format(**ids) if isinstance(v, str) else v for k, v in (body or {}).items()}
+        r = http.request(method, path.format(**ids), json=fill if body else None, headers=b_admin.headers)
     assert r.status_code == 404, r.text
     assert r.json()["code"] == "not_found"
     assert "A's space" not in r.text and tenant_a.user.email not in r.text
@@ -180,10 +215,16 @@ def test_tenant_b_cannot_touch_tenant_a(http: httpx.Client, sysadmin, tenant_a: 
                        headers=tenant_a.admin.headers).json()
     assert [(q["id"], q["question"], q["feedback"]) for q in session["questions"]] == [
         (tenant_a.question, "A's question", None)]
+    embedder = http.get(f"/api/v1/embedding-models/{tenant_a.embedding_model}/", headers=tenant_a.admin.headers)
+    assert (embedder.json()["name"], embedder.json()["enabled"]) == ("a-embedder", True)
+    assert http.get(f"/api/v1/groups/{tenant_a.group}/", headers=tenant_a.admin.headers).json()["name"] == \
+        "A's collection"
+    blobs = http.get(f"/api/v1/groups/{tenant_a.group}/info-blobs/", headers=tenant_a.admin.headers).json()["items"]
+    assert [(b["id"], b["title"]) for b in blobs] == [(tenant_a.blob, "a.txt")]
 
 
 LISTS = ["/api/v1/spaces/", "/api/v1/users/", "/api/v1/api-keys/", "/api/v1/admin/model-providers/",
-         "/api/v1/completion-models/", "/api/v1/assistants/"]
+         "/api/v1/completion-models/", "/api/v1/assistants/", "/api/v1/embedding-models/", "/api/v1/limits/"]
 
 
 def test_tenant_b_lists_nothing_of_tenant_a(http: httpx.Client, sysadmin, tenant_a: TenantA) -> None:
@@ -193,7 +234,8 @@ def test_tenant_b_lists_nothing_of_tenant_a(http: httpx.Client, sysadmin, tenant
         assert r.status_code == 200
         text = r.text
         for secret in (tenant_a.space, tenant_a.user.id, tenant_a.admin.id, tenant_a.key_id, tenant_a.user.email,
-                       tenant_a.provider, tenant_a.model, tenant_a.assistant, tenant_a.session, tenant_a.question):
+                       tenant_a.provider, tenant_a.model, tenant_a.assistant, tenant_a.session, tenant_a.question,
+                       tenant_a.embedding_model, tenant_a.group, tenant_a.blob):
             assert secret not in text, (path, secret)
 
 
