@@ -39,16 +39,13 @@ import multiprocessing
 import os
 import re
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import AsyncExitStack, contextmanager, suppress
+from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -59,20 +56,14 @@ from openai import AsyncOpenAI
 from websockets.asyncio.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # tests.fakes, for the fake's process
+sys.path.insert(0, str(ROOT))  # tests.fakes, for the fake's process; bench.localstack
 
-READY = re.compile(r"^eneo-local ready: (http://\S+)$", re.MULTILINE)
-SECRETS = {
-    "JWT_SECRET": "bench-jwt-secret-0123456789abcdef0123456789",
-    "SUPER_API_KEY": "bench-super-key-0123456789abcdef0123456789",
-}
+from bench.localstack import Stack, local_stack, new_admin, post  # noqa: E402
+
 PROVIDER_KEY = "bench-provider-key-0123456789"
 MODEL = "fake-model"
 SYSTEM = "Svara."
-PASSWORD = "bench passphrase 0001"  # noqa: S105 - a throwaway stack's user
 RECV_TIMEOUT = 60.0
-_NOT_INHERITED = ("DATABASE_URL", "DATABASE_MIGRATION_URL", "REDIS_URL", "S3_ENDPOINT_URL", "ENEO_PORT",
-                  "ENEO_DATA_DIR", "ENEO_TEMPLATE", "ENEO_WS_PORT", "ENEO_LAMBDA_PORT")
 
 
 # --- the fake provider, in its own process -----------------------------------------------------
@@ -122,79 +113,6 @@ class FakeProcess:
                 self.process.join(5)
 
 
-# --- the local stack ---------------------------------------------------------------------------
-
-@dataclass
-class Stack:
-    url: str
-    ws_url: str
-    endpoints: dict[str, Any]
-    log: Path
-
-
-def _start(work: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], Stack]:
-    data, log = work / "data", work / "eneo-local.log"
-    offset = log.stat().st_size if log.exists() else 0
-    with log.open("ab") as out:
-        process = subprocess.Popen(  # noqa: S603 - our own CLI
-            [sys.executable, "-m", "eneo_local", "up", "--data-dir", str(data), "--port", "0", "--ws-port", "0"],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
-    deadline = time.monotonic() + 120
-    while not (match := READY.search(log.read_text(errors="replace")[offset:])):
-        if process.poll() is not None or time.monotonic() > deadline:
-            _stop(process)
-            raise SystemExit(f"eneo-local did not start; its output:\n{log.read_text(errors='replace')[-6000:]}")
-        time.sleep(0.1)
-    endpoints = json.loads((data / "endpoints.json").read_text())
-    return process, Stack(match.group(1), endpoints["ws_url"], endpoints, log)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Ctrl-C, as a developer would; killed if it has not stopped within 30 s."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _raise_max_connections(stack: Stack, wanted: int) -> bool:
-    """ALTER SYSTEM max_connections on the embedded Postgres if it is lower; True if a restart is due.
-
-    Every warm instance keeps its pooled database connection, so sessions + complete + ws at
-    `--sessions` instances each need more than the embedded server's default of 100.
-    """
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    url = make_url(stack.endpoints["database_url"]).set(drivername="postgresql", username="postgres")
-    with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as conn:
-        current = int(conn.execute("SHOW max_connections").fetchone()[0])  # type: ignore[index]
-        if current >= wanted:
-            return False
-        conn.execute(f"ALTER SYSTEM SET max_connections = {int(wanted)}")
-    return True
-
-
-@contextmanager
-def local_stack(work: Path, extra_env: dict[str, str], max_connections: int = 0) -> Iterator[Stack]:
-    """`eneo-local up` on a fresh data folder and free ports (restarted once if Postgres needs more
-    connections); stopped with SIGINT on exit, even on failure."""
-    env = {k: v for k, v in os.environ.items() if k not in _NOT_INHERITED}
-    env |= SECRETS | {"PYTHONUNBUFFERED": "1", "ENEO_LOCAL_MODEL": "off"} | extra_env
-    work.mkdir(parents=True, exist_ok=True)
-    process, stack = _start(work, env)
-    try:
-        if max_connections and _raise_max_connections(stack, max_connections):
-            _stop(process)
-            process, stack = _start(work, env)
-        yield stack
-    finally:
-        _stop(process)
-
-
 @dataclass
 class Org:
     token: str
@@ -202,28 +120,16 @@ class Org:
 
 
 def make_org(stack: Stack, fake_url: str) -> Org:
-    """A tenant and its admin (through the sysadmin key), the fake as provider and model, a published assistant."""
-    sysadmin = {"X-API-Key": SECRETS["SUPER_API_KEY"]}
+    """A tenant and its admin, the fake as provider and model, a published assistant."""
     with httpx.Client(base_url=stack.url, timeout=60) as http:
-        def post(path: str, headers: dict[str, str], **kwargs: Any) -> dict[str, Any]:
-            r = http.post(path, headers=headers, **kwargs)
-            if r.status_code not in (200, 201):
-                raise SystemExit(f"POST {path} answered {r.status_code}: {r.text[:300]}")
-            result: dict[str, Any] = r.json()
-            return result
-
-        tenant = post("/api/v1/sysadmin/tenants/", sysadmin, json={"name": f"Bench {uuid.uuid4().hex[:8]}"})["id"]
-        email = f"admin-{uuid.uuid4().hex[:8]}@bench.example.org"
-        post(f"/api/v1/sysadmin/tenants/{tenant}/users/", sysadmin,
-             json={"email": email, "name": "Admin", "role": "admin", "password": PASSWORD})
-        token = post("/api/v1/users/login/token/", {}, data={"username": email, "password": PASSWORD})["access_token"]
-        admin = {"Authorization": f"Bearer {token}"}
-        provider = post("/api/v1/admin/model-providers/", admin, json={
+        admin = new_admin(http)
+        token = admin["Authorization"].removeprefix("Bearer ")
+        provider = post(http, "/api/v1/admin/model-providers/", admin, json={
             "name": "Fake", "type": "openai_compatible", "base_url": fake_url, "api_key": PROVIDER_KEY})["id"]
-        post("/api/v1/completion-models/", admin, json={
+        post(http, "/api/v1/completion-models/", admin, json={
             "provider_id": provider, "name": MODEL, "context_window": 8192, "is_default": True})
-        space = post("/api/v1/spaces/", admin, json={"name": "Bench"})["id"]
-        assistant = post(f"/api/v1/spaces/{space}/applications/assistants/", admin, json={
+        space = post(http, "/api/v1/spaces/", admin, json={"name": "Bench"})["id"]
+        assistant = post(http, f"/api/v1/spaces/{space}/applications/assistants/", admin, json={
             "name": "Bench", "system_prompt": SYSTEM, "published": True})["id"]
     return Org(token, f"/api/v1/assistants/{assistant}/sessions/")
 
