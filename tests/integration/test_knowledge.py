@@ -407,3 +407,38 @@ async def test_retry_starts_a_failed_document_over(client: httpx.AsyncClient, te
         "id": blob["id"], "group_id": group["id"], "title": "info.txt", "status": "uploading", "error_code": None,
         "error_message": None, "chunks_total": 0, "chunks_embedded": 0}
     assert 0 < await get_redis().ttl(f"events:{team.editor.id}") <= get_settings().events_stream_ttl_seconds
+
+
+# --- spaces ----------------------------------------------------------------------------------------
+
+
+async def test_deleting_a_space_removes_its_collections_files(client: httpx.AsyncClient, team: Team,
+                                                              knowledge_env: Storage, monkeypatch: pytest.MonkeyPatch,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    """The rows go by cascade (space -> collections -> documents -> chunks); the files are not rows."""
+    tenant = team.admin.tenant_id
+    groups = [await make_group(client, team) for _ in range(2)]
+    for n, group in enumerate(groups):
+        await upload_text(client, group["id"], team.editor, f"Dokument {n}", f"d{n}.txt")
+    await upload_text(client, groups[0]["id"], team.editor, "Ett till.", "e.txt")
+    other_space = (await client.post("/api/v1/spaces/", json={"name": "Kvar"}, headers=team.admin.headers)).json()
+    kept_group = (await client.post(f"/api/v1/spaces/{other_space['id']}/knowledge/groups/", json={"name": "Kvar"},
+                                    headers=team.admin.headers)).json()
+    kept = await upload_text(client, kept_group["id"], team.admin, "Kvar.", "kvar.txt")
+    assert len(knowledge_env.object_keys(f"tenants/{tenant}/")) == 4
+
+    assert (await client.delete(f"/api/v1/spaces/{team.space}/", headers=team.admin.headers)).status_code == 204
+    assert knowledge_env.object_keys(f"tenants/{tenant}/") == [
+        f"tenants/{tenant}/groups/{kept_group['id']}/blobs/{kept['id']}"]
+    for group in groups:
+        assert (await client.get(f"/api/v1/groups/{group['id']}/", headers=team.admin.headers)).status_code == 404
+
+    # Storage failing does not fail the delete: the rows are gone, the files are logged by prefix.
+    monkeypatch.setenv("DOCUMENTS_BUCKET", f"{knowledge_env.bucket}-gone")
+    get_settings.cache_clear()
+    r = await client.delete(f"/api/v1/spaces/{other_space['id']}/", headers=team.admin.headers)
+    assert r.status_code == 204
+    assert knowledge_env.object_keys(f"tenants/{tenant}/") == [
+        f"tenants/{tenant}/groups/{kept_group['id']}/blobs/{kept['id']}"]
+    logged = [r for r in caplog.records if r.getMessage() == "collection objects not deleted"]
+    assert [getattr(r, "prefix", None) for r in logged] == [f"tenants/{tenant}/groups/{kept_group['id']}/"]

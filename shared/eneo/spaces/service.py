@@ -1,6 +1,9 @@
 """Space use cases. Every function takes the caller and checks `policy` before touching data."""
 
+import asyncio
+import logging
 import uuid
+from collections.abc import Sequence
 
 from sqlalchemy import func, select
 
@@ -8,10 +11,14 @@ from eneo.auth.principal import Principal
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import BadRequest, Conflict, NotFound
 from eneo.core.pagination import paginate
+from eneo.knowledge import storage
+from eneo.knowledge.models import Group
 from eneo.spaces.models import Space, SpaceMember, SpaceRole
 from eneo.spaces.policy import SpaceAction, require
 from eneo.spaces.schemas import MemberAdd, MemberOut, SpaceCreate, SpaceDetail, SpaceOut, SpaceUpdate
 from eneo.users.models import User, UserState
+
+log = logging.getLogger(__name__)
 
 
 def _out(space: Space, role: SpaceRole) -> SpaceOut:
@@ -99,8 +106,23 @@ async def delete_space(uow: UnitOfWork, p: Principal, space_id: uuid.UUID) -> No
     space = await authorize(uow, p, space_id, SpaceAction.delete)
     if space.personal:
         raise Conflict("A personal space is deleted only with its user", code="personal_space")
+    group_ids = (await uow.session.scalars(
+        select(Group.id).where(Group.space_id == space.id, Group.tenant_id == p.tenant_id))).all()
     await uow.session.delete(space)
     await uow.commit()
+    await delete_collection_files(p.tenant_id, group_ids)
+
+
+async def delete_collection_files(tenant_id: uuid.UUID, group_ids: Sequence[uuid.UUID]) -> None:
+    """Remove the stored files of collections whose rows are gone (the space's delete cascades to its
+    collections, documents and chunks; the files are not rows). After the commit, like a collection's
+    own delete: a failure leaves unreachable files (logged by prefix), never documents without bytes."""
+    for group_id in group_ids:
+        prefix = storage.group_prefix(tenant_id, group_id)
+        try:
+            await asyncio.to_thread(storage.delete_prefix, prefix)
+        except Exception as exc:  # delete_prefix logs its own failures; this is the client not being made
+            log.warning("collection objects not deleted", extra={"prefix": prefix, "error": type(exc).__name__})
 
 
 async def _shared_space_for_members(uow: UnitOfWork, p: Principal, space_id: uuid.UUID) -> Space:
