@@ -1,0 +1,129 @@
+"""Ingestion throughput, upload to `ready`, against the raw embedder on the same chunks in the same run.
+
+The pipeline: `eneo-local up` (fresh data folder; the local chat model off), one collection on the
+built-in all-MiniLM-L6-v2, and `--docs` generated PDFs of `--pages` pages of dense text each, sent
+through the direct upload route as fast as the API accepts them. The clock runs from the first upload
+until every document is `ready` (polled every 0.2 s): S3 → ingest queue → ingest (detect, extract,
+chunk, store) → embed queue → embed (vectors, progress) → ready.
+
+The baseline: the same PDFs extracted and chunked in this process by the same code with the same
+settings, then `local_embedder().embed` on those chunk texts in batches of `EMBED_BATCH_SIZE`, timed
+after the stack has stopped so nothing else competes for the CPU. The ratio (pipeline seconds / raw
+embedder seconds) is the pipeline's overhead: queues, workers, database, events, extraction.
+
+Run:  .venv/bin/python bench/ingestion.py [--docs 12] [--pages 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.localstack import local_stack, new_admin, post  # noqa: E402
+
+VOCABULARY = (
+    "kommunen beslutar om bygglov förskola skola äldreomsorg avfall återvinning parkering tillstånd "
+    "ansökan handläggning överklagande nämnden förvaltningen invånare fastighetsägare detaljplan "
+    "the council reviews applications within three weeks and explains every decision in writing "
+    "snöröjning halkbekämpning gatukontoret kollektivtrafik busshållplatser avgifter taxa budget"
+).split()
+
+
+def make_pdf(seed: int, pages: int) -> bytes:
+    """A PDF of `pages` pages of about 350 words each (a dense page of prose)."""
+    from fpdf import FPDF
+
+    rng = random.Random(seed)
+    pdf = FPDF()
+    pdf.set_font("helvetica", size=10)
+    for page in range(pages):
+        pdf.add_page()
+        words = [rng.choice(VOCABULARY) for _ in range(350)]
+        text = f"Dokument {seed}, sida {page + 1}. " + " ".join(words) + "."
+        pdf.multi_cell(0, 5, text.encode("latin-1", "replace").decode("latin-1"))
+    return bytes(pdf.output())
+
+
+def run_pipeline(documents: list[bytes], work: Path) -> tuple[float, int, int]:
+    """Seconds from the first upload until all are ready; total pages and chunks."""
+    with local_stack(work, {}) as stack, httpx.Client(base_url=stack.url, timeout=120) as http:
+        admin = new_admin(http)
+        space = post(http, "/api/v1/spaces/", admin, json={"name": "Bench"})["id"]
+        group = post(http, f"/api/v1/spaces/{space}/knowledge/groups/", admin, json={"name": "Bench"})["id"]
+        start = time.perf_counter()
+        ids = [post(http, f"/api/v1/groups/{group}/info-blobs/upload/", admin,
+                    files={"file": (f"doc-{i}.pdf", data, "application/pdf")})["id"]
+               for i, data in enumerate(documents)]
+        uploaded = time.perf_counter() - start
+        while True:
+            items = http.get(f"/api/v1/groups/{group}/info-blobs/", headers=admin,
+                             params={"limit": len(ids)}).json()["items"]
+            if failed := [b for b in items if b["status"] == "failed"]:
+                raise SystemExit(f"{len(failed)} documents failed: {failed[0]['error_code']}")
+            if len(items) == len(ids) and all(b["status"] == "ready" for b in items):
+                elapsed = time.perf_counter() - start
+                break
+            time.sleep(0.2)
+        print(f"uploads accepted in {uploaded:.1f} s")
+        return elapsed, sum(b["pages"] for b in items), sum(b["chunks_total"] for b in items)
+
+
+def run_baseline(documents: list[bytes]) -> tuple[float, float, int]:
+    """Extract+chunk seconds, raw embedding seconds, and the number of chunks, in this process."""
+    from eneo.core.settings import get_settings
+    from eneo.embeddings import local_embedder
+    from eneo.knowledge.chunking import chunk
+    from eneo.knowledge.extract import detect, extract
+    from eneo.knowledge.extract.types import ExtractLimits
+
+    settings = get_settings()
+    limits = ExtractLimits.from_settings(settings)
+    start = time.perf_counter()
+    texts: list[str] = []
+    for i, data in enumerate(documents):
+        extracted = extract(data, detect(data, f"doc-{i}.pdf", "application/pdf"), limits)
+        texts += [c.text for c in chunk(extracted.sections, settings.chunk_size_tokens, settings.chunk_overlap_tokens)]
+    prepared = time.perf_counter() - start
+
+    embedder = local_embedder()
+    asyncio.run(embedder.embed(texts[:4]))  # load the weights before the clock starts
+    start = time.perf_counter()
+    for i in range(0, len(texts), settings.embed_batch_size):
+        asyncio.run(embedder.embed(texts[i:i + settings.embed_batch_size]))
+    return prepared, time.perf_counter() - start, len(texts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=int, default=12)
+    parser.add_argument("--pages", type=int, default=5)
+    args = parser.parse_args(argv)
+    documents = [make_pdf(seed, args.pages) for seed in range(args.docs)]
+    with tempfile.TemporaryDirectory(prefix="eneo-bench-ingest-") as tmp:
+        elapsed, pages, chunks = run_pipeline(documents, Path(tmp))
+    prepared, embedded, raw_chunks = run_baseline(documents)
+
+    print(f"{args.docs} PDFs x {args.pages} pages of dense text, all-MiniLM-L6-v2 (numpy), "
+          f"chunks of the default size; {pages} pages, {chunks} chunks")
+    print(f"{'':<34}{'seconds':>9}{'pages/s':>9}{'chunks/s':>10}")
+    print(f"{'pipeline (upload -> ready)':<34}{elapsed:>9.1f}{pages / elapsed:>9.2f}{chunks / elapsed:>10.2f}")
+    print(f"{'raw embedder, same chunks':<34}{embedded:>9.1f}{pages / embedded:>9.2f}{raw_chunks / embedded:>10.2f}")
+    print(f"{'extract + chunk, in process':<34}{prepared:>9.1f}{pages / prepared:>9.2f}")
+    print(f"pipeline / raw embedder: {elapsed / embedded:.2f}x (the pipeline's overhead; 1.00 = none)")
+    if raw_chunks != chunks:
+        print(f"note: the pipeline made {chunks} chunks, the baseline {raw_chunks}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
