@@ -38,6 +38,10 @@ bench: install
 	$(BIN)/python bench/import_time.py
 	$(BIN)/python bench/gateway_latency.py
 	$(BIN)/python bench/streaming_latency.py
+	$(BIN)/python bench/embedder.py
+	$(BIN)/python bench/ingestion.py
+	$(BIN)/python bench/retrieval_eval.py
+	$(BIN)/python bench/search.py
 
 clean:
 	rm -rf $(VENV) .eneo-data .pytest_cache .ruff_cache

@@ -31,12 +31,13 @@ sys.path.insert(0, str(ROOT))
 
 from bench.localstack import local_stack, new_admin, post  # noqa: E402
 
-VOCABULARY = (
+_WORDS = (
     "kommunen beslutar om bygglov förskola skola äldreomsorg avfall återvinning parkering tillstånd "
     "ansökan handläggning överklagande nämnden förvaltningen invånare fastighetsägare detaljplan "
     "the council reviews applications within three weeks and explains every decision in writing "
     "snöröjning halkbekämpning gatukontoret kollektivtrafik busshållplatser avgifter taxa budget"
-).split()
+)
+VOCABULARY = _WORDS.split()
 
 
 def make_pdf(seed: int, pages: int) -> bytes:
