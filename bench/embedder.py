@@ -2,18 +2,17 @@
 
 Two workloads: short sentences (~12 tokens) and 200-token chunks (the ingestion chunk size; the model
 reads 256 at most), each embedded with batch sizes 1, 8 and 32, in embeddings per second. Two ratios:
-against batch size 1 of the same workload, and against the GEMM ceiling: the time numpy's BLAS takes,
-measured alternately with each row, for the model's dense matrix products alone over the same tokens (everything else
-— attention, softmax, GELU, LayerNorm, tokenizing, padding — is what the ratio says we lose).
+against batch size 1 of the same workload and thread count, and against the GEMM ceiling: the time
+numpy's BLAS takes for the model's dense matrix products alone over the same tokens (everything else —
+attention, softmax, GELU, LayerNorm, tokenizing, padding — is what that ratio says we lose).
 
-Each thread setting runs in a fresh interpreter (OPENBLAS_NUM_THREADS is read when numpy loads; the
-embedder itself applies settings.local_embedder_threads, 1 by default, when it loads), which
-also gives the cold figures: importing numpy/tokenizers/safetensors and the module, and loading the
-weights. On a shared machine a second BLAS thread can be much slower than one (it waits for a busy
-core): compare the two rows before drawing conclusions.
+Each row runs with 1 BLAS thread and with one per CPU (eneo.embeddings.minilm.set_blas_threads; the
+embedder's default is settings.local_embedder_threads = 1), alternating thread counts and the GEMM
+ceiling run by run, so that load from other processes on a shared machine hits all of them alike; a
+row is the best of its runs. The cold figures (import of numpy/tokenizers/safetensors and the module,
+loading the weights, the first embed) come from fresh interpreters, median of three.
 
-Run:  .venv/bin/python bench/embedder.py [--threads 1,0] [--chunks 64] [--sentences 512]
-      (--threads 0 = numpy's default, all cores)
+Run:  .venv/bin/python bench/embedder.py [--chunks 64] [--sentences 512] [--runs 2]
 """
 
 from __future__ import annotations
@@ -21,105 +20,114 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
+import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "shared"))
+
+import numpy as np  # noqa: E402
+
+from eneo.embeddings import minilm  # noqa: E402
+
 BATCHES = (1, 8, 32)
-
-CHILD = r"""
-import json, random, sys, time
-t0 = time.perf_counter()
-from eneo.embeddings import minilm
-t1 = time.perf_counter()
-model = minilm.MiniLM()
-t2 = time.perf_counter()
-import numpy as np
-
-n_chunks, n_sentences, batches = int(sys.argv[1]), int(sys.argv[2]), [int(b) for b in sys.argv[3].split(",")]
-WORDS = ("the municipality council decided that applications for building permits school placements and "
+SHAPES = [(384, 1152), (384, 384), (384, 1536), (1536, 384)]  # QKV, attention output, FFN in, FFN out
+VOCABULARY = ("the municipality council decided that applications for building permits school placements and "
          "elderly care are reviewed within three weeks and every decision is explained in writing to the "
          "applicant who may appeal to the administrative court kommunen beslutade att ansökningar om bygglov "
          "förskoleplats och äldreomsorg ska prövas inom tre veckor och att varje beslut motiveras skriftligt "
-         "budget 2025 invånare nämnden socialtjänsten förvaltningen region hälso sjukvård").split()
-rng = random.Random(7)
+         "budget 2025 invånare nämnden socialtjänsten förvaltningen region hälso sjukvård")
+WORDS = VOCABULARY.split()
 
-def text_of(tokens):
-    words, out = [], None
-    while True:
-        words.append(rng.choice(WORDS))
-        ids = model.tokenizer.encode(" ".join(words)).ids
-        if len(ids) >= tokens:
-            return model.tokenizer.decode(ids[1:tokens - 1])
-
-first = time.perf_counter(); model.encode(["warm up"]); first = time.perf_counter() - first
-workloads = {"short": [text_of(12 + rng.randrange(-4, 5)) for _ in range(n_sentences)],
-             "chunk200": [text_of(200) for _ in range(n_chunks)]}
-
-def gemm_seconds(tokens, repeat=3):
-    shapes = [(384, 1152), (384, 384), (384, 1536), (1536, 384)]
-    x = {k: np.random.rand(tokens, k).astype(np.float32) for k in (384, 1536)}
-    w = {s: np.random.rand(*s).astype(np.float32) for s in shapes}
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(len(model.layers)):
-            for s in shapes:
-                x[s[0]] @ w[s]
-        best = min(best, time.perf_counter() - start)
-    return best
-
-rows = []
-for name, texts in workloads.items():
-    tokens = sum(len(i) for i in model.token_ids(texts))
-    for batch in batches:
-        model.encode(texts[:batch], batch_size=batch)
-        best, gemm = float("inf"), float("inf")
-        for _ in range(2):  # alternated, so that load from elsewhere hits both alike
-            gemm = min(gemm, gemm_seconds(tokens, repeat=1))
-            start = time.perf_counter(); model.encode(texts, batch_size=batch)
-            best = min(best, time.perf_counter() - start)
-        rows.append({"workload": name, "texts": len(texts), "tokens_avg": tokens / len(texts), "batch": batch,
-                     "per_s": len(texts) / best, "gemm_ceiling_per_s": len(texts) / gemm})
-print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "first_embed_s": first, "rows": rows}))
+COLD = """
+import json, sys, time
+t0 = time.perf_counter()
+from eneo.embeddings import minilm
+t1 = time.perf_counter()
+model = minilm.load()  # as the embedder does: BLAS threads from settings.local_embedder_threads
+t2 = time.perf_counter()
+model.encode(["warm up"])
+t3 = time.perf_counter()
+print(json.dumps([t1 - t0, t2 - t1, t3 - t2]))
 """
 
 
-def run(threads: int, chunks: int, sentences: int) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "shared"))
-    if threads:
-        env.update(OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
-    else:
-        env.pop("OPENBLAS_NUM_THREADS", None)
-        env.pop("OMP_NUM_THREADS", None)
-    argv = [sys.executable, "-c", CHILD, str(chunks), str(sentences), ",".join(map(str, BATCHES))]
-    out = subprocess.run(argv,  # noqa: S603 (our own interpreter and script)
-                         env=env, capture_output=True, text=True, check=True)
-    result: dict = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
+def cold_start() -> tuple[float, float, float]:
+    """Median (import, weights, first embed) seconds over three fresh interpreters."""
+    samples = []
+    for _ in range(3):
+        out = subprocess.run([sys.executable, "-c", COLD],  # noqa: S603 (our own interpreter and script)
+                             env=dict(os.environ, PYTHONPATH=str(ROOT / "shared")), capture_output=True, text=True,
+                             check=True)
+        samples.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    first, second, third = (statistics.median(column) for column in zip(*samples, strict=True))
+    return first, second, third
+
+
+def texts_of(model: minilm.MiniLM, tokens: int, count: int, rng: random.Random, spread: int = 0) -> list[str]:
+    """`count` texts of about `tokens` tokens each ([CLS] and [SEP] included), cut at a token boundary."""
+    out = []
+    for _ in range(count):
+        want = tokens + (rng.randint(-spread, spread) if spread else 0)
+        words = [rng.choice(WORDS) for _ in range(want)]
+        ids = model.tokenizer.encode(" ".join(words)).ids
+        out.append(model.tokenizer.decode(ids[1:want - 1]))
+    return out
+
+
+def gemm_seconds(tokens: int, layers: int, cache: dict[int, dict[str, np.ndarray]]) -> float:
+    arrays = cache.setdefault(tokens, {
+        **{f"x{k}": np.random.rand(tokens, k).astype(np.float32) for k in (384, 1536)},
+        **{f"w{a}x{b}": np.random.rand(a, b).astype(np.float32) for a, b in SHAPES}})
+    start = time.perf_counter()
+    for _ in range(layers):
+        for a, b in SHAPES:
+            arrays[f"x{a}"] @ arrays[f"w{a}x{b}"]
+    return time.perf_counter() - start
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", default="1,0", help="BLAS thread counts to run, 0 = numpy's default")
     parser.add_argument("--chunks", type=int, default=64)
     parser.add_argument("--sentences", type=int, default=512)
+    parser.add_argument("--runs", type=int, default=2)
     args = parser.parse_args(argv)
-    print(f"local all-MiniLM-L6-v2 (numpy), {os.cpu_count()} CPUs; best of 2 runs per row")
-    for threads in (int(t) for t in args.threads.split(",")):
-        result = run(threads, args.chunks, args.sentences)
-        label = f"{threads} BLAS thread(s)" if threads else f"default BLAS threads ({os.cpu_count()} CPUs)"
-        print(f"\n{label}: cold import {result['import_s']:.2f} s, weights {result['load_s']:.2f} s, "
-              f"first embed {result['first_embed_s'] * 1000:.0f} ms")
-        print(f"{'workload':<10} {'tokens':>6} {'batch':>5} {'emb/s':>8} {'x batch 1':>9} {'GEMM ceiling/s':>15} "
-              f"{'of ceiling':>10}")
-        base: dict[str, float] = {}
-        for row in result["rows"]:
-            base.setdefault(row["workload"], row["per_s"])
-            print(f"{row['workload']:<10} {row['tokens_avg']:>6.0f} {row['batch']:>5} {row['per_s']:>8.1f} "
-                  f"{row['per_s'] / base[row['workload']]:>9.2f} {row['gemm_ceiling_per_s']:>15.1f} "
-                  f"{row['per_s'] / row['gemm_ceiling_per_s']:>10.0%}")
+    cpus = os.cpu_count() or 1
+    threads = sorted({1, cpus})
+
+    imported, loaded, first = cold_start()
+    print(f"local all-MiniLM-L6-v2 (numpy), {cpus} CPUs. Cold: import {imported:.2f} s, weights {loaded:.2f} s, "
+          f"first embed {first * 1000:.0f} ms (median of 3 fresh interpreters)")
+    model = minilm.MiniLM()
+    rng = random.Random(7)
+    workloads = {"short": texts_of(model, 12, args.sentences, rng, spread=4),
+                 "chunk200": texts_of(model, 200, args.chunks, rng)}
+    cache: dict[int, dict[str, np.ndarray]] = {}
+    print(f"\n{'workload':<9} {'tokens':>6} {'batch':>5} {'threads':>7} {'emb/s':>8} {'x batch 1':>9} "
+          f"{'GEMM ceiling/s':>14} {'of ceiling':>10}")
+    for name, texts in workloads.items():
+        tokens = sum(len(ids) for ids in model.token_ids(texts))
+        base: dict[int, float] = {}
+        for batch in BATCHES:
+            best = dict.fromkeys(threads, float("inf"))
+            ceiling = dict.fromkeys(threads, float("inf"))
+            for _ in range(args.runs):
+                for count in threads:
+                    minilm.set_blas_threads(count)
+                    model.encode(texts[:batch], batch_size=batch)  # warm
+                    ceiling[count] = min(ceiling[count], gemm_seconds(tokens, len(model.layers), cache))
+                    start = time.perf_counter()
+                    model.encode(texts, batch_size=batch)
+                    best[count] = min(best[count], time.perf_counter() - start)
+            for count in threads:
+                rate, limit = len(texts) / best[count], len(texts) / ceiling[count]
+                base.setdefault(count, rate)
+                print(f"{name:<9} {tokens / len(texts):>6.0f} {batch:>5} {count:>7} {rate:>8.1f} "
+                      f"{rate / base[count]:>9.2f} {limit:>14.1f} {rate / limit:>10.0%}")
 
 
 if __name__ == "__main__":
