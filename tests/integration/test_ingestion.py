@@ -602,3 +602,58 @@ async def test_a_document_stuck_processing_or_embedding_can_be_retried_once_stal
     [retry] = queues.receive(queues.ingest_url)
     assert await invoke(functions["ingest"], queues.event([retry, created])) == {"batchItemFailures": []}
     assert (await blob(collection, other)).status == InfoBlobStatus.embedding
+
+
+async def backdate(c: Collection, blob_id: uuid.UUID, seconds: float) -> None:
+    """As if the blob had been created (and last changed) `seconds` ago."""
+    async with UnitOfWork(c.member.tenant_id) as uow:
+        when = func.now() - timedelta(seconds=seconds)
+        await uow.session.execute(update(InfoBlob).where(InfoBlob.id == blob_id).values(created_at=when,
+                                                                                         updated_at=when))
+
+
+async def test_a_presigned_upload_that_never_arrives_fails_when_read(
+        collection: Collection, queues: Queues, functions: dict[str, Any], client: httpx.AsyncClient) -> None:
+    """Still `uploading` 5 minutes after its link expired: `upload_expired`, seen by get and list alike. If
+    the file arrives after all, ingest leaves the failed document alone; a retry ingests the file."""
+    admin, settings = collection.member, get_settings()
+    r = await client.post(f"/api/v1/groups/{collection.group_id}/info-blobs/upload-url/", headers=admin.headers,
+                          json={"filename": "sen.txt", "content_type": "text/plain", "size_bytes": 100})
+    assert r.status_code == 201, r.text
+    upload_, late = r.json()["upload"], uuid.UUID(r.json()["blob"]["id"])
+    direct = await upload(collection, queues, TEXT.encode(), "direkt.txt", "text/plain")  # its bytes are stored
+    async with UnitOfWork(admin.tenant_id) as uow:  # as the direct upload route records them
+        await uow.session.execute(update(InfoBlob).where(InfoBlob.id == direct).values(content_hash="0" * 64))
+    grace = settings.upload_url_expiry_seconds + 5 * 60
+    for blob_id in (late, direct):
+        await backdate(collection, blob_id, grace - 30)
+    path = f"/api/v1/info-blobs/{late}/"
+    assert (await client.get(path, headers=admin.headers)).json()["status"] == "uploading"
+
+    for blob_id in (late, direct):
+        await backdate(collection, blob_id, grace + 1)
+    listed = (await client.get(f"/api/v1/groups/{collection.group_id}/info-blobs/", headers=admin.headers)).json()
+    by_id = {b["id"]: b for b in listed["items"]}
+    assert (by_id[str(late)]["status"], by_id[str(late)]["error_code"]) == ("failed", "upload_expired")
+    assert by_id[str(direct)]["status"] == "uploading"  # its S3 event is on its way: not lost
+    got = (await client.get(path, headers=admin.headers)).json()
+    assert (got["status"], got["error_code"]) == ("failed", "upload_expired")
+    assert got["error_message"] == (f"The file did not arrive in storage within {grace // 60} minutes of its "
+                                    "upload link being issued; upload it again")
+    assert (await statuses(collection, late))[-1] == "failed"  # the uploader hears of it once
+    assert (await statuses(collection, late)).count("failed") == 1
+
+    # The file arrives after all (a slow POST begun in time): not claimed, the document stays failed.
+    async with httpx.AsyncClient() as browser:
+        sent = await browser.post(upload_["url"], data=upload_["fields"],
+                                  files={"file": ("sen.txt", b"Sent om hemtjanst. " * 5, "text/plain")})
+        assert sent.status_code in (200, 201, 204), sent.text
+    messages = queues.receive(queues.ingest_url, expect=3, wait=5.0)
+    assert await invoke(functions["ingest"], queues.event(messages)) == {"batchItemFailures": []}
+    assert (await blob(collection, late)).error_code == "upload_expired"
+    assert (await blob(collection, direct)).status == InfoBlobStatus.embedding
+    # A retry ingests the file that is now stored.
+    assert (await client.post(f"/api/v1/info-blobs/{late}/retry/", headers=admin.headers)).status_code == 202
+    assert await invoke(functions["ingest"], queues.event(queues.receive(queues.ingest_url))) == {
+        "batchItemFailures": []}
+    assert (await blob(collection, late)).status == InfoBlobStatus.embedding

@@ -13,6 +13,9 @@ Decisions (and why):
 * Changing a collection's embedding model clears every vector of the collection and queues all its
   chunks for the new model in the same change, so vectors of two models never mix in one collection;
   a trigger (migration 0004) drops any vector still being written for the old model afterwards.
+* Nothing sweeps documents that stopped: a presigned upload that never arrived is failed
+  (`upload_expired`) when it is read, and one stuck `processing`/`embedding` past
+  `ingest_stale_seconds` may be retried like a failed one.
 """
 
 import asyncio
@@ -20,6 +23,7 @@ import hashlib
 import logging
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -32,7 +36,7 @@ from eneo.core.db import UnitOfWork
 from eneo.core.errors import AppError, Conflict, NotFound, ValidationFailed
 from eneo.core.ids import new_id, utcnow
 from eneo.core.pagination import paginate
-from eneo.core.settings import Settings
+from eneo.core.settings import Settings, get_settings
 from eneo.knowledge import storage
 from eneo.knowledge.limits import accepted_for, too_large, unsupported
 from eneo.knowledge.models import Chunk, Group, InfoBlob, InfoBlobStatus
@@ -262,17 +266,53 @@ def blob_out(b: InfoBlob) -> InfoBlobOut:
 
 
 async def list_blobs(uow: UnitOfWork, p: Principal, group_id: uuid.UUID, *, status: InfoBlobStatus | None,
-                     limit: int, cursor: str | None) -> tuple[list[InfoBlobOut], str | None]:
+                     limit: int, cursor: str | None, settings: Settings | None = None
+                     ) -> tuple[list[InfoBlobOut], str | None]:
     group = await _group(uow, p, group_id, SpaceAction.read)
     query = select(InfoBlob).where(InfoBlob.group_id == group.id, InfoBlob.tenant_id == p.tenant_id)
     if status is not None:
         query = query.where(InfoBlob.status == status)
     rows, next_cursor = await paginate(uow.session, query, InfoBlob, limit=limit, cursor=cursor)
-    return [blob_out(b) for b in rows], next_cursor
+    return [blob_out(b) for b in await _expire_lost_uploads(uow, rows, settings or get_settings())], next_cursor
 
 
-async def get_blob(uow: UnitOfWork, p: Principal, blob_id: uuid.UUID) -> InfoBlobOut:
-    return blob_out(await _blob(uow, p, blob_id, SpaceAction.read))
+async def get_blob(uow: UnitOfWork, p: Principal, blob_id: uuid.UUID, settings: Settings | None = None
+                   ) -> InfoBlobOut:
+    blob = await _blob(uow, p, blob_id, SpaceAction.read)
+    return blob_out((await _expire_lost_uploads(uow, [blob], settings or get_settings()))[0])
+
+
+UPLOAD_GRACE = timedelta(minutes=5)  # a POST started just before its link expired may still be arriving
+
+
+async def _expire_lost_uploads(uow: UnitOfWork, blobs: Sequence[InfoBlob], settings: Settings) -> list[InfoBlob]:
+    """Fail, when read, the documents whose presigned upload never arrived (`upload_expired`); otherwise
+    they would say `uploading` for ever. Lazy like eneo.answers.service.abandon_if_lost: no sweeper.
+
+    Lost: still `uploading` with no content hash (a direct upload's bytes are stored before its response,
+    and it has one) and no change since `upload_url_expiry_seconds` + UPLOAD_GRACE (a retry puts a
+    document back to `uploading` and changes it). If the file does arrive later, ingest does not claim
+    the failed document (its object stays stored, unreferenced by any status); a retry ingests it."""
+    cutoff = utcnow() - timedelta(seconds=settings.upload_url_expiry_seconds) - UPLOAD_GRACE
+    lost = [b.id for b in blobs if b.status == InfoBlobStatus.uploading and b.content_hash is None
+            and b.created_at <= cutoff and b.updated_at <= cutoff]
+    if not lost:
+        return list(blobs)
+    minutes = (settings.upload_url_expiry_seconds + int(UPLOAD_GRACE.total_seconds())) // 60
+    expired = (await uow.session.execute(
+        update(InfoBlob).where(InfoBlob.id.in_(lost), InfoBlob.tenant_id == blobs[0].tenant_id,
+                               InfoBlob.status == InfoBlobStatus.uploading, InfoBlob.content_hash.is_(None),
+                               InfoBlob.created_at <= cutoff, InfoBlob.updated_at <= cutoff)
+        .values(status=InfoBlobStatus.failed, error_code="upload_expired",
+                error_message=f"The file did not arrive in storage within {minutes} minutes of its upload link "
+                              "being issued; upload it again")
+        .returning(InfoBlob).execution_options(populate_existing=True))).scalars().all()
+    await uow.commit()
+    by_id = {b.id: b for b in expired}
+    for blob in expired:
+        log.info("upload expired", extra={"blob_id": str(blob.id)})
+        await _publish(blob)
+    return [by_id.get(b.id, b) for b in blobs]
 
 
 async def rename_blob(uow: UnitOfWork, p: Principal, blob_id: uuid.UUID, data: InfoBlobUpdate) -> InfoBlobOut:
