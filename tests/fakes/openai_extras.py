@@ -69,6 +69,7 @@ class FakeOpenAIExtras(FakeLLMServer):
         self.dimensions = dimensions
         self.vector_fn = vector_fn
         self.transcript = transcript
+        self.reverse = False  # answer the vectors in reverse order (each keeps its index), as servers may
         self._extras_lock = threading.Lock()
         self._embedding_calls: list[EmbeddingCall] = []
         self._transcription_calls: list[TranscriptionCall] = []
@@ -149,6 +150,8 @@ class FakeOpenAIExtras(FakeLLMServer):
         if not inputs or any(not text for text in inputs):  # like OpenAI: '$.input' is invalid
             return wire.error_response(dialect, 400, "invalid_request_error")
         data = [{"object": "embedding", "index": i, "embedding": self.vector(text)} for i, text in enumerate(inputs)]
+        if self.reverse:
+            data.reverse()
         tokens = sum(len(text.split()) for text in inputs)
         return JSONResponse({"object": "list", "data": data, "model": model,
                              "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})

@@ -36,7 +36,7 @@ def server() -> Iterator[FakeOpenAIExtras]:
 @pytest.fixture
 async def fake(server: FakeOpenAIExtras) -> AsyncIterator[FakeOpenAIExtras]:
     server.reset()
-    server.dimensions, server.vector_fn, server.models = 16, None, None
+    server.dimensions, server.vector_fn, server.models, server.reverse = 16, None, None, False
     yield server
     assert server.pending_plans == 0, "a scripted failure was never requested"
     await close_clients()
@@ -69,6 +69,13 @@ async def test_vectors_come_back_normalised_in_input_order_in_batches(fake: Fake
         assert {c.path for c in calls} == {"/openai/deployments/text-embedding-3-small/embeddings"}
     else:
         assert {c.path for c in calls} == {"/v1/embeddings"}
+
+
+async def test_vectors_are_matched_to_texts_by_index_not_position(fake: FakeOpenAIExtras) -> None:
+    fake.reverse = True
+    texts = ["first", "second", "third"]
+    vectors = await embedder_for(Row(), fake.provider_config("openai"), retry=FAST).embed(texts)
+    assert vectors == [pytest.approx(unit(fake.vector(t)), abs=1e-9) for t in texts]
 
 
 async def test_rate_limits_and_server_errors_are_retried(fake: FakeOpenAIExtras) -> None:

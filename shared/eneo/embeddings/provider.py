@@ -97,8 +97,13 @@ class ProviderEmbedder:
             if error.code == "provider_misconfigured":
                 raise EmbeddingError("embedding_misconfigured", error.message) from None
             raise _embedding_error(error) from None
-        data = sorted(response.data, key=lambda item: item.index)
-        if len(data) != len(inputs) or [item.index for item in data] != list(range(len(inputs))):
+        data = list(response.data)
+        if all(isinstance(item.index, int) for item in data):  # some compatible servers leave it out: keep order
+            data.sort(key=lambda item: item.index)
+            if [item.index for item in data] != list(range(len(data))):
+                raise EmbeddingError("embedding_bad_response", "The provider returned vectors with wrong indices",
+                                     retryable=True)
+        if len(data) != len(inputs):
             raise EmbeddingError("embedding_bad_response", f"The provider returned {len(data)} vectors for "
                                  f"{len(inputs)} texts", retryable=True)
         vectors: list[list[float]] = []
