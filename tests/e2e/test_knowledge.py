@@ -138,14 +138,16 @@ def test_status_events_reach_the_uploader_over_the_websocket(http: httpx.Client,
         assert r.status_code == 202, r.text
         blob = r.json()["id"]
         seen: list[dict[str, Any]] = []
+        entry_ids: list[str] = []
         deadline = time.monotonic() + READY_TIMEOUT
         while not seen or seen[-1]["status"] not in ("ready", "failed"):
             assert time.monotonic() < deadline, f"no final status; saw {[e['status'] for e in seen]}"
             frame = json.loads(ws.recv(timeout=READY_TIMEOUT))
             if frame.get("type") == "resubscribe":
                 ws.send(json.dumps({"action": "subscribe_events", "last_id": frame["last_id"]}))
-            elif frame.get("type") == "info_blob.status" and frame["id"] and frame.get("data", frame)["id"] == blob:
-                seen.append(frame.get("data", frame))
+            elif frame.get("type") == "info_blob.status" and frame["data"]["id"] == blob:
+                entry_ids.append(frame["id"])  # the entry id, to resume from
+                seen.append(frame["data"])
     statuses = [e["status"] for e in seen]
     assert statuses[-1] == "ready", seen
     # In order, each at least once: a browser can draw a progress bar from these alone.
@@ -153,6 +155,18 @@ def test_status_events_reach_the_uploader_over_the_websocket(http: httpx.Client,
     assert [s for s in dict.fromkeys(statuses) if s in order] == order, statuses
     assert seen[-1]["chunks_embedded"] == seen[-1]["chunks_total"] >= 1
     assert http.get(f"/api/v1/info-blobs/{blob}/", headers=kb.admin.headers).json()["pages"] == 3
+
+    # A client that reconnects with the first id it saw gets the rest again, in order.
+    with connect(f"{stack.ws_url}?token={kb.admin.token}", open_timeout=10) as ws:
+        ws.send(json.dumps({"action": "subscribe_events", "last_id": entry_ids[0]}))
+        assert json.loads(ws.recv(timeout=10))["type"] == "subscribed"
+        again: list[dict[str, Any]] = []
+        while len(again) < len(entry_ids) - 1:
+            frame = json.loads(ws.recv(timeout=10))
+            if frame["data"]["id"] == blob:  # not another of this user's documents
+                again.append(frame)
+    assert [f["id"] for f in again] == entry_ids[1:]
+    assert [f["data"]["status"] for f in again] == statuses[1:]
 
     # Another user of the same tenant sees none of these events.
     with connect(f"{stack.ws_url}?token={kb.viewer.token}", open_timeout=10) as ws:

@@ -2,7 +2,7 @@
 
 Protocol (client → server): `{"action": "subscribe", "question_id": "...", "last_id": "..."?}` for an
 answer, `{"action": "subscribe_events", "last_id": "..."?}` for the user's status events (documents
-being ingested: `{"type": "info_blob.status", "id", ...}`; first `{"type": "subscribed", "stream":
+being ingested: `{"type": "info_blob.status", "id": <entry id>, "data": {...}}`; first `{"type": "subscribed", "stream":
 "events", "last_id"}`). One answer relay and one events relay per connection at a time: a new
 subscribe replaces the one before it in its slot.
 Server → client, one JSON object per frame: the answer stream's entries as
@@ -176,7 +176,7 @@ async def subscribe_events(message: dict[str, Any], connection: Connection, outb
         last_id = newest.id if newest else START
     outbox.send({"type": "subscribed", "stream": "events", "last_id": last_id})
     last_id = await _relay(events, last_id, connection, outbox, context, "events",
-                           lambda entry: {"type": entry.type, "id": entry.id, **entry.data})
+                           lambda entry: {"type": entry.type, "id": entry.id, "data": entry.data})
     if last_id is not None:
         outbox.send({"type": "resubscribe", "stream": "events", "last_id": last_id})
 
