@@ -442,3 +442,22 @@ async def test_deleting_a_space_removes_its_collections_files(client: httpx.Asyn
         f"tenants/{tenant}/groups/{kept_group['id']}/blobs/{kept['id']}"]
     logged = [r for r in caplog.records if r.getMessage() == "collection objects not deleted"]
     assert [getattr(r, "prefix", None) for r in logged] == [f"tenants/{tenant}/groups/{kept_group['id']}/"]
+
+
+async def test_deleting_a_user_removes_their_personal_collections_files(client: httpx.AsyncClient, team: Team,
+                                                                       knowledge_env: Storage) -> None:
+    """A user's personal space goes with them by cascade; its collections' files must go too."""
+    tenant = team.admin.tenant_id
+    spaces = (await client.get("/api/v1/spaces/", headers=team.editor.headers)).json()["items"]
+    personal = next(s["id"] for s in spaces if s["personal"])
+    r = await client.post(f"/api/v1/spaces/{personal}/knowledge/groups/", json={"name": "Mina"},
+                          headers=team.editor.headers)
+    assert r.status_code == 201, r.text
+    mine = await upload_text(client, r.json()["id"], team.editor, "Mina anteckningar.", "mina.txt")
+    shared = await upload_text(client, (await make_group(client, team))["id"], team.editor, "Delad.", "delad.txt")
+    assert len(knowledge_env.object_keys(f"tenants/{tenant}/")) == 2
+
+    assert (await client.delete(f"/api/v1/users/{team.editor.id}/", headers=team.admin.headers)).status_code == 204
+    keys = knowledge_env.object_keys(f"tenants/{tenant}/")
+    assert keys == [f"tenants/{tenant}/groups/{shared['group_id']}/blobs/{shared['id']}"]
+    assert mine["id"] not in "".join(keys)

@@ -15,7 +15,9 @@ from eneo.core.ids import utcnow
 from eneo.core.pagination import paginate
 from eneo.core.security import create_access_token, hash_password, random_token, token_hash, verify_password
 from eneo.core.settings import Settings
-from eneo.spaces.service import create_personal_space
+from eneo.knowledge.models import Group
+from eneo.spaces.models import Space
+from eneo.spaces.service import create_personal_space, delete_collection_files
 from eneo.users.models import User, UserRole, UserState
 from eneo.users.schemas import (
     AccessToken,
@@ -172,5 +174,8 @@ async def delete_user(uow: UnitOfWork, p: Principal, user_id: uuid.UUID) -> None
         raise Conflict("You cannot delete yourself; ask another admin", code="cannot_delete_self")
     if user.role == UserRole.admin:
         await _ensure_other_admin(uow, p, user.id)
+    group_ids = (await uow.session.scalars(select(Group.id).join(Space, Space.id == Group.space_id).where(
+        Space.owner_id == user.id, Space.personal, Space.tenant_id == p.tenant_id))).all()
     await uow.session.delete(user)
     await uow.commit()
+    await delete_collection_files(p.tenant_id, group_ids)  # the personal space's documents' files
