@@ -1,5 +1,5 @@
-"""Models function: model providers (encrypted credentials), and the completion and embedding models a tenant
-offers."""
+"""Models function: model providers (encrypted credentials), and the completion, embedding and transcription
+models a tenant offers."""
 
 from mangum import Mangum
 
@@ -7,6 +7,7 @@ from eneo.core.health import database_check
 from eneo.core.http import create_app
 from eneo.model_providers.api import models, providers
 from eneo.model_providers.embedding_api import embedding_models
+from eneo.model_providers.transcription_api import transcription_models
 
-app = create_app("models", [providers, models, embedding_models], {"database": database_check})
+app = create_app("models", [providers, models, embedding_models, transcription_models], {"database": database_check})
 handler = Mangum(app, lifespan="off")

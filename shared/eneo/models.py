@@ -8,6 +8,7 @@ from eneo.core.db import Base
 from eneo.knowledge.models import HNSW_INDEX_PREFIX, Chunk, Group, InfoBlob
 from eneo.model_providers.embedding_models import EmbeddingModel
 from eneo.model_providers.models import CompletionModel, ModelProvider
+from eneo.model_providers.transcription_models import TranscriptionModel
 from eneo.sessions.models import Question, Session
 from eneo.spaces.models import Space, SpaceMember
 from eneo.tenants.models import Tenant
@@ -30,6 +31,7 @@ __all__ = [
     "Space",
     "SpaceMember",
     "Tenant",
+    "TranscriptionModel",
     "User",
     "include_name",
 ]

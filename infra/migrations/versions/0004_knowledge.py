@@ -1,4 +1,4 @@
-"""Knowledge: embedding models, collections (groups), documents (info blobs), chunks with vectors,
+"""Knowledge: embedding and transcription models, collections (groups), documents (info blobs), chunks with vectors,
 assistants' collections, and answers' references; with Row-Level Security.
 
 Revision ID: 0004
@@ -18,7 +18,7 @@ down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-TABLES = ("embedding_models", "groups", "info_blobs", "chunks", "assistant_groups")
+TABLES = ("embedding_models", "transcription_models", "groups", "info_blobs", "chunks", "assistant_groups")
 ENSURE_INDEX = "ensure_embedding_index(uuid, integer)"
 DROP_INDEX = "drop_embedding_index(uuid)"
 TEXT_MATCHES = "chunk_text_matches(uuid, uuid[], tsquery, integer)"
@@ -51,6 +51,25 @@ def upgrade() -> None:
     op.create_index("ix_embedding_models_tenant_id", "embedding_models", ["tenant_id"])
     op.create_index("ix_embedding_models_provider_id", "embedding_models", ["provider_id"])
     op.create_index("uq_embedding_models_default", "embedding_models", ["tenant_id"], unique=True,
+                    postgresql_where=sa.text("is_default"))
+
+    # Speech-to-text models for audio documents (not completion models: those are offered to assistants).
+    op.create_table(
+        "transcription_models",
+        *entity_columns(),
+        fk("tenant_id", "tenants.id"),
+        # RESTRICT: a provider with transcription models cannot be deleted.
+        fk("provider_id", "model_providers.id", ondelete="RESTRICT"),
+        sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("is_default", sa.Boolean(), nullable=False),
+        sa.UniqueConstraint("tenant_id", "provider_id", "name",
+                            name="uq_transcription_models_tenant_id_provider_id_name"),
+        sa.CheckConstraint("enabled OR NOT is_default", name="ck_transcription_models_default_is_enabled"),
+    )
+    op.create_index("ix_transcription_models_tenant_id", "transcription_models", ["tenant_id"])
+    op.create_index("ix_transcription_models_provider_id", "transcription_models", ["provider_id"])
+    op.create_index("uq_transcription_models_default", "transcription_models", ["tenant_id"], unique=True,
                     postgresql_where=sa.text("is_default"))
 
     op.create_table(

@@ -1,45 +1,38 @@
 """Which model transcribes a tenant's audio documents.
 
-The rule (no setting, no table of its own): an *enabled completion model* of the tenant whose name
-contains `whisper` or `transcribe` (e.g. `whisper-1`, `gpt-4o-transcribe`, `whisper-large-v3`), at
-an `openai`, `azure` or `openai_compatible` provider: those speak `/audio/transcriptions`. Admins
-add one like any model (`POST /api/v1/completion-models/`). Oldest first, so the choice is stable.
-Without one, an audio document fails with `no_transcription_model` and a message saying this.
+The tenant's default enabled *transcription model* (`eneo.model_providers.transcription_models`), else
+its oldest enabled one, so the choice is stable while no default is set. Transcription models are their
+own concept: a speech-to-text model registered as a completion model would be offered to assistants.
+Without one, an audio document fails with `no_transcription_model` and a message saying how to add one.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-
-from sqlalchemy import or_, select
+from dataclasses import dataclass, field
 
 from eneo.core.db import UnitOfWork
 from eneo.llm import ProviderConfig
-from eneo.model_providers.models import CompletionModel, ModelProvider, ProviderType
 from eneo.model_providers.service import provider_config
+from eneo.model_providers.transcription_models import transcription_model_for
 
-TRANSCRIBING_PROVIDERS = (ProviderType.openai, ProviderType.azure, ProviderType.openai_compatible)
-NAME_PATTERNS = ("%whisper%", "%transcribe%")
-
-NO_MODEL_MESSAGE = ("Audio needs a transcription model: an administrator adds one (e.g. whisper-1) as a "
-                    "completion model of an OpenAI, Azure or OpenAI-compatible provider, then retries")
+NO_MODEL_MESSAGE = ("Audio needs a transcription model: an administrator adds one (e.g. whisper-1 at an OpenAI, "
+                    "Azure or OpenAI-compatible provider) with POST /api/v1/transcription-models/, then retries")
 
 
 @dataclass(frozen=True)
 class TranscriptionTarget:
-    config: ProviderConfig
+    """The provider to call and the model (Azure: deployment) name. Holds a decrypted key: never log it."""
+
+    config: ProviderConfig = field(repr=False)
     model: str
 
 
 async def transcription_target(uow: UnitOfWork, tenant_id: uuid.UUID) -> TranscriptionTarget | None:
-    row = (await uow.session.execute(
-        select(CompletionModel, ModelProvider).join(ModelProvider, ModelProvider.id == CompletionModel.provider_id)
-        .where(CompletionModel.tenant_id == tenant_id, CompletionModel.enabled,
-               ModelProvider.type.in_(TRANSCRIBING_PROVIDERS),
-               or_(*(CompletionModel.name.ilike(p) for p in NAME_PATTERNS)))
-        .order_by(CompletionModel.created_at, CompletionModel.id).limit(1))).first()
-    if row is None:
+    """None when the tenant has no enabled transcription model. Raises AppError (409) when the provider's
+    key no longer decrypts."""
+    found = await transcription_model_for(uow.session, tenant_id)
+    if found is None:
         return None
-    model, provider = row
+    model, provider = found
     return TranscriptionTarget(provider_config(provider), model.name)

@@ -49,7 +49,7 @@ async def update_provider(ctx: TenantAdmin, provider_id: uuid.UUID, body: Provid
 
 @providers.delete("/{provider_id}/", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_provider(ctx: TenantAdmin, provider_id: uuid.UUID) -> Response:
-    """Refused (409 `provider_in_use`) while completion models use the provider."""
+    """Refused (409 `provider_in_use`) while completion or transcription models use the provider."""
     await service.delete_provider(ctx.uow, ctx.principal, provider_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

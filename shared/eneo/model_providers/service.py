@@ -44,6 +44,7 @@ from eneo.model_providers.schemas import (
     ProviderOut,
     ProviderUpdate,
 )
+from eneo.model_providers.transcription_models import transcription_models_using
 
 __all__ = ["ChatTarget", "chat_target", "default_model", "ensure_managed_provider", "usable_model"]
 
@@ -199,9 +200,10 @@ async def delete_provider(uow: UnitOfWork, p: Principal, provider_id: uuid.UUID)
     _refuse_managed(provider)
     models = await uow.session.scalar(select(func.count()).select_from(CompletionModel).where(
         CompletionModel.provider_id == provider.id, CompletionModel.tenant_id == p.tenant_id))
-    if models:
-        raise Conflict(f"{models} completion model(s) use this provider; delete them first",
-                       code="provider_in_use")
+    transcribers = await transcription_models_using(uow.session, p.tenant_id, provider.id)
+    if models or transcribers:
+        using = [f"{n} {kind} model(s)" for n, kind in ((models, "completion"), (transcribers, "transcription")) if n]
+        raise Conflict(f"{' and '.join(using)} use this provider; delete them first", code="provider_in_use")
     await uow.session.delete(provider)
     await _flush(uow, Conflict("This provider is still in use", code="provider_in_use"))
     await uow.commit()

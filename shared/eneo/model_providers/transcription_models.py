@@ -1,0 +1,202 @@
+"""Transcription models per tenant: the speech-to-text model (e.g. `whisper-1`) that turns audio documents
+into text before they are chunked.
+
+Decisions (and why):
+* A concept of its own, not a completion model with a telling name: a completion model appears in
+  assistants' model lists and could be chosen to answer chats, which a speech-to-text model cannot do.
+* Only openai, azure and openai_compatible providers qualify: they speak `/audio/transcriptions`;
+  anthropic has no such endpoint (422 up front rather than a failed document later).
+* One default per tenant (partial unique index). Ingestion uses the default, else the oldest enabled
+  model, so the choice is stable while an admin has not picked one.
+* Deleting a model is always allowed: documents keep their text. A provider with transcription
+  models cannot be deleted (409 `provider_in_use`, like completion models).
+"""
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, func, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from eneo.auth.principal import Principal
+from eneo.core.db import Base, Entity, UnitOfWork
+from eneo.core.errors import Conflict, NotFound, ValidationFailed
+from eneo.core.ids import new_id
+from eneo.core.pagination import paginate
+from eneo.core.text import Name
+from eneo.model_providers.models import ModelProvider, ProviderType
+
+TRANSCRIPTION_PROVIDERS = (ProviderType.openai, ProviderType.azure, ProviderType.openai_compatible)
+
+
+class TranscriptionModel(Entity, Base):
+    """A speech-to-text model a tenant offers for audio documents, at one of its providers."""
+
+    __tablename__ = "transcription_models"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "provider_id", "name"),
+        Index("uq_transcription_models_default", "tenant_id", unique=True, postgresql_where=text("is_default")),
+        CheckConstraint("enabled OR NOT is_default", name="default_is_enabled"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    # RESTRICT: a provider with transcription models cannot be deleted (the service says why).
+    provider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("model_providers.id", ondelete="RESTRICT"), index=True)
+    name: Mapped[str] = mapped_column(String(200))  # the provider's model id; Azure: the deployment name
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+async def transcription_model_for(session: AsyncSession, tenant_id: uuid.UUID
+                                  ) -> tuple[TranscriptionModel, ModelProvider] | None:
+    """The model audio of this tenant is transcribed with: the enabled default, else the oldest enabled one."""
+    row = (await session.execute(
+        select(TranscriptionModel, ModelProvider)
+        .join(ModelProvider, ModelProvider.id == TranscriptionModel.provider_id)
+        .where(TranscriptionModel.tenant_id == tenant_id, TranscriptionModel.enabled,
+               ModelProvider.type.in_(TRANSCRIPTION_PROVIDERS))
+        .order_by(TranscriptionModel.is_default.desc(), TranscriptionModel.created_at, TranscriptionModel.id)
+        .limit(1))).first()
+    return None if row is None else (row[0], row[1])
+
+
+async def transcription_models_using(session: AsyncSession, tenant_id: uuid.UUID, provider_id: uuid.UUID) -> int:
+    """How many transcription models a provider carries (a provider with any cannot be deleted)."""
+    return await session.scalar(select(func.count()).select_from(TranscriptionModel).where(
+        TranscriptionModel.provider_id == provider_id, TranscriptionModel.tenant_id == tenant_id)) or 0
+
+
+# --- admin use cases (routes: eneo.model_providers.transcription_api) -------------------------------
+
+
+class TranscriptionModelCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    provider_id: uuid.UUID = Field(description="An openai, azure or openai_compatible provider")
+    name: Name = Field(description="The model id at the provider (e.g. whisper-1); for Azure, the deployment name")
+    enabled: bool = True
+    is_default: bool = False
+
+
+class TranscriptionModelUpdate(BaseModel):
+    """The name is fixed (another name is another model: create it); enable, disable, make default."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool | None = None
+    is_default: bool | None = None
+
+
+class TranscriptionModelOut(BaseModel):
+    id: uuid.UUID
+    provider_id: uuid.UUID
+    provider_name: str
+    provider_type: ProviderType
+    name: str
+    enabled: bool
+    is_default: bool = Field(description="Audio documents are transcribed with the default (else the oldest "
+                                         "enabled model)")
+    created_at: datetime
+    updated_at: datetime
+
+
+def _invalid(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(f"Invalid request: {field}: {message}",
+                            details=[{"field": field, "message": message, "type": "value_error"}])
+
+
+def transcription_model_out(model: TranscriptionModel, provider: ModelProvider) -> TranscriptionModelOut:
+    return TranscriptionModelOut(
+        id=model.id, provider_id=provider.id, provider_name=provider.name, provider_type=provider.type,
+        name=model.name, enabled=model.enabled, is_default=model.is_default, created_at=model.created_at,
+        updated_at=model.updated_at)
+
+
+async def _with_provider(uow: UnitOfWork, p: Principal, model_id: uuid.UUID
+                         ) -> tuple[TranscriptionModel, ModelProvider]:
+    row = (await uow.session.execute(
+        select(TranscriptionModel, ModelProvider)
+        .join(ModelProvider, ModelProvider.id == TranscriptionModel.provider_id)
+        .where(TranscriptionModel.id == model_id, TranscriptionModel.tenant_id == p.tenant_id))).first()
+    # Users see the enabled models; disabled ones exist for admins only. Other tenants' ids: 404.
+    if row is None or not (row[0].enabled or p.is_admin):
+        raise NotFound("Transcription model")
+    return row[0], row[1]
+
+
+async def _make_default(uow: UnitOfWork, model: TranscriptionModel) -> None:
+    """Move the tenant's default here, one writer per tenant at a time."""
+    await uow.session.execute(select(func.pg_advisory_xact_lock(
+        func.hashtextextended(f"eneo.default_transcription_model:{model.tenant_id}", 0))))
+    await uow.session.execute(
+        update(TranscriptionModel).where(TranscriptionModel.tenant_id == model.tenant_id,
+                                         TranscriptionModel.is_default, TranscriptionModel.id != model.id)
+        .values(is_default=False).execution_options(synchronize_session=False))
+    model.is_default = True
+
+
+async def list_transcription_models(uow: UnitOfWork, p: Principal, *, include_disabled: bool, limit: int,
+                                    cursor: str | None) -> tuple[list[TranscriptionModelOut], str | None]:
+    query = select(TranscriptionModel).where(TranscriptionModel.tenant_id == p.tenant_id)
+    if not (include_disabled and p.is_admin):
+        query = query.where(TranscriptionModel.enabled)
+    rows, next_cursor = await paginate(uow.session, query, TranscriptionModel, limit=limit, cursor=cursor)
+    providers = {r.id: r for r in await uow.session.scalars(select(ModelProvider).where(
+        ModelProvider.tenant_id == p.tenant_id, ModelProvider.id.in_({m.provider_id for m in rows})))}
+    return [transcription_model_out(m, providers[m.provider_id]) for m in rows], next_cursor
+
+
+async def get_transcription_model(uow: UnitOfWork, p: Principal, model_id: uuid.UUID) -> TranscriptionModelOut:
+    return transcription_model_out(*await _with_provider(uow, p, model_id))
+
+
+async def create_transcription_model(uow: UnitOfWork, p: Principal, data: TranscriptionModelCreate
+                                     ) -> TranscriptionModelOut:
+    provider = await uow.session.scalar(select(ModelProvider).where(
+        ModelProvider.id == data.provider_id, ModelProvider.tenant_id == p.tenant_id))
+    if provider is None:
+        raise _invalid("provider_id", "no such model provider")
+    if provider.type not in TRANSCRIPTION_PROVIDERS:
+        raise _invalid("provider_id", f"{provider.type.value} providers have no transcription endpoint; use an "
+                                      "openai, azure or openai_compatible provider")
+    if data.is_default and not data.enabled:
+        raise _invalid("is_default", "a disabled model cannot be the default; enable it too")
+    model = TranscriptionModel(id=new_id(), tenant_id=p.tenant_id, provider_id=provider.id, name=data.name,
+                               enabled=data.enabled, is_default=False)
+    uow.session.add(model)
+    try:
+        await uow.session.flush()
+    except IntegrityError:
+        await uow.rollback()
+        raise Conflict("This provider has a transcription model with this name already",
+                       code="transcription_model_name_taken") from None
+    if data.is_default:
+        await _make_default(uow, model)
+    await uow.commit()
+    return transcription_model_out(model, provider)
+
+
+async def update_transcription_model(uow: UnitOfWork, p: Principal, model_id: uuid.UUID,
+                                     data: TranscriptionModelUpdate) -> TranscriptionModelOut:
+    model, provider = await _with_provider(uow, p, model_id)
+    changes = data.model_dump(exclude_unset=True)
+    if changes.get("enabled") is not None:
+        model.enabled = changes["enabled"]
+    wants_default = changes.get("is_default")
+    if wants_default and not model.enabled:
+        raise _invalid("is_default", "a disabled model cannot be the default; enable it too")
+    if wants_default is False or not model.enabled:
+        model.is_default = False  # the oldest enabled model steps in
+    if wants_default and not model.is_default:
+        await uow.session.flush()
+        await _make_default(uow, model)
+    await uow.commit()
+    return transcription_model_out(model, provider)
+
+
+async def delete_transcription_model(uow: UnitOfWork, p: Principal, model_id: uuid.UUID) -> None:
+    """Always allowed: documents transcribed with it keep their text."""
+    model, _ = await _with_provider(uow, p, model_id)
+    await uow.session.delete(model)
+    await uow.commit()
