@@ -87,6 +87,7 @@ class TenantA:
     embedding_model: str = ""
     group: str = ""
     blob: str = ""
+    transcription_model: str = ""
 
 
 @pytest.fixture(scope="module")
@@ -120,8 +121,12 @@ def tenant_a(http: httpx.Client, sysadmin) -> TenantA:
     blob = http.post(f"/api/v1/groups/{group.json()['id']}/info-blobs/upload/", headers=admin.headers,
                      files={"file": ("a.txt", b"A's document about the harbour fees.", "text/plain")})
     assert blob.status_code == 202, blob.text
+    transcription_model = http.post("/api/v1/transcription-models/", headers=admin.headers, json={
+        "provider_id": provider, "name": "a-whisper", "is_default": True})
+    assert transcription_model.status_code == 201, transcription_model.text
     return TenantA(admin, user, space, key["id"], key["key"], provider, model, assistant, session, question,
-                   embedding_model.json()["id"], group.json()["id"], blob.json()["id"])
+                   embedding_model.json()["id"], group.json()["id"], blob.json()["id"],
+                   transcription_model.json()["id"])
 
 
 # Every route that takes an id, called by tenant B's admin with tenant A's ids.
@@ -164,6 +169,9 @@ CROSS_TENANT = [
     ("GET", "/api/v1/embedding-models/{embedding_model}/", None),
     ("PATCH", "/api/v1/embedding-models/{embedding_model}/", {"enabled": False}),
     ("DELETE", "/api/v1/embedding-models/{embedding_model}/", None),
+    ("GET", "/api/v1/transcription-models/{transcription_model}/", None),
+    ("PATCH", "/api/v1/transcription-models/{transcription_model}/", {"enabled": False}),
+    ("DELETE", "/api/v1/transcription-models/{transcription_model}/", None),
     ("POST", "/api/v1/spaces/{space}/knowledge/groups/", {"name": "stolen"}),
     ("GET", "/api/v1/spaces/{space}/knowledge/groups/", None),
     ("GET", "/api/v1/groups/{group}/", None),
@@ -190,7 +198,7 @@ def test_tenant_b_cannot_touch_tenant_a(http: httpx.Client, sysadmin, tenant_a: 
            "b_admin": b_admin.id, "b_space": b_space, "provider": tenant_a.provider, "model": tenant_a.model,
            "assistant": tenant_a.assistant, "version": 1, "session": tenant_a.session,
            "question": tenant_a.question, "embedding_model": tenant_a.embedding_model, "group": tenant_a.group,
-           "blob": tenant_a.blob}
+           "blob": tenant_a.blob, "transcription_model": tenant_a.transcription_model}
     if body is FILE:
         r = http.request(method, path.format(**ids), files=FILE, headers=b_admin.headers)
     else:
@@ -217,6 +225,9 @@ def test_tenant_b_cannot_touch_tenant_a(http: httpx.Client, sysadmin, tenant_a: 
         (tenant_a.question, "A's question", None)]
     embedder = http.get(f"/api/v1/embedding-models/{tenant_a.embedding_model}/", headers=tenant_a.admin.headers)
     assert (embedder.json()["name"], embedder.json()["enabled"]) == ("a-embedder", True)
+    transcriber = http.get(f"/api/v1/transcription-models/{tenant_a.transcription_model}/",
+                           headers=tenant_a.admin.headers).json()
+    assert (transcriber["name"], transcriber["enabled"], transcriber["is_default"]) == ("a-whisper", True, True)
     assert http.get(f"/api/v1/groups/{tenant_a.group}/", headers=tenant_a.admin.headers).json()["name"] == \
         "A's collection"
     blobs = http.get(f"/api/v1/groups/{tenant_a.group}/info-blobs/", headers=tenant_a.admin.headers).json()["items"]
@@ -224,7 +235,8 @@ def test_tenant_b_cannot_touch_tenant_a(http: httpx.Client, sysadmin, tenant_a: 
 
 
 LISTS = ["/api/v1/spaces/", "/api/v1/users/", "/api/v1/api-keys/", "/api/v1/admin/model-providers/",
-         "/api/v1/completion-models/", "/api/v1/assistants/", "/api/v1/embedding-models/", "/api/v1/limits/"]
+         "/api/v1/completion-models/", "/api/v1/assistants/", "/api/v1/embedding-models/", "/api/v1/limits/",
+         "/api/v1/transcription-models/"]
 
 
 def test_tenant_b_lists_nothing_of_tenant_a(http: httpx.Client, sysadmin, tenant_a: TenantA) -> None:
@@ -235,7 +247,7 @@ def test_tenant_b_lists_nothing_of_tenant_a(http: httpx.Client, sysadmin, tenant
         text = r.text
         for secret in (tenant_a.space, tenant_a.user.id, tenant_a.admin.id, tenant_a.key_id, tenant_a.user.email,
                        tenant_a.provider, tenant_a.model, tenant_a.assistant, tenant_a.session, tenant_a.question,
-                       tenant_a.embedding_model, tenant_a.group, tenant_a.blob):
+                       tenant_a.embedding_model, tenant_a.group, tenant_a.blob, tenant_a.transcription_model):
             assert secret not in text, (path, secret)
 
 
