@@ -9,6 +9,7 @@ from the process environment, so the caller sets DATABASE_URL & co. before calli
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shlex
 from collections.abc import Mapping
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eneo_local.parameters import PASSWORD_FILE, admin_password
+
+log = logging.getLogger("eneo_local.bootstrap")
 
 
 class BootstrapError(RuntimeError):
@@ -128,3 +131,36 @@ async def register_local_model(base_url: str, *, model: str, display_name: str, 
         return len(tenants)
     finally:
         await dispose_engine()
+
+
+async def resume_ingestion(environment: Mapping[str, str]) -> int:
+    """Re-queue every active tenant's documents left mid-pipeline (eneo.ingestion.recovery): moto's queues
+    start empty, so the messages they were waiting for are gone. `environment` is a function's, for the
+    bucket and queue names. Returns the number of documents re-queued."""
+    from sqlalchemy import select
+
+    from eneo.core.db import UnitOfWork, dispose_engine
+    from eneo.core.redis import close_redis
+    from eneo.core.settings import get_settings
+    from eneo.ingestion.recovery import resume_unfinished
+    from eneo.tenants.models import Tenant, TenantState
+
+    settings = get_settings().model_copy(update={
+        "documents_bucket": environment.get("DOCUMENTS_BUCKET", ""),
+        "ingest_queue_url": environment.get("INGEST_QUEUE_URL", ""),
+        "embed_queue_url": environment.get("EMBED_QUEUE_URL", "")})
+    try:
+        async with UnitOfWork(sysadmin=True) as uow:
+            tenants = list((await uow.session.scalars(
+                select(Tenant.id).where(Tenant.state == TenantState.active))).all())
+        resumed = 0
+        for tenant_id in tenants:  # one tenant's failure (logged) does not hold up the others
+            try:
+                resumed += await resume_unfinished(tenant_id, older_than_seconds=0, settings=settings)
+            except Exception as exc:
+                log.error("unfinished ingestion not resumed", extra={"tenant_id": str(tenant_id),
+                                                                     "error": type(exc).__name__})
+        return resumed
+    finally:
+        await dispose_engine()
+        await close_redis()

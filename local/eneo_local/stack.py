@@ -27,7 +27,7 @@ from typing import IO, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from eneo_local import local_model
-from eneo_local.bootstrap import AdminLogin, ensure_admin, register_local_model
+from eneo_local.bootstrap import AdminLogin, ensure_admin, register_local_model, resume_ingestion
 from eneo_local.event_sources import EventSources, Queue, apply_bucket_notifications, ensure_queues
 from eneo_local.gateway import Gateway, GatewayServer
 from eneo_local.lambda_api import AsyncInvoker, LambdaApi
@@ -157,6 +157,7 @@ class LocalStack:
                                               asyncio.get_running_loop())
             self.event_sources.start()
             self._on_stop("sqs event sources", self.event_sources.stop)
+            await self._resume_ingestion(template)
 
         await self.server.start(Gateway(template, self.functions))
         self._on_stop("gateway", self.server.stop)  # first thing to stop: no new requests
@@ -207,6 +208,18 @@ class LocalStack:
             context_window=local_model.CONTEXT_WINDOW, provider_name=local_model.PROVIDER_NAME)
         self.local_model = server
         log.info("local chat model registered", extra={"model": local_model.MODEL_NAME, "tenants": tenants})
+
+    async def _resume_ingestion(self, template: StackTemplate) -> None:
+        """Documents caught mid-pipeline by the last stop lost their messages with moto: queue them again."""
+        env = next((f.environment for f in template.functions.values() if f.environment.get("INGEST_QUEUE_URL")), None)
+        if env is None or self.login is None or self.login.created is None:
+            return
+        try:
+            resumed = await resume_ingestion(env)
+        except Exception as exc:  # the stack still serves; the documents can be retried by hand
+            log.error("unfinished ingestion not resumed", extra={"error": type(exc).__name__})
+            return
+        log.info("unfinished ingestion resumed", extra={"documents": resumed})
 
     def _bind_websocket(self, template: StackTemplate, endpoints: Endpoints) -> StackTemplate:
         """Bind the WebSocket API's port, and read the template again with its management URL."""
