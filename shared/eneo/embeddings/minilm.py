@@ -19,6 +19,7 @@ import logging
 import math
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -51,6 +52,18 @@ def load_tokenizer(directory: Path | None = None, max_tokens: int = MAX_TOKENS) 
     tokenizer.no_padding()
     tokenizer.enable_truncation(max_tokens)
     return tokenizer
+
+
+def load_weights(path: Path) -> dict[str, NDArray[Any]]:
+    """The tensors of model.safetensors, float32 or float16 (the Lambda layer ships float16: half the size).
+
+    Either way the model computes in float32: every weight is upcast when the layers are built. On
+    Lambda the file comes from ModelLayer, next to the tokenizer that EneoLayer ships (layers/README.md).
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: on Lambda the MiniLM weights are in ModelLayer, which only "
+                                "the functions that embed have (template.yaml)")
+    return load_file(str(path))
 
 
 def erf(x: F32) -> F32:
@@ -158,7 +171,7 @@ class MiniLM:
         self.heads = int(config["num_attention_heads"])
         self.eps = float(config["layer_norm_eps"])
         self.tokenizer = load_tokenizer(directory, self.max_tokens)
-        weights = load_file(str(directory / "model.safetensors"))
+        weights = load_weights(directory / "model.safetensors")
         # Checkpoints saved from BertModel have bare names; from a task head, a "bert." prefix.
         prefix = "bert." if "bert.embeddings.word_embeddings.weight" in weights else ""
 
