@@ -6,11 +6,19 @@ import logging
 from collections.abc import Callable
 
 from eneo.knowledge.extract.office import extract_docx, extract_pptx, extract_xlsx
-from eneo.knowledge.extract.pdf import extract_pdf
 from eneo.knowledge.extract.text import extract_csv, extract_html, extract_plain
 from eneo.knowledge.extract.types import DocumentType, Extracted, ExtractionError, ExtractLimits, is_audio
 
 log = logging.getLogger("eneo.knowledge.extract")
+
+
+def extract_pdf(data: bytes, limits: ExtractLimits) -> Extracted:
+    """pypdf is imported on first use, like the office parsers: it ships in DocumentsLayer, which only the
+    ingest function has (layers/README.md), and the knowledge function imports this package for `detect`."""
+    from eneo.knowledge.extract.pdf import extract_pdf as run
+
+    return run(data, limits)
+
 
 Extractor = Callable[[bytes, ExtractLimits], Extracted]
 _EXTRACTORS: dict[DocumentType, Extractor] = {
