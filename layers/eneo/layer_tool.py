@@ -129,12 +129,12 @@ def half(path: Path) -> int:
     offset = 0
     for name, info in tensors:
         start, end = info["data_offsets"]
-        raw = body[start:end]
+        raw = bytes(body[start:end])
         dtype = info["dtype"]
         if dtype == "F32":
             raw = _f32_to_f16(raw, name)
             dtype = "F16"
-        chunks.append(bytes(raw))
+        chunks.append(raw)
         out_header[name] = {"dtype": dtype, "shape": info["shape"], "data_offsets": [offset, offset + len(raw)]}
         offset += len(raw)
     encoded = json.dumps(out_header, separators=(",", ":")).encode()
@@ -143,7 +143,7 @@ def half(path: Path) -> int:
     return len(data) - path.stat().st_size
 
 
-def _f32_to_f16(raw: memoryview, name: str) -> bytes:
+def _f32_to_f16(raw: bytes, name: str) -> bytes:
     count = len(raw) // 4
     out = bytearray()
     for start in range(0, count, _HALF_CHUNK):
