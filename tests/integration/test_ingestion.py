@@ -400,8 +400,8 @@ async def test_audio_needs_a_transcription_model_and_a_retry_then_transcribes_it
 
     admin = collection.member
     provider_id = await fake_provider(client, admin, fresh_fake)
-    await _json(await client.post("/api/v1/completion-models/", headers=admin.headers, json={
-        "provider_id": provider_id, "name": "whisper-1", "context_window": 1}), 201)
+    await _json(await client.post("/api/v1/transcription-models/", headers=admin.headers, json={
+        "provider_id": provider_id, "name": "whisper-1"}), 201)
     await _json(await client.post(f"/api/v1/info-blobs/{blob_id}/retry/", headers=admin.headers), 202)
     [retry] = queues.receive(queues.ingest_url)
     assert json.loads(retry["Body"]) == {"retry": {"tenant_id": str(admin.tenant_id), "blob_id": str(blob_id)}}
