@@ -173,12 +173,13 @@ def test_every_function_fits_lambdas_limit_with_its_layers(tmp_path: Path) -> No
 
 def test_only_the_functions_that_need_them_get_parsers_or_weights() -> None:
     """Parsers where documents are read (ingest), weights where the local model embeds: embed (chunks),
-    knowledge (search queries), complete (questions). No function has both (it would be over 250 MB)."""
+    knowledge (search queries), complete and sessions (questions, streamed or inline). No function has
+    both (it would be over 250 MB)."""
     layers = _function_layers(sam.load_template())
     assert all(found[0] == sam.LAYER for found in layers.values())
     assert {name for name, found in layers.items() if "DocumentsLayer" in found} == {"IngestFunction"}
     assert {name for name, found in layers.items() if "ModelLayer" in found} == {
-        "EmbedFunction", "KnowledgeFunction", "CompleteFunction"}
+        "EmbedFunction", "KnowledgeFunction", "CompleteFunction", "SessionsFunction"}
 
 
 def test_eneo_layer_leaves_out_what_other_layers_or_the_runtime_provide(tmp_path: Path) -> None:
