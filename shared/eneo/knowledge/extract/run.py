@@ -46,8 +46,8 @@ def extract(data: bytes, doc_type: DocumentType, limits: ExtractLimits | None = 
     limits = limits or ExtractLimits()
     try:
         return _EXTRACTORS[doc_type](data, limits)
-    except ExtractionError:
-        raise
+    except (ExtractionError, ImportError, MemoryError):
+        raise  # a missing parser (a layer not attached) or memory is the deployment's fault, not the file's
     except (Exception, RecursionError) as exc:
         # The parser's message may quote the document; only its type is kept (and logged).
         log.info("extraction failed", extra={"doc_type": doc_type.value, "error": type(exc).__name__})
