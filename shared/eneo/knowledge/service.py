@@ -37,6 +37,7 @@ from eneo.core.errors import AppError, Conflict, NotFound, ValidationFailed
 from eneo.core.ids import new_id, utcnow
 from eneo.core.pagination import paginate
 from eneo.core.settings import Settings, get_settings
+from eneo.ingestion.events import EmbedRequest, RetryRequest  # the queues' message shapes, one place
 from eneo.knowledge import storage
 from eneo.knowledge.limits import accepted_for, too_large, unsupported
 from eneo.knowledge.models import Chunk, Group, InfoBlob, InfoBlobStatus
@@ -228,8 +229,7 @@ async def _reset_vectors(uow: UnitOfWork, group: Group, settings: Settings) -> l
                     error_code=None, error_message=None, processed_at=None)
             .execution_options(synchronize_session=False))
     size = settings.embed_batch_size
-    return [{"tenant_id": str(group.tenant_id), "blob_id": str(blob_id), "embedding_model_id": str(model_id),
-             "chunk_ids": [str(c) for c in chunk_ids[i:i + size]]}
+    return [EmbedRequest(group.tenant_id, blob_id, model_id, tuple(chunk_ids[i:i + size])).to_message()
             for blob_id, chunk_ids in by_blob.items() for i in range(0, len(chunk_ids), size)]
 
 
@@ -441,7 +441,7 @@ async def retry(uow: UnitOfWork, p: Principal, blob_id: uuid.UUID, settings: Set
         await uow.rollback()
         raise Conflict("The collection has a document with this content already", code="duplicate_content") from None
     await uow.commit()
-    message = {"retry": {"tenant_id": str(blob.tenant_id), "blob_id": str(blob.id)}}
+    message = RetryRequest(blob.tenant_id, blob.id).to_message()
     try:
         await asyncio.to_thread(storage.send_messages, settings.ingest_queue_url, [message])
     except Exception as exc:
