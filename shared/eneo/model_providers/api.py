@@ -6,7 +6,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response, status
 
 from eneo.auth.deps import CurrentUser, TenantAdmin
-from eneo.core.errors import Forbidden
 from eneo.core.pagination import Page, PageQuery
 from eneo.model_providers import service
 from eneo.model_providers.schemas import (
@@ -66,8 +65,6 @@ async def test_provider(ctx: TenantAdmin, provider_id: uuid.UUID, body: Connecti
 async def list_models(ctx: CurrentUser, page: Annotated[PageQuery, Depends()], include_disabled: bool = False
                       ) -> Page[ModelOut]:
     """The models assistants may use; admins add `include_disabled=true` to see every model."""
-    if include_disabled and not ctx.principal.is_admin:
-        raise Forbidden("Only the organisation's administrators see disabled models", code="admin_required")
     items, cursor = await service.list_models(ctx.uow, ctx.principal, include_disabled=include_disabled,
                                               limit=page.limit, cursor=page.cursor)
     return Page(items=items, next_cursor=cursor)

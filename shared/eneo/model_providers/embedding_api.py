@@ -6,7 +6,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response, status
 
 from eneo.auth.deps import CurrentUser, TenantAdmin
-from eneo.core.errors import Forbidden
 from eneo.core.pagination import Page, PageQuery
 from eneo.model_providers import embedding_models as service
 from eneo.model_providers.embedding_models import EmbeddingModelCreate, EmbeddingModelOut, EmbeddingModelUpdate
@@ -18,8 +17,6 @@ embedding_models = APIRouter(prefix="/api/v1/embedding-models", tags=["embedding
 async def list_embedding_models(ctx: CurrentUser, page: Annotated[PageQuery, Depends()],
                                 include_disabled: bool = False) -> Page[EmbeddingModelOut]:
     """The models collections may use, the built-in local one included; admins add `include_disabled=true`."""
-    if include_disabled and not ctx.principal.is_admin:
-        raise Forbidden("Only the organisation's administrators see disabled models", code="admin_required")
     items, cursor = await service.list_embedding_models(ctx.uow, ctx.principal, include_disabled=include_disabled,
                                                         limit=page.limit, cursor=page.cursor)
     return Page(items=items, next_cursor=cursor)

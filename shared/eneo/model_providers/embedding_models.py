@@ -25,19 +25,26 @@ from sqlalchemy import (
     func,
     select,
     text,
-    update,
 )
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from eneo.auth.principal import Principal
 from eneo.core.db import Base, Entity, UnitOfWork
-from eneo.core.errors import Conflict, NotFound, ValidationFailed
+from eneo.core.errors import Conflict
 from eneo.core.ids import new_id
-from eneo.core.pagination import paginate
 from eneo.core.text import Name
 from eneo.model_providers.models import ModelProvider, ProviderType
+from eneo.model_providers.rules import (
+    OPENAI_LIKE,
+    check_default,
+    find_model,
+    flush_or,
+    make_default,
+    page_of_models,
+    settle_default,
+    tenant_provider,
+)
 
 LOCAL_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 LOCAL_EMBEDDING_DIMENSIONS = 384
@@ -131,7 +138,8 @@ async def usable_embedding_model(session: AsyncSession, tenant_id: uuid.UUID, mo
 
 # --- admin use cases (routes: eneo.model_providers.embedding_api) ----------------------------------
 
-EMBEDDING_PROVIDERS = (ProviderType.openai, ProviderType.azure, ProviderType.openai_compatible)
+EMBEDDING_PROVIDERS = OPENAI_LIKE
+DEFAULT_LOCK = "eneo.default_embedding_model"
 
 
 class EmbeddingModelCreate(BaseModel):
@@ -169,11 +177,6 @@ class EmbeddingModelOut(BaseModel):
     updated_at: datetime
 
 
-def _invalid(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed(f"Invalid request: {field}: {message}",
-                            details=[{"field": field, "message": message, "type": "value_error"}])
-
-
 def embedding_model_out(model: EmbeddingModel, provider: ModelProvider | None) -> EmbeddingModelOut:
     return EmbeddingModelOut(
         id=model.id, provider_id=model.provider_id, provider_name=provider.name if provider else None,
@@ -184,34 +187,14 @@ def embedding_model_out(model: EmbeddingModel, provider: ModelProvider | None) -
 
 async def _with_provider(uow: UnitOfWork, p: Principal, model_id: uuid.UUID
                          ) -> tuple[EmbeddingModel, ModelProvider | None]:
-    row = (await uow.session.execute(
-        select(EmbeddingModel, ModelProvider).outerjoin(ModelProvider, ModelProvider.id == EmbeddingModel.provider_id)
-        .where(EmbeddingModel.id == model_id, EmbeddingModel.tenant_id == p.tenant_id))).first()
-    if row is None or not (row[0].enabled or p.is_admin):
-        raise NotFound("Embedding model")
-    return row[0], row[1]
-
-
-async def _make_default(uow: UnitOfWork, model: EmbeddingModel) -> None:
-    """Move the tenant's default here, one writer per tenant at a time."""
-    await uow.session.execute(select(func.pg_advisory_xact_lock(
-        func.hashtextextended(f"eneo.default_embedding_model:{model.tenant_id}", 0))))
-    await uow.session.execute(
-        update(EmbeddingModel).where(EmbeddingModel.tenant_id == model.tenant_id, EmbeddingModel.is_default,
-                                     EmbeddingModel.id != model.id)
-        .values(is_default=False).execution_options(synchronize_session=False))
-    model.is_default = True
+    return await find_model(uow, p, EmbeddingModel, model_id, "Embedding model")
 
 
 async def list_embedding_models(uow: UnitOfWork, p: Principal, *, include_disabled: bool, limit: int,
                                 cursor: str | None) -> tuple[list[EmbeddingModelOut], str | None]:
     await ensure_local_embedding_model(uow.session, p.tenant_id)
-    query = select(EmbeddingModel).where(EmbeddingModel.tenant_id == p.tenant_id)
-    if not (include_disabled and p.is_admin):
-        query = query.where(EmbeddingModel.enabled)
-    rows, next_cursor = await paginate(uow.session, query, EmbeddingModel, limit=limit, cursor=cursor)
-    providers = {r.id: r for r in await uow.session.scalars(select(ModelProvider).where(
-        ModelProvider.tenant_id == p.tenant_id, ModelProvider.id.in_({m.provider_id for m in rows if m.provider_id})))}
+    rows, providers, next_cursor = await page_of_models(uow, p, EmbeddingModel, include_disabled=include_disabled,
+                                                        limit=limit, cursor=cursor)
     await uow.commit()
     return [embedding_model_out(m, providers.get(m.provider_id) if m.provider_id else None)
             for m in rows], next_cursor
@@ -222,29 +205,19 @@ async def get_embedding_model(uow: UnitOfWork, p: Principal, model_id: uuid.UUID
 
 
 async def create_embedding_model(uow: UnitOfWork, p: Principal, data: EmbeddingModelCreate) -> EmbeddingModelOut:
-    provider = await uow.session.scalar(select(ModelProvider).where(
-        ModelProvider.id == data.provider_id, ModelProvider.tenant_id == p.tenant_id))
-    if provider is None:
-        raise _invalid("provider_id", "no such model provider")
-    if provider.type not in EMBEDDING_PROVIDERS:
-        raise _invalid("provider_id", f"{provider.type.value} providers have no embeddings endpoint; use an "
-                                      "openai, azure or openai_compatible provider")
-    if data.is_default and not data.enabled:
-        raise _invalid("is_default", "a disabled model cannot be the default; enable it too")
+    provider = await tenant_provider(uow.session, p.tenant_id, data.provider_id, types=EMBEDDING_PROVIDERS,
+                                     endpoint="embeddings")
+    check_default(enabled=data.enabled, is_default=data.is_default)
     await ensure_local_embedding_model(uow.session, p.tenant_id)  # the local one stays the first default
     model = EmbeddingModel(id=new_id(), tenant_id=p.tenant_id, provider_id=provider.id, name=data.name,
                            dimensions=data.dimensions, max_input_tokens=data.max_input_tokens, enabled=data.enabled,
                            is_default=False, managed=False)
     uow.session.add(model)
-    try:
-        await uow.session.flush()
-    except IntegrityError:
-        await uow.rollback()
-        raise Conflict("This provider has an embedding model with this name already",
-                       code="embedding_model_name_taken") from None
+    await flush_or(uow, Conflict("This provider has an embedding model with this name already",
+                                 code="embedding_model_name_taken"))
     await ensure_embedding_index(uow.session, model)
     if data.is_default:
-        await _make_default(uow, model)
+        await make_default(uow.session, model, DEFAULT_LOCK)
     await uow.commit()
     return embedding_model_out(model, provider)
 
@@ -260,14 +233,8 @@ async def update_embedding_model(uow: UnitOfWork, p: Principal, model_id: uuid.U
         model.max_input_tokens = changes["max_input_tokens"]
     if changes.get("enabled") is not None:
         model.enabled = changes["enabled"]
-    wants_default = changes.get("is_default")
-    if wants_default and not model.enabled:
-        raise _invalid("is_default", "a disabled model cannot be the default; enable it too")
-    if wants_default is False or not model.enabled:
-        model.is_default = False  # disabling the default leaves the tenant without one (the local one steps in)
-    if wants_default and not model.is_default:
-        await uow.session.flush()
-        await _make_default(uow, model)
+    if settle_default(model, changes.get("is_default")):  # without a default, the local one steps in
+        await make_default(uow.session, model, DEFAULT_LOCK)
     await uow.commit()
     return embedding_model_out(model, provider)
 
@@ -286,10 +253,6 @@ async def delete_embedding_model(uow: UnitOfWork, p: Principal, model_id: uuid.U
         raise Conflict(f"{used} collection(s) use this embedding model; move them to another model first, "
                        "or disable the model instead", code="embedding_model_in_use")
     await uow.session.delete(model)
-    try:
-        await uow.session.flush()
-    except IntegrityError:
-        await uow.rollback()
-        raise Conflict("This embedding model is still in use", code="embedding_model_in_use") from None
+    await flush_or(uow, Conflict("This embedding model is still in use", code="embedding_model_in_use"))
     await uow.session.execute(text("SELECT drop_embedding_index(:id)"), {"id": model.id})
     await uow.commit()

@@ -21,20 +21,29 @@ import uuid
 from dataclasses import dataclass, field
 from typing import cast
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select
 
 from eneo.assistants.models import Assistant
 from eneo.auth.principal import Principal
 from eneo.core.crypto import DecryptionError, aad_for, decrypt_secret, encrypt_secret
 from eneo.core.db import UnitOfWork
-from eneo.core.errors import AppError, Conflict, NotFound, ValidationFailed
+from eneo.core.errors import Conflict, NotFound
 from eneo.core.ids import new_id
 from eneo.core.pagination import paginate
 from eneo.llm import ProviderConfig, ProviderError, test_connection
 from eneo.llm import ProviderType as LlmProviderType
 from eneo.model_providers.lookups import default_model, usable_model
 from eneo.model_providers.models import CompletionModel, ModelProvider, ProviderType
+from eneo.model_providers.rules import (
+    check_default,
+    find_provided_model,
+    flush_or,
+    invalid,
+    make_default,
+    page_of_models,
+    settle_default,
+    tenant_provider,
+)
 from eneo.model_providers.schemas import (
     ConnectionResult,
     ModelCreate,
@@ -67,21 +76,7 @@ ALLOWED: dict[ProviderType, set[str]] = {
 }
 LAST4_MIN_LENGTH = 16
 _KEYLIKE = re.compile(r"[A-Za-z0-9_\-*]{20,}")
-
-
-def _invalid(fields: dict[str, str]) -> ValidationFailed:
-    details = [{"field": f, "message": m, "type": "value_error"} for f, m in fields.items()]
-    return ValidationFailed("Invalid request: " + "; ".join(f"{f}: {m}" for f, m in fields.items()),
-                            details=details)
-
-
-async def _flush(uow: UnitOfWork, conflict: AppError) -> None:
-    """Flush, turning a unique or foreign-key violation into `conflict`."""
-    try:
-        await uow.session.flush()
-    except IntegrityError:
-        await uow.rollback()
-        raise conflict from None
+DEFAULT_LOCK = "eneo.default_model"
 
 
 # --- providers -------------------------------------------------------------------------------------
@@ -122,7 +117,7 @@ def _check_fields(kind: ProviderType, present: set[str]) -> None:
     problems = {f: f"required for {kind.value} providers" for f in sorted(REQUIRED[kind] - present)}
     problems |= {f: f"not used by {kind.value} providers" for f in sorted(present - ALLOWED[kind])}
     if problems:
-        raise _invalid(problems)
+        raise invalid(problems)
 
 
 def _name_taken() -> Conflict:
@@ -150,7 +145,7 @@ async def create_provider(uow: UnitOfWork, p: Principal, data: ProviderCreate) -
                              managed=False)
     _set_key(provider, data.api_key.get_secret_value() if data.api_key else None)
     uow.session.add(provider)
-    await _flush(uow, _name_taken())
+    await flush_or(uow, _name_taken())
     await uow.commit()
     return provider_out(provider)
 
@@ -170,7 +165,7 @@ def _require_key_with_new_address(provider: ModelProvider, config: dict[str, str
     """A stored key follows no new address: whoever moves the provider must send the key (or null) with it."""
     moved = sorted(f for f in ADDRESS_FIELDS if config.get(f) != (provider.config or {}).get(f))
     if moved and provider.credentials_encrypted is not None and "api_key" not in changes:
-        raise _invalid({"api_key": f"required when {' or '.join(moved)} changes: the stored key is only ever "
+        raise invalid({"api_key": f"required when {' or '.join(moved)} changes: the stored key is only ever "
                                    "sent to the address it was entered for (send the key again, or null)"})
 
 
@@ -190,7 +185,7 @@ async def update_provider(uow: UnitOfWork, p: Principal, provider_id: uuid.UUID,
     provider.config = config
     if "api_key" in changes:
         _set_key(provider, new_key)
-    await _flush(uow, _name_taken())
+    await flush_or(uow, _name_taken())
     await uow.commit()
     return provider_out(provider)
 
@@ -205,7 +200,7 @@ async def delete_provider(uow: UnitOfWork, p: Principal, provider_id: uuid.UUID)
         using = [f"{n} {kind} model(s)" for n, kind in ((models, "completion"), (transcribers, "transcription")) if n]
         raise Conflict(f"{' and '.join(using)} use this provider; delete them first", code="provider_in_use")
     await uow.session.delete(provider)
-    await _flush(uow, Conflict("This provider is still in use", code="provider_in_use"))
+    await flush_or(uow, Conflict("This provider is still in use", code="provider_in_use"))
     await uow.commit()
 
 
@@ -254,60 +249,34 @@ def _model_taken() -> Conflict:
 
 
 async def _model(uow: UnitOfWork, p: Principal, model_id: uuid.UUID) -> tuple[CompletionModel, ModelProvider]:
-    row = (await uow.session.execute(
-        select(CompletionModel, ModelProvider).join(ModelProvider, ModelProvider.id == CompletionModel.provider_id)
-        .where(CompletionModel.id == model_id, CompletionModel.tenant_id == p.tenant_id)
-    )).first()
-    # Users see the models they may choose; disabled ones exist for admins only.
-    if row is None or not (row[0].enabled or p.is_admin):
-        raise NotFound("Completion model")
-    return row[0], row[1]
-
-
-async def _make_default(uow: UnitOfWork, model: CompletionModel) -> None:
-    """Move the tenant's default here, in this transaction, one writer per tenant at a time."""
-    await uow.session.execute(select(func.pg_advisory_xact_lock(
-        func.hashtextextended(f"eneo.default_model:{model.tenant_id}", 0))))
-    await uow.session.execute(
-        update(CompletionModel).where(CompletionModel.tenant_id == model.tenant_id, CompletionModel.is_default,
-                                      CompletionModel.id != model.id)
-        .values(is_default=False).execution_options(synchronize_session=False))
-    model.is_default = True
+    return await find_provided_model(uow, p, CompletionModel, model_id, "Completion model")
 
 
 def _check_limits(*, context_window: int, max_output_tokens: int | None, enabled: bool, is_default: bool) -> None:
     if max_output_tokens is not None and max_output_tokens > context_window:
-        raise _invalid({"max_output_tokens": "must not exceed context_window"})
-    if is_default and not enabled:
-        raise _invalid({"is_default": "a disabled model cannot be the default; enable it too"})
+        raise invalid({"max_output_tokens": "must not exceed context_window"})
+    check_default(enabled=enabled, is_default=is_default)
 
 
 async def create_model(uow: UnitOfWork, p: Principal, data: ModelCreate) -> ModelOut:
-    provider = await uow.session.scalar(select(ModelProvider).where(
-        ModelProvider.id == data.provider_id, ModelProvider.tenant_id == p.tenant_id))
-    if provider is None:
-        raise _invalid({"provider_id": "no such model provider"})
+    provider = await tenant_provider(uow.session, p.tenant_id, data.provider_id)
     _check_limits(context_window=data.context_window, max_output_tokens=data.max_output_tokens,
                   enabled=data.enabled, is_default=data.is_default)
     model = CompletionModel(tenant_id=p.tenant_id, provider_id=provider.id, name=data.name,
                             display_name=data.display_name or data.name, context_window=data.context_window,
                             max_output_tokens=data.max_output_tokens, enabled=data.enabled, is_default=False)
     uow.session.add(model)
-    await _flush(uow, _model_taken())
+    await flush_or(uow, _model_taken())
     if data.is_default:
-        await _make_default(uow, model)
+        await make_default(uow.session, model, DEFAULT_LOCK)
     await uow.commit()
     return model_out(model, provider)
 
 
 async def list_models(uow: UnitOfWork, p: Principal, *, include_disabled: bool, limit: int, cursor: str | None
                       ) -> tuple[list[ModelOut], str | None]:
-    query = select(CompletionModel).where(CompletionModel.tenant_id == p.tenant_id)
-    if not (include_disabled and p.is_admin):
-        query = query.where(CompletionModel.enabled)
-    models, next_cursor = await paginate(uow.session, query, CompletionModel, limit=limit, cursor=cursor)
-    providers = {r.id: r for r in await uow.session.scalars(select(ModelProvider).where(
-        ModelProvider.tenant_id == p.tenant_id, ModelProvider.id.in_({m.provider_id for m in models})))}
+    models, providers, next_cursor = await page_of_models(uow, p, CompletionModel, include_disabled=include_disabled,
+                                                          limit=limit, cursor=cursor)
     return [model_out(m, providers[m.provider_id]) for m in models], next_cursor
 
 
@@ -324,13 +293,12 @@ async def update_model(uow: UnitOfWork, p: Principal, model_id: uuid.UUID, data:
     if "max_output_tokens" in changes:
         model.max_output_tokens = changes["max_output_tokens"]
     wants_default = changes.get("is_default")
-    if wants_default is False or not model.enabled:
-        model.is_default = False  # disabling the default leaves the tenant without one
     _check_limits(context_window=model.context_window, max_output_tokens=model.max_output_tokens,
                   enabled=model.enabled, is_default=bool(wants_default))
-    await _flush(uow, _model_taken())
-    if wants_default and not model.is_default:
-        await _make_default(uow, model)
+    promote = settle_default(model, wants_default)  # before the flush: a default is always enabled
+    await flush_or(uow, _model_taken())
+    if promote:
+        await make_default(uow.session, model, DEFAULT_LOCK)
     await uow.commit()
     return model_out(model, provider)
 
@@ -346,7 +314,7 @@ async def delete_model(uow: UnitOfWork, p: Principal, model_id: uuid.UUID) -> No
         raise Conflict(f"{used} assistant(s) use this model; move them to another model first, "
                        "or disable the model instead", code="model_in_use")
     await uow.session.delete(model)
-    await _flush(uow, Conflict("This model is still referenced; disable it instead", code="model_in_use"))
+    await flush_or(uow, Conflict("This model is still referenced; disable it instead", code="model_in_use"))
     await uow.commit()
 
 
@@ -414,6 +382,6 @@ async def ensure_managed_provider(uow: UnitOfWork, *, name: str, base_url: str, 
             uow.session.add(row)
             await uow.session.flush()
             if await default_model(uow) is None:
-                await _make_default(uow, row)
+                await make_default(uow.session, row, DEFAULT_LOCK)
         provider.config = {**provider.config, "managed_models": [*registered, model]}
     await uow.commit()

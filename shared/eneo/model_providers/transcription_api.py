@@ -6,7 +6,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response, status
 
 from eneo.auth.deps import CurrentUser, TenantAdmin
-from eneo.core.errors import Forbidden
 from eneo.core.pagination import Page, PageQuery
 from eneo.model_providers import transcription_models as service
 from eneo.model_providers.transcription_models import (
@@ -22,8 +21,6 @@ transcription_models = APIRouter(prefix="/api/v1/transcription-models", tags=["t
 async def list_transcription_models(ctx: CurrentUser, page: Annotated[PageQuery, Depends()],
                                     include_disabled: bool = False) -> Page[TranscriptionModelOut]:
     """The models audio documents may be transcribed with; admins add `include_disabled=true`."""
-    if include_disabled and not ctx.principal.is_admin:
-        raise Forbidden("Only the organisation's administrators see disabled models", code="admin_required")
     items, cursor = await service.list_transcription_models(ctx.uow, ctx.principal, include_disabled=include_disabled,
                                                             limit=page.limit, cursor=page.cursor)
     return Page(items=items, next_cursor=cursor)

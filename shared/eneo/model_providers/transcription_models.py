@@ -16,20 +16,29 @@ import uuid
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, func, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from eneo.auth.principal import Principal
 from eneo.core.db import Base, Entity, UnitOfWork
-from eneo.core.errors import Conflict, NotFound, ValidationFailed
+from eneo.core.errors import Conflict
 from eneo.core.ids import new_id
-from eneo.core.pagination import paginate
 from eneo.core.text import Name
 from eneo.model_providers.models import ModelProvider, ProviderType
+from eneo.model_providers.rules import (
+    OPENAI_LIKE,
+    check_default,
+    find_provided_model,
+    flush_or,
+    make_default,
+    page_of_models,
+    settle_default,
+    tenant_provider,
+)
 
-TRANSCRIPTION_PROVIDERS = (ProviderType.openai, ProviderType.azure, ProviderType.openai_compatible)
+TRANSCRIPTION_PROVIDERS = OPENAI_LIKE
+DEFAULT_LOCK = "eneo.default_transcription_model"
 
 
 class TranscriptionModel(Entity, Base):
@@ -101,11 +110,6 @@ class TranscriptionModelOut(BaseModel):
     updated_at: datetime
 
 
-def _invalid(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed(f"Invalid request: {field}: {message}",
-                            details=[{"field": field, "message": message, "type": "value_error"}])
-
-
 def transcription_model_out(model: TranscriptionModel, provider: ModelProvider) -> TranscriptionModelOut:
     return TranscriptionModelOut(
         id=model.id, provider_id=provider.id, provider_name=provider.name, provider_type=provider.type,
@@ -115,35 +119,13 @@ def transcription_model_out(model: TranscriptionModel, provider: ModelProvider) 
 
 async def _with_provider(uow: UnitOfWork, p: Principal, model_id: uuid.UUID
                          ) -> tuple[TranscriptionModel, ModelProvider]:
-    row = (await uow.session.execute(
-        select(TranscriptionModel, ModelProvider)
-        .join(ModelProvider, ModelProvider.id == TranscriptionModel.provider_id)
-        .where(TranscriptionModel.id == model_id, TranscriptionModel.tenant_id == p.tenant_id))).first()
-    # Users see the enabled models; disabled ones exist for admins only. Other tenants' ids: 404.
-    if row is None or not (row[0].enabled or p.is_admin):
-        raise NotFound("Transcription model")
-    return row[0], row[1]
-
-
-async def _make_default(uow: UnitOfWork, model: TranscriptionModel) -> None:
-    """Move the tenant's default here, one writer per tenant at a time."""
-    await uow.session.execute(select(func.pg_advisory_xact_lock(
-        func.hashtextextended(f"eneo.default_transcription_model:{model.tenant_id}", 0))))
-    await uow.session.execute(
-        update(TranscriptionModel).where(TranscriptionModel.tenant_id == model.tenant_id,
-                                         TranscriptionModel.is_default, TranscriptionModel.id != model.id)
-        .values(is_default=False).execution_options(synchronize_session=False))
-    model.is_default = True
+    return await find_provided_model(uow, p, TranscriptionModel, model_id, "Transcription model")
 
 
 async def list_transcription_models(uow: UnitOfWork, p: Principal, *, include_disabled: bool, limit: int,
                                     cursor: str | None) -> tuple[list[TranscriptionModelOut], str | None]:
-    query = select(TranscriptionModel).where(TranscriptionModel.tenant_id == p.tenant_id)
-    if not (include_disabled and p.is_admin):
-        query = query.where(TranscriptionModel.enabled)
-    rows, next_cursor = await paginate(uow.session, query, TranscriptionModel, limit=limit, cursor=cursor)
-    providers = {r.id: r for r in await uow.session.scalars(select(ModelProvider).where(
-        ModelProvider.tenant_id == p.tenant_id, ModelProvider.id.in_({m.provider_id for m in rows})))}
+    rows, providers, next_cursor = await page_of_models(uow, p, TranscriptionModel, include_disabled=include_disabled,
+                                                        limit=limit, cursor=cursor)
     return [transcription_model_out(m, providers[m.provider_id]) for m in rows], next_cursor
 
 
@@ -153,26 +135,16 @@ async def get_transcription_model(uow: UnitOfWork, p: Principal, model_id: uuid.
 
 async def create_transcription_model(uow: UnitOfWork, p: Principal, data: TranscriptionModelCreate
                                      ) -> TranscriptionModelOut:
-    provider = await uow.session.scalar(select(ModelProvider).where(
-        ModelProvider.id == data.provider_id, ModelProvider.tenant_id == p.tenant_id))
-    if provider is None:
-        raise _invalid("provider_id", "no such model provider")
-    if provider.type not in TRANSCRIPTION_PROVIDERS:
-        raise _invalid("provider_id", f"{provider.type.value} providers have no transcription endpoint; use an "
-                                      "openai, azure or openai_compatible provider")
-    if data.is_default and not data.enabled:
-        raise _invalid("is_default", "a disabled model cannot be the default; enable it too")
+    provider = await tenant_provider(uow.session, p.tenant_id, data.provider_id, types=TRANSCRIPTION_PROVIDERS,
+                                     endpoint="transcription")
+    check_default(enabled=data.enabled, is_default=data.is_default)
     model = TranscriptionModel(id=new_id(), tenant_id=p.tenant_id, provider_id=provider.id, name=data.name,
                                enabled=data.enabled, is_default=False)
     uow.session.add(model)
-    try:
-        await uow.session.flush()
-    except IntegrityError:
-        await uow.rollback()
-        raise Conflict("This provider has a transcription model with this name already",
-                       code="transcription_model_name_taken") from None
+    await flush_or(uow, Conflict("This provider has a transcription model with this name already",
+                                 code="transcription_model_name_taken"))
     if data.is_default:
-        await _make_default(uow, model)
+        await make_default(uow.session, model, DEFAULT_LOCK)
     await uow.commit()
     return transcription_model_out(model, provider)
 
@@ -183,14 +155,8 @@ async def update_transcription_model(uow: UnitOfWork, p: Principal, model_id: uu
     changes = data.model_dump(exclude_unset=True)
     if changes.get("enabled") is not None:
         model.enabled = changes["enabled"]
-    wants_default = changes.get("is_default")
-    if wants_default and not model.enabled:
-        raise _invalid("is_default", "a disabled model cannot be the default; enable it too")
-    if wants_default is False or not model.enabled:
-        model.is_default = False  # the oldest enabled model steps in
-    if wants_default and not model.is_default:
-        await uow.session.flush()
-        await _make_default(uow, model)
+    if settle_default(model, changes.get("is_default")):  # without a default, the oldest enabled model steps in
+        await make_default(uow.session, model, DEFAULT_LOCK)
     await uow.commit()
     return transcription_model_out(model, provider)
 
