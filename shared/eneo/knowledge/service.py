@@ -352,8 +352,9 @@ async def create_upload_url(uow: UnitOfWork, p: Principal, group_id: uuid.UUID, 
         raise too_large(accepted, settings)
     blob = _new_blob(p, group, title=data.title, filename=data.filename, declared_type=data.content_type)
     blob.size_bytes = data.size_bytes
-    post = storage.presigned_post(blob.object_key, content_type=accepted.media_type,
-                                  max_bytes=accepted.max_bytes(settings))
+    # The policy holds the file to the size the client declared (itself within the type's limit): the
+    # row says what is coming, and storage refuses anything bigger.
+    post = storage.presigned_post(blob.object_key, content_type=accepted.media_type, max_bytes=data.size_bytes)
     uow.session.add(blob)
     await uow.session.flush()
     await uow.commit()
