@@ -3,8 +3,11 @@
 The question's words are OR-ed, not AND-ed: `plainto_tsquery`/`websearch_to_tsquery` demand every word,
 and a question ("Hur lång tid tar det att få bygglov?") is rarely written with the words of its answer.
 Words that are stop words in English or Swedish are dropped (Postgres's own stop-word lists, so the
-'simple' column needs no language), and longer words match as prefixes, which catches Swedish
-inflections and compounds' heads ("tillstånd" finds "tillståndet").
+'simple' column needs no language), and longer words match as prefixes of their Swedish stem, which
+catches inflections both ways ("tillstånd" finds "tillståndet", "snöröjningen" finds "snöröjning");
+a stem shorter than PREFIX_MIN_CHARS would match too much, so such a word keeps its own form. Measured
+on bench/retrieval_eval.py: stems took full-text R@5 from 0.70 to 0.74-0.76, and the fused R@5 from
+0.72-0.76 to 0.78-0.80 (MRR 0.68 -> 0.71).
 
 Ranked by the summed rarity (idf) of the query words a chunk contains, then by ts_rank_cd: with an
 OR-query, ts_rank_cd alone ranks a chunk that repeats "kronor" above the one with the rare word the
@@ -42,9 +45,11 @@ MAX_TERMS = 16
 DF_CAP = 1000
 
 _TERMS = """
-SELECT DISTINCT lexeme, to_tsquery('simple', quote_literal(lexeme)
-                                  || CASE WHEN length(lexeme) >= :prefix_min THEN ':*' ELSE '' END)::text
-FROM unnest(tsvector_to_array(to_tsvector('simple', :query))) AS lexeme
+SELECT DISTINCT lexeme, to_tsquery('simple', CASE
+         WHEN length(stem) >= :prefix_min THEN quote_literal(stem) || ':*'
+         ELSE quote_literal(lexeme) || CASE WHEN length(lexeme) >= :prefix_min THEN ':*' ELSE '' END END)::text
+FROM unnest(tsvector_to_array(to_tsvector('simple', :query))) AS lexeme,
+     LATERAL coalesce((ts_lexize('swedish_stem', lexeme))[1], lexeme) AS stem
 WHERE to_tsvector('english', lexeme) <> ''::tsvector AND to_tsvector('swedish', lexeme) <> ''::tsvector
 ORDER BY lexeme
 LIMIT :max_terms
