@@ -1,15 +1,8 @@
-"""The ingestion pipeline in-process: S3 (moto) notifies a real SQS queue, the messages received from it
-become Lambda SQS events for the ingest handler, whose embed messages (received from the embed queue)
-feed the embed handler. Real Postgres, Redis and the local all-MiniLM-L6-v2 embedder.
-
-The handlers run as Lambda runs them: `functions/<name>/app.py`'s `handler(event, context)`, in a
-worker thread with its own event loop (eneo.core.aio), so the process-wide engine and Redis client
-are closed around each call (they belong to one loop).
-"""
+"""The ingestion pipeline in-process (driven as tests.integration.pipeline says), with real Postgres,
+Redis and the local all-MiniLM-L6-v2 embedder."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import uuid
@@ -19,14 +12,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx
 import pytest
 from sqlalchemy import create_engine, func, select, update
 
-from eneo.core import aio
-from eneo.core.db import UnitOfWork, dispose_engine
-from eneo.core.redis import close_redis, get_redis
+from eneo.core.db import UnitOfWork
+from eneo.core.redis import get_redis
 from eneo.core.settings import get_settings
 from eneo.ingestion import ingest as ingest_module
 from eneo.knowledge import storage
@@ -35,104 +26,38 @@ from eneo.model_providers.embedding_models import ensure_local_embedding_model
 from eneo.realtime.events import events_key
 from eneo.spaces.models import Space
 from tests.fakes.openai_extras import FakeOpenAIExtras
-from tests.integration.conftest import Member, load_function
+from tests.integration.conftest import Member
+from tests.integration.pipeline import (
+    Queues,
+    invoke,
+    notifications,
+    pipeline_functions,
+    pipeline_queues,
+    restore_settings,
+    run_embed,
+)
 
 DOCUMENTS = Path(__file__).resolve().parents[1] / "fixtures" / "documents"
-REGION = "eu-north-1"
 TEXT = ("Riktlinjer för hemtjänst. Den enskilde ska få stöd i hemmet utifrån sina behov. "
         "Biståndshandläggaren utreder ansökan och fattar beslut inom fyra veckor. ") * 40
 TRANSCRIPT = "Hej och välkommen. Idag pratar vi om hemtjänsten och hur man ansöker om den."
 
 
-class LambdaContext:
-    """What a handler reads of Lambda's context object."""
-
-    aws_request_id = "test-request"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 120_000
-
-
-@dataclass
-class Queues:
-    s3: Any
-    sqs: Any
-    bucket: str
-    ingest_url: str
-    embed_url: str
-    ingest_arn: str
-
-    def receive(self, url: str, *, expect: int = 1, wait: float = 10.0) -> list[dict[str, Any]]:
-        """Messages as the Lambda event source mapping would hand them over (S3 test events included)."""
-        got: list[dict[str, Any]] = []
-        deadline = asyncio.get_event_loop().time() + wait
-        while len(got) < expect and asyncio.get_event_loop().time() < deadline:
-            got += self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
-                                            AttributeNames=["All"]).get("Messages", [])
-        return got
-
-    def event(self, messages: list[dict[str, Any]], arn: str | None = None) -> dict[str, Any]:
-        return {"Records": [{
-            "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-            "attributes": m.get("Attributes", {"ApproximateReceiveCount": "1"}), "messageAttributes": {},
-            "md5OfBody": m.get("MD5OfBody", ""), "eventSource": "aws:sqs",
-            "eventSourceARN": arn or self.ingest_arn, "awsRegion": REGION} for m in messages]}
-
-    def delete_done(self, url: str, messages: list[dict[str, Any]], response: dict[str, Any]) -> None:
-        """What the event source mapping does after a batch: delete all but the reported failures."""
-        failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
-        for m in messages:
-            if m["MessageId"] not in failed:
-                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-
-
 @pytest.fixture
-def queues(db: Any, monkeypatch: pytest.MonkeyPatch) -> Queues:
-    """A bucket that notifies its own ingest queue for tenants/, and an embed queue, in moto."""
-    endpoint, suffix = db.s3_endpoint_url, uuid.uuid4().hex[:10]
-    s3 = boto3.client("s3", endpoint_url=endpoint, region_name=REGION)
-    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=REGION)
-    bucket = f"docs-{suffix}"
-    ingest_url = sqs.create_queue(QueueName=f"ingest-{suffix}")["QueueUrl"]
-    embed_url = sqs.create_queue(QueueName=f"embed-{suffix}")["QueueUrl"]
-    ingest_arn = sqs.get_queue_attributes(QueueUrl=ingest_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
-    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"QueueConfigurations": [{
-        "QueueArn": ingest_arn, "Events": ["s3:ObjectCreated:*"],
-        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "tenants/"}]}}}]})
-    for name, value in {"DOCUMENTS_BUCKET": bucket, "INGEST_QUEUE_URL": ingest_url,
-                        "EMBED_QUEUE_URL": embed_url}.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    storage.reset_clients()
-    return Queues(s3, sqs, bucket, ingest_url, embed_url, ingest_arn)
+def queues(db: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Queues]:
+    with pipeline_queues(db, monkeypatch) as q:
+        yield q
 
 
 @pytest.fixture(scope="module")
 def functions() -> dict[str, Any]:
-    return {name: load_function(name) for name in ("ingest", "embed")}
+    return pipeline_functions()
 
 
 @pytest.fixture(autouse=True)
 async def settings_restored() -> AsyncIterator[None]:
     yield
-    get_settings.cache_clear()
-    storage.reset_clients()
-
-
-async def invoke(function: Any, event: dict[str, Any]) -> dict[str, Any]:
-    """Call a function's handler as its Lambda worker would (own thread, own loop, own connections)."""
-    await dispose_engine()
-    await close_redis()
-
-    def call() -> dict[str, Any]:
-        try:
-            return dict(function.handler(json.loads(json.dumps(event)), LambdaContext()))
-        finally:
-            aio.run(dispose_engine())
-            aio.run(close_redis())
-
-    return await asyncio.to_thread(call)
+    restore_settings()
 
 
 @dataclass
@@ -169,11 +94,6 @@ async def upload(c: Collection, q: Queues, data: bytes, filename: str, declared:
     return blob_id
 
 
-def notifications(q: Queues, expect: int) -> list[dict[str, Any]]:
-    """The ingest queue's messages for objects (the bucket's s3:TestEvent is received too, and kept)."""
-    return q.receive(q.ingest_url, expect=expect + 1, wait=5.0)
-
-
 async def blob(c: Collection, blob_id: uuid.UUID) -> InfoBlob:
     async with UnitOfWork(c.member.tenant_id) as uow:
         return await uow.session.get_one(InfoBlob, blob_id)
@@ -190,15 +110,6 @@ async def statuses(c: Collection, blob_id: uuid.UUID) -> list[str]:
     entries = await get_redis().xrange(events_key(c.member.id))
     data = [json.loads(fields[b"data"]) for _, fields in entries if fields[b"type"] == b"info_blob.status"]
     return [d["status"] for d in data if d["id"] == str(blob_id)]
-
-
-async def run_embed(q: Queues, functions: dict[str, Any], expect: int) -> list[dict[str, Any]]:
-    messages = q.receive(q.embed_url, expect=expect)
-    assert len(messages) >= expect, f"{len(messages)} embed message(s), expected {expect}"
-    response = await invoke(functions["embed"], q.event(messages, arn="arn:aws:sqs:eu-north-1:000000000000:embed"))
-    assert response == {"batchItemFailures": []}
-    q.delete_done(q.embed_url, messages, response)
-    return messages
 
 
 async def test_upload_to_ready_with_chunks_and_vectors(collection: Collection, queues: Queues,

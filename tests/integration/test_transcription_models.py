@@ -9,33 +9,26 @@ fails saying how to add the model it needs.
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx
 import pytest
 from sqlalchemy import select
 
-from eneo.core import aio
-from eneo.core.db import UnitOfWork, dispose_engine
-from eneo.core.redis import close_redis
-from eneo.core.settings import get_settings
+from eneo.core.db import UnitOfWork
 from eneo.ingestion.transcription import transcription_target
-from eneo.knowledge import storage
 from eneo.knowledge.models import Chunk, InfoBlob, InfoBlobStatus
 from eneo.users.models import UserRole
 from tests.fakes.openai_extras import FakeOpenAIExtras
-from tests.integration.conftest import Member, Org, load_function
+from tests.integration.conftest import Member, Org
+from tests.integration.pipeline import Queues, invoke, notifications, pipeline_functions, pipeline_queues, run_embed
 
 MODELS = "/api/v1/transcription-models/"
 PROVIDERS = "/api/v1/admin/model-providers/"
 WAV = Path(__file__).resolve().parents[1] / "fixtures" / "documents" / "riktlinjer.wav"
-REGION = "eu-north-1"
 TRANSCRIPT = ("Hej och välkommen. Idag pratar vi om hemtjänsten: den enskilde ansöker hos "
               "biståndshandläggaren, som fattar beslut inom fyra veckor.")
 
@@ -172,84 +165,21 @@ async def test_a_provider_with_transcription_models_is_not_deleted(client: httpx
 # --- audio documents through the pipeline ----------------------------------------------------------
 
 
-class LambdaContext:
-    aws_request_id = "test-request"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 120_000
-
-
-@dataclass
-class Queues:
-    sqs: Any
-    ingest_url: str
-    embed_url: str
-
-    def receive(self, url: str, expect: int, wait: float = 10.0) -> list[dict[str, Any]]:
-        got: list[dict[str, Any]] = []
-        loop = asyncio.get_event_loop()
-        deadline = loop.time() + wait
-        while len(got) < expect and loop.time() < deadline:
-            got += self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
-                                            AttributeNames=["All"]).get("Messages", [])
-        return got
-
-    def event(self, messages: list[dict[str, Any]], queue: str) -> dict[str, Any]:
-        return {"Records": [{
-            "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-            "attributes": m.get("Attributes", {"ApproximateReceiveCount": "1"}), "messageAttributes": {},
-            "md5OfBody": m.get("MD5OfBody", ""), "eventSource": "aws:sqs",
-            "eventSourceARN": f"arn:aws:sqs:{REGION}:000000000000:{queue}", "awsRegion": REGION} for m in messages]}
-
-
 @pytest.fixture
-async def queues(db: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Queues]:
-    """A documents bucket notifying its own ingest queue (as the template wires it), and an embed queue."""
-    endpoint, suffix = db.s3_endpoint_url, uuid.uuid4().hex[:10]
-    s3 = boto3.client("s3", endpoint_url=endpoint, region_name=REGION)
-    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=REGION)
-    bucket = f"docs-{suffix}"
-    ingest_url = sqs.create_queue(QueueName=f"ingest-{suffix}")["QueueUrl"]
-    embed_url = sqs.create_queue(QueueName=f"embed-{suffix}")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=ingest_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
-    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"QueueConfigurations": [{
-        "QueueArn": arn, "Events": ["s3:ObjectCreated:*"],
-        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "tenants/"}]}}}]})
-    for name, value in {"DOCUMENTS_BUCKET": bucket, "INGEST_QUEUE_URL": ingest_url,
-                        "EMBED_QUEUE_URL": embed_url}.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    storage.reset_clients()
-    yield Queues(sqs, ingest_url, embed_url)
-    get_settings.cache_clear()
-    storage.reset_clients()
+def queues(db: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Queues]:
+    with pipeline_queues(db, monkeypatch) as q:
+        yield q
 
 
 @pytest.fixture(scope="module")
 def functions() -> dict[str, Any]:
-    return {name: load_function(name) for name in ("ingest", "embed")}
+    return pipeline_functions()
 
 
 @pytest.fixture(scope="module")
 def fake() -> Iterator[FakeOpenAIExtras]:
     with FakeOpenAIExtras(dimensions=16, transcript=TRANSCRIPT) as server:
         yield server
-
-
-async def invoke(function: Any, event: dict[str, Any]) -> dict[str, Any]:
-    """A handler called as its Lambda worker calls it (own thread, own loop, own connections)."""
-    await dispose_engine()
-    await close_redis()
-
-    def call() -> dict[str, Any]:
-        try:
-            return dict(function.handler(json.loads(json.dumps(event)), LambdaContext()))
-        finally:
-            aio.run(dispose_engine())
-            aio.run(close_redis())
-
-    return await asyncio.to_thread(call)
 
 
 async def upload_recording(client: httpx.AsyncClient, admin: Member) -> tuple[str, str]:
@@ -264,9 +194,17 @@ async def upload_recording(client: httpx.AsyncClient, admin: Member) -> tuple[st
 
 
 async def ingest_notifications(q: Queues, functions: dict[str, Any]) -> None:
-    messages = q.receive(q.ingest_url, expect=2)  # the bucket's s3:TestEvent, and the object
+    messages = notifications(q, 1)
     assert any("ObjectCreated" in m["Body"] for m in messages), [m["Body"][:80] for m in messages]
-    assert await invoke(functions["ingest"], q.event(messages, "ingest")) == {"batchItemFailures": []}
+    assert await invoke(functions["ingest"], q.event(messages)) == {"batchItemFailures": []}
+
+
+async def admin_with_fake_provider(client: httpx.AsyncClient, make_user: Any, fake: FakeOpenAIExtras
+                                   ) -> tuple[Member, str]:
+    """A new tenant's admin and a provider of theirs at the fake (its calls forgotten): (admin, provider id)."""
+    fake.reset()
+    admin = await make_user()
+    return admin, await add_provider(client, admin, base_url=fake.openai_url, api_key=fake.api_key or "any-key")
 
 
 async def blob(admin: Member, blob_id: str) -> InfoBlob:
@@ -277,9 +215,7 @@ async def blob(admin: Member, blob_id: str) -> InfoBlob:
 async def test_a_recording_is_transcribed_with_the_default_model_and_becomes_ready(
         client: httpx.AsyncClient, make_user: Any, queues: Queues, functions: dict[str, Any],
         fake: FakeOpenAIExtras) -> None:
-    fake.reset()
-    admin = await make_user()
-    provider = await add_provider(client, admin, base_url=fake.openai_url, api_key=fake.api_key or "any-key")
+    admin, provider = await admin_with_fake_provider(client, make_user, fake)
     oldest = await add_model(client, admin, provider, "whisper-old")
     await add_model(client, admin, provider, "whisper-1", is_default=True)  # newer, but the default
     _, blob_id = await upload_recording(client, admin)
@@ -291,8 +227,7 @@ async def test_a_recording_is_transcribed_with_the_default_model_and_becomes_rea
     stored = await blob(admin, blob_id)
     assert (stored.status, stored.content_type, stored.error_code) == (InfoBlobStatus.embedding, "audio/wav", None)
 
-    messages = queues.receive(queues.embed_url, expect=1)
-    assert await invoke(functions["embed"], queues.event(messages, "embed")) == {"batchItemFailures": []}
+    await run_embed(queues, functions, 1)
     done = await blob(admin, blob_id)
     assert done.status == InfoBlobStatus.ready and done.chunks_embedded == done.chunks_total >= 1
     async with UnitOfWork(admin.tenant_id) as uow:
@@ -317,9 +252,7 @@ async def test_a_recording_is_transcribed_with_the_default_model_and_becomes_rea
 async def test_a_recording_without_a_transcription_model_fails_saying_how_to_add_one(
         client: httpx.AsyncClient, make_user: Any, queues: Queues, functions: dict[str, Any],
         fake: FakeOpenAIExtras) -> None:
-    fake.reset()
-    admin = await make_user()
-    provider = await add_provider(client, admin, base_url=fake.openai_url, api_key=fake.api_key or "any-key")
+    admin, provider = await admin_with_fake_provider(client, make_user, fake)
     # Neither a chat model with a speech-to-text name (the old rule) nor a disabled transcription model counts.
     await _json(await client.post("/api/v1/completion-models/", headers=admin.headers, json={
         "provider_id": provider, "name": "whisper-1", "context_window": 1}), 201)

@@ -1,0 +1,138 @@
+"""Driving the ingestion pipeline in-process, for the tests that need it: S3 (moto) notifies a real SQS
+queue, the messages received from it become Lambda SQS events for the ingest handler, whose embed
+messages (received from the embed queue) feed the embed handler.
+
+The handlers run as Lambda runs them: `functions/<name>/app.py`'s `handler(event, context)`, in a
+worker thread with its own event loop (eneo.core.aio), so the process-wide engine and Redis client
+are closed around each call (they belong to one loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+
+from eneo.core import aio
+from eneo.core.db import dispose_engine
+from eneo.core.redis import close_redis
+from eneo.core.settings import get_settings
+from eneo.knowledge import storage
+from tests.integration.conftest import load_function
+
+REGION = "eu-north-1"
+EMBED_ARN = f"arn:aws:sqs:{REGION}:000000000000:embed"
+
+
+class LambdaContext:
+    """What a handler reads of Lambda's context object."""
+
+    aws_request_id = "test-request"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 120_000
+
+
+@dataclass
+class Queues:
+    s3: Any
+    sqs: Any
+    bucket: str
+    ingest_url: str
+    embed_url: str
+    ingest_arn: str
+
+    def receive(self, url: str, *, expect: int = 1, wait: float = 10.0) -> list[dict[str, Any]]:
+        """Messages as the Lambda event source mapping would hand them over (S3 test events included)."""
+        got: list[dict[str, Any]] = []
+        deadline = asyncio.get_event_loop().time() + wait
+        while len(got) < expect and asyncio.get_event_loop().time() < deadline:
+            got += self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                            AttributeNames=["All"]).get("Messages", [])
+        return got
+
+    def event(self, messages: list[dict[str, Any]], arn: str | None = None) -> dict[str, Any]:
+        return {"Records": [{
+            "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+            "attributes": m.get("Attributes", {"ApproximateReceiveCount": "1"}), "messageAttributes": {},
+            "md5OfBody": m.get("MD5OfBody", ""), "eventSource": "aws:sqs",
+            "eventSourceARN": arn or self.ingest_arn, "awsRegion": REGION} for m in messages]}
+
+    def delete_done(self, url: str, messages: list[dict[str, Any]], response: dict[str, Any]) -> None:
+        """What the event source mapping does after a batch: delete all but the reported failures."""
+        failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
+        for m in messages:
+            if m["MessageId"] not in failed:
+                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+
+@contextmanager
+def pipeline_queues(db: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Queues]:
+    """A documents bucket notifying its own ingest queue for tenants/ (as the template wires it), and an
+    embed queue, in moto; the settings point at them until the block ends."""
+    endpoint, suffix = db.s3_endpoint_url, uuid.uuid4().hex[:10]
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name=REGION)
+    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=REGION)
+    bucket = f"docs-{suffix}"
+    ingest_url = sqs.create_queue(QueueName=f"ingest-{suffix}")["QueueUrl"]
+    embed_url = sqs.create_queue(QueueName=f"embed-{suffix}")["QueueUrl"]
+    ingest_arn = sqs.get_queue_attributes(QueueUrl=ingest_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"QueueConfigurations": [{
+        "QueueArn": ingest_arn, "Events": ["s3:ObjectCreated:*"],
+        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "tenants/"}]}}}]})
+    for name, value in {"DOCUMENTS_BUCKET": bucket, "INGEST_QUEUE_URL": ingest_url,
+                        "EMBED_QUEUE_URL": embed_url}.items():
+        monkeypatch.setenv(name, value)
+    restore_settings()
+    try:
+        yield Queues(s3, sqs, bucket, ingest_url, embed_url, ingest_arn)
+    finally:
+        restore_settings()
+
+
+def restore_settings() -> None:
+    """Read the settings (and the S3 clients built from them) from the environment again."""
+    get_settings.cache_clear()
+    storage.reset_clients()
+
+
+def pipeline_functions() -> dict[str, Any]:
+    return {name: load_function(name) for name in ("ingest", "embed")}
+
+
+async def invoke(function: Any, event: dict[str, Any]) -> dict[str, Any]:
+    """Call a function's handler as its Lambda worker would (own thread, own loop, own connections)."""
+    await dispose_engine()
+    await close_redis()
+
+    def call() -> dict[str, Any]:
+        try:
+            return dict(function.handler(json.loads(json.dumps(event)), LambdaContext()))
+        finally:
+            aio.run(dispose_engine())
+            aio.run(close_redis())
+
+    return await asyncio.to_thread(call)
+
+
+def notifications(q: Queues, expect: int) -> list[dict[str, Any]]:
+    """The ingest queue's messages for objects (the bucket's s3:TestEvent is received too, and kept)."""
+    return q.receive(q.ingest_url, expect=expect + 1, wait=5.0)
+
+
+async def run_embed(q: Queues, functions: dict[str, Any], expect: int) -> list[dict[str, Any]]:
+    """The embed handler on the embed queue's messages (at least `expect`), all of them handled."""
+    messages = q.receive(q.embed_url, expect=expect)
+    assert len(messages) >= expect, f"{len(messages)} embed message(s), expected {expect}"
+    response = await invoke(functions["embed"], q.event(messages, arn=EMBED_ARN))
+    assert response == {"batchItemFailures": []}
+    q.delete_done(q.embed_url, messages, response)
+    return messages
