@@ -135,9 +135,10 @@ class EmbeddedServices:
         port = int(os.environ.get("ENEO_MOTO_PORT") or free_port())
         log_file = (self.data_dir / "moto.log").open("ab")
         # Its own session: Ctrl-C in a terminal signals the whole process group, and moto must
-        # outlive the stack's shutdown long enough for the last S3 sync (s3_mirror.py).
+        # outlive the stack's shutdown long enough for the last S3 sync (s3_mirror.py). moto's own
+        # server, behind a check of browser-upload (POST) policies that moto skips (s3_post_policy.py).
         self._moto = subprocess.Popen(  # noqa: S603 - fixed argv
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            [sys.executable, "-m", "eneo_local.s3_post_policy", "-H", "127.0.0.1", "-p", str(port)],
             stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
         log_file.close()  # the child holds its own copy
