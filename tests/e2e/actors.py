@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
+
+if TYPE_CHECKING:
+    from tests.fakes.llm_server import FakeLLMServer
 
 PASSWORD = "e2e passphrase 42"
 ISSUED: set[str] = set()  # every secret the e2e tests made or received, for the log check at the end
@@ -47,3 +51,15 @@ def new_user(http: httpx.Client, admin: Actor) -> Actor:
                   headers=admin.headers)
     assert r.status_code == 201, r.text
     return Actor(r.json()["id"], email, login(http, email))
+
+
+def add_fake_model(http: httpx.Client, admin: Actor, fake: FakeLLMServer) -> str:
+    """A provider at the fake and its model `fake-model`, made the tenant's default: the model's id."""
+    ISSUED.add(fake.api_key or "")
+    provider = http.post("/api/v1/admin/model-providers/", headers=admin.headers, json={
+        "name": "Fake", "type": "openai_compatible", "base_url": fake.openai_url, "api_key": fake.api_key})
+    assert provider.status_code == 201, provider.text
+    model = http.post("/api/v1/completion-models/", headers=admin.headers, json={
+        "provider_id": provider.json()["id"], "name": "fake-model", "context_window": 8192, "is_default": True})
+    assert model.status_code == 201, model.text
+    return str(model.json()["id"])

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from tests.e2e.actors import CONTENT, ISSUED, Actor, new_tenant, new_user
+from tests.e2e.actors import CONTENT, Actor, add_fake_model, new_tenant, new_user
 from tests.fakes.llm_server import FakeLLMServer
 from tests.fixtures.documents.make_fixtures import BODY, PDF_PAGES
 
@@ -64,13 +64,7 @@ def new_group(http: httpx.Client, kb_admin: Actor, space: str, name: str, **extr
 def kb(http: httpx.Client, stack, fake: FakeLLMServer) -> Kb:
     _, admin = new_tenant(http, {"X-API-Key": stack.super_api_key})
     viewer, outsider = new_user(http, admin), new_user(http, admin)
-    ISSUED.add(fake.api_key or "")
-    provider = http.post("/api/v1/admin/model-providers/", headers=admin.headers, json={
-        "name": "Fake", "type": "openai_compatible", "base_url": fake.openai_url, "api_key": fake.api_key})
-    assert provider.status_code == 201, provider.text
-    model = http.post("/api/v1/completion-models/", headers=admin.headers, json={
-        "provider_id": provider.json()["id"], "name": "fake-model", "context_window": 8192, "is_default": True})
-    assert model.status_code == 201, model.text
+    add_fake_model(http, admin, fake)
     space = http.post("/api/v1/spaces/", json={"name": "Kunskap"}, headers=admin.headers).json()["id"]
     r = http.post(f"/api/v1/spaces/{space}/members/", json={"user_id": viewer.id, "role": "viewer"},
                   headers=admin.headers)

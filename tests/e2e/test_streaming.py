@@ -20,7 +20,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from tests.e2e.actors import CONTENT, ISSUED, Actor, login, new_tenant, new_user
+from tests.e2e.actors import CONTENT, ISSUED, Actor, add_fake_model, login, new_tenant, new_user
 from tests.fakes.llm_server import FakeLLMServer
 
 pytestmark = pytest.mark.e2e
@@ -60,13 +60,7 @@ class Org:
 def make_org(http: httpx.Client, stack, fake: FakeLLMServer) -> Org:
     _, admin = new_tenant(http, {"X-API-Key": stack.super_api_key})
     viewer = new_user(http, admin)
-    ISSUED.add(fake.api_key or "")
-    provider = http.post("/api/v1/admin/model-providers/", headers=admin.headers, json={
-        "name": "Fake", "type": "openai_compatible", "base_url": fake.openai_url, "api_key": fake.api_key})
-    assert provider.status_code == 201, provider.text
-    model = http.post("/api/v1/completion-models/", headers=admin.headers, json={
-        "provider_id": provider.json()["id"], "name": "fake-model", "context_window": 8192, "is_default": True})
-    assert model.status_code == 201, model.text
+    add_fake_model(http, admin, fake)
     space = http.post("/api/v1/spaces/", json={"name": "Stream"}, headers=admin.headers).json()["id"]
     r = http.post(f"/api/v1/spaces/{space}/members/", json={"user_id": viewer.id, "role": "viewer"},
                   headers=admin.headers)
