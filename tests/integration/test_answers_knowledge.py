@@ -281,18 +281,24 @@ def test_sources_beyond_the_best_go_before_history_and_the_best_go_last() -> Non
     assert {(8, 5), (CORE_SOURCES, 5), (CORE_SOURCES, 0), (0, 0)} <= seen, seen
 
 
-async def test_an_unreachable_embedding_model_fails_the_answer_with_a_reason(
-        client: httpx.AsyncClient, chat: Chat, fake: FakeLLMServer) -> None:
+async def remote_collection(client: httpx.AsyncClient, chat: Chat, name: str, base_url: str) -> None:
+    """The assistant's only collection, embedded by a model at `base_url` (4 dimensions)."""
     provider = await _json(await client.post("/api/v1/admin/model-providers/", headers=chat.admin.headers, json={
-        "name": "down", "type": "openai_compatible", "base_url": "http://127.0.0.1:1/v1"}), 201)
+        "name": name, "type": "openai_compatible", "base_url": base_url}), 201)
     async with UnitOfWork(chat.admin.tenant_id) as uow:
-        model = EmbeddingModel(tenant_id=chat.admin.tenant_id, provider_id=uuid.UUID(provider["id"]), name="emb-down",
-                               dimensions=4, max_input_tokens=512, enabled=True, is_default=False, managed=False)
+        model = EmbeddingModel(tenant_id=chat.admin.tenant_id, provider_id=uuid.UUID(provider["id"]),
+                               name=f"emb-{name}", dimensions=4, max_input_tokens=512, enabled=True,
+                               is_default=False, managed=False)
         uow.session.add(model)
         await uow.commit()
-    made = await add_collection(chat.admin.tenant_id, chat.space, "Remote", {PERMITS: [(PERMIT_TIME, 1)]},
+    made = await add_collection(chat.admin.tenant_id, chat.space, name, {PERMITS: [(PERMIT_TIME, 1)]},
                                 model=model, vectors=[[0.5, 0.5, 0.5, 0.5]])
     await use_collections(client, chat, made.id)
+
+
+async def test_an_unreachable_embedding_model_fails_the_answer_with_a_reason(
+        client: httpx.AsyncClient, chat: Chat, fake: FakeLLMServer) -> None:
+    await remote_collection(client, chat, "down", "http://127.0.0.1:1/v1")
     started = time.monotonic()
     r = await client.post(chat.sessions, headers=chat.viewer.headers, json={"question": "How long for a permit?"})
     assert time.monotonic() - started < 40
@@ -319,17 +325,7 @@ async def test_an_embedding_server_that_never_answers_fails_the_answer_in_bounde
     server = await asyncio.start_server(hold, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        provider = await _json(await client.post("/api/v1/admin/model-providers/", headers=chat.admin.headers, json={
-            "name": "silent", "type": "openai_compatible", "base_url": f"http://127.0.0.1:{port}/v1"}), 201)
-        async with UnitOfWork(chat.admin.tenant_id) as uow:
-            model = EmbeddingModel(tenant_id=chat.admin.tenant_id, provider_id=uuid.UUID(provider["id"]),
-                                   name="emb-silent", dimensions=4, max_input_tokens=512, enabled=True,
-                                   is_default=False, managed=False)
-            uow.session.add(model)
-            await uow.commit()
-        made = await add_collection(chat.admin.tenant_id, chat.space, "Silent", {PERMITS: [(PERMIT_TIME, 1)]},
-                                    model=model, vectors=[[0.5, 0.5, 0.5, 0.5]])
-        await use_collections(client, chat, made.id)
+        await remote_collection(client, chat, "silent", f"http://127.0.0.1:{port}/v1")
         started = time.monotonic()
         r = await client.post(chat.sessions, headers=chat.viewer.headers, json={"question": "How long for a permit?"})
         assert time.monotonic() - started < 10
