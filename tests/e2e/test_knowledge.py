@@ -332,3 +332,30 @@ def test_knowledge_stays_inside_its_space_and_tenant(http: httpx.Client, stack, 
     assert r.status_code == 403, r.text
     r = http.delete(f"/api/v1/info-blobs/{blob}/", headers=kb.viewer.headers)
     assert r.status_code == 403, r.text
+
+
+def test_storage_refuses_a_file_larger_than_declared_and_the_document_stays_uploading(http: httpx.Client, stack,
+                                                                                        kb: Kb) -> None:
+    """The local S3 holds a browser's POST to its policy as S3 does: 1..declared bytes, or 400 and nothing stored."""
+    group = new_group(http, kb.admin, kb.space, "För stort")
+    data = (DOCS / "riktlinjer.txt").read_bytes()
+    r = http.post(f"/api/v1/groups/{group}/info-blobs/upload-url/", headers=kb.admin.headers,
+                  json={"filename": "riktlinjer.txt", "content_type": "text/plain", "size_bytes": len(data)})
+    assert r.status_code == 201, r.text
+    target, blob = r.json()["upload"], r.json()["blob"]["id"]
+
+    def send(body: bytes) -> httpx.Response:
+        return httpx.post(target["url"], data=target["fields"], files={"file": ("riktlinjer.txt", body, "text/plain")},
+                          timeout=30)
+
+    refused = send(data + b"\nEn rad till." * 100)
+    assert refused.status_code == 400 and "<Code>EntityTooLarge</Code>" in refused.text, refused.text
+    keys = stack.s3().list_objects_v2(Bucket=stack.bucket(), Prefix=target["fields"]["key"]).get("Contents", [])
+    assert keys == []
+    time.sleep(3)  # longer than an S3 event takes to reach ingestion
+    still = http.get(f"/api/v1/info-blobs/{blob}/", headers=kb.admin.headers).json()
+    assert (still["status"], still["chunks_total"]) == ("uploading", 0), still
+
+    # The declared file itself is what the link is for.
+    assert send(data).status_code == 204
+    assert wait_for(http, kb.admin, blob, "ready", "failed")["status"] == "ready"
