@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
-import os
-import shutil
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "shared"), str(ROOT / "local")]
+
+from bench.scratchdb import scratch_database  # noqa: E402
 
 
 async def run(verbose: bool) -> int:
@@ -58,23 +56,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--verbose", action="store_true", help="each question's rank per method")
     args = parser.parse_args()
-    logging.getLogger("pgserver").setLevel(logging.WARNING)
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    from eneo.core.settings import get_settings
-    from eneo_local.services import EmbeddedServices, migrate
-
-    data = Path(tempfile.mkdtemp(prefix="eneo-eval-"))
-    services = EmbeddedServices(data)
-    try:
-        if not os.environ.get("DATABASE_URL"):
-            db, owner = services._postgres()
-            os.environ.update({"DATABASE_URL": db, "DATABASE_MIGRATION_URL": owner})
-        migrate(os.environ.get("DATABASE_MIGRATION_URL") or os.environ["DATABASE_URL"])
-        get_settings.cache_clear()
+    with scratch_database("eneo-eval-", reuse_env=True):
         return asyncio.run(run(args.verbose))
-    finally:
-        services.stop()
-        shutil.rmtree(data, ignore_errors=True)
 
 
 if __name__ == "__main__":

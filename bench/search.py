@@ -26,12 +26,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
-import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -44,6 +40,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "shared"), str(ROOT / "local")]
+
+from bench.scratchdb import scratch_database  # noqa: E402
 
 DIMS = 384
 K = 10
@@ -221,29 +219,12 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the scratch database folder")
     args = parser.parse_args()
-    logging.getLogger("pgserver").setLevel(logging.WARNING)
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    from eneo.core.settings import get_settings
-    from eneo_local.services import EmbeddedServices, migrate
-
-    data = Path(tempfile.mkdtemp(prefix="eneo-search-bench-"))
-    services = EmbeddedServices(data)
-    try:
-        db, owner = services._postgres()
-        os.environ.update({"DATABASE_URL": db, "DATABASE_MIGRATION_URL": owner})
-        migrate(owner)
-        get_settings.cache_clear()
+    with scratch_database("eneo-search-bench-", keep=args.keep) as owner:
         t0 = time.perf_counter()
         big, small, centres = load(owner, args.chunks, args.seed)
         print(f"loaded {args.chunks} chunks x {DIMS} dims in {time.perf_counter() - t0:.0f} s", flush=True)
         asyncio.run(run(args, big, small, centres))
         return 0
-    finally:
-        services.stop()
-        if args.keep:
-            print(f"scratch database kept in {data}")
-        else:
-            shutil.rmtree(data, ignore_errors=True)
 
 
 if __name__ == "__main__":
