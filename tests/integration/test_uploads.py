@@ -141,9 +141,14 @@ async def test_a_presigned_post_binds_size_and_type_and_storage_accepts_the_righ
     expires = datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00"))
     assert abs((expires - datetime.fromisoformat(upload["expires_at"])).total_seconds()) < 5
 
-    # moto (5.2) stores any POST without checking the policy, so only the acceptance is shown here; the
-    # size is checked again on ingestion (`too_large`), whatever the store let through.
+    # The embedded S3 checks POST policies as S3 and MinIO do (eneo_local.s3_post_policy): more bytes
+    # than declared are refused and nothing is stored. Ingestion checks the size again (`too_large`)
+    # for stores that do not.
     async with httpx.AsyncClient() as browser:
+        refused = await browser.post(upload["url"], data=upload["fields"],
+                                     files={"file": ("läsår.md", b"x" * 41, "text/markdown")})
+        assert refused.status_code == 400 and b"EntityTooLarge" in refused.content, refused.text
+        assert knowledge_env.object_keys(key) == []
         ok = await browser.post(upload["url"], data=upload["fields"],
                                 files={"file": ("läsår.md", "# Läsår\nHösten börjar i augusti.".encode(),
                                                 "text/markdown")})
