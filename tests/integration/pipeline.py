@@ -5,6 +5,9 @@ messages (received from the embed queue) feed the embed handler.
 The handlers run as Lambda runs them: `functions/<name>/app.py`'s `handler(event, context)`, in a
 worker thread with its own event loop (eneo.core.aio), so the process-wide engine and Redis client
 are closed around each call (they belong to one loop).
+
+A test module takes the fixtures by name: `queues, functions = pipeline.queues, pipeline.functions`
+(an assignment, not an import, so a test's parameter of the same name shadows nothing unused).
 """
 
 from __future__ import annotations
@@ -12,8 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,10 +75,10 @@ class Queues:
                 self.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
 
 
-@contextmanager
-def pipeline_queues(db: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Queues]:
+@pytest.fixture
+def queues(db: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Queues]:
     """A documents bucket notifying its own ingest queue for tenants/ (as the template wires it), and an
-    embed queue, in moto; the settings point at them until the block ends."""
+    embed queue, in moto; the settings point at them during the test."""
     endpoint, suffix = db.s3_endpoint_url, uuid.uuid4().hex[:10]
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name=REGION)
     sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=REGION)
@@ -92,20 +94,26 @@ def pipeline_queues(db: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Queues
                         "EMBED_QUEUE_URL": embed_url}.items():
         monkeypatch.setenv(name, value)
     restore_settings()
-    try:
-        yield Queues(s3, sqs, bucket, ingest_url, embed_url, ingest_arn)
-    finally:
-        restore_settings()
+    yield Queues(s3, sqs, bucket, ingest_url, embed_url, ingest_arn)
+    restore_settings()
+
+
+@pytest.fixture(scope="module")
+def functions() -> dict[str, Any]:
+    return {name: load_function(name) for name in ("ingest", "embed")}
+
+
+@pytest.fixture(autouse=True)
+async def settings_restored() -> AsyncIterator[None]:
+    """For a module whose tests change settings: bound there, it restores them after each test."""
+    yield
+    restore_settings()
 
 
 def restore_settings() -> None:
     """Read the settings (and the S3 clients built from them) from the environment again."""
     get_settings.cache_clear()
     storage.reset_clients()
-
-
-def pipeline_functions() -> dict[str, Any]:
-    return {name: load_function(name) for name in ("ingest", "embed")}
 
 
 async def invoke(function: Any, event: dict[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,16 +26,9 @@ from eneo.model_providers.embedding_models import ensure_local_embedding_model
 from eneo.realtime.events import events_key
 from eneo.spaces.models import Space
 from tests.fakes.openai_extras import FakeOpenAIExtras
+from tests.integration import pipeline
 from tests.integration.conftest import Member
-from tests.integration.pipeline import (
-    Queues,
-    invoke,
-    notifications,
-    pipeline_functions,
-    pipeline_queues,
-    restore_settings,
-    run_embed,
-)
+from tests.integration.pipeline import Queues, invoke, notifications, run_embed
 
 DOCUMENTS = Path(__file__).resolve().parents[1] / "fixtures" / "documents"
 TEXT = ("Riktlinjer för hemtjänst. Den enskilde ska få stöd i hemmet utifrån sina behov. "
@@ -43,21 +36,8 @@ TEXT = ("Riktlinjer för hemtjänst. Den enskilde ska få stöd i hemmet utifrå
 TRANSCRIPT = "Hej och välkommen. Idag pratar vi om hemtjänsten och hur man ansöker om den."
 
 
-@pytest.fixture
-def queues(db: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Queues]:
-    with pipeline_queues(db, monkeypatch) as q:
-        yield q
-
-
-@pytest.fixture(scope="module")
-def functions() -> dict[str, Any]:
-    return pipeline_functions()
-
-
-@pytest.fixture(autouse=True)
-async def settings_restored() -> AsyncIterator[None]:
-    yield
-    restore_settings()
+queues, functions = pipeline.queues, pipeline.functions
+settings_restored = pipeline.settings_restored  # autouse: tests here change settings
 
 
 @dataclass

@@ -23,8 +23,9 @@ from eneo.ingestion.transcription import transcription_target
 from eneo.knowledge.models import Chunk, InfoBlob, InfoBlobStatus
 from eneo.users.models import UserRole
 from tests.fakes.openai_extras import FakeOpenAIExtras
+from tests.integration import pipeline
 from tests.integration.conftest import Member, Org
-from tests.integration.pipeline import Queues, invoke, notifications, pipeline_functions, pipeline_queues, run_embed
+from tests.integration.pipeline import Queues, invoke, notifications, run_embed
 
 MODELS = "/api/v1/transcription-models/"
 PROVIDERS = "/api/v1/admin/model-providers/"
@@ -165,15 +166,7 @@ async def test_a_provider_with_transcription_models_is_not_deleted(client: httpx
 # --- audio documents through the pipeline ----------------------------------------------------------
 
 
-@pytest.fixture
-def queues(db: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Queues]:
-    with pipeline_queues(db, monkeypatch) as q:
-        yield q
-
-
-@pytest.fixture(scope="module")
-def functions() -> dict[str, Any]:
-    return pipeline_functions()
+queues, functions = pipeline.queues, pipeline.functions
 
 
 @pytest.fixture(scope="module")
