@@ -15,19 +15,25 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import boto3
 import pytest
+from sqlalchemy import func, select, update
 
 from eneo.core import aio
-from eneo.core.db import dispose_engine
-from eneo.core.redis import close_redis
+from eneo.core.db import UnitOfWork, dispose_engine
+from eneo.core.redis import close_redis, get_redis
 from eneo.core.settings import get_settings
 from eneo.knowledge import storage
-from tests.integration.conftest import load_function
+from eneo.knowledge.models import Group, InfoBlob, InfoBlobStatus
+from eneo.model_providers.embedding_models import ensure_local_embedding_model
+from eneo.realtime.events import events_key
+from eneo.spaces.models import Space
+from tests.integration.conftest import Member, load_function
 
 REGION = "eu-north-1"
 EMBED_ARN = f"arn:aws:sqs:{REGION}:000000000000:embed"
@@ -144,3 +150,61 @@ async def run_embed(q: Queues, functions: dict[str, Any], expect: int) -> list[d
     assert response == {"batchItemFailures": []}
     q.delete_done(q.embed_url, messages, response)
     return messages
+
+
+# --- a collection on the local model, documents in it, and what tests read back -----------------
+
+TEXT = ("Riktlinjer för hemtjänst. Den enskilde ska få stöd i hemmet utifrån sina behov. "
+        "Biståndshandläggaren utreder ansökan och fattar beslut inom fyra veckor. ") * 40
+
+
+@dataclass
+class Collection:
+    member: Member
+    group_id: uuid.UUID
+    model_id: uuid.UUID
+
+
+@pytest.fixture
+async def collection(make_user: Callable[..., Any]) -> Collection:
+    member = await make_user()
+    async with UnitOfWork(member.tenant_id) as uow:
+        space = await uow.session.scalar(select(Space).where(Space.owner_id == member.id, Space.personal))
+        assert space is not None
+        model = await ensure_local_embedding_model(uow.session, member.tenant_id)
+        group = Group(tenant_id=member.tenant_id, space_id=space.id, name="Riktlinjer", description="",
+                      embedding_model_id=model.id, created_by=member.id)
+        uow.session.add(group)
+        await uow.session.flush()
+        return Collection(member, group.id, model.id)
+
+
+async def upload(c: Collection, q: Queues, data: bytes, filename: str, declared: str, title: str | None = None
+                 ) -> uuid.UUID:
+    """The blob row (uploading) and its object, as the knowledge function's upload does."""
+    blob_id = uuid.uuid4()
+    key = storage.object_key(c.member.tenant_id, c.group_id, blob_id)
+    async with UnitOfWork(c.member.tenant_id) as uow:
+        uow.session.add(InfoBlob(id=blob_id, tenant_id=c.member.tenant_id, group_id=c.group_id,
+                                 uploaded_by=c.member.id, title=title or filename, filename=filename,
+                                 declared_type=declared, object_key=key, status=InfoBlobStatus.uploading))
+    q.s3.put_object(Bucket=q.bucket, Key=key, Body=data, ContentType=declared)
+    return blob_id
+
+
+async def blob(c: Collection, blob_id: uuid.UUID) -> InfoBlob:
+    async with UnitOfWork(c.member.tenant_id) as uow:
+        return await uow.session.get_one(InfoBlob, blob_id)
+
+
+async def statuses(c: Collection, blob_id: uuid.UUID) -> list[str]:
+    entries = await get_redis().xrange(events_key(c.member.id))
+    data = [json.loads(fields[b"data"]) for _, fields in entries if fields[b"type"] == b"info_blob.status"]
+    return [d["status"] for d in data if d["id"] == str(blob_id)]
+
+
+async def age(c: Collection, blob_id: uuid.UUID, seconds: float) -> None:
+    """Make the blob's last change `seconds` old (as if nothing had happened to it since)."""
+    async with UnitOfWork(c.member.tenant_id) as uow:
+        await uow.session.execute(update(InfoBlob).where(InfoBlob.id == blob_id).values(
+            updated_at=func.now() - timedelta(seconds=seconds)))

@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,66 +16,32 @@ import pytest
 from sqlalchemy import create_engine, func, select, update
 
 from eneo.core.db import UnitOfWork
-from eneo.core.redis import get_redis
 from eneo.core.settings import get_settings
 from eneo.ingestion import ingest as ingest_module
 from eneo.knowledge import storage
 from eneo.knowledge.models import Chunk, Group, InfoBlob, InfoBlobStatus
-from eneo.model_providers.embedding_models import ensure_local_embedding_model
-from eneo.realtime.events import events_key
-from eneo.spaces.models import Space
 from tests.fakes.openai_extras import FakeOpenAIExtras
 from tests.integration import pipeline
 from tests.integration.conftest import Member
-from tests.integration.pipeline import Queues, invoke, notifications, run_embed
+from tests.integration.pipeline import (
+    TEXT,
+    Collection,
+    Queues,
+    age,
+    blob,
+    invoke,
+    notifications,
+    run_embed,
+    statuses,
+    upload,
+)
 
 DOCUMENTS = Path(__file__).resolve().parents[1] / "fixtures" / "documents"
-TEXT = ("Riktlinjer för hemtjänst. Den enskilde ska få stöd i hemmet utifrån sina behov. "
-        "Biståndshandläggaren utreder ansökan och fattar beslut inom fyra veckor. ") * 40
 TRANSCRIPT = "Hej och välkommen. Idag pratar vi om hemtjänsten och hur man ansöker om den."
 
 
-queues, functions = pipeline.queues, pipeline.functions
+queues, functions, collection = pipeline.queues, pipeline.functions, pipeline.collection
 settings_restored = pipeline.settings_restored  # autouse: tests here change settings
-
-
-@dataclass
-class Collection:
-    member: Member
-    group_id: uuid.UUID
-    model_id: uuid.UUID
-
-
-@pytest.fixture
-async def collection(make_user: Callable[..., Any]) -> Collection:
-    member = await make_user()
-    async with UnitOfWork(member.tenant_id) as uow:
-        space = await uow.session.scalar(select(Space).where(Space.owner_id == member.id, Space.personal))
-        assert space is not None
-        model = await ensure_local_embedding_model(uow.session, member.tenant_id)
-        group = Group(tenant_id=member.tenant_id, space_id=space.id, name="Riktlinjer", description="",
-                      embedding_model_id=model.id, created_by=member.id)
-        uow.session.add(group)
-        await uow.session.flush()
-        return Collection(member, group.id, model.id)
-
-
-async def upload(c: Collection, q: Queues, data: bytes, filename: str, declared: str, title: str | None = None
-                 ) -> uuid.UUID:
-    """The blob row (uploading) and its object, as the knowledge function's upload does."""
-    blob_id = uuid.uuid4()
-    key = storage.object_key(c.member.tenant_id, c.group_id, blob_id)
-    async with UnitOfWork(c.member.tenant_id) as uow:
-        uow.session.add(InfoBlob(id=blob_id, tenant_id=c.member.tenant_id, group_id=c.group_id,
-                                 uploaded_by=c.member.id, title=title or filename, filename=filename,
-                                 declared_type=declared, object_key=key, status=InfoBlobStatus.uploading))
-    q.s3.put_object(Bucket=q.bucket, Key=key, Body=data, ContentType=declared)
-    return blob_id
-
-
-async def blob(c: Collection, blob_id: uuid.UUID) -> InfoBlob:
-    async with UnitOfWork(c.member.tenant_id) as uow:
-        return await uow.session.get_one(InfoBlob, blob_id)
 
 
 async def chunk_rows(c: Collection, blob_id: uuid.UUID) -> list[Any]:
@@ -86,10 +51,7 @@ async def chunk_rows(c: Collection, blob_id: uuid.UUID) -> list[Any]:
             .where(Chunk.info_blob_id == blob_id).order_by(Chunk.chunk_index))).all())
 
 
-async def statuses(c: Collection, blob_id: uuid.UUID) -> list[str]:
-    entries = await get_redis().xrange(events_key(c.member.id))
-    data = [json.loads(fields[b"data"]) for _, fields in entries if fields[b"type"] == b"info_blob.status"]
-    return [d["status"] for d in data if d["id"] == str(blob_id)]
+
 
 
 async def test_upload_to_ready_with_chunks_and_vectors(collection: Collection, queues: Queues,
@@ -429,13 +391,6 @@ async def test_an_object_over_its_types_limit_put_straight_into_the_bucket_fails
     assert failed.error_message == f"Files may be at most 4.0 KB; this one is {len(TEXT.encode()) / 1024:.1f} KB"
     assert failed.content_hash is None  # refused on its HEAD, never read
     assert (await blob(collection, audio)).error_code == "no_transcription_model"  # not too large
-
-
-async def age(c: Collection, blob_id: uuid.UUID, seconds: float) -> None:
-    """Make the blob's last change `seconds` old (as if nothing had happened to it since)."""
-    async with UnitOfWork(c.member.tenant_id) as uow:
-        await uow.session.execute(update(InfoBlob).where(InfoBlob.id == blob_id).values(
-            updated_at=func.now() - timedelta(seconds=seconds)))
 
 
 async def test_a_document_stuck_processing_or_embedding_can_be_retried_once_stale(

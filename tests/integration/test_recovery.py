@@ -1,6 +1,6 @@
 """Resuming documents whose pipeline messages were lost (eneo.ingestion.recovery), over the real pipeline:
 moto's S3 and SQS, Postgres, Redis and the local embedder, the handlers run as Lambda runs them
-(see test_ingestion.py, whose fixtures and helpers these tests share)."""
+(see tests/integration/pipeline.py, whose fixtures and helpers these tests share)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from eneo.core.settings import get_settings
 from eneo.ingestion.recovery import resume_unfinished
 from eneo.knowledge import storage
 from eneo.knowledge.models import Chunk, InfoBlob, InfoBlobStatus
-from tests.integration.test_ingestion import (  # noqa: F401 (fixtures)
+from tests.integration.pipeline import (  # noqa: F401 (fixtures)
     TEXT,
     Collection,
     Queues,
