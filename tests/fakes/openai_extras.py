@@ -40,6 +40,7 @@ class EmbeddingCall:
     inputs: list[str]
     encoding_format: str | None
     key_ok: bool
+    dimensions: int | None = None  # what the client asked for, if it did
 
 
 @dataclass
@@ -143,13 +144,16 @@ class FakeOpenAIExtras(FakeLLMServer):
         model = request.path_params.get("deployment") or body.get("model")
         key_ok = self._key_ok(request, dialect)
         with self._extras_lock:
+            asked = body.get("dimensions") if isinstance(body.get("dimensions"), int) else None
             self._embedding_calls.append(EmbeddingCall(request.url.path, model, inputs, body.get("encoding_format"),
-                                                       key_ok))
+                                                       key_ok, asked))
         if (refusal := self._refusal(request, dialect, key_ok, model)) is not None:
             return refusal
         if not inputs or any(not text for text in inputs):  # like OpenAI: '$.input' is invalid
             return wire.error_response(dialect, 400, "invalid_request_error")
-        data = [{"object": "embedding", "index": i, "embedding": self.vector(text)} for i, text in enumerate(inputs)]
+        # Like text-embedding-3: `dimensions` keeps the first n components (our embedder normalises).
+        data = [{"object": "embedding", "index": i, "embedding": self.vector(text)[:asked or None]}
+                for i, text in enumerate(inputs)]
         if self.reverse:
             data.reverse()
         tokens = sum(len(text.split()) for text in inputs)

@@ -124,6 +124,24 @@ async def test_a_provider_answering_another_dimension_is_refused(fake: FakeOpenA
     assert len(fake.embedding_calls) == 1
 
 
+@pytest.mark.parametrize(("kind", "name", "sent"), [
+    ("openai", "text-embedding-3-large", 8), ("azure", "text-embedding-3-small", 8),
+    ("openai", "text-embedding-ada-002", None), ("openai_compatible", "text-embedding-3-small", None)])
+async def test_text_embedding_3_is_asked_for_the_registered_dimensions(fake: FakeOpenAIExtras, kind: ProviderType,
+                                                                        name: str, sent: int | None) -> None:
+    """A row may register fewer dimensions than a text-embedding-3 model's native size; OpenAI then
+    shortens the vectors. Models that do not take the parameter are not sent it."""
+    embedder = embedder_for(Row(name=name, dimensions=8), fake.provider_config(kind), retry=FAST)
+    if sent is None:  # the fake answers its native 16 dimensions: the row's 8 is refused, not truncated by us
+        with pytest.raises(EmbeddingError) as info:
+            await embedder.embed(["budget"])
+        assert info.value.code == "embedding_dimensions_mismatch"
+    else:
+        [vector] = await embedder.embed(["budget"])
+        assert vector == pytest.approx(unit(fake.vector("budget")[:8]), abs=1e-9)
+    assert [c.dimensions for c in fake.embedding_calls] == [sent]
+
+
 async def test_blank_texts_are_sent_as_a_space(fake: FakeOpenAIExtras) -> None:
     embedder = embedder_for(Row(), fake.provider_config("openai"), retry=FAST)
     vectors = await embedder.embed(["", "text", "   "])

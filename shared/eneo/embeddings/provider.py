@@ -75,6 +75,10 @@ class ProviderEmbedder:
         _check_supported(config)
         self.config, self.name, self.dimensions = config, name, dimensions
         self.max_batch, self.retry = max_batch, retry
+        # OpenAI's text-embedding-3 models return shorter vectors when asked (`dimensions`), so a row may
+        # register 256 or 512 of text-embedding-3-large's 3072. Older models and other servers refuse or
+        # ignore the parameter: it is sent only to OpenAI's own API (Azure included) for those models.
+        self._shortens = config.type in ("openai", "azure") and "text-embedding-3" in name.lower()
 
     def __repr__(self) -> str:  # the config's repr already hides the key
         return f"ProviderEmbedder({self.config.type!r}, {self.name!r}, dimensions={self.dimensions})"
@@ -91,8 +95,12 @@ class ProviderEmbedder:
         inputs = [text if text.strip() else " " for text in texts]
         try:
             client = _client(self.config)
+            from openai import omit  # the SDK is loaded by _client already
+
+            dimensions = self.dimensions if self._shortens else omit
             response = await _with_retries(self.config, self.retry, lambda: client.embeddings.create(
-                model=self.name, input=inputs, encoding_format="float", timeout=_timeout(self.retry)), "Embedding")
+                model=self.name, input=inputs, encoding_format="float", dimensions=dimensions,
+                timeout=_timeout(self.retry)), "Embedding")
         except ProviderError as error:
             if error.code == "provider_misconfigured":
                 raise EmbeddingError("embedding_misconfigured", error.message) from None
