@@ -4,7 +4,8 @@ Environment: ENEO_DATA_DIR (.eneo-data), ENEO_PORT (8000; 0 picks a free port), 
 WebSocket API's port: ENEO_PORT + 1), ENEO_LAMBDA_PORT (the Lambda Invoke API's: any free one), ENEO_TENANT_NAME,
 ENEO_ADMIN_EMAIL, ENEO_ADMIN_PASSWORD (first run), JWT_SECRET, SUPER_API_KEY, LOG_LEVEL,
 ENEO_MAX_CONCURRENCY (10 instances per function), ENEO_TEMPLATE, ENEO_QUEUE_VISIBILITY_SECONDS (5: how soon a
-failed SQS message is retried), ENEO_SQS_CONCURRENCY (2 pollers per SQS event source); DATABASE_URL
+failed SQS message is retried), ENEO_SQS_CONCURRENCY (2 pollers per SQS event source), ENEO_SCHEDULES (on;
+off: the template's EventBridge schedules do not run); DATABASE_URL
 (+ _MIGRATION_URL), REDIS_URL, S3_ENDPOINT_URL (SQS_ENDPOINT_URL) to use external services instead of the
 embedded ones.
 
@@ -111,6 +112,8 @@ async def up(args: argparse.Namespace) -> int:
         print(f"  ws:       {stack.ws_url}   (WebSocket API)", flush=True)
     for line in queue_lines(stack):
         print(f"  queue:    {line}", flush=True)
+    for line in stack.schedules.describe() if stack.schedules else ["off (ENEO_SCHEDULES=off)"]:
+        print(f"  schedule: {line}", flush=True)
     if stack.local_model is not None:
         print(f"  model:    {local_model.DISPLAY_NAME} at {stack.local_model.base_url}   (ENEO_LOCAL_MODEL=off "
               "to skip)", flush=True)

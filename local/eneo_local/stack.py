@@ -34,6 +34,7 @@ from eneo_local.lambda_api import AsyncInvoker, LambdaApi
 from eneo_local.local_model import LocalModelServer
 from eneo_local.parameters import local_parameters, secret_values, write_private
 from eneo_local.s3_mirror import S3Mirror, aws_clients, ensure_bucket
+from eneo_local.schedules import Schedules, schedules_enabled
 from eneo_local.services import EmbeddedServices, Endpoints, migrate
 from eneo_local.template import DEFAULT_REGION, StackTemplate, load_template
 from eneo_local.websocket import SERVER_OPTIONS, WebSocketGateway, select_api
@@ -83,6 +84,7 @@ class LocalStack:
         self.mirror: S3Mirror | None = None
         self.queues: dict[str, Queue] = {}
         self.event_sources: EventSources | None = None
+        self.schedules: Schedules | None = None  # the template's EventBridge schedules (ENEO_SCHEDULES=off: none)
         self.login: AdminLogin | None = None
         self.local_model: LocalModelServer | None = None  # the out-of-the-box chat model, when it runs
         self._undo: list[tuple[str, Callable[[], Any]]] = []  # what stop() runs, last first
@@ -158,6 +160,10 @@ class LocalStack:
             self.event_sources.start()
             self._on_stop("sqs event sources", self.event_sources.stop)
             await self._resume_ingestion(template)
+        if schedules_enabled():
+            self.schedules = Schedules(template, self.functions.invoke)
+            self.schedules.start()
+            self._on_stop("schedules", self.schedules.stop)
 
         await self.server.start(Gateway(template, self.functions))
         self._on_stop("gateway", self.server.stop)  # first thing to stop: no new requests
