@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -53,14 +54,25 @@ async def sweep_unfinished(settings: Settings | None = None, *, older_than_secon
     `settings.ingest_stale_seconds`); one line with the counts goes to the log."""
     settings = settings or get_settings()
     stale = settings.ingest_stale_seconds if older_than_seconds is None else older_than_seconds
-    result = SweepResult()
-    for tenant_id in await active_tenants():
-        result.tenants += 1
-        try:
-            result.resumed += await resume_unfinished(tenant_id, older_than_seconds=stale, settings=settings)
-        except Exception as exc:  # logged; the other tenants still get their sweep
-            result.failed.append(tenant_id)
-            log.error("sweep failed for a tenant", extra={"tenant_id": str(tenant_id), "error": type(exc).__name__})
+
+    async def resume(tenant_id: uuid.UUID) -> int:
+        return await resume_unfinished(tenant_id, older_than_seconds=stale, settings=settings)
+
+    result = await sweep_tenants(await active_tenants(), resume)
     level = logging.WARNING if result.failed else logging.INFO
     log.log(level, "ingestion sweep", extra={**result.as_dict(), "older_than_seconds": stale})
+    return result
+
+
+async def sweep_tenants(tenant_ids: Iterable[uuid.UUID], resume: Callable[[uuid.UUID], Awaitable[int]]
+                        ) -> SweepResult:
+    """`resume` each tenant in turn; a failure is logged (tenant id and error type) and the rest still run."""
+    result = SweepResult()
+    for tenant_id in tenant_ids:
+        result.tenants += 1
+        try:
+            result.resumed += await resume(tenant_id)
+        except Exception as exc:
+            result.failed.append(tenant_id)
+            log.error("sweep failed for a tenant", extra={"tenant_id": str(tenant_id), "error": type(exc).__name__})
     return result
