@@ -296,10 +296,11 @@ def test_an_assistant_with_knowledge_cites_the_document_it_used(http: httpx.Clie
         assert r.status_code == 202, r.text
         question_id = r.json()["question"]["id"]
         ws.send(json.dumps({"action": "subscribe", "question_id": question_id}))
-        first = json.loads(ws.recv(timeout=60))
-        while json.loads(ws.recv(timeout=60))["type"] not in ("done", "error"):
-            pass
-    assert first["type"] == "first_chunk"
+        frames = [json.loads(ws.recv(timeout=60))]
+        while frames[-1]["type"] not in ("done", "error"):
+            frames.append(json.loads(ws.recv(timeout=60)))
+    first = frames[0]
+    assert first["type"] == "first_chunk" and frames[-1]["type"] == "done", frames[-1]
     cited = {ref["id"] for ref in first["references"]}
     assert doc["id"] in cited, first["references"]
     assert all(ref["title"] for ref in first["references"])

@@ -4,6 +4,7 @@ plain text and Markdown as they are, CSV rows as readable lines, HTML as its vis
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 from collections.abc import Iterable, Iterator
@@ -42,10 +43,8 @@ def decode(data: bytes) -> str:
     for bom, encoding in _BOMS:
         if data.startswith(bom):
             return data.decode(encoding, errors="replace")
-    try:
+    with contextlib.suppress(UnicodeDecodeError):
         return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
     # UTF-8 with a few damaged bytes stays UTF-8: its valid multi-byte characters outnumber the damage.
     # (Windows-1252 Swedish text has almost none: "ö" is one byte followed by ASCII.)
     replaced = data.decode("utf-8", errors="replace")
