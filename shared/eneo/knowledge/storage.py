@@ -108,10 +108,11 @@ def group_prefix(tenant_id: uuid.UUID, group_id: uuid.UUID) -> str:
 
 
 def delete_prefix(prefix: str) -> int:
-    """Remove every object under `prefix` (a deleted collection), 1000 per request; failures are logged
-    (prefix only) and not raised. Returns how many objects were deleted."""
-    client, bucket, deleted = s3_client(), get_settings().documents_bucket, 0
+    """Remove every object under `prefix` (a deleted collection), 1000 per request; failures (the client
+    not being made included) are logged (prefix only) and not raised. Returns how many objects were deleted."""
+    bucket, deleted = get_settings().documents_bucket, 0
     try:
+        client = s3_client()  # inside the try: callers run this after their commit and must not fail
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
             if keys:

@@ -1,7 +1,6 @@
 """Space use cases. Every function takes the caller and checks `policy` before touching data."""
 
 import asyncio
-import logging
 import uuid
 from collections.abc import Sequence
 
@@ -17,8 +16,6 @@ from eneo.spaces.models import Space, SpaceMember, SpaceRole
 from eneo.spaces.policy import SpaceAction, require
 from eneo.spaces.schemas import MemberAdd, MemberOut, SpaceCreate, SpaceDetail, SpaceOut, SpaceUpdate
 from eneo.users.models import User, UserState
-
-log = logging.getLogger(__name__)
 
 
 def _out(space: Space, role: SpaceRole) -> SpaceOut:
@@ -118,11 +115,7 @@ async def delete_collection_files(tenant_id: uuid.UUID, group_ids: Sequence[uuid
     collections, documents and chunks; the files are not rows). After the commit, like a collection's
     own delete: a failure leaves unreachable files (logged by prefix), never documents without bytes."""
     for group_id in group_ids:
-        prefix = storage.group_prefix(tenant_id, group_id)
-        try:
-            await asyncio.to_thread(storage.delete_prefix, prefix)
-        except Exception as exc:  # delete_prefix logs its own failures; this is the client not being made
-            log.warning("collection objects not deleted", extra={"prefix": prefix, "error": type(exc).__name__})
+        await asyncio.to_thread(storage.delete_prefix, storage.group_prefix(tenant_id, group_id))
 
 
 async def _shared_space_for_members(uow: UnitOfWork, p: Principal, space_id: uuid.UUID) -> Space:
