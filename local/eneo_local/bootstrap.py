@@ -113,17 +113,13 @@ async def register_local_model(base_url: str, *, model: str, display_name: str, 
 
     Runs at every start, because the server's port may change; returns the number of tenants.
     """
-    from sqlalchemy import select
-
     from eneo.core.db import UnitOfWork, dispose_engine
+    from eneo.ingestion.sweep import active_tenants
     from eneo.model_providers.service import ensure_managed_provider
-    from eneo.tenants.models import Tenant, TenantState
 
     try:
+        tenants = await active_tenants()
         async with UnitOfWork(sysadmin=True) as uow:
-            tenants = list((await uow.session.scalars(
-                select(Tenant.id).where(Tenant.state == TenantState.active))).all())
-            await uow.commit()
             for tenant_id in tenants:
                 uow.act_as(tenant_id)
                 await ensure_managed_provider(uow, name=provider_name, base_url=base_url, model=model,
@@ -134,33 +130,21 @@ async def register_local_model(base_url: str, *, model: str, display_name: str, 
 
 
 async def resume_ingestion(environment: Mapping[str, str]) -> int:
-    """Re-queue every active tenant's documents left mid-pipeline (eneo.ingestion.recovery): moto's queues
-    start empty, so the messages they were waiting for are gone. `environment` is a function's, for the
-    bucket and queue names. Returns the number of documents re-queued."""
-    from sqlalchemy import select
-
-    from eneo.core.db import UnitOfWork, dispose_engine
+    """Re-queue every active tenant's documents left mid-pipeline, however recent (the scheduled sweep,
+    eneo.ingestion.sweep, with no age limit): moto's queues start empty, so the messages they were waiting
+    for are gone. `environment` is a function's, for the bucket and queue names. Returns the number of
+    documents re-queued."""
+    from eneo.core.db import dispose_engine
     from eneo.core.redis import close_redis
     from eneo.core.settings import get_settings
-    from eneo.ingestion.recovery import resume_unfinished
-    from eneo.tenants.models import Tenant, TenantState
+    from eneo.ingestion.sweep import sweep_unfinished
 
     settings = get_settings().model_copy(update={
         "documents_bucket": environment.get("DOCUMENTS_BUCKET", ""),
         "ingest_queue_url": environment.get("INGEST_QUEUE_URL", ""),
         "embed_queue_url": environment.get("EMBED_QUEUE_URL", "")})
     try:
-        async with UnitOfWork(sysadmin=True) as uow:
-            tenants = list((await uow.session.scalars(
-                select(Tenant.id).where(Tenant.state == TenantState.active))).all())
-        resumed = 0
-        for tenant_id in tenants:  # one tenant's failure (logged) does not hold up the others
-            try:
-                resumed += await resume_unfinished(tenant_id, older_than_seconds=0, settings=settings)
-            except Exception as exc:
-                log.error("unfinished ingestion not resumed", extra={"tenant_id": str(tenant_id),
-                                                                     "error": type(exc).__name__})
-        return resumed
+        return (await sweep_unfinished(settings, older_than_seconds=0)).resumed
     finally:
         await dispose_engine()
         await close_redis()
