@@ -47,7 +47,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from eneo_local.s3_mirror import aws_clients, merge_queue_notification
+from eneo_local.s3_mirror import aws_client, merge_queue_notification
 from eneo_local.template import QueueSpec, SqsEventSource, StackTemplate
 from eneo_local.workers import FunctionHost, Invocation
 
@@ -180,7 +180,7 @@ class _Poller:
         self.owner = owner
         self.mapping = mapping
         self.queue = queue
-        _, self.sqs = aws_clients(owner.endpoint_url, owner.template.region)  # a client per thread
+        self.sqs = aws_client("sqs", owner.endpoint_url, owner.template.region)  # a client per thread
         self.future: concurrent.futures.Future[Invocation] | None = None
         self.idle = threading.Event()  # set while no batch is being handled
         self.idle.set()

@@ -52,15 +52,19 @@ _KEPT_HEADERS = ("ContentType", "ContentEncoding", "ContentDisposition", "Conten
 _CHUNK = 1024 * 1024
 
 
-def aws_clients(endpoint_url: str, region: str) -> tuple[Any, Any]:
-    """S3 and SQS clients for the embedded endpoint (credentials from the environment, or dummies)."""
+def aws_client(service: str, endpoint_url: str, region: str) -> Any:
+    """A boto3 client of `service` for the embedded endpoint (credentials from the environment, or dummies)."""
     session = boto3.session.Session(
         aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "local"),
         aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
         region_name=region)
     config = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=30)
-    return (session.client("s3", endpoint_url=endpoint_url, config=config),
-            session.client("sqs", endpoint_url=endpoint_url, config=config))
+    return session.client(service, endpoint_url=endpoint_url, config=config)
+
+
+def aws_clients(endpoint_url: str, region: str) -> tuple[Any, Any]:
+    """S3 and SQS clients for the embedded endpoint."""
+    return aws_client("s3", endpoint_url, region), aws_client("sqs", endpoint_url, region)
 
 
 def _missing(exc: ClientError) -> bool:

@@ -33,7 +33,7 @@ from eneo_local.gateway import Gateway, GatewayServer
 from eneo_local.lambda_api import AsyncInvoker, LambdaApi
 from eneo_local.local_model import LocalModelServer
 from eneo_local.parameters import local_parameters, secret_values, write_private
-from eneo_local.s3_mirror import S3Mirror, aws_clients, ensure_bucket
+from eneo_local.s3_mirror import S3Mirror, aws_client, ensure_bucket
 from eneo_local.schedules import Schedules, schedules_enabled
 from eneo_local.services import EmbeddedServices, Endpoints, migrate
 from eneo_local.template import DEFAULT_REGION, StackTemplate, load_template
@@ -265,7 +265,7 @@ class LocalStack:
         self._lock = lock
 
     def _prepare_buckets(self, template: StackTemplate, endpoints: Endpoints) -> None:
-        s3, _ = aws_clients(endpoints.s3_endpoint_url, template.region)
+        s3 = aws_client("s3", endpoints.s3_endpoint_url, template.region)
         for bucket in template.buckets.values():
             ensure_bucket(s3, bucket, template.region)
         if "moto" not in self.services.started or not template.buckets:
@@ -281,8 +281,8 @@ class LocalStack:
         merged with the mirror's."""
         if not template.queues:
             return
-        s3, _ = aws_clients(endpoints.s3_endpoint_url, template.region)
-        _, sqs = aws_clients(endpoints.sqs_url, template.region)
+        s3 = aws_client("s3", endpoints.s3_endpoint_url, template.region)
+        sqs = aws_client("sqs", endpoints.sqs_url, template.region)
         try:
             self.queues = ensure_queues(sqs, template)
             notified = apply_bucket_notifications(s3, template, self.queues)
