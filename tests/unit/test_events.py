@@ -16,6 +16,7 @@ from eneo.ingestion.events import (
     ObjectCreated,
     RetryRequest,
     SqsRecord,
+    embed_messages,
     embed_request,
     ingest_requests,
     is_direct_s3_event,
@@ -97,6 +98,15 @@ def test_embed_message_round_trips() -> None:
     message = EmbedRequest(T, B, G, (uuid.uuid4(), uuid.uuid4()))
     assert embed_request(json.dumps(message.to_message())) == message
 
+
+
+def test_embed_messages_split_a_blobs_chunks_into_batches_in_order() -> None:
+    model, chunks = uuid.uuid4(), [uuid.uuid4() for _ in range(5)]
+    messages = embed_messages(T, B, model, chunks, 2)
+    parsed = [embed_request(json.dumps(m)) for m in messages]
+    assert [p.chunk_ids for p in parsed] == [tuple(chunks[0:2]), tuple(chunks[2:4]), tuple(chunks[4:])]
+    assert {(p.tenant_id, p.blob_id, p.embedding_model_id) for p in parsed} == {(T, B, model)}
+    assert embed_messages(T, B, model, [], 2) == []
 
 @pytest.mark.parametrize("body", [
     "not json", "[1, 2]", "{}", json.dumps({"Records": "x"}), json.dumps({"Records": [42]}),

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
@@ -94,6 +95,13 @@ class EmbedRequest:
     def to_message(self) -> dict[str, Any]:
         return {"tenant_id": str(self.tenant_id), "blob_id": str(self.blob_id),
                 "embedding_model_id": str(self.embedding_model_id), "chunk_ids": [str(c) for c in self.chunk_ids]}
+
+
+def embed_messages(tenant_id: uuid.UUID, blob_id: uuid.UUID, model_id: uuid.UUID, chunk_ids: Sequence[uuid.UUID],
+                   batch_size: int) -> list[dict[str, Any]]:
+    """The embed-queue messages for these chunks of one blob, `batch_size` (settings.embed_batch_size) per message."""
+    return [EmbedRequest(tenant_id, blob_id, model_id, tuple(chunk_ids[i:i + batch_size])).to_message()
+            for i in range(0, len(chunk_ids), batch_size)]
 
 
 def _uuid(value: Any, name: str) -> uuid.UUID:

@@ -42,7 +42,7 @@ from eneo.core.errors import AppError
 from eneo.core.ids import new_id, utcnow
 from eneo.core.settings import Settings, get_settings
 from eneo.embeddings import EmbeddingError, transcribe
-from eneo.ingestion.events import EmbedRequest, IngestRequest, ObjectCreated
+from eneo.ingestion.events import IngestRequest, ObjectCreated, embed_messages
 from eneo.ingestion.status import DocumentFailure, fail_blob, fail_exhausted, publish
 from eneo.ingestion.transcription import NO_MODEL_MESSAGE, transcription_target
 from eneo.knowledge import storage
@@ -325,9 +325,7 @@ async def _store_chunks(c: Claimed, pieces: list[ChunkText], pages: int, setting
 
 
 async def _send_embed_work(c: Claimed, chunk_ids: list[uuid.UUID], settings: Settings) -> None:
-    size = settings.embed_batch_size
-    messages = [EmbedRequest(c.tenant_id, c.blob_id, c.embedding_model_id, tuple(chunk_ids[i:i + size])).to_message()
-                for i in range(0, len(chunk_ids), size)]
+    messages = embed_messages(c.tenant_id, c.blob_id, c.embedding_model_id, chunk_ids, settings.embed_batch_size)
     await asyncio.to_thread(storage.send_messages, settings.embed_queue_url, messages)
 
 

@@ -40,7 +40,7 @@ from sqlalchemy import and_, select, update
 from eneo.core.db import UnitOfWork
 from eneo.core.ids import utcnow
 from eneo.core.settings import Settings, get_settings
-from eneo.ingestion.events import EmbedRequest, RetryRequest
+from eneo.ingestion.events import RetryRequest, embed_messages
 from eneo.ingestion.status import ACTIVE, publish
 from eneo.knowledge import storage
 from eneo.knowledge.models import Chunk, Group, InfoBlob, InfoBlobStatus
@@ -129,8 +129,7 @@ async def _embed_work(tenant_id: uuid.UUID, blob_ids: Sequence[uuid.UUID], setti
     size, messages = settings.embed_batch_size, []
     for blob_id, (model_id, every, pending) in by_blob.items():
         ids = pending or every[:size]  # all embedded: one message makes embed recount and finish it
-        messages += [EmbedRequest(tenant_id, blob_id, model_id, tuple(ids[i:i + size])).to_message()
-                     for i in range(0, len(ids), size)]
+        messages += embed_messages(tenant_id, blob_id, model_id, ids, size)
     for blob_id in set(blob_ids) - set(by_blob):
         log.warning("document embedding without chunks not resumed; retry it", extra={"blob_id": str(blob_id)})
     return messages, len(by_blob)

@@ -37,7 +37,7 @@ from eneo.core.errors import AppError, Conflict, NotFound, ValidationFailed
 from eneo.core.ids import new_id, utcnow
 from eneo.core.pagination import paginate
 from eneo.core.settings import Settings, get_settings
-from eneo.ingestion.events import EmbedRequest, RetryRequest  # the queues' message shapes, one place
+from eneo.ingestion.events import RetryRequest, embed_messages  # the queues' message shapes, one place
 from eneo.knowledge import storage
 from eneo.knowledge.limits import accepted_for, too_large, unsupported
 from eneo.knowledge.models import Chunk, Group, InfoBlob, InfoBlobStatus
@@ -228,9 +228,8 @@ async def _reset_vectors(uow: UnitOfWork, group: Group, settings: Settings) -> l
             .values(status=InfoBlobStatus.embedding, chunks_embedded=0, embedding_model_id=model_id,
                     error_code=None, error_message=None, processed_at=None)
             .execution_options(synchronize_session=False))
-    size = settings.embed_batch_size
-    return [EmbedRequest(group.tenant_id, blob_id, model_id, tuple(chunk_ids[i:i + size])).to_message()
-            for blob_id, chunk_ids in by_blob.items() for i in range(0, len(chunk_ids), size)]
+    return [message for blob_id, chunk_ids in by_blob.items()
+            for message in embed_messages(group.tenant_id, blob_id, model_id, chunk_ids, settings.embed_batch_size)]
 
 
 async def _queue_embedding(uow: UnitOfWork, group: Group, work: list[dict[str, Any]], settings: Settings) -> None:
