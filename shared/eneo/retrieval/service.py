@@ -9,13 +9,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eneo.core.errors import NotFound
-from eneo.embeddings import Embedder
+from eneo.embeddings import Embedder, EmbeddingModelLike
 from eneo.model_providers.embedding_models import EmbeddingModel
 from eneo.retrieval.fusion import Fused, fuse, rrf
 from eneo.retrieval.lexical import lexical_search
@@ -91,14 +90,18 @@ def question_query(question: str, history: Sequence[str] = ()) -> str:
     return "\n".join([question.strip(), *reversed(recent)])[: len(question) + HISTORY_CHARS]
 
 
-# The embedder of an embedding model (by id); default: the model's row and provider (load_embedder).
+# The embedder of an embedding model (by id); default: model_embedder, from the model's row and provider.
 EmbedderFor = Callable[[uuid.UUID], Awaitable[Embedder]]
 
 
 @dataclass(frozen=True)
 class _Model:
+    """The fields of an `embedding_models` row that search and embedder_for need, read with the groups."""
+
     id: uuid.UUID
     dimensions: int
+    name: str
+    provider_id: uuid.UUID | None
 
 
 async def retrieve_for_question(session: AsyncSession, *, tenant_id: uuid.UUID, group_ids: Sequence[uuid.UUID],
@@ -118,17 +121,18 @@ async def retrieve_for_question(session: AsyncSession, *, tenant_id: uuid.UUID, 
     if not group_ids or limit <= 0 or not question.strip():
         return []
     rows = (await session.execute(text(
-        "SELECT g.id, m.id, m.dimensions FROM groups g JOIN embedding_models m ON m.id = g.embedding_model_id "
+        "SELECT g.id, m.id, m.dimensions, m.name, m.provider_id FROM groups g "
+        "JOIN embedding_models m ON m.id = g.embedding_model_id AND m.tenant_id = g.tenant_id "
         "WHERE g.tenant_id = :tenant_id AND g.id = ANY(:group_ids) ORDER BY m.id, g.id"
     ), {"tenant_id": tenant_id, "group_ids": group_ids})).all()
     per_model: dict[_Model, list[uuid.UUID]] = {}
-    for group_id, model_id, dims in rows:
-        per_model.setdefault(_Model(model_id, dims), []).append(group_id)
+    for group_id, *columns in rows:
+        per_model.setdefault(_Model(*columns), []).append(group_id)
     query = question_query(question, history)
-    get_embedder = embedder_for or partial(_embedder_of, session, tenant_id)
     results: list[list[Hit]] = []
     for model, groups in per_model.items():
-        embedder = await get_embedder(model.id)
+        # The model's row came with its groups: the default embedder reads only a provider's row, if any.
+        embedder = await (embedder_for(model.id) if embedder_for else model_embedder(session, tenant_id, model))
         vector = (await embedder.embed([query]))[0]
         results.append(await search(session, tenant_id=tenant_id, group_ids=groups, query_text=query,
                                     query_vector=vector, embedding_model=model, limit=limit))
@@ -154,21 +158,22 @@ async def load_embedder(session: AsyncSession, tenant_id: uuid.UUID, model_id: u
 
     Raises NotFound for a model of another tenant, eneo.embeddings.EmbeddingError for one that cannot work.
     """
-    from eneo.embeddings import embedder_for
-
     model = await session.scalar(select(EmbeddingModel).where(EmbeddingModel.id == model_id,
                                                               EmbeddingModel.tenant_id == tenant_id))
     if model is None:
         raise NotFound("Embedding model")
+    return model, await model_embedder(session, tenant_id, model)
+
+
+async def model_embedder(session: AsyncSession, tenant_id: uuid.UUID, model: EmbeddingModelLike) -> Embedder:
+    """The embedder of a model row already read: the local one, or its provider's API (key decrypted)."""
+    from eneo.embeddings import embedder_for
+
     if model.provider_id is None:
-        return model, embedder_for(model, None)
+        return embedder_for(model, None)
     from eneo.model_providers.models import ModelProvider
     from eneo.model_providers.service import provider_config
 
     provider = await session.scalar(select(ModelProvider).where(ModelProvider.id == model.provider_id,
                                                                 ModelProvider.tenant_id == tenant_id))
-    return model, embedder_for(model, provider_config(provider) if provider is not None else None)
-
-
-async def _embedder_of(session: AsyncSession, tenant_id: uuid.UUID, model_id: uuid.UUID) -> Embedder:
-    return (await load_embedder(session, tenant_id, model_id))[1]
+    return embedder_for(model, provider_config(provider) if provider is not None else None)
