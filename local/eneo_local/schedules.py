@@ -2,18 +2,18 @@
 
 SAM turns `Events: {X: {Type: Schedule, Properties: {Schedule: "rate(15 minutes)"}}}` into an
 EventBridge rule that invokes the function (asynchronously) at that rate with a "Scheduled Event".
-`Schedules` does the same on the stack's event loop: one task per schedule invokes the function on its
-warm worker pool every period, the first time one period after the start (as a new rule does), with
-EventBridge's event shape (`scheduled_event`). A run that outlasts the period does not delay the next
-(EventBridge does not wait either); each outcome is logged.
+`Schedules` does the same on the stack's event loop: one task per schedule hands the function an
+asynchronous invoke every period, the first time one period after the start (as a new rule does), with
+EventBridge's event shape (`scheduled_event`). The invoke goes to the stack's AsyncInvoker
+(lambda_api.py), Lambda's queue for asynchronous invokes: a run that outlasts the period does not delay
+the next (EventBridge does not wait either), a failed run is retried and logged as any asynchronous
+invoke is, and what is still queued or running at a stop gets the invoker's grace period.
 
 Read from the template: `Schedule` (`rate(N minute|minutes|hour|hours|day|days)`, with AWS's own rule
 that 1 takes the singular and more the plural), `Enabled`/`State` (a disabled rule is not run), `Input`
 (a JSON text sent instead of the event, as a rule's Input is) and `Name` (the rule's name in its ARN).
 `cron(...)` expressions are refused with a clear message rather than run at the wrong times.
 ENEO_SCHEDULES=off runs none of them (e.g. to drive a function by hand in a test).
-
-Not emulated: Lambda's retries of a failed asynchronous invoke (the next period runs it again anyway).
 """
 
 from __future__ import annotations
@@ -26,20 +26,20 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from eneo_local.template import StackTemplate, TemplateError
-from eneo_local.workers import Invocation
 
 log = logging.getLogger("eneo_local.schedules")
 
 _UNITS = {"minute": 60, "hour": 3600, "day": 86400}
 _RATE = re.compile(r"^rate\(\s*(?P<value>\d+)\s+(?P<unit>minutes?|hours?|days?)\s*\)$")
 
-Invoke = Callable[[str, Any, str], Awaitable[Invocation]]  # function logical id, event, request id
+# Queues an asynchronous invoke (AsyncInvoker.submit): function logical id, event, request id.
+Submit = Callable[[str, Any, str], None]
 
 
 @dataclass(frozen=True)
@@ -132,17 +132,16 @@ def schedules_enabled() -> bool:
 class Schedules:
     """The template's schedules, each a task of the running loop (see the module docstring).
 
-    `invoke` is the worker pool's (FunctionHost.invoke); `period` replaces every schedule's period
-    (tests: EventBridge's shortest rate is a minute).
+    `submit` queues an asynchronous invoke (AsyncInvoker.submit); `period` replaces every schedule's
+    period (tests: EventBridge's shortest rate is a minute).
     """
 
-    def __init__(self, template: StackTemplate, invoke: Invoke, *, period: float | None = None) -> None:
+    def __init__(self, template: StackTemplate, submit: Submit, *, period: float | None = None) -> None:
         self.template = template
-        self.invoke = invoke
+        self.submit = submit
         self.specs = schedules_of(template)
         self.period = period
         self._tasks: list[asyncio.Task[None]] = []
-        self._runs: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._tick(spec), name=f"schedule-{spec.function}-{spec.event}")
@@ -154,42 +153,29 @@ class Schedules:
         while True:
             await asyncio.sleep(max(next_at - time.monotonic(), 0.0))
             next_at += period
-            run = asyncio.create_task(self._run(spec))
-            self._runs.add(run)
-            run.add_done_callback(self._runs.discard)
+            self._fire(spec)
 
-    async def _run(self, spec: ScheduleSpec) -> None:
+    def _fire(self, spec: ScheduleSpec) -> None:
         event = spec.input if spec.input is not None else scheduled_event(spec, self.template)
         request_id = str(uuid.uuid4())
-        t0 = time.perf_counter()
         try:
-            outcome = await self.invoke(spec.function, event, request_id)
-        except Exception as exc:  # the pool refused (closing): logged like a failed run
-            outcome = Invocation("error", error={"errorType": type(exc).__name__, "errorMessage": str(exc)})
-        level = logging.INFO if outcome.status == "ok" else logging.WARNING
-        log.log(level, "scheduled invoke", extra={
-            "function": spec.function, "schedule": spec.expression, "request_id": request_id,
-            "outcome": outcome.status, "error_type": (outcome.error or {}).get("errorType"),
-            "ms": round((time.perf_counter() - t0) * 1000, 1)})
+            self.submit(spec.function, event, request_id)
+        except RuntimeError as exc:  # the invoker is closed (the stack is stopping): this run is skipped
+            log.warning("scheduled invoke not queued", extra={
+                "function": spec.function, "schedule": spec.expression, "request_id": request_id,
+                "error": str(exc)})
+            return
+        log.info("scheduled invoke queued", extra={
+            "function": spec.function, "schedule": spec.expression, "request_id": request_id})
 
-    async def stop(self, grace: float = 5.0) -> None:
-        """No more runs; runs in progress get `grace` seconds, then are abandoned (as at a Lambda timeout)."""
+    async def stop(self) -> None:
+        """No more runs; those already queued are the invoker's (AsyncInvoker.close gives them a grace)."""
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        runs = list(self._runs)
-        if runs:
-            _, pending = await asyncio.wait(runs, timeout=grace)
-            for task in pending:
-                task.cancel()
-            for task in pending:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            if pending:
-                log.warning("scheduled runs abandoned at shutdown", extra={"runs": len(pending)})
 
     def describe(self) -> list[str]:
         return [spec.describe() for spec in self.specs]

@@ -161,7 +161,7 @@ class LocalStack:
             self._on_stop("sqs event sources", self.event_sources.stop)
             await self._resume_ingestion(template)
         if schedules_enabled():
-            self.schedules = Schedules(template, self.functions.invoke)
+            self.schedules = Schedules(template, invoker.submit)  # EventBridge invokes asynchronously
             self.schedules.start()
             self._on_stop("schedules", self.schedules.stop)
 

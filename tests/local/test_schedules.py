@@ -9,10 +9,12 @@ import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from eneo_local.lambda_api import AsyncInvoker
 from eneo_local.schedules import (
     Schedules,
     parse_rate,
@@ -120,7 +122,8 @@ def _events(record: Path) -> list[dict[str, Any]]:
 async def test_each_schedule_invokes_its_function_at_the_rate_first_after_one_period(
         host: tuple[StackTemplate, FunctionHost, Path]) -> None:
     template, functions, record = host
-    schedules = Schedules(template, functions.invoke, period=0.5)
+    invoker = AsyncInvoker(functions)  # EventBridge invokes a function asynchronously
+    schedules = Schedules(template, invoker.submit, period=0.5)
     before = len(_events(record))
     t0 = time.monotonic()
     schedules.start()
@@ -128,6 +131,7 @@ async def test_each_schedule_invokes_its_function_at_the_rate_first_after_one_pe
     assert len(_events(record)) == before  # nothing at start: the first run is one period later
     await asyncio.sleep(1.55)
     await schedules.stop()
+    assert await invoker.join(5)  # the runs queued before the stop still run
     stopped = len(_events(record))
     events = _events(record)[before:]
     ticks = [e["event"] for e in events if e["function"] == "t-tick"]
@@ -139,33 +143,41 @@ async def test_each_schedule_invokes_its_function_at_the_rate_first_after_one_pe
     assert inputs and all(e == {"job": "nightly"} for e in inputs)  # a rule's Input replaces the event
     await asyncio.sleep(0.8)
     assert len(_events(record)) == stopped  # stopped: no more runs
+    await invoker.close()
 
 
 async def test_stop_abandons_a_run_still_going_after_the_grace(tmp_path: Path) -> None:
     template = _template(tmp_path)
-    started = asyncio.Event()
+    started, abandoned = asyncio.Event(), asyncio.Event()
 
-    async def slow(function: str, event: Any, request_id: str) -> Invocation:
+    async def slow(function: str, event: Any, request_id: str | None = None) -> Invocation:
         started.set()
-        await asyncio.sleep(30)
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            abandoned.set()
+            raise
         return Invocation("ok")
 
-    schedules = Schedules(template, slow, period=0.05)
+    pools = {name: SimpleNamespace(max_instances=1) for name in template.functions}
+    invoker = AsyncInvoker(SimpleNamespace(pools=pools, invoke=slow))  # type: ignore[arg-type]
+    schedules = Schedules(template, invoker.submit, period=0.05)
     schedules.start()
     await asyncio.wait_for(started.wait(), 5)
     t0 = time.monotonic()
-    await schedules.stop(grace=0.2)
+    await schedules.stop()
+    await invoker.close(grace=0.2)  # the stack's stop: schedules first, then the invoker
     assert time.monotonic() - t0 < 2
-    assert all(run.done() for run in schedules._runs)
+    assert abandoned.is_set() and invoker.pending == 0
 
 
 async def test_a_failing_run_does_not_stop_the_schedule(tmp_path: Path) -> None:
     template = _template(tmp_path)
     calls: list[str] = []
 
-    async def failing(function: str, event: Any, request_id: str) -> Invocation:
+    def failing(function: str, event: Any, request_id: str) -> None:
         calls.append(function)
-        raise RuntimeError("pool closed")
+        raise RuntimeError("the async invoker is closed")
 
     schedules = Schedules(template, failing, period=0.1)
     schedules.start()
