@@ -37,8 +37,6 @@ class DocumentFailure(Exception):
 async def publish(blob: InfoBlob) -> None:
     """Push the blob's status to its uploader's events stream. Best effort: the status is in the
     database either way (HTTP shows it), and a Redis hiccup must not make ingestion redo work."""
-    if blob.uploaded_by is None:
-        return
     try:
         await publish_blob_status(get_redis(), blob)
     except Exception as exc:

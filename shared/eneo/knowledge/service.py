@@ -13,9 +13,9 @@ Decisions (and why):
 * Changing a collection's embedding model clears every vector of the collection and queues all its
   chunks for the new model in the same change, so vectors of two models never mix in one collection;
   a trigger (migration 0004) drops any vector still being written for the old model afterwards.
-* Nothing sweeps documents that stopped: a presigned upload that never arrived is failed
-  (`upload_expired`) when it is read, and one stuck `processing`/`embedding` past
-  `ingest_stale_seconds` may be retried like a failed one.
+* A presigned upload that never arrived is failed (`upload_expired`) when it is read; one stuck
+  `processing`/`embedding` past `ingest_stale_seconds` may be retried like a failed one (and the
+  scheduled sweep, eneo.ingestion.sweep, re-queues it).
 """
 
 import asyncio
@@ -38,6 +38,7 @@ from eneo.core.ids import new_id, utcnow
 from eneo.core.pagination import paginate
 from eneo.core.settings import Settings, get_settings
 from eneo.ingestion.events import RetryRequest, embed_messages  # the queues' message shapes, one place
+from eneo.ingestion.status import publish  # the uploader's status event, best effort
 from eneo.knowledge import storage
 from eneo.knowledge.limits import accepted_for, too_large, unsupported
 from eneo.knowledge.models import Chunk, Group, InfoBlob, InfoBlobStatus
@@ -310,7 +311,7 @@ async def _expire_lost_uploads(uow: UnitOfWork, blobs: Sequence[InfoBlob], setti
     by_id = {b.id: b for b in expired}
     for blob in expired:
         log.info("upload expired", extra={"blob_id": str(blob.id)})
-        await _publish(blob)
+        await publish(blob)
     return [by_id.get(b.id, b) for b in blobs]
 
 
@@ -449,16 +450,6 @@ async def retry(uow: UnitOfWork, p: Principal, blob_id: uuid.UUID, settings: Set
         blob.status, (blob.error_code, blob.error_message) = InfoBlobStatus.failed, previous
         await uow.commit()
         raise StorageUnavailable("The retry could not be queued; try again") from None
-    await _publish(blob)
+    await publish(blob)
     return blob_out(blob)
 
-
-async def _publish(blob: InfoBlob) -> None:
-    """Tell the uploader; best effort (HTTP stays the source of truth)."""
-    from eneo.core.redis import get_redis
-    from eneo.knowledge.events import publish_blob_status
-
-    try:
-        await publish_blob_status(get_redis(), blob)
-    except Exception as exc:
-        log.warning("status event not published", extra={"blob_id": str(blob.id), "error": type(exc).__name__})
