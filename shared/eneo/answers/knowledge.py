@@ -37,7 +37,6 @@ log = logging.getLogger("eneo.answers")
 
 RETRIEVAL_TIMEOUT = 30.0  # seconds; an embedder that hangs must not hold the answer until the function dies
 SOURCES_LIMIT = 8  # chunks retrieved per question; context.py keeps those that fit the model
-HISTORY_QUESTIONS = 2  # earlier questions of the session that join the retrieval query (follow-ups)
 
 
 class RetrievalFailed(AppError):
@@ -75,15 +74,14 @@ async def find_sources(tenant_id: uuid.UUID, user_id: uuid.UUID, group_ids: Sequ
                        limit: int = SOURCES_LIMIT) -> list[Source]:
     """The chunks of the collections the asker may read that best answer `question`, best first.
 
-    `earlier_questions` (oldest first) are the session's last questions: a follow-up such as
-    "and for adults?" is searched together with what it follows. `within`: seconds left for it (at most
-    RETRIEVAL_TIMEOUT). RetrievalFailed on any failure.
+    `earlier_questions` (oldest first) are the session's questions: a follow-up such as "and for
+    adults?" is searched together with the latest of them (eneo.retrieval.service.question_query).
+    `within`: seconds left for it (at most RETRIEVAL_TIMEOUT). RetrievalFailed on any failure.
     """
-    recent = list(earlier_questions)[-HISTORY_QUESTIONS:]
     timeout = RETRIEVAL_TIMEOUT if within is None else min(within, RETRIEVAL_TIMEOUT)
     try:
         async with asyncio.timeout(timeout):
-            return await _search(tenant_id, user_id, group_ids, question, recent, limit)
+            return await _search(tenant_id, user_id, group_ids, question, earlier_questions, limit)
     except TimeoutError:
         raise RetrievalFailed(f"Searching the assistant's knowledge took longer than {timeout:g} s "
                               "(is the embedding model reachable?); ask again") from None
