@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eneo_local.services import PG_MAX_CONNECTIONS
+
 READY = re.compile(r"^eneo-local ready: (http://\S+)$", re.MULTILINE)
 SECRETS = {
     "JWT_SECRET": "bench-jwt-secret-0123456789abcdef0123456789",
@@ -63,36 +65,19 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-def _raise_max_connections(stack: Stack, wanted: int) -> bool:
-    """ALTER SYSTEM max_connections on the embedded Postgres if it is lower; True if a restart is due.
-
-    Every warm instance keeps its pooled database connection, so sessions + complete + ws at
-    `--sessions` instances each need more than the embedded server's default of 100.
-    """
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    url = make_url(stack.endpoints["database_url"]).set(drivername="postgresql", username="postgres")
-    with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as conn:
-        current = int(conn.execute("SHOW max_connections").fetchone()[0])  # type: ignore[index]
-        if current >= wanted:
-            return False
-        conn.execute(f"ALTER SYSTEM SET max_connections = {int(wanted)}")
-    return True
-
-
 @contextmanager
 def local_stack(work: Path, extra_env: dict[str, str], max_connections: int = 0) -> Iterator[Stack]:
-    """`eneo-local up` on a fresh data folder and free ports (restarted once if Postgres needs more
-    connections); stopped with SIGINT on exit, even on failure."""
+    """`eneo-local up` on a fresh data folder and free ports; stopped with SIGINT on exit, even on failure.
+
+    `max_connections`: Postgres's, at least (ENEO_PG_MAX_CONNECTIONS: the stack raises it as it starts
+    Postgres, see eneo_local.services); every warm instance keeps its own pooled connection."""
     env = {k: v for k, v in os.environ.items() if k not in _NOT_INHERITED}
     env |= SECRETS | {"PYTHONUNBUFFERED": "1", "ENEO_LOCAL_MODEL": "off"} | extra_env
+    if max_connections:
+        env["ENEO_PG_MAX_CONNECTIONS"] = str(max(max_connections, PG_MAX_CONNECTIONS))
     work.mkdir(parents=True, exist_ok=True)
     process, stack = _start(work, env)
     try:
-        if max_connections and _raise_max_connections(stack, max_connections):
-            _stop(process)
-            process, stack = _start(work, env)
         yield stack
     finally:
         _stop(process)
