@@ -83,11 +83,6 @@ def local_stack(work: Path, extra_env: dict[str, str], max_connections: int = 0)
         _stop(process)
 
 
-
-
-PASSWORD = "bench passphrase 0001"  # noqa: S105 - a throwaway stack's user
-
-
 def post(http: Any, path: str, headers: dict[str, str], **kwargs: Any) -> dict[str, Any]:
     """POST that must succeed (200/201/202): a benchmark stops at the first refusal, saying why."""
     r = http.post(path, headers=headers, **kwargs)
@@ -98,13 +93,8 @@ def post(http: Any, path: str, headers: dict[str, str], **kwargs: Any) -> dict[s
 
 
 def new_admin(http: Any) -> dict[str, str]:
-    """A new tenant and its admin (through the sysadmin key); the admin's auth headers."""
-    import uuid
+    """A new tenant and its admin, made through the sysadmin key as the e2e tests make them; the admin's
+    auth headers."""
+    from tests.e2e.actors import new_tenant
 
-    sysadmin = {"X-API-Key": SECRETS["SUPER_API_KEY"]}
-    tenant = post(http, "/api/v1/sysadmin/tenants/", sysadmin, json={"name": f"Bench {uuid.uuid4().hex[:8]}"})["id"]
-    email = f"admin-{uuid.uuid4().hex[:8]}@bench.example.org"
-    post(http, f"/api/v1/sysadmin/tenants/{tenant}/users/", sysadmin,
-         json={"email": email, "name": "Admin", "role": "admin", "password": PASSWORD})
-    token = post(http, "/api/v1/users/login/token/", {}, data={"username": email, "password": PASSWORD})
-    return {"Authorization": f"Bearer {token['access_token']}"}
+    return new_tenant(http, {"X-API-Key": SECRETS["SUPER_API_KEY"]})[1].headers
