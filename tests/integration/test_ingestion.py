@@ -393,6 +393,20 @@ async def test_an_object_over_its_types_limit_put_straight_into_the_bucket_fails
     assert (await blob(collection, audio)).error_code == "no_transcription_model"  # not too large
 
 
+
+async def test_an_object_removed_before_ingest_reads_it_fails_object_missing(
+        collection: Collection, queues: Queues, functions: dict[str, Any]) -> None:
+    """Storage saying "no such object" is the document's problem (no retry brings the file back)."""
+    blob_id = await upload(collection, queues, TEXT.encode(), "borta.txt", "text/plain")
+    messages = notifications(queues, 1)
+    queues.s3.delete_object(Bucket=queues.bucket, Key=(await blob(collection, blob_id)).object_key)
+    assert await invoke(functions["ingest"], queues.event(messages)) == {"batchItemFailures": []}
+
+    failed = await blob(collection, blob_id)
+    assert (failed.status, failed.error_code) == (InfoBlobStatus.failed, "object_missing")
+    assert failed.error_message is not None and "upload it again" in failed.error_message
+    assert await chunk_rows(collection, blob_id) == []
+
 async def test_a_document_stuck_processing_or_embedding_can_be_retried_once_stale(
         collection: Collection, queues: Queues, functions: dict[str, Any], client: httpx.AsyncClient) -> None:
     """Its last attempt was killed by the function's timeout, or the database was down when it was to be

@@ -183,22 +183,16 @@ def _chunk_size(settings: Settings, max_input_tokens: int) -> int:
 
 async def _read_object(c: Claimed, settings: Settings) -> bytes:
     """The object's bytes, after its size was checked against the largest limit of any type (HEAD first: an
-    oversized object is never read); the type's own limit is checked once the type is known."""
-    from botocore.exceptions import ClientError
-
-    s3, largest = storage.s3_client(), max(a.max_bytes(settings) for a in ACCEPTED_TYPES)
-    try:
-        head = await asyncio.to_thread(s3.head_object, Bucket=settings.documents_bucket, Key=c.object_key)
-        size = int(head.get("ContentLength", 0))
-        if size > largest:
-            raise DocumentFailure("too_large", f"Files may be at most {_size(largest)}; this one is {_size(size)}")
-        response = await asyncio.to_thread(s3.get_object, Bucket=settings.documents_bucket, Key=c.object_key)
-        data: bytes = await asyncio.to_thread(response["Body"].read, largest + 1)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-            raise DocumentFailure("object_missing", "The uploaded file is not in storage (the upload did not "
-                                                    "finish, or it was removed); upload it again") from None
-        raise  # 5xx, throttling, access: worth a retry
+    oversized object is never read); the type's own limit is checked once the type is known. Storage
+    errors other than "no such object" are raised (5xx, throttling, access: worth a retry)."""
+    largest = max(a.max_bytes(settings) for a in ACCEPTED_TYPES)
+    size = await asyncio.to_thread(storage.object_size, c.object_key)
+    if size is not None and size > largest:
+        raise DocumentFailure("too_large", f"Files may be at most {_size(largest)}; this one is {_size(size)}")
+    data = None if size is None else await asyncio.to_thread(storage.read_object, c.object_key, largest + 1)
+    if data is None:
+        raise DocumentFailure("object_missing", "The uploaded file is not in storage (the upload did not "
+                                                "finish, or it was removed); upload it again")
     if len(data) > largest:  # it grew between HEAD and GET
         raise DocumentFailure("too_large", f"Files may be at most {_size(largest)}")
     return data

@@ -61,8 +61,9 @@ async def resume_unfinished(tenant_id: uuid.UUID, *, older_than_seconds: float,
             .order_by(InfoBlob.created_at))).all()
     if not rows:
         return 0
+    # HEAD: has the upload arrived? Storage being down is raised, not taken for a missing file.
     uploaded = [r.id for r in rows if r.status == InfoBlobStatus.uploading
-                and await _object_stored(r.object_key, settings)]
+                and await asyncio.to_thread(storage.object_size, r.object_key) is not None]
     reopened = await _reopen(tenant_id, [r.id for r in rows if r.status == InfoBlobStatus.processing], cutoff)
     retries = [RetryRequest(tenant_id, blob_id).to_message() for blob_id in uploaded + reopened]
     await asyncio.to_thread(storage.send_messages, settings.ingest_queue_url, retries)
@@ -74,20 +75,6 @@ async def resume_unfinished(tenant_id: uuid.UUID, *, older_than_seconds: float,
         log.info("unfinished ingestion resumed", extra={"tenant_id": str(tenant_id), "retried": len(retries),
                                                          "embedding": embedding})
     return count
-
-
-async def _object_stored(key: str, settings: Settings) -> bool:
-    """Whether the upload arrived (HEAD). Errors other than "not found" are raised: storage being down is
-    no reason to think the file is missing."""
-    from botocore.exceptions import ClientError
-
-    try:
-        await asyncio.to_thread(storage.s3_client().head_object, Bucket=settings.documents_bucket, Key=key)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-            return False
-        raise
-    return True
 
 
 async def _reopen(tenant_id: uuid.UUID, blob_ids: Sequence[uuid.UUID], cutoff: Any) -> list[uuid.UUID]:

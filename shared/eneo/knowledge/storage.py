@@ -93,6 +93,43 @@ def put_object(key: str, data: bytes, content_type: str) -> None:
     s3_client().put_object(Bucket=get_settings().documents_bucket, Key=key, Body=data, ContentType=content_type)
 
 
+_NOT_FOUND = ("404", "NoSuchKey", "NotFound")
+
+
+def _missing(exc: Exception) -> bool:
+    """Whether a botocore ClientError says there is no such object."""
+    response = getattr(exc, "response", None)
+    return isinstance(response, dict) and response.get("Error", {}).get("Code") in _NOT_FOUND
+
+
+def object_size(key: str) -> int | None:
+    """The stored object's size (HEAD), None when there is none. Other errors (storage down, throttling,
+    access) are raised: they are no reason to think the file is missing."""
+    from botocore.exceptions import ClientError
+
+    try:
+        head = s3_client().head_object(Bucket=get_settings().documents_bucket, Key=key)
+    except ClientError as exc:
+        if _missing(exc):
+            return None
+        raise
+    return int(head.get("ContentLength", 0))
+
+
+def read_object(key: str, max_bytes: int) -> bytes | None:
+    """At most `max_bytes` of the object, None when there is none; other errors are raised, as above."""
+    from botocore.exceptions import ClientError
+
+    try:
+        response = s3_client().get_object(Bucket=get_settings().documents_bucket, Key=key)
+    except ClientError as exc:
+        if _missing(exc):
+            return None
+        raise
+    data: bytes = response["Body"].read(max_bytes)
+    return data
+
+
 def delete_object(key: str) -> bool:
     """Remove an object; a failure is logged (key only) and reported, never raised: the row is gone already."""
     try:
