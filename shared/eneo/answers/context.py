@@ -85,8 +85,8 @@ def answer_room(context_window: int, max_tokens: int | None, reserve_default: in
     return max_tokens or min(reserve_default, max(context_window // 4, 1))
 
 
-def fit_history(history: list[Turn], budget: int) -> list[Turn]:
-    """The newest turns (kept oldest first) whose estimated size fits `budget`."""
+def fit_history(history: list[Turn], budget: int) -> tuple[list[Turn], int]:
+    """The newest turns (kept oldest first) whose estimated size fits `budget`, and the budget left."""
     kept: list[Turn] = []
     for turn in reversed(history):
         cost = _cost(turn.question) + _cost(turn.answer)
@@ -95,11 +95,12 @@ def fit_history(history: list[Turn], budget: int) -> list[Turn]:
         budget -= cost
         kept.append(turn)
     kept.reverse()
-    return kept
+    return kept, budget
 
 
-def _fit_sources(sources: Sequence[Source], first_n: int, budget: int) -> list[Source]:
-    """The best sources (a prefix: a lower-ranked one never displaces a better one) that fit `budget`."""
+def _fit_sources(sources: Sequence[Source], first_n: int, budget: int) -> tuple[list[Source], int]:
+    """The best sources (a prefix: a lower-ranked one never displaces a better one) that fit `budget`, and
+    the budget left."""
     kept: list[Source] = []
     for source in sources:
         cost = _tokens(source.line(first_n + len(kept))) + 1  # and its line break
@@ -107,15 +108,7 @@ def _fit_sources(sources: Sequence[Source], first_n: int, budget: int) -> list[S
             break
         budget -= cost
         kept.append(source)
-    return kept
-
-
-def _sources_cost(sources: Sequence[Source]) -> int:
-    return sum(_tokens(s.line(n)) + 1 for n, s in enumerate(sources, 1))
-
-
-def _history_cost(turns: Sequence[Turn]) -> int:
-    return sum(_cost(t.question) + _cost(t.answer) for t in turns)
+    return kept, budget
 
 
 def grounded_system(system: str, sources: Sequence[Source]) -> str:
@@ -131,14 +124,6 @@ class Prompt:
 
     def references(self) -> list[dict[str, Any]]:
         return [s.reference(n) for n, s in enumerate(self.sources, 1)]
-
-
-def build_request(*, model: str, system: str, history: list[Turn], question: str, context_window: int,
-                  model_kwargs: dict[str, Any], reserve_default: int) -> ChatRequest:
-    """The chat request for `question`; QuestionTooLong if even the question alone does not fit."""
-    return build_prompt(model=model, system=system, history=history, question=question,
-                        context_window=context_window, model_kwargs=model_kwargs,
-                        reserve_default=reserve_default).request
 
 
 def build_prompt(*, model: str, system: str, history: list[Turn], question: str, context_window: int,
@@ -162,12 +147,10 @@ def build_prompt(*, model: str, system: str, history: list[Turn], question: str,
     grounded = sources is not None and frame <= budget
     if sources is not None and grounded:
         budget -= frame
-        kept = _fit_sources(sources[:CORE_SOURCES], 1, budget)
-        budget -= _sources_cost(kept)
-    turns = fit_history(history, budget)
-    budget -= _history_cost(turns)
+        kept, budget = _fit_sources(sources[:CORE_SOURCES], 1, budget)
+    turns, budget = fit_history(history, budget)
     if sources is not None and grounded and len(kept) == min(CORE_SOURCES, len(sources)):
-        kept += _fit_sources(sources[CORE_SOURCES:], len(kept) + 1, budget)
+        kept += _fit_sources(sources[CORE_SOURCES:], len(kept) + 1, budget)[0]
     if grounded:
         system = grounded_system(system, kept)
     messages: list[ChatMessage] = []
