@@ -167,6 +167,11 @@ class Collection:
 
 @pytest.fixture
 async def collection(make_user: Callable[..., Any]) -> Collection:
+    return await new_collection(make_user)
+
+
+async def new_collection(make_user: Callable[..., Any]) -> Collection:
+    """A new tenant's user and a collection on the local embedding model in their personal space."""
     member = await make_user()
     async with UnitOfWork(member.tenant_id) as uow:
         space = await uow.session.scalar(select(Space).where(Space.owner_id == member.id, Space.personal))

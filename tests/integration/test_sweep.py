@@ -10,13 +10,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from eneo.core.db import UnitOfWork
 from eneo.core.settings import get_settings
-from eneo.knowledge.models import Group, InfoBlob, InfoBlobStatus
-from eneo.model_providers.embedding_models import ensure_local_embedding_model
-from eneo.spaces.models import Space
+from eneo.knowledge.models import InfoBlob, InfoBlobStatus
 from tests.integration.conftest import load_function
 from tests.integration.pipeline import (  # noqa: F401 (fixtures)
     TEXT,
@@ -25,6 +23,7 @@ from tests.integration.pipeline import (  # noqa: F401 (fixtures)
     age,
     blob,
     invoke,
+    new_collection,
     queues,
     settings_restored,
     upload,
@@ -39,20 +38,6 @@ SCHEDULED_EVENT = {
 @pytest.fixture(scope="module")
 def sweep() -> Any:
     return load_function("sweep")
-
-
-async def new_collection(make_user: Callable[..., Any]) -> Collection:
-    """A user of a new tenant and a collection on the local embedding model in their personal space."""
-    member = await make_user()
-    async with UnitOfWork(member.tenant_id) as uow:
-        space = await uow.session.scalar(select(Space).where(Space.owner_id == member.id, Space.personal))
-        assert space is not None
-        model = await ensure_local_embedding_model(uow.session, member.tenant_id)
-        group = Group(tenant_id=member.tenant_id, space_id=space.id, name="Riktlinjer", description="",
-                      embedding_model_id=model.id, created_by=member.id)
-        uow.session.add(group)
-        await uow.session.flush()
-        return Collection(member, group.id, model.id)
 
 
 async def killed_while_processing(c: Collection, q: Queues, n: int, seconds_ago: float) -> uuid.UUID:
