@@ -248,14 +248,16 @@ class _Poller:
                 self.owner.functions.invoke(self.mapping.function, event, request_id), self.owner.loop)
         except RuntimeError:  # the loop is closed: the stack is gone
             return None
-        if self.hold_seconds:
-            self._hide(messages, self.hold_seconds)
+        # Received hidden for the queue's VisibilityTimeout: a run that ends within half of it (most do)
+        # costs no visibility call; a longer one is hidden `hold_seconds` at a time, renewed every half.
+        wait = self.queue.spec.visibility_timeout / 2 if self.hold_seconds else None
         try:
             while True:
                 try:
-                    return self.future.result(timeout=self.hold_seconds / 2 if self.hold_seconds else None)
+                    return self.future.result(timeout=wait)
                 except concurrent.futures.TimeoutError:
                     self._hide(messages, self.hold_seconds or 0)
+                    wait = (self.hold_seconds or 0) / 2
         except concurrent.futures.CancelledError:
             return None
         except Exception as exc:  # the pool refused (closed during shutdown): a failed batch
