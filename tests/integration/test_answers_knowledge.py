@@ -21,12 +21,12 @@ from eneo.answers.context import CITE_INSTRUCTION, CORE_SOURCES, HEADROOM, Sourc
 from eneo.assistants.models import AssistantGroup
 from eneo.core.db import UnitOfWork
 from eneo.embeddings import local_embedder
-from eneo.knowledge.models import Chunk, Group, InfoBlob, InfoBlobStatus
 from eneo.llm import estimate_tokens
-from eneo.model_providers.embedding_models import EmbeddingModel, ensure_local_embedding_model
+from eneo.model_providers.embedding_models import EmbeddingModel
 from eneo.sessions.models import Question
 from eneo.users.models import UserRole
 from tests.fakes.llm_server import FakeLLMServer
+from tests.fixtures.corpus.seed import add_document, create_group, local_model
 from tests.integration.conftest import Org
 from tests.integration.test_sessions import Chat, _json, make_chat, read_sse
 
@@ -64,26 +64,15 @@ async def add_collection(tenant_id: uuid.UUID, space_id: str | uuid.UUID, name: 
     texts = [text for chunks in docs.values() for text, _ in chunks]
     vectors = vectors or await local_embedder().embed(texts)
     async with UnitOfWork(tenant_id) as uow:
-        model = model or await ensure_local_embedding_model(uow.session, tenant_id)
-        group = Group(tenant_id=tenant_id, space_id=uuid.UUID(str(space_id)), name=name,
-                      embedding_model_id=model.id)
-        uow.session.add(group)
-        await uow.session.flush()
-        made = Collection(group.id)
-        at = iter(vectors)
+        model_id = model.id if model else await local_model(uow.session, tenant_id)
+        made = Collection(await create_group(uow.session, tenant_id, uuid.UUID(str(space_id)), model_id, name=name))
+        at = 0
         for title, chunks in docs.items():
-            blob_id = uuid.uuid4()
-            uow.session.add(InfoBlob(
-                id=blob_id, tenant_id=tenant_id, group_id=group.id, title=title, filename=f"{title}.txt",
-                declared_type="text/plain", content_type="text/plain", size_bytes=100,
-                object_key=f"tenants/{tenant_id}/groups/{group.id}/blobs/{blob_id}", status=InfoBlobStatus.ready,
-                chunks_total=len(chunks), chunks_embedded=len(chunks), embedding_model_id=model.id))
-            await uow.session.flush()
-            for index, (text, page) in enumerate(chunks):
-                uow.session.add(Chunk(tenant_id=tenant_id, group_id=group.id, info_blob_id=blob_id, chunk_index=index,
-                                      text=text, token_count=len(text.split()), page=page, embedding=next(at),
-                                      embedding_model_id=model.id))
-            made.blobs[title] = blob_id
+            made.blobs[title], _ = await add_document(
+                uow.session, tenant_id=tenant_id, group_id=made.id, model_id=model_id, title=title,
+                passages=[text for text, _ in chunks], vectors=vectors[at:at + len(chunks)],
+                pages=[page for _, page in chunks])
+            at += len(chunks)
         await uow.commit()
     return made
 
