@@ -19,14 +19,12 @@ from eneo.core.db import UnitOfWork
 from eneo.core.errors import AppError
 from eneo.core.ids import utcnow
 from eneo.core.settings import Settings, get_settings
-from eneo.embeddings import EmbeddingError, embedder_for
+from eneo.embeddings import Embedder, EmbeddingError
 from eneo.ingestion.events import EmbedRequest
 from eneo.ingestion.status import DocumentFailure, fail_blob, fail_exhausted, publish
 from eneo.knowledge.models import Chunk, Group, InfoBlob, InfoBlobStatus
-from eneo.llm import ProviderConfig
 from eneo.model_providers.embedding_models import EmbeddingModel
-from eneo.model_providers.models import ModelProvider
-from eneo.model_providers.service import provider_config
+from eneo.retrieval.service import model_embedder  # the provider's key decrypted, as search does
 
 log = logging.getLogger("eneo.ingestion")
 
@@ -36,7 +34,7 @@ EMBEDDABLE = (InfoBlobStatus.processing, InfoBlobStatus.embedding)
 @dataclass(frozen=True)
 class EmbedWork:
     model: EmbeddingModel
-    config: ProviderConfig | None
+    embedder: Embedder | None  # None when there is nothing left to embed
     chunk_ids: list[uuid.UUID]
     texts: list[str]
 
@@ -59,8 +57,8 @@ async def _embed(request: EmbedRequest) -> None:
     work = await _load(request)
     if work is None:
         return
-    if work.texts:
-        vectors = await _vectors(work)
+    if work.embedder is not None:
+        vectors = await _vectors(work, work.embedder)
         await _write(request, work, vectors)
     await _progress(request)
 
@@ -81,27 +79,23 @@ async def _load(request: EmbedRequest) -> EmbedWork | None:
         model = await s.get(EmbeddingModel, request.embedding_model_id)
         if model is None:
             return None
-        config = None
-        if model.provider_id is not None:
-            provider = await s.get(ModelProvider, model.provider_id)
-            if provider is None:
-                raise DocumentFailure("embedding_failed", "The collection's embedding model has no provider")
-            try:
-                config = provider_config(provider)
-            except AppError as exc:  # the provider's key no longer decrypts
-                raise DocumentFailure("embedding_failed", exc.message) from None
         chunks = (await s.execute(
             select(Chunk.id, Chunk.text).where(
                 Chunk.id.in_(request.chunk_ids), Chunk.info_blob_id == request.blob_id,
                 or_(Chunk.embedding.is_(None), Chunk.embedding_model_id.is_distinct_from(model.id)))
             .order_by(Chunk.chunk_index))).all()
-    return EmbedWork(model, config, [c.id for c in chunks], [c.text for c in chunks])
+        if not chunks:
+            return EmbedWork(model, None, [], [])
+        try:
+            embedder = await model_embedder(s, request.tenant_id, model)
+        except (AppError, EmbeddingError) as exc:  # the key no longer decrypts; no provider; a misnamed local row
+            raise DocumentFailure("embedding_failed", exc.message) from None
+    return EmbedWork(model, embedder, [c.id for c in chunks], [c.text for c in chunks])
 
 
-async def _vectors(work: EmbedWork) -> list[list[float]]:
+async def _vectors(work: EmbedWork, embedder: Embedder) -> list[list[float]]:
     vectors: list[list[float]] = []
     try:
-        embedder = embedder_for(work.model, work.config)
         step = max(int(embedder.max_batch), 1)
         for i in range(0, len(work.texts), step):
             vectors.extend(await embedder.embed(work.texts[i:i + step]))
