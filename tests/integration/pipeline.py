@@ -18,7 +18,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -35,7 +35,13 @@ from eneo.realtime.events import events_key
 from eneo.spaces.models import Space
 from tests.integration.conftest import Member, load_function
 
+if TYPE_CHECKING:
+    import httpx
+
+    from tests.fakes.openai_extras import FakeOpenAIExtras
+
 REGION = "eu-north-1"
+PROVIDERS = "/api/v1/admin/model-providers/"
 EMBED_ARN = f"arn:aws:sqs:{REGION}:000000000000:embed"
 
 
@@ -213,3 +219,24 @@ async def age(c: Collection, blob_id: uuid.UUID, seconds: float) -> None:
     async with UnitOfWork(c.member.tenant_id) as uow:
         await uow.session.execute(update(InfoBlob).where(InfoBlob.id == blob_id).values(
             updated_at=func.now() - timedelta(seconds=seconds)))
+
+
+# --- model providers through the API ---------------------------------------------------------------
+
+
+async def add_provider(client: httpx.AsyncClient, admin: Member, type_: str = "openai_compatible",
+                       base_url: str = "http://127.0.0.1:1/v1", api_key: str | None = None) -> str:
+    """A provider of the admin's tenant (by default at an address nobody answers); its id."""
+    body: dict[str, Any] = {"name": f"p-{uuid.uuid4().hex[:6]}", "type": type_}
+    if type_ == "openai_compatible":
+        body |= {"base_url": base_url, **({"api_key": api_key} if api_key else {})}
+    else:
+        body["api_key"] = "sk-" + "x" * 30
+    r = await client.post(PROVIDERS, headers=admin.headers, json=body)
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+async def fake_provider(client: httpx.AsyncClient, admin: Member, fake: FakeOpenAIExtras) -> str:
+    """An OpenAI-compatible provider at the fake server (its key, if it wants one)."""
+    return await add_provider(client, admin, base_url=fake.openai_url, api_key=fake.api_key or "any-key")

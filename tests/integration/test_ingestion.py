@@ -22,13 +22,13 @@ from eneo.knowledge import storage
 from eneo.knowledge.models import Chunk, Group, InfoBlob, InfoBlobStatus
 from tests.fakes.openai_extras import FakeOpenAIExtras
 from tests.integration import pipeline
-from tests.integration.conftest import Member
 from tests.integration.pipeline import (
     TEXT,
     Collection,
     Queues,
     age,
     blob,
+    fake_provider,
     invoke,
     notifications,
     run_embed,
@@ -232,13 +232,6 @@ def fresh_fake(fake: FakeOpenAIExtras) -> FakeOpenAIExtras:
 async def _json(r: httpx.Response, status: int) -> Any:
     assert r.status_code == status, r.text
     return r.json()
-
-
-async def fake_provider(client: httpx.AsyncClient, admin: Member, fake: FakeOpenAIExtras) -> str:
-    provider = await _json(await client.post("/api/v1/admin/model-providers/", headers=admin.headers, json={
-        "name": f"p-{uuid.uuid4().hex[:6]}", "type": "openai_compatible", "base_url": fake.openai_url,
-        "api_key": fake.api_key or "any-key"}), 201)
-    return str(provider["id"])
 
 
 async def test_audio_needs_a_transcription_model_and_a_retry_then_transcribes_it(

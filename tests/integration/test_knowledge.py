@@ -26,6 +26,7 @@ from eneo.knowledge.service import readable_group_ids
 from eneo.users.models import UserRole
 from eneo_local.services import Endpoints
 from tests.integration.conftest import Member, Org
+from tests.integration.pipeline import add_provider
 
 EMBEDDING_MODELS = "/api/v1/embedding-models/"
 REGION = "eu-north-1"
@@ -138,14 +139,6 @@ def hnsw_indexes(db: Endpoints) -> dict[str, str]:
             return {r[0]: r[1] for r in rows}
     finally:
         engine.dispose()
-
-
-async def add_provider(client: httpx.AsyncClient, admin: Member, type_: str = "openai_compatible") -> str:
-    body: dict[str, Any] = {"name": f"p-{uuid.uuid4().hex[:6]}", "type": type_}
-    body |= {"base_url": "http://127.0.0.1:1/v1"} if type_ == "openai_compatible" else {"api_key": "sk-" + "x" * 30}
-    r = await client.post("/api/v1/admin/model-providers/", headers=admin.headers, json=body)
-    assert r.status_code == 201, r.text
-    return r.json()["id"]
 
 
 # --- embedding models ------------------------------------------------------------------------------

@@ -25,10 +25,9 @@ from eneo.users.models import UserRole
 from tests.fakes.openai_extras import FakeOpenAIExtras
 from tests.integration import pipeline
 from tests.integration.conftest import Member, Org
-from tests.integration.pipeline import Queues, invoke, notifications, run_embed
+from tests.integration.pipeline import PROVIDERS, Queues, add_provider, fake_provider, invoke, notifications, run_embed
 
 MODELS = "/api/v1/transcription-models/"
-PROVIDERS = "/api/v1/admin/model-providers/"
 WAV = Path(__file__).resolve().parents[1] / "fixtures" / "documents" / "riktlinjer.wav"
 TRANSCRIPT = ("Hej och välkommen. Idag pratar vi om hemtjänsten: den enskilde ansöker hos "
               "biståndshandläggaren, som fattar beslut inom fyra veckor.")
@@ -37,16 +36,6 @@ TRANSCRIPT = ("Hej och välkommen. Idag pratar vi om hemtjänsten: den enskilde 
 async def _json(r: httpx.Response, status: int) -> Any:
     assert r.status_code == status, r.text
     return r.json()
-
-
-async def add_provider(client: httpx.AsyncClient, admin: Member, type_: str = "openai_compatible",
-                       base_url: str = "http://127.0.0.1:1/v1", api_key: str | None = None) -> str:
-    body: dict[str, Any] = {"name": f"p-{uuid.uuid4().hex[:6]}", "type": type_}
-    if type_ == "openai_compatible":
-        body |= {"base_url": base_url, **({"api_key": api_key} if api_key else {})}
-    else:
-        body["api_key"] = "sk-" + "x" * 30
-    return str((await _json(await client.post(PROVIDERS, headers=admin.headers, json=body), 201))["id"])
 
 
 async def add_model(client: httpx.AsyncClient, admin: Member, provider: str, name: str = "whisper-1",
@@ -197,7 +186,7 @@ async def admin_with_fake_provider(client: httpx.AsyncClient, make_user: Any, fa
     """A new tenant's admin and a provider of theirs at the fake (its calls forgotten): (admin, provider id)."""
     fake.reset()
     admin = await make_user()
-    return admin, await add_provider(client, admin, base_url=fake.openai_url, api_key=fake.api_key or "any-key")
+    return admin, await fake_provider(client, admin, fake)
 
 
 async def blob(admin: Member, blob_id: str) -> InfoBlob:
