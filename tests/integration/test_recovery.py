@@ -16,6 +16,7 @@ from eneo.ingestion.recovery import resume_unfinished
 from eneo.knowledge import storage
 from eneo.knowledge.models import Chunk, InfoBlob, InfoBlobStatus
 from tests.integration.pipeline import (  # noqa: F401 (fixtures)
+    EMBED_ARN,
     TEXT,
     Collection,
     Queues,
@@ -31,8 +32,6 @@ from tests.integration.pipeline import (  # noqa: F401 (fixtures)
     statuses,
     upload,
 )
-
-EMBED_ARN = "arn:aws:sqs:eu-north-1:000000000000:embed"
 
 
 def lose(q: Queues, url: str) -> int:
