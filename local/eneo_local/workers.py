@@ -2,7 +2,9 @@
 
 A pool starts with one warm instance and spawns more on demand, up to ENEO_MAX_CONCURRENCY (default
 10, or the function's ReservedConcurrentExecutions if lower); each instance serves one event at a
-time. An instance that runs past the function's Timeout is killed and replaced; one whose handler
+time. A request that finds every instance busy takes the first one to become free, whether a warm one
+finishing or a new one; at most ENEO_MAX_STARTING instances (default: cores - 1) import at once, so a
+burst at cold functions does not starve the warm instances of CPU. An instance that runs past the function's Timeout is killed and replaced; one whose handler
 raises stays warm (Lambda's Python runtime keeps it too); one whose process dies is replaced. Idle
 extra instances are stopped after ENEO_IDLE_SECONDS, as Lambda reclaims idle environments.
 
@@ -13,6 +15,7 @@ event loop, so the gateway keeps serving while functions run.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -107,6 +110,7 @@ class Worker:
         self._conn: Connection | None = None
         self._process: Any = None  # multiprocessing.context.SpawnProcess
         self.last_used = time.monotonic()
+        self.fresh = False  # started for a waiting request and not used yet: its first invoke is a cold start
 
     @property
     def alive(self) -> bool:
@@ -230,18 +234,28 @@ class Worker:
 
 @dataclass
 class FunctionPool:
-    """The warm instances of one function."""
+    """The warm instances of one function.
+
+    A request that finds no idle instance waits in line and takes whichever instance is free first: a warm
+    one finishing its event, or one started for the line. Instances are started only for requests still
+    waiting, and at most `starts` at a time across all pools (ENEO_MAX_STARTING): on a small machine, a
+    burst that started ten instances at once would have each import for many seconds on a shared core,
+    while the warm instance could have served the burst in the meantime.
+    """
 
     spec: FunctionSpec
     env: dict[str, str]
     arn: str
     max_instances: int = 4
     init_timeout: float = 120.0
+    starts: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(default_max_starting()))
     _idle: list[Worker] = field(default_factory=list)
     _busy: set[Worker] = field(default_factory=set)
     _count: int = 0  # instances running or starting
-    _freed: asyncio.Condition = field(default_factory=asyncio.Condition)
-    _background: set[asyncio.Task[bool]] = field(default_factory=set)
+    _starting: int = 0  # of which started for the line: waiting for a start slot or in their init
+    _initialising: int = 0  # of which past the start slot, in their init
+    _waiters: collections.deque[asyncio.Future[Worker]] = field(default_factory=collections.deque)
+    _background: set[asyncio.Task[Any]] = field(default_factory=set)
     closed: bool = False
 
     @property
@@ -250,19 +264,19 @@ class FunctionPool:
 
     async def warm(self) -> bool:
         """Start one instance if none runs; False (and the error logged) if its init failed."""
-        async with self._freed:
-            if self._count or self.closed:
-                return True
-            self._count += 1
+        if self._count or self.closed:
+            return True
+        self._count += 1
         try:
-            worker, _ = await self._start_instance()
+            worker = await self._start_instance()
         except WorkerInitError:
-            await self._forget()
+            self._count -= 1
+            self._grow()
             return False
         except BaseException:
-            await asyncio.shield(self._forget())
+            self._count -= 1
             raise
-        await self._release(worker, reusable=True)
+        self._offer(worker)
         return True
 
     async def invoke(self, event: Any, request_id: str | None = None) -> Invocation:
@@ -275,9 +289,10 @@ class FunctionPool:
                 "errorMessage": f"Request must be smaller than {MAX_PAYLOAD_BYTES} bytes for the InvokeFunction "
                                 "operation", "stackTrace": []})
         try:
-            worker, cold = await self._acquire()
+            worker = await self._acquire()
         except WorkerInitError as exc:  # Lambda answers the invoke with the init error
             return Invocation("init_error", error=exc.error, cold_start=True)
+        cold, worker.fresh = worker.fresh, False
         reusable = False
         try:
             outcome = await worker.invoke(event_json, request_id, float(self.spec.timeout))
@@ -289,29 +304,60 @@ class FunctionPool:
             if not reusable and not self.closed:
                 self._spawn_replacement()
 
-    async def _acquire(self) -> tuple[Worker, bool]:
-        """An idle instance, or a new one (cold start) while under the limit; else wait for one."""
-        async with self._freed:
-            while True:
-                if self.closed:
-                    raise RuntimeError(f"{self.spec.logical_id}: the pool is closed")
-                if self._idle:
-                    worker = self._idle.pop()  # most recently used: warmest caches
-                    self._busy.add(worker)
-                    return worker, False
-                if self._count < self.max_instances:
-                    self._count += 1
-                    break
-                await self._freed.wait()
+    async def _acquire(self) -> Worker:
+        """An idle instance, else the first one freed or started for the line (WorkerInitError if the start
+        made for this request failed)."""
+        if self.closed:
+            raise RuntimeError(f"{self.spec.logical_id}: the pool is closed")
+        if self._idle:
+            worker = self._idle.pop()  # most recently used: warmest caches
+            self._busy.add(worker)
+            return worker
+        waiter: asyncio.Future[Worker] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        self._grow()
         try:
-            worker, _ = await self._start_instance()
-        except BaseException:
-            await asyncio.shield(self._forget())
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                self._busy.discard(waiter.result())  # handed over as the caller went away: pass it on
+                self._offer(waiter.result())
+            elif waiter in self._waiters:
+                self._waiters.remove(waiter)
             raise
-        self._busy.add(worker)
-        return worker, True
 
-    async def _start_instance(self) -> tuple[Worker, float]:
+    def _grow(self) -> None:
+        """Start instances for waiting requests that no start serves yet, within the function's limit."""
+        while not self.closed and self._starting < len(self._waiters) and self._count < self.max_instances:
+            self._count += 1
+            self._starting += 1
+            self._in_background(self._start_for_line())
+
+    async def _start_for_line(self) -> None:
+        try:
+            async with self.starts:
+                if self.closed or len(self._waiters) <= self._initialising:
+                    self._count -= 1  # the line was served meanwhile by instances that became free
+                    return
+                self._initialising += 1
+                try:
+                    worker = await self._start_instance()
+                finally:
+                    self._initialising -= 1
+        except WorkerInitError as exc:
+            self._count -= 1
+            if waiter := self._next_waiter():
+                waiter.set_exception(exc)
+            return
+        except BaseException:
+            self._count -= 1
+            raise
+        finally:
+            self._starting -= 1
+        worker.fresh = True
+        self._offer(worker)
+
+    async def _start_instance(self) -> Worker:
         worker = Worker(self.spec, self.env, self.arn)
         try:
             init_ms = await worker.start(self.init_timeout)
@@ -323,55 +369,74 @@ class FunctionPool:
         log.info("function instance started", extra={
             "function": self.spec.logical_id, "pid": worker.pid, "init_ms": round(init_ms, 1),
             "instances": self._count})
-        return worker, init_ms
+        return worker
+
+    def _next_waiter(self) -> asyncio.Future[Worker] | None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                return waiter
+        return None
+
+    def _offer(self, worker: Worker) -> None:
+        """A free instance: to the first waiting request, else idle."""
+        if self.closed:
+            self._count -= 1
+            self._in_background(worker.stop())
+        elif waiter := self._next_waiter():
+            self._busy.add(worker)
+            waiter.set_result(worker)
+        else:
+            self._idle.append(worker)
 
     async def _release(self, worker: Worker, reusable: bool) -> None:
-        async with self._freed:
-            self._busy.discard(worker)
-            keep = reusable and not self.closed
-            if keep:
-                self._idle.append(worker)
-            else:
-                self._count -= 1
-            self._freed.notify()
-        if not keep:
-            await worker.kill()
-
-    async def _forget(self) -> None:
-        async with self._freed:
-            self._count -= 1
-            self._freed.notify()
+        self._busy.discard(worker)
+        if reusable and not self.closed:
+            self._offer(worker)
+            return
+        self._count -= 1
+        self._grow()  # room for an instance the line may need
+        await worker.kill()
 
     def _spawn_replacement(self) -> None:
-        task = asyncio.get_running_loop().create_task(self.warm())
+        self._in_background(self.warm())
+
+    def _in_background(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
     async def reap_idle(self, idle_seconds: float) -> None:
         """Stop instances idle for more than `idle_seconds`, keeping one warm."""
         now = time.monotonic()
-        async with self._freed:
-            stale = [w for w in self._idle if now - w.last_used > idle_seconds]
-            if len(stale) >= self._count:
-                stale = stale[:-1]  # the most recently used stays
-            for worker in stale:
-                self._idle.remove(worker)
-            self._count -= len(stale)
+        stale = [w for w in self._idle if now - w.last_used > idle_seconds]
+        if len(stale) >= self._count:
+            stale = stale[:-1]  # the most recently used stays
+        for worker in stale:
+            self._idle.remove(worker)
+        self._count -= len(stale)
         for worker in stale:
             await worker.stop()
 
     async def close(self) -> None:
-        async with self._freed:
-            self.closed = True
-            idle, self._idle = self._idle, []
-            self._count -= len(idle)
-            busy = list(self._busy)  # their invokes end as crashes and release themselves
-            self._freed.notify_all()
+        self.closed = True
+        idle, self._idle = self._idle, []
+        self._count -= len(idle)
+        busy = list(self._busy)  # their invokes end as crashes and release themselves
+        while waiter := self._next_waiter():
+            waiter.set_exception(RuntimeError(f"{self.spec.logical_id}: the pool is closed"))
         background = list(self._background)
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
         await asyncio.gather(*(w.stop() for w in idle), *(w.kill() for w in busy))
+
+
+def default_max_starting() -> int:
+    """How many instances may import at once, across all functions (ENEO_MAX_STARTING): one core's worth
+    less than the machine has, so that the warm instances keep a core to serve while others start."""
+    configured = os.environ.get("ENEO_MAX_STARTING")
+    return max(int(configured) if configured else (os.cpu_count() or 2) - 1, 1)
 
 
 class FunctionHost:
@@ -385,11 +450,12 @@ class FunctionHost:
         self.idle_seconds = idle_seconds or float(os.environ.get("ENEO_IDLE_SECONDS", "300"))
         init_timeout = init_timeout or float(os.environ.get("ENEO_INIT_TIMEOUT", "120"))
         self.pools: dict[str, FunctionPool] = {}
+        starts = asyncio.Semaphore(default_max_starting())  # one machine: one limit for every function
         for logical_id, spec in template.functions.items():
             arn = f"arn:aws:lambda:{template.region}:{template.account_id}:function:{spec.name}"
             env = function_environment(spec, template.region, template.account_id, base_env)
             cap = min(limit, spec.reserved_concurrency) if spec.reserved_concurrency else limit
-            self.pools[logical_id] = FunctionPool(spec, env, arn, max(cap, 1), init_timeout)
+            self.pools[logical_id] = FunctionPool(spec, env, arn, max(cap, 1), init_timeout, starts)
         self._reaper: asyncio.Task[None] | None = None
 
     async def start(self, prewarm: bool = True) -> dict[str, bool]:
