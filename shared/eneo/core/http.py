@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eneo.core.errors import AppError
+from eneo.core.health import unavailable
 from eneo.core.logging import configure_logging, request_id_var
 from eneo.core.settings import get_settings
 
@@ -97,13 +98,18 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
+        except Exception as exc:
             # Caught here rather than by Starlette's outermost handler, so the answer still carries
             # the request id that the log line has.
-            log.exception("unhandled error")
-            if status == 0:
+            if (down := unavailable(exc)) is not None:  # Postgres or Redis unreachable: 503, not a bug
+                log.warning("dependency unavailable", extra={"code": down.code, "error": type(exc).__name__})
+                response = JSONResponse(error_body(down.code, down.message), down.status, headers=down.headers)
+            else:
+                log.exception("unhandled error")
                 body = error_body("internal_error", "Something went wrong on our side; quote the request id")
-                await JSONResponse(body, 500)(scope, receive, send_with_id)
+                response = JSONResponse(body, 500)
+            if status == 0:
+                await response(scope, receive, send_with_id)
         finally:
             log.info("request", extra={"method": scope["method"], "path": scope["path"], "status": status,
                                        "ms": round((time.perf_counter() - start) * 1000, 1)})

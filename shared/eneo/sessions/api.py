@@ -14,6 +14,7 @@ from eneo.answers.service import answer_question
 from eneo.answers.stream import AnswerStream, valid_entry_id
 from eneo.auth.deps import AssistantUser, Context
 from eneo.core.errors import AppError, BadRequest, NotFound
+from eneo.core.health import redis_check
 from eneo.core.pagination import Page, PageQuery
 from eneo.core.redis import get_redis
 from eneo.sessions import service, sse
@@ -52,6 +53,9 @@ Invoker = Annotated[CompleteInvoker, Depends(get_invoker)]
 async def _ask(ctx: Context, invoker: CompleteInvoker, assistant_id: uuid.UUID, session_id: uuid.UUID | None,
                body: Ask) -> Asked:
     p = ctx.principal
+    # Every answer, streamed or not, goes through Redis: without it the question is not accepted (503), rather
+    # than saved and then lost.
+    await redis_check()
     session, question = await service.ask(ctx.uow, p, ctx.settings, assistant_id, session_id, body)
     await ctx.uow.commit()  # `complete` reads the question in its own transaction
     if body.stream:
