@@ -9,7 +9,7 @@ from eneo.knowledge.models import HNSW_INDEX_PREFIX, Chunk, Group, InfoBlob
 from eneo.model_providers.embedding_models import EmbeddingModel
 from eneo.model_providers.models import CompletionModel, ModelProvider
 from eneo.model_providers.transcription_models import TranscriptionModel
-from eneo.sessions.models import Question, Session
+from eneo.sessions.models import IdempotencyKey, Question, Session
 from eneo.spaces.models import Space, SpaceMember
 from eneo.tenants.models import Tenant
 from eneo.users.models import User
@@ -24,6 +24,7 @@ __all__ = [
     "CompletionModel",
     "EmbeddingModel",
     "Group",
+    "IdempotencyKey",
     "InfoBlob",
     "ModelProvider",
     "Question",

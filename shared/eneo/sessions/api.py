@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from typing import Annotated
@@ -13,12 +14,12 @@ from eneo.answers.invoke import CompleteInvoker, lambda_invoker
 from eneo.answers.service import answer_question
 from eneo.answers.stream import AnswerStream, valid_entry_id
 from eneo.auth.deps import AssistantUser, Context
-from eneo.core.errors import AppError, BadRequest, NotFound
+from eneo.core.errors import AppError, BadRequest, Conflict, NotFound
 from eneo.core.health import redis_check
 from eneo.core.pagination import Page, PageQuery
 from eneo.core.redis import get_redis
-from eneo.sessions import service, sse
-from eneo.sessions.models import QuestionStatus
+from eneo.sessions import idempotency, service, sse
+from eneo.sessions.models import Question, QuestionStatus
 from eneo.sessions.schemas import (
     Ask,
     Asked,
@@ -48,45 +49,85 @@ def get_invoker() -> CompleteInvoker:
 
 
 Invoker = Annotated[CompleteInvoker, Depends(get_invoker)]
+IdempotencyKeyHeader = Annotated[str | None, Header(
+    description="Any unique string (a UUID): sending the ask again with the same key and body returns the "
+                "question the first one made instead of asking again (kept 24 h)")]
+ASKED_BEFORE_POLL_SECONDS = 0.25
 
 
 async def _ask(ctx: Context, invoker: CompleteInvoker, assistant_id: uuid.UUID, session_id: uuid.UUID | None,
-               body: Ask) -> Asked:
+               body: Ask, idempotency_key: str | None) -> Asked:
     p = ctx.principal
+    key = idempotency.ask_key(idempotency_key, assistant_id, session_id, body)
+    if key is not None and (earlier := await idempotency.earlier_question(ctx.uow, p, key)) is not None:
+        return await _asked_before(ctx, earlier, body)
     # Every answer, streamed or not, goes through Redis: without it the question is not accepted (503), rather
     # than saved and then lost.
     await redis_check()
-    session, question = await service.ask(ctx.uow, p, ctx.settings, assistant_id, session_id, body)
+    _, question = await service.ask(ctx.uow, p, ctx.settings, assistant_id, session_id, body)
+    if key is not None and not await idempotency.remember(ctx.uow, p, key, question.id):
+        await ctx.uow.rollback()  # a concurrent ask with this key saved its question first: answer with that one
+        earlier = await idempotency.earlier_question(ctx.uow, p, key)
+        assert earlier is not None, "the key's insert yields only to a committed key"
+        return await _asked_before(ctx, earlier, body)
     await ctx.uow.commit()  # `complete` reads the question in its own transaction
     if body.stream:
         try:
             invoker(p.tenant_id, question.id)
         except AppError as exc:
             await service.fail_to_start(ctx.uow, question.id, exc)
+            if key is not None:
+                await idempotency.forget(ctx.uow, p, key)
             await ctx.uow.commit()
             raise
-        info = StreamInfo(sse=f"/api/v1/questions/{question.id}/stream",
-                          websocket=SubscribeMessage(question_id=question.id))
-        return Asked(session_id=session.id, question=service.question_out(question), stream=info)
+        return _streaming(question)
     await answer_question(p.tenant_id, question.id, deadline=time.monotonic() + INLINE_ANSWER_SECONDS,
                           settings=ctx.settings)
     try:
         await ctx.uow.session.refresh(question)
     except InvalidRequestError:  # the session or assistant was deleted while it answered
         raise NotFound("Session") from None
+    return _answered(question)
+
+
+def _streaming(question: Question) -> Asked:
+    info = StreamInfo(sse=f"/api/v1/questions/{question.id}/stream",
+                      websocket=SubscribeMessage(question_id=question.id))
+    return Asked(session_id=question.session_id, question=service.question_out(question), stream=info)
+
+
+def _answered(question: Question) -> Asked:
     if question.status == QuestionStatus.failed:
         raise AnswerFailed(f"The answer failed ({question.error_message}); the question was saved as failed "
                            f"with id {question.id}", code=question.error_code or "answer_failed")
-    return Asked(session_id=session.id, question=service.question_out(question))
+    return Asked(session_id=question.session_id, question=service.question_out(question))
+
+
+async def _asked_before(ctx: Context, question_id: uuid.UUID, body: Ask) -> Asked:
+    """The response to an ask sent again with its Idempotency-Key: the question the first one made, as it is
+    now (no second question, no second answer). Without `stream`, as the first response would be: once the
+    answer is in, waiting for it if the first ask is still answering."""
+    question = await service.get_question(ctx.uow, ctx.principal, question_id)
+    if body.stream:
+        return _streaming(question)
+    deadline = time.monotonic() + INLINE_ANSWER_SECONDS
+    while question.status in (QuestionStatus.queued, QuestionStatus.streaming) and time.monotonic() < deadline:
+        await ctx.uow.commit()  # no transaction held while the first ask answers
+        await asyncio.sleep(ASKED_BEFORE_POLL_SECONDS)
+        await ctx.uow.session.refresh(question)
+    if question.status in (QuestionStatus.queued, QuestionStatus.streaming):
+        raise Conflict(f"The first ask with this Idempotency-Key is still being answered; read the question at "
+                       f"/api/v1/questions/{question.id}/", code="ask_in_progress")
+    return _answered(question)
 
 
 @sessions.post("/", status_code=status.HTTP_201_CREATED, responses={202: {"model": Asked}})
 async def start_session(ctx: AssistantUser, invoker: Invoker, assistant_id: uuid.UUID, body: Ask,
-                        response: Response) -> Asked:
+                        response: Response, idempotency_key: IdempotencyKeyHeader = None) -> Asked:
     """Start a session with its first question. `stream: true` answers 202 and streams the answer."""
     if body.stream:
         response.status_code = status.HTTP_202_ACCEPTED
-    return await _ask(ctx, invoker, assistant_id, None, body)
+    return await _ask(ctx, invoker, assistant_id, None, body, idempotency_key)
 
 
 @sessions.get("/")
@@ -100,11 +141,11 @@ async def list_sessions(ctx: AssistantUser, assistant_id: uuid.UUID,
 
 @sessions.post("/{session_id}/", responses={202: {"model": Asked}})
 async def ask_follow_up(ctx: AssistantUser, invoker: Invoker, assistant_id: uuid.UUID, session_id: uuid.UUID,
-                        body: Ask, response: Response) -> Asked:
+                        body: Ask, response: Response, idempotency_key: IdempotencyKeyHeader = None) -> Asked:
     """Ask a follow-up; the model sees the session's earlier questions and answers (as many as fit)."""
     if body.stream:
         response.status_code = status.HTTP_202_ACCEPTED
-    return await _ask(ctx, invoker, assistant_id, session_id, body)
+    return await _ask(ctx, invoker, assistant_id, session_id, body, idempotency_key)
 
 
 @sessions.get("/{session_id}/")
