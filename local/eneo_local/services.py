@@ -284,7 +284,7 @@ class Supervisor:
                 try:
                     self._check(service)
                 except Exception:
-                    log.exception("supervising a service failed", extra={"service": service.name})
+                    log.exception("supervising a service failed", extra={"dependency": service.name})
 
     def _delay(self, restarts: int) -> float:
         return min(self.first_delay * 2 ** restarts, MAX_RESTART_DELAY)
@@ -300,7 +300,7 @@ class Supervisor:
                 return
             service.down_since, service.next_try = now, now + self._delay(service.restarts)
             log.error("embedded service died; restarting it", extra={
-                "service": service.name, "in_seconds": round(service.next_try - now, 1)})
+                "dependency": service.name, "in_seconds": round(service.next_try - now, 1)})
             return
         if now < service.next_try or self._stopping.is_set():
             return
@@ -312,15 +312,15 @@ class Supervisor:
             if service.restarts >= MAX_RESTARTS:
                 service.gave_up = True
                 log.error("embedded service not restarted again; restart the stack", extra={
-                    "service": service.name, "restarts": service.restarts, "error": type(exc).__name__})
+                    "dependency": service.name, "restarts": service.restarts, "error": type(exc).__name__})
                 return
             service.next_try = time.monotonic() + self._delay(service.restarts)
             log.warning("embedded service restart failed; trying again", extra={
-                "service": service.name, "error": type(exc).__name__,
+                "dependency": service.name, "error": type(exc).__name__,
                 "in_seconds": round(service.next_try - time.monotonic(), 1)})
             return
         log.warning("embedded service restarted", extra={
-            "service": service.name, "seconds_down": round(time.monotonic() - service.down_since, 2),
+            "dependency": service.name, "seconds_down": round(time.monotonic() - service.down_since, 2),
             "restarts": service.restarts})
         service.down_since, service.up_since = None, time.monotonic()
 

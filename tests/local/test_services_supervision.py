@@ -3,7 +3,9 @@ data, and the log says so."""
 
 import logging
 import os
+import shutil
 import signal
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,16 +18,18 @@ from eneo_local.services import EmbeddedServices, Endpoints
 
 
 @pytest.fixture
-def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[EmbeddedServices, Endpoints]]:
+def embedded(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[EmbeddedServices, Endpoints]]:
+    # Not under pytest's tmp_path: Postgres runs as another user, and pytest keeps its folders private to root.
+    data = Path(tempfile.mkdtemp(prefix="eneo-supervision-"))
     for name in ("DATABASE_URL", "DATABASE_MIGRATION_URL", "REDIS_URL"):  # start our own, whatever the session set
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("S3_ENDPOINT_URL", "http://127.0.0.1:9")  # no moto: not supervised, not needed here
-    services = EmbeddedServices(tmp_path, restart_delay=0.2)
-    endpoints = services.start()
+    services = EmbeddedServices(data, restart_delay=0.2)
     try:
-        yield services, endpoints
+        yield services, services.start()
     finally:
         services.stop()
+        shutil.rmtree(data, ignore_errors=True)
 
 
 def wait_until(check, timeout: float = 30.0) -> None:
@@ -43,7 +47,7 @@ def wait_until(check, timeout: float = 30.0) -> None:
 
 def test_a_killed_redis_comes_back_with_its_data(embedded: tuple[EmbeddedServices, Endpoints],
                                                  caplog: pytest.LogCaptureFixture) -> None:
-    services, endpoints = embedded
+    _, endpoints = embedded
     client = redis.Redis.from_url(endpoints.redis_url)
     client.set("kept", "across the crash")
     time.sleep(0.2)  # into the append-only file
@@ -52,7 +56,7 @@ def test_a_killed_redis_comes_back_with_its_data(embedded: tuple[EmbeddedService
         os.kill(pid, signal.SIGKILL)
         wait_until(lambda: client.ping() and int(client.info()["process_id"]) != pid)
     assert client.get("kept") == b"across the crash"
-    messages = [(r.getMessage(), getattr(r, "service", None)) for r in caplog.records]
+    messages = [(r.getMessage(), getattr(r, "dependency", None)) for r in caplog.records]
     assert ("embedded service died; restarting it", "redis") in messages
     assert ("embedded service restarted", "redis") in messages
     client.close()
@@ -76,7 +80,7 @@ def test_a_killed_postgres_comes_back_with_its_data(embedded: tuple[EmbeddedServ
                 return conn.execute("SELECT v FROM kept").fetchone() == ("across the crash",)
 
         wait_until(back)
-    messages = [(r.getMessage(), getattr(r, "service", None)) for r in caplog.records]
+    messages = [(r.getMessage(), getattr(r, "dependency", None)) for r in caplog.records]
     assert ("embedded service died; restarting it", "postgres") in messages
     assert ("embedded service restarted", "postgres") in messages
 
