@@ -4,9 +4,10 @@ A pool starts with one warm instance and spawns more on demand, up to ENEO_MAX_C
 10, or the function's ReservedConcurrentExecutions if lower); each instance serves one event at a
 time. A request that finds every instance busy takes the first one to become free, whether a warm one
 finishing or a new one; at most ENEO_MAX_STARTING instances (default: cores - 1) import at once, so a
-burst at cold functions does not starve the warm instances of CPU. An instance that runs past the function's Timeout is killed and replaced; one whose handler
-raises stays warm (Lambda's Python runtime keeps it too); one whose process dies is replaced. Idle
-extra instances are stopped after ENEO_IDLE_SECONDS, as Lambda reclaims idle environments.
+burst at cold functions does not starve the warm instances of CPU. An instance that runs past the
+function's Timeout is killed and replaced; one whose handler raises stays warm (Lambda's Python
+runtime keeps it too); one whose process dies is replaced. Idle extra instances are stopped after
+ENEO_IDLE_SECONDS, as Lambda reclaims idle environments.
 
 The parent never blocks on a worker: it waits for the worker's pipe to become readable through the
 event loop, so the gateway keeps serving while functions run.
