@@ -15,6 +15,7 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from eneo_local.parameters import PASSWORD_FILE, admin_password
 
@@ -130,19 +131,18 @@ async def register_local_model(base_url: str, *, model: str, display_name: str, 
 
 
 async def resume_ingestion(environment: Mapping[str, str]) -> int:
-    """Re-queue every active tenant's documents left mid-pipeline, however recent (the scheduled sweep,
+    """Resume every active tenant's documents left mid-pipeline, however recent (the scheduled sweep,
     eneo.ingestion.sweep, with no age limit): moto's queues start empty, so the messages they were waiting
-    for are gone. `environment` is a function's, for the bucket and queue names. Returns the number of
-    documents re-queued."""
+    for are gone. `environment` is a function's: the settings are the ones that function would read (its
+    bucket, queues and endpoints over this process's environment, which names none of them), and every
+    storage call of the resume uses them. Returns the number of documents re-queued."""
     from eneo.core.db import dispose_engine
     from eneo.core.redis import close_redis
-    from eneo.core.settings import get_settings
+    from eneo.core.settings import Settings
     from eneo.ingestion.sweep import sweep_unfinished
 
-    settings = get_settings().model_copy(update={
-        "documents_bucket": environment.get("DOCUMENTS_BUCKET", ""),
-        "ingest_queue_url": environment.get("INGEST_QUEUE_URL", ""),
-        "embed_queue_url": environment.get("EMBED_QUEUE_URL", "")})
+    function_env: dict[str, Any] = {k.lower(): v for k, v in environment.items() if k.lower() in Settings.model_fields}
+    settings = Settings(**function_env)  # validated like the environment; the rest read from it
     try:
         return (await sweep_unfinished(settings, older_than_seconds=0)).resumed
     finally:

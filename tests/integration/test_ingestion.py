@@ -3,21 +3,24 @@ Redis and the local all-MiniLM-L6-v2 embedder."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, func, select, update
+from sqlalchemy import create_engine, delete, func, select, update
 
 from eneo.core.db import UnitOfWork
 from eneo.core.settings import get_settings
+from eneo.ingestion import embed as embed_module
 from eneo.ingestion import ingest as ingest_module
+from eneo.ingestion.events import RetryRequest
 from eneo.knowledge import storage
 from eneo.knowledge.models import Chunk, Group, InfoBlob, InfoBlobStatus
 from tests.fakes.openai_extras import FakeOpenAIExtras
@@ -26,7 +29,6 @@ from tests.integration.pipeline import (
     TEXT,
     Collection,
     Queues,
-    age,
     blob,
     fake_provider,
     invoke,
@@ -400,61 +402,144 @@ async def test_an_object_removed_before_ingest_reads_it_fails_object_missing(
     assert failed.error_message is not None and "upload it again" in failed.error_message
     assert await chunk_rows(collection, blob_id) == []
 
-async def test_a_document_stuck_processing_or_embedding_can_be_retried_once_stale(
+async def test_a_document_in_any_unfinished_state_can_be_retried_at_once(
         collection: Collection, queues: Queues, functions: dict[str, Any], client: httpx.AsyncClient) -> None:
-    """Its last attempt was killed by the function's timeout, or the database was down when it was to be
-    marked failed: nothing will move it again. A document that is moving is never stale, since every
-    status or progress change sets updated_at."""
-    admin, stale = collection.member, get_settings().ingest_stale_seconds
-    blob_id = await upload(collection, queues, TEXT.encode(), "fast.txt", "text/plain")
-    await invoke(functions["ingest"], queues.event(notifications(queues, 1)))
-    lost = queues.receive(queues.embed_url, expect=99, wait=2.0)  # the embed work that will never run
-    for m in lost:
-        queues.sqs.delete_message(QueueUrl=queues.embed_url, ReceiptHandle=m["ReceiptHandle"])
-    path = f"/api/v1/info-blobs/{blob_id}/retry/"
+    """A document stranded by a crash or a restart must be rescuable without waiting: retry takes any
+    document that is not ready, however recently it changed. Done to one that was in fact moving, it is
+    harmless: its embed work still on the way finds its chunks gone and writes nothing."""
+    admin, q = collection.member, queues
+    moving = await upload(collection, q, TEXT.encode(), "fast.txt", "text/plain")
+    assert await invoke(functions["ingest"], q.event(notifications(q, 1))) == {"batchItemFailures": []}
+    held = q.receive(q.embed_url, expect=99, wait=2.0)  # its embed work, on the way
+    claimed = await upload(collection, q, b"Trygghetslarm i hemmet. " * 20, "larm.txt", "text/plain")
+    await set_status(collection, claimed, InfoBlobStatus.processing, attempts=1)
+    r = await client.post(f"/api/v1/groups/{collection.group_id}/info-blobs/upload-url/", headers=admin.headers,
+                          json={"filename": "aldrig.txt", "content_type": "text/plain", "size_bytes": 100})
+    assert r.status_code == 201, r.text
+    never_sent = uuid.UUID(r.json()["blob"]["id"])
+    for m in q.receive(q.ingest_url, expect=99, wait=2.0):
+        q.sqs.delete_message(QueueUrl=q.ingest_url, ReceiptHandle=m["ReceiptHandle"])
 
-    await age(collection, blob_id, stale - 120)
-    r = await client.post(path, headers=admin.headers)
-    assert (r.status_code, r.json()["code"]) == (409, "not_failed")
-    retry_at = datetime.fromisoformat(r.json()["details"][0]["retry_at"])
-    assert abs((retry_at - (datetime.now(UTC) + timedelta(seconds=120))).total_seconds()) < 30
-    assert r.json()["message"].startswith("This document is still embedding; if it makes no progress, it can be "
-                                          f"retried from {retry_at:%Y-%m-%d %H:%M} UTC")
+    for blob_id in (moving, claimed, never_sent):  # embedding, processing, uploading: changed just now
+        r = await client.post(f"/api/v1/info-blobs/{blob_id}/retry/", headers=admin.headers)
+        assert r.status_code == 202, r.text
+        assert (r.json()["status"], r.json()["chunks_total"], r.json()["chunks_embedded"]) == ("uploading", 0, 0)
+    retries = q.receive(q.ingest_url, expect=3)
+    assert await invoke(functions["ingest"], q.event(retries)) == {"batchItemFailures": []}
+    q.delete_done(q.ingest_url, retries, {"batchItemFailures": []})
+    # The first run's embed work arrives now: its chunks were replaced, so it does nothing, and fails nothing.
+    assert await invoke(functions["embed"], q.event(held, arn=pipeline.EMBED_ARN)) == {"batchItemFailures": []}
+    assert (await blob(collection, moving)).chunks_embedded == 0
+    await run_embed(q, functions, sum([await embed_batches(collection, b) for b in (moving, claimed)]))
+    for blob_id in (moving, claimed):
+        done = await blob(collection, blob_id)
+        assert done.status == InfoBlobStatus.ready and done.chunks_embedded == done.chunks_total, blob_id
+    nothing = await blob(collection, never_sent)  # a retry reads the stored file: there is none
+    assert (nothing.status, nothing.error_code) == (InfoBlobStatus.failed, "object_missing")
 
-    # Progress (one chunk of its embed work arriving after all) makes it fresh again.
-    await age(collection, blob_id, stale + 60)
-    work = json.loads(lost[0]["Body"])
-    one = {"MessageId": "one-chunk", "ReceiptHandle": "r",
-           "Body": json.dumps(dict(work, chunk_ids=work["chunk_ids"][:1]))}
-    assert await invoke(functions["embed"], queues.event([one])) == {"batchItemFailures": []}
-    moved = await blob(collection, blob_id)
-    assert (moved.status, moved.chunks_embedded) == (InfoBlobStatus.embedding, 1) and moved.chunks_total > 1
-    assert (await client.post(path, headers=admin.headers)).status_code == 409
+    r = await client.post(f"/api/v1/info-blobs/{moving}/retry/", headers=admin.headers)
+    assert (r.status_code, r.json()["code"]) == (409, "not_failed") and "ready" in r.json()["message"]
 
-    # No progress for ingest_stale_seconds: retried from its stored file, through to ready.
-    await age(collection, blob_id, stale + 60)
-    r = await client.post(path, headers=admin.headers)
+
+async def test_a_run_still_under_way_when_its_document_is_retried_stops_without_writing(
+        collection: Collection, queues: Queues, functions: dict[str, Any], client: httpx.AsyncClient,
+        db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The retry's run claims the document again (a new generation of `attempts`): the first run, still
+    extracting when the user retried, finds at its next write that the document is no longer its own and
+    stops, so chunks and statuses come from one run. The same for embed: vectors computed for chunks that
+    a retry removed meanwhile are dropped, not an error that sends the message round again."""
+    admin, q = collection.member, queues
+    blob_id = await upload(collection, q, TEXT.encode(), "langsam.txt", "text/plain")
+    notifications(q, 1)  # its S3 event: the first run below stands for it
+    first = await ingest_module._claim(RetryRequest(admin.tenant_id, blob_id), redelivery=False)
+    assert first is not None and first.attempt == 1
+
+    r = await client.post(f"/api/v1/info-blobs/{blob_id}/retry/", headers=admin.headers)
     assert r.status_code == 202, r.text
-    assert (r.json()["status"], r.json()["chunks_total"], r.json()["chunks_embedded"]) == ("uploading", 0, 0)
-    [retry] = queues.receive(queues.ingest_url)
-    assert await invoke(functions["ingest"], queues.event([retry])) == {"batchItemFailures": []}
-    total = (await blob(collection, blob_id)).chunks_total
-    await run_embed(queues, functions, math.ceil(total / get_settings().embed_batch_size))
-    assert (await blob(collection, blob_id)).status == InfoBlobStatus.ready
+    [retry] = q.receive(q.ingest_url)
+    assert await invoke(functions["ingest"], q.event([retry])) == {"batchItemFailures": []}
+    second = await blob(collection, blob_id)
+    assert (second.status, second.attempts) == (InfoBlobStatus.embedding, 2)
 
-    # The same for one left `processing` (the ingest attempt died after its claim).
-    other = await upload(collection, queues, b"Trygghetslarm i hemmet. " * 20, "larm.txt", "text/plain")
-    [created] = [m for m in queues.receive(queues.ingest_url) if str(other) in m["Body"]]
+    with pytest.raises(ingest_module.Superseded):  # the first run goes on, and stops at its first write
+        await ingest_module._process(first, None, get_settings())
+    after = await blob(collection, blob_id)
+    assert (after.status, after.attempts, after.chunks_total) == (InfoBlobStatus.embedding, 2, second.chunks_total)
+    assert [r.chunk_index for r in await chunk_rows(collection, blob_id)] == list(range(second.chunks_total))
+    work = q.receive(q.embed_url, expect=99, wait=2.0)
+    assert len(work) == math.ceil(second.chunks_total / get_settings().embed_batch_size)  # the second run's only
+
+    # Retried again while embed computes the vectors: the chunks are gone when they are written.
+    real_vectors = embed_module._vectors
+
+    async def vectors_while_retried(*args: Any) -> Any:
+        vectors = await real_vectors(*args)
+        engine = create_engine(db.database_migration_url)
+        try:
+            with engine.begin() as conn:  # what a retry does, from its own connection
+                conn.execute(delete(Chunk).where(Chunk.info_blob_id == blob_id))
+                conn.execute(update(InfoBlob).where(InfoBlob.id == blob_id).values(
+                    status=InfoBlobStatus.uploading, chunks_total=0, chunks_embedded=0))
+        finally:
+            engine.dispose()
+        return vectors
+
+    monkeypatch.setattr(embed_module, "_vectors", vectors_while_retried)
+    assert await invoke(functions["embed"], q.event(work[:1], arn=pipeline.EMBED_ARN)) == {"batchItemFailures": []}
+    assert await chunk_rows(collection, blob_id) == []
+
+
+async def test_uploading_the_same_bytes_again_resumes_an_unfinished_document(
+        collection: Collection, queues: Queues, functions: dict[str, Any], client: httpx.AsyncClient) -> None:
+    """The same content as a document that has not finished (stranded by a restart, say) is not answered
+    as a duplicate: that document starts over, with its bytes stored again (repairing a file that never
+    reached storage), and becomes ready. Once it is ready, the same content is a duplicate."""
+    admin, q = collection.member, queues
+    path = f"/api/v1/groups/{collection.group_id}/info-blobs/upload/"
+    data = ("Snöröjning vid skolor. " * 60).encode()
+    r = await client.post(path, headers=admin.headers, files={"file": ("skolor.txt", data, "text/plain")})
+    assert r.status_code == 202, r.text
+    stuck = uuid.UUID(r.json()["id"])
+    assert await invoke(functions["ingest"], q.event(notifications(q, 1))) == {"batchItemFailures": []}
+    for m in q.receive(q.embed_url, expect=99, wait=2.0):  # its embed work, lost in a restart
+        q.sqs.delete_message(QueueUrl=q.embed_url, ReceiptHandle=m["ReceiptHandle"])
+    assert (await blob(collection, stuck)).status == InfoBlobStatus.embedding
+    # A direct upload stopped between its row and its file: hashed, nothing in storage.
+    other = ("Halkbekämpning på cykelvägar. " * 60).encode()
+    unstored = uuid.uuid4()
     async with UnitOfWork(admin.tenant_id) as uow:
-        await uow.session.execute(update(InfoBlob).where(InfoBlob.id == other).values(
-            status=InfoBlobStatus.processing, attempts=1))
-    r = await client.post(f"/api/v1/info-blobs/{other}/retry/", headers=admin.headers)
-    assert (r.status_code, r.json()["code"]) == (409, "not_failed") and "still processing" in r.json()["message"]
-    await age(collection, other, stale + 1)
-    assert (await client.post(f"/api/v1/info-blobs/{other}/retry/", headers=admin.headers)).status_code == 202
-    [retry] = queues.receive(queues.ingest_url)
-    assert await invoke(functions["ingest"], queues.event([retry, created])) == {"batchItemFailures": []}
-    assert (await blob(collection, other)).status == InfoBlobStatus.embedding
+        uow.session.add(InfoBlob(id=unstored, tenant_id=admin.tenant_id, group_id=collection.group_id,
+                                 uploaded_by=admin.id, title="cykel.txt", filename="cykel.txt",
+                                 declared_type="text/plain", status=InfoBlobStatus.uploading,
+                                 content_hash=hashlib.sha256(other).hexdigest(), content_type="text/plain",
+                                 size_bytes=len(other),
+                                 object_key=storage.object_key(admin.tenant_id, collection.group_id, unstored)))
+
+    for blob_id, content in ((stuck, data), (unstored, other)):
+        r = await client.post(path, headers=admin.headers, files={"file": ("igen.txt", content, "text/plain")})
+        assert r.status_code == 202, r.text
+        assert (r.json()["id"], r.json()["status"], r.json()["resumed"], r.json()["duplicate"]) == (
+            str(blob_id), "uploading", True, False)
+        assert (await statuses(collection, blob_id))[-1] == "uploading"
+    events = q.receive(q.ingest_url, expect=2)  # the files' S3 events start ingestion
+    assert await invoke(functions["ingest"], q.event(events)) == {"batchItemFailures": []}
+    await run_embed(q, functions, sum([await embed_batches(collection, b) for b in (stuck, unstored)]))
+    for blob_id in (stuck, unstored):
+        assert (await blob(collection, blob_id)).status == InfoBlobStatus.ready, blob_id
+
+    r = await client.post(path, headers=admin.headers, files={"file": ("tredje.txt", data, "text/plain")})
+    assert r.status_code == 200, r.text
+    assert (r.json()["id"], r.json()["duplicate"], r.json()["resumed"]) == (str(stuck), True, False)
+
+
+async def embed_batches(c: Collection, blob_id: uuid.UUID) -> int:
+    """How many embed messages the document's chunks make."""
+    return math.ceil((await blob(c, blob_id)).chunks_total / get_settings().embed_batch_size)
+
+
+async def set_status(c: Collection, blob_id: uuid.UUID, status: InfoBlobStatus, **values: Any) -> None:
+    async with UnitOfWork(c.member.tenant_id) as uow:
+        await uow.session.execute(update(InfoBlob).where(InfoBlob.id == blob_id).values(status=status, **values))
 
 
 async def backdate(c: Collection, blob_id: uuid.UUID, seconds: float) -> None:

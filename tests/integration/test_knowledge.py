@@ -375,8 +375,11 @@ async def test_retry_starts_a_failed_document_over(client: httpx.AsyncClient, te
     group = await make_group(client, team)
     blob = await upload_text(client, group["id"], team.editor)
     path = f"/api/v1/info-blobs/{blob['id']}/retry/"
+    async with UnitOfWork(team.admin.tenant_id) as uow:
+        await uow.session.execute(update(InfoBlob).where(InfoBlob.id == uuid.UUID(blob["id"])).values(
+            status=InfoBlobStatus.ready))
     r = await client.post(path, headers=team.editor.headers)
-    assert (r.status_code, r.json()["code"]) == (409, "not_failed")
+    assert (r.status_code, r.json()["code"]) == (409, "not_failed")  # only a ready one cannot be retried
     await add_chunks(team.admin.tenant_id, blob["id"], 2)
     async with UnitOfWork(team.admin.tenant_id) as uow:
         await uow.session.execute(update(InfoBlob).where(InfoBlob.id == uuid.UUID(blob["id"])).values(

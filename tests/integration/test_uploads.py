@@ -14,8 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 
+from eneo.core.db import UnitOfWork
 from eneo.core.settings import get_settings
+from eneo.knowledge.models import InfoBlob, InfoBlobStatus
 from tests.integration.test_knowledge import Storage, Team, knowledge_env, make_group, team  # noqa: F401 (fixtures)
 
 DOCS = Path(__file__).resolve().parents[1] / "fixtures" / "documents"
@@ -53,11 +56,15 @@ async def test_a_direct_upload_is_stored_under_ids_and_checked_on_content(
     stored = knowledge_env.s3.get_object(Bucket=knowledge_env.bucket, Key=key)
     assert stored["Body"].read() == data and stored["ContentType"] == PDF
 
-    # The same bytes again, under any name: the existing document, not a second one.
+    # The same bytes again, under any name: the existing document, not a second one (started over while it
+    # has not finished, tests/integration/test_ingestion.py; once ready, a duplicate).
+    async with UnitOfWork(team.admin.tenant_id) as uow:
+        await uow.session.execute(update(InfoBlob).where(InfoBlob.id == uuid.UUID(blob["id"])).values(
+            status=InfoBlobStatus.ready))
     r = await client.post(upload_path(group), headers=team.admin.headers,
                           files={"file": ("kopia.pdf", data, "application/octet-stream")})
     assert r.status_code == 200, r.text
-    assert (r.json()["id"], r.json()["duplicate"]) == (blob["id"], True)
+    assert (r.json()["id"], r.json()["duplicate"], r.json()["resumed"]) == (blob["id"], True, False)
     assert len(knowledge_env.object_keys(f"tenants/{team.admin.tenant_id}/")) == 1
     # ... but another collection may hold it too.
     other = await make_group(client, team, name="Arkiv")

@@ -67,10 +67,11 @@ class Settings(BaseSettings):
     audio_max_bytes: int = Field(25 * 1024 * 1024, ge=1, description="Largest audio file (transcription APIs cap "
                                                                       "at 25 MB).")
     upload_url_expiry_seconds: int = Field(900, ge=60, le=7 * 24 * 3600)
-    ingest_stale_seconds: int = Field(3600, ge=60, description="A document `processing` or `embedding` with no "
-                                      "change for this long may be retried. Must exceed the queues' visibility "
-                                      "timeout x ingest_max_attempts (template: 900 s x 3), or a retry may race "
-                                      "a delivery still to come (harmless, but wasted work).")
+    ingest_stale_seconds: int = Field(3600, ge=60, description="A document in flight with no change for this "
+                                      "long is re-queued by the scheduled sweep (users may retry at any time). "
+                                      "Must exceed the queues' visibility timeout x ingest_max_attempts (template: "
+                                      "900 s x 3), or a re-queue may race a delivery still to come (harmless, but "
+                                      "wasted work).")
     chunk_size_tokens: int = Field(200, ge=16, description="Chunk length; all-MiniLM-L6-v2 reads 256 tokens at most.")
     chunk_overlap_tokens: int = Field(40, ge=0)
     extract_max_pages: int = Field(2000, ge=1, description="Longer documents fail with a reason, not a timeout.")

@@ -110,8 +110,12 @@ async def _vectors(work: EmbedWork, embedder: Embedder) -> list[list[float]]:
 
 
 async def _write(request: EmbedRequest, work: EmbedWork, vectors: list[list[float]]) -> None:
+    """Store the vectors by chunk id. Chunks removed meanwhile (the document was retried or re-uploaded,
+    eneo.knowledge.service.retry) are skipped, not an error: the WHERE clause turns off the ORM's rowcount
+    check, which would raise and have this message retried for nothing."""
     async with UnitOfWork(request.tenant_id) as uow:
-        await uow.session.execute(update(Chunk), [
+        await uow.session.execute(update(Chunk).where(Chunk.info_blob_id == request.blob_id)
+                                  .execution_options(synchronize_session=None), [
             {"id": cid, "embedding": _floats(v), "embedding_model_id": work.model.id}
             for cid, v in zip(work.chunk_ids, vectors, strict=True)])
     log.info("chunks embedded", extra={"blob_id": str(request.blob_id), "chunks": len(vectors)})

@@ -5,8 +5,13 @@ Idempotence and retries (why the steps are in this order):
 * The claim (`uploading -> processing`, attempts+1) is one conditional UPDATE: a second delivery of the
   same S3 event finds the blob past `uploading` and does nothing. A *redelivery* (receive count > 1,
   i.e. an earlier attempt raised) may take over a blob left in `processing`, or it would stay there.
-  A retry message (`POST .../retry/`, which first puts the failed blob back to `uploading`) is
-  claimed the same way.
+  A retry message (`POST .../retry/`, which first puts the blob back to `uploading`) is claimed the
+  same way.
+* Each claim is a generation: `attempts` after it (never reset, a retry included). Every later write of
+  the run is conditional on `processing` *and* that generation, so a run that was superseded while it
+  worked (a user's retry, a re-upload of a stuck document, the sweep, a redelivery taking over) finds
+  the blob no longer its own at its next step and stops without writing: two runs never interleave
+  their chunks or statuses, and the newest one finishes the document.
 * No database connection is held while the object is read, extracted or transcribed.
 * The content hash is recorded before extraction: a concurrent upload of the same bytes to the same
   collection then fails at once as `duplicate_content` (the partial unique index decides a race).
@@ -32,6 +37,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, replace
+from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -80,6 +86,17 @@ class Claimed:
     declared_type: str
     embedding_model_id: uuid.UUID  # the collection's model: read at the claim, again when the chunks are stored
     max_input_tokens: int  # of that model: no chunk may be longer
+    attempt: int  # the blob's `attempts` after this claim: its generation (see the module docstring)
+
+
+def _mine(c: Claimed) -> tuple[Any, ...]:
+    """The blob as this run claimed it: still `processing`, and not claimed again since."""
+    return (InfoBlob.id == c.blob_id, InfoBlob.tenant_id == c.tenant_id, InfoBlob.status == InfoBlobStatus.processing,
+            InfoBlob.attempts == c.attempt)
+
+
+class Superseded(Exception):
+    """The blob was claimed again (or taken back) while this run worked on it: the newer run finishes it."""
 
 
 class ModelChanged(Exception):
@@ -113,7 +130,10 @@ async def _ingest(request: IngestRequest, receive_count: int, deadline: float | 
     try:
         await _process(claimed, deadline, settings)
     except (DocumentFailure, ExtractionError) as exc:
-        await fail_blob(claimed.tenant_id, claimed.blob_id, exc.code, exc.message)
+        await fail_blob(claimed.tenant_id, claimed.blob_id, exc.code, exc.message, attempt=claimed.attempt)
+    except Superseded:
+        log.info("blob superseded; this run stops", extra={"blob_id": str(claimed.blob_id),
+                                                           "attempt": claimed.attempt})
 
 
 async def _claim(request: IngestRequest, *, redelivery: bool) -> Claimed | None:
@@ -140,7 +160,7 @@ async def _claim(request: IngestRequest, *, redelivery: bool) -> Claimed | None:
     log.info("blob claimed", extra={"blob_id": str(blob.id), "attempt": blob.attempts})
     await publish(blob)
     return Claimed(blob.tenant_id, blob.id, blob.group_id, blob.object_key, blob.filename, blob.declared_type,
-                   model.id, model.max_input_tokens)
+                   model.id, model.max_input_tokens, blob.attempts)
 
 
 async def _process(c: Claimed, deadline: float | None, settings: Settings) -> None:
@@ -152,7 +172,7 @@ async def _process(c: Claimed, deadline: float | None, settings: Settings) -> No
         label = doc_type.accepted.label
         raise DocumentFailure("too_large", f"{label[:1].upper() + label[1:]} files may be at most {_size(limit)}; "
                                            f"this one is {_size(len(data))}")
-    await _record_content(c, hashlib.sha256(data).hexdigest(), doc_type.media_type, len(data))
+    await _record_content(c, hashlib.sha256(data).hexdigest(), doc_type.media_type, len(data), settings)
     if audio:
         sections, pages = [Section(text=await _transcribe(c, data), page=None)], 0
     else:
@@ -186,10 +206,11 @@ async def _read_object(c: Claimed, settings: Settings) -> bytes:
     oversized object is never read); the type's own limit is checked once the type is known. Storage
     errors other than "no such object" are raised (5xx, throttling, access: worth a retry)."""
     largest = max(a.max_bytes(settings) for a in ACCEPTED_TYPES)
-    size = await asyncio.to_thread(storage.object_size, c.object_key)
+    size = await asyncio.to_thread(storage.object_size, c.object_key, settings=settings)
     if size is not None and size > largest:
         raise DocumentFailure("too_large", f"Files may be at most {_size(largest)}; this one is {_size(size)}")
-    data = None if size is None else await asyncio.to_thread(storage.read_object, c.object_key, largest + 1)
+    data = None if size is None else await asyncio.to_thread(storage.read_object, c.object_key, largest + 1,
+                                                             settings=settings)
     if data is None:
         raise DocumentFailure("object_missing", "The uploaded file is not in storage (the upload did not "
                                                 "finish, or it was removed); upload it again")
@@ -198,21 +219,23 @@ async def _read_object(c: Claimed, settings: Settings) -> bytes:
     return data
 
 
-async def _record_content(c: Claimed, content_hash: str, content_type: str, size: int) -> None:
-    """Record what the bytes are; DocumentFailure(duplicate_content) if the collection has them already."""
+async def _record_content(c: Claimed, content_hash: str, content_type: str, size: int, settings: Settings) -> None:
+    """Record what the bytes are; DocumentFailure(duplicate_content) if the collection has them already,
+    Superseded if the blob is no longer this run's (it stops before the long extraction)."""
     try:
         async with UnitOfWork(c.tenant_id) as uow:
             other = await _same_content(uow, c, content_hash)
-            if other is None:
-                await uow.session.execute(
-                    update(InfoBlob).where(InfoBlob.id == c.blob_id, InfoBlob.status == InfoBlobStatus.processing)
+            if other is None and (await uow.session.execute(
+                    update(InfoBlob).where(*_mine(c))
                     .values(content_hash=content_hash, content_type=content_type, size_bytes=size,
-                            updated_at=utcnow()))
+                            updated_at=utcnow()).returning(InfoBlob.id))).scalar_one_or_none() is None:
+                raise Superseded
     except IntegrityError:  # a concurrent upload of the same bytes recorded its hash first
         async with UnitOfWork(c.tenant_id) as uow:
             other = await _same_content(uow, c, content_hash)
     if other is not None:
-        await asyncio.to_thread(storage.delete_object, c.object_key)  # logged, not raised, if it fails
+        # logged, not raised, if it fails
+        await asyncio.to_thread(storage.delete_object, c.object_key, settings=settings)
         raise DocumentFailure("duplicate_content", f"The same file is already in this collection as "
                                                    f"\u201c{other[:300]}\u201d")
 
@@ -293,7 +316,7 @@ async def _store_chunks(c: Claimed, pieces: list[ChunkText], pages: int, setting
                 raise ModelChanged(model.id, model.max_input_tokens)
             c = replace(c, embedding_model_id=model.id, max_input_tokens=model.max_input_tokens)
         blob = (await s.execute(
-            update(InfoBlob).where(InfoBlob.id == c.blob_id, InfoBlob.status == InfoBlobStatus.processing)
+            update(InfoBlob).where(*_mine(c))
             .values(chunks_total=len(rows), pages=pages or None, updated_at=utcnow())
             .returning(InfoBlob.id))).scalar_one_or_none()
         if blob is None:
@@ -320,15 +343,16 @@ async def _store_chunks(c: Claimed, pieces: list[ChunkText], pages: int, setting
 
 async def _send_embed_work(c: Claimed, chunk_ids: list[uuid.UUID], settings: Settings) -> None:
     messages = embed_messages(c.tenant_id, c.blob_id, c.embedding_model_id, chunk_ids, settings.embed_batch_size)
-    await asyncio.to_thread(storage.send_messages, settings.embed_queue_url, messages)
+    await asyncio.to_thread(storage.send_messages, settings.embed_queue_url, messages, settings=settings)
 
 
 async def _mark_embedding(c: Claimed) -> None:
     """`processing -> embedding`, or straight to `ready` when every chunk has its vector already (a
-    redelivery after the embed function finished). No change if embed got there first."""
+    redelivery after the embed function finished). No change if embed got there first, or if the blob
+    was claimed again meanwhile (the newer run marks it)."""
     async with UnitOfWork(c.tenant_id) as uow:
         blob = (await uow.session.execute(
-            update(InfoBlob).where(InfoBlob.id == c.blob_id, InfoBlob.status == InfoBlobStatus.processing)
+            update(InfoBlob).where(*_mine(c))
             .values(status=InfoBlobStatus.embedding, updated_at=utcnow()).returning(InfoBlob))).scalar_one_or_none()
         if blob is not None and blob.chunks_embedded >= blob.chunks_total > 0:
             blob = (await uow.session.execute(

@@ -43,12 +43,17 @@ async def publish(blob: InfoBlob) -> None:
         log.warning("status event not published", extra={"blob_id": str(blob.id), "error": type(exc).__name__})
 
 
-async def fail_blob(tenant_id: uuid.UUID, blob_id: uuid.UUID, code: str, message: str) -> bool:
-    """Mark a blob that is still in flight `failed`; False if it was not (ready, failed, deleted)."""
+async def fail_blob(tenant_id: uuid.UUID, blob_id: uuid.UUID, code: str, message: str, *,
+                    attempt: int | None = None) -> bool:
+    """Mark a blob that is still in flight `failed`; False if it was not (ready, failed, deleted). With
+    `attempt` (an ingest run's claim), only while that claim holds: still `processing` and not claimed
+    again or taken back since (eneo.ingestion.ingest), so a superseded run cannot fail the newer one."""
+    conditions = [InfoBlob.id == blob_id, InfoBlob.tenant_id == tenant_id, InfoBlob.status.in_(ACTIVE)]
+    if attempt is not None:
+        conditions += [InfoBlob.status == InfoBlobStatus.processing, InfoBlob.attempts == attempt]
     async with UnitOfWork(tenant_id) as uow:
         blob = (await uow.session.execute(
-            update(InfoBlob).where(InfoBlob.id == blob_id, InfoBlob.tenant_id == tenant_id,
-                                   InfoBlob.status.in_(ACTIVE))
+            update(InfoBlob).where(*conditions)
             .values(status=InfoBlobStatus.failed, error_code=code, error_message=message[:MESSAGE_MAX],
                     updated_at=utcnow())
             .returning(InfoBlob))).scalar_one_or_none()

@@ -91,11 +91,12 @@ _UPLOAD_FORM: dict[str, Any] = {"requestBody": {"required": True, "content": {"m
 
 
 @groups.post("/{group_id}/info-blobs/upload/", status_code=status.HTTP_202_ACCEPTED, openapi_extra=_UPLOAD_FORM,
-             responses={200: {"model": UploadOut, "description": "The collection has this content already"}})
+             responses={200: {"model": UploadOut, "description": "The collection has this content ready already"}})
 async def upload(ctx: CurrentUser, group_id: uuid.UUID, request: Request) -> UploadOut:
     """For API clients: multipart/form-data with `file` (and optionally `title`). 202 with the document
     (ingestion runs in the background; follow its status), or 200 with the existing document and
-    `duplicate: true` when the collection has the same content. The type is checked on the content."""
+    `duplicate: true` when the collection has the same content ready. The same content in a document that
+    has not finished resumes that one: 202 with it and `resumed: true`. The type is checked on the content."""
     settings = ctx.settings
     limit = largest_limit(settings)
     declared_length = request.headers.get("content-length", "")
@@ -147,6 +148,6 @@ async def delete_blob(ctx: CurrentUser, blob_id: uuid.UUID) -> Response:
 
 @blobs.post("/{blob_id}/retry/", status_code=status.HTTP_202_ACCEPTED)
 async def retry_blob(ctx: CurrentUser, blob_id: uuid.UUID) -> InfoBlobOut:
-    """Ingest a failed document again from its stored file; also one stuck `processing`/`embedding` with no
-    change for `ingest_stale_seconds` (409 `not_failed` otherwise, saying from when it can be retried)."""
+    """Ingest a document again from its stored file: a failed one, or one that has not finished, at any time
+    (harmless if it was still moving: the run under way stops). 409 `not_failed` for a ready one."""
     return await service.retry(ctx.uow, ctx.principal, blob_id, ctx.settings)

@@ -102,3 +102,5 @@ class UploadUrlOut(BaseModel):
 
 class UploadOut(InfoBlobOut):
     duplicate: bool = Field(False, description="The collection has this content already: this is that document")
+    resumed: bool = Field(False, description="The collection had this content in a document that had not "
+                                             "finished: this is that document, started over with these bytes")

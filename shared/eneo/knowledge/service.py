@@ -13,9 +13,11 @@ Decisions (and why):
 * Changing a collection's embedding model clears every vector of the collection and queues all its
   chunks for the new model in the same change, so vectors of two models never mix in one collection;
   a trigger (migration 0004) drops any vector still being written for the old model afterwards.
-* A presigned upload that never arrived is failed (`upload_expired`) when it is read; one stuck
-  `processing`/`embedding` past `ingest_stale_seconds` may be retried like a failed one (and the
-  scheduled sweep, eneo.ingestion.sweep, re-queues it).
+* A presigned upload that never arrived is failed (`upload_expired`) when it is read (and by the
+  sweep). Any document not yet `ready` may be retried at any time, and uploading the same bytes again
+  resumes one that has not finished instead of answering "duplicate": a user can always rescue a
+  stuck document, and doing so to one that was in fact moving is harmless (see `retry`). The
+  scheduled sweep (eneo.ingestion.sweep) and the local stack's start re-queue stuck ones by themselves.
 """
 
 import asyncio
@@ -235,7 +237,7 @@ async def _reset_vectors(uow: UnitOfWork, group: Group, settings: Settings) -> l
 
 async def _queue_embedding(uow: UnitOfWork, group: Group, work: list[dict[str, Any]], settings: Settings) -> None:
     try:
-        await asyncio.to_thread(storage.send_messages, settings.embed_queue_url, work)
+        await asyncio.to_thread(storage.send_messages, settings.embed_queue_url, work, settings=settings)
     except Exception as exc:
         log.error("re-embedding not queued", extra={"group_id": str(group.id), "error": type(exc).__name__})
         blob_ids = list({uuid.UUID(m["blob_id"]) for m in work})
@@ -273,19 +275,19 @@ async def list_blobs(uow: UnitOfWork, p: Principal, group_id: uuid.UUID, *, stat
     if status is not None:
         query = query.where(InfoBlob.status == status)
     rows, next_cursor = await paginate(uow.session, query, InfoBlob, limit=limit, cursor=cursor)
-    return [blob_out(b) for b in await _expire_lost_uploads(uow, rows, settings or get_settings())], next_cursor
+    return [blob_out(b) for b in await expire_lost_uploads(uow, rows, settings or get_settings())], next_cursor
 
 
 async def get_blob(uow: UnitOfWork, p: Principal, blob_id: uuid.UUID, settings: Settings | None = None
                    ) -> InfoBlobOut:
     blob = await _blob(uow, p, blob_id, SpaceAction.read)
-    return blob_out((await _expire_lost_uploads(uow, [blob], settings or get_settings()))[0])
+    return blob_out((await expire_lost_uploads(uow, [blob], settings or get_settings()))[0])
 
 
 UPLOAD_GRACE = timedelta(minutes=5)  # a POST started just before its link expired may still be arriving
 
 
-async def _expire_lost_uploads(uow: UnitOfWork, blobs: Sequence[InfoBlob], settings: Settings) -> list[InfoBlob]:
+async def expire_lost_uploads(uow: UnitOfWork, blobs: Sequence[InfoBlob], settings: Settings) -> list[InfoBlob]:
     """Fail, when read, the documents whose presigned upload never arrived (`upload_expired`); otherwise
     they would say `uploading` for ever. Lazy like eneo.answers.service.abandon_if_lost: no sweeper.
 
@@ -354,7 +356,8 @@ async def create_upload_url(uow: UnitOfWork, p: Principal, group_id: uuid.UUID, 
     blob.size_bytes = data.size_bytes
     # The policy holds the file to the size the client declared (itself within the type's limit): the
     # row says what is coming, and storage refuses anything bigger.
-    post = storage.presigned_post(blob.object_key, content_type=accepted.media_type, max_bytes=data.size_bytes)
+    post = storage.presigned_post(blob.object_key, content_type=accepted.media_type, max_bytes=data.size_bytes,
+                                  settings=settings)
     uow.session.add(blob)
     await uow.session.flush()
     await uow.commit()
@@ -370,8 +373,9 @@ async def _duplicate(uow: UnitOfWork, group: Group, content_hash: str) -> InfoBl
 
 async def upload(uow: UnitOfWork, p: Principal, group_id: uuid.UUID, *, data: bytes, filename: str,
                  declared_type: str | None, title: str | None, settings: Settings) -> tuple[UploadOut, bool]:
-    """Store a document sent in the request. Returns (the document, created): created is False when the
-    collection has the same content already (that document is returned, marked `duplicate`)."""
+    """Store a document sent in the request. Returns (the document, started): started is False when the
+    collection has the same content in a `ready` document (returned, marked `duplicate`). The same content
+    in a document that has not finished resumes that one (`resumed`, see `_resume_upload`)."""
     from eneo.knowledge.extract import ExtractionError, detect
 
     group = await _group(uow, p, group_id, SpaceAction.edit_content)
@@ -385,7 +389,7 @@ async def upload(uow: UnitOfWork, p: Principal, group_id: uuid.UUID, *, data: by
         raise too_large(doc_type.accepted, settings)
     content_hash = hashlib.sha256(data).hexdigest()
     if (existing := await _duplicate(uow, group, content_hash)) is not None:
-        return UploadOut(**blob_out(existing).model_dump(), duplicate=True), False
+        return await _existing_content(uow, p, existing, data, doc_type.media_type, settings)
     blob = _new_blob(p, group, title=title, filename=filename, declared_type=declared_type or doc_type.media_type)
     blob.content_type, blob.size_bytes, blob.content_hash = doc_type.media_type, len(data), content_hash
     uow.session.add(blob)
@@ -394,11 +398,11 @@ async def upload(uow: UnitOfWork, p: Principal, group_id: uuid.UUID, *, data: by
     except IntegrityError:  # the same content arrived at the same moment
         await uow.rollback()
         if (existing := await _duplicate(uow, group, content_hash)) is not None:
-            return UploadOut(**blob_out(existing).model_dump(), duplicate=True), False
+            return await _existing_content(uow, p, existing, data, doc_type.media_type, settings)
         raise
     await uow.commit()
     try:
-        await asyncio.to_thread(storage.put_object, blob.object_key, data, doc_type.media_type)
+        await asyncio.to_thread(storage.put_object, blob.object_key, data, doc_type.media_type, settings=settings)
     except Exception as exc:
         log.error("document object not stored", extra={"object_key": blob.object_key, "error": type(exc).__name__})
         await uow.session.execute(delete(InfoBlob).where(InfoBlob.id == blob.id, InfoBlob.tenant_id == p.tenant_id))
@@ -407,35 +411,71 @@ async def upload(uow: UnitOfWork, p: Principal, group_id: uuid.UUID, *, data: by
     return UploadOut(**blob_out(blob).model_dump(), duplicate=False), True
 
 
-def _retryable(blob: InfoBlob, settings: Settings) -> None:
-    """Failed documents, and stuck ones: `processing`/`embedding` with no change for `ingest_stale_seconds`
-    (its last attempt killed by the function's timeout, the database down when it was to be marked
-    failed, webhook deliveries that never count as a last attempt). Every status or progress change
-    sets `updated_at`, so a document that is moving is never stale."""
-    if blob.status == InfoBlobStatus.failed:
-        return
-    if blob.status in (InfoBlobStatus.processing, InfoBlobStatus.embedding):
-        retry_at = blob.updated_at + timedelta(seconds=settings.ingest_stale_seconds)
-        if utcnow() >= retry_at:
-            return
-        raise Conflict(f"This document is still {blob.status.value}; if it makes no progress, it can be retried "
-                       f"from {retry_at.strftime('%Y-%m-%d %H:%M')} UTC", code="not_failed",
-                       details=[{"field": "status", "message": blob.status.value, "type": "not_failed",
-                                 "retry_at": retry_at.isoformat()}])
-    raise Conflict(f"Only a failed or stuck document can be retried; this one is {blob.status.value}",
-                   code="not_failed")
+async def _existing_content(uow: UnitOfWork, p: Principal, existing: InfoBlob, data: bytes, media_type: str,
+                            settings: Settings) -> tuple[UploadOut, bool]:
+    """The collection has these bytes in `existing`: when it is ready, that is the answer (`duplicate`);
+    otherwise it is resumed."""
+    blob = await _blob(uow, p, existing.id, SpaceAction.edit_content, lock=True)  # as it is now, locked
+    if blob.status == InfoBlobStatus.ready:
+        return UploadOut(**blob_out(blob).model_dump(), duplicate=True), False
+    return await _resume_upload(uow, blob, data, media_type, settings), True
+
+
+async def _resume_upload(uow: UnitOfWork, blob: InfoBlob, data: bytes, media_type: str, settings: Settings
+                         ) -> UploadOut:
+    """Someone uploads again the bytes of a document that has not finished (stranded by a restart, say):
+    it starts over (`_start_over`), and the bytes are stored again under its key, whose S3 event starts
+    ingestion, so a file that never reached storage is repaired too. Harmless if it was in fact moving
+    (see `retry`). If the bytes cannot be stored it is failed, retryable, and the caller gets 503."""
+    await _start_over(uow, blob)
+    await uow.commit()
+    try:
+        await asyncio.to_thread(storage.put_object, blob.object_key, data, media_type, settings=settings)
+    except Exception as exc:
+        log.error("document object not stored again", extra={"object_key": blob.object_key,
+                                                             "error": type(exc).__name__})
+        blob.status, blob.error_code, blob.error_message = InfoBlobStatus.failed, *STUCK
+        await uow.commit()
+        await publish(blob)
+        raise StorageUnavailable("The document could not be stored; try again") from None
+    log.info("unfinished document resumed by a new upload", extra={"blob_id": str(blob.id)})
+    await publish(blob)
+    return UploadOut(**blob_out(blob).model_dump(), duplicate=False, resumed=True)
+
+
+STUCK = ("retries_exhausted", "The document stopped making progress and could not be queued again; retry it")
+
+
+def _retryable(blob: InfoBlob) -> None:
+    """Every document but a `ready` one: failed ones, and any that has not finished, at any time (see `retry`)."""
+    if blob.status == InfoBlobStatus.ready:
+        raise Conflict("This document is ready; only one that failed or has not finished can be retried",
+                       code="not_failed")
+
+
+async def _start_over(uow: UnitOfWork, blob: InfoBlob) -> None:
+    """Back to `uploading` with no chunks, no error and no progress, so ingestion starts over from the file.
+    `attempts` is kept: each ingest claim is a generation, which is what stops a run still under way
+    (eneo.ingestion.ingest)."""
+    await uow.session.execute(delete(Chunk).where(Chunk.info_blob_id == blob.id, Chunk.tenant_id == blob.tenant_id))
+    blob.status, blob.error_code, blob.error_message = InfoBlobStatus.uploading, None, None
+    blob.chunks_total = blob.chunks_embedded = 0
+    blob.processed_at = blob.embedding_model_id = None
 
 
 async def retry(uow: UnitOfWork, p: Principal, blob_id: uuid.UUID, settings: Settings) -> InfoBlobOut:
-    """Start a failed (or stuck) document over: chunks removed, status uploading, and a retry message to ingest."""
+    """Start a document that is not ready over: chunks removed, status `uploading`, a retry message to ingest.
+
+    Allowed for a failed document and for one in any unfinished state, at once: a document stranded by a
+    crash or a restart must be rescuable without waiting for the sweep. If it was in fact still being
+    worked on, this is harmless: the running ingest's next write is conditional on its own claim
+    (`processing` with its generation, eneo.ingestion.ingest), so it stops without writing; embed
+    messages still on their way find the blob no longer `embedding`, or name chunks that are gone, and
+    do nothing; the retry message's run does the work once. What it costs is the work redone."""
     blob = await _blob(uow, p, blob_id, SpaceAction.edit_content, lock=True)
-    _retryable(blob, settings)
-    previous = (blob.error_code, blob.error_message) if blob.status == InfoBlobStatus.failed else (
-        "retries_exhausted", "The document stopped making progress and could not be queued again; retry it")
-    await uow.session.execute(delete(Chunk).where(Chunk.info_blob_id == blob.id, Chunk.tenant_id == p.tenant_id))
-    blob.status, blob.error_code, blob.error_message = InfoBlobStatus.uploading, None, None
-    blob.attempts = blob.chunks_total = blob.chunks_embedded = 0
-    blob.processed_at = blob.embedding_model_id = None
+    _retryable(blob)
+    previous = (blob.error_code, blob.error_message) if blob.status == InfoBlobStatus.failed else STUCK
+    await _start_over(uow, blob)
     try:
         await uow.session.flush()
     except IntegrityError:
@@ -444,7 +484,7 @@ async def retry(uow: UnitOfWork, p: Principal, blob_id: uuid.UUID, settings: Set
     await uow.commit()
     message = RetryRequest(blob.tenant_id, blob.id).to_message()
     try:
-        await asyncio.to_thread(storage.send_messages, settings.ingest_queue_url, [message])
+        await asyncio.to_thread(storage.send_messages, settings.ingest_queue_url, [message], settings=settings)
     except Exception as exc:
         log.error("retry not queued", extra={"blob_id": str(blob.id), "error": type(exc).__name__})
         blob.status, (blob.error_code, blob.error_message) = InfoBlobStatus.failed, previous
@@ -452,4 +492,3 @@ async def retry(uow: UnitOfWork, p: Principal, blob_id: uuid.UUID, settings: Set
         raise StorageUnavailable("The retry could not be queued; try again") from None
     await publish(blob)
     return blob_out(blob)
-
