@@ -108,11 +108,12 @@ def login_instructions(base_url: str, login: AdminLogin) -> str:
 
 
 async def register_local_model(base_url: str, *, model: str, display_name: str, context_window: int,
-                               provider_name: str) -> int:
+                               provider_name: str, log_file: str | None = None) -> int:
     """Offer the local model server to every active tenant (see eneo.model_providers's
     `ensure_managed_provider`: an admin's deletion, disabling or choice of default is kept).
 
-    Runs at every start, because the server's port may change; returns the number of tenants.
+    Runs at every start, because the server's port (and the data folder with its `log_file`, which a
+    question names while the server is down) may change; returns the number of tenants.
     """
     from eneo.core.db import UnitOfWork, dispose_engine
     from eneo.ingestion.sweep import active_tenants
@@ -124,7 +125,8 @@ async def register_local_model(base_url: str, *, model: str, display_name: str, 
             for tenant_id in tenants:
                 uow.act_as(tenant_id)
                 await ensure_managed_provider(uow, name=provider_name, base_url=base_url, model=model,
-                                              display_name=display_name, context_window=context_window)
+                                              display_name=display_name, context_window=context_window,
+                                              log_file=log_file)
         return len(tenants)
     finally:
         await dispose_engine()

@@ -36,10 +36,11 @@ def _provider(config: ProviderConfig) -> ModuleType:
 
 
 async def _pause(config: ProviderConfig, error: ProviderError, attempt: int, retry: RetryPolicy) -> None:
-    """Wait before the next attempt, or re-raise `error` when it must reach the caller."""
-    delay = next_delay(error, attempt, retry)
+    """Wait before the next attempt, or re-raise `error` when it must reach the caller. The deployment's own
+    model server that refuses connections is not running: its restart takes longer than our retries."""
+    delay = None if errors.local_model_down(config, error) else next_delay(error, attempt, retry)
     if delay is None:
-        raise error
+        raise errors.for_caller(config, error) from None
     log.warning("LLM call failed, retrying", extra={
         "provider": config.type, "code": error.code, "status": error.status, "attempt": attempt,
         "delay_s": round(delay, 3)})
@@ -62,7 +63,7 @@ async def stream_chat(config: ProviderConfig, request: ChatRequest,
             return
         except ProviderError as error:
             if started:
-                raise errors.after_first_token(error) from None
+                raise errors.for_caller(config, errors.after_first_token(error)) from None
             await _pause(config, error, attempt, retry)
 
 

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from eneo.llm.types import ProviderError
+from eneo.llm.types import ProviderConfig, ProviderError
 
 # Error types that arrive inside a 200 stream (Anthropic `error` events, OpenAI `{"error": …}` chunks),
 # mapped to the status the same failure has when it comes as a response.
@@ -96,6 +96,31 @@ def after_first_token(error: ProviderError) -> ProviderError:
     reason = error.provider_code or (f"HTTP {error.status}" if error.status else error.code)
     return ProviderError("provider_stream_interrupted", f"The provider's answer broke off after it had started "
                          f"({reason})", status=error.status, provider_code=error.provider_code)
+
+
+# What a server that is not running (or died mid-answer) looks like from here.
+_DOWN = ("provider_unreachable", "provider_stream_interrupted")
+
+
+def local_model_down(config: ProviderConfig, error: ProviderError) -> bool:
+    """The deployment's own model server refused the connection: it is not running (crashed, restarting
+    or stopped)."""
+    return config.managed and error.code == "provider_unreachable"
+
+
+def for_caller(config: ProviderConfig, error: ProviderError) -> ProviderError:
+    """The error as the caller gets it, once no retry is left. For the deployment's own model server (a
+    managed provider: the local stack's) a connection that failed or broke off means the server is down,
+    which its log explains, not the network: `local_model_unavailable`, naming that log."""
+    if not config.managed or error.code not in _DOWN:
+        return error
+    see = f"see {config.log_file}" if config.log_file else "see the local stack's log"
+    if error.code == "provider_unreachable":
+        message = f"The local model is not running (it crashed and is restarting, or it stopped); {see}"
+    else:
+        message = f"The local model stopped while it answered; {see}"
+    return ProviderError("local_model_unavailable", message, status=error.status, retryable=error.retryable,
+                         provider_code=error.provider_code)
 
 
 def misconfigured(message: str) -> ProviderError:

@@ -21,6 +21,10 @@ class ProviderConfig:
     base_url: str | None = None  # openai_compatible (required); optional override for openai/anthropic
     endpoint: str | None = None  # azure: https://<resource>.openai.azure.com
     api_version: str | None = None  # azure; AZURE_DEFAULT_API_VERSION when None
+    # The deployment's own model server (a managed provider: the local stack's) and its log. Failing to reach
+    # it is `local_model_unavailable`, an error that names the log (errors.for_caller).
+    managed: bool = False
+    log_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,8 @@ class ProviderError(Exception):
 
     Codes: provider_rate_limited, provider_unavailable, provider_auth_failed, provider_bad_request,
     provider_model_not_found, provider_timeout, provider_stream_interrupted, provider_unreachable,
-    provider_misconfigured (the config lacks what its type needs).
+    provider_misconfigured (the config lacks what its type needs); local_model_unavailable (the deployment's
+    own model server, a managed provider, cannot be reached or broke off: it crashed, restarts or was stopped).
     `status` is the provider's HTTP status when there was one; `retry_after` the seconds it asked us
     to wait. The message is ours, never the provider's body (it may echo part of a key or a prompt).
     """

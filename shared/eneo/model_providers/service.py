@@ -209,7 +209,8 @@ def provider_config(provider: ModelProvider) -> ProviderConfig:
     cfg = provider.config or {}
     return ProviderConfig(type=cast(LlmProviderType, provider.type.value), api_key=_api_key(provider),
                           base_url=cfg.get("base_url"), endpoint=cfg.get("endpoint"),
-                          api_version=cfg.get("api_version"))
+                          api_version=cfg.get("api_version"), managed=provider.managed,
+                          log_file=cfg.get("log_file") if provider.managed else None)
 
 
 def _redact(message: str, key: str | None) -> str:
@@ -228,8 +229,9 @@ async def check_connection(uow: UnitOfWork, p: Principal, provider_id: uuid.UUID
         await test_connection(config, model)
     except ProviderError as exc:
         log.info("provider test failed", extra={"provider_id": str(provider_id), "code": exc.code})
-        return ConnectionResult(ok=False, code=exc.code, message=_redact(exc.message, config.api_key),
-                                provider_status=exc.status)
+        # The managed provider has no key, and its message names its log file, whose path may look key-like.
+        message = exc.message if provider.managed else _redact(exc.message, config.api_key)
+        return ConnectionResult(ok=False, code=exc.code, message=message, provider_status=exc.status)
     return ConnectionResult(ok=True)
 
 
@@ -348,10 +350,11 @@ async def chat_target(uow: UnitOfWork, model_id: uuid.UUID) -> ChatTarget:
 
 
 async def ensure_managed_provider(uow: UnitOfWork, *, name: str, base_url: str, model: str, display_name: str,
-                                  context_window: int) -> None:
+                                  context_window: int, log_file: str | None = None) -> None:
     """Register the deployment's own model server for the unit of work's tenant; safe on every start.
 
-    Creates the managed openai_compatible provider (or updates its base_url) and registers `model`
+    Creates the managed openai_compatible provider (or updates its base_url and `log_file`, the server's
+    log, which a question names while the server is down: eneo.llm.errors.for_caller) and registers `model`
     once: the names registered are kept in the provider's config (`managed_models`), so a model an
     admin deleted is not recreated, and one an admin disabled stays disabled (this never touches
     `enabled`). The model becomes the default only when it is first registered and the tenant has
@@ -360,17 +363,18 @@ async def ensure_managed_provider(uow: UnitOfWork, *, name: str, base_url: str, 
     tenant_id = uow.tenant_id
     if tenant_id is None:
         raise RuntimeError("bind the unit of work to a tenant first")
+    where = {"base_url": base_url} | ({"log_file": log_file} if log_file else {})
     provider = await uow.session.scalar(select(ModelProvider).where(
         ModelProvider.tenant_id == tenant_id, ModelProvider.managed))
     if provider is None:
         taken = await uow.session.scalar(select(func.count()).select_from(ModelProvider).where(
             ModelProvider.tenant_id == tenant_id, ModelProvider.name == name))
         provider = ModelProvider(id=new_id(), tenant_id=tenant_id, name=f"{name} (managed)" if taken else name,
-                                 type=ProviderType.openai_compatible, config={"base_url": base_url}, managed=True)
+                                 type=ProviderType.openai_compatible, config=where, managed=True)
         uow.session.add(provider)
         await uow.session.flush()
-    elif provider.config.get("base_url") != base_url:
-        provider.config = {**provider.config, "base_url": base_url}
+    elif any(provider.config.get(k) != v for k, v in where.items()):
+        provider.config = {**provider.config, **where}
     registered = list(provider.config.get("managed_models", []))
     if model not in registered:
         row = await uow.session.scalar(select(CompletionModel).where(
