@@ -186,19 +186,24 @@ class LocalStack:
 
     @staticmethod
     def _start_local_model(server: LocalModelServer) -> bool:
-        """In a thread: start the server and wait for it (up to 90 s); False if it did not come up."""
+        """In a thread: start the server and check it with a completion (up to 90 s), then supervise it
+        (restarted when it dies); False if it did not come up: it is then not offered to tenants."""
         try:
-            server.start()
+            first_completion = server.start()
         except RuntimeError as exc:
             log.error("the local chat model did not start; configure another provider", extra={"error": str(exc)})
             return False
+        log.info("local model ready", extra={"model": local_model.MODEL_NAME, "url": server.base_url,
+                                             "first_completion_s": round(first_completion, 3)})
+        server.supervise()
         return True
 
     @staticmethod
     def _local_model_stopper(server: LocalModelServer, starting: asyncio.Task[bool]
                              ) -> Callable[[], Awaitable[None]]:
-        """Stop the server even while it is still starting (a failed or interrupted start): a thread
-        cannot be cancelled, so tell its start() to give up, wait for it, then stop what it started."""
+        """Stop the server and its supervisor, even while it is still starting (a failed or interrupted
+        start): a thread cannot be cancelled, so tell its start() to give up, wait for it, then stop what
+        it started."""
         async def stop() -> None:
             server.abort()
             await asyncio.wait([starting])
@@ -211,7 +216,8 @@ class LocalStack:
             return
         tenants = await register_local_model(
             server.base_url, model=local_model.MODEL_NAME, display_name=local_model.DISPLAY_NAME,
-            context_window=local_model.CONTEXT_WINDOW, provider_name=local_model.PROVIDER_NAME)
+            context_window=local_model.CONTEXT_WINDOW, provider_name=local_model.PROVIDER_NAME,
+            log_file=str(server.log_file))
         self.local_model = server
         log.info("local chat model registered", extra={"model": local_model.MODEL_NAME, "tenants": tenants})
 
