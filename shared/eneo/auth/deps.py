@@ -1,4 +1,9 @@
-"""FastAPI dependencies that authenticate a request and hand the route a tenant-bound unit of work."""
+"""FastAPI dependencies that authenticate a request and hand the route a tenant-bound unit of work.
+
+The unit of work is a dependency of `scope="function"`: it commits when the route returns, before the
+response is sent, so a commit that fails is the client's error response, never a success for a change
+that was not saved (the rule is in eneo.core.db).
+"""
 
 import hmac
 from collections.abc import AsyncIterator
@@ -47,7 +52,11 @@ async def authenticated(request: Request) -> AsyncIterator[Context]:
         yield Context(principal, uow, settings)
 
 
-async def user_wide(ctx: Annotated[Context, Depends(authenticated)]) -> Context:
+# Commit before the response (the default scope, "request", would exit after it has been sent).
+Authenticated = Annotated[Context, Depends(authenticated, scope="function")]
+
+
+async def user_wide(ctx: Authenticated) -> Context:
     """Everything except assistant-restricted API keys, which only reach their assistant."""
     if ctx.principal.key_scope == KeyScope.assistant:
         raise Forbidden("This API key is restricted to one assistant", code="api_key_scope")
@@ -74,6 +83,6 @@ async def sysadmin(request: Request) -> AsyncIterator[UnitOfWork]:
 CurrentUser = Annotated[Context, Depends(user_wide)]
 # Also admits API keys restricted to one assistant: only for routes that then check the assistant with
 # eneo.assistants.service.usable_assistant, which holds such a key to its own assistant.
-AssistantUser = Annotated[Context, Depends(authenticated)]
+AssistantUser = Authenticated
 TenantAdmin = Annotated[Context, Depends(tenant_admin)]
-SysAdmin = Annotated[UnitOfWork, Depends(sysadmin)]
+SysAdmin = Annotated[UnitOfWork, Depends(sysadmin, scope="function")]

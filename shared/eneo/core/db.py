@@ -3,6 +3,19 @@
 Every transaction opened through a `UnitOfWork` first sets `app.tenant_id` (transaction-local),
 which the Row-Level Security policies in infra/migrations compare against: a query that forgets
 its `tenant_id` filter still sees nothing of another tenant.
+
+When a transaction commits, one rule: **before anything outside it is told or done.**
+- A request's unit of work (eneo.auth.deps, a dependency of `scope="function"`) commits when the route
+  returns and before the response is sent. A commit that fails is the client's 500 (in the error shape of
+  eneo.core.http), never a 2xx for a change that was not saved. So a use case does not commit to finish:
+  it flushes where it needs what the database fills in (ids, timestamps) or where a constraint violation
+  must become a 409 (eneo.model_providers.rules.flush_or), and leaves the commit to the unit of work.
+- A use case commits mid-way only before a side effect that must not happen for a change that may still
+  be rolled back, or must not hold a connection, and says which at the call: before an async invoke or
+  a queue message that reads the row, before deleting files or Redis keys of deleted rows, before a
+  provider call, before `act_as` binds the next transaction to another tenant.
+- Work outside a request (event handlers, the local stack) opens `async with UnitOfWork(...)`: it commits
+  on leaving the block, before the caller goes on, and rolls back on an exception.
 """
 
 import uuid
