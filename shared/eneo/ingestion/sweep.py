@@ -3,8 +3,9 @@
 On AWS a function killed by its timeout (or a crash) after claiming a document leaves it
 `processing`/`embedding` with no message left to finish it; until now only a user's retry did.
 The sweep function runs this on a schedule (template.yaml: SweepFunction, every 15 minutes) and
-re-queues what has had no change for `ingest_stale_seconds` (eneo.ingestion.recovery says how,
-and why running it while work is still in flight is harmless).
+resumes what has had no change for `ingest_stale_seconds`: re-queued, or failed when its file is gone
+or never came (eneo.ingestion.recovery says how, and why running it while work is still in flight is
+harmless). Within a tenant each document is resumed on its own, so one bad document stops no other.
 
 Tenants are listed as the sysadmin (`UnitOfWork(sysadmin=True)`: the tenants table's policy admits
 `app.sysadmin`), the way the sysadmin routes and the local stack's start-up resume do; each tenant is

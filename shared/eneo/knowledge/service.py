@@ -289,7 +289,8 @@ UPLOAD_GRACE = timedelta(minutes=5)  # a POST started just before its link expir
 
 async def expire_lost_uploads(uow: UnitOfWork, blobs: Sequence[InfoBlob], settings: Settings) -> list[InfoBlob]:
     """Fail, when read, the documents whose presigned upload never arrived (`upload_expired`); otherwise
-    they would say `uploading` for ever. Lazy like eneo.answers.service.abandon_if_lost: no sweeper.
+    they would say `uploading` for ever. Lazy like eneo.answers.service.abandon_if_lost; the ingestion sweep
+    and the local stack's start apply it too (eneo.ingestion.recovery), so nobody has to read them.
 
     Lost: still `uploading` with no content hash (a direct upload's bytes are stored before its response,
     and it has one) and no change since `upload_url_expiry_seconds` + UPLOAD_GRACE (a retry puts a
