@@ -21,6 +21,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
+from eneo.answers.batching import text_batcher
 from eneo.answers.context import Prompt, Source, Turn, build_prompt
 from eneo.answers.knowledge import RetrievalFailed, assistant_group_ids, find_sources
 from eneo.answers.stream import AnswerStream
@@ -160,27 +161,6 @@ def storable(text: str) -> str:
     return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
 
 
-class _Batcher:
-    """Collects text deltas and flushes them as one `text` entry at most every `interval` seconds."""
-
-    def __init__(self, stream: AnswerStream, interval: float) -> None:
-        self.stream = stream
-        self.interval = interval
-        self.pending: list[str] = []
-        self.last_flush = 0.0
-
-    async def add(self, text: str) -> None:
-        self.pending.append(text)
-        if time.monotonic() - self.last_flush >= self.interval:
-            await self.flush()
-
-    async def flush(self) -> None:
-        self.last_flush = time.monotonic()  # when the flush starts: the Redis write's time is not batching time
-        if self.pending:
-            text, self.pending = "".join(self.pending), []
-            await self.stream.add("text", {"text": text})
-
-
 async def _fail_before_start(tenant_id: uuid.UUID, question_id: uuid.UUID, stream: AnswerStream,
                              failure: Failure) -> bool:
     log.info("question failed before the answer started", extra={"question_id": str(question_id),
@@ -213,7 +193,7 @@ async def answer_question(tenant_id: uuid.UUID, question_id: uuid.UUID, *, deadl
     references = prompt.references()
     await stream.add("first_chunk", {"session_id": str(claim.session_id), "model": claim.model_name,
                                      "references": references})
-    batcher = _Batcher(stream, settings.answer_stream_batch_ms / 1000)
+    batcher = text_batcher(stream, settings.answer_stream_batch_ms)
     parts: list[str] = []
     usage: Usage | None = None
     failure: Failure | None = None

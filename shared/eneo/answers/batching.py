@@ -1,0 +1,118 @@
+"""How an answer's text deltas become `text` entries of its stream: few Redis writes, no delta held back.
+
+`AdaptiveBatcher` (the default) writes a delta at once when no write of its stream is in flight, and
+collects the deltas that arrive while one is, for the next write. A model slower than a write (the usual
+case: tens of tokens per second against a sub-millisecond XADD) gets one entry per delta and no added
+delay; a faster one, or a machine so busy that writes lag, gets its deltas coalesced exactly as far as
+the writes lag behind. No timer decides anything, so nothing waits for a deadline or for the next delta.
+One write at a time per stream keeps entries in the order of the deltas.
+
+A fixed interval (`ANSWER_STREAM_BATCH_MS` > 0, `IntervalBatcher`) writes at most that often instead:
+fewer writes for fast streams at the price of up to the interval per token. It is the batching used
+before the adaptive one, kept for deployments that must cap writes per stream and as the benchmark's
+baseline (bench/streaming_latency.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Protocol
+
+log = logging.getLogger("eneo.answers")
+
+
+class TextStream(Protocol):
+    """What a batcher writes to (eneo.answers.stream.AnswerStream)."""
+
+    async def add(self, type_: Any, data: dict[str, Any]) -> str: ...
+
+
+class Batcher(Protocol):
+    async def add(self, text: str) -> None:
+        """Take one delta, in order."""
+
+    async def flush(self) -> None:
+        """Write whatever is pending and return once every delta taken is in the stream."""
+
+
+class AdaptiveBatcher:
+    """At most one write in flight; what arrives meanwhile goes in the next one."""
+
+    def __init__(self, stream: TextStream) -> None:
+        self.stream = stream
+        self.pending: list[str] = []
+        self.writes = 0
+        self._writer: asyncio.Task[None] | None = None  # the one task that writes, while it runs
+        self._failure: Exception | None = None
+
+    def _writing(self) -> bool:
+        return self._writer is not None and not self._writer.done()
+
+    async def add(self, text: str) -> None:
+        """Queue `text`; a write starts now unless one is in flight. Raises a failed earlier write's error."""
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
+        self.pending.append(text)
+        if not self._writing():
+            self._writer = asyncio.create_task(self._write())
+
+    async def _write(self) -> None:
+        """Write until nothing is pending; a failed write's text stays pending, in front, for flush()."""
+        try:
+            while self.pending:
+                text, self.pending = "".join(self.pending), []
+                try:
+                    await self.stream.add("text", {"text": text})
+                except BaseException:
+                    self.pending.insert(0, text)
+                    raise
+                self.writes += 1
+        except Exception as exc:  # raised to the answer by its next add() or by flush()
+            log.warning("writing to an answer stream failed", extra={"error": type(exc).__name__})
+            self._failure = exc
+
+    async def _idle(self) -> None:
+        while self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)  # a cancelled flush does not cut a write in two
+
+    async def flush(self) -> None:
+        """Return once every delta taken is in the stream; text a failed write left gets one more try."""
+        await self._idle()
+        self._failure = None
+        if self.pending:
+            self._writer = asyncio.create_task(self._write())
+            await self._idle()
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
+
+
+class IntervalBatcher:
+    """A `text` entry when a delta arrives at least `interval` seconds after the previous write began."""
+
+    def __init__(self, stream: TextStream, interval: float) -> None:
+        self.stream = stream
+        self.interval = interval
+        self.pending: list[str] = []
+        self.writes = 0
+        self.last_flush = 0.0
+
+    async def add(self, text: str) -> None:
+        self.pending.append(text)
+        if time.monotonic() - self.last_flush >= self.interval:
+            await self.flush()
+
+    async def flush(self) -> None:
+        self.last_flush = time.monotonic()  # when the flush starts: the Redis write's time is not batching time
+        if self.pending:
+            text, self.pending = "".join(self.pending), []
+            await self.stream.add("text", {"text": text})
+            self.writes += 1
+
+
+def text_batcher(stream: TextStream, interval_ms: int) -> AdaptiveBatcher | IntervalBatcher:
+    """The batcher `ANSWER_STREAM_BATCH_MS` asks for: 0 adapts to the stream's pace, N > 0 is a fixed interval."""
+    return IntervalBatcher(stream, interval_ms / 1000) if interval_ms > 0 else AdaptiveBatcher(stream)

@@ -1,0 +1,122 @@
+"""Adaptive batching of text deltas: written at once when the stream is idle, coalesced only while a write
+is in flight, never reordered or lost, nothing left after flush."""
+
+import asyncio
+import random
+
+import pytest
+
+from eneo.answers.batching import AdaptiveBatcher, IntervalBatcher, text_batcher
+
+
+class Stream:
+    """Records `text` entries; each write takes `delay` seconds; the first `failures` writes fail."""
+
+    def __init__(self, delay: float = 0.0, failures: int = 0) -> None:
+        self.delay, self.failures = delay, failures
+        self.entries: list[str] = []
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    async def add(self, type_: str, data: dict[str, str]) -> str:
+        assert type_ == "text"
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            if self.failures:
+                self.failures -= 1
+                raise ConnectionError("redis went away")
+            self.entries.append(data["text"])
+            return f"{len(self.entries)}-0"
+        finally:
+            self.in_flight -= 1
+
+
+async def test_an_idle_stream_writes_each_delta_at_once() -> None:
+    stream = Stream()
+    batcher = AdaptiveBatcher(stream)
+    for i in range(5):
+        await batcher.add(f"t{i} ")
+        await asyncio.sleep(0)  # one turn of the loop: the write has happened, no later delta was needed
+        assert stream.entries == [f"t{j} " for j in range(i + 1)]
+    await batcher.flush()
+    assert batcher.writes == 5 and not batcher.pending
+
+
+async def test_deltas_coalesce_while_a_slow_write_is_in_flight() -> None:
+    stream = Stream(delay=0.02)
+    batcher = AdaptiveBatcher(stream)
+    deltas = [f"t{i} " for i in range(40)]
+    for delta in deltas:
+        await batcher.add(delta)
+        await asyncio.sleep(0.002)  # tokens ten times faster than writes
+    await batcher.flush()
+    assert "".join(stream.entries) == "".join(deltas)
+    assert stream.entries[0] == "t0 "  # the first went alone and at once: nothing was in flight
+    assert len(stream.entries) <= 10  # ~80 ms of tokens over 20 ms writes
+    assert stream.most_in_flight == 1
+
+
+@pytest.mark.parametrize("seed", range(5))
+async def test_random_paces_never_reorder_or_lose_a_delta(seed: int) -> None:
+    rng = random.Random(seed)
+    stream = Stream(delay=rng.choice([0.0, 0.001, 0.005]))
+    batcher = AdaptiveBatcher(stream)
+    deltas = [f"<{i}>" for i in range(200)]
+    for delta in deltas:
+        await batcher.add(delta)
+        if rng.random() < 0.5:
+            await asyncio.sleep(rng.choice([0, 0.0005, 0.003]))
+    await batcher.flush()
+    assert "".join(stream.entries) == "".join(deltas)
+    assert all(entry for entry in stream.entries)  # no empty entries
+    assert stream.most_in_flight == 1
+
+
+async def test_flush_leaves_nothing_pending_and_nothing_in_flight() -> None:
+    stream = Stream(delay=0.01)
+    batcher = AdaptiveBatcher(stream)
+    await batcher.add("t0 ")
+    await asyncio.sleep(0)  # its write starts
+    for i in range(1, 10):
+        await batcher.add(f"t{i} ")  # all while the first write is in flight
+    await batcher.flush()
+    assert not batcher.pending and stream.in_flight == 0
+    assert stream.entries == ["t0 ", "".join(f"t{i} " for i in range(1, 10))]
+    await batcher.flush()  # a second flush writes nothing
+    assert len(stream.entries) == 2
+
+
+async def test_a_failed_write_is_raised_and_its_text_retried_in_order() -> None:
+    stream = Stream(delay=0.005, failures=1)
+    batcher = AdaptiveBatcher(stream)
+    await batcher.add("a ")
+    await batcher.add("b ")
+    await asyncio.sleep(0.02)  # the write of "a " failed meanwhile
+    with pytest.raises(ConnectionError):
+        await batcher.add("c ")
+    await batcher.flush()
+    assert "".join(stream.entries) == "a b "  # "c " came after the failure: the answer ended there
+
+
+async def test_flush_raises_when_the_retry_fails_too() -> None:
+    stream = Stream(failures=2)
+    batcher = AdaptiveBatcher(stream)
+    await batcher.add("a ")
+    with pytest.raises(ConnectionError):
+        await batcher.flush()
+    assert batcher.pending == ["a "]
+
+
+async def test_the_setting_chooses_the_batcher() -> None:
+    stream = Stream()
+    assert isinstance(text_batcher(stream, 0), AdaptiveBatcher)
+    fixed = text_batcher(stream, 20)
+    assert isinstance(fixed, IntervalBatcher) and fixed.interval == 0.02
+    await fixed.add("a ")  # the first delta goes at once, the next waits for the interval
+    await fixed.add("b ")
+    assert stream.entries == ["a "]
+    await fixed.flush()
+    assert stream.entries == ["a ", "b "]
