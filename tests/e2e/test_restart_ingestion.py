@@ -29,7 +29,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.restarts_stack]
 
 RESUMED = "unfinished ingestion resumed"
 FINAL = ("ready", "failed")
-ALL_FINAL_TIMEOUT = 180.0
+ALL_FINAL_TIMEOUT = 120.0  # ~25-65 s here; the whole test must stay within pytest's 300 s
+PROGRESS_TIMEOUT = 60.0
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 SENTENCES = [*BODY, "Handläggaren utreder ansökan, dokumenterar utredningen och fattar beslut inom fyra veckor.",
              "Beslutet kan överklagas till förvaltningsrätten inom tre veckor från den dag då man fick del av det."]
@@ -144,7 +145,7 @@ def test_thirty_documents_caught_by_restarts_all_end_ready_and_searchable(stack)
     with httpx.Client(base_url=stack.base_url, timeout=60) as http:
         after_first_start = Counter(b["status"] for b in statuses(http, admin, group).values())
         # 2. Stopped again once embedding has made progress since the start, with documents still embedding.
-        deadline = time.monotonic() + ALL_FINAL_TIMEOUT
+        deadline = time.monotonic() + PROGRESS_TIMEOUT
         while True:
             now = statuses(http, admin, group)
             counts = Counter(b["status"] for b in now.values())
