@@ -18,8 +18,9 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
+from eneo.answers.recovery import resume_answers
 from eneo.answers.service import DEADLINE_MARGIN, answer_question
-from eneo.answers.stream import stream_key
+from eneo.answers.stream import AnswerStream, stream_key
 from eneo.core.crypto import aad_for, encrypt_secret
 from eneo.core.db import UnitOfWork
 from eneo.core.ids import utcnow
@@ -339,6 +340,77 @@ async def test_a_question_whose_answer_was_lost_ends_as_failed(client: httpx.Asy
     assert lost["status"] == "failed" and lost["error"]["code"] == "answer_lost"
     events = [e async for e in read_sse(client, chat.admin, qid)]
     assert [(kind, data["code"]) for _, kind, data in events] == [("error", "answer_lost")]
+
+
+async def _asked_but_not_invoked(client: httpx.AsyncClient, chat: Chat, function_apps: FunctionApps,
+                                 question: str) -> uuid.UUID:
+    function_apps["SessionsFunction"].dependency_overrides[get_invoker] = lambda: lambda tenant, question: None
+    asked = await _json(await client.post(chat.sessions, json={"question": question, "stream": True},
+                                          headers=chat.admin.headers), 202)
+    return uuid.UUID(asked["question"]["id"])
+
+
+async def _half_streamed(tenant_id: uuid.UUID, qid: uuid.UUID, texts: list[str], **values: Any) -> None:
+    """What a `complete` that died (or lost Redis) mid-answer leaves: a question and a stream without an end."""
+    stream = AnswerStream(get_redis(), qid, get_settings().answer_stream_ttl_seconds)
+    await stream.add("first_chunk", {"session_id": "s", "model": "gpt-fake", "references": []})
+    for text in texts:
+        await stream.add("text", {"text": text})
+    async with UnitOfWork(tenant_id) as uow:
+        await uow.session.execute(update(Question).where(Question.id == qid).values(**values))
+
+
+async def test_a_lost_answer_keeps_what_had_streamed_as_its_partial_answer(
+        client: httpx.AsyncClient, chat: Chat, function_apps: FunctionApps) -> None:
+    """complete died mid-answer: the client had seen these tokens, so the saved answer keeps them."""
+    qid = await _asked_but_not_invoked(client, chat, function_apps, "Avbruten")
+    await _half_streamed(chat.admin.tenant_id, qid, ["Första ", "delen"], status="streaming",
+                         updated_at=utcnow() - timedelta(seconds=get_settings().answer_abandon_seconds + 1))
+    lost = await _json(await client.get(f"/api/v1/questions/{qid}/", headers=chat.admin.headers), 200)
+    assert (lost["status"], lost["error"]["code"]) == ("failed", "answer_lost")
+    assert lost["answer"] == "Första delen" and lost["partial"] is True
+    events = [(kind, data) async for _, kind, data in read_sse(client, chat.admin, str(qid))]
+    assert [kind for kind, _ in events] == ["first_chunk", "text", "text", "error"]
+    assert events[-1][1]["code"] == "answer_lost" and events[-1][1]["partial"] is True
+
+
+@pytest.mark.parametrize("outcome", ["completed", "failed"])
+async def test_a_saved_answer_whose_stream_never_ended_ends_at_once(
+        client: httpx.AsyncClient, chat: Chat, function_apps: FunctionApps, outcome: str) -> None:
+    """The outcome was saved but Redis failed before the terminal entry: readers must not wait for it."""
+    qid = await _asked_but_not_invoked(client, chat, function_apps, f"Sparad {outcome}")
+    values: dict[str, Any] = {"status": outcome, "answer": "Svaret", "completed_at": utcnow()}
+    values |= ({"input_tokens": 5, "output_tokens": 2} if outcome == "completed" else
+               {"error_code": "internal_error", "error_message": "The answer could not be saved; ask again"})
+    await _half_streamed(chat.admin.tenant_id, qid, ["Svaret"], **values)
+    started = time.monotonic()
+    events = [(kind, data) async for _, kind, data in read_sse(client, chat.admin, str(qid))]
+    assert time.monotonic() - started < get_settings().sse_wait_seconds / 2, "the poll waited for an end"
+    assert [kind for kind, _ in events] == ["first_chunk", "text", "done" if outcome == "completed" else "error"]
+    end = events[-1][1]
+    if outcome == "completed":
+        assert end["usage"] == {"input_tokens": 5, "output_tokens": 2}
+    else:
+        assert (end["code"], end["partial"]) == ("internal_error", True)
+    again = [kind async for _, kind, _ in read_sse(client, chat.admin, str(qid))]
+    assert again == [kind for kind, _ in events], "a second reader must not add a second end"
+
+
+async def test_a_start_reinvokes_queued_answers_and_fails_cut_off_ones_at_once(
+        client: httpx.AsyncClient, chat: Chat, function_apps: FunctionApps) -> None:
+    """The local stack's start: nothing is answering yet, so queued questions go to complete again and
+    streaming ones (their writer died with the stop) are failed now, not after the abandonment time."""
+    queued = await _asked_but_not_invoked(client, chat, function_apps, "Köad")
+    cut = await _asked_but_not_invoked(client, chat, function_apps, "Avskuren")
+    await _half_streamed(chat.admin.tenant_id, cut, ["Halv"], status="streaming")
+    invoked: list[tuple[uuid.UUID, uuid.UUID]] = []
+    again, lost = await resume_answers(chat.admin.tenant_id, lambda t, q: invoked.append((t, q)))
+    assert (chat.admin.tenant_id, queued) in invoked and (chat.admin.tenant_id, cut) not in invoked
+    assert again >= 1 and lost >= 1
+    failed = await _json(await client.get(f"/api/v1/questions/{cut}/", headers=chat.admin.headers), 200)
+    assert (failed["status"], failed["error"]["code"], failed["answer"]) == ("failed", "answer_lost", "Halv")
+    still = await _json(await client.get(f"/api/v1/questions/{queued}/", headers=chat.admin.headers), 200)
+    assert still["status"] == "queued", "complete answers it; the start only hands it over"
 
 
 async def test_a_provider_key_stored_under_another_encryption_key_is_a_clear_error(

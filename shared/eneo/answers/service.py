@@ -17,7 +17,6 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 
 from sqlalchemy import select, update
 
@@ -166,7 +165,7 @@ async def _fail_before_start(tenant_id: uuid.UUID, question_id: uuid.UUID, strea
     log.info("question failed before the answer started", extra={"question_id": str(question_id),
                                                                  "error_code": failure.code})
     if await _finish(tenant_id, question_id, answer="", usage=None, failure=failure):
-        await stream.add("error", {"code": failure.code, "message": failure.message, "partial": False})
+        await stream.end("error", {"code": failure.code, "message": failure.message, "partial": False}, create=True)
     return True
 
 
@@ -232,37 +231,12 @@ async def answer_question(tenant_id: uuid.UUID, question_id: uuid.UUID, *, deadl
         "output_tokens": usage.output_tokens if usage else None, "saved": ours})
     if not ours:
         return True  # a reader failed it as lost meanwhile and wrote the terminal entry
+    # `end`, not `add`: a reader that found the saved outcome first may have ended the stream already
+    # (eneo.answers.recovery.end_stream), and a stream has exactly one terminal entry.
     if failure:
-        await stream.add("error", {"code": failure.code, "message": failure.message, "partial": bool(answer)})
+        await stream.end("error", {"code": failure.code, "message": failure.message, "partial": bool(answer)},
+                         create=True)
     else:
         usage_data = {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens} if usage else None
-        await stream.add("done", {"usage": usage_data})
-    return True
-
-
-async def abandon_if_lost(question: Question, settings: Settings | None = None) -> bool:
-    """Fail a question that stayed queued or streaming long past the complete function's timeout.
-
-    That happens when the async invoke was lost (the local stack stopped with it queued) or the
-    function died mid-answer; without this, clients would wait for an answer that never comes.
-    Only one caller wins the update; it writes the terminal `error` entry. True if it was lost.
-    """
-    settings = settings or get_settings()
-    cutoff = utcnow() - timedelta(seconds=settings.answer_abandon_seconds)
-    if question.status not in (QuestionStatus.queued, QuestionStatus.streaming) or question.updated_at > cutoff:
-        return False
-    failure = Failure("answer_lost", "The answer was lost before it finished (the service restarted or "
-                                     "timed out); ask again")
-    async with UnitOfWork(question.tenant_id) as uow:
-        won = (await uow.session.execute(
-            update(Question).where(Question.id == question.id,
-                                   Question.status.in_([QuestionStatus.queued, QuestionStatus.streaming]),
-                                   Question.updated_at <= cutoff)
-            .values(status=QuestionStatus.failed, error_code=failure.code, error_message=failure.message,
-                    completed_at=utcnow(), updated_at=utcnow()).returning(Question.id))).scalar_one_or_none()
-    if won is None:
-        return False
-    log.warning("question abandoned", extra={"question_id": str(question.id)})
-    stream = AnswerStream(get_redis(), question.id, settings.answer_stream_ttl_seconds)
-    await stream.add("error", {"code": failure.code, "message": failure.message, "partial": False})
+        await stream.end("done", {"usage": usage_data}, create=True)
     return True

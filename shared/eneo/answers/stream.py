@@ -127,6 +127,24 @@ class EntryStream:
                 return []
 
 
+# Append a terminal entry unless the stream already ends with one, in one step (two readers that both find a
+# final question with an unfinished stream must not write two ends). ARGV: type, data, ttl, create ("1": also
+# when the key does not exist). Returns the new id, or false when nothing was written.
+_END_IF_OPEN = """
+if ARGV[4] ~= '1' and redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if #last > 0 then
+  local fields = last[1][2]
+  for i = 1, #fields, 2 do
+    if fields[i] == 'type' and (fields[i + 1] == 'done' or fields[i + 1] == 'error') then return false end
+  end
+end
+local id = redis.call('XADD', KEYS[1], '*', 'type', ARGV[1], 'data', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return id
+"""
+
+
 class AnswerStream(EntryStream):
     """Writer and reader of `answer:{question_id}`."""
 
@@ -151,3 +169,31 @@ class AnswerStream(EntryStream):
                 pipe.expire(self.key, self.ttl)
                 entry_id, _ = await pipe.execute()
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+    async def end(self, type_: Literal["done", "error"], data: dict[str, Any], *, create: bool = False) -> str | None:
+        """Write the terminal entry unless the stream has one already; the new id, or None if it had.
+
+        Used where the writer may have died before its own terminal entry (a crash, Redis gone at the
+        moment it wrote): whoever finds the answer final in the database ends the stream. Without
+        `create`, a stream that no longer exists (expired) stays gone.
+        """
+        data_json = json.dumps(data, ensure_ascii=False)
+        result: Any = await self.redis.eval(
+            _END_IF_OPEN, 1, self.key, type_, data_json, str(self.ttl), "1" if create else "0")
+        if not result:
+            return None
+        return result.decode() if isinstance(result, bytes) else str(result)
+
+    async def written_text(self) -> tuple[str, list[dict[str, Any]]]:
+        """The answer text the stream holds (its `text` entries, in order) and the `first_chunk`'s references:
+        what a client already saw of an answer whose writer died."""
+        rows: Any = await self.redis.xrange(self.key)
+        parts: list[str] = []
+        references: list[dict[str, Any]] = []
+        for entry_id, fields in rows:
+            entry = _decode(entry_id, fields)
+            if entry.type == "text":
+                parts.append(str(entry.data.get("text", "")))
+            elif entry.type == "first_chunk":
+                references = list(entry.data.get("references") or [])
+        return "".join(parts), references

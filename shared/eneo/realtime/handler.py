@@ -22,11 +22,11 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from typing import Any
 
-from eneo.answers.service import abandon_if_lost
+from eneo.answers.recovery import abandon_if_lost, end_stream
 from eneo.answers.stream import START, AnswerStream, Entry, EntryStream, coalesce, valid_entry_id
 from eneo.auth.principal import Principal, from_access_token, from_api_key, recheck
 from eneo.core.db import UnitOfWork
@@ -42,6 +42,10 @@ log = logging.getLogger("eneo.realtime")
 
 RELAY_MARGIN_SECONDS = 3.0  # stop relaying this long before the function's timeout, and say so
 READ_BLOCK_MS = 5000
+# A relay waiting on a quiet answer looks at the saved question this often: if it is final (its writer died
+# before the terminal entry) or lost (its writer died mid-answer), the relay ends the stream itself, so a
+# WebSocket-only client learns the outcome within the abandonment time instead of resubscribing for ever.
+RECHECK_SECONDS = 10.0
 
 
 class Gone(Exception):
@@ -118,8 +122,17 @@ async def _owned_question(connection: Connection, question_id: uuid.UUID) -> Que
     if question is None or question.user_id != connection.user_id or (
             connection.assistant_id is not None and question.assistant_id != connection.assistant_id):
         return None
-    await abandon_if_lost(question)  # its stream then ends with `answer_lost`
+    if not await abandon_if_lost(question):  # when it does, its stream ends with `answer_lost`
+        await end_stream(question)  # final, but its writer may have died before the terminal entry
     return question
+
+
+async def _recheck_question(connection: Connection, question_id: uuid.UUID) -> None:
+    """End the stream of a question that became final or was lost while a relay waited on it."""
+    async with UnitOfWork(connection.tenant_id) as uow:
+        question = await uow.session.get(Question, question_id)
+    if question is not None and not await abandon_if_lost(question):
+        await end_stream(question)
 
 
 async def subscribe(message: dict[str, Any], connection: Connection, outbox: Outbox, context: Any) -> None:
@@ -151,7 +164,8 @@ async def subscribe(message: dict[str, Any], connection: Connection, outbox: Out
         outbox.send(end.as_message(question_id))  # the client has it all: say so again and stop
         return
     last_id = await _relay(stream, last_id, connection, outbox, context, "answer",
-                           lambda entry: entry.as_message(question_id))
+                           lambda entry: entry.as_message(question_id),
+                           recheck=lambda: _recheck_question(connection, question_id))
     if last_id is not None:
         outbox.send({"type": "resubscribe", "question_id": str(question_id), "last_id": last_id})
 
@@ -182,17 +196,26 @@ async def subscribe_events(message: dict[str, Any], connection: Connection, outb
 
 
 async def _relay(stream: EntryStream, last_id: str, connection: Connection, outbox: Outbox, context: Any,
-                 slot: connections.RelaySlot, frame: Callable[[Entry], dict[str, Any]]) -> str | None:
+                 slot: connections.RelaySlot, frame: Callable[[Entry], dict[str, Any]],
+                 recheck: Callable[[], Awaitable[None]] | None = None) -> str | None:
     """Send the stream's entries after `last_id` until a terminal one (None), a newer subscribe in the
-    same slot takes over (None), or the function's deadline nears: then the last id sent."""
+    same slot takes over (None), or the function's deadline nears: then the last id sent. `recheck` runs
+    after every RECHECK_SECONDS without an entry (it may end the stream: the next read then finds it)."""
     remaining_s = context.get_remaining_time_in_millis() / 1000
     deadline = time.monotonic() + remaining_s - RELAY_MARGIN_SECONDS
     redis = get_redis()
     token = await connections.take_relay(redis, connection.id, int(remaining_s) + 1, slot)
+    quiet_since = time.monotonic()
     while (remaining := deadline - time.monotonic()) > 0:
-        entries = await stream.read(last_id, block_ms=max(int(min(remaining, READ_BLOCK_MS / 1000) * 1000), 1))
+        if recheck is not None and time.monotonic() - quiet_since >= RECHECK_SECONDS:
+            await recheck()
+            quiet_since = time.monotonic()
+        wait = min(remaining, READ_BLOCK_MS / 1000, RECHECK_SECONDS)
+        entries = await stream.read(last_id, block_ms=max(int(wait * 1000), 1))
         if not await connections.still_relaying(redis, connection.id, token, slot):
             return None  # a newer subscribe on this connection took over, or the client left
+        if entries:
+            quiet_since = time.monotonic()
         for entry in coalesce(entries):
             outbox.send(frame(entry))
             last_id = entry.id

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response, status
 from sqlalchemy.exc import InvalidRequestError
 
 from eneo.answers.invoke import CompleteInvoker, lambda_invoker
+from eneo.answers.recovery import end_stream
 from eneo.answers.service import answer_question
 from eneo.answers.stream import AnswerStream, valid_entry_id
 from eneo.auth.deps import AssistantUser, Context
@@ -190,6 +191,8 @@ async def stream_answer(ctx: AssistantUser, question_id: uuid.UUID,
         raise BadRequest("Last-Event-ID must be an id this stream sent (like 1700000000000-0)",
                          code="invalid_event_id")
     stream = AnswerStream(get_redis(), question_id, ctx.settings.answer_stream_ttl_seconds)
+    if finished:  # saved, but its writer may have died before the stream's terminal entry
+        await end_stream(question, ctx.settings)
     body = await sse.poll(stream, resume, wait_seconds=ctx.settings.sse_wait_seconds,
                           linger_ms=ctx.settings.sse_linger_ms, finished=finished)
     if body is None:

@@ -10,7 +10,8 @@ import uuid
 
 from sqlalchemy import delete, select
 
-from eneo.answers.service import abandon_if_lost, chat_request
+from eneo.answers.recovery import abandon_if_lost
+from eneo.answers.service import chat_request
 from eneo.answers.stream import stream_key
 from eneo.assistants.service import usable_assistant
 from eneo.auth.principal import Principal
@@ -155,6 +156,7 @@ async def delete_session(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUID,
     ids = (await uow.session.scalars(select(Question.id).where(Question.session_id == session.id))).all()
     await uow.session.execute(delete(Session).where(Session.id == session.id))
     if ids:
+        await uow.commit()  # before the streams go: only a deletion that holds removes them
         await get_redis().delete(*(stream_key(i) for i in ids))
 
 
