@@ -12,7 +12,8 @@ import contextlib
 import logging
 import os
 import shlex
-from collections.abc import Mapping
+import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,25 @@ async def resume_ingestion(environment: Mapping[str, str]) -> int:
     settings = Settings(**function_env)  # validated like the environment; the rest read from it
     try:
         return (await sweep_unfinished(settings, older_than_seconds=0)).resumed
+    finally:
+        await dispose_engine()
+        await close_redis()
+
+
+async def resume_answers(submit: Callable[[uuid.UUID, uuid.UUID], None]) -> tuple[int, int]:
+    """Hand every active tenant's questions still `queued` to `complete` again (`submit`) and fail the ones left
+    `streaming` by the last stop (eneo.answers.recovery.resume_answers). Returns (re-invoked, failed as lost)."""
+    from eneo.answers.recovery import resume_answers as resume_tenant
+    from eneo.core.db import dispose_engine
+    from eneo.core.redis import close_redis
+    from eneo.ingestion.sweep import active_tenants
+
+    invoked = lost = 0
+    try:
+        for tenant_id in await active_tenants():
+            done = await resume_tenant(tenant_id, submit)
+            invoked, lost = invoked + done[0], lost + done[1]
+        return invoked, lost
     finally:
         await dispose_engine()
         await close_redis()

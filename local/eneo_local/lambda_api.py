@@ -14,7 +14,7 @@ the function may have instances, with Lambda's retry policy for async invokes: a
 timeout or crash is retried `EventInvokeConfig.MaximumRetryAttempts` times (default 2), after
 shortened delays (1 s, then 2 s; Lambda waits about 1 and 2 minutes), and dropped with a log line
 once retries are spent or it is older than `MaximumEventAgeInSeconds`. Destinations are not emulated.
-On stop, queued events get up to 5 s to run; what is left then is cancelled and logged as dropped.
+On stop, no queued event is started; running ones get up to 5 s, then are cancelled; both are logged.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ class AsyncInvoker:
         self._tasks: set[asyncio.Task[None]] = set()  # consumers and retry timers
         self._running: set[asyncio.Task[Invocation]] = set()
         self._retrying = 0  # events waiting for their retry delay
+        self.closing = False  # stopping: queued events are no longer started
         self.closed = False
 
     def submit(self, function: str, payload: Any, request_id: str) -> None:
@@ -82,7 +83,11 @@ class AsyncInvoker:
 
     async def _consume(self, queue: asyncio.Queue[_Event]) -> None:
         while True:
-            await self._run(await queue.get())
+            event = await queue.get()
+            if self.closing:  # a stop is under way: start nothing it would only kill (left queued, then dropped)
+                queue.put_nowait(event)
+                return
+            await self._run(event)
 
     async def _run(self, event: _Event) -> None:
         event.attempts += 1
@@ -131,15 +136,24 @@ class AsyncInvoker:
         return True
 
     async def close(self, grace: float = 5.0) -> None:
-        """Drain for up to `grace` seconds, then cancel: events not run by then are dropped (logged)."""
-        drained = await self.join(grace)
+        """Start no more queued events; give the running ones up to `grace` seconds, then cancel them.
+
+        Starting queued events during a stop would only begin answers that the stop then kills. What is not
+        run is dropped (logged): a `complete` event's question stays `queued` and the next start hands it to
+        `complete` again (eneo.answers.recovery.resume_answers); one cut off mid-answer is failed then, with
+        the text that had streamed kept as its partial answer.
+        """
+        self.closing = True
+        if self._running:
+            await asyncio.wait(set(self._running), timeout=grace)
         self.closed = True
-        dropped = sum(q.qsize() for q in self._queues.values()) + self._retrying + len(self._running)
+        queued = sum(q.qsize() for q in self._queues.values()) + self._retrying
+        cut_off = len(self._running)
         for task in (*self._tasks, *self._running):
             task.cancel()
         await asyncio.gather(*self._tasks, *self._running, return_exceptions=True)
-        if not drained:
-            log.warning("async events dropped at shutdown", extra={"queued": dropped})
+        if queued or cut_off:
+            log.warning("async events not finished at shutdown", extra={"queued": queued, "cut_off": cut_off})
 
 
 class LambdaApi:

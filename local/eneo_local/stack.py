@@ -19,6 +19,7 @@ import inspect
 import json
 import logging
 import os
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,7 @@ from typing import IO, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from eneo_local import local_model
-from eneo_local.bootstrap import AdminLogin, ensure_admin, register_local_model, resume_ingestion
+from eneo_local.bootstrap import AdminLogin, ensure_admin, register_local_model, resume_answers, resume_ingestion
 from eneo_local.event_sources import EventSources, Queue, apply_bucket_notifications, ensure_queues
 from eneo_local.gateway import Gateway, GatewayServer
 from eneo_local.lambda_api import AsyncInvoker, LambdaApi
@@ -147,6 +148,7 @@ class LocalStack:
 
         invoker = AsyncInvoker(self.functions)
         self._on_stop("async invokes", invoker.close)
+        await self._resume_answers(template, invoker)
         await self.lambda_server.start(LambdaApi(template, self.functions, invoker))
         self._on_stop("lambda api", self.lambda_server.stop)
         if self.ws_server is not None:
@@ -220,6 +222,26 @@ class LocalStack:
             log_file=str(server.log_file))
         self.local_model = server
         log.info("local chat model registered", extra={"model": local_model.MODEL_NAME, "tenants": tenants})
+
+    async def _resume_answers(self, template: StackTemplate, invoker: AsyncInvoker) -> None:
+        """Answers the last stop dropped (queued) or cut off (streaming): invoke `complete` again for the first,
+        fail the second with their partial text (eneo.answers.recovery)."""
+        name = next((f.environment["COMPLETE_FUNCTION_NAME"] for f in template.functions.values()
+                     if f.environment.get("COMPLETE_FUNCTION_NAME")), None)
+        complete = next((lid for lid, f in template.functions.items() if f.name == name), None)
+        if complete is None or self.login is None or self.login.created is None:
+            return
+
+        def submit(tenant_id: uuid.UUID, question_id: uuid.UUID) -> None:
+            invoker.submit(complete, {"tenant_id": str(tenant_id), "question_id": str(question_id)},
+                           str(uuid.uuid4()))
+
+        try:
+            invoked, lost = await resume_answers(submit)
+        except Exception as exc:  # the stack still serves; readers fail lost answers after the abandonment time
+            log.error("unfinished answers not resumed", extra={"error": type(exc).__name__})
+            return
+        log.info("unfinished answers resumed", extra={"reinvoked": invoked, "failed_as_lost": lost})
 
     async def _resume_ingestion(self, template: StackTemplate) -> None:
         """Documents caught mid-pipeline by the last stop lost their messages with moto: queue them again."""
