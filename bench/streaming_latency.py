@@ -14,8 +14,13 @@ receive time minus the fake's send time (tokens arrive in batches: each received
 mapped back to the tokens it completes). Reported as p50/p99 for each path, the platform's added
 latency (platform - direct) and the ratio platform/direct. Then `--sessions` answers at once, in
 both paths: tokens lost and duplicated (expected text vs received; must be 0) and the latencies.
-Finally the sequential part again on a stack started with ANSWER_STREAM_BATCH_MS=0, to show what
-batching costs (`--no-unbatched` skips it).
+Each platform phase also counts its Redis writes (XADD calls, from Redis's INFO commandstats) per answer.
+
+Both parts run twice: on a stack with the default batching (adaptive: a delta is written at once when no
+write of its stream is in flight, eneo.answers.batching) and on the baseline, a stack started with
+ANSWER_STREAM_BATCH_MS=20 (the fixed 20 ms interval that was the default before). The summary prints the
+targets: added per-token delay at one stream under 3 ms p50 and 5 ms p99, and Redis writes at
+`--sessions` streams within 1.5x the baseline's (`--no-baseline` skips the baseline stack).
 
 Every phase first starts as many warm instances of sessions, complete and ws as it has sessions
 and runs a round it does not count (connections, caches); in each round the direct answers run,
@@ -27,7 +32,7 @@ even when the benchmark fails. It also prints where the CPU went while the platf
 Exit code 1 if a token was lost or duplicated, or a session failed.
 
 Run:  .venv/bin/python bench/streaming_latency.py [--tokens 100] [--delay-ms 10] [--sessions 50]
-      [--rounds 20] [--concurrent-rounds 2] [--no-unbatched] [--keep]
+      [--rounds 20] [--concurrent-rounds 2] [--no-baseline] [--keep]
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ from typing import Any
 
 import httpx
 from openai import AsyncOpenAI
+from redis import Redis
 from websockets.asyncio.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,6 +70,8 @@ PROVIDER_KEY = "bench-provider-key-0123456789"
 MODEL = "fake-model"
 SYSTEM = "Svara."
 RECV_TIMEOUT = 60.0
+# Redis stamps each entry id with its wall clock (ms); this converts such a time to this machine's monotonic one.
+WALL_MINUS_MONOTONIC = time.time() - time.monotonic()
 
 
 # --- the fake provider, in its own process -----------------------------------------------------
@@ -246,6 +254,25 @@ class CpuMeter:
         return f"{total / self.wall:.2f} of {os.cpu_count()} cores busy: {parts}"
 
 
+class RedisWrites:
+    """XADD calls Redis served between start() and stop(): every entry of every answer stream."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.redis = Redis.from_url(stack.endpoints["redis_url"])
+        self.calls = 0
+        self._mark = 0
+
+    def _xadds(self) -> int:
+        stats: dict[str, Any] = self.redis.info("commandstats")  # type: ignore[assignment]
+        return int(stats.get("cmdstat_xadd", {}).get("calls", 0))
+
+    def start(self) -> None:
+        self._mark = self._xadds()
+
+    def stop(self) -> None:
+        self.calls += self._xadds() - self._mark
+
+
 # --- one streamed answer, either way -----------------------------------------------------------
 
 @dataclass
@@ -256,6 +283,7 @@ class Run:
     question: str
     started: float
     pieces: list[tuple[float, str]] = field(default_factory=list)
+    written: list[float] = field(default_factory=list)  # platform: when Redis took each piece's entry
     frame_ids: list[str] = field(default_factory=list)
     error: str = ""
 
@@ -300,6 +328,7 @@ async def platform_run(http: httpx.AsyncClient, ws: ClientConnection, org: Org, 
             run.frame_ids.append(str(message.get("id")))
             if kind == "text":
                 run.pieces.append((received, message["text"]))
+                run.written.append(int(str(message["id"]).split("-")[0]) / 1000 - WALL_MINUS_MONOTONIC)
             elif kind == "error":
                 run.error = f"error frame: {message.get('code')}"
                 return run
@@ -322,6 +351,7 @@ class Outcome:
 
     ttft: list[float] = field(default_factory=list)
     per_token: list[float] = field(default_factory=list)
+    to_redis: list[float] = field(default_factory=list)  # per token: entry written - sent (platform)
     sessions: int = 0
     failed: int = 0
     lost: int = 0
@@ -355,10 +385,12 @@ class Outcome:
             total += len(token)
             ends.append(total)
         index, received = 0, 0
-        for at, piece in run.pieces:
+        for number, (at, piece) in enumerate(run.pieces):
             received += len(piece)
             while index < len(ends) and ends[index] <= received:
                 self.per_token.append((at - sent[index]) * 1000)
+                if run.written:
+                    self.to_redis.append((run.written[number] - sent[index]) * 1000)
                 index += 1
 
 
@@ -377,6 +409,12 @@ class Phase:
     direct: Outcome = field(default_factory=Outcome)
     platform: Outcome = field(default_factory=Outcome)
     cpu: str = ""  # where the CPU went while the platform streamed (counted rounds)
+    xadds: int = 0  # Redis writes while the platform streamed (counted rounds)
+    answers: int = 0  # platform answers in the counted rounds
+
+    @property
+    def writes_per_answer(self) -> float:
+        return self.xadds / self.answers if self.answers else float("nan")
 
 
 async def run_phase(name: str, fake: FakeProcess, stack: Stack, org: Org, *, sessions: int, rounds: int,
@@ -385,6 +423,7 @@ async def run_phase(name: str, fake: FakeProcess, stack: Stack, org: Org, *, ses
     once, then `sessions` platform answers at once, each on its own already open WebSocket."""
     phase = Phase(name)
     cpu = CpuMeter(stack, fake)
+    writes = RedisWrites(stack)
     print(f"{name}: {rounds} rounds after a warm-up ...", file=sys.stderr, flush=True)
     await prewarm(stack, sessions)
     limits = httpx.Limits(max_connections=sessions + 10, max_keepalive_connections=sessions + 10)
@@ -401,21 +440,46 @@ async def run_phase(name: str, fake: FakeProcess, stack: Stack, org: Org, *, ses
             direct = await asyncio.gather(*(direct_run(client, f"direct {tag} s{i}") for i in range(sessions)))
             if round_:
                 cpu.start()
+                writes.start()
             platform = await asyncio.gather(*(platform_run(http, ws, org, f"platform {tag} s{i}")
                                               for i, ws in enumerate(sockets)))
             await asyncio.sleep(0.2)  # the last relays and saves finish before the fake is asked
             if round_:
                 cpu.stop()
+                writes.stop()
+                phase.answers += sessions
             sent = fake.sent()
             for run in direct:
                 phase.direct.add(run, sent.get(run.question), tokens, count_latency=round_ > 0)
             for run in platform:
                 phase.platform.add(run, sent.get(run.question), tokens, count_latency=round_ > 0)
     phase.cpu = cpu.summary() if rounds else ""
+    phase.xadds = writes.calls
+    writes.redis.close()
     return phase
 
 
 # --- report ------------------------------------------------------------------------------------
+
+def print_targets(args: argparse.Namespace, phases: dict[str, Phase]) -> None:
+    """The adaptive batching's targets, each against the baseline measured in this run."""
+    one = phases.get("1 stream")
+    if one is not None:
+        (d50, d99), (p50, p99) = percentiles(one.direct.per_token), percentiles(one.platform.per_token)
+        print(f"target: added per-token delay at one stream < 3 ms p50 and < 5 ms p99: "
+              f"{p50 - d50:.1f} ms p50, {p99 - d99:.1f} ms p99")
+    many, base = phases.get(f"{args.sessions} streams"), phases.get(f"{args.sessions} streams, fixed 20 ms")
+    if many is not None and base is not None:
+        print(f"target: Redis writes at {args.sessions} streams within 1.5x the fixed 20 ms batching's: "
+              f"{many.writes_per_answer:.1f} vs {base.writes_per_answer:.1f} XADD per answer = "
+              f"{many.writes_per_answer / base.writes_per_answer:.2f}x")
+    for name in ("1 stream", f"{args.sessions} streams"):
+        if name in phases and f"{name}, fixed 20 ms" in phases:
+            f50, f99 = percentiles(phases[f"{name}, fixed 20 ms"].platform.per_token)
+            a50, a99 = percentiles(phases[name].platform.per_token)
+            print(f"per token (recv - sent) at {name}: adaptive {a50:.1f}/{a99:.1f} ms p50/p99, "
+                  f"fixed 20 ms {f50:.1f}/{f99:.1f} ms")
+
 
 def print_report(args: argparse.Namespace, phases: list[Phase]) -> None:
     print(f"Streamed answers: {args.tokens} tokens, {args.delay_ms:g} ms apart; times in ms; "
@@ -431,12 +495,22 @@ def print_report(args: argparse.Namespace, phases: list[Phase]) -> None:
             print(f"{phase.name + ': ' + label:<34}{d50:>11.1f}{d99:>8.1f}{p50:>14.1f}{p99:>8.1f}"
                   f"{p50 - d50:>11.1f}{p99 - d99:>8.1f}{p50 / d50:>10.1f}x{p99 / d99:>7.1f}x")
     print()
+    print("where a platform token's time goes (ms, p50/p99): sent -> written to Redis (complete, batching; "
+          "Redis's clock, 1 ms steps; a frame the relay merged counts from its last entry), written -> received "
+          "(ws relay, gateway)")
+    for phase in phases:
+        w50, w99 = percentiles(phase.platform.to_redis)
+        r50, r99 = percentiles([t - w for t, w in zip(phase.platform.per_token, phase.platform.to_redis,
+                                                       strict=False)])
+        print(f"  {phase.name}: to Redis {w50:.1f}/{w99:.1f}, Redis to client {r50:.1f}/{r99:.1f}")
+    print()
     print(f"{'':<34}{'sessions':>9}{'failed':>8}{'lost':>7}{'dup':>6}{'reordered':>11}{'tokens/frame':>14}"
-          "  (incl. warm-up)")
+          f"{'XADD/answer':>13}  (incl. warm-up; XADDs: counted rounds)")
     for phase in phases:
         for path, o in (("direct", phase.direct), ("platform", phase.platform)):
+            xadds = f"{phase.writes_per_answer:>13.1f}" if path == "platform" else ""
             print(f"{phase.name + ': ' + path:<34}{o.sessions:>9}{o.failed:>8}{o.lost:>7}{o.duplicated:>6}"
-                  f"{o.reordered:>11}{o.received / max(o.pieces, 1):>14.2f}")
+                  f"{o.reordered:>11}{o.received / max(o.pieces, 1):>14.2f}{xadds}")
             for error in sorted(set(o.errors))[:5]:
                 print(f"    {error}")
     print()
@@ -447,18 +521,19 @@ def print_report(args: argparse.Namespace, phases: list[Phase]) -> None:
 
 async def bench(args: argparse.Namespace, work: Path, fake: FakeProcess, tokens: list[str]) -> list[Phase]:
     phases: list[Phase] = []
-    batched = {"ENEO_MAX_CONCURRENCY": str(args.sessions + 10)}
-    with local_stack(work / "batched", batched, max_connections=4 * args.sessions + 60) as stack:
-        org = make_org(stack, fake.url)
-        phases.append(await run_phase("sequential", fake, stack, org, sessions=1, rounds=args.rounds, tokens=tokens))
-        phases.append(await run_phase(f"{args.sessions} at once", fake, stack, org, sessions=args.sessions,
-                                      rounds=args.concurrent_rounds, tokens=tokens))
-    if not args.no_unbatched:
-        unbatched = {"ANSWER_STREAM_BATCH_MS": "0", "ENEO_WORKER_ENV_PASSTHROUGH": "ANSWER_STREAM_BATCH_MS"}
-        with local_stack(work / "unbatched", unbatched) as stack:
+    stacks = [("", {"ANSWER_STREAM_BATCH_MS": "0"})]
+    if not args.no_baseline:
+        stacks.append((", fixed 20 ms", {"ANSWER_STREAM_BATCH_MS": "20"}))
+    for suffix, batching in stacks:
+        env = {"ENEO_MAX_CONCURRENCY": str(args.sessions + 10),
+               "ENEO_WORKER_ENV_PASSTHROUGH": "ANSWER_STREAM_BATCH_MS"} | batching
+        folder = work / (batching["ANSWER_STREAM_BATCH_MS"] + "ms")
+        with local_stack(folder, env, max_connections=4 * args.sessions + 60) as stack:
             org = make_org(stack, fake.url)
-            phases.append(await run_phase("sequential, batch 0 ms", fake, stack, org, sessions=1,
-                                          rounds=args.rounds, tokens=tokens))
+            phases.append(await run_phase(f"1 stream{suffix}", fake, stack, org, sessions=1, rounds=args.rounds,
+                                          tokens=tokens))
+            phases.append(await run_phase(f"{args.sessions} streams{suffix}", fake, stack, org,
+                                          sessions=args.sessions, rounds=args.concurrent_rounds, tokens=tokens))
     return phases
 
 
@@ -469,7 +544,8 @@ def main() -> int:
     parser.add_argument("--sessions", type=int, default=50, help="answers streamed at once (50)")
     parser.add_argument("--rounds", type=int, default=20, help="counted sequential rounds per path (20)")
     parser.add_argument("--concurrent-rounds", type=int, default=2, help="counted rounds of --sessions at once (2)")
-    parser.add_argument("--no-unbatched", action="store_true", help="skip the run with ANSWER_STREAM_BATCH_MS=0")
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="skip the baseline stack (ANSWER_STREAM_BATCH_MS=20, the fixed interval)")
     parser.add_argument("--keep", action="store_true", help="keep the stacks' data and logs (the folder is printed)")
     args = parser.parse_args()
     if not 1 <= args.tokens <= 1000:
@@ -488,7 +564,10 @@ def main() -> int:
         else:
             shutil.rmtree(work, ignore_errors=True)
     print_report(args, phases)
-    print(f"\n{time.monotonic() - started:.0f} s in all; batch: ANSWER_STREAM_BATCH_MS (20 ms unless said)")
+    print()
+    print_targets(args, {phase.name: phase for phase in phases})
+    print(f"\n{time.monotonic() - started:.0f} s in all; batching adaptive (ANSWER_STREAM_BATCH_MS=0) unless "
+          "said")
     bad = any(o.lost or o.duplicated or o.failed or o.reordered for p in phases for o in (p.direct, p.platform))
     return 1 if bad else 0
 

@@ -15,11 +15,13 @@ class Stream:
     def __init__(self, delay: float = 0.0, failures: int = 0) -> None:
         self.delay, self.failures = delay, failures
         self.entries: list[str] = []
+        self.started = 0  # writes begun
         self.in_flight = 0
         self.most_in_flight = 0
 
     async def add(self, type_: str, data: dict[str, str]) -> str:
         assert type_ == "text"
+        self.started += 1
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
@@ -35,14 +37,30 @@ class Stream:
 
 
 async def test_an_idle_stream_writes_each_delta_at_once() -> None:
-    stream = Stream()
+    stream = Stream(delay=0.002)
     batcher = AdaptiveBatcher(stream)
     for i in range(5):
         await batcher.add(f"t{i} ")
-        await asyncio.sleep(0)  # one turn of the loop: the write has happened, no later delta was needed
-        assert stream.entries == [f"t{j} " for j in range(i + 1)]
+        await asyncio.sleep(0)  # one turn of the loop: its write has begun, no later delta was needed
+        assert stream.started == i + 1
+        await asyncio.sleep(0.02)  # tokens slower than a write and its cool-down
     await batcher.flush()
+    assert stream.entries == [f"t{i} " for i in range(5)]
     assert batcher.writes == 5 and not batcher.pending
+
+
+async def test_a_delta_during_the_cool_down_waits_at_most_as_long_as_the_write_took() -> None:
+    stream = Stream(delay=0.05)
+    batcher = AdaptiveBatcher(stream)
+    await batcher.add("a ")
+    await asyncio.sleep(0.06)  # "a " written after 50 ms; the stream cools down for as long
+    await batcher.add("b ")
+    await batcher.add("c ")
+    assert stream.started == 1
+    await asyncio.sleep(0.1)
+    assert stream.started == 2  # "b c " went as one write when the cool-down ended, without a flush
+    await batcher.flush()
+    assert stream.entries == ["a ", "b c "]
 
 
 async def test_deltas_coalesce_while_a_slow_write_is_in_flight() -> None:

@@ -48,9 +48,9 @@ class Settings(BaseSettings):
     answer_stream_ttl_seconds: int = Field(3600, ge=600, description="Longer than any answer streams (text "
                                                                  "entries do not renew it).")
     answer_stream_batch_ms: int = Field(
-        0, ge=0, description="0: a text delta is written at once when no write of its stream is in flight, and "
-                             "deltas that arrive meanwhile go together in the next (eneo.answers.batching); N > 0: "
-                             "at most one text entry every N ms, fewer writes for up to N ms more per token.")
+        0, ge=0, description="0: a text delta is written at once when its stream is idle, and deltas that arrive "
+                             "while it is busy writing go together in the next (eneo.answers.batching); N > 0: at "
+                             "most one text entry every N ms, fewer writes for up to N ms more per token.")
     answer_reserve_tokens: int = Field(1024, ge=16, description="Room kept for the answer when max_tokens is unset.")
     question_max_chars: int = Field(20_000, ge=1)
     answer_abandon_seconds: int = Field(
