@@ -12,6 +12,8 @@ import httpx
 import psycopg
 import pytest
 
+from eneo.answers.stream import stream_key
+from eneo.core.redis import get_redis
 from eneo_local.services import Endpoints
 from tests.fakes.llm_server import FakeLLMServer
 from tests.integration.conftest import Member, Org
@@ -83,6 +85,7 @@ async def test_a_204_route_answers_500_when_its_commit_fails(client: httpx.Async
     _internal_error(await client.delete(session, headers=chat.admin.headers))
     r = await client.get(session, headers=chat.admin.headers)
     assert r.status_code == 200, "the delete was rolled back: the session is still there"
+    assert await get_redis().exists(stream_key(answer["question"]["id"])), "and so is its answer's stream"
 
 
 async def test_a_200_route_answers_500_when_its_commit_fails(client: httpx.AsyncClient, failing_commits: Any,

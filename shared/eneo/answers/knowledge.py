@@ -64,7 +64,6 @@ async def _search(tenant_id: uuid.UUID, user_id: uuid.UUID, group_ids: Sequence[
             return []
         hits = await retrieve_for_question(uow.session, tenant_id=tenant_id, group_ids=readable, question=question,
                                            history=list(earlier_questions), limit=limit)
-        await uow.commit()
     return [Source(info_blob_id=h.info_blob_id, title=h.title, chunk_index=h.chunk_index, page=h.page, text=h.text,
                    score=h.score) for h in hits]
 

@@ -29,7 +29,7 @@ async def create_key(uow: UnitOfWork, settings: Settings, p: Principal, data: Ap
                  key_hash=token_hash(key, settings.pepper), last4=key[-4:], scope=data.scope,
                  assistant_id=data.assistant_id, expires_at=data.expires_at)
     uow.session.add(row)
-    await uow.commit()
+    await uow.session.flush()
     return ApiKeyCreated(**ApiKeyOut.model_validate(row).model_dump(), key=key)
 
 
@@ -47,5 +47,5 @@ async def revoke_key(uow: UnitOfWork, p: Principal, key_id: uuid.UUID) -> ApiKey
         raise NotFound("API key")
     if row.revoked_at is None:
         row.revoked_at = utcnow()
-        await uow.commit()
+        await uow.session.flush()
     return row

@@ -167,7 +167,6 @@ async def create_assistant(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, d
     await _set_groups(uow, assistant, group_ids)
     await uow.session.flush()
     out = await _out(uow.session, assistant)
-    await uow.commit()
     return out
 
 
@@ -196,13 +195,12 @@ async def update_assistant(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUI
         await _set_groups(uow, assistant, await _check_groups(uow, p, assistant.space_id, data.groups))
     await uow.session.flush()
     out = await _out(uow.session, assistant)
-    await uow.commit()
     return out
 
 
 async def delete_assistant(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUID) -> None:
     await uow.session.delete(await _editable(uow, p, assistant_id))
-    await uow.commit()
+    await uow.session.flush()
 
 
 async def restore_prompt(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUID, version: int) -> AssistantOut:
@@ -215,7 +213,6 @@ async def restore_prompt(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUID,
         _record_prompt(uow, p, assistant, prompt.text, assistant.prompt_version + 1)
     await uow.session.flush()
     out = await _out(uow.session, assistant)
-    await uow.commit()
     return out
 
 

@@ -195,7 +195,7 @@ async def list_embedding_models(uow: UnitOfWork, p: Principal, *, include_disabl
     await ensure_local_embedding_model(uow.session, p.tenant_id)
     rows, providers, next_cursor = await page_of_models(uow, p, EmbeddingModel, include_disabled=include_disabled,
                                                         limit=limit, cursor=cursor)
-    await uow.commit()
+    await uow.session.flush()
     return [embedding_model_out(m, providers.get(m.provider_id) if m.provider_id else None)
             for m in rows], next_cursor
 
@@ -218,7 +218,7 @@ async def create_embedding_model(uow: UnitOfWork, p: Principal, data: EmbeddingM
     await ensure_embedding_index(uow.session, model)
     if data.is_default:
         await make_default(uow.session, model, DEFAULT_LOCK)
-    await uow.commit()
+    await uow.session.flush()
     return embedding_model_out(model, provider)
 
 
@@ -235,7 +235,7 @@ async def update_embedding_model(uow: UnitOfWork, p: Principal, model_id: uuid.U
         model.enabled = changes["enabled"]
     if settle_default(model, changes.get("is_default")):  # without a default, the local one steps in
         await make_default(uow.session, model, DEFAULT_LOCK)
-    await uow.commit()
+    await uow.session.flush()
     return embedding_model_out(model, provider)
 
 
@@ -255,4 +255,4 @@ async def delete_embedding_model(uow: UnitOfWork, p: Principal, model_id: uuid.U
     await uow.session.delete(model)
     await flush_or(uow, Conflict("This embedding model is still in use", code="embedding_model_in_use"))
     await uow.session.execute(text("SELECT drop_embedding_index(:id)"), {"id": model.id})
-    await uow.commit()
+    await uow.session.flush()

@@ -146,7 +146,6 @@ async def create_provider(uow: UnitOfWork, p: Principal, data: ProviderCreate) -
     _set_key(provider, data.api_key.get_secret_value() if data.api_key else None)
     uow.session.add(provider)
     await flush_or(uow, _name_taken())
-    await uow.commit()
     return provider_out(provider)
 
 
@@ -186,7 +185,6 @@ async def update_provider(uow: UnitOfWork, p: Principal, provider_id: uuid.UUID,
     if "api_key" in changes:
         _set_key(provider, new_key)
     await flush_or(uow, _name_taken())
-    await uow.commit()
     return provider_out(provider)
 
 
@@ -201,7 +199,6 @@ async def delete_provider(uow: UnitOfWork, p: Principal, provider_id: uuid.UUID)
         raise Conflict(f"{' and '.join(using)} use this provider; delete them first", code="provider_in_use")
     await uow.session.delete(provider)
     await flush_or(uow, Conflict("This provider is still in use", code="provider_in_use"))
-    await uow.commit()
 
 
 def provider_config(provider: ModelProvider) -> ProviderConfig:
@@ -271,7 +268,7 @@ async def create_model(uow: UnitOfWork, p: Principal, data: ModelCreate) -> Mode
     await flush_or(uow, _model_taken())
     if data.is_default:
         await make_default(uow.session, model, DEFAULT_LOCK)
-    await uow.commit()
+    await uow.session.flush()
     return model_out(model, provider)
 
 
@@ -301,7 +298,7 @@ async def update_model(uow: UnitOfWork, p: Principal, model_id: uuid.UUID, data:
     await flush_or(uow, _model_taken())
     if promote:
         await make_default(uow.session, model, DEFAULT_LOCK)
-    await uow.commit()
+    await uow.session.flush()
     return model_out(model, provider)
 
 
@@ -317,7 +314,6 @@ async def delete_model(uow: UnitOfWork, p: Principal, model_id: uuid.UUID) -> No
                        "or disable the model instead", code="model_in_use")
     await uow.session.delete(model)
     await flush_or(uow, Conflict("This model is still referenced; disable it instead", code="model_in_use"))
-    await uow.commit()
 
 
 # --- for other domains -----------------------------------------------------------------------------
@@ -388,4 +384,4 @@ async def ensure_managed_provider(uow: UnitOfWork, *, name: str, base_url: str, 
             if await default_model(uow) is None:
                 await make_default(uow.session, row, DEFAULT_LOCK)
         provider.config = {**provider.config, "managed_models": [*registered, model]}
-    await uow.commit()
+    await uow.commit()  # each tenant in its own transaction: the caller may act_as another next

@@ -145,7 +145,7 @@ async def create_transcription_model(uow: UnitOfWork, p: Principal, data: Transc
                                  code="transcription_model_name_taken"))
     if data.is_default:
         await make_default(uow.session, model, DEFAULT_LOCK)
-    await uow.commit()
+    await uow.session.flush()
     return transcription_model_out(model, provider)
 
 
@@ -157,7 +157,7 @@ async def update_transcription_model(uow: UnitOfWork, p: Principal, model_id: uu
         model.enabled = changes["enabled"]
     if settle_default(model, changes.get("is_default")):  # without a default, the oldest enabled model steps in
         await make_default(uow.session, model, DEFAULT_LOCK)
-    await uow.commit()
+    await uow.session.flush()
     return transcription_model_out(model, provider)
 
 
@@ -165,4 +165,4 @@ async def delete_transcription_model(uow: UnitOfWork, p: Principal, model_id: uu
     """Always allowed: documents transcribed with it keep their text."""
     model, _ = await _with_provider(uow, p, model_id)
     await uow.session.delete(model)
-    await uow.commit()
+    await uow.session.flush()

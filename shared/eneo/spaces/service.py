@@ -56,7 +56,7 @@ async def create_space(uow: UnitOfWork, p: Principal, data: SpaceCreate) -> Spac
     await uow.session.flush()
     uow.session.add(SpaceMember(space_id=space.id, user_id=p.user_id, tenant_id=p.tenant_id,
                                 role=SpaceRole.admin))
-    await uow.commit()
+    await uow.session.flush()
     return _out(space, SpaceRole.admin)
 
 
@@ -95,7 +95,7 @@ async def update_space(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, data:
     space = await authorize(uow, p, space_id, SpaceAction.update)
     for field, value in data.model_dump(exclude_unset=True, exclude_none=True).items():
         setattr(space, field, value)
-    await uow.commit()
+    await uow.session.flush()
     return await get_space(uow, p, space_id)
 
 
@@ -106,7 +106,7 @@ async def delete_space(uow: UnitOfWork, p: Principal, space_id: uuid.UUID) -> No
     group_ids = (await uow.session.scalars(
         select(Group.id).where(Group.space_id == space.id, Group.tenant_id == p.tenant_id))).all()
     await uow.session.delete(space)
-    await uow.commit()
+    await uow.commit()  # before the files go: only a deletion that holds removes them
     await delete_collection_files(p.tenant_id, group_ids)
 
 
@@ -151,7 +151,7 @@ async def add_member(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, data: M
     if await uow.session.get(SpaceMember, (space_id, user.id)) is not None:
         raise Conflict("The user is already a member; change their role instead", code="already_member")
     uow.session.add(SpaceMember(space_id=space_id, user_id=user.id, tenant_id=p.tenant_id, role=data.role))
-    await uow.commit()
+    await uow.session.flush()
     return await get_space(uow, p, space_id)
 
 
@@ -162,7 +162,7 @@ async def update_member(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, user
     if member.role == SpaceRole.admin and role != SpaceRole.admin:
         await _ensure_another_admin(uow, space_id, user_id)
     member.role = role
-    await uow.commit()
+    await uow.session.flush()
     return await get_space(uow, p, space_id)
 
 
@@ -178,4 +178,4 @@ async def remove_member(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, user
     if member.role == SpaceRole.admin:
         await _ensure_another_admin(uow, space_id, user_id)
     await uow.session.delete(member)
-    await uow.commit()
+    await uow.session.flush()

@@ -42,6 +42,6 @@ async def update_tenant(uow: SysAdmin, tenant_id: uuid.UUID, body: TenantUpdate)
 async def create_tenant_user(uow: SysAdmin, tenant_id: uuid.UUID, body: UserCreate) -> UserCreated:
     """A tenant's first admin (or any user), created by the sysadmin."""
     await service.get_tenant(uow, tenant_id)
-    await uow.commit()
+    await uow.commit()  # ends the read: act_as binds the next transaction to the tenant
     uow.act_as(tenant_id)
     return await users.create_user(uow, get_settings(), tenant_id, body)

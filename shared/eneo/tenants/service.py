@@ -24,7 +24,6 @@ async def create_tenant(uow: UnitOfWork, data: TenantCreate) -> Tenant:
     tenant = Tenant(name=data.name)
     uow.session.add(tenant)
     await _flush_unique_name(uow, data.name)
-    await uow.commit()
     return tenant
 
 
@@ -44,5 +43,4 @@ async def update_tenant(uow: UnitOfWork, tenant_id: uuid.UUID, data: TenantUpdat
     for field, value in data.model_dump(exclude_unset=True, exclude_none=True).items():
         setattr(tenant, field, value)
     await _flush_unique_name(uow, tenant.name)
-    await uow.commit()
     return tenant

@@ -50,7 +50,7 @@ async def login(uow: UnitOfWork, settings: Settings, redis: Redis, *, email: str
         raise Unauthorized("Wrong e-mail or password", code="invalid_credentials")
     await check_account(uow, user.id)
     user.last_login_at = utcnow()
-    await uow.commit()
+    await uow.commit()  # saved before the failed-login count is cleared and a token handed out
     await ratelimit.reset(redis, account_key)
     token, expires_in = create_access_token(settings, user_id=user.id, tenant_id=user.tenant_id,
                                             generation=user.session_generation)
@@ -72,7 +72,7 @@ async def create_user(uow: UnitOfWork, settings: Settings, tenant_id: uuid.UUID,
         await uow.rollback()
         raise Conflict("A user with this e-mail already exists", code="email_taken") from None
     await create_personal_space(uow, user)
-    await uow.commit()
+    await uow.session.flush()
     return UserCreated(**UserOut.model_validate(user).model_dump(), invitation_token=invitation)
 
 
@@ -91,7 +91,7 @@ async def reissue_invitation(uow: UnitOfWork, settings: Settings, p: Principal, 
     if user.state == UserState.deactivated:
         raise Conflict("Reactivate the user before inviting them again", code="user_deactivated")
     token = _new_invitation(settings, user)
-    await uow.commit()
+    await uow.session.flush()
     assert user.invite_expires_at is not None
     return Invitation(invitation_token=token, expires_at=user.invite_expires_at)
 
@@ -109,7 +109,7 @@ async def accept_invitation(uow: UnitOfWork, settings: Settings, data: Invitatio
     user.invite_token_hash = None
     user.invite_expires_at = None
     user.session_generation += 1
-    await uow.commit()
+    await uow.session.flush()
     return UserOut.model_validate(user)
 
 
@@ -122,7 +122,7 @@ async def change_password(uow: UnitOfWork, settings: Settings, p: Principal, dat
         raise BadRequest("The new password must differ from the current one", code="password_unchanged")
     user.password_hash = hash_password(data.new_password)
     user.session_generation += 1
-    await uow.commit()
+    await uow.session.flush()
     token, expires_in = create_access_token(settings, user_id=user.id, tenant_id=user.tenant_id,
                                             generation=user.session_generation)
     return AccessToken(access_token=token, expires_in=expires_in)
@@ -163,7 +163,7 @@ async def update_user(uow: UnitOfWork, p: Principal, user_id: uuid.UUID, data: U
         raise Conflict("An invited user becomes active by accepting the invitation", code="user_invited")
     for field, value in changes.items():
         setattr(user, field, value)
-    await uow.commit()
+    await uow.session.flush()
     return user
 
 
@@ -177,5 +177,5 @@ async def delete_user(uow: UnitOfWork, p: Principal, user_id: uuid.UUID) -> None
     group_ids = (await uow.session.scalars(select(Group.id).join(Space, Space.id == Group.space_id).where(
         Space.owner_id == user.id, Space.personal, Space.tenant_id == p.tenant_id))).all()
     await uow.session.delete(user)
-    await uow.commit()
+    await uow.commit()  # before the files go: only a deletion that holds removes them
     await delete_collection_files(p.tenant_id, group_ids)  # the personal space's documents' files
