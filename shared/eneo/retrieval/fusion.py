@@ -11,9 +11,11 @@ similarity (`lexical_weight`):
 
 a margin of MARGIN_SURE or more is a sure dense list (w = 0: the dense ranking as it is); a flat top
 gives the full-text list twice the dense list's say. A keyword query (at most three content words,
-all in the best full-text hit: a case number, a name) keeps at least equal weight, as identifiers are
-what dense models know least. bench/retrieval_eval.py shows the effect on tests/fixtures/corpus; the
-two constants were chosen there (0.15-0.2 and 2 are a plateau), so that set flatters them a little.
+all in the best full-text hit: a case number, a name) keeps more than equal weight (KEYWORD_WEIGHT), as
+identifiers are what dense models know least: at equal weight the only chunk holding the identifier, first
+in full text and absent from the dense list, ties with the dense list's first guess and loses the tie.
+bench/retrieval_eval.py shows the effect on tests/fixtures/corpus; the two
+constants were chosen there (0.15-0.2 and 2 are a plateau), so that set flatters them a little.
 
 The scores are normalised so that 1.0 means first in every list at the weights used.
 """
@@ -29,6 +31,7 @@ from eneo.retrieval.vector import Scored
 
 RRF_K = 60  # the usual constant: ranks 1 and 2 differ little, the top 60 all count
 KEYWORD_MAX_TERMS = 3  # a query of at most this many content words is a keyword query
+KEYWORD_WEIGHT = 1.25  # the least lexical weight for a keyword query: above 1, so it wins a tie with dense
 LEXICAL_MAX = 2.0
 MARGIN_SURE = 0.15
 
@@ -70,7 +73,7 @@ def lexical_weight(dense: Sequence[Scored], lexical: Sequence[LexicalHit]) -> fl
     if not lexical:
         return 0.0
     weight = LEXICAL_MAX * max(0.0, 1.0 - dense_margin(dense) / MARGIN_SURE)
-    return max(weight, 1.0) if is_keyword_query(lexical) else weight
+    return max(weight, KEYWORD_WEIGHT) if is_keyword_query(lexical) else weight
 
 
 def fuse(dense: Sequence[Scored], lexical: Sequence[LexicalHit], limit: int,
