@@ -25,8 +25,28 @@ log = logging.getLogger("eneo.http")
 
 _HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
                413: "payload_too_large", 415: "unsupported_media_type"}
-_SAFE_DEFAULTS = [(b"cache-control", b"no-store"), (b"x-content-type-options", b"nosniff")]
+# Answers carry tokens and personal data: no cache may keep them, no browser may second-guess their type,
+# frame them or tell another site where they came from. The API serves no page, so its policy allows nothing:
+# an HTML body (an error echoing input, a future page) can run no script and load nothing.
+_SAFE_DEFAULTS = [
+    (b"cache-control", b"no-store"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"),
+]
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._=-]{1,128}$")
+
+
+def _hsts(scope: Scope, max_age: int) -> list[tuple[bytes, bytes]]:
+    """Strict-Transport-Security for requests that came over https (API Gateway says so in X-Forwarded-Proto;
+    browsers ignore the header over http anyway, and the local stack serves http)."""
+    if max_age <= 0:
+        return []
+    proto = dict(scope.get("headers") or []).get(b"x-forwarded-proto", b"").decode("latin-1").lower()
+    if scope.get("scheme") != "https" and proto != "https":
+        return []
+    return [(b"strict-transport-security", f"max-age={max_age}; includeSubDomains".encode())]
 
 
 def error_body(code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -67,13 +87,15 @@ class RequestContextMiddleware:
     """Request id (client's, or API Gateway's, or new) into logs and the response; one access log line;
     safe default headers."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, hsts_max_age: int = 0) -> None:
         self.app = app
+        self.hsts_max_age = hsts_max_age
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        defaults = _SAFE_DEFAULTS + _hsts(scope, self.hsts_max_age)
         headers = dict(scope.get("headers") or [])
         rid = headers.get(b"x-request-id", b"").decode("latin-1")
         if not _REQUEST_ID.match(rid):
@@ -90,9 +112,7 @@ class RequestContextMiddleware:
                 headers = list(message.get("headers") or [])
                 names = {name.lower() for name, _ in headers}
                 headers.append((b"x-request-id", rid.encode()))
-                # Answers carry tokens and personal data: no cache may keep them, no browser may
-                # second-guess their type.
-                headers += [(k, v) for k, v in _SAFE_DEFAULTS if k not in names]
+                headers += [(k, v) for k, v in defaults if k not in names]
                 message["headers"] = headers
             await send(message)
 
@@ -137,9 +157,11 @@ def create_app(service: str, routers: Sequence[APIRouter],
     settings = get_settings()
     configure_logging(service, settings.log_level)
     settings.require_secrets()
+    # No Swagger UI page: FastAPI's loads its scripts from a CDN without integrity checks, and a page that runs
+    # scripts would need a weaker policy than the API's. The OpenAPI JSON is the contract; any OpenAPI tool reads it.
     app = FastAPI(title=f"Eneo {service}", version="1", redirect_slashes=False,
-                  openapi_url=f"/api/v1/docs/{service}/openapi.json", docs_url=f"/api/v1/docs/{service}",
-                  redoc_url=None)
+                  openapi_url=f"/api/v1/docs/{service}/openapi.json", docs_url=None, redoc_url=None,
+                  swagger_ui_oauth2_redirect_url=None)
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
@@ -162,5 +184,5 @@ def create_app(service: str, routers: Sequence[APIRouter],
                             200 if ok else 503)
 
     app.add_middleware(TrailingSlashMiddleware, router_app=app)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, hsts_max_age=settings.hsts_max_age_seconds)
     return app

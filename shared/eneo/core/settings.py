@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     page_size_max: int = Field(200, ge=1)
 
     log_level: str = "INFO"
+    hsts_max_age_seconds: int = Field(365 * 24 * 3600, ge=0, description="Strict-Transport-Security on answers to "
+                                      "https requests (0: none). The local stack serves http and gets none.")
 
     def require_secrets(self) -> None:
         """Refuse to serve with secrets that are missing or too short to be safe."""
