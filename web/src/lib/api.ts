@@ -1,0 +1,200 @@
+/** The typed API client: one place for the credential header, the platform's error shape and what an
+ * expired or revoked session does (back to sign-in, then back to where the user was). */
+import { goto } from '$app/navigation';
+import { currentToken, forgetToken, saveToken } from './session';
+
+export interface Page<T> {
+	items: T[];
+	next_cursor: string | null;
+}
+export interface User {
+	id: string;
+	tenant_id: string;
+	email: string;
+	name: string;
+	role: 'admin' | 'user';
+	state: string;
+}
+export interface Assistant {
+	id: string;
+	space_id: string;
+	name: string;
+	description: string;
+	published: boolean;
+	groups: { id: string; name?: string }[];
+}
+export interface Reference {
+	id: string;
+	title: string;
+	chunk_index: number;
+	page: number | null;
+	score: number;
+	n: number;
+}
+export type QuestionStatus = 'queued' | 'streaming' | 'completed' | 'failed';
+export interface Question {
+	id: string;
+	session_id: string;
+	question: string;
+	answer: string;
+	status: QuestionStatus;
+	partial: boolean;
+	error: { code: string; message: string } | null;
+	model: string;
+	feedback: { value: 1 | -1; text: string | null } | null;
+	references: Reference[];
+	created_at: string;
+	completed_at: string | null;
+}
+export interface SessionSummary {
+	id: string;
+	assistant_id: string;
+	name: string;
+	created_at: string;
+	updated_at: string;
+}
+export interface SessionDetail extends SessionSummary {
+	questions: Question[];
+}
+export interface Asked {
+	session_id: string;
+	question: Question;
+	stream: { sse: string; websocket: { action: 'subscribe'; question_id: string } } | null;
+}
+export interface InfoBlob {
+	id: string;
+	title: string;
+	group_id?: string;
+	status?: string;
+}
+export interface AppConfig {
+	websocket_url: string;
+}
+
+/** An API error in the platform's shape ({code, message, details, request_id}). */
+export class ApiError extends Error {
+	constructor(
+		readonly status: number,
+		readonly code: string,
+		message: string,
+		readonly retryAfter?: number,
+		readonly requestId?: string
+	) {
+		super(message);
+	}
+}
+
+/** Codes that mean "this credential no longer works": sign in again. */
+const SESSION_ENDED = new Set(['invalid_token', 'token_expired', 'token_revoked', 'unauthorized', 'not_authenticated']);
+
+export function isSessionEnd(status: number, code: string): boolean {
+	return status === 401 && SESSION_ENDED.has(code);
+}
+
+export async function errorOf(response: Response): Promise<ApiError> {
+	let code = `http_${response.status}`;
+	let message = response.statusText;
+	let requestId: string | undefined;
+	try {
+		const body = await response.json();
+		if (typeof body?.code === 'string') code = body.code;
+		if (typeof body?.message === 'string') message = body.message;
+		if (typeof body?.request_id === 'string') requestId = body.request_id;
+	} catch {
+		/* not JSON: keep the status */
+	}
+	const retry = Number(response.headers.get('retry-after'));
+	return new ApiError(response.status, code, message, Number.isFinite(retry) && retry > 0 ? retry : undefined, requestId);
+}
+
+/** Send the user to sign in, to come back to the page they are on. */
+export function toSignIn(expired = true): void {
+	forgetToken();
+	const here = location.pathname + location.search;
+	const next = here.startsWith('/login') ? '/' : here;
+	void goto(`/login?next=${encodeURIComponent(next)}${expired ? '&expired=1' : ''}`, { replaceState: true });
+}
+
+export function authHeaders(): Record<string, string> {
+	const token = currentToken();
+	return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+export async function request<T>(method: string, path: string, body?: unknown, init: RequestInit = {}): Promise<T> {
+	let response: Response;
+	try {
+		response = await fetch(path, {
+			...init,
+			method,
+			headers: {
+				Accept: 'application/json',
+				...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
+				...authHeaders(),
+				...(init.headers as Record<string, string> | undefined)
+			},
+			body: body !== undefined ? JSON.stringify(body) : undefined
+		});
+	} catch {
+		throw new ApiError(0, 'network', 'network');
+	}
+	if (!response.ok) {
+		const error = await errorOf(response);
+		if (isSessionEnd(error.status, error.code)) toSignIn();
+		throw error;
+	}
+	if (response.status === 204) return undefined as T;
+	return (await response.json()) as T;
+}
+
+export const api = {
+	async login(email: string, password: string): Promise<void> {
+		let response: Response;
+		try {
+			response = await fetch('/api/v1/users/login/token/', {
+				method: 'POST',
+				headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
+				body: new URLSearchParams({ username: email, password })
+			});
+		} catch {
+			throw new ApiError(0, 'network', 'network');
+		}
+		if (!response.ok) throw await errorOf(response);
+		const body = (await response.json()) as { access_token: string; expires_in: number };
+		saveToken(body.access_token, body.expires_in);
+	},
+	signOut(): void {
+		forgetToken();
+	},
+	signedIn: (): boolean => currentToken() !== null,
+	token: (): string | null => currentToken(),
+	me: () => request<User>('GET', '/api/v1/users/me/'),
+	assistants: () => request<Page<Assistant>>('GET', '/api/v1/assistants/?limit=100'),
+	sessions: (assistant: string) =>
+		request<Page<SessionSummary>>('GET', `/api/v1/assistants/${assistant}/sessions/?limit=100`),
+	session: (assistant: string, session: string) =>
+		request<SessionDetail>('GET', `/api/v1/assistants/${assistant}/sessions/${session}/`),
+	deleteSession: (assistant: string, session: string) =>
+		request<void>('DELETE', `/api/v1/assistants/${assistant}/sessions/${session}/`),
+	ask(assistant: string, session: string | null, question: string, idempotencyKey: string) {
+		const path = `/api/v1/assistants/${assistant}/sessions/${session ? `${session}/` : ''}`;
+		return request<Asked>('POST', path, { question, stream: true }, { headers: { 'Idempotency-Key': idempotencyKey } });
+	},
+	question: (id: string) => request<Question>('GET', `/api/v1/questions/${id}/`),
+	feedback: (assistant: string, session: string, question: string, value: 1 | -1 | null, text: string | null) =>
+		request<Question>('POST', `/api/v1/assistants/${assistant}/sessions/${session}/feedback/`, {
+			question_id: question,
+			value,
+			text
+		}),
+	infoBlob: (id: string) => request<InfoBlob>('GET', `/api/v1/info-blobs/${id}/`),
+	async config(): Promise<AppConfig> {
+		try {
+			const response = await fetch('/app-config.json', { headers: { Accept: 'application/json' } });
+			if (response.ok) return (await response.json()) as AppConfig;
+		} catch {
+			/* fall through to the default */
+		}
+		const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+		return { websocket_url: `${scheme}//${location.host}/live` };
+	}
+};

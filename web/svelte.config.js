@@ -1,0 +1,29 @@
+import adapter from '@sveltejs/adapter-static';
+import { vitePreprocess } from '@sveltejs/vite-plugin-svelte';
+
+/** A single-page app: every route renders in the browser; index.html is the fallback for all paths
+ * outside /api/ (the local stack and CloudFront both serve it so). */
+const config = {
+	preprocess: vitePreprocess(),
+	kit: {
+		adapter: adapter({ pages: 'build', assets: 'build', fallback: 'index.html', strict: true }),
+		// Hashes of SvelteKit's inline start-up script go into a CSP <meta> of the HTML: no 'unsafe-inline'.
+		csp: {
+			mode: 'hash',
+			directives: {
+				'default-src': ['self'],
+				'script-src': ['self'],
+				'style-src': ['self'],
+				'img-src': ['self', 'data:'],
+				'font-src': ['self'],
+				'connect-src': ['self', 'ws:', 'wss:'],
+				'object-src': ['none'],
+				'base-uri': ['self'],
+				'form-action': ['self']
+			}
+		},
+		version: { pollInterval: 0 }
+	}
+};
+
+export default config;
