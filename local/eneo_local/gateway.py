@@ -34,6 +34,7 @@ from eneo_local.http_events import (
     to_response,
 )
 from eneo_local.routes import RouteTable
+from eneo_local.static_site import StaticSite
 from eneo_local.template import CorsConfig, HttpApiSpec, StackTemplate
 from eneo_local.workers import FunctionHost, Invocation
 
@@ -63,7 +64,7 @@ class Gateway:
     """ASGI app serving one HTTP API of the template."""
 
     def __init__(self, template: StackTemplate, functions: FunctionHost, api: str | None = None,
-                 integration_timeout: float = INTEGRATION_TIMEOUT) -> None:
+                 integration_timeout: float = INTEGRATION_TIMEOUT, static: StaticSite | None = None) -> None:
         self.api = _select_api(template, api)
         self.template = template
         self.functions = functions
@@ -71,6 +72,7 @@ class Gateway:
         self.cors = self.api.cors
         self.integration_timeout = integration_timeout
         self._inflight: set[asyncio.Task[Invocation]] = set()
+        self.static = static  # the web client, at every GET outside /api/ (CloudFront's job in AWS)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -101,6 +103,8 @@ class Gateway:
                       scope: Scope) -> tuple[HttpResponse, str, str, str]:
         if self._is_preflight(request):
             return self._preflight(request), "OPTIONS (CORS preflight)", "-", "cors"
+        if self.static is not None and (page := self.static.respond(request)) is not None:
+            return page, "static", "-", "static"
         declared = request.header("content-length")
         if declared and declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
             return message_response(413, "Request Entity Too Large"), "-", "-", "too_large"

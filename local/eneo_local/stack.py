@@ -37,6 +37,7 @@ from eneo_local.parameters import local_parameters, secret_values, write_private
 from eneo_local.s3_mirror import S3Mirror, aws_client, ensure_bucket
 from eneo_local.schedules import Schedules, schedules_enabled
 from eneo_local.services import EmbeddedServices, Endpoints, migrate
+from eneo_local.static_site import StaticSite
 from eneo_local.template import DEFAULT_REGION, StackTemplate, load_template
 from eneo_local.websocket import SERVER_OPTIONS, WebSocketGateway, select_api
 from eneo_local.workers import FunctionHost
@@ -167,7 +168,8 @@ class LocalStack:
             self.schedules.start()
             self._on_stop("schedules", self.schedules.stop)
 
-        await self.server.start(Gateway(template, self.functions))
+        web = Path(os.environ.get("ENEO_WEB_DIR") or PROJECT_ROOT / "web" / "build")
+        await self.server.start(Gateway(template, self.functions, static=StaticSite(web, self.ws_url)))
         self._on_stop("gateway", self.server.stop)  # first thing to stop: no new requests
         self._write_endpoints()
 
