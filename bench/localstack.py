@@ -72,7 +72,9 @@ def local_stack(work: Path, extra_env: dict[str, str], max_connections: int = 0)
     `max_connections`: Postgres's, at least (ENEO_PG_MAX_CONNECTIONS: the stack raises it as it starts
     Postgres, see eneo_local.services); every warm instance keeps its own pooled connection."""
     env = {k: v for k, v in os.environ.items() if k not in _NOT_INHERITED}
-    env |= SECRETS | {"PYTHONUNBUFFERED": "1", "ENEO_LOCAL_MODEL": "off"} | extra_env
+    # The benchmarks' fake model servers listen on 127.0.0.1, which providers may use only when allowed.
+    env |= SECRETS | {"PYTHONUNBUFFERED": "1", "ENEO_LOCAL_MODEL": "off",
+                      "OUTBOUND_ALLOWED_HOSTS": "127.0.0.1"} | extra_env
     if max_connections:
         env["ENEO_PG_MAX_CONNECTIONS"] = str(max(max_connections, PG_MAX_CONNECTIONS))
     work.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,10 @@ TEST_SECRETS = {
     "LOG_LEVEL": "WARNING",
 }
 
+# The fake model servers listen on 127.0.0.1, which the outbound rule refuses (eneo.core.outbound): the tests'
+# deployment allows it, as an operator would allow a self-hosted server. The e2e stack inherits it.
+os.environ.setdefault("OUTBOUND_ALLOWED_HOSTS", "127.0.0.1")
+
 
 # pgserver says goodbye at interpreter exit; keep that out of the test run's last lines.
 logging.getLogger("pgserver").setLevel(logging.WARNING)

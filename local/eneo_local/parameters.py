@@ -84,6 +84,8 @@ def local_parameters(endpoints: Endpoints, data_dir: Path, env: Mapping[str, str
         "SuperApiKey": found["SUPER_API_KEY"],
         "EncryptionKey": found["ENCRYPTION_KEY"],
         "LogLevel": env.get("LOG_LEVEL", "INFO").upper(),
+        # Hosts providers may use though private or loopback (eneo.core.outbound); the managed model needs none.
+        "OutboundAllowedHosts": env.get("OUTBOUND_ALLOWED_HOSTS", ""),
         # Failed ingest/embed messages come back after this; AWS waits 900 s (template default).
         "QueueVisibilityTimeoutSeconds": env.get("ENEO_QUEUE_VISIBILITY_SECONDS") or str(LOCAL_VISIBILITY_SECONDS),
     }

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     provider_max_attempts: int = Field(3, ge=1, description="Tries before the first token (429, 5xx, network).")
     provider_idle_timeout_seconds: float = Field(60.0, gt=0, description="Longest silence within a stream.")
     websocket_management_url: str = ""
+    outbound_allowed_hosts: str = Field(
+        "", description="Hosts a provider's base_url may name although they are loopback, private or link-local "
+                        "(eneo.core.outbound): comma-separated names, addresses or CIDR networks, e.g. "
+                        "'vllm.internal,10.0.0.0/8'.")
     sse_wait_seconds: float = Field(20.0, gt=0, description="How long one SSE poll waits for the first entry.")
     sse_linger_ms: int = Field(500, ge=0, description="How long one SSE poll keeps collecting after data came.")
 

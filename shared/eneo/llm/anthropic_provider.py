@@ -23,7 +23,13 @@ DEFAULT_MAX_TOKENS = 4096
 def _build(config: ProviderConfig) -> anthropic.AsyncAnthropic:
     if not config.api_key:  # without one the SDK would read ANTHROPIC_API_KEY from the environment
         raise errors.misconfigured("An Anthropic provider needs an API key")
-    return anthropic.AsyncAnthropic(api_key=config.api_key, base_url=config.base_url, max_retries=0)
+    http_client = None
+    if not config.managed:  # connect only where eneo.core.outbound permits (see openai_provider._http_client)
+        from eneo.core.outbound_http import GuardedTransport
+
+        http_client = anthropic.DefaultAsyncHttpxClient(transport=GuardedTransport(anthropic.DEFAULT_CONNECTION_LIMITS))
+    return anthropic.AsyncAnthropic(api_key=config.api_key, base_url=config.base_url, max_retries=0,
+                                    http_client=http_client)
 
 
 def _client(config: ProviderConfig) -> anthropic.AsyncAnthropic:

@@ -25,7 +25,7 @@ _closing: set["asyncio.Task[None]"] = set()
 
 def client_key(config: ProviderConfig) -> tuple[Hashable, ...]:
     digest = hashlib.sha256(config.api_key.encode()).hexdigest() if config.api_key else None
-    return (config.type, config.base_url, config.endpoint, config.api_version, digest)
+    return (config.type, config.base_url, config.endpoint, config.api_version, digest, config.managed)
 
 
 def cached_client(config: ProviderConfig, build: Callable[[], T]) -> T:

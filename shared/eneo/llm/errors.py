@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from eneo.core.outbound import OutboundRefused, refusal_in
 from eneo.llm.types import ProviderConfig, ProviderError
 
 # Error types that arrive inside a 200 stream (Anthropic `error` events, OpenAI `{"error": …}` chunks),
@@ -127,6 +128,13 @@ def misconfigured(message: str) -> ProviderError:
     return ProviderError("provider_misconfigured", message)
 
 
+def address_refused(refused: OutboundRefused) -> ProviderError:
+    """The provider's host is one the outbound rule refuses (eneo.core.outbound); nothing was sent to it, so the
+    answer is the same whatever its port, and trying again cannot help."""
+    return ProviderError("provider_address_refused", f"This deployment does not connect to the provider's host: "
+                         f"{refused}; an administrator can allow the host (see the outbound rule)")
+
+
 @contextmanager
 def translated(classify: Callable[[Exception], ProviderError | None]) -> Iterator[None]:
     """SDK and transport errors → ProviderError (by the provider's `classify`), without chaining the
@@ -136,6 +144,8 @@ def translated(classify: Callable[[Exception], ProviderError | None]) -> Iterato
     except ProviderError:
         raise
     except Exception as exc:
+        if (refused := refusal_in(exc)) is not None:
+            raise address_refused(refused) from None
         error = classify(exc)
         if error is None:
             raise

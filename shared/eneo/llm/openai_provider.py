@@ -22,6 +22,16 @@ AZURE_DEFAULT_API_VERSION = "2024-10-21"
 NO_KEY = "none"
 
 
+def _http_client(config: ProviderConfig) -> openai.DefaultAsyncHttpxClient | None:
+    """The SDK's own HTTP client over a transport that connects only where eneo.core.outbound permits; None (the
+    SDK's default) for the deployment's own model server, which the rule does not cover."""
+    if config.managed:
+        return None
+    from eneo.core.outbound_http import GuardedTransport
+
+    return openai.DefaultAsyncHttpxClient(transport=GuardedTransport(openai.DEFAULT_CONNECTION_LIMITS))
+
+
 def _build(config: ProviderConfig) -> openai.AsyncOpenAI:
     if config.type == "azure":
         if not config.endpoint:
@@ -30,12 +40,13 @@ def _build(config: ProviderConfig) -> openai.AsyncOpenAI:
             raise errors.misconfigured("An Azure provider needs an API key")
         return openai.AsyncAzureOpenAI(azure_endpoint=config.endpoint,
                                        api_version=config.api_version or AZURE_DEFAULT_API_VERSION,
-                                       api_key=config.api_key, max_retries=0)
+                                       api_key=config.api_key, max_retries=0, http_client=_http_client(config))
     if config.type == "openai_compatible" and not config.base_url:
         raise errors.misconfigured("An OpenAI-compatible provider needs its base URL")
     if config.type == "openai" and not config.api_key:
         raise errors.misconfigured("An OpenAI provider needs an API key")
-    return openai.AsyncOpenAI(api_key=config.api_key or NO_KEY, base_url=config.base_url, max_retries=0)
+    return openai.AsyncOpenAI(api_key=config.api_key or NO_KEY, base_url=config.base_url, max_retries=0,
+                              http_client=_http_client(config))
 
 
 def _client(config: ProviderConfig) -> openai.AsyncOpenAI:

@@ -74,7 +74,8 @@ class ProviderError(Exception):
 
     Codes: provider_rate_limited, provider_unavailable, provider_auth_failed, provider_bad_request,
     provider_model_not_found, provider_timeout, provider_stream_interrupted, provider_unreachable,
-    provider_misconfigured (the config lacks what its type needs); local_model_unavailable (the deployment's
+    provider_misconfigured (the config lacks what its type needs), provider_address_refused (the host is or
+    resolves to an address the outbound rule refuses: eneo.core.outbound); local_model_unavailable (the deployment's
     own model server, a managed provider, cannot be reached or broke off: it crashed, restarts or was stopped).
     `status` is the provider's HTTP status when there was one; `retry_after` the seconds it asked us
     to wait. The message is ours, never the provider's body (it may echo part of a key or a prompt).

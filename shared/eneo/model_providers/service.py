@@ -10,6 +10,11 @@ Decisions (and why):
 * Changing where a provider with a stored key is reached (base_url, endpoint) requires the key in
   the same request: otherwise an admin could point the provider at their own server, press "test
   connection" and receive the stored key there.
+* A base_url or endpoint whose host is or resolves to a loopback, private, link-local (metadata), CGNAT or other
+  non-public address is refused (422) unless the deployment allows the host (eneo.core.outbound: otherwise an
+  admin could make the platform call its own network, and learn from the connection test which ports are open);
+  every connection is checked again when it is made (eneo.core.outbound_http), against DNS rebinding. This covers
+  completion, embedding and transcription models alike: they all reach their provider through these fields.
 * The managed provider (the local stack's model server) is the deployment's, not the admin's: it
   cannot be edited or deleted here, its models can be disabled, and `ensure_managed_provider`
   never undoes an admin's choice (see there).
@@ -29,6 +34,7 @@ from eneo.core.crypto import DecryptionError, aad_for, decrypt_secret, encrypt_s
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import Conflict, NotFound
 from eneo.core.ids import new_id
+from eneo.core.outbound import check_url
 from eneo.core.pagination import paginate
 from eneo.llm import ProviderConfig, ProviderError, test_connection
 from eneo.llm import ProviderType as LlmProviderType
@@ -120,6 +126,15 @@ def _check_fields(kind: ProviderType, present: set[str]) -> None:
         raise invalid(problems)
 
 
+async def _check_addresses(config: dict[str, str], fields: set[str]) -> None:
+    """422 for an address among `fields` that the outbound rule refuses (eneo.core.outbound)."""
+    problems = {f: f"{why}; this deployment connects only to public addresses, unless its administrator allows "
+                   "the host" for f in sorted(fields & set(ADDRESS_FIELDS)) if config.get(f)
+                and (why := await check_url(config[f])) is not None}
+    if problems:
+        raise invalid(problems)
+
+
 def _name_taken() -> Conflict:
     return Conflict("A model provider with this name exists already", code="provider_name_taken")
 
@@ -141,6 +156,7 @@ def _refuse_managed(provider: ModelProvider) -> None:
 async def create_provider(uow: UnitOfWork, p: Principal, data: ProviderCreate) -> ProviderOut:
     values = data.model_dump(exclude_none=True, include=set(CONFIG_FIELDS))
     _check_fields(data.type, set(values) | ({"api_key"} if data.api_key else set()))
+    await _check_addresses(values, set(values))
     provider = ModelProvider(id=new_id(), tenant_id=p.tenant_id, name=data.name, type=data.type, config=values,
                              managed=False)
     _set_key(provider, data.api_key.get_secret_value() if data.api_key else None)
@@ -179,6 +195,7 @@ async def update_provider(uow: UnitOfWork, p: Principal, provider_id: uuid.UUID,
     _require_key_with_new_address(provider, config, changes)
     has_key = new_key is not None if "api_key" in changes else provider.credentials_encrypted is not None
     _check_fields(provider.type, set(config) | ({"api_key"} if has_key else set()))
+    await _check_addresses(config, set(changes))
     if data.name is not None:
         provider.name = data.name
     provider.config = config
