@@ -1,7 +1,8 @@
 """The local stack: template.yaml hosted on one machine, with AWS's wire shapes.
 
 services.py     embedded Postgres+pgvector, Redis, moto (S3/SQS/EventBridge)
-s3_post_policy.py  moto behind S3's checks of presigned POST policies (size, type, key, expiry, signature)
+s3_post_policy.py  moto answering only signed requests and presigned POSTs whose policy holds (size, type, key, ...)
+sigv4.py        the SigV4 check of the AWS-shaped endpoints (S3/SQS, @connections, Lambda Invoke)
 template.py     reads the SAM template into typed specs (intrinsics.py evaluates !Ref, !Sub, ...)
 parameters.py   the parameter values and secrets the stack supplies
 s3_mirror.py    the template's buckets, and their objects kept on disk across restarts

@@ -6,8 +6,10 @@ as Lambda does: the function by name, ARN or partial ARN (qualifier `$LATEST` on
 `X-Amz-Invocation-Type` RequestResponse (200 and the result, or `X-Amz-Function-Error: Unhandled`
 and the error), Event (202, queued), DryRun (204); errors in the JSON shape boto3 reads
 (`x-amzn-ErrorType`), so `client.exceptions.ResourceNotFoundException` is raised for an unknown
-function. Limits: 6 MB for a synchronous payload, 256 KB for an event (413). Signatures are not
-checked; `X-Amz-Log-Type: Tail` returns no log.
+function. Limits: 6 MB for a synchronous payload, 256 KB for an event (413). Every request must be
+SigV4-signed with the stack's credentials (eneo_local.sigv4; boto3 with them works unchanged): anything else is
+refused 403 before the function is even looked up, as AWS does, so no one else on the machine can invoke a
+function or learn which exist. `X-Amz-Log-Type: Tail` returns no log.
 
 Asynchronous invokes go through `AsyncInvoker`: a queue per function, drained by as many tasks as
 the function may have instances, with Lambda's retry policy for async invokes: a function error,
@@ -30,6 +32,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from eneo_local.gateway import read_body
+from eneo_local.sigv4 import Credentials, SignatureRefused, verify_asgi
 from eneo_local.template import StackTemplate
 from eneo_local.workers import MAX_PAYLOAD_BYTES, FunctionHost, Invocation
 
@@ -159,10 +162,12 @@ class AsyncInvoker:
 class LambdaApi:
     """ASGI app: the Invoke operation of the Lambda API, for the template's functions."""
 
-    def __init__(self, template: StackTemplate, functions: FunctionHost, invoker: AsyncInvoker) -> None:
+    def __init__(self, template: StackTemplate, functions: FunctionHost, invoker: AsyncInvoker,
+                 credentials: Credentials | None = None) -> None:
         self.template = template
         self.functions = functions
         self.invoker = invoker
+        self.credentials = credentials or Credentials.from_env()
         self._by_name = {spec.name: lid for lid, spec in template.functions.items()}
         self._inflight: set[asyncio.Task[Invocation]] = set()  # held, so a caller leaving cannot lose them
 
@@ -204,6 +209,15 @@ class LambdaApi:
         raw = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1").split("?", 1)[0]
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         kind = headers.get("x-amz-invocation-type", "RequestResponse")
+        body = await read_body(receive, MAX_PAYLOAD_BYTES)
+        if body is None:
+            return (*_error(413, "RequestEntityTooLargeException",
+                            f"Request must be smaller than {MAX_PAYLOAD_BYTES} bytes"), "-", kind)
+        try:
+            verify_asgi(scope, body, self.credentials)
+        except SignatureRefused as refused:
+            log.warning("invoke refused: unsigned or wrongly signed", extra={"reason": refused.code})
+            return (*_error(403, refused.aws_error_type, refused.message), "-", kind)
         if scope["method"] != "POST" or not (raw.startswith(_PATH_PREFIX) and raw.endswith(_PATH_SUFFIX)):
             return (*_error(404, "ResourceNotFoundException", "Unknown operation"), "-", kind)
         name = unquote(raw[len(_PATH_PREFIX):-len(_PATH_SUFFIX)])
@@ -216,8 +230,7 @@ class LambdaApi:
             return (*_error(400, "InvalidParameterValueException",
                             f"Unsupported invocation type {kind!r}"), function, kind)
         limit = MAX_EVENT_BYTES if kind == "Event" else MAX_PAYLOAD_BYTES
-        body = await read_body(receive, limit)
-        if body is None:
+        if len(body) > limit:
             return (*_error(413, "RequestEntityTooLargeException",
                             f"Request must be smaller than {limit} bytes for the {kind} invocation type"),
                     function, kind)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -21,6 +22,8 @@ LOCAL_VISIBILITY_SECONDS = 5  # so a failed message is retried within seconds, n
 # parameter name -> (environment variable, key in secrets.json)
 _SECRET_PARAMETERS = {"JwtSecret": ("JWT_SECRET", "jwt_secret"), "SuperApiKey": ("SUPER_API_KEY", "super_api_key"),
                       "EncryptionKey": ("ENCRYPTION_KEY", "encryption_key")}
+AWS_SECRET_KEY = "aws_secret_access_key"  # noqa: S105 - a key in secrets.json
+_STORED = [*(key for _, key in _SECRET_PARAMETERS.values()), AWS_SECRET_KEY]
 
 
 def write_private(path: Path, text: str) -> None:
@@ -33,6 +36,26 @@ def write_private(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def make_private(root: Path) -> None:
+    """Take group and other permissions off `root` and everything in it that this process's user owns: the data folder
+    holds answers (Redis), documents (S3), secrets and logs, and older versions left them 0644 in a 0755 folder.
+
+    What another user owns is left as it is, and a folder holding it stays traversable (0711: no listing, no reading):
+    run as root, pgserver runs Postgres as its own user, which must reach its data folder (initdb made that 0700).
+    """
+    uid = os.geteuid()
+    for folder, dirs, files in os.walk(root):
+        path = Path(folder)
+        foreign = [d for d in dirs if (path / d).lstat().st_uid != uid]
+        dirs[:] = [d for d in dirs if d not in foreign]  # not into another user's folder
+        path.chmod(0o711 if foreign else 0o700)
+        for name in files:
+            file = path / name
+            info = file.lstat()
+            if info.st_uid == uid and not stat.S_ISLNK(info.st_mode) and info.st_mode & 0o077:
+                file.chmod(stat.S_IMODE(info.st_mode) & 0o700)
+
+
 def stored_secrets(data_dir: Path) -> dict[str, str]:
     """secrets.json, created with fresh random values on first use."""
     path = data_dir / SECRETS_FILE
@@ -40,7 +63,7 @@ def stored_secrets(data_dir: Path) -> dict[str, str]:
         values: dict[str, str] = json.loads(path.read_text())
     else:
         values = {}
-    missing = [key for _, key in _SECRET_PARAMETERS.values() if not values.get(key)]
+    missing = [key for key in _STORED if not values.get(key)]
     if missing:
         values |= {key: secrets.token_urlsafe(48) for key in missing}
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -64,6 +87,18 @@ def secret_values(data_dir: Path, env: Mapping[str, str] | None = None) -> dict[
             stored = stored if stored is not None else stored_secrets(data_dir)
             out[var] = stored[key]
     return out
+
+
+def stack_credentials(data_dir: Path, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The AWS credentials of the stack's embedded S3/SQS, Lambda Invoke and @connections APIs, which check every
+    request's signature with them (eneo_local.sigv4), and which the functions and the stack sign with.
+
+    From the environment when AWS_SECRET_ACCESS_KEY is set; otherwise the key id `local` and a secret generated once
+    and kept in secrets.json (`aws_secret_access_key`), so that no one else on the machine can sign a request.
+    """
+    env = os.environ if env is None else env
+    secret = env.get("AWS_SECRET_ACCESS_KEY") or stored_secrets(data_dir)[AWS_SECRET_KEY]
+    return {"AWS_ACCESS_KEY_ID": env.get("AWS_ACCESS_KEY_ID") or "local", "AWS_SECRET_ACCESS_KEY": secret}
 
 
 def local_parameters(endpoints: Endpoints, data_dir: Path, env: Mapping[str, str] | None = None,

@@ -1,17 +1,20 @@
-"""The embedded S3 (moto) with browser-upload policies enforced as S3 enforces them.
+"""The embedded S3 and SQS (moto), answering only requests signed with the stack's credentials, as AWS does.
 
-A browser uploads a document with a presigned POST: a multipart form carrying the key, the exact
-Content-Type, a base64 JSON policy (expiry, conditions such as `content-length-range`) and its SigV4
-signature. S3 and MinIO refuse a form that breaks its policy; moto (5.2) stores it anyway, so an
-oversized or mistyped file would be accepted locally and refused in production. `python -m
-eneo_local.s3_post_policy -p PORT` runs moto's own server application behind a WSGI middleware that
-checks such forms first and answers refusals with S3's status codes and XML errors. Every other
-request (S3 and SQS API calls, presigned GET/PUT, forms without a policy) reaches moto untouched.
+moto (5.2) checks no signature: anyone on the machine could overwrite a pending upload (its content then ingested
+and searchable) or list every tenant's keys. `python -m eneo_local.s3_post_policy -p PORT` runs moto's own server
+application behind a WSGI middleware that lets a request through only when it is one of:
 
-The signature is checked with the credentials the local stack gives its functions
-(AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, "local" when unset, as `services.Endpoints.as_env`).
-The form is read once, in one pass that copies the body to a spooled file and decodes the
-multipart parts as they arrive (the file part is counted, not kept); moto then gets the copy.
+* a browser upload (presigned POST): a multipart form carrying the key, the exact Content-Type, a base64 JSON
+  policy (expiry, conditions such as `content-length-range`) and its SigV4 signature. The policy is enforced as
+  S3 and MinIO enforce it (moto would store an oversized or mistyped file), refusals with S3's status codes and
+  XML errors. A form without a policy is refused (403), as S3 refuses one to a bucket that is not public;
+* a request signed with SigV4 (boto3's S3 and SQS calls, presigned GET/PUT URLs): checked by eneo_local.sigv4;
+* a CORS preflight (OPTIONS), which browsers never sign.
+
+The signatures are checked with the credentials the local stack gives its functions (AWS_ACCESS_KEY_ID /
+AWS_SECRET_ACCESS_KEY: generated once per data folder by `eneo-local up`, "local" when unset, as
+`services.Endpoints.as_env`). The form is read once, in one pass that copies the body to a spooled file and
+decodes the multipart parts as they arrive (the file part is counted, not kept); moto then gets the copy.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import io
 import json
 import logging
 import os
@@ -34,11 +38,16 @@ from datetime import UTC, datetime
 from typing import IO, Any, NoReturn
 from xml.sax.saxutils import escape
 
+from eneo_local.sigv4 import Credentials, SignatureRefused, verify
+
+__all__ = ["Credentials", "PostPolicyMiddleware", "create_app"]
+
 log = logging.getLogger("eneo_local.s3_post_policy")
 
 CHUNK = 64 * 1024
 SPOOL_IN_MEMORY = 1024 * 1024  # bodies above this are spooled to a temporary file
 FIELD_LIMIT = 64 * 1024  # a form field (not the file) larger than this is no upload form
+SIGNED_BODY_LIMIT = 16 * 1024 * 1024  # a body read to hash it (a request without x-amz-content-sha256: SQS's)
 # Form fields a policy need not name (S3's rule; x-ignore-* too). Names are compared lower-cased.
 UNCOVERED = {"policy", "x-amz-signature", "signature", "awsaccesskeyid", "file"}
 
@@ -77,16 +86,6 @@ class PostForm:
     def add(self, name: str, value: str) -> None:
         self.names.setdefault(name.lower(), name)
         self.fields.setdefault(name.lower(), value)
-
-
-@dataclass(frozen=True)
-class Credentials:
-    access_key_id: str
-    secret_access_key: str
-
-    @classmethod
-    def from_env(cls) -> Credentials:
-        return cls(os.environ.get("AWS_ACCESS_KEY_ID", "local"), os.environ.get("AWS_SECRET_ACCESS_KEY", "local"))
 
 
 def _require(form: PostForm, name: str) -> str:
@@ -245,34 +244,69 @@ def read_form(stream: IO[bytes], boundary: bytes, copy: IO[bytes]) -> PostForm:
 
 
 class PostPolicyMiddleware:
-    """Checks browser-upload forms (POST, multipart, with a `policy` field) before moto sees them."""
+    """Lets through browser-upload forms whose policy holds, SigV4-signed requests and CORS preflights."""
 
     def __init__(self, app: WsgiApp, credentials: Credentials) -> None:
         self.app, self.credentials = app, credentials
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         from werkzeug.http import parse_options_header
-        from werkzeug.wsgi import ClosingIterator, get_input_stream
 
+        method = environ.get("REQUEST_METHOD", "")
         mimetype, options = parse_options_header(environ.get("CONTENT_TYPE", ""))
-        if environ.get("REQUEST_METHOD") != "POST" or mimetype != "multipart/form-data" or not options.get("boundary"):
-            return self.app(environ, start_response)
-        body: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - closed below
         try:
-            form = read_form(get_input_stream(environ), options["boundary"].encode("latin-1"), body)
-            if "policy" in form.fields:
-                if form.malformed:
-                    raise Refused(400, "MalformedPOSTRequest",
-                                  "The body of your POST request is not well-formed multipart/form-data.")
-                check_signature(form, self.credentials)
-                check_policy(form, self._bucket(environ))
+            if method == "OPTIONS":  # a CORS preflight: browsers send it unsigned, S3 answers it by the bucket's CORS
+                return self.app(environ, start_response)
+            if method == "POST" and mimetype == "multipart/form-data" and options.get("boundary"):
+                return self._form(environ, start_response, options["boundary"].encode("latin-1"))
+            return self._signed(environ, start_response)
         except Refused as refused:
-            body.close()
-            log.warning("POST upload refused: %s %s (%s)", refused.status, refused.code, refused.message)
+            log.warning("request refused: %s %s %s (%s)", method, refused.status, refused.code, refused.message)
             xml = refused.xml()
             start_response(f"{refused.status} {_REASONS.get(refused.status, 'Error')}",
                            [("Content-Type", "application/xml"), ("Content-Length", str(len(xml)))])
             return [xml]
+
+    def _signed(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """A request that must carry a SigV4 signature (header or presigned URL) by the stack's credentials."""
+        from werkzeug.wsgi import get_input_stream
+
+        headers = {key[5:].replace("_", "-").lower(): str(value) for key, value in environ.items()
+                   if key.startswith("HTTP_")}
+        for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            if environ.get(key):
+                headers[key.replace("_", "-").lower()] = str(environ[key])
+        raw = str(environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ.get("PATH_INFO", "/"))
+        path, query = raw.split("?", 1)[0], str(environ.get("QUERY_STRING", ""))
+        body: bytes | None = None
+        if "authorization" in headers and "x-amz-content-sha256" not in headers:  # the signature covers the body
+            length = int(headers.get("content-length") or 0)
+            if length > SIGNED_BODY_LIMIT:
+                raise Refused(400, "EntityTooLarge", "A request without x-amz-content-sha256 must be smaller")
+            body = get_input_stream(environ).read(length) if length else b""
+            environ.update({"wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))})
+        try:
+            verify(environ.get("REQUEST_METHOD", "GET"), path, query, headers, body, self.credentials)
+        except SignatureRefused as refused:
+            status = 400 if refused.code in ("AuthorizationQueryParametersError",) else 403
+            raise Refused(status, refused.code, refused.message) from None
+        return self.app(environ, start_response)
+
+    def _form(self, environ: dict[str, Any], start_response: StartResponse, boundary: bytes) -> Iterable[bytes]:
+        """A browser upload: its policy must be signed by the stack's credentials and hold."""
+        from werkzeug.wsgi import ClosingIterator, get_input_stream
+
+        body: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - closed below
+        try:
+            form = read_form(get_input_stream(environ), boundary, body)
+            if "policy" not in form.fields:
+                raise Refused(403, "AccessDenied", "Bucket POST must contain a signed policy (presigned POST); "
+                                                   "anonymous uploads are not accepted")
+            if form.malformed:
+                raise Refused(400, "MalformedPOSTRequest",
+                              "The body of your POST request is not well-formed multipart/form-data.")
+            check_signature(form, self.credentials)
+            check_policy(form, self._bucket(environ))
         except BaseException:
             body.close()
             raise

@@ -33,7 +33,13 @@ from eneo_local.event_sources import EventSources, Queue, apply_bucket_notificat
 from eneo_local.gateway import Gateway, GatewayServer
 from eneo_local.lambda_api import AsyncInvoker, LambdaApi
 from eneo_local.local_model import LocalModelServer
-from eneo_local.parameters import local_parameters, secret_values, write_private
+from eneo_local.parameters import (
+    local_parameters,
+    make_private,
+    secret_values,
+    stack_credentials,
+    write_private,
+)
 from eneo_local.s3_mirror import S3Mirror, aws_client, ensure_bucket
 from eneo_local.schedules import Schedules, schedules_enabled
 from eneo_local.services import EmbeddedServices, Endpoints, migrate
@@ -106,13 +112,16 @@ class LocalStack:
             raise
 
     async def _start(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._keep_private()
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._take_lock()
+        self._use_credentials()
         self.server = GatewayServer(self.config.host, self.config.port)
         self.server.bind()  # a port in use fails now, not after everything else started
         self._on_stop("gateway socket", self.server.stop)
         self.endpoints = endpoints = await asyncio.to_thread(self.services.start)
         self._on_stop("embedded services", self.services.stop)
+        make_private(self.data_dir)  # what older versions left readable; pgserver (as root) opened the folder
         log.info("services ready", extra={"started": list(self.services.started)})
 
         parameters = local_parameters(endpoints, self.data_dir, overrides=self.config.parameter_overrides)
@@ -321,9 +330,20 @@ class LocalStack:
                              "external S3, point SQS_ENDPOINT_URL at an SQS-compatible service") from None
         log.info("queues ready", extra={"queues": len(self.queues), "bucket_notifications": notified})
 
-    def _export_environment(self, endpoints: Endpoints) -> None:
-        """The domain code run here (bootstrap) reads its settings from the process environment."""
-        env = endpoints.as_env() | secret_values(self.data_dir)
+    def _keep_private(self) -> None:
+        """The data folder holds answers (Redis's dump and append-only file), documents, secrets and logs: with the
+        umask 077 for as long as the stack runs, everything it and what it starts (Redis, moto, the model server,
+        the functions) create there is readable by this user only (files 0600, folders 0700)."""
+        previous = os.umask(0o077)
+        self._on_stop("umask", lambda: os.umask(previous))
+
+    def _use_credentials(self) -> None:
+        """The AWS credentials the embedded S3/SQS, the Lambda Invoke and @connections APIs check every request
+        against, and that moto, the mirror and the functions get: generated once per data folder unless set
+        (parameters.stack_credentials). In the environment before anything starts, so all of them inherit it."""
+        self._set_environment("aws credentials", stack_credentials(self.data_dir))
+
+    def _set_environment(self, what: str, env: dict[str, str]) -> None:
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
 
@@ -334,7 +354,11 @@ class LocalStack:
                 else:
                     os.environ[key] = value
 
-        self._on_stop("environment", restore)
+        self._on_stop(what, restore)
+
+    def _export_environment(self, endpoints: Endpoints) -> None:
+        """The domain code run here (bootstrap) reads its settings from the process environment."""
+        self._set_environment("environment", endpoints.as_env() | secret_values(self.data_dir))
         with contextlib.suppress(ImportError):
             from eneo.core.settings import get_settings
 

@@ -3,7 +3,9 @@
 Served by its own uvicorn server on its own port, as AWS serves a WebSocket API on its own
 domain: clients connect to `ws://127.0.0.1:<port>/<stage>`, functions manage connections over
 HTTP at `http://127.0.0.1:<port>/<stage>/@connections/<id>` (boto3's `apigatewaymanagementapi`
-with that endpoint_url works unchanged; SigV4 signatures are accepted without being checked).
+with that endpoint_url works unchanged). As on AWS, `@connections` requests must be SigV4-signed with the stack's
+credentials (eneo_local.sigv4, so any correct signer passes): anything else is refused 403, so no one else on the
+machine can inject frames into a user's socket, read its details or close it.
 
 What API Gateway does, done here:
 - `$connect`: the route's function gets a CONNECT event (the only one with the query string);
@@ -49,6 +51,7 @@ from urllib.parse import parse_qsl, unquote
 
 from eneo_local.gateway import read_body
 from eneo_local.http_events import clf_time
+from eneo_local.sigv4 import Credentials, SignatureRefused, verify_asgi
 from eneo_local.template import StackTemplate, WebSocketApiSpec
 from eneo_local.workers import FunctionHost, Invocation
 
@@ -144,8 +147,9 @@ class WebSocketGateway:
 
     def __init__(self, template: StackTemplate, functions: FunctionHost, api: str | None = None, *,
                  integration_timeout: float = INTEGRATION_TIMEOUT, idle_seconds: float = IDLE_SECONDS,
-                 max_seconds: float = MAX_CONNECTION_SECONDS) -> None:
+                 max_seconds: float = MAX_CONNECTION_SECONDS, credentials: Credentials | None = None) -> None:
         self.api = select_api(template, api)
+        self.credentials = credentials or Credentials.from_env()  # who may use @connections
         self.template = template
         self.functions = functions
         self.integration_timeout = integration_timeout
@@ -338,8 +342,18 @@ class WebSocketGateway:
             await _respond(send, status, {"message": "Upgrade Required" if status == 426 else "Not Found"})
             return
         body = await read_body(receive, MAX_MESSAGE_BYTES)
+        if body is not None:  # (one too large is refused below, signed or not: it is never read whole)
+            try:
+                verify_asgi(scope, body, self.credentials)
+            except SignatureRefused as refused:
+                log.warning("@connections request refused: unsigned or wrongly signed", extra={"reason": refused.code})
+                await _respond(send, 403, {"message": refused.message}, error=refused.aws_error_type)
+                return
         conn = self.connections.get(unquote(path[len(prefix):]))
-        if conn is None or not conn.open:
+        if body is None:
+            await _respond(send, 413, {"message": f"Message too long. Max length is {MAX_MESSAGE_BYTES} bytes."},
+                           error="PayloadTooLargeException")
+        elif conn is None or not conn.open:
             await _respond(send, 410, {"message": None}, error="GoneException")
         elif method == "GET":
             await _respond(send, 200, {"connectedAt": _iso(conn.connected_at), "lastActiveAt": _iso(conn.last_active),
@@ -347,9 +361,6 @@ class WebSocketGateway:
         elif method == "DELETE":
             await conn.close(1000)
             await _respond(send, 204, None)
-        elif body is None:
-            await _respond(send, 413, {"message": f"Message too long. Max length is {MAX_MESSAGE_BYTES} bytes."},
-                           error="PayloadTooLargeException")
         else:
             try:
                 delivered = await conn.deliver(text=body.decode("utf-8"))

@@ -30,7 +30,8 @@ START_TIMEOUT = 90.0
 STOP_TIMEOUT = 30.0
 # The stack must start its own embedded services, whatever other suites put in the environment.
 _NOT_INHERITED = ("DATABASE_URL", "DATABASE_MIGRATION_URL", "REDIS_URL", "S3_ENDPOINT_URL", "ENEO_PORT",
-                  "ENEO_DATA_DIR", "ENEO_TEMPLATE", "ENEO_WS_PORT", "ENEO_LAMBDA_PORT")
+                  "ENEO_DATA_DIR", "ENEO_TEMPLATE", "ENEO_WS_PORT", "ENEO_LAMBDA_PORT",
+                  "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")  # the stack generates its own (secrets.json)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -122,7 +123,7 @@ class Stack:
 
     def s3(self) -> Any:
         return boto3.client("s3", endpoint_url=self.s3_endpoint_url, region_name=self.endpoints["region"],
-                            aws_access_key_id="local", aws_secret_access_key="local")
+                            aws_access_key_id="local", aws_secret_access_key=self.secret("aws_secret_access_key"))
 
     def bucket(self, logical_id: str = "DocumentsBucket") -> str:
         return str(self.endpoints["buckets"][logical_id])

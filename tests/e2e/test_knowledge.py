@@ -211,7 +211,7 @@ def queue_url(stack, logical_id: str) -> str:
 
 def sqs(stack) -> Any:
     return boto3.client("sqs", endpoint_url=stack.endpoints["sqs_endpoint_url"], region_name=stack.endpoints["region"],
-                        aws_access_key_id="local", aws_secret_access_key="local")
+                        aws_access_key_id="local", aws_secret_access_key=stack.secret("aws_secret_access_key"))
 
 
 def test_bad_documents_fail_with_a_reason_without_holding_up_good_ones(http: httpx.Client, kb: Kb) -> None:

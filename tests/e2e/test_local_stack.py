@@ -4,10 +4,13 @@ import os
 import stat
 import subprocess
 import sys
+import time
 import uuid
 
+import boto3
 import httpx
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.e2e.conftest import Stack
 
@@ -62,6 +65,39 @@ def test_secrets_stay_private_and_out_of_the_log(stack: Stack) -> None:
     output = stack.output()
     for secret in (stack.admin_password, stack.super_api_key, stack.jwt_secret):
         assert secret not in output
+
+
+def test_the_data_folder_is_readable_by_its_owner_only(stack: Stack) -> None:
+    """Redis's files hold answer text, the S3 copy documents, the logs requests: nothing for other users (item 13)."""
+    key = f"tenants/e2e/{uuid.uuid4()}/private.pdf"
+    stack.s3().put_object(Bucket=stack.bucket(), Key=key, Body=b"%PDF private", ContentType="application/pdf")
+    deadline = time.monotonic() + 20
+    while not any(p.suffix == ".obj" for p in (stack.data_dir / "s3").rglob("*.obj")):  # the mirror's copy
+        assert time.monotonic() < deadline, "the S3 mirror wrote no copy"
+        time.sleep(0.2)
+    uid = os.geteuid()
+    mine = [p for p in [stack.data_dir, *stack.data_dir.rglob("*")] if p.lstat().st_uid == uid]
+    names = {p.name for p in mine}
+    assert {"appendonly.aof", "moto.log", "secrets.json", "endpoints.json", "eneo-local.lock"} <= names, names
+    readable = [f"{p.relative_to(stack.data_dir)} {stat.filemode(p.lstat().st_mode)}" for p in mine
+                if p.lstat().st_mode & (0o077 if p.is_file() else 0o066)]
+    assert readable == [], "readable by others"
+    # 0700; run as root, pgserver runs Postgres as its own user, which may traverse (0711) but not list or read.
+    assert stat.S_IMODE(stack.data_dir.stat().st_mode) in ((0o700, 0o711) if uid == 0 else (0o700,))
+
+
+def test_the_local_aws_apis_take_only_the_stacks_credentials(stack: Stack) -> None:
+    """The stack generated its own secret (secrets.json): the well-known `local` is refused by S3, SQS, Lambda."""
+    s3 = boto3.client("s3", endpoint_url=stack.s3_endpoint_url, region_name=stack.endpoints["region"],
+                      aws_access_key_id="local", aws_secret_access_key="local")
+    with pytest.raises(ClientError):
+        s3.list_objects_v2(Bucket=stack.bucket())
+    assert httpx.get(f"{stack.s3_endpoint_url}/{stack.bucket()}?list-type=2", timeout=30).status_code == 403
+    lam = boto3.client("lambda", endpoint_url=stack.endpoints["lambda_endpoint_url"],
+                       region_name=stack.endpoints["region"], aws_access_key_id="local", aws_secret_access_key="local")
+    with pytest.raises(ClientError):
+        lam.invoke(FunctionName=next(iter(stack.endpoints["functions"].values())), InvocationType="DryRun")
+    stack.s3().list_objects_v2(Bucket=stack.bucket(), MaxKeys=1)  # the stack's own credentials work
 
 
 def test_a_second_stack_on_the_same_data_is_refused(stack: Stack) -> None:

@@ -4,7 +4,7 @@ import stat
 from pathlib import Path
 
 from eneo_local.bootstrap import AdminLogin, login_instructions
-from eneo_local.parameters import admin_password, local_parameters, secret_values
+from eneo_local.parameters import admin_password, local_parameters, make_private, secret_values, stack_credentials
 from eneo_local.services import Endpoints
 
 ENDPOINTS = Endpoints("postgresql+psycopg://app@/eneo", "postgresql+psycopg://owner@/eneo", "unix:///r.sock",
@@ -68,3 +68,29 @@ def test_login_instructions() -> None:
     assert "secret-choice" not in chosen and "ENEO_ADMIN_PASSWORD" in chosen
     missing = login_instructions(url, AdminLogin("Default", "a@b.se", "x", None, None, note="not available"))
     assert "WARNING: not available" in missing
+
+
+def test_the_stacks_aws_secret_is_generated_once_unless_given(tmp_path: Path) -> None:
+    first = stack_credentials(tmp_path, env={})
+    assert first["AWS_ACCESS_KEY_ID"] == "local" and len(first["AWS_SECRET_ACCESS_KEY"]) >= 32
+    assert stack_credentials(tmp_path, env={}) == first, "kept in secrets.json"
+    assert private(tmp_path / "secrets.json")
+    given = {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "from-the-shell"}
+    assert stack_credentials(tmp_path, env=given) == given
+
+
+def test_an_old_data_folder_is_made_private(tmp_path: Path) -> None:
+    """What earlier versions left: 0755 folders, 0644 Redis files and logs."""
+    data = tmp_path / "data"
+    (data / "logs").mkdir(parents=True)
+    for name in ("appendonly.aof", "redis.rdb", "moto.log", "logs/local-model.log"):
+        (data / name).write_text("answer text")
+        (data / name).chmod(0o644)
+    (data / "run.sh").write_text("#!/bin/sh")
+    (data / "run.sh").chmod(0o755)
+    for folder in (data, data / "logs"):
+        folder.chmod(0o755)
+    make_private(data)
+    modes = {str(p.relative_to(tmp_path)): stat.S_IMODE(p.stat().st_mode) for p in [data, *data.rglob("*")]}
+    assert modes == {"data": 0o700, "data/logs": 0o700, "data/appendonly.aof": 0o600, "data/redis.rdb": 0o600,
+                     "data/moto.log": 0o600, "data/logs/local-model.log": 0o600, "data/run.sh": 0o700}

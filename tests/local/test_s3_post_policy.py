@@ -20,6 +20,7 @@ import boto3
 import httpx
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from eneo_local.services import EmbeddedServices
 
@@ -225,9 +226,6 @@ def test_the_api_presigned_urls_and_sqs_pass_through(client: Any, endpoint: str)
     assert httpx.put(put_url, content=b"presigned put").status_code == 200
     get_url = client.generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": "api/2"})
     assert httpx.get(get_url).content == b"presigned put"
-    # A form without a policy is not a browser upload we check: moto handles it as before.
-    assert httpx.post(f"{endpoint}/{BUCKET}", data={"key": "api/3"},
-                      files={"file": ("a", b"plain form", "text/plain")}).status_code == 204
 
     sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=REGION, aws_access_key_id="local",
                        aws_secret_access_key="local")
@@ -235,6 +233,38 @@ def test_the_api_presigned_urls_and_sqs_pass_through(client: Any, endpoint: str)
     sqs.send_message(QueueUrl=queue, MessageBody="hello")
     messages = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1)["Messages"]
     assert [m["Body"] for m in messages] == ["hello"]
+
+
+def test_unsigned_or_wrongly_signed_requests_are_refused(client: Any, endpoint: str) -> None:
+    """Anyone on the machine can reach the port: without the stack's credentials nothing is read or written."""
+    client.put_object(Bucket=BUCKET, Key="tenants/a/pending", Body=b"the owner's upload", ContentType=PDF)
+    anonymous = [
+        httpx.get(f"{endpoint}/{BUCKET}?list-type=2"),  # list every tenant's keys
+        httpx.get(f"{endpoint}/{BUCKET}/tenants/a/pending"),
+        httpx.put(f"{endpoint}/{BUCKET}/tenants/a/pending", content=b"overwritten", headers={"Content-Type": PDF}),
+        httpx.delete(f"{endpoint}/{BUCKET}/tenants/a/pending"),
+        httpx.post(f"{endpoint}/{BUCKET}", data={"key": "tenants/a/pending"},  # a form without a policy
+                   files={"file": ("a.pdf", b"overwritten", PDF)}),
+        httpx.post(f"{endpoint}/", data={"Action": "ListQueues"}),  # SQS, query protocol
+        httpx.post(f"{endpoint}/moto-api/reset"),
+    ]
+    for r in anonymous:
+        assert error(r)[:2] == (403, "AccessDenied"), (r.request.method, r.request.url, r.text)
+    stranger = s3(endpoint, secret="guessed")
+    for call in (lambda: stranger.list_objects_v2(Bucket=BUCKET),
+                 lambda: stranger.put_object(Bucket=BUCKET, Key="tenants/a/pending", Body=b"overwritten")):
+        with pytest.raises(ClientError) as refused:
+            call()
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=REGION, aws_access_key_id="local",
+                       aws_secret_access_key="guessed")
+    with pytest.raises(ClientError):
+        sqs.list_queues()
+    assert client.get_object(Bucket=BUCKET, Key="tenants/a/pending")["Body"].read() == b"the owner's upload"
+    # A browser's CORS preflight is never signed, and is answered.
+    preflight = httpx.options(f"{endpoint}/{BUCKET}", headers={
+        "Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST"})
+    assert preflight.status_code != 403
 
 
 def test_stop_ends_the_launcher_promptly(tmp_path: Path) -> None:
@@ -245,7 +275,7 @@ def test_stop_ends_the_launcher_promptly(tmp_path: Path) -> None:
         url = services._s3_url()
     process = services._moto
     assert process is not None and os.getpgid(process.pid) == process.pid  # its own process group
-    assert httpx.get(f"{url}/").status_code == 200
+    assert httpx.get(f"{url}/").status_code == 403  # it serves (unsigned requests are refused)
     t0 = time.monotonic()
     services.stop()
     assert process.returncode == 0 and time.monotonic() - t0 < 5
