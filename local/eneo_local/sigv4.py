@@ -23,6 +23,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from urllib.parse import quote, unquote
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -57,7 +58,9 @@ class SignatureRefused(Exception):
                 "InvalidAccessKeyId": "UnrecognizedClientException"}.get(self.code, "AccessDeniedException")
 
 
+@lru_cache(maxsize=32)
 def _signing_key(secret: str, date: str, region: str, service: str) -> bytes:
+    """Derived once per day, region and service (four HMACs), as signers keep it."""
     key = ("AWS4" + secret).encode()
     for part in (date, region, service, "aws4_request"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
