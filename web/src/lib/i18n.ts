@@ -72,6 +72,12 @@ const sv = {
 	'reason.question_too_long': 'frågan är för lång för modellen',
 	'reason.answer_lost': 'svaret gick förlorat',
 	'reason.internal_error': 'ett fel uppstod hos oss',
+	'reason.provider_auth_failed': 'modelltjänsten godtog inte nyckeln; kontakta din administratör',
+	'reason.provider_model_not_found': 'modellen finns inte hos modelltjänsten; kontakta din administratör',
+	'reason.provider_bad_request': 'modelltjänsten avvisade frågan',
+	'reason.provider_misconfigured': 'modelltjänsten är felinställd; kontakta din administratör',
+	'reason.retrieval_failed': 'kunskapskällorna gick inte att söka i',
+	'reason.network': 'servern gick inte att nå',
 	'reason.unknown': 'okänt fel ({code})'
 } as const;
 
@@ -145,6 +151,12 @@ const en: Record<Key, string> = {
 	'reason.question_too_long': 'the question is too long for the model',
 	'reason.answer_lost': 'the answer was lost',
 	'reason.internal_error': 'an error occurred on our side',
+	'reason.provider_auth_failed': 'the model service did not accept its key; contact your administrator',
+	'reason.provider_model_not_found': 'the model service does not have the model; contact your administrator',
+	'reason.provider_bad_request': 'the model service refused the question',
+	'reason.provider_misconfigured': 'the model service is misconfigured; contact your administrator',
+	'reason.retrieval_failed': 'the knowledge sources could not be searched',
+	'reason.network': 'the server could not be reached',
 	'reason.unknown': 'unknown error ({code})'
 };
 
