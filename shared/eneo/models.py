@@ -4,6 +4,7 @@ from typing import Any
 
 from eneo.api_keys.models import ApiKey
 from eneo.assistants.models import Assistant, AssistantGroup, AssistantPrompt
+from eneo.auth.models import LoginSession
 from eneo.core.db import Base
 from eneo.knowledge.models import HNSW_INDEX_PREFIX, Chunk, Group, InfoBlob
 from eneo.model_providers.embedding_models import EmbeddingModel
@@ -26,6 +27,7 @@ __all__ = [
     "Group",
     "IdempotencyKey",
     "InfoBlob",
+    "LoginSession",
     "ModelProvider",
     "Question",
     "Session",

@@ -8,10 +8,10 @@ import uuid
 
 import psycopg
 import pytest
-from pydantic import ValidationError
 from sqlalchemy import select
 
 from eneo.core.db import UnitOfWork
+from eneo.core.errors import ValidationFailed
 from eneo.tenants.bootstrap import ensure_first_tenant
 from eneo.tenants.models import Tenant
 from eneo_local.services import Endpoints
@@ -19,8 +19,9 @@ from eneo_local.services import Endpoints
 
 async def test_a_refused_admin_leaves_no_tenant_behind(db: Endpoints) -> None:
     name = f"Boot {uuid.uuid4().hex[:6]}"
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationFailed) as refused:
         await ensure_first_tenant(name, "boot@example.org", "short")
+    assert refused.value.code == "password_too_short"
     async with UnitOfWork(sysadmin=True) as uow:
         assert await uow.session.scalar(select(Tenant).where(Tenant.name == name)) is None
 

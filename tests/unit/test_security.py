@@ -32,14 +32,14 @@ def test_passwords_are_hashed_with_argon2_and_verified() -> None:
 def test_access_token_carries_user_and_tenant() -> None:
     s = settings()
     user, tenant = uuid.uuid4(), uuid.uuid4()
-    token, lifetime = create_access_token(s, user_id=user, tenant_id=tenant)
+    token, lifetime = create_access_token(s, user_id=user, tenant_id=tenant, session_id=uuid.uuid4())
     claims = decode_access_token(s, token)
     assert (claims["sub"], claims["tid"]) == (str(user), str(tenant))
     assert lifetime == s.jwt_expiry_minutes * 60
 
 
 def test_token_signed_with_another_secret_is_refused() -> None:
-    token, _ = create_access_token(settings(), user_id=uuid.uuid4(), tenant_id=uuid.uuid4())
+    token, _ = create_access_token(settings(), user_id=uuid.uuid4(), tenant_id=uuid.uuid4(), session_id=uuid.uuid4())
     other = Settings(jwt_secret=SecretStr("o" * 40), super_api_key=SecretStr("k" * 40))
     with pytest.raises(Unauthorized) as err:
         decode_access_token(other, token)
@@ -48,7 +48,7 @@ def test_token_signed_with_another_secret_is_refused() -> None:
 
 def test_expired_token_says_so() -> None:
     s = settings(jwt_expiry_minutes=1)
-    token, _ = create_access_token(s, user_id=uuid.uuid4(), tenant_id=uuid.uuid4())
+    token, _ = create_access_token(s, user_id=uuid.uuid4(), tenant_id=uuid.uuid4(), session_id=uuid.uuid4())
     import jwt
 
     claims = jwt.decode(token, options={"verify_signature": False})

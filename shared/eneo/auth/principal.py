@@ -14,6 +14,7 @@ from typing import Literal
 from sqlalchemy import select, update
 
 from eneo.api_keys.models import ApiKey, KeyScope
+from eneo.auth.models import LoginSession
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import Forbidden, Unauthorized
 from eneo.core.ids import utcnow
@@ -38,6 +39,7 @@ class Principal:
     assistant_id: uuid.UUID | None = None
     key_id: uuid.UUID | None = None  # the API key used, if any
     generation: int | None = None  # the token's session generation, if a token was used
+    session_id: uuid.UUID | None = None  # the token's login session (eneo.auth.sessions), if a token was used
 
     @property
     def is_admin(self) -> bool:
@@ -63,14 +65,23 @@ async def check_account(uow: UnitOfWork, user_id: uuid.UUID) -> User:
 async def from_access_token(uow: UnitOfWork, settings: Settings, token: str) -> Principal:
     claims = decode_access_token(settings, token)
     try:
-        user_id, tenant_id = uuid.UUID(claims["sub"]), uuid.UUID(claims["tid"])
-    except ValueError:
+        user_id, tenant_id, session_id = uuid.UUID(claims["sub"]), uuid.UUID(claims["tid"]), uuid.UUID(claims["sid"])
+    except (ValueError, TypeError, AttributeError):
         raise Unauthorized("Invalid access token", code="invalid_token") from None
     uow.act_as(tenant_id)
     user = await check_account(uow, user_id)
     if claims.get("gen", 0) != user.session_generation:
         raise Unauthorized("This session ended when the password changed; log in again", code="token_revoked")
-    return Principal(user.id, user.tenant_id, user.email, user.role, "token", generation=user.session_generation)
+    await check_session(uow, session_id)
+    return Principal(user.id, user.tenant_id, user.email, user.role, "token", generation=user.session_generation,
+                     session_id=session_id)
+
+
+async def check_session(uow: UnitOfWork, session_id: uuid.UUID) -> None:
+    """Raise 401 `session_ended` unless the login session is open: what makes logout immediate."""
+    session = await uow.session.get(LoginSession, session_id)
+    if session is None or session.ended_at is not None or session.expires_at <= utcnow():
+        raise Unauthorized("This session has ended; log in again", code="session_ended")
 
 
 def split_api_key(key: str) -> str | None:
@@ -109,11 +120,12 @@ def _check_key(api_key: ApiKey, now: datetime) -> None:
         raise Unauthorized("This API key has expired", code="api_key_expired")
 
 
-async def recheck(uow: UnitOfWork, user_id: uuid.UUID, *, key_id: uuid.UUID | None, generation: int | None) -> None:
+async def recheck(uow: UnitOfWork, user_id: uuid.UUID, *, key_id: uuid.UUID | None, generation: int | None,
+                  session_id: uuid.UUID | None = None) -> None:
     """For a long-lived connection authenticated earlier: is that credential still good now?
 
     The account must still be active; an API key not revoked or expired since; a token's session not
-    ended by a password change since (its generation unchanged).
+    ended by a password change since (its generation unchanged), nor by logout (`session_id`, when given).
     """
     user = await check_account(uow, user_id)
     if key_id is not None:
@@ -123,3 +135,5 @@ async def recheck(uow: UnitOfWork, user_id: uuid.UUID, *, key_id: uuid.UUID | No
         _check_key(api_key, utcnow())
     if generation is not None and generation != user.session_generation:
         raise Unauthorized("This session ended when the password changed; log in again", code="token_revoked")
+    if session_id is not None:
+        await check_session(uow, session_id)

@@ -121,14 +121,15 @@ class UnitOfWork:
             {"t": str(self.tenant_id) if self.tenant_id else "", "s": "on" if self.sysadmin else "off"},
         )
 
-    async def locate(self, lookup: str, argument: str) -> uuid.UUID | None:
+    async def locate(self, lookup: str, *arguments: str | None) -> uuid.UUID | None:
         """Find a row whose tenant is not known yet, and bind the next transaction to that tenant.
 
-        `lookup` is one of the SECURITY DEFINER functions of the migrations (login by e-mail, API key
-        by prefix, invitation by token hash), which return `(id, tenant_id)` and nothing else.
+        `lookup` is one of the SECURITY DEFINER functions of the migrations (login by e-mail and tenant,
+        API key by prefix, invitation by token hash, login session by id), which return `(id, tenant_id)`
+        and nothing else.
         """
         found = (await self.session.execute(
-            select(getattr(func, lookup)(argument).table_valued("id", "tenant_id"))
+            select(getattr(func, lookup)(*arguments).table_valued("id", "tenant_id"))
         )).first()
         await self.commit()
         if found is None:

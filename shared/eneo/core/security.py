@@ -4,7 +4,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -40,7 +40,7 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 
 
 def token_hash(token: str, pepper: bytes) -> str:
-    """HMAC-SHA256 of a random token (API key, invitation).
+    """HMAC-SHA256 of a random token (API key, invitation, refresh token).
 
     These tokens carry 190+ bits of entropy, so a slow hash adds nothing; the pepper means a leaked
     table alone is not enough to test guesses.
@@ -52,22 +52,28 @@ def random_token(nbytes: int = 32) -> str:
     return secrets.token_urlsafe(nbytes)
 
 
-def create_access_token(settings: Settings, *, user_id: uuid.UUID, tenant_id: uuid.UUID,
-                        generation: int = 0) -> tuple[str, int]:
-    """A signed JWT and its lifetime in seconds; `generation` is the user's session generation."""
-    lifetime = timedelta(minutes=settings.jwt_expiry_minutes)
+def create_access_token(settings: Settings, *, user_id: uuid.UUID, tenant_id: uuid.UUID, session_id: uuid.UUID,
+                        generation: int = 0, not_after: datetime | None = None) -> tuple[str, int]:
+    """A signed JWT and its lifetime in seconds (JWT_EXPIRY_MINUTES, cut at `not_after`, its session's end).
+
+    `sid` is the login session (eneo.auth.sessions) checked on every request; `generation` the user's
+    session generation, which a password change raises.
+    """
     now = utcnow()
-    claims = {"sub": str(user_id), "tid": str(tenant_id), "gen": generation, "iat": now, "exp": now + lifetime,
-              "typ": "access"}
+    expires = now + timedelta(minutes=settings.jwt_expiry_minutes)
+    if not_after is not None:
+        expires = min(expires, not_after)
+    claims = {"sub": str(user_id), "tid": str(tenant_id), "sid": str(session_id), "gen": generation, "iat": now,
+              "exp": expires, "typ": "access"}
     token = jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm=settings.jwt_algorithm)
-    return token, int(lifetime.total_seconds())
+    return token, max(int((expires - now).total_seconds()), 0)
 
 
 def decode_access_token(settings: Settings, token: str) -> dict[str, Any]:
     try:
         claims: dict[str, Any] = jwt.decode(
             token, settings.jwt_secret.get_secret_value(), algorithms=[settings.jwt_algorithm],
-            options={"require": ["sub", "tid", "exp"]},
+            options={"require": ["sub", "tid", "sid", "exp"]},
         )
     except jwt.ExpiredSignatureError:
         raise Unauthorized("Access token expired", code="token_expired") from None

@@ -36,11 +36,21 @@ class Settings(BaseSettings):
     encryption_key: SecretStr = SecretStr("")
 
     # Auth policy.
-    jwt_expiry_minutes: int = Field(60 * 8, ge=1)
+    jwt_expiry_minutes: int = Field(15, ge=1, description="Access tokens' lifetime; a refresh token renews them.")
     jwt_algorithm: str = "HS256"
+    session_idle_minutes: int = Field(30, ge=1, description="A login session ends when not refreshed for this long.")
+    session_max_hours: int = Field(12, ge=1, description="A login session ends this long after the login, used or not.")
+    refresh_reuse_grace_seconds: int = Field(
+        10, ge=0, description="A refresh token replaced this recently still gets an access token (two tabs refreshing "
+                              "at once); older reuse ends the session.")
+    # Failed logins (eneo.users.throttle): per account from one address, per address, per account from all.
     login_max_attempts_per_account: int = Field(10, ge=1)
     login_max_attempts_per_ip: int = Field(50, ge=1)
     login_window_seconds: int = Field(15 * 60, ge=1)
+    login_max_attempts_per_account_all_addresses: int = Field(100, ge=1)
+    login_account_window_seconds: int = Field(60 * 60, ge=1)
+    login_known_address_days: int = Field(30, ge=1)
+    password_change_max_attempts: int = Field(5, ge=1, description="Wrong current passwords per user and window.")
     invite_expiry_hours: int = Field(72, ge=1)
 
     # Answers: where they stream, how long a stream stays resumable, how providers are called.

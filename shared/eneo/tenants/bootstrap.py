@@ -2,6 +2,7 @@
 
 from sqlalchemy import exists, select
 
+from eneo.auth.passwords import check_password
 from eneo.core.db import UnitOfWork
 from eneo.core.ids import new_id
 from eneo.core.settings import get_settings
@@ -18,6 +19,7 @@ async def ensure_first_tenant(tenant_name: str, email: str, password: str) -> bo
     admin (a short password, say) leaves no tenant behind that would block the next attempt.
     """
     admin = UserCreate(email=email, name="Administrator", role=UserRole.admin, password=password)
+    check_password(password, email=email)  # refused at once, whether or not a tenant exists (as the schema was)
     tenant_id = new_id()
     async with UnitOfWork(tenant_id, sysadmin=True) as uow:
         if await uow.session.scalar(select(exists().where(Tenant.id.is_not(None)))):

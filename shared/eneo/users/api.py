@@ -1,44 +1,124 @@
 """Login, the caller's own account, invitations, and tenant admins' user management."""
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Cookie, Depends, Form, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
+from eneo.auth import sessions
 from eneo.auth.deps import CurrentUser, TenantAdmin
+from eneo.auth.principal import from_access_token
+from eneo.auth.sessions import Issued
 from eneo.core.db import UnitOfWork
-from eneo.core.errors import Forbidden, ValidationFailed
+from eneo.core.errors import Forbidden, Unauthorized, ValidationFailed
 from eneo.core.pagination import Page, PageQuery
 from eneo.core.redis import get_redis
 from eneo.core.settings import get_settings
-from eneo.core.text import storable
+from eneo.core.text import Text, storable
 from eneo.users import service
 from eneo.users.schemas import (
     AccessToken,
     Invitation,
     InvitationAccept,
     PasswordChange,
+    RefreshRequest,
     UserCreate,
     UserCreated,
     UserOut,
     UserUpdate,
 )
 
-router = APIRouter(prefix="/api/v1/users", tags=["users"])
+USERS_PATH = "/api/v1/users/"
+REFRESH_COOKIE = "eneo_refresh"
+RefreshCookie = Annotated[Text | None, Cookie(include_in_schema=False, max_length=200)]  # named REFRESH_COOKIE
+router = APIRouter(prefix=USERS_PATH.rstrip("/"), tags=["users"])
 
 
 @router.post("/login/token/")
-async def login(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> AccessToken:
-    """OAuth2 password flow: `username` is the e-mail address."""
+async def login(request: Request, response: Response, form: Annotated[OAuth2PasswordRequestForm, Depends()],
+                tenant: Annotated[Text | None, Form(max_length=200, description=(
+                    "The organisation (id or name) when your e-mail has accounts in several; else the oldest"))] = None,
+                refresh_token_in: Annotated[Literal["body", "cookie"], Form(description=(
+                    "Where the refresh token goes: the answer (API clients) or an httpOnly cookie (browsers)"))]
+                = "body") -> AccessToken:  # noqa: S107 - a place, not a password
+    """OAuth2 password flow: `username` is the e-mail address. Opens a session (docs/auth.md)."""
     for field, value in (("username", form.username), ("password", form.password)):
         if not storable(value):
             raise ValidationFailed(f"Invalid request: {field}: must be plain text",
                                    details=[{"field": field, "message": "must be plain text", "type": "value_error"}])
     ip = request.client.host if request.client else "unknown"
     async with UnitOfWork() as uow:
-        return await service.login(uow, get_settings(), get_redis(), email=form.username,
-                                   password=form.password, client_ip=ip)
+        issued = await service.login(uow, get_settings(), get_redis(), email=form.username,
+                                     password=form.password, client_ip=ip, tenant=tenant)
+    return _answer(request, response, issued, cookie=refresh_token_in == "cookie")  # noqa: S105
+
+
+@router.post("/login/refresh/")
+async def refresh(request: Request, response: Response, body: RefreshRequest | None = None,
+                  eneo_refresh: RefreshCookie = None) -> AccessToken:
+    """A new access token and refresh token for a refresh token (in the body, or the browser's cookie).
+
+    Each refresh token works once; a replaced one presented again ends the session (`refresh_token_reused`).
+    """
+    token, cookie = _refresh_token(body, eneo_refresh)
+    async with UnitOfWork() as uow:
+        issued = await sessions.refresh(uow, get_settings(), token)
+    return _answer(request, response, issued, cookie=cookie)
+
+
+@router.post("/logout/", status_code=status.HTTP_204_NO_CONTENT)
+async def logout(request: Request, body: RefreshRequest | None = None,
+                 eneo_refresh: RefreshCookie = None) -> Response:
+    """End this session now: its access and refresh tokens stop working. Send the refresh token (body or
+    cookie) or the access token (Authorization: Bearer). Other sessions and API keys are not affected."""
+    settings = get_settings()
+    async with UnitOfWork() as uow:
+        if (body and body.refresh_token) or eneo_refresh:
+            await sessions.end_by_refresh_token(uow, settings, _refresh_token(body, eneo_refresh)[0])
+        else:
+            scheme, _, token = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise Unauthorized("Send the session's refresh token or access token")
+            principal = await from_access_token(uow, settings, token.strip())
+            assert principal.session_id is not None
+            await sessions.end(uow, principal.session_id)
+        await uow.commit()
+    done = Response(status_code=status.HTTP_204_NO_CONTENT)
+    done.delete_cookie(REFRESH_COOKIE, path=_cookie_path(request), secure=_secure(request), httponly=True,
+                       samesite="strict")
+    return done
+
+
+def _refresh_token(body: RefreshRequest | None, cookie: str | None) -> tuple[str, bool]:
+    """The refresh token sent, and whether it came as the cookie (then the new one goes there too)."""
+    if body is not None and body.refresh_token:
+        return body.refresh_token, False
+    if cookie:
+        return cookie, True
+    raise Unauthorized("Send the refresh token (refresh_token in the body, or the eneo_refresh cookie)",
+                       code="invalid_refresh_token")
+
+
+def _cookie_path(request: Request) -> str:
+    """`/api/v1/users/` under whatever prefix the gateway put before it: login, refresh and logout only."""
+    path = request.url.path
+    return path[: max(path.find(USERS_PATH), 0)] + USERS_PATH
+
+
+def _secure(request: Request) -> bool:
+    """Secure everywhere but plain HTTP on this machine (the local stack), where browsers would drop it."""
+    return request.url.scheme == "https" or request.url.hostname not in ("localhost", "127.0.0.1", "::1")
+
+
+def _answer(request: Request, response: Response, issued: Issued, *, cookie: bool) -> AccessToken:
+    response.headers["Cache-Control"] = "no-store"  # RFC 6749 5.1: tokens are never cached
+    if cookie and issued.refresh_token is not None:
+        response.set_cookie(REFRESH_COOKIE, issued.refresh_token, max_age=issued.refresh_expires_in,
+                            path=_cookie_path(request), secure=_secure(request), httponly=True, samesite="strict")
+    return AccessToken(access_token=issued.access_token, expires_in=issued.expires_in,
+                       refresh_token=None if cookie else issued.refresh_token,
+                       refresh_expires_in=issued.refresh_expires_in)
 
 
 @router.post("/invitations/accept/")
@@ -53,11 +133,14 @@ async def me(ctx: CurrentUser) -> UserOut:
 
 
 @router.post("/me/password/")
-async def change_password(ctx: CurrentUser, body: PasswordChange) -> AccessToken:
-    """Change your password. Every other session ends; use the token in the answer from now on."""
+async def change_password(ctx: CurrentUser, body: PasswordChange, request: Request, response: Response,
+                          eneo_refresh: RefreshCookie = None) -> AccessToken:
+    """Change your password. Every session ends, this one too: use the new session's tokens in the answer
+    (its refresh token goes where this session's was: the cookie if you sent one)."""
     if ctx.principal.via != "token":
         raise Forbidden("Change a password from a logged-in session, not with an API key", code="token_required")
-    return await service.change_password(ctx.uow, ctx.settings, ctx.principal, body)
+    issued = await service.change_password(ctx.uow, ctx.settings, get_redis(), ctx.principal, body)
+    return _answer(request, response, issued, cookie=eneo_refresh is not None)
 
 
 @router.get("/")

@@ -2,7 +2,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, String
+from sqlalchemy import Enum, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from eneo.core.db import Base, Entity
@@ -25,10 +25,13 @@ class UserState(enum.StrEnum):
 
 class User(Entity, Base):
     __tablename__ = "users"
+    # Unique per tenant only: one address may belong to staff of two organisations, and creating a user
+    # must not reveal that another organisation has it. Login picks the tenant (eneo.users.service.login).
+    __table_args__ = (Index("uq_users_tenant_id_email", "tenant_id", "email", unique=True),
+                      Index("ix_users_email", "email"))
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
-    # Lower-cased; unique across tenants because login names no tenant.
-    email: Mapped[str] = mapped_column(String(320), unique=True)
+    email: Mapped[str] = mapped_column(String(320))  # lower-cased
     name: Mapped[str] = mapped_column(String(200))
     password_hash: Mapped[str | None] = mapped_column(String(200))
     role: Mapped[UserRole] = mapped_column(Enum(UserRole, name="user_role", values_callable=_values))

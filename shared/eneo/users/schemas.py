@@ -7,7 +7,10 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from eneo.core.text import Name, Text
 from eneo.users.models import UserRole, UserState
 
-Password = Annotated[Text, Field(min_length=10, max_length=256, description="At least 10 characters")]
+# The policy (length, common passwords, ...) is eneo.auth.passwords, checked by the service so that each
+# reason has its own code; the schema only caps what is read.
+Password = Annotated[Text, Field(max_length=4096, description="12 to 256 characters of any printable text; "
+                                 "not a common password, one repeated character or built on your e-mail name")]
 
 
 class UserCreate(BaseModel):
@@ -61,6 +64,19 @@ class PasswordChange(BaseModel):
 
 
 class AccessToken(BaseModel):
+    """OAuth2's token response (RFC 6749 5.1). The refresh token is here unless it went into the
+    `eneo_refresh` cookie (`refresh_token_in=cookie`, for browsers); see docs/auth.md."""
+
     access_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
-    expires_in: int
+    expires_in: int = Field(description="Seconds the access token is valid (minutes: renew it with the refresh token)")
+    refresh_token: str | None = Field(None, description="Renews the access token once (POST /api/v1/users/login/"
+                                                        "refresh/); absent when it is in the cookie")
+    refresh_expires_in: int = Field(description="Seconds until the session ends unless refreshed before")
+
+
+class RefreshRequest(BaseModel):
+    """Browsers send nothing: their refresh token is the `eneo_refresh` cookie."""
+
+    model_config = ConfigDict(extra="forbid")
+    refresh_token: Text | None = Field(None, max_length=200)

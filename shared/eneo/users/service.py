@@ -7,20 +7,22 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from eneo.auth import sessions
+from eneo.auth.passwords import check_password
 from eneo.auth.principal import Principal, check_account
-from eneo.core import ratelimit
+from eneo.auth.sessions import Issued
 from eneo.core.db import UnitOfWork
-from eneo.core.errors import BadRequest, Conflict, NotFound, TooManyRequests, Unauthorized
+from eneo.core.errors import BadRequest, Conflict, NotFound, Unauthorized
 from eneo.core.ids import utcnow
 from eneo.core.pagination import paginate
-from eneo.core.security import create_access_token, hash_password, random_token, token_hash, verify_password
+from eneo.core.security import hash_password, random_token, token_hash, verify_password
 from eneo.core.settings import Settings
 from eneo.knowledge.models import Group
 from eneo.spaces.models import Space
 from eneo.spaces.service import create_personal_space, delete_collection_files
+from eneo.users import throttle
 from eneo.users.models import User, UserRole, UserState
 from eneo.users.schemas import (
-    AccessToken,
     Invitation,
     InvitationAccept,
     PasswordChange,
@@ -32,33 +34,30 @@ from eneo.users.schemas import (
 
 
 async def login(uow: UnitOfWork, settings: Settings, redis: Redis, *, email: str, password: str,
-                client_ip: str) -> AccessToken:
-    """Password login; failed attempts are limited per account and per client address."""
-    email = email.strip().lower()
-    account_key = f"login:acct:{token_hash(email, settings.pepper)[:32]}"  # no e-mail in Redis
-    limits = {f"login:ip:{client_ip}": settings.login_max_attempts_per_ip,
-              account_key: settings.login_max_attempts_per_account}
-    for key, limit in limits.items():
-        if (wait := await ratelimit.retry_after(redis, key, limit=limit)) is not None:
-            raise TooManyRequests(f"Too many failed logins; try again in {wait} seconds", retry_after=wait)
+                client_ip: str, tenant: str | None = None) -> Issued:
+    """Password login, throttled before the password is verified (eneo.users.throttle); opens a session.
 
-    user_id = await uow.locate("auth_find_user_by_email", email)
+    The account is the address's in `tenant` (an id or a name) when one is named, else its oldest: an
+    address may belong to several organisations (eneo.users.models).
+    """
+    email = email.strip().lower()
+    attempt = await throttle.start_login(redis, settings, email=email, client_ip=client_ip)
+    user_id = await uow.locate("auth_find_user_by_email", email, (tenant or "").strip())
     user = await uow.session.get(User, user_id) if user_id else None
     if not verify_password(user.password_hash if user else None, password) or user is None:
-        for key in limits:
-            await ratelimit.record_failure(redis, key, window_seconds=settings.login_window_seconds)
         raise Unauthorized("Wrong e-mail or password", code="invalid_credentials")
     await check_account(uow, user.id)
     user.last_login_at = utcnow()
+    issued = await sessions.open_session(uow, settings, user)
     await uow.commit()  # saved before the failed-login count is cleared and a token handed out
-    await ratelimit.reset(redis, account_key)
-    token, expires_in = create_access_token(settings, user_id=user.id, tenant_id=user.tenant_id,
-                                            generation=user.session_generation)
-    return AccessToken(access_token=token, expires_in=expires_in)
+    await attempt.succeeded()
+    return issued
 
 
 async def create_user(uow: UnitOfWork, settings: Settings, tenant_id: uuid.UUID, data: UserCreate) -> UserCreated:
     """Create (with a password) or invite (without) a user, with their personal space."""
+    if data.password is not None:
+        check_password(data.password, email=data.email)
     user = User(
         tenant_id=tenant_id, email=data.email.lower(), name=data.name, role=data.role,
         password_hash=hash_password(data.password) if data.password else None,
@@ -104,28 +103,35 @@ async def accept_invitation(uow: UnitOfWork, settings: Settings, data: Invitatio
     if (user is None or user.state == UserState.deactivated
             or (user.invite_expires_at or utcnow()) <= utcnow()):
         raise invalid
+    check_password(data.password, email=user.email)
     user.password_hash = hash_password(data.password)
     user.state = UserState.active
     user.invite_token_hash = None
     user.invite_expires_at = None
     user.session_generation += 1
+    await sessions.end_all(uow, user.id)
     await uow.session.flush()
     return UserOut.model_validate(user)
 
 
-async def change_password(uow: UnitOfWork, settings: Settings, p: Principal, data: PasswordChange) -> AccessToken:
-    """Set a new password; every earlier access token stops working, and a fresh one is returned."""
+async def change_password(uow: UnitOfWork, settings: Settings, redis: Redis, p: Principal,
+                          data: PasswordChange) -> Issued:
+    """Set a new password; every session of the user ends, and a new one is opened for the caller.
+
+    Wrong current passwords are throttled per user (eneo.users.throttle), before the check.
+    """
     user = await get_user(uow, p, p.user_id)
+    attempt = await throttle.start_password_check(redis, settings, user.id)
     if not verify_password(user.password_hash, data.current_password):
         raise Unauthorized("The current password is wrong", code="invalid_credentials")
+    await attempt.succeeded()
     if data.new_password == data.current_password:
         raise BadRequest("The new password must differ from the current one", code="password_unchanged")
+    check_password(data.new_password, email=user.email, field="new_password")
     user.password_hash = hash_password(data.new_password)
     user.session_generation += 1
-    await uow.session.flush()
-    token, expires_in = create_access_token(settings, user_id=user.id, tenant_id=user.tenant_id,
-                                            generation=user.session_generation)
-    return AccessToken(access_token=token, expires_in=expires_in)
+    await sessions.end_all(uow, user.id)
+    return await sessions.open_session(uow, settings, user)
 
 
 async def get_user(uow: UnitOfWork, p: Principal, user_id: uuid.UUID) -> User:
