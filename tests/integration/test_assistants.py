@@ -229,7 +229,7 @@ async def test_an_assistant_api_key_reaches_its_own_assistant_only(client: httpx
     r = await client.get(f"/api/v1/assistants/{other['id']}/", headers=key)
     assert (r.status_code, r.json()["code"]) == (403, "api_key_scope")
     for method, path in (("GET", "/api/v1/assistants/"), ("PATCH", f"/api/v1/assistants/{mine['id']}/"),
-                         ("GET", team.in_space())):
+                         ("GET", team.in_space()), ("GET", "/api/v1/spaces/")):
         r = await client.request(method, path, json={"name": "x"}, headers=key)
         assert (r.status_code, r.json()["code"]) == (403, "api_key_scope"), (method, path)
 

@@ -24,6 +24,13 @@ def new_key() -> tuple[str, str]:
 async def create_key(uow: UnitOfWork, settings: Settings, p: Principal, data: ApiKeyCreate) -> ApiKeyCreated:
     if data.expires_at is not None and data.expires_at <= utcnow():
         raise BadRequest("expires_at must be in the future", code="invalid_expiry")
+    if data.assistant_id is not None:
+        # The key reaches only this assistant, so its owner must be able to use it (another tenant's, an unknown
+        # or an unpublished one the owner cannot see: 404). Imported here: the auth function loads the assistants
+        # domain only for this.
+        from eneo.assistants.service import usable_assistant
+
+        await usable_assistant(uow, p, data.assistant_id)
     key, prefix = new_key()
     row = ApiKey(tenant_id=p.tenant_id, user_id=p.user_id, name=data.name, prefix=prefix,
                  key_hash=token_hash(key, settings.pepper), last4=key[-4:], scope=data.scope,
