@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -81,6 +82,14 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 404 and message == "Not Found":
         message = "No such route"
     return JSONResponse(error_body(code, message), exc.status_code, headers=exc.headers)
+
+
+async def _gone(_: Request, exc: Exception) -> JSONResponse:
+    """A row this request read was deleted by a concurrent request before its UPDATE (StaleDataError: 0 rows
+    matched) or before an attribute was loaded (ObjectDeletedError). The same request a moment later gets 404,
+    so this one does too; its transaction has been rolled back."""
+    log.info("row deleted concurrently", extra={"error": type(exc).__name__})
+    return JSONResponse(error_body("not_found", "Not found: it was deleted while this request ran"), 404)
 
 
 class RequestContextMiddleware:
@@ -165,6 +174,8 @@ def create_app(service: str, routers: Sequence[APIRouter],
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(StaleDataError, _gone)
+    app.add_exception_handler(ObjectDeletedError, _gone)
     for router in routers:
         app.include_router(router)
     checks = health_checks or {}

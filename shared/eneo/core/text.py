@@ -28,3 +28,5 @@ def _check(value: str) -> str:
 
 Text = Annotated[str, AfterValidator(_check)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_check)]
+# Search text goes into SQL as a parameter (full-text query terms): the same rule.
+Query = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), AfterValidator(_check)]

@@ -1,14 +1,14 @@
 """`POST /api/v1/groups/{id}/searches/`: hybrid search in one collection (mounted by the knowledge function)."""
 
 import uuid
-from typing import Annotated
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
 from eneo.auth.deps import CurrentUser
 from eneo.core.errors import AppError, NotFound
 from eneo.core.settings import get_settings
+from eneo.core.text import Query
 from eneo.embeddings import EmbeddingError
 from eneo.retrieval.service import Hit, load_embedder, search
 
@@ -22,7 +22,7 @@ def _default_limit() -> int:
 class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    query: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    query: Query
     limit: int = Field(default_factory=_default_limit, ge=1, le=100)
 
 
