@@ -173,6 +173,10 @@ async def subscribe(message: dict[str, Any], connection: Connection, outbox: Out
 async def subscribe_events(message: dict[str, Any], connection: Connection, outbox: Outbox, context: Any) -> None:
     """Relay the user's status events (`events:{user_id}`) from `last_id`, or from now on, until the
     function's deadline; then `{"type": "resubscribe", "stream": "events", "last_id"}`."""
+    if connection.assistant_id is not None:  # status events span every space: not for a key held to one assistant
+        outbox.error("api_key_scope", "This API key is restricted to one assistant; status events need a "
+                     "user-wide API key or an access token", stream="events")
+        return
     last_id = message.get("last_id")
     if last_id is not None and (not isinstance(last_id, str) or not valid_entry_id(last_id)):
         outbox.error("invalid_message", "last_id must be an id this stream sent (like 1700000000000-0)",
