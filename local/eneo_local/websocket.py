@@ -311,7 +311,7 @@ class WebSocketGateway:
         value: Any
         try:
             value = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
             value = None
         for key in self._selection:
             value = value.get(key) if isinstance(value, dict) else None

@@ -150,6 +150,16 @@ async def test_messages_route_by_action_and_fall_back_to_default(ws: WsStack) ->
     assert echo["requestContext"]["messageId"] and "queryStringParameters" not in echo
 
 
+async def test_a_body_nested_deeper_than_json_parsers_go_routes_to_default(ws: WsStack) -> None:
+    """Route selection parses the body: one nested past Python's recursion limit is not JSON to it, not a crash."""
+    nested = "[" * 50_000 + "]" * 50_000
+    async with connect(ws.url) as client:
+        await client.send(nested)
+        assert await recv(client) == f"default:{nested}"
+        await client.send(json.dumps({"action": "echo", "n": 1, "text": "still here"}))
+        assert await recv(client) == "still here-0"
+
+
 async def test_posts_reach_the_client_in_order_while_invokes_run_concurrently(ws: WsStack) -> None:
     async with connect(ws.url) as client:
         t0 = time.monotonic()
