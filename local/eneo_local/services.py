@@ -7,7 +7,8 @@ is used as it is and not started; SQS is served where S3 is unless SQS_ENDPOINT_
 
 The embedded Redis and Postgres are supervised (`Supervisor`): one that dies is logged and restarted on
 the same socket and data, after ENEO_RESTART_DELAY_SECONDS (default 1) doubling up to 30 s while it keeps
-dying, and given up (logged) after MAX_RESTARTS restarts without a minute of running. While one is down,
+dying or failing to start; every failed start is logged with what the server said, and tried again (never
+given up: a database that comes back late is better than a stack that needs a restart). While one is down,
 the functions answer 503 `redis_unavailable` / `database_unavailable` (eneo.core.health).
 """
 
@@ -20,6 +21,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -35,8 +37,9 @@ DATABASE = "eneo"
 PG_MAX_CONNECTIONS = 400  # ENEO_PG_MAX_CONNECTIONS overrides; see _raise_max_connections
 CHECK_SECONDS = 0.5  # how often the supervisor looks at the embedded Redis and Postgres
 MAX_RESTART_DELAY = 30.0
-MAX_RESTARTS = 10  # in a row, without STABLE_SECONDS of running between them
+MAX_RESTARTS = 10  # in a row, without STABLE_SECONDS of running between them: then logged as an error each time
 STABLE_SECONDS = 60.0
+PG_START_SECONDS = 120  # pg_ctl's wait: crash recovery first fsyncs the whole data folder (seconds on a busy disk)
 _PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -146,20 +149,43 @@ class EmbeddedServices:
         return True
 
     def _postgres_alive(self) -> bool:
+        """The server named in postmaster.pid runs: read each time, not pgserver's note of the pid it started."""
+        postmaster = _postmaster(self._pgdata())
+        return postmaster is not None and _running(postmaster[0], "postgres")
+
+    def _pgdata(self) -> Path:
         pg: Any = self._pg
-        return _running(pg.get_pid(), "postgres")
+        return Path(pg.pgdata)
 
     def _restart_postgres(self) -> None:
-        """pg_ctl start on the same data folder; the socket folder is chosen as before (the dead server's
-        socket file is still there), so the functions' URLs still hold. Crash recovery replays the WAL."""
-        import pgserver
+        """`pg_ctl start` on the same data folder and socket folder, so the functions' URLs still hold; crash
+        recovery replays the WAL. Not pgserver's `ensure_postgres_running`: it waits on a lock shared by every
+        pgserver of the machine and then for `ready` without a time limit, so one start that never got there
+        would stop this supervisor for good. Postgres refuses to start while the dead server's processes still
+        hold its lock file or shared memory: what it said is raised, logged by the supervisor, and tried again."""
+        from pgserver.utils import PostmasterInfo
 
         pg: Any = self._pg
-        uri = pg.get_uri()
-        with pgserver.PostgresServer._lock:
-            pg.ensure_postgres_running()
-        if pg.get_uri() != uri:
-            log.error("postgres came back on another socket; restart the stack", extra={"uri": pg.get_uri()})
+        pgdata = self._pgdata()
+        postmaster = _postmaster(pgdata)
+        if postmaster is None or not _running(postmaster[0], "postgres"):  # else a start that outlived its wait
+            log_file = pgdata / "log"
+            offset = log_file.stat().st_size if log_file.exists() else 0
+            socket_dir = pg.get_postmaster_info().socket_dir  # the one the functions were given
+            args = [str(_pg_bin("pg_ctl")), "-D", str(pgdata), "-w", "-t", str(PG_START_SECONDS),
+                    "-o", '-h ""', "-o", f"-k {socket_dir}", "-l", str(log_file), "start"]
+            # Output to a file, not a pipe: the server started by pg_ctl could hold a pipe open (pgserver's note).
+            with tempfile.TemporaryFile() as output:
+                try:
+                    subprocess.run(args, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,  # noqa: S603
+                                   user=pg.system_user, check=True, timeout=PG_START_SECONDS + 10)
+                except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+                    output.seek(0)
+                    raise RestartFailed(_said(output.read().decode(errors="replace"), log_file, offset)) from exc
+        postmaster = _postmaster(pgdata)
+        if postmaster is None or postmaster[1] != "ready" or not _running(postmaster[0], "postgres"):
+            raise RestartFailed(f"postgres is not ready after pg_ctl start (postmaster.pid: {postmaster})")
+        pg._postmaster_info = PostmasterInfo.read_from_pgdata(pgdata)  # so stop() stops this server, not the dead one
 
     def _redis_alive(self) -> bool:
         client: Any = self._redis
@@ -257,7 +283,6 @@ class Supervised:
     down_since: float | None = None
     up_since: float = field(default_factory=time.monotonic)
     next_try: float = 0.0
-    gave_up: bool = False
 
 
 class Supervisor:
@@ -291,8 +316,6 @@ class Supervisor:
 
     def _check(self, service: Supervised) -> None:
         now = time.monotonic()
-        if service.gave_up:
-            return
         if service.down_since is None:
             if service.alive():
                 if service.restarts and now - service.up_since > STABLE_SECONDS:
@@ -309,20 +332,57 @@ class Supervisor:
         try:
             service.restart()
         except Exception as exc:
-            if service.restarts >= MAX_RESTARTS:
-                service.gave_up = True
-                log.error("embedded service not restarted again; restart the stack", extra={
-                    "dependency": service.name, "restarts": service.restarts, "error": type(exc).__name__})
-                return
             service.next_try = time.monotonic() + self._delay(service.restarts)
-            log.warning("embedded service restart failed; trying again", extra={
-                "dependency": service.name, "error": type(exc).__name__,
-                "in_seconds": round(service.next_try - time.monotonic(), 1)})
+            # The reason is what the server or its start command said (no request data: see _said).
+            log.log(logging.ERROR if service.restarts >= MAX_RESTARTS else logging.WARNING,
+                    "embedded service restart failed; trying again", extra={
+                        "dependency": service.name, "error": type(exc).__name__, "reason": str(exc)[-1000:],
+                        "restarts": service.restarts, "in_seconds": round(service.next_try - time.monotonic(), 1)})
             return
         log.warning("embedded service restarted", extra={
             "dependency": service.name, "seconds_down": round(time.monotonic() - service.down_since, 2),
             "restarts": service.restarts})
         service.down_since, service.up_since = None, time.monotonic()
+
+
+# What clients trying to connect meanwhile are told: noise next to the reason the server did not start.
+_CLIENTS_TURNED_AWAY = ("is starting up", "not yet accepting connections", "is shutting down")
+
+
+class RestartFailed(RuntimeError):
+    """An embedded server did not start; the message is what it said."""
+
+
+def _pg_bin(name: str) -> Path:
+    import pgserver
+
+    return Path(pgserver.__file__).parent / "pginstall" / "bin" / name
+
+
+def _postmaster(pgdata: Path) -> tuple[int, str] | None:
+    """The pid and status (`starting`, `ready`, ...) in a data folder's postmaster.pid; None without one. A file
+    Postgres is still writing has fewer lines (status "")."""
+    try:
+        lines = (pgdata / "postmaster.pid").read_text().splitlines()
+    except FileNotFoundError:
+        return None
+    if not lines or not lines[0].strip().isdigit():
+        return None
+    return int(lines[0]), lines[7].strip() if len(lines) > 7 else ""
+
+
+def _said(output: str, log_file: Path, offset: int) -> str:
+    """pg_ctl's output and the server log's FATAL/PANIC lines written since `offset`: why a start failed (such as
+    `pre-existing shared memory block ... is still in use`). Only those lines: others may quote statements."""
+    try:
+        with log_file.open("rb") as f:
+            f.seek(offset)
+            written = f.read().decode(errors="replace")
+    except OSError:
+        written = ""
+    fatal = [line for line in written.splitlines()
+             if ("FATAL:" in line or "PANIC:" in line) and not any(n in line for n in _CLIENTS_TURNED_AWAY)]
+    return " | ".join([line.strip() for line in output.splitlines() if line.strip()] + fatal[-5:])
 
 
 def _running(pid: int | None, name: str) -> bool:

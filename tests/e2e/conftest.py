@@ -59,6 +59,7 @@ class Stack:
     ws_url: str = ""  # ws://127.0.0.1:<port>/<stage>, when the template has a WebSocket API
     endpoints: dict[str, Any] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)  # a test module's own settings, over the defaults
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in _NOT_INHERITED}
@@ -66,7 +67,7 @@ class Stack:
             "ENEO_ADMIN_EMAIL": self.admin_email, "ENEO_ADMIN_PASSWORD": self.admin_password,
             "SUPER_API_KEY": self.super_api_key, "JWT_SECRET": self.jwt_secret, "LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1", "ENEO_QUEUE_VISIBILITY_SECONDS": "2",  # failed messages come back quickly
-        }
+        } | self.extra_env
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -129,10 +130,10 @@ class Stack:
         return str(self.endpoints["buckets"][logical_id])
 
 
-@pytest.fixture(scope="session")
-def stack() -> Iterator[Stack]:
-    root = Path(tempfile.mkdtemp(prefix="eneo-e2e-"))
-    running = Stack(data_dir=root / "data", log_path=root / "eneo-local.log")
+def running_stack(prefix: str = "eneo-e2e-", **extra_env: str) -> Iterator[Stack]:
+    """A stack started on a fresh folder, stopped with Ctrl-C (exit code 0 checked) and removed after."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    running = Stack(data_dir=root / "data", log_path=root / "eneo-local.log", extra_env=extra_env)
     running.start()
     try:
         yield running
@@ -141,3 +142,8 @@ def stack() -> Iterator[Stack]:
             code = running.stop()
             assert code == 0, f"eneo-local exited with {code}:\n{running.output()[-4000:]}"
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    yield from running_stack()
