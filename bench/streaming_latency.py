@@ -65,6 +65,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests.fakes, for the fake's process; bench.localstack
 
 from bench.localstack import Stack, local_stack, new_admin, post  # noqa: E402
+from eneo.realtime.sigv4 import sign  # noqa: E402
 
 PROVIDER_KEY = "bench-provider-key-0123456789"
 MODEL = "fake-model"
@@ -168,10 +169,15 @@ async def prewarm(stack: Stack, instances: int) -> None:
                                           "eventType": "DISCONNECT"}},
     }
     limits = httpx.Limits(max_connections=instances + 10)
+    secret = json.loads((stack.log.parent / "data" / "secrets.json").read_text())["aws_secret_access_key"]
     async with httpx.AsyncClient(timeout=300, limits=limits) as http:
         for function, event in events.items():
             name = stack.endpoints["functions"][function]
-            for r in await asyncio.gather(*(http.post(url.format(name), json=event) for _ in range(instances))):
+            body = json.dumps(event).encode()
+            headers = sign("POST", url.format(name), body, access_key="local", secret_key=secret, token=None,
+                           region=stack.endpoints["region"], service="lambda")  # the stack checks SigV4, as AWS does
+            for r in await asyncio.gather(*(http.post(url.format(name), content=body, headers=headers)
+                                            for _ in range(instances))):
                 result = r.json() if r.status_code == 200 else None
                 if "x-amz-function-error" in r.headers or not isinstance(result, dict) or \
                         result.get("statusCode", 200) != 200:
@@ -530,11 +536,18 @@ async def bench(args: argparse.Namespace, work: Path, fake: FakeProcess, tokens:
         folder = work / (batching["ANSWER_STREAM_BATCH_MS"] + "ms")
         with local_stack(folder, env, max_connections=4 * args.sessions + 60) as stack:
             org = make_org(stack, fake.url)
-            phases.append(await run_phase(f"1 stream{suffix}", fake, stack, org, sessions=1, rounds=args.rounds,
-                                          tokens=tokens))
-            phases.append(await run_phase(f"{args.sessions} streams{suffix}", fake, stack, org,
-                                          sessions=args.sessions, rounds=args.concurrent_rounds, tokens=tokens))
+            for sessions, rounds in ((1, args.rounds), (args.sessions, args.concurrent_rounds)):
+                name = f"{sessions} stream{'s' if sessions > 1 else ''}{suffix}"
+                phases.append(await run_phase(name, fake, stack, org, sessions=sessions, rounds=rounds, tokens=tokens))
+                print(phase_line(phases[-1]), file=sys.stderr, flush=True)  # kept if a later phase fails
     return phases
+
+
+def phase_line(phase: Phase) -> str:
+    (d50, d99), (p50, p99) = percentiles(phase.direct.per_token), percentiles(phase.platform.per_token)
+    (t50, t99), (w50, _) = percentiles(phase.platform.ttft), percentiles(phase.platform.to_redis)
+    return (f"{phase.name}: per token added {p50 - d50:.1f}/{p99 - d99:.1f} ms p50/p99 (to Redis {w50:.1f} p50), "
+            f"first token {t50:.1f}/{t99:.1f} ms, {phase.writes_per_answer:.1f} XADD per answer")
 
 
 def main() -> int:

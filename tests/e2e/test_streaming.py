@@ -12,6 +12,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -267,3 +268,61 @@ def test_a_new_subscribe_replaces_the_one_before(http: httpx.Client, stack, org:
                 late.append(json.loads(ws.recv(timeout=3)))
     seen_first = [f for f in frames + late if f.get("question_id") == first and f.get("type") in TERMINAL]
     assert seen_first == [], "the replaced relay stopped before the first answer's end"
+
+
+def test_a_message_nested_deeper_than_the_parser_goes_is_an_invalid_message(stack, org: Org) -> None:
+    with open_ws(stack, org.admin) as ws:
+        for body in ("[" * 50_000 + "]" * 50_000,
+                     '{"action": "subscribe", "question_id": ' + "[" * 50_000 + "]" * 50_000 + "}"):
+            ws.send(body)
+            frame = json.loads(ws.recv(timeout=15))
+            assert (frame.get("type"), frame.get("code")) == ("error", "invalid_message"), frame
+
+
+def _first_entry_seconds(http: httpx.Client, stack, org: Org) -> float:
+    """Ask, connect, subscribe: seconds until the answer's first entry; the whole answer must arrive."""
+    started = time.monotonic()
+    qid = ask(http, org.admin, org.sessions)
+    with open_ws(stack, org.admin) as ws:
+        ws.send(json.dumps({"action": "subscribe", "question_id": qid}))
+        first_frame = json.loads(ws.recv(timeout=60))
+        first = time.monotonic() - started
+        frames = [first_frame, *follow(ws, qid, last_id=first_frame["id"], timeout=60)]
+    assert frames[0]["type"] == "first_chunk" and frames[-1]["type"] == "done", frames[-1]
+    return first
+
+
+def test_one_user_opening_50_connections_does_not_delay_another_users_answer(http: httpx.Client, stack, org: Org,
+                                                                            fake: FakeLLMServer) -> None:
+    """Issue 11: idle subscriptions held every ws instance for minutes, and then `$connect` timed out for everyone.
+    Now a user gets 10 connections (more are refused with 429 too_many_connections) and an idle subscription
+    parks: it holds no instance, so another user's answer starts as fast as it did before the attack (the bound
+    allows for a loaded machine; before the fix the other user's connect timed out after 29 s)."""
+    before = _first_entry_seconds(http, stack, org)
+    _, greedy = new_tenant(http, {"X-API-Key": stack.super_api_key})
+
+    def open_one(_: int) -> ClientConnection | InvalidStatus:
+        try:
+            return connect(f"{stack.ws_url}?token={greedy.token}", open_timeout=60)
+        except InvalidStatus as refused:
+            return refused
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        opened = list(pool.map(open_one, range(50)))
+    sockets = [o for o in opened if not isinstance(o, InvalidStatus)]
+    refused = [o.response for o in opened if isinstance(o, InvalidStatus)]
+    try:
+        assert len(sockets) == 10, "the per-user cap of connections"
+        assert {r.status_code for r in refused} == {429}
+        assert json.loads(refused[0].body or b"{}")["code"] == "too_many_connections"
+        for ws in sockets:
+            ws.send(json.dumps({"action": "subscribe_events"}))
+        for ws in sockets:
+            assert json.loads(ws.recv(timeout=60))["type"] == "subscribed"
+        time.sleep(0.5)  # every relay has parked by now, or would be holding its instance
+        during = _first_entry_seconds(http, stack, org)
+        print(f"the other user's first entry: {before:.2f} s before, {during:.2f} s during the attack")
+        assert during < max(5.0, 3 * before), f"{during:.1f} s during the attack, {before:.1f} s before it"
+    finally:
+        for ws in sockets:
+            ws.close()

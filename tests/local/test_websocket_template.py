@@ -6,6 +6,7 @@ import pytest
 
 from eneo_local.intrinsics import TemplateError, load_yaml
 from eneo_local.parameters import local_parameters
+from eneo_local.schedules import schedules_of
 from eneo_local.services import Endpoints
 from eneo_local.template import load_template
 
@@ -80,6 +81,11 @@ def test_the_project_templates_websocket_api() -> None:
         assert (env["DB_POOL"], "DATABASE_URL" in env) == ("null", True), name
     assert all("DB_POOL" not in f.environment for n, f in template.functions.items()
                if n not in ("CompleteFunction", "WsFunction"))
+    # Writers of a stream wake the relays parked on it with an invoke of the ws function, and its schedule
+    # sweeps what a failed invoke left (eneo.realtime.parking).
+    ws = template.functions["WsFunction"]
+    assert {f.environment.get("WS_FUNCTION_NAME") for f in template.functions.values()} == {ws.name}
+    assert [(s.event, s.period) for s in schedules_of(template) if s.function == "WsFunction"] == [("SweepParked", 60)]
 
 
 def test_the_stack_tells_the_websocket_function_its_management_endpoint(tmp_path: Path) -> None:

@@ -22,6 +22,8 @@ from typing import Any, Literal
 
 from redis.asyncio import Redis
 
+from eneo.realtime import parking
+
 EntryType = Literal["first_chunk", "text", "done", "error"]
 TERMINAL: frozenset[str] = frozenset({"done", "error"})
 START = "0-0"  # read from the beginning
@@ -158,16 +160,19 @@ class AnswerStream(EntryStream):
         The expiry is set by the first entry and pushed forward by the terminal one, not by each
         `text` entry: an answer lasts minutes at most (the function's timeout), far less than the
         TTL, and a plain XADD costs half the CPU of XADD+EXPIRE in a transaction (measured: 62 vs
-        123 us), which counts when many answers stream at once.
+        123 us), which counts when many answers stream at once. Relays parked on the stream are woken.
         """
         fields = {"type": type_, "data": json.dumps(data, ensure_ascii=False)}
-        if type_ == "text":
-            entry_id: Any = await self.redis.xadd(self.key, fields)  # type: ignore[arg-type]
-        else:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.xadd(self.key, fields)  # type: ignore[arg-type]
+        # The look for parked relays (eneo.realtime.parking) rides in the same round trip, after the write.
+        async with self.redis.pipeline(transaction=type_ != "text") as pipe:
+            pipe.xadd(self.key, fields)  # type: ignore[arg-type]
+            if type_ != "text":
                 pipe.expire(self.key, self.ttl)
-                entry_id, _ = await pipe.execute()
+            parking.parked_flag(pipe, self.key)
+            result = await pipe.execute()
+        if result[-1]:
+            await parking.wake(self.redis, self.key)
+        entry_id = result[0]
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
     async def end(self, type_: Literal["done", "error"], data: dict[str, Any], *, create: bool = False) -> str | None:
@@ -182,6 +187,7 @@ class AnswerStream(EntryStream):
             _END_IF_OPEN, 1, self.key, type_, data_json, str(self.ttl), "1" if create else "0")
         if not result:
             return None
+        await parking.wake(self.redis, self.key)
         return result.decode() if isinstance(result, bytes) else str(result)
 
     async def written_text(self) -> tuple[str, list[dict[str, Any]]]:

@@ -69,6 +69,13 @@ class Settings(BaseSettings):
     provider_max_attempts: int = Field(3, ge=1, description="Tries before the first token (429, 5xx, network).")
     provider_idle_timeout_seconds: float = Field(60.0, gt=0, description="Longest silence within a stream.")
     websocket_management_url: str = ""
+    ws_function_name: str = Field("", description="The ws function, which writers of a stream invoke to wake the "
+                                                  "relays parked on it (eneo.realtime.parking); empty: relays "
+                                                  "wait in their invocation instead of parking.")
+    websocket_max_connections_per_user: int = Field(10, ge=1, description="Open WebSocket connections per user; "
+                                                    "$connect answers 429 beyond it.")
+    websocket_max_subscriptions_per_user: int = Field(15, ge=1, description="Subscriptions (an answer, status "
+                                                      "events) across a user's connections; refused beyond it.")
     outbound_allowed_hosts: str = Field(
         "", description="Hosts a provider's base_url may name although they are loopback, private or link-local "
                         "(eneo.core.outbound): comma-separated names, addresses or CIDR networks, e.g. "

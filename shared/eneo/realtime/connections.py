@@ -8,6 +8,7 @@ kept; the credential the client connected with is not.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Literal
@@ -35,11 +36,32 @@ def _uuid(value: str | None) -> uuid.UUID | None:
     return uuid.UUID(value) if value else None
 
 
-async def remember(redis: Redis, connection: Connection) -> None:
+def _user_key(user_id: uuid.UUID | str) -> str:
+    return f"ws:user:{user_id}"
+
+
+# KEYS: the user's set of connections, the new connection's key. ARGV: connection id, its record, ttl, cap, now.
+# Connections whose record is gone ($disconnect ran, or it expired) no longer count. 1 = remembered, 0 = at the cap.
+_REMEMBER = """
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if redis.call('EXISTS', 'ws:conn:' .. id) == 0 then redis.call('ZREM', KEYS[1], id) end
+end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 0 end
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+redis.call('ZADD', KEYS[1], ARGV[5], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
+
+async def remember(redis: Redis, connection: Connection, max_per_user: int) -> bool:
+    """Remember the connection unless its user has `max_per_user` open already (then False)."""
     value = {"tenant_id": str(connection.tenant_id), "user_id": str(connection.user_id),
              "assistant_id": str(connection.assistant_id) if connection.assistant_id else None,
              "key_id": str(connection.key_id) if connection.key_id else None, "generation": connection.generation}
-    await redis.set(_key(connection.id), json.dumps(value), ex=CONNECTION_TTL_SECONDS)
+    done = await redis.eval(_REMEMBER, 2, _user_key(connection.user_id), _key(connection.id), connection.id,
+                            json.dumps(value), str(CONNECTION_TTL_SECONDS), str(max_per_user), str(time.time()))
+    return bool(done)
 
 
 async def lookup(redis: Redis, connection_id: str) -> Connection | None:
@@ -52,7 +74,12 @@ async def lookup(redis: Redis, connection_id: str) -> Connection | None:
 
 
 async def forget(redis: Redis, connection_id: str) -> None:
-    await redis.delete(_key(connection_id), *(_relay_key(connection_id, slot) for slot in SLOTS))
+    connection = await lookup(redis, connection_id)
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.delete(_key(connection_id), *(_relay_key(connection_id, slot) for slot in SLOTS))
+        if connection is not None:
+            pipe.zrem(_user_key(connection.user_id), connection_id)
+        await pipe.execute()
 
 
 # One relay per connection: a new `subscribe` takes over, and the relay it replaces stops at its
@@ -67,11 +94,40 @@ def _relay_key(connection_id: str, slot: RelaySlot = "answer") -> str:
     return f"ws:relay:{connection_id}" if slot == "answer" else f"ws:relay:{slot}:{connection_id}"
 
 
-async def take_relay(redis: Redis, connection_id: str, ttl_seconds: int, slot: RelaySlot = "answer") -> str:
-    """Make the calling relay the connection's only one in its slot; returns its token."""
+# KEYS: the user's set of connections, the slot's key. ARGV: connection id, slot, token, ttl, cap. A subscription
+# is a slot with a relay token, running or parked; the slot asked for does not count (a subscribe replaces it).
+_TAKE_SLOT = """
+local used = 0
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  for _, key in ipairs({'ws:relay:' .. id, 'ws:relay:events:' .. id}) do
+    if key ~= KEYS[2] and redis.call('EXISTS', key) == 1 then used = used + 1 end
+  end
+end
+if used >= tonumber(ARGV[5]) then return 0 end
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
+return 1
+"""
+
+
+async def take_relay(redis: Redis, connection: Connection, max_per_user: int, slot: RelaySlot = "answer") -> str | None:
+    """Make the calling relay the connection's only one in its slot; returns its token, or None when the user
+    has `max_per_user` subscriptions in their other slots (across all their connections)."""
     token = uuid.uuid4().hex
-    await redis.set(_relay_key(connection_id, slot), token, ex=ttl_seconds)
-    return token
+    taken = await redis.eval(_TAKE_SLOT, 2, _user_key(connection.user_id), _relay_key(connection.id, slot),
+                             connection.id, slot, token, str(CONNECTION_TTL_SECONDS), str(max_per_user))
+    return token if taken else None
+
+
+# KEYS: the slot's key. ARGV: the token. Frees the slot if it still belongs to that relay.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+async def release_relay(redis: Redis, connection_id: str, token: str, slot: RelaySlot = "answer") -> None:
+    """The relay reached its stream's end: the slot no longer counts as a subscription."""
+    await redis.eval(_RELEASE, 1, _relay_key(connection_id, slot), token)
 
 
 async def still_relaying(redis: Redis, connection_id: str, token: str, slot: RelaySlot = "answer") -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from eneo.answers.stream import EntryStream
+from eneo.realtime import parking
 
 MAX_EVENTS = 1000  # per user; a client further behind than this reads the state over HTTP
 
@@ -37,5 +38,8 @@ class UserEvents(EntryStream):
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.xadd(self.key, fields, maxlen=MAX_EVENTS, approximate=True)  # type: ignore[arg-type]
             pipe.expire(self.key, self.ttl)
-            entry_id, _ = await pipe.execute()
+            parking.parked_flag(pipe, self.key)
+            entry_id, _, parked = await pipe.execute()
+        if parked:
+            await parking.wake(self.redis, self.key)  # the user's relays that parked while nothing happened
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
