@@ -2,7 +2,7 @@
 
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
@@ -18,6 +18,7 @@ from eneo.tenants.service import create_tenant
 from eneo.users.models import UserRole
 from eneo.users.schemas import UserCreate
 from eneo.users.service import create_user
+from tests.fakes.llm_server import FakeLLMServer
 from tests.project_template import http_function_folders, http_routes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,6 +109,23 @@ async def make_user(make_tenant: Callable[..., Any], client: httpx.AsyncClient) 
         return Member(user.id, tenant.id, email, {"Authorization": f"Bearer {r.json()['access_token']}"})
 
     return make
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeLLMServer]:
+    """A model server answering four tokens (a module that needs another defines its own `fake`)."""
+    with FakeLLMServer(token_count=4) as server:
+        yield server
+
+
+@pytest.fixture
+async def chat(client: httpx.AsyncClient, make_user: Callable[..., Any], fake: FakeLLMServer) -> Any:
+    """An admin's published assistant answered by `fake` (its requests cleared), and a user of the same tenant."""
+    from tests.integration.test_sessions import make_chat  # a test module: it imports this one
+
+    fake.reset()
+    admin = await make_user()
+    return await make_chat(client, admin, await make_user(Org(admin.tenant_id, ""), UserRole.user), fake)
 
 
 @pytest.fixture(autouse=True)

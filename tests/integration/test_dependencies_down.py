@@ -3,7 +3,7 @@
 nobody listens on: a real connection failure, as when the server died."""
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -16,22 +16,9 @@ from eneo.core.health import unavailable
 from eneo.core.redis import close_redis
 from eneo.core.settings import get_settings
 from eneo.sessions.models import Question
-from eneo.users.models import UserRole
 from tests.fakes.llm_server import FakeLLMServer
-from tests.integration.conftest import PASSWORD, Org
-from tests.integration.test_sessions import Chat, make_chat
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeLLMServer]:
-    with FakeLLMServer(token_count=4) as server:
-        yield server
-
-
-@pytest.fixture
-async def chat(client: httpx.AsyncClient, make_user, fake: FakeLLMServer) -> Chat:
-    admin = await make_user()
-    return await make_chat(client, admin, await make_user(Org(admin.tenant_id, ""), UserRole.user), fake)
+from tests.integration.conftest import PASSWORD
+from tests.integration.test_sessions import Chat
 
 
 async def _point(variable: str, value: str) -> str:

@@ -23,20 +23,6 @@ from tests.integration.conftest import FunctionApps, Member, Org
 from tests.integration.test_sessions import Chat, make_chat
 
 
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeLLMServer]:
-    with FakeLLMServer(token_count=4) as server:
-        yield server
-
-
-@pytest.fixture
-async def chat(client: httpx.AsyncClient, make_user, fake: FakeLLMServer) -> Chat:
-    fake.reset()
-    admin = await make_user()
-    viewer = await make_user(Org(admin.tenant_id, ""), UserRole.user)
-    return await make_chat(client, admin, viewer, fake)
-
-
 @pytest.fixture
 def invoked(function_apps: FunctionApps) -> Iterator[list[uuid.UUID]]:
     """The questions handed to `complete` (not answered: these tests are about what was accepted)."""
