@@ -240,10 +240,15 @@ def test_failed_answer_says_why_and_retries(screen_factory: Any, org: Org, fake:
     screen.axe("failed answer")
     screen.shot("chat-failed")
     error.get_by_role("button", name="Try again").click()
-    retried = page.get_by_test_id("answer").last
+    retried = page.get_by_test_id("answer").nth(1)
     wait_done(retried)
     assert expected_visible_text() in answer_text(retried)
     screen.shot("chat-answered")
+    retried.get_by_role("button", name="Regenerate").click()  # the last answer can be asked for again
+    again = page.get_by_test_id("answer").nth(2)
+    wait_done(again)
+    assert expected_visible_text() in answer_text(again)
+    assert page.get_by_test_id("answer").first.get_by_role("button", name="Regenerate").count() == 0
 
 
 def test_language_switch_and_phone_width(screen_factory: Any, org: Org) -> None:
