@@ -531,8 +531,10 @@ async def bench(args: argparse.Namespace, work: Path, fake: FakeProcess, tokens:
     if not args.no_baseline:
         stacks.append((", fixed 20 ms", {"ANSWER_STREAM_BATCH_MS": "20"}))
     for suffix, batching in stacks:
-        env = {"ENEO_MAX_CONCURRENCY": str(args.sessions + 10),
-               "ENEO_WORKER_ENV_PASSTHROUGH": "ANSWER_STREAM_BATCH_MS"} | batching
+        caps = str(args.sessions + 10)  # this client is one user with a connection and a subscription per answer
+        passed = "ANSWER_STREAM_BATCH_MS,WEBSOCKET_MAX_CONNECTIONS_PER_USER,WEBSOCKET_MAX_SUBSCRIPTIONS_PER_USER"
+        env = {"ENEO_MAX_CONCURRENCY": str(args.sessions + 10), "WEBSOCKET_MAX_CONNECTIONS_PER_USER": caps,
+               "WEBSOCKET_MAX_SUBSCRIPTIONS_PER_USER": caps, "ENEO_WORKER_ENV_PASSTHROUGH": passed} | batching
         folder = work / (batching["ANSWER_STREAM_BATCH_MS"] + "ms")
         with local_stack(folder, env, max_connections=4 * args.sessions + 60) as stack:
             org = make_org(stack, fake.url)
