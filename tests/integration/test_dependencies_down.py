@@ -2,7 +2,10 @@
 500, and an ask is refused before its question is saved. The functions' clients are pointed at a socket
 nobody listens on: a real connection failure, as when the server died."""
 
+import json
+import logging
 import os
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -85,3 +88,18 @@ async def test_a_failed_statement_is_not_a_dependency_down(db: object) -> None:
             await uow.session.execute(text("SET LOCAL statement_timeout = 10"))
             await uow.session.execute(text("SELECT pg_sleep(1)"))
     assert unavailable(timed_out.value) is None, "a statement timeout is ours to fix: 500"
+
+
+async def test_a_queued_record_while_the_database_is_down_is_handed_back_to_the_queue(
+        database_down: None, caplog: pytest.LogCaptureFixture) -> None:
+    """SQS delivers it again (a batch item failure), and the log says why: not a bug to chase."""
+    from eneo.ingestion.handlers import handle_embed_event
+
+    body = json.dumps({"tenant_id": str(uuid.uuid4()), "blob_id": str(uuid.uuid4()),
+                       "embedding_model_id": str(uuid.uuid4()), "chunk_ids": [str(uuid.uuid4())]})
+    event = {"Records": [{"messageId": "m-1", "receiptHandle": "r-1", "body": body, "eventSource": "aws:sqs",
+                          "attributes": {"ApproximateReceiveCount": "3"}}]}
+    with caplog.at_level(logging.INFO, logger="eneo.ingestion"):
+        assert await handle_embed_event(event) == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+    logged = [(r.getMessage(), getattr(r, "code", None)) for r in caplog.records]
+    assert ("dependency unavailable; record will be retried", "database_unavailable") in logged, logged

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TypedDict
 
+from eneo.core.health import unavailable
 from eneo.ingestion.events import Malformed
 
 log = logging.getLogger("eneo.ingestion")
@@ -35,9 +36,13 @@ async def process_batch(items: Iterable[tuple[str, Work]]) -> BatchResponse:
         except Malformed as exc:
             log.warning("malformed record dropped", extra={"item": identifier, "reason": str(exc)})
         except Exception as exc:
-            # The traceback, not the message text alone: errors here carry ids and codes, and the log
-            # formatter withholds database messages (they can quote values).
-            log.exception("record failed; it will be retried", extra={"item": identifier,
-                                                                        "error": type(exc).__name__})
+            if (down := unavailable(exc)) is not None:  # not a bug: the same record succeeds once it is back
+                log.warning("dependency unavailable; record will be retried", extra={
+                    "item": identifier, "code": down.code, "error": type(exc).__name__})
+            else:
+                # The traceback, not the message text alone: errors here carry ids and codes, and the log
+                # formatter withholds database messages (they can quote values).
+                log.exception("record failed; it will be retried", extra={"item": identifier,
+                                                                            "error": type(exc).__name__})
             failures.append({"itemIdentifier": identifier})
     return {"batchItemFailures": failures}

@@ -17,6 +17,7 @@ from sqlalchemy import case, func, or_, select, update
 
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import AppError
+from eneo.core.health import unavailable
 from eneo.core.ids import utcnow
 from eneo.core.settings import Settings, get_settings
 from eneo.embeddings import Embedder, EmbeddingError
@@ -48,7 +49,8 @@ async def embed(request: EmbedRequest, *, receive_count: int = 1, settings: Sett
         except DocumentFailure as exc:
             await fail_blob(request.tenant_id, request.blob_id, exc.code, exc.message)
     except Exception as exc:
-        if receive_count >= settings.ingest_max_attempts:
+        # A dependency outage is not the document's fault: its message is retried, then kept (dead-letter queue).
+        if receive_count >= settings.ingest_max_attempts and unavailable(exc) is None:
             await fail_exhausted(request.tenant_id, request.blob_id, "Embedding the document", exc, receive_count)
         raise
 

@@ -45,6 +45,7 @@ from sqlalchemy.exc import IntegrityError
 
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import AppError
+from eneo.core.health import unavailable
 from eneo.core.ids import new_id, utcnow
 from eneo.core.settings import Settings, get_settings
 from eneo.embeddings import EmbeddingError, transcribe
@@ -114,7 +115,8 @@ async def ingest(request: IngestRequest, *, receive_count: int = 1, deadline: fl
     try:
         await _ingest(request, receive_count, deadline, settings)
     except Exception as exc:
-        if receive_count >= settings.ingest_max_attempts:
+        # A dependency outage is not the document's fault: its message is retried, then kept (dead-letter queue).
+        if receive_count >= settings.ingest_max_attempts and unavailable(exc) is None:
             await fail_exhausted(request.tenant_id, request.blob_id, "Reading the document", exc, receive_count)
         raise
 
