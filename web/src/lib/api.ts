@@ -1,7 +1,8 @@
 /** The typed API client: one place for the credential header, the platform's error shape and what an
  * expired or revoked session does (back to sign-in, then back to where the user was). */
 import { goto } from '$app/navigation';
-import { currentToken, forgetToken, saveToken } from './session';
+import { writable } from 'svelte/store';
+import { session, SIGNED_OUT_CODES, type TokenAnswer } from './session';
 
 export interface Page<T> {
 	items: T[];
@@ -84,11 +85,10 @@ export class ApiError extends Error {
 	}
 }
 
-/** Codes that mean "this credential no longer works": sign in again. */
-const SESSION_ENDED = new Set(['invalid_token', 'token_expired', 'token_revoked', 'unauthorized', 'not_authenticated']);
-
+/** Codes that mean "this credential no longer works": sign in again (`token_expired` only reaches here
+ * when the refresh after it failed: session.ts). */
 export function isSessionEnd(status: number, code: string): boolean {
-	return status === 401 && SESSION_ENDED.has(code);
+	return status === 401 && (SIGNED_OUT_CODES.has(code) || code === 'token_expired');
 }
 
 export async function errorOf(response: Response): Promise<ApiError> {
@@ -108,28 +108,55 @@ export async function errorOf(response: Response): Promise<ApiError> {
 }
 
 /** Send the user to sign in, to come back to the page they are on. */
+let leaving = false; // one redirect at a time: several calls may fail together
 export function toSignIn(expired = true): void {
-	forgetToken();
-	const here = location.pathname + location.search;
-	const next = here.startsWith('/login') ? '/' : here;
-	void goto(`/login?next=${encodeURIComponent(next)}${expired ? '&expired=1' : ''}`, { replaceState: true });
+	session.forget();
+	currentUser.set(null);
+	if (leaving || location.pathname.startsWith('/login')) return;
+	leaving = true;
+	const next = location.pathname + location.search;
+	void goto(`/login?next=${encodeURIComponent(next)}${expired ? '&expired=1' : ''}`, { replaceState: true }).finally(
+		() => (leaving = false)
+	);
 }
 
+/** Who is signed in (the header's links and the admin screen read it); null when nobody is. */
+export const currentUser = writable<User | null>(null);
+
+/** For a screen's onMount: a session (held, or restored from the refresh cookie) and the user, else to
+ * sign-in (and back here after it). */
+export async function requireUser(): Promise<User | null> {
+	if (!(await session.valid())) {
+		toSignIn(false);
+		return null;
+	}
+	try {
+		const user = await request<User>('GET', '/api/v1/users/me/');
+		currentUser.set(user);
+		return user;
+	} catch {
+		return null;
+	}
+}
+
+// A session that ends outside a request (the scheduled refresh refused) also goes to sign-in.
+session.onEnd(() => toSignIn());
+
 export function authHeaders(): Record<string, string> {
-	const token = currentToken();
+	const token = session.current();
 	return token ? { Authorization: `Bearer ${token}` } : {};
 }
 
 export async function request<T>(method: string, path: string, body?: unknown, init: RequestInit = {}): Promise<T> {
 	let response: Response;
 	try {
-		response = await fetch(path, {
+		// session.fetch adds the access token, refreshes it on a 401 token_expired and retries once.
+		response = await session.fetch(path, {
 			...init,
 			method,
 			headers: {
 				Accept: 'application/json',
 				...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
-				...authHeaders(),
 				...(init.headers as Record<string, string> | undefined)
 			},
 			body: body !== undefined ? JSON.stringify(body) : undefined
@@ -153,20 +180,23 @@ export const api = {
 			response = await fetch('/api/v1/users/login/token/', {
 				method: 'POST',
 				headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
-				body: new URLSearchParams({ username: email, password })
+				// The refresh token goes into an HttpOnly cookie, out of scripts' reach (docs/auth.md).
+				body: new URLSearchParams({ username: email, password, refresh_token_in: 'cookie' })
 			});
 		} catch {
 			throw new ApiError(0, 'network', 'network');
 		}
 		if (!response.ok) throw await errorOf(response);
-		const body = (await response.json()) as { access_token: string; expires_in: number };
-		saveToken(body.access_token, body.expires_in);
+		session.accept((await response.json()) as TokenAnswer);
 	},
-	signOut(): void {
-		forgetToken();
-	},
-	signedIn: (): boolean => currentToken() !== null,
-	token: (): string | null => currentToken(),
+	/** POST /users/logout/ (with the cookie), then forget the token. */
+	signOut: (): Promise<void> => session.signOut(),
+	signedIn: (): boolean => session.signedIn,
+	/** Signed in, or a live refresh cookie signs the user in now (page load): false sends to sign-in. */
+	ensureSession: async (): Promise<boolean> => (await session.valid()) !== null,
+	token: (): string | null => session.current(),
+	/** Each new access token (the WebSocket reconnects with it); returns the unsubscribe. */
+	onTokenRefresh: (listener: () => void): (() => void) => session.onRefresh(listener),
 	me: () => request<User>('GET', '/api/v1/users/me/'),
 	assistants: () => request<Page<Assistant>>('GET', '/api/v1/assistants/?limit=100'),
 	sessions: (assistant: string) =>

@@ -117,6 +117,8 @@ export interface FollowOptions {
 	onConnection?: (state: 'open' | 'reconnecting' | 'sse') => void;
 	loadQuestion: (id: string) => Promise<Question>;
 	onSessionEnd?: () => void;
+	/** Subscribe to new access tokens: the open WebSocket closes and resumes (last id) with the new one. */
+	onTokenRefresh?: (listener: () => void) => () => void;
 	/** WebSocket connections that fail before any frame arrives, in a row, before SSE takes over. */
 	maxSocketFailures?: number;
 	signal?: AbortSignal;
@@ -165,6 +167,7 @@ function followSocket(state: Reassembly, options: FollowOptions): Promise<boolea
 		const end = () => {
 			if (settled) return;
 			settled = true;
+			unsubscribe?.();
 			options.signal?.removeEventListener('abort', abort);
 			try {
 				socket.close();
@@ -175,6 +178,11 @@ function followSocket(state: Reassembly, options: FollowOptions): Promise<boolea
 		};
 		const abort = () => end();
 		options.signal?.addEventListener('abort', abort);
+		// A refreshed token: reconnect with it (the loop resumes after the last id), counted as progress.
+		const unsubscribe = options.onTokenRefresh?.(() => {
+			progressed = true;
+			end();
+		});
 		const subscribe = (lastId: string) => {
 			const message: Record<string, string> = { action: 'subscribe', question_id: options.questionId };
 			if (lastId !== '0-0') message.last_id = lastId;

@@ -1,0 +1,87 @@
+/** Tenant admins' API: users, model providers, completion, embedding and transcription models. */
+import { request, type Page, type User } from './api';
+
+export interface AdminUser extends User {
+	created_at: string;
+	last_login_at: string | null;
+}
+export interface UserCreated extends AdminUser {
+	invitation_token: string | null; // shown once
+}
+export type ProviderType = 'openai' | 'azure' | 'anthropic' | 'openai_compatible';
+export const PROVIDER_TYPES: readonly ProviderType[] = ['openai_compatible', 'openai', 'azure', 'anthropic'];
+export interface Provider {
+	id: string;
+	name: string;
+	type: ProviderType;
+	base_url: string | null;
+	endpoint: string | null;
+	api_version: string | null;
+	has_api_key: boolean;
+	api_key_last4: string | null;
+	managed: boolean;
+}
+export interface ProviderCreate {
+	name: string;
+	type: ProviderType;
+	api_key?: string;
+	base_url?: string;
+	endpoint?: string;
+	api_version?: string;
+}
+export interface ConnectionResult {
+	ok: boolean;
+	code: string | null;
+	message: string | null;
+	provider_status: number | null;
+}
+/** What the three kinds of model have in common, as far as this screen changes them. */
+export interface Model {
+	id: string;
+	name: string;
+	display_name?: string;
+	provider_name: string | null;
+	enabled: boolean;
+	is_default: boolean;
+	managed?: boolean;
+}
+export type ModelKind = 'completion' | 'embedding' | 'transcription';
+const MODEL_PATH: Record<ModelKind, string> = {
+	completion: '/api/v1/completion-models/',
+	embedding: '/api/v1/embedding-models/',
+	transcription: '/api/v1/transcription-models/'
+};
+
+/** The link an invited user opens to choose a password (the token is in the fragment-free query; it is
+ * shown once to the admin, who sends it). */
+export function invitationLink(origin: string, token: string): string {
+	return `${origin}/invitation?token=${encodeURIComponent(token)}`;
+}
+
+export const admin = {
+	users: () => request<Page<AdminUser>>('GET', '/api/v1/users/?limit=100'),
+	/** Without a password the user is invited: the answer has a one-time invitation token. */
+	createUser: (email: string, name: string, role: 'user' | 'admin', password: string | null) =>
+		request<UserCreated>('POST', '/api/v1/users/', { email, name, role, ...(password ? { password } : {}) }),
+	setState: (id: string, state: 'active' | 'deactivated') =>
+		request<AdminUser>('PATCH', `/api/v1/users/${id}/`, { state }),
+	reinvite: (id: string) =>
+		request<{ invitation_token: string; expires_at: string }>('POST', `/api/v1/users/${id}/invitation/`),
+	deleteUser: (id: string) => request<void>('DELETE', `/api/v1/users/${id}/`),
+
+	providers: () => request<Page<Provider>>('GET', '/api/v1/admin/model-providers/?limit=100'),
+	createProvider: (body: ProviderCreate) => request<Provider>('POST', '/api/v1/admin/model-providers/', body),
+	deleteProvider: (id: string) => request<void>('DELETE', `/api/v1/admin/model-providers/${id}/`),
+	testProvider: (id: string) => request<ConnectionResult>('POST', `/api/v1/admin/model-providers/${id}/test/`),
+
+	models: (kind: ModelKind) => request<Page<Model>>('GET', `${MODEL_PATH[kind]}?limit=100&include_disabled=true`),
+	createCompletionModel: (providerId: string, name: string, displayName: string | null, contextWindow: number) =>
+		request<Model>('POST', MODEL_PATH.completion, {
+			provider_id: providerId,
+			name,
+			...(displayName ? { display_name: displayName } : {}),
+			context_window: contextWindow
+		}),
+	updateModel: (kind: ModelKind, id: string, change: { enabled?: boolean; is_default?: boolean }) =>
+		request<Model>('PATCH', `${MODEL_PATH[kind]}${id}/`, change)
+};
