@@ -17,6 +17,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Literal
 
 from sqlalchemy import select, update
 
@@ -27,6 +28,7 @@ from eneo.answers.stream import AnswerStream
 from eneo.assistants.models import Assistant
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import AppError, NotFound
+from eneo.core.health import unavailable
 from eneo.core.ids import utcnow
 from eneo.core.redis import get_redis
 from eneo.core.settings import Settings, get_settings
@@ -37,6 +39,12 @@ from eneo.sessions.models import Question, QuestionStatus
 log = logging.getLogger("eneo.answers")
 
 DEADLINE_MARGIN = 5.0  # seconds kept to write the outcome before the function's own timeout
+# The failure of an answer cut short by an outage, by eneo.core.health's code.
+DEPENDENCY_MESSAGES = {
+    "redis_unavailable": "The answer's stream (Redis) became unavailable before the answer finished; "
+                         "the part that arrived is kept; ask again",
+    "database_unavailable": "The database became unavailable before the answer was saved; ask again",
+}
 
 
 @dataclass(frozen=True)
@@ -160,12 +168,51 @@ def storable(text: str) -> str:
     return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
 
 
+def _failed(exc: Exception, question_id: uuid.UUID, what: str, message: str) -> Failure:
+    """The failure `exc` ends the answer with: Postgres or Redis unreachable keeps its code (`database_unavailable`,
+    `redis_unavailable`) and is one warning, since there is no bug to chase; anything else is `internal_error` with
+    its traceback."""
+    if (down := unavailable(exc)) is not None:
+        log.warning(f"{what}: dependency unavailable", extra={"question_id": str(question_id), "code": down.code,
+                                                             "error": type(exc).__name__})
+        return Failure(down.code, DEPENDENCY_MESSAGES[down.code])
+    log.exception(what, extra={"question_id": str(question_id)})
+    return Failure("internal_error", message)
+
+
+async def _end(stream: AnswerStream, type_: Literal["done", "error"], data: dict[str, object]) -> None:
+    """Write the terminal entry of a saved outcome; with Redis down, leave it to the readers: whoever reads a
+    final question whose stream has no end writes it (eneo.answers.recovery.end_stream)."""
+    try:
+        await stream.end(type_, data, create=True)
+    except Exception as exc:
+        if (down := unavailable(exc)) is None:
+            raise
+        log.warning("answer saved; its stream's end is left to its readers", extra={
+            "question_id": str(stream.question_id), "code": down.code, "type": type_})
+
+
+async def _release(tenant_id: uuid.UUID, question_id: uuid.UUID) -> None:
+    """Hand a claim back (`streaming` -> `queued`) when nothing reached the stream yet, so that the retry of this
+    invocation answers the question from the start. With Postgres down too it stays `streaming`, and a reader
+    fails it as `answer_lost` after the abandonment time (eneo.answers.recovery)."""
+    try:
+        async with UnitOfWork(tenant_id) as uow:
+            await uow.session.execute(
+                update(Question).where(Question.id == question_id, Question.status == QuestionStatus.streaming)
+                .values(status=QuestionStatus.queued, updated_at=utcnow()))
+    except Exception as exc:
+        if unavailable(exc) is None:
+            raise
+        log.warning("claim not handed back; the question ends as lost", extra={"question_id": str(question_id)})
+
+
 async def _fail_before_start(tenant_id: uuid.UUID, question_id: uuid.UUID, stream: AnswerStream,
                              failure: Failure) -> bool:
     log.info("question failed before the answer started", extra={"question_id": str(question_id),
                                                                  "error_code": failure.code})
     if await _finish(tenant_id, question_id, answer="", usage=None, failure=failure):
-        await stream.end("error", {"code": failure.code, "message": failure.message, "partial": False}, create=True)
+        await _end(stream, "error", {"code": failure.code, "message": failure.message, "partial": False})
     return True
 
 
@@ -175,6 +222,9 @@ async def answer_question(tenant_id: uuid.UUID, question_id: uuid.UUID, *, deadl
 
     `deadline` is a `time.monotonic()` value: the answer is cut off (and labelled) before it.
     Provider failures end the stream with an `error` entry and a failed question; they are not raised.
+    Postgres or Redis unreachable before anything reached the stream is raised (eneo.core.health.unavailable
+    tells it), with the question left `queued` for a retry; once the answer streams, it fails the answer with
+    its code (`redis_unavailable`, `database_unavailable`), keeping the part that arrived.
     """
     settings = settings or get_settings()
     claim = await _claim(tenant_id, question_id, settings)
@@ -182,16 +232,21 @@ async def answer_question(tenant_id: uuid.UUID, question_id: uuid.UUID, *, deadl
         log.info("question already claimed", extra={"question_id": str(question_id)})
         return False
     stream = AnswerStream(get_redis(), question_id, settings.answer_stream_ttl_seconds)
-    if isinstance(claim, Failure):
-        return await _fail_before_start(tenant_id, question_id, stream, claim)
-    search_budget = None if deadline is None else max(deadline - DEADLINE_MARGIN - time.monotonic(), 0.001)
-    prompt = await _prompt(tenant_id, claim, settings, search_budget)
-    if isinstance(prompt, Failure):
-        return await _fail_before_start(tenant_id, question_id, stream, prompt)
+    try:
+        if isinstance(claim, Failure):
+            return await _fail_before_start(tenant_id, question_id, stream, claim)
+        search_budget = None if deadline is None else max(deadline - DEADLINE_MARGIN - time.monotonic(), 0.001)
+        prompt = await _prompt(tenant_id, claim, settings, search_budget)
+        if isinstance(prompt, Failure):
+            return await _fail_before_start(tenant_id, question_id, stream, prompt)
 
-    references = prompt.references()
-    await stream.add("first_chunk", {"session_id": str(claim.session_id), "model": claim.model_name,
-                                     "references": references})
+        references = prompt.references()
+        await stream.add("first_chunk", {"session_id": str(claim.session_id), "model": claim.model_name,
+                                         "references": references})
+    except Exception as exc:
+        if unavailable(exc) is not None:
+            await _release(tenant_id, question_id)
+        raise
     batcher = text_batcher(stream, settings.answer_stream_batch_ms)
     parts: list[str] = []
     usage: Usage | None = None
@@ -214,17 +269,19 @@ async def answer_question(tenant_id: uuid.UUID, question_id: uuid.UUID, *, deadl
                                             "the part that arrived is kept")
     except ProviderError as exc:
         failure = Failure(exc.code, exc.message)
-    except Exception:
-        log.exception("answer failed", extra={"question_id": str(question_id)})
-        failure = Failure("internal_error", "The answer failed on our side; ask again")
+    except Exception as exc:  # a text write failed (Redis gone), or a bug
+        failure = _failed(exc, question_id, "answer failed", "The answer failed on our side; ask again")
     answer = "".join(parts)
     try:
         await batcher.flush()
+    except Exception as exc:  # the text could not all be streamed: the answer failed, and is still saved
+        failure = failure or _failed(exc, question_id, "answer failed", "The answer failed on our side; ask again")
+    try:
         ours = await _finish(tenant_id, question_id, answer=answer, usage=usage, failure=failure,
                              references=references)
-    except Exception:  # the database or Redis failed now: still end the stream, or clients wait for nothing
-        log.exception("saving the answer failed", extra={"question_id": str(question_id)})
-        failure, ours = Failure("internal_error", "The answer could not be saved; ask again"), True
+    except Exception as exc:  # the database failed now: still end the stream, or clients wait for nothing
+        failure = _failed(exc, question_id, "saving the answer failed", "The answer could not be saved; ask again")
+        ours = True
     log.info("question answered", extra={
         "question_id": str(question_id), "status": "failed" if failure else "completed",
         "error_code": failure.code if failure else None, "seconds": round(time.monotonic() - started, 3),
@@ -234,9 +291,8 @@ async def answer_question(tenant_id: uuid.UUID, question_id: uuid.UUID, *, deadl
     # `end`, not `add`: a reader that found the saved outcome first may have ended the stream already
     # (eneo.answers.recovery.end_stream), and a stream has exactly one terminal entry.
     if failure:
-        await stream.end("error", {"code": failure.code, "message": failure.message, "partial": bool(answer)},
-                         create=True)
+        await _end(stream, "error", {"code": failure.code, "message": failure.message, "partial": bool(answer)})
     else:
         usage_data = {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens} if usage else None
-        await stream.end("done", {"usage": usage_data}, create=True)
+        await _end(stream, "done", {"usage": usage_data})
     return True

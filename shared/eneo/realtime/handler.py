@@ -14,6 +14,11 @@ with that `last_id`; for events it carries `"stream": "events"` instead of the q
 A relay with nothing to send parks and its invocation ends; the stream's next write invokes this function
 again with the parked ticket (eneo.realtime.parking), and a schedule sweeps what a failed invoke left.
 
+While Redis or Postgres cannot be reached (eneo.core.health.unavailable), `$connect` is refused 503 and a message,
+or a relay that loses one mid-way, is answered with an error frame `redis_unavailable`/`database_unavailable`
+and `retry_after` (seconds): the client subscribes again with its last id then. Never a function error, which
+the client would get only as API Gateway's bare "Internal server error".
+
 Browsers cannot set headers on a WebSocket, so `$connect` also takes the access token or API key
 from the query string (`?token=` / `?api_key=`); API Gateway does not log query strings unless told
 to, and our logs never carry them.
@@ -34,6 +39,7 @@ from eneo.answers.stream import START, AnswerStream, Entry, EntryStream, coalesc
 from eneo.auth.principal import Principal, from_access_token, from_api_key, recheck
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import AppError
+from eneo.core.health import RETRY_AFTER_SECONDS, DependencyUnavailable, unavailable
 from eneo.core.redis import get_redis
 from eneo.core.settings import get_settings
 from eneo.realtime import connections, parking
@@ -325,6 +331,45 @@ def _parse(body: Any) -> Any:
 
 
 async def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    try:
+        return await _handle(event, context)
+    except Exception as exc:
+        if (down := unavailable(exc)) is None:
+            raise
+        return await _unavailable(event, down, exc)
+
+
+async def _unavailable(event: dict[str, Any], down: DependencyUnavailable, exc: Exception) -> dict[str, Any]:
+    """Tell the client a dependency is down, in the answer its event expects: a refused `$connect`, or an error
+    frame to the connection of a message or a woken relay (with the subscription's ids, so it knows what to
+    subscribe again to)."""
+    ticket = event.get(parking.EVENT_KEY)
+    rc = event.get("requestContext") or {}
+    route = "resume" if isinstance(ticket, dict) else rc.get("routeKey") or event.get("detail-type")
+    log.warning("dependency unavailable", extra={"route": route, "code": down.code, "error": type(exc).__name__,
+                                                 "connection_id": rc.get("connectionId")})
+    if route == "$connect":
+        return {"statusCode": 503, "body": json.dumps({"code": down.code, "message": down.message})}
+    if isinstance(ticket, dict):
+        outbox = Outbox(str(ticket.get("endpoint")), str(ticket.get("connection_id")))
+        ids = {"question_id": ticket["question_id"]} if ticket.get("question_id") else {"stream": "events"}
+    elif route in ("subscribe", "subscribe_events"):
+        outbox = Outbox(management_endpoint(event), str(rc.get("connectionId")))
+        message = _parse(event.get("body"))
+        ids = {"stream": "events"} if route == "subscribe_events" else (
+            {"question_id": message["question_id"][:64]} if isinstance(message, dict)
+            and isinstance(message.get("question_id"), str) else {})
+    else:  # $disconnect (nobody to tell), the schedule (its next run sweeps), $default
+        return {"statusCode": 200}
+    try:
+        await outbox.error(down.code, f"{down.message} (subscribe again with your last_id)",
+                           retry_after=RETRY_AFTER_SECONDS, **ids)
+    except Gone:
+        log.info("client left during relay", extra={"connection_id": outbox.connection_id})
+    return {"statusCode": 200}
+
+
+async def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if isinstance(ticket := event.get(parking.EVENT_KEY), dict):
         try:
             await resume(parking.Ticket(**ticket), context)
