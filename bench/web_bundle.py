@@ -15,7 +15,6 @@ import asyncio
 import gzip
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +43,18 @@ def site_app(site: StaticSite) -> Any:
     return app
 
 
+async def sign_in_by_refresh(context: Any, token: str) -> None:
+    """The client keeps its access token in memory and signs in on load with the refresh cookie
+    (docs/web.md); here the refresh answers with `token` (the bench serves no API, or has its token)."""
+    body = {"access_token": token, "token_type": "bearer", "expires_in": 3600, "refresh_token": None,
+            "refresh_expires_in": 3600}
+
+    async def answer(route: Any) -> None:
+        await route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+    await context.route("**/api/v1/users/login/refresh/", answer)
+
+
 async def main() -> int:
     if not (BUILD / "index.html").exists():
         print("web/build is missing: run `make web` first", file=sys.stderr)
@@ -55,8 +66,7 @@ async def main() -> int:
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
             context = await browser.new_context()
-            token = json.dumps({"token": "bench", "expiresAt": int(time.time() * 1000) + 3_600_000})
-            await context.add_init_script(f"localStorage.setItem('eneo.session', {json.dumps(token)})")
+            await sign_in_by_refresh(context, "bench")
             page = await context.new_page()
             responses: list[Any] = []
             page.on("response", lambda r: responses.append(r))

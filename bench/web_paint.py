@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.localstack import local_stack  # noqa: E402
 from bench.streaming_latency import FakeProcess, make_org, percentiles  # noqa: E402
+from bench.web_bundle import sign_in_by_refresh  # noqa: E402
 
 WALL_MINUS_MONOTONIC = time.time() - time.monotonic()
 OBSERVE = """() => {
@@ -105,8 +106,7 @@ async def bench(args: argparse.Namespace, work: Path) -> None:
             async with async_playwright() as p, httpx.AsyncClient(base_url=stack.url, timeout=60) as http:
                 browser = await p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
                 context = await browser.new_context()
-                saved = json.dumps({"token": org.token, "expiresAt": int(time.time() * 1000) + 3_600_000})
-                await context.add_init_script(f"localStorage.setItem('eneo.session', {json.dumps(saved)})")
+                await sign_in_by_refresh(context, org.token)
                 page = await context.new_page()
                 await page.goto(f"{stack.url}/?assistant={assistant}")
                 await page.locator("#question").wait_for()
