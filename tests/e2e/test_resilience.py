@@ -24,6 +24,7 @@ import pytest
 
 from tests.e2e.actors import PASSWORD, Actor, add_fake_model, new_tenant
 from tests.e2e.conftest import Stack, running_stack
+from tests.e2e.test_readme_follow import follow_py, run_follow
 from tests.fakes.llm_server import FakeLLMServer
 
 pytestmark = pytest.mark.e2e
@@ -99,6 +100,11 @@ def assert_unavailable(r: httpx.Response, code: str) -> None:
     assert int(r.headers["retry-after"]) > 0
 
 
+def kill_redis(stack: Stack) -> None:
+    registry = json.loads((stack.data_dir / "redis.rdb.settings").read_text())
+    os.kill(int(Path(registry["pidfile"]).read_text()), signal.SIGKILL)
+
+
 def restarted(stack: Stack, dependency: str, timeout: float = 10.0) -> bool:
     """The stack logged the restart. Waited for: a function may reach the server while `pg_ctl -w` (which polls
     every 100 ms) has not yet told the supervisor, which logs after it."""
@@ -115,8 +121,7 @@ def restarted(stack: Stack, dependency: str, timeout: float = 10.0) -> bool:
 def test_a_killed_redis_answers_503_until_restarted_then_the_same_requests_succeed(
         stack: Stack, http: httpx.Client, asker: tuple[Actor, str]) -> None:
     admin, sessions = asker
-    registry = json.loads((stack.data_dir / "redis.rdb.settings").read_text())
-    os.kill(int(Path(registry["pidfile"]).read_text()), signal.SIGKILL)
+    kill_redis(stack)
 
     def login() -> httpx.Response:
         return http.post("/api/v1/users/login/token/", data={"username": admin.email, "password": PASSWORD})
@@ -145,3 +150,37 @@ def test_a_killed_postgres_answers_503_until_restarted_then_the_same_request_suc
     assert_unavailable(spaces(), "database_unavailable")
     assert set(until_back(spaces)) <= {503, 200}, "never a 500"
     assert restarted(stack, "postgres")
+
+
+def test_the_readme_sample_ends_with_the_answers_end_when_redis_dies_mid_answer(
+        stack: Stack, http: httpx.Client, asker: tuple[Actor, str], fake: FakeLLMServer, tmp_path: Path) -> None:
+    """README's follow.py as written, reading an answer when Redis is killed: its relay ends with a
+    `redis_unavailable` frame, the sample subscribes again after `retry_after`, and once the stack has restarted
+    Redis it gets the rest of what was streamed and the terminal entry of the answer, saved failed with its part."""
+    admin, sessions = asker
+    assert until_back(lambda: http.get("/api/v1/health/sessions"))  # the kills before this test are over
+    fake.tokens, fake.delay = [f"w{i} " for i in range(100)], 0.1  # 10 s of answer: killed in its middle
+    try:
+        r = http.post(sessions, json={"question": "Mitt i svaret?", "stream": True}, headers=admin.headers)
+        assert r.status_code == 202, r.text
+        question = r.json()["question"]["id"]
+        proc = run_follow(follow_py(stack, tmp_path), question, admin.token)
+        assert proc.stdout is not None and proc.stderr is not None
+        first = proc.stdout.read(1)  # the first token has arrived: the relay is running
+        assert first, proc.stderr.read()
+        time.sleep(0.5)
+        kill_redis(stack)
+        started = time.monotonic()
+        text = first + proc.stdout.read()
+        proc.wait(timeout=90)
+        err = proc.stderr.read()
+        whole = "".join(fake.tokens)
+    finally:
+        fake.tokens, fake.delay = None, 0.0
+    assert time.monotonic() - started < 60
+    assert "RuntimeError: redis_unavailable: " in err and err.rstrip().endswith("(partial kept: True)"), err
+    assert text and whole.startswith(text) and len(text) < len(whole), text
+    saved = http.get(f"/api/v1/questions/{question}/", headers=admin.headers).json()
+    assert (saved["status"], saved["error"]["code"], saved["partial"]) == ("failed", "redis_unavailable", True)
+    assert saved["answer"].startswith(text)
+    assert restarted(stack, "redis")
