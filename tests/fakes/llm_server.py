@@ -76,6 +76,7 @@ class RecordedRequest:
     at: float  # time.monotonic() on arrival
     key_ok: bool = True
     sent: list[float] = field(default_factory=list)  # streams: time.monotonic() as each token's frame left
+    left_at: float | None = None  # streams: time.monotonic() when the client closed the stream before its end
 
 
 class FakeLLM:
@@ -276,13 +277,15 @@ _KEY_HEADERS: dict[Dialect, list[tuple[str, str]]] = {
 class _Client:
     """Watches for the client's disconnect while a response is written."""
 
-    def __init__(self, receive: Receive) -> None:
-        self._gone = asyncio.ensure_future(self._watch(receive))
+    def __init__(self, receive: Receive, record: RecordedRequest | None = None) -> None:
+        self._gone = asyncio.ensure_future(self._watch(receive, record))
 
     @staticmethod
-    async def _watch(receive: Receive) -> None:
+    async def _watch(receive: Receive, record: RecordedRequest | None) -> None:
         while (await receive())["type"] != "http.disconnect":
             pass
+        if record is not None:
+            record.left_at = time.monotonic()
 
     async def wait(self, seconds: float) -> bool:
         """Sleep `seconds`; True if the client left meanwhile."""
@@ -306,9 +309,10 @@ class _Stream(Response):
         self.init_headers({"cache-control": "no-cache"})
         self.reply, self.delay, self.plan, self.anthropic = reply, delay, plan, anthropic
         self.sent = record.sent if record is not None else []
+        self.record = record
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        client = _Client(receive)
+        client = _Client(receive, self.record)
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             await self._write(client, send)

@@ -37,7 +37,7 @@ from eneo.sessions.models import Question, QuestionStatus
 log = logging.getLogger("eneo.answers")
 
 UNFINISHED = (QuestionStatus.queued, QuestionStatus.streaming)
-FINAL = (QuestionStatus.completed, QuestionStatus.failed)
+FINAL = (QuestionStatus.completed, QuestionStatus.failed, QuestionStatus.cancelled)
 LOST_CODE = "answer_lost"
 LOST_MESSAGE = "The answer was lost before it finished (the service restarted or timed out); ask again"
 

@@ -16,11 +16,13 @@ import asyncio
 import logging
 import time
 import uuid
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Literal
 
 from sqlalchemy import select, update
 
+from eneo.answers import cancel
 from eneo.answers.batching import text_batcher
 from eneo.answers.context import Prompt, Source, Turn, build_prompt
 from eneo.answers.knowledge import RetrievalFailed, assistant_group_ids, find_sources
@@ -33,6 +35,7 @@ from eneo.core.ids import utcnow
 from eneo.core.redis import get_redis
 from eneo.core.settings import Settings, get_settings
 from eneo.llm import ChatRequest, ProviderConfig, ProviderError, RetryPolicy, TextDelta, Usage, stream_chat
+from eneo.llm.tokens import estimate_usage
 from eneo.model_providers.service import ChatTarget, chat_target
 from eneo.sessions.models import Question, QuestionStatus
 
@@ -75,6 +78,9 @@ class Failure:
     message: str
 
 
+CANCELLED = Failure(cancel.CODE, cancel.MESSAGE)  # the asker stopped it: saved as `cancelled`, not `failed`
+
+
 def chat_prompt(target: ChatTarget, assistant: Assistant, history: list[Turn], question: str, settings: Settings,
                 sources: list[Source] | None = None) -> Prompt:
     """The request for `question` to this assistant's model, grounded in `sources` unless None (an
@@ -113,7 +119,8 @@ async def _claim(tenant_id: uuid.UUID, question_id: uuid.UUID, settings: Setting
             return Failure("model_unavailable", "The assistant's model was disabled by an administrator")
         earlier = (await uow.session.scalars(
             select(Question).where(Question.session_id == question.session_id,
-                                   Question.status == QuestionStatus.completed,
+                                   # a stopped answer is what the asker read: later questions may refer to it
+                                   Question.status.in_((QuestionStatus.completed, QuestionStatus.cancelled)),
                                    Question.created_at < question.created_at)
             .order_by(Question.created_at, Question.id))).all()
         # An empty answer (a refusal, a filter) is no turn: Anthropic refuses empty messages.
@@ -148,7 +155,8 @@ async def _finish(tenant_id: uuid.UUID, question_id: uuid.UUID, *, answer: str, 
     already failed it as lost), in which case the stream already has its terminal entry."""
     values: dict[str, object] = {
         "answer": answer, "completed_at": utcnow(), "updated_at": utcnow(),
-        "status": QuestionStatus.failed if failure else QuestionStatus.completed,
+        "status": (QuestionStatus.cancelled if failure == CANCELLED else QuestionStatus.failed) if failure
+        else QuestionStatus.completed,
         "error_code": failure.code if failure else None,
         "error_message": failure.message[:500] if failure else None,
     }
@@ -239,6 +247,8 @@ async def answer_question(tenant_id: uuid.UUID, question_id: uuid.UUID, *, deadl
         prompt = await _prompt(tenant_id, claim, settings, search_budget)
         if isinstance(prompt, Failure):
             return await _fail_before_start(tenant_id, question_id, stream, prompt)
+        if await cancel.requested(stream.redis, question_id):  # stopped while its sources were found
+            return await _fail_before_start(tenant_id, question_id, stream, CANCELLED)
 
         references = prompt.references()
         await stream.add("first_chunk", {"session_id": str(claim.session_id), "model": claim.model_name,
@@ -248,6 +258,7 @@ async def answer_question(tenant_id: uuid.UUID, question_id: uuid.UUID, *, deadl
             await _release(tenant_id, question_id)
         raise
     batcher = text_batcher(stream, settings.answer_stream_batch_ms)
+    watch = stream.cancel_watch = cancel.CancelWatch(stream.redis, question_id)
     parts: list[str] = []
     usage: Usage | None = None
     failure: Failure | None = None
@@ -255,15 +266,24 @@ async def answer_question(tenant_id: uuid.UUID, question_id: uuid.UUID, *, deadl
     budget = None if deadline is None else max(deadline - DEADLINE_MARGIN - started, 0.0)
     retry = RetryPolicy(max_attempts=settings.provider_max_attempts,
                         idle_timeout=min(settings.provider_idle_timeout_seconds, budget or float("inf")) or 0.001)
-    try:
-        async with asyncio.timeout(budget):  # also while waiting for the provider, not only between tokens
-            async for event in stream_chat(claim.config, prompt.request, retry):
+
+    async def read() -> None:
+        nonlocal usage
+        async with aclosing(stream_chat(claim.config, prompt.request, retry)) as events:
+            async for event in events:
                 if isinstance(event, TextDelta):
                     text = storable(event.text)
                     parts.append(text)
                     await batcher.add(text)
                 elif isinstance(event, Usage):
                     usage = event
+
+    try:
+        async with asyncio.timeout(budget):  # also while waiting for the provider, not only between tokens
+            if not await watch.run(read()):  # the asker stopped it: the provider's stream is closed
+                failure = CANCELLED
+                # what the provider generated until the close, as far as we can tell (it reports usage at the end)
+                usage = estimate_usage(prompt.request, "".join(parts))
     except TimeoutError:
         failure = Failure("answer_timeout", "The answer took longer than this function may run; "
                                             "the part that arrived is kept")
@@ -283,7 +303,8 @@ async def answer_question(tenant_id: uuid.UUID, question_id: uuid.UUID, *, deadl
         failure = _failed(exc, question_id, "saving the answer failed", "The answer could not be saved; ask again")
         ours = True
     log.info("question answered", extra={
-        "question_id": str(question_id), "status": "failed" if failure else "completed",
+        "question_id": str(question_id),
+        "status": ("cancelled" if failure == CANCELLED else "failed") if failure else "completed",
         "error_code": failure.code if failure else None, "seconds": round(time.monotonic() - started, 3),
         "output_tokens": usage.output_tokens if usage else None, "saved": ours})
     if not ours:

@@ -18,11 +18,14 @@ import re
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from redis.asyncio import Redis
 
 from eneo.realtime import parking
+
+if TYPE_CHECKING:
+    from eneo.answers.cancel import CancelWatch
 
 EntryType = Literal["first_chunk", "text", "done", "error"]
 TERMINAL: frozenset[str] = frozenset({"done", "error"})
@@ -153,6 +156,7 @@ class AnswerStream(EntryStream):
     def __init__(self, redis: Redis, question_id: uuid.UUID | str, ttl_seconds: int) -> None:
         super().__init__(redis, stream_key(question_id), ttl_seconds)
         self.question_id = question_id
+        self.cancel_watch: CancelWatch | None = None  # the writer's: each write also asks whether to stop
 
     async def add(self, type_: EntryType, data: dict[str, Any]) -> str:
         """Append one entry; returns its id.
@@ -168,8 +172,12 @@ class AnswerStream(EntryStream):
             pipe.xadd(self.key, fields)  # type: ignore[arg-type]
             if type_ != "text":
                 pipe.expire(self.key, self.ttl)
+            if self.cancel_watch is not None:  # the asker's stop, learnt without a round trip of its own
+                pipe.exists(self.cancel_watch.key)
             parking.parked_flag(pipe, self.key)
             result = await pipe.execute()
+        if self.cancel_watch is not None:
+            self.cancel_watch.observe(result[-2])
         if result[-1]:
             await parking.wake(self.redis, self.key)
         entry_id = result[0]

@@ -8,7 +8,7 @@ partial answer: retrying would send the caller the beginning of a different answ
 import asyncio
 import importlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from types import ModuleType
 from typing import TypeVar
@@ -48,7 +48,7 @@ async def _pause(config: ProviderConfig, error: ProviderError, attempt: int, ret
 
 
 async def stream_chat(config: ProviderConfig, request: ChatRequest,
-                      retry: RetryPolicy = DEFAULT_RETRY) -> AsyncIterator[TextDelta | Usage]:
+                      retry: RetryPolicy = DEFAULT_RETRY) -> AsyncGenerator[TextDelta | Usage, None]:
     """The answer as TextDelta items, then exactly one Usage. Raises ProviderError."""
     provider = _provider(config)
     attempt = 0

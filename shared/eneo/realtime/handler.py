@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from eneo.answers.recovery import abandon_if_lost, end_stream
+from eneo.answers.recovery import FINAL, abandon_if_lost, end_stream
 from eneo.answers.stream import START, AnswerStream, Entry, EntryStream, coalesce, entry_order, valid_entry_id
 from eneo.auth.principal import Principal, from_access_token, from_api_key, recheck
 from eneo.core.db import UnitOfWork
@@ -46,7 +46,7 @@ from eneo.realtime import connections, parking
 from eneo.realtime.connections import Connection
 from eneo.realtime.events import UserEvents
 from eneo.realtime.outbox import Gone, Outbox, management_endpoint
-from eneo.sessions.models import Question, QuestionStatus
+from eneo.sessions.models import Question
 
 log = logging.getLogger("eneo.realtime")
 
@@ -183,7 +183,7 @@ async def subscribe(message: dict[str, Any], connection: Connection, outbox: Out
         await outbox.error("question_not_found", "Question not found", question_id=str(question_id))
         return
     stream = AnswerStream(get_redis(), question_id, get_settings().answer_stream_ttl_seconds)
-    if question.status in (QuestionStatus.completed, QuestionStatus.failed) and not await stream.exists():
+    if question.status in FINAL and not await stream.exists():
         await outbox.error("stream_expired", f"This answer's stream has expired; read it from "
                                              f"/api/v1/questions/{question_id}/", question_id=str(question_id))
         return

@@ -11,9 +11,9 @@ from fastapi import APIRouter, Depends, Header, Query, Response, status
 from sqlalchemy.exc import InvalidRequestError
 
 from eneo.answers.invoke import CompleteInvoker, lambda_invoker
-from eneo.answers.recovery import end_stream
+from eneo.answers.recovery import FINAL, end_stream
 from eneo.answers.service import answer_question
-from eneo.answers.stream import AnswerStream, valid_entry_id
+from eneo.answers.stream import START, AnswerStream, valid_entry_id
 from eneo.auth.deps import AssistantUser, Context
 from eneo.core.errors import AppError, BadRequest, Conflict, NotFound
 from eneo.core.health import redis_check
@@ -36,6 +36,7 @@ sessions = APIRouter(prefix="/api/v1/assistants/{assistant_id}/sessions", tags=[
 questions = APIRouter(prefix="/api/v1/questions", tags=["sessions"])
 
 INLINE_ANSWER_SECONDS = 25.0  # under API Gateway's 30 s integration timeout, with room to save
+CANCEL_WAIT_SECONDS = 5.0  # how long a cancel waits for the writer to stop before answering 202
 
 
 class AnswerFailed(AppError):
@@ -184,7 +185,7 @@ async def stream_answer(ctx: AssistantUser, question_id: uuid.UUID,
     its own and gets the rest. 204 means the client has everything.
     """
     question = await service.get_question(ctx.uow, ctx.principal, question_id)
-    finished = question.status in (QuestionStatus.completed, QuestionStatus.failed)
+    finished = question.status in FINAL
     await ctx.uow.commit()  # no connection held while waiting on Redis
     resume = last_event_id or after
     if resume is not None and not valid_entry_id(resume):
@@ -198,3 +199,30 @@ async def stream_answer(ctx: AssistantUser, question_id: uuid.UUID,
     if body is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     return Response(body, media_type="text/event-stream", headers={"X-Accel-Buffering": "no"})
+
+
+@questions.post("/{question_id}/cancel/", responses={
+    202: {"model": QuestionOut, "description": "Asked to stop; the answer's stream ends with `answer_cancelled`"},
+    409: {"description": "`question_finished`: the answer completed or failed before"}})
+async def cancel_answer(ctx: AssistantUser, question_id: uuid.UUID, response: Response) -> QuestionOut:
+    """Stop generating: the text streamed so far becomes the answer (`status: cancelled`, `partial` when there is
+    text) and the stream ends with an `error` entry `answer_cancelled`, so followers stop at once.
+
+    200 with the stopped question (again 200 for a question already cancelled); 202 with the question as it is
+    when its writer has not stopped within a few seconds (the stream's end follows). An answer that ended
+    just before the cancel reached it keeps its status (`completed`)."""
+    question = await service.cancel_question(ctx.uow, ctx.principal, question_id)
+    if question.status not in FINAL:
+        await ctx.uow.commit()  # no connection held while the writer stops
+        stream = AnswerStream(get_redis(), question_id, ctx.settings.answer_stream_ttl_seconds)
+        deadline, last = time.monotonic() + CANCEL_WAIT_SECONDS, START
+        while (left := deadline - time.monotonic()) > 0:
+            entries = await stream.read(last, block_ms=max(int(left * 1000), 1))
+            if entries:
+                last = entries[-1].id
+            if any(entry.terminal for entry in entries):
+                break
+        await ctx.uow.session.refresh(question)
+    if question.status not in FINAL:
+        response.status_code = status.HTTP_202_ACCEPTED
+    return service.question_out(question)

@@ -26,6 +26,7 @@ class QuestionStatus(enum.StrEnum):
     streaming = "streaming"  # `complete` claimed it and is writing the answer stream
     completed = "completed"
     failed = "failed"  # `error_code` says why; `answer` keeps what arrived before the failure
+    cancelled = "cancelled"  # the asker stopped it (`answer_cancelled`); `answer` keeps what streamed until then
 
 
 class Session(Entity, Base):
@@ -74,8 +75,8 @@ class Question(Entity, Base):
 
     @property
     def partial(self) -> bool:
-        """A failed answer that still holds the text that arrived before the failure."""
-        return self.status == QuestionStatus.failed and bool(self.answer)
+        """A failed or stopped answer that still holds the text that arrived before it ended."""
+        return self.status in (QuestionStatus.failed, QuestionStatus.cancelled) and bool(self.answer)
 
 
 class IdempotencyKey(Entity, Base):

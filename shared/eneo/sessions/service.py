@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
-from eneo.answers.recovery import abandon_if_lost
+from eneo.answers import cancel
+from eneo.answers.recovery import FINAL, abandon_if_lost, answer_stream
 from eneo.answers.service import chat_request
 from eneo.answers.stream import stream_key
 from eneo.assistants.service import usable_assistant
@@ -128,6 +129,31 @@ async def get_question(uow: UnitOfWork, p: Principal, question_id: uuid.UUID) ->
         raise NotFound("Question")
     if await abandon_if_lost(question):
         await uow.session.refresh(question)
+    return question
+
+
+async def cancel_question(uow: UnitOfWork, p: Principal, question_id: uuid.UUID) -> Question:
+    """Stop the caller's answer. A question still `queued` is cancelled here (whatever `complete` claims later
+    finds nothing to claim); one that streams is asked to stop (eneo.answers.cancel) and is returned as it is
+    now: its writer saves it `cancelled` and ends its stream. Cancelling a cancelled question again changes
+    nothing; one that completed or failed is 409 `question_finished`."""
+    question = await get_question(uow, p, question_id)
+    if question.status == QuestionStatus.cancelled:
+        return question
+    if question.status in FINAL:
+        raise Conflict(f"This answer has already ended ({question.status.value}); there is nothing to stop",
+                       code="question_finished")
+    await cancel.request(get_redis(), question.id)  # first: a claim after this finds the request
+    now = utcnow()
+    stopped = (await uow.session.execute(
+        update(Question).where(Question.id == question.id, Question.status == QuestionStatus.queued)
+        .values(status=QuestionStatus.cancelled, error_code=cancel.CODE, error_message=cancel.MESSAGE,
+                completed_at=now, updated_at=now).returning(Question.id))).scalar_one_or_none()
+    if stopped is not None:
+        await uow.commit()  # saved before the stream says so, as `complete` does
+        await answer_stream(question.id).end("error", {"code": cancel.CODE, "message": cancel.MESSAGE,
+                                                       "partial": False}, create=True)
+    await uow.session.refresh(question)
     return question
 
 
