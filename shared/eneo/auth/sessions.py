@@ -11,10 +11,12 @@ a password change (all of the user's sessions). API keys are not sessions and ar
 """
 
 import hmac
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from redis.asyncio import Redis
 from sqlalchemy import delete, update
 
 from eneo.auth.models import LoginSession
@@ -25,6 +27,26 @@ from eneo.core.ids import new_id, utcnow
 from eneo.core.security import create_access_token, random_token, token_hash
 from eneo.core.settings import Settings
 from eneo.users.models import User
+
+log = logging.getLogger("eneo.auth")
+
+# Open WebSocket relays cannot ask the database at every frame; a logout also leaves this mark in Redis, which
+# a relay reads in the round trip it makes anyway after each read (eneo.realtime.connections.relay_state), so a
+# logged-out session's socket gets no further frame. Kept longer than any connection lives (API Gateway: 2 h).
+ENDED_MARK_TTL_SECONDS = 3 * 60 * 60
+
+
+def ended_key(session_id: uuid.UUID | str) -> str:
+    return f"auth:session-ended:{session_id}"
+
+
+async def announce_ended(redis: Redis, session_id: uuid.UUID) -> None:
+    """Mark the (committed) end of a session for open WebSocket relays. Best effort: without Redis, a relay still
+    learns it from the database at its next subscribe or wake-up."""
+    try:
+        await redis.set(ended_key(session_id), "1", ex=ENDED_MARK_TTL_SECONDS)
+    except Exception as exc:
+        log.warning("a session's end was not announced to open WebSockets", extra={"error": type(exc).__name__})
 
 
 @dataclass(frozen=True)
@@ -119,14 +141,15 @@ async def refresh(uow: UnitOfWork, settings: Settings, token: str) -> Issued:
     return _issue(settings, user, session, new_token, now)
 
 
-async def end_by_refresh_token(uow: UnitOfWork, settings: Settings, token: str) -> None:
-    """Logout with a refresh token (the current one or the one it just replaced)."""
+async def end_by_refresh_token(uow: UnitOfWork, settings: Settings, token: str) -> uuid.UUID:
+    """Logout with a refresh token (the current one or the one it just replaced); the session's id."""
     session = await _locate(uow, token)
     presented = token_hash(token, settings.pepper)
     if not (_matches(session.refresh_hash, presented) or _matches(session.previous_hash, presented)):
         raise _invalid()
     session.ended_at = session.ended_at or utcnow()
     await uow.session.flush()
+    return session.id
 
 
 async def end(uow: UnitOfWork, session_id: uuid.UUID) -> None:

@@ -15,6 +15,8 @@ from typing import Literal
 
 from redis.asyncio import Redis
 
+from eneo.auth.sessions import ended_key
+
 CONNECTION_TTL_SECONDS = 2 * 60 * 60 + 10 * 60  # API Gateway closes a connection after 2 h
 
 
@@ -30,6 +32,7 @@ class Connection:
     assistant_id: uuid.UUID | None = None  # set when the client connected with an assistant-scoped key
     key_id: uuid.UUID | None = None  # the API key it connected with: rechecked on every subscribe
     generation: int | None = None  # the token's session generation: a password change ends the connection
+    session_id: uuid.UUID | None = None  # the token's login session: its logout ends the connection's relays
 
 
 def _uuid(value: str | None) -> uuid.UUID | None:
@@ -58,7 +61,8 @@ async def remember(redis: Redis, connection: Connection, max_per_user: int) -> b
     """Remember the connection unless its user has `max_per_user` open already (then False)."""
     value = {"tenant_id": str(connection.tenant_id), "user_id": str(connection.user_id),
              "assistant_id": str(connection.assistant_id) if connection.assistant_id else None,
-             "key_id": str(connection.key_id) if connection.key_id else None, "generation": connection.generation}
+             "key_id": str(connection.key_id) if connection.key_id else None, "generation": connection.generation,
+             "session_id": str(connection.session_id) if connection.session_id else None}
     done = await redis.eval(_REMEMBER, 2, _user_key(connection.user_id), _key(connection.id), connection.id,
                             json.dumps(value), str(CONNECTION_TTL_SECONDS), str(max_per_user), str(time.time()))
     return bool(done)
@@ -70,7 +74,8 @@ async def lookup(redis: Redis, connection_id: str) -> Connection | None:
         return None
     value = json.loads(raw)
     return Connection(connection_id, uuid.UUID(value["tenant_id"]), uuid.UUID(value["user_id"]),
-                      _uuid(value.get("assistant_id")), _uuid(value.get("key_id")), value.get("generation"))
+                      _uuid(value.get("assistant_id")), _uuid(value.get("key_id")), value.get("generation"),
+                      _uuid(value.get("session_id")))
 
 
 async def forget(redis: Redis, connection_id: str) -> None:
@@ -132,9 +137,20 @@ async def release_relay(redis: Redis, connection_id: str, token: str, slot: Rela
 
 async def still_relaying(redis: Redis, connection_id: str, token: str, slot: RelaySlot = "answer") -> bool:
     """False once another subscribe took over, or the client disconnected."""
+    return await relay_state(redis, connection_id, token, slot) == "relaying"
+
+
+async def relay_state(redis: Redis, connection_id: str, token: str, slot: RelaySlot = "answer",
+                      session_id: uuid.UUID | None = None) -> Literal["relaying", "replaced", "session_ended"]:
+    """`replaced` once another subscribe took over or the client disconnected; `session_ended` once the login
+    session the connection was opened with was logged out (eneo.auth.sessions.announce_ended). One round trip."""
     async with redis.pipeline(transaction=False) as pipe:
         pipe.get(_relay_key(connection_id, slot))
         pipe.exists(_key(connection_id))
-        current, connected = await pipe.execute()
+        if session_id is not None:
+            pipe.exists(ended_key(session_id))
+        current, connected, *ended = await pipe.execute()
     current = current.decode() if isinstance(current, bytes) else current
-    return bool(connected) and current == token
+    if not connected or current != token:
+        return "replaced"
+    return "session_ended" if ended and ended[0] else "relaying"

@@ -118,7 +118,7 @@ async def connect(event: dict[str, Any], connection_id: str) -> dict[str, Any]:
         log.info("websocket refused", extra={"connection_id": connection_id, "code": exc.code})
         return {"statusCode": exc.status, "body": exc.message}
     connection = Connection(connection_id, principal.tenant_id, principal.user_id, principal.assistant_id,
-                            principal.key_id, principal.generation)
+                            principal.key_id, principal.generation, principal.session_id)
     cap = settings.websocket_max_connections_per_user
     if not await connections.remember(get_redis(), connection, cap):
         log.info("websocket refused", extra={"connection_id": connection_id, "code": "too_many_connections"})
@@ -133,7 +133,8 @@ async def _owned_question(connection: Connection, question_id: uuid.UUID) -> Que
     """The question if this connection's user asked it, while the credential it connected with holds
     (account active, API key not revoked, no password change since)."""
     async with UnitOfWork(connection.tenant_id) as uow:
-        await recheck(uow, connection.user_id, key_id=connection.key_id, generation=connection.generation)
+        await recheck(uow, connection.user_id, key_id=connection.key_id, generation=connection.generation,
+                          session_id=connection.session_id)
         question = await uow.session.get(Question, question_id)
     if question is None or question.user_id != connection.user_id or (
             connection.assistant_id is not None and question.assistant_id != connection.assistant_id):
@@ -221,7 +222,8 @@ async def subscribe_events(message: dict[str, Any], connection: Connection, outb
         return
     try:
         async with UnitOfWork(connection.tenant_id) as uow:
-            await recheck(uow, connection.user_id, key_id=connection.key_id, generation=connection.generation)
+            await recheck(uow, connection.user_id, key_id=connection.key_id, generation=connection.generation,
+                          session_id=connection.session_id)
     except AppError as exc:
         await outbox.error(exc.code, exc.message, stream="events")
         return
@@ -256,8 +258,15 @@ async def _relay(relay: Relay, last_id: str, context: Any) -> None:
             quiet_since, quiet = time.monotonic(), 0.0
         wait = min(remaining, READ_BLOCK_MS / 1000, (relay.park_after if can_park else RECHECK_SECONDS) - quiet)
         entries = await relay.stream.read(last_id, block_ms=max(int(wait * 1000), 1))
-        if not await connections.still_relaying(redis, relay.connection.id, relay.token, relay.slot):
+        state = await connections.relay_state(redis, relay.connection.id, relay.token, relay.slot,
+                                              relay.connection.session_id)
+        if state == "replaced":
             return  # a newer subscribe on this connection took over, or the client left
+        if state == "session_ended":  # logged out: not one more frame of this session's
+            where = {"question_id": str(relay.question_id)} if relay.question_id else {"stream": "events"}
+            await relay.outbox.error("session_ended", "This session has ended; log in again", **where)
+            await connections.release_relay(redis, relay.connection.id, relay.token, relay.slot)
+            return
         if entries:
             quiet_since = time.monotonic()
         for entry in coalesce(entries):
@@ -283,7 +292,8 @@ async def resume(ticket: parking.Ticket, context: Any) -> None:
     ids = {"question_id": ticket.question_id} if ticket.question_id else {"stream": "events"}
     try:
         async with UnitOfWork(connection.tenant_id) as uow:
-            await recheck(uow, connection.user_id, key_id=connection.key_id, generation=connection.generation)
+            await recheck(uow, connection.user_id, key_id=connection.key_id, generation=connection.generation,
+                          session_id=connection.session_id)
     except AppError as exc:
         await outbox.error(exc.code, exc.message, **ids)
         await connections.release_relay(redis, connection.id, ticket.token, slot)

@@ -75,15 +75,16 @@ async def logout(request: Request, body: RefreshRequest | None = None,
     settings = get_settings()
     async with UnitOfWork() as uow:
         if (body and body.refresh_token) or eneo_refresh:
-            await sessions.end_by_refresh_token(uow, settings, _refresh_token(body, eneo_refresh)[0])
+            ended = await sessions.end_by_refresh_token(uow, settings, _refresh_token(body, eneo_refresh)[0])
         else:
             scheme, _, token = request.headers.get("authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise Unauthorized("Send the session's refresh token or access token")
             principal = await from_access_token(uow, settings, token.strip())
             assert principal.session_id is not None
-            await sessions.end(uow, principal.session_id)
+            await sessions.end(uow, ended := principal.session_id)
         await uow.commit()
+    await sessions.announce_ended(get_redis(), ended)  # open WebSockets of this session stop relaying
     done = Response(status_code=status.HTTP_204_NO_CONTENT)
     done.delete_cookie(REFRESH_COOKIE, path=_cookie_path(request), secure=_secure(request), httponly=True,
                        samesite="strict")
