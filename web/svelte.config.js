@@ -17,7 +17,9 @@ const config = {
 				'style-src': ['self', 'unsafe-hashes', 'sha256-S8qMpvofolR8Mpjy4kQvEm7m1q8clzU4dfDH0AmvZjo='],
 				'img-src': ['self', 'data:'],
 				'font-src': ['self'],
-				'connect-src': ['self', 'ws:', 'wss:'],
+				// presigned uploads go straight to storage, another origin: S3 in AWS, the local stack's S3 on this
+				// machine (whose own CSP header narrows this to the exact origin)
+				'connect-src': ['self', 'ws:', 'wss:', 'https://*.amazonaws.com', 'http://127.0.0.1:*', 'http://localhost:*'],
 				'object-src': ['none'],
 				'base-uri': ['self'],
 				'form-action': ['self']

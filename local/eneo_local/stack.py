@@ -178,7 +178,8 @@ class LocalStack:
             self._on_stop("schedules", self.schedules.stop)
 
         web = Path(os.environ.get("ENEO_WEB_DIR") or PROJECT_ROOT / "web" / "build")
-        await self.server.start(Gateway(template, self.functions, static=StaticSite(web, self.ws_url)))
+        static = StaticSite(web, self.ws_url, endpoints.s3_endpoint_url)  # uploads go straight to S3
+        await self.server.start(Gateway(template, self.functions, static=static))
         self._on_stop("gateway", self.server.stop)  # first thing to stop: no new requests
         self._write_endpoints()
 

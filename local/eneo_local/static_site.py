@@ -6,7 +6,7 @@ In AWS the same split is CloudFront's: the static-site bucket by default, /api/*
 
 Headers: hashed assets (/_app/immutable/) are cached for a year, everything else is revalidated; the HTML
 gets a Content-Security-Policy that allows only this origin's scripts (plus the hashes of the inline
-start-up script it carries), the WebSocket API's origin, and no framing. Text is gzipped when asked.
+start-up script it carries), the WebSocket API's and storage's origins, and no framing. Text is gzipped when asked.
 """
 
 from __future__ import annotations
@@ -43,11 +43,13 @@ _SECURITY = [("x-content-type-options", "nosniff"), ("referrer-policy", "no-refe
 
 
 class StaticSite:
-    """Serves one build folder; `websocket_url` (ws://host:port/stage) is told to the client."""
+    """Serves one build folder; `websocket_url` (ws://host:port/stage) is told to the client; `storage_url` is
+    where presigned uploads go (the S3 endpoint), another origin the CSP must let the browser POST to."""
 
-    def __init__(self, root: Path, websocket_url: str | None = None) -> None:
+    def __init__(self, root: Path, websocket_url: str | None = None, storage_url: str | None = None) -> None:
         self.root = root.resolve()
         self.websocket_url = websocket_url
+        self.storage_url = storage_url
 
     def respond(self, request: HttpRequest) -> HttpResponse | None:
         """The response for a request of the web client, or None: the API's (or API Gateway's 404)."""
@@ -97,7 +99,7 @@ class StaticSite:
     def _csp(self, file: Path, request: HttpRequest) -> str:
         hashes = " ".join(f"'sha256-{h}'" for h in _script_hashes(file, file.stat().st_mtime_ns))
         ws = self._ws_for(request)
-        connect = f"'self' {_origin(ws)}" if ws else "'self'"
+        connect = " ".join(["'self'", *(_origin(url) for url in (ws, self.storage_url) if url)])
         return (f"default-src 'self'; script-src 'self' {hashes}; style-src 'self' {ANNOUNCER_STYLE}; "
                 f"img-src 'self' data:; font-src 'self'; connect-src {connect}; object-src 'none'; base-uri 'self'; "
                 f"form-action 'self'; frame-ancestors 'none'")

@@ -37,7 +37,7 @@ def build(tmp_path: Path) -> Path:
 async def client(build: Path) -> AsyncIterator[httpx.AsyncClient]:
     template = load_template(FIXTURES / "template.yaml", {"Secret": "s3cret-value"}, stack_name="t")
     functions = FunctionHost(template, {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"})
-    gateway = Gateway(template, functions, static=StaticSite(build, WS))
+    gateway = Gateway(template, functions, static=StaticSite(build, WS, "http://127.0.0.1:9000"))
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway),
                                      base_url="http://localhost:8000") as c:
@@ -57,7 +57,8 @@ async def test_app_routes_get_index_html_with_a_strict_csp(client: httpx.AsyncCl
     digest = base64.b64encode(hashlib.sha256(INLINE).digest()).decode()
     assert f"script-src 'self' 'sha256-{digest}';" in csp  # the inline start-up script, nothing else inline
     assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
-    assert "connect-src 'self' ws://localhost:8001;" in csp  # the WebSocket API, at the host the browser used
+    # the WebSocket API at the host the browser used, and storage, where presigned uploads are POSTed
+    assert "connect-src 'self' ws://localhost:8001 http://127.0.0.1:9000;" in csp
     assert "frame-ancestors 'none'" in csp
     assert r.headers["x-content-type-options"] == "nosniff"
 
