@@ -300,3 +300,40 @@ async def test_the_ws_function_while_a_dependency_is_down_answers_with_a_code_to
     message = json.dumps({"action": "subscribe_events"})
     relayed = await handle(ws_event("subscribe_events", "c-up", body=message), WsContext(remaining_ms=1500))
     assert relayed == {"statusCode": 200} and frames[0]["type"] == "subscribed"
+
+
+async def test_the_database_going_away_mid_answer_still_ends_its_stream_and_the_question_later(
+        client: httpx.AsyncClient, chat: Chat, fake: FakeLLMServer, function_apps: FunctionApps, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The outcome cannot be saved: the stream still ends at once (`database_unavailable`, the part kept), and
+    the question, left `streaming`, is failed as lost after the abandonment time with the streamed text."""
+    from eneo.answers.service import answer_question
+    from eneo.answers.stream import AnswerStream
+
+    fake.tokens, fake.delay = [f"d{i} " for i in range(30)], 0.05
+    try:
+        qid = await _asked(client, chat, function_apps)
+        answer = asyncio.create_task(answer_question(chat.admin.tenant_id, qid))
+        stream = AnswerStream(get_redis(), qid, get_settings().answer_stream_ttl_seconds)
+        for _ in range(200):  # until a few tokens are in the stream
+            if len([e for e in await stream.read() if e.type == "text"]) >= 3:
+                break
+            await asyncio.sleep(0.05)
+        with caplog.at_level(logging.INFO):
+            async with database_gone(tmp_path):
+                assert await asyncio.wait_for(answer, 15) is True
+    finally:
+        fake.tokens, fake.delay = None, 0.0
+    assert ("saving the answer failed: dependency unavailable", "database_unavailable") in _warnings(caplog)
+    entries = await AnswerStream(get_redis(), qid, get_settings().answer_stream_ttl_seconds).read()
+    end = entries[-1]
+    assert (end.type, end.data["code"], end.data["partial"]) == ("error", "database_unavailable", True)
+    streamed = "".join(e.data["text"] for e in entries if e.type == "text")
+
+    assert (await _saved(chat, qid)).status == QuestionStatus.streaming
+    async with UnitOfWork(chat.admin.tenant_id) as uow:  # the clock moves past the abandonment time
+        await uow.session.execute(update(Question).where(Question.id == qid).values(
+            updated_at=utcnow() - timedelta(seconds=get_settings().answer_abandon_seconds + 1)))
+    lost = (await client.get(f"/api/v1/questions/{qid}/", headers=chat.admin.headers)).json()
+    assert (lost["status"], lost["error"]["code"], lost["answer"], lost["partial"]) == (
+        "failed", "answer_lost", streamed, True)
