@@ -32,7 +32,7 @@ export interface Reference {
 	score: number;
 	n: number;
 }
-export type QuestionStatus = 'queued' | 'streaming' | 'completed' | 'failed';
+export type QuestionStatus = 'queued' | 'streaming' | 'completed' | 'failed' | 'cancelled';
 export interface Question {
 	id: string;
 	session_id: string;
@@ -210,6 +210,8 @@ export const api = {
 		return request<Asked>('POST', path, { question, stream: true }, { headers: { 'Idempotency-Key': idempotencyKey } });
 	},
 	question: (id: string) => request<Question>('GET', `/api/v1/questions/${id}/`),
+	/** Stop generating: the stream then ends with `answer_cancelled`; 409 `question_finished` when it ended first. */
+	cancel: (id: string) => request<Question>('POST', `/api/v1/questions/${id}/cancel/`),
 	feedback: (assistant: string, session: string, question: string, value: 1 | -1 | null, text: string | null) =>
 		request<Question>('POST', `/api/v1/assistants/${assistant}/sessions/${session}/feedback/`, {
 			question_id: question,

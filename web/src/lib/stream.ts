@@ -77,7 +77,7 @@ export class Reassembly {
 			this.text = saved.answer;
 			this.references = saved.references;
 			this.outcome = { kind: 'done' };
-		} else if (saved.status === 'failed') {
+		} else if (saved.status === 'failed' || saved.status === 'cancelled') {
 			this.text = saved.answer;
 			this.references = saved.references;
 			this.outcome = {
