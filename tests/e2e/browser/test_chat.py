@@ -1,6 +1,6 @@
 """A staff member's first use, in a real browser: sign in (and the errors), ask an assistant, read the
 answer as it streams, open a citation, survive a dropped WebSocket and a WebSocket that never connects
-(SSE), a failed answer and its retry, Swedish and English, light and dark, keyboard only, phone width.
+(SSE), a failed answer and its retry, a stopped answer, Swedish and English, light and dark, keyboard only, phone width.
 
 The answer comes from the fake OpenAI-compatible server (tests/fakes/llm_server.py) with a known text that
 cites source [1], the one document of the assistant's collection.
@@ -249,6 +249,37 @@ def test_failed_answer_says_why_and_retries(screen_factory: Any, org: Org, fake:
     wait_done(again)
     assert expected_visible_text() in answer_text(again)
     assert page.get_by_test_id("answer").first.get_by_role("button", name="Regenerate").count() == 0
+
+
+def test_stop_an_answer_keeps_the_text_so_far_marked_stopped(screen_factory: Any, org: Org,
+                                                              fake: FakeLLMServer) -> None:
+    """Stop generating, from the keyboard: the answer stops growing, keeps what arrived, says it was stopped
+    (also after a reload, from the saved question), and the model's stream is closed."""
+    screen = screen_factory(lang="sv-SE")
+    page = screen.page
+    screen.goto("/login")
+    sign_in(screen, org.user.email)
+    fake.delay = 0.3  # the whole answer would take ~11 s
+    answer = ask(screen, "Hur plogar ni?")
+    answer.get_by_test_id("answer-body").get_by_text("plogas").wait_for(timeout=20_000)  # a few tokens are in
+    stop = page.get_by_role("button", name="Stoppa svaret")
+    stop.focus()
+    page.keyboard.press("Enter")
+    answer.and_(page.locator("[data-status=stopped]")).wait_for(timeout=10_000)
+    assert "Du stoppade svaret" in answer.get_by_test_id("answer-stopped").inner_text()
+    shown = answer_text(answer)
+    assert shown.startswith("Enligt riktlinjerna") and "Slut" not in shown
+    assert page.get_by_role("button", name="Stoppa svaret").count() == 0  # Send is back
+    screen.axe("stopped answer")
+    screen.shot("chat-stopped")
+    time.sleep(1.0)
+    assert answer_text(answer) == shown, "nothing arrives after the stop"
+    assert fake.requests[-1].left_at is not None, "the model's stream was closed"
+
+    page.reload()
+    reloaded = page.get_by_test_id("answer").last
+    reloaded.and_(page.locator("[data-status=stopped]")).wait_for(timeout=10_000)
+    assert answer_text(reloaded) == shown
 
 
 def test_language_switch_and_phone_width(screen_factory: Any, org: Org) -> None:
