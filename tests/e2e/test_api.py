@@ -166,6 +166,7 @@ CROSS_TENANT = [
     ("POST", "/api/v1/assistants/{assistant}/sessions/{session}/feedback/", {"question_id": "{question}", "value": 1}),
     ("GET", "/api/v1/questions/{question}/", None),
     ("GET", "/api/v1/questions/{question}/stream", None),
+    ("POST", "/api/v1/questions/{question}/cancel/", None),
     ("GET", "/api/v1/embedding-models/{embedding_model}/", None),
     ("PATCH", "/api/v1/embedding-models/{embedding_model}/", {"enabled": False}),
     ("DELETE", "/api/v1/embedding-models/{embedding_model}/", None),

@@ -326,3 +326,52 @@ def test_one_user_opening_50_connections_does_not_delay_another_users_answer(htt
     finally:
         for ws in sockets:
             ws.close()
+
+
+def test_stopping_an_answer_ends_the_websocket_follower_with_the_text_so_far(http: httpx.Client, stack, org: Org,
+                                                                            fake: FakeLLMServer) -> None:
+    """Stop generating through the stack: the cancel route (sessions), the key, the `complete` worker, the relay."""
+    fake.delay = 0.1  # 40 tokens: about 4 s
+    qid = ask(http, org.admin, org.sessions)
+    with open_ws(stack, org.admin) as ws:
+        frames = follow(ws, qid, stop_after=4)
+        assert http.post(f"/api/v1/questions/{qid}/cancel/", headers=org.viewer.headers).status_code == 404
+        cancelled_at = time.time()
+        r = http.post(f"/api/v1/questions/{qid}/cancel/", headers=org.admin.headers)
+        assert r.status_code == 200, r.text
+        while frames[-1]["type"] not in TERMINAL:
+            frames.append(json.loads(ws.recv(timeout=10)))
+    end = frames[-1]
+    assert (end["type"], end["code"], end["partial"]) == ("error", "answer_cancelled", True)
+    print(f"cancel -> terminal entry through the stack: {int(end['id'].split('-')[0]) / 1000 - cancelled_at:.3f} s")
+    saved = r.json()
+    assert saved["status"] == "cancelled" and saved["answer"] == text_of(frames)
+    assert 0 < len(saved["answer"]) < len("".join(fake.expected_tokens()))
+    assert fake.requests[-1].left_at is not None, "complete closed the provider's stream"
+    again = http.post(f"/api/v1/questions/{qid}/cancel/", headers=org.admin.headers)
+    assert again.status_code == 200 and again.json() == saved
+
+
+def test_logout_ends_the_sessions_websockets(http: httpx.Client, stack, org: Org, fake: FakeLLMServer) -> None:
+    """After logout, the socket opened with that session's token gets no further answer frame, and the token
+    cannot connect again."""
+    fake.delay = 0.1
+    headers = login(http, org.admin.email)
+    token = headers["Authorization"].split(" ", 1)[1]
+    qid = ask(http, Actor(org.admin.id, org.admin.email, headers), org.sessions)
+    with connect(f"{stack.ws_url}?token={token}", open_timeout=10) as ws:
+        frames = follow(ws, qid, stop_after=3)
+        assert http.post("/api/v1/users/logout/", headers=headers).status_code == 204
+        while frames[-1]["type"] not in TERMINAL:
+            frames.append(json.loads(ws.recv(timeout=10)))
+        after = []
+        with contextlib.suppress(TimeoutError):
+            while True:
+                after.append(json.loads(ws.recv(timeout=1.5)))
+    assert (frames[-1]["type"], frames[-1].get("code")) == ("error", "session_ended")
+    assert "id" not in frames[-1] and after == []
+    with pytest.raises(InvalidStatus) as refused:
+        connect(f"{stack.ws_url}?token={token}", open_timeout=10)
+    assert refused.value.response.status_code == 401
+    saved = http.get(f"/api/v1/questions/{qid}/", headers=org.admin.headers).json()
+    assert saved["status"] in ("streaming", "completed"), "the answer itself was not stopped by the logout"
