@@ -105,6 +105,11 @@ def test_a_session_outlives_its_access_token_and_sign_out_ends_it(screen_factory
     page.get_by_role("heading", name="Mitt personliga utrymme").wait_for()
     assert "/login" not in page.url
 
+    # A second tab signs in with the same cookie (the same session).
+    other = page.context.new_page()
+    other.goto(screen.base_url + "/spaces")
+    other.get_by_role("heading", name="Mitt personliga utrymme").wait_for()
+
     # Sign out ends the session at the server: the cookie no longer refreshes, the screens need sign-in.
     with page.expect_response(lambda r: r.url.endswith(LOGOUT)) as logout:
         page.get_by_role("button", name="Logga ut").click()
@@ -113,6 +118,16 @@ def test_a_session_outlives_its_access_token_and_sign_out_ends_it(screen_factory
     assert page.request.post(screen.base_url + REFRESH).status == 401
     screen.goto("/account")
     page.wait_for_url("**/login?next=%2Faccount*")
+
+    # The other tab's next request is refused (session_ended): to sign-in, told why, and back after it.
+    other.get_by_role("link", name="Mitt konto").click()
+    other.wait_for_url("**/login?next=%2Faccount&expired=1")
+    assert other.get_by_role("status").filter(has_text="Din session har gått ut. Logga in igen.").count() == 1
+    other.get_by_label("E-postadress").fill(user.email)
+    other.get_by_label("Lösenord").fill(PASSWORD)
+    other.get_by_role("button", name="Logga in").click()
+    other.wait_for_url("**/account")
+    other.get_by_role("heading", name="Mitt konto", level=1).wait_for()
 
 
 def test_an_admin_invites_a_user_who_signs_in(screen_factory: Any, tenant: Any) -> None:
