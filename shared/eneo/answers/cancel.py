@@ -82,27 +82,31 @@ class CancelWatch:
                 self.checked_at = time.monotonic()
 
     async def run(self, work: Coroutine[Any, Any, None]) -> bool:
-        """Run `work` until it ends (True; its exception is raised) or a cancel is noticed (False: `work` was
-        cancelled, which closes what it reads)."""
-        task = asyncio.ensure_future(work)
-        watcher = asyncio.ensure_future(self._watch())
+        """Run `work` in this task until it ends (True; its exception is raised) or a cancel is noticed (False:
+        `work` was cancelled, which closes what it reads). `work` stays in the calling task: run as a task of its
+        own, the provider's stream hung at its end in the local stack's workers."""
+        me = asyncio.current_task()
+        assert me is not None
+        stopped = False
+
+        async def watch() -> None:
+            nonlocal stopped
+            await self._watch()
+            stopped = True
+            me.cancel()
+
+        watcher = asyncio.ensure_future(watch())
         try:
-            await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+            await work
+        except asyncio.CancelledError:
+            if not stopped:
+                raise
+            me.uncancel()
+            return False
         finally:
             watcher.cancel()
-            stopped = not task.done()
-            if stopped:
-                task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
-            if stopped:
-                try:
-                    await task  # until the provider's stream is closed
-                except (asyncio.CancelledError, Exception) as exc:
-                    if not isinstance(exc, asyncio.CancelledError):
-                        log.warning("closing a stopped answer's provider stream failed",
-                                    extra={"error": type(exc).__name__})
-        if stopped:
-            return False
-        task.result()
+        if stopped:  # noticed just as the work ended: the cancel of this task is still pending
+            me.uncancel()
         return True
