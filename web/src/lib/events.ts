@@ -1,0 +1,103 @@
+/** Live document status (docs/knowledge.md): the user's events stream over the WebSocket API
+ * (`subscribe_events`, resumed with `last_id` after a drop or a `resubscribe`), and polling the documents
+ * over HTTP when no socket can be had. Each (re)subscription also polls once: events written before it
+ * (between a page load and its subscription) are not replayed, and HTTP is always the truth. */
+import type { Doc } from './knowledge';
+
+export type StatusEvent = Pick<Doc, 'id' | 'group_id' | 'title' | 'status' | 'error_code' | 'error_message' | 'chunks_total' | 'chunks_embedded'>;
+
+export interface FollowDocumentsOptions {
+	websocketUrl: string;
+	token: () => string | null;
+	onStatus: (event: StatusEvent) => void;
+	/** Read the unfinished documents over HTTP (at each subscription, and on every tick while polling). */
+	poll: () => Promise<void>;
+	onMode?: (mode: 'live' | 'polling') => void;
+	pollMs?: number;
+	maxSocketFailures?: number;
+	socket?: (url: string) => WebSocket; // for tests
+}
+
+export function followDocuments(options: FollowDocumentsOptions): { close: () => void } {
+	const pollMs = options.pollMs ?? 2000;
+	const maxFailures = options.maxSocketFailures ?? 3;
+	const open = options.socket ?? ((url: string) => new WebSocket(url));
+	let closed = false;
+	let failures = 0;
+	let lastId: string | null = null;
+	let socket: WebSocket | null = null;
+	let timer: ReturnType<typeof setTimeout> | null = null;
+
+	const later = (fn: () => void, ms: number) => {
+		if (!closed) timer = setTimeout(fn, ms);
+	};
+	const polling = () => {
+		if (closed) return;
+		options.onMode?.('polling');
+		void options.poll().catch(() => undefined).finally(() => later(polling, pollMs));
+	};
+	const connect = () => {
+		const token = options.token();
+		if (closed || !token) return;
+		let progressed = false;
+		try {
+			socket = open(`${options.websocketUrl}?token=${encodeURIComponent(token)}`);
+		} catch {
+			socket = null;
+			failures++;
+			failures >= maxFailures ? polling() : later(connect, 500 * failures);
+			return;
+		}
+		const ws = socket;
+		const subscribe = () => ws.send(JSON.stringify(lastId ? { action: 'subscribe_events', last_id: lastId } : { action: 'subscribe_events' }));
+		ws.onopen = subscribe;
+		ws.onmessage = (message) => {
+			let frame: { type?: string; id?: string; last_id?: string; data?: StatusEvent; message?: string };
+			try {
+				frame = JSON.parse(String(message.data));
+			} catch {
+				return;
+			}
+			if (frame.type === undefined) {
+				if (frame.message === 'Internal server error') subscribe(); // the relay failed: resume
+				return;
+			}
+			if (frame.type === 'subscribed') {
+				progressed = true;
+				failures = 0;
+				lastId = frame.last_id ?? lastId;
+				options.onMode?.('live');
+				void options.poll().catch(() => undefined);
+			} else if (frame.type === 'resubscribe') {
+				lastId = frame.last_id ?? lastId;
+				subscribe();
+			} else if (frame.type === 'info_blob.status' && frame.data) {
+				if (frame.id) lastId = frame.id;
+				options.onStatus(frame.data);
+			} else if (frame.type === 'error' && !frame.id) {
+				ws.close(); // refused (too many subscriptions, credential changed): counts as a failed connection
+			}
+		};
+		ws.onclose = () => {
+			if (closed || socket !== ws) return;
+			socket = null;
+			if (!progressed) failures++;
+			if (failures >= maxFailures) polling();
+			else later(connect, progressed ? 250 : 500 * failures);
+		};
+	};
+	connect();
+	return {
+		close() {
+			closed = true;
+			if (timer) clearTimeout(timer);
+			const ws = socket;
+			socket = null;
+			try {
+				ws?.close();
+			} catch {
+				/* already closed */
+			}
+		}
+	};
+}
