@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from eneo.answers.batching import AdaptiveBatcher, IntervalBatcher, text_batcher
+from eneo.answers.batching import COOL_DOWN_FACTOR, AdaptiveBatcher, IntervalBatcher, text_batcher
 
 
 class Stream:
@@ -49,15 +49,16 @@ async def test_an_idle_stream_writes_each_delta_at_once() -> None:
     assert batcher.writes == 5 and not batcher.pending
 
 
-async def test_a_delta_during_the_cool_down_waits_at_most_as_long_as_the_write_took() -> None:
-    stream = Stream(delay=0.05)
+async def test_a_delta_during_the_cool_down_waits_at_most_the_cool_down() -> None:
+    write = 0.02
+    stream = Stream(delay=write)
     batcher = AdaptiveBatcher(stream)
     await batcher.add("a ")
-    await asyncio.sleep(0.06)  # "a " written after 50 ms; the stream cools down for as long
+    await asyncio.sleep(write + 0.01)  # "a " written after 20 ms; the stream cools down COOL_DOWN_FACTOR times as long
     await batcher.add("b ")
     await batcher.add("c ")
     assert stream.started == 1
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(COOL_DOWN_FACTOR * write + 0.01)
     assert stream.started == 2  # "b c " went as one write when the cool-down ended, without a flush
     await batcher.flush()
     assert stream.entries == ["a ", "b c "]

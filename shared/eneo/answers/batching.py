@@ -2,16 +2,17 @@
 
 `AdaptiveBatcher` (the default) writes a delta at once when its stream is idle, and collects the deltas
 that arrive while it is busy for the next write. Busy means a write is in flight, and after it a cool-down
-as long as that write took: the time writes take is what paces them. A model slower than a write (the
-usual case: tens of tokens per second against an XADD well under a millisecond) gets one entry per delta
-and at most that fraction of a millisecond of waiting; a faster one, or a machine so busy that writes
+of COOL_DOWN_FACTOR times as long as that write took: the time writes take is what paces them. A model
+slower than that (the usual case: tens of tokens per second against an XADD well under a millisecond) gets
+one entry per delta and no waiting; a faster one, or a machine so busy that writes
 slow down (many answers at once), gets its deltas coalesced as far as the writes lag behind, so that a
 loaded machine spends less of itself on writes. No fixed interval, and no delta waits for the next one.
 One write at a time per stream keeps entries in the order of the deltas.
 
 Measured with bench/streaming_latency.py (100 tokens 10 ms apart, 2 cores): one stream, sent -> in Redis
-~1 ms p50 (the 20 ms interval: ~10 ms); 50 streams, ~1.3-1.4x the interval's writes (without the
-cool-down, 1.8x: every delta alone).
+~0.5 ms p50 (the 20 ms interval: ~10 ms); 50 streams, 65-84 writes per answer against the interval's ~50
+(1.3-1.7x; with a cool-down as long as the write, 1.95x on a quiet machine: nearly every delta alone). A
+factor of 8 wrote 36 per answer but a write that stalled held one stream's next token back: 22 ms p99.
 
 A fixed interval (`ANSWER_STREAM_BATCH_MS` > 0, `IntervalBatcher`) writes at most that often instead:
 fewer writes for fast streams at the price of up to the interval per token. It is the batching used
@@ -27,6 +28,11 @@ import time
 from typing import Any, Protocol
 
 log = logging.getLogger("eneo.answers")
+
+# After a write, a stream stays busy for this many times as long as the write took. Writes take a fraction of
+# a millisecond on a quiet machine, far less than the time between two tokens, so no delta waits; when many
+# answers load the machine, writes slow down and the longer cool-down gathers deltas into fewer writes.
+COOL_DOWN_FACTOR = 4
 
 
 class TextStream(Protocol):
@@ -44,7 +50,8 @@ class Batcher(Protocol):
 
 
 class AdaptiveBatcher:
-    """At most one write in flight, then a cool-down as long as it took; what arrives meanwhile goes next."""
+    """At most one write in flight, then a cool-down a few times as long as it took; what arrives meanwhile goes
+    next."""
 
     def __init__(self, stream: TextStream) -> None:
         self.stream = stream
@@ -77,8 +84,8 @@ class AdaptiveBatcher:
                     self.pending.insert(0, text)
                     raise
                 self.writes += 1
-                if not self.pending:  # none came during the write: give the next one as long to come
-                    await asyncio.sleep(time.monotonic() - started)
+                if not self.pending:  # none came during the write: give the next ones a while to gather
+                    await asyncio.sleep(COOL_DOWN_FACTOR * (time.monotonic() - started))
         except Exception as exc:  # raised to the answer by its next add() or by flush()
             log.warning("writing to an answer stream failed", extra={"error": type(exc).__name__})
             self._failure = exc
