@@ -24,22 +24,10 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from eneo_local.intrinsics import load_yaml
+from eneo_local.function_imports import function_imports
 
-ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE = ROOT / "template.yaml"
 BASELINE = "fastapi+mangum"
-
-# What an environment variable gets when the template leaves it to a parameter without a Default.
-DUMMY_ENV = {
-    "DATABASE_URL": "postgresql+psycopg://eneo_app:bench@127.0.0.1:9/eneo",
-    "REDIS_URL": "redis://127.0.0.1:9/0",
-    "JWT_SECRET": "bench-secret-" + "x" * 32,
-    "SUPER_API_KEY": "bench-super-key-" + "x" * 32,
-    "ENCRYPTION_KEY": "bench-encryption-key-" + "x" * 32,
-}
 
 # Runs in the child: argv = path entries (os.pathsep-joined), modules (comma-separated), handler attribute.
 CHILD = """
@@ -70,35 +58,9 @@ class Target:
     error: str = ""
 
 
-def _resolve(name: str, value: Any, parameters: dict[str, Any]) -> str:
-    if isinstance(value, dict) and "Ref" in value:
-        default = (parameters.get(value["Ref"]) or {}).get("Default")
-        if default is not None:
-            return str(default)
-    elif not isinstance(value, dict):
-        return str(value)
-    return DUMMY_ENV.get(name, "bench")
-
-
-def load_targets(template_path: Path = TEMPLATE) -> list[Target]:
-    """Every AWS::Serverless::Function: its CodeUri, handler module and attribute, and environment."""
-    template = load_yaml(template_path)
-    parameters = template.get("Parameters") or {}
-    glob = (template.get("Globals") or {}).get("Function") or {}
-    targets = []
-    for name, resource in (template.get("Resources") or {}).items():
-        if resource.get("Type") != "AWS::Serverless::Function":
-            continue
-        props = resource.get("Properties") or {}
-        code_uri = props.get("CodeUri", glob.get("CodeUri"))
-        module, _, attr = str(props.get("Handler", glob.get("Handler", ""))).rpartition(".")
-        variables = {
-            **((glob.get("Environment") or {}).get("Variables") or {}),
-            **((props.get("Environment") or {}).get("Variables") or {}),
-        }
-        env = {k: _resolve(k, v, parameters) for k, v in variables.items()}
-        targets.append(Target(name, [module], [ROOT / str(code_uri), ROOT / "shared"], env, attr))
-    return targets
+def load_targets() -> list[Target]:
+    """Every function of template.yaml (eneo_local.function_imports), as a target to sample."""
+    return [Target(f.name, [f.module], list(f.path), f.env, f.attr) for f in function_imports()]
 
 
 def sample(target: Target, no_pyc: bool, pycache: Path) -> None:

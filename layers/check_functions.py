@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "local")]
+sys.path[:0] = [str(ROOT / "local")]
 
-from bench.import_time import load_targets  # noqa: E402 - the same function list and dummy environment
+from eneo_local.function_imports import function_imports  # noqa: E402 - the same list as bench/import_time.py
 from eneo_local.intrinsics import load_yaml  # noqa: E402
 
 LIMIT_MIB = 250
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = 0
     with tempfile.TemporaryDirectory() as tmp:
         runtime = args.runtime or runtime_boto3("3.12", Path(tmp) / "runtime")
-        for target in load_targets():
+        for target in function_imports():
             layers = layers_of[target.name]
             opt = Path(tmp) / target.name
             for layer in layers:  # later layers land on top of earlier ones, as in /opt

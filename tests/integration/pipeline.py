@@ -24,14 +24,13 @@ import boto3
 import pytest
 from sqlalchemy import func, select, update
 
-from eneo.core import aio
+from eneo.core import aio, storage
 from eneo.core.db import UnitOfWork, dispose_engine
 from eneo.core.redis import close_redis, get_redis
 from eneo.core.settings import get_settings
-from eneo.knowledge import storage
+from eneo.core.user_events import events_key
 from eneo.knowledge.models import Group, InfoBlob, InfoBlobStatus
 from eneo.model_providers.embedding_models import ensure_local_embedding_model
-from eneo.realtime.events import events_key
 from eneo.spaces.models import Space
 from tests.integration.conftest import Member, load_function
 

@@ -16,12 +16,12 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, delete, func, select, update
 
+from eneo.core import storage
 from eneo.core.db import UnitOfWork
+from eneo.core.queue_messages import RetryRequest
 from eneo.core.settings import get_settings
 from eneo.ingestion import embed as embed_module
 from eneo.ingestion import ingest as ingest_module
-from eneo.ingestion.events import RetryRequest
-from eneo.knowledge import storage
 from eneo.knowledge.models import Chunk, Group, InfoBlob, InfoBlobStatus
 from tests.fakes.openai_extras import FakeOpenAIExtras
 from tests.integration import pipeline

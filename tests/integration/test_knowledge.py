@@ -17,10 +17,10 @@ import pytest
 from sqlalchemy import create_engine, func, select, text, update
 
 from eneo.auth.principal import Principal
+from eneo.core import storage
 from eneo.core.db import UnitOfWork
 from eneo.core.redis import get_redis
 from eneo.core.settings import get_settings
-from eneo.knowledge import storage
 from eneo.knowledge.models import Chunk, InfoBlob, InfoBlobStatus
 from eneo.knowledge.service import readable_group_ids
 from eneo.users.models import UserRole

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, func, select, update
 
+from eneo.core import storage
 from eneo.core.db import UnitOfWork
 from eneo.core.settings import Settings, get_settings
 from eneo.ingestion.recovery import resume_unfinished
-from eneo.knowledge import storage
 from eneo.knowledge.models import Chunk, InfoBlob, InfoBlobStatus
 from tests.integration.pipeline import (  # noqa: F401 (fixtures)
     EMBED_ARN,

@@ -1,4 +1,4 @@
-"""Parked WebSocket relays and the per-user caps, on real Redis (eneo.realtime.parking, eneo.realtime.connections).
+"""Parked WebSocket relays and the per-user caps, on real Redis (eneo.core.parking, eneo.realtime.connections).
 
 A relay with nothing to send parks and its invocation ends; the stream's next write hands the ticket to the ws
 function. Here the Lambda Invoke API is a small HTTP server that records what it is given, so the tests see
@@ -18,12 +18,14 @@ from typing import Any
 
 import pytest
 
-from eneo.answers.stream import START, AnswerStream
+from eneo.answers.stream import AnswerStream
+from eneo.core import parking
 from eneo.core.redis import get_redis
 from eneo.core.settings import get_settings
-from eneo.realtime import connections, parking
+from eneo.core.streams import START
+from eneo.core.user_events import UserEvents
+from eneo.realtime import connections
 from eneo.realtime.connections import Connection
-from eneo.realtime.events import UserEvents
 
 pytestmark = pytest.mark.usefixtures("db")
 

@@ -1,7 +1,7 @@
 """The embedded S3 refuses browser uploads that break their presigned POST policy, as S3 does.
 
 One real launcher, started the way the local stack starts it (`EmbeddedServices`), with boto3's own
-`generate_presigned_post` and the conditions `eneo.knowledge.storage.presigned_post` uses.
+`generate_presigned_post` and the conditions `eneo.core.storage.presigned_post` uses.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def client(endpoint: str) -> Any:
 
 def presigned(client: Any, key: str, content_type: str = PDF, max_bytes: int = LIMIT,
               expires_in: int = 600) -> dict[str, Any]:
-    """As eneo.knowledge.storage.presigned_post asks for it."""
+    """As eneo.core.storage.presigned_post asks for it."""
     return dict(client.generate_presigned_post(
         Bucket=BUCKET, Key=key, Fields={"Content-Type": content_type},
         Conditions=[{"Content-Type": content_type}, ["content-length-range", 1, max_bytes]], ExpiresIn=expires_in))

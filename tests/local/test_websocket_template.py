@@ -84,7 +84,7 @@ def test_the_project_templates_websocket_api() -> None:
     assert all("DB_POOL" not in f.environment for n, f in template.functions.items()
                if n not in ("CompleteFunction", "WsFunction"))
     # Writers of a stream wake the relays parked on it with an invoke of the ws function, and its schedule
-    # sweeps what a failed invoke left (eneo.realtime.parking).
+    # sweeps what a failed invoke left (eneo.core.parking).
     ws = template.functions["WsFunction"]
     assert {f.environment.get("WS_FUNCTION_NAME") for f in template.functions.values()} == {ws.name}
     assert [(s.event, s.period) for s in schedules_of(template) if s.function == "WsFunction"] == [("SweepParked", 60)]

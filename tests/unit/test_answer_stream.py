@@ -1,6 +1,6 @@
 """Merging text entries for a relay that fell behind keeps the text, the order and the resume point."""
 
-from eneo.answers.stream import Entry, coalesce, valid_entry_id
+from eneo.core.streams import Entry, coalesce, valid_entry_id
 
 
 def test_consecutive_text_entries_merge_under_the_last_id() -> None:

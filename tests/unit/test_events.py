@@ -9,8 +9,7 @@ from urllib.parse import quote_plus
 
 import pytest
 
-from eneo.ingestion.batch import process_batch
-from eneo.ingestion.events import (
+from eneo.core.queue_messages import (
     EmbedRequest,
     Malformed,
     ObjectCreated,
@@ -25,6 +24,7 @@ from eneo.ingestion.events import (
     s3_event,
     sqs_records,
 )
+from eneo.ingestion.batch import process_batch
 
 T, G, B = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 KEY = f"tenants/{T}/groups/{G}/blobs/{B}"

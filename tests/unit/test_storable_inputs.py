@@ -30,8 +30,8 @@ PROBES: list[Any] = [BAD, [BAD], {"k": BAD}, {BAD: "v"}]
 CHECKED_IN_CODE = {
     "cursor": "eneo.core.pagination.decode_cursor: 400 invalid_cursor for anything this API did not issue",
     "idempotency_key": "eneo.sessions.idempotency.ask_key: 422 invalid_idempotency_key",
-    "after": "eneo.answers.stream.valid_entry_id: 422 for anything but a stream entry id",
-    "last_event_id": "eneo.answers.stream.valid_entry_id, as `after`",
+    "after": "eneo.core.streams.valid_entry_id: 422 for anything but a stream entry id",
+    "last_event_id": "eneo.core.streams.valid_entry_id, as `after`",
     "username": "eneo.users.api.login: storable(), 422",
     "password": "eneo.users.api.login: storable(), 422",
     "tenant": "eneo.users.api.login: storable(), 422",

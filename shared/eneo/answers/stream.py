@@ -14,122 +14,22 @@ resumable for a while.
 from __future__ import annotations
 
 import json
-import re
-import time
 import uuid
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from redis.asyncio import Redis
 
-from eneo.realtime import parking
+from eneo.core import parking
+from eneo.core.streams import EntryStream, decode_entry
 
 if TYPE_CHECKING:
     from eneo.answers.cancel import CancelWatch
 
 EntryType = Literal["first_chunk", "text", "done", "error"]
-TERMINAL: frozenset[str] = frozenset({"done", "error"})
-START = "0-0"  # read from the beginning
-MAX_BLOCK_MS = 2000  # one XREAD's wait; below the Redis client's socket timeout (eneo.core.redis)
 
 
 def stream_key(question_id: uuid.UUID | str) -> str:
     return f"answer:{question_id}"
-
-
-@dataclass(frozen=True)
-class Entry:
-    id: str
-    type: str
-    data: dict[str, Any]
-
-    @property
-    def terminal(self) -> bool:
-        return self.type in TERMINAL
-
-    def as_message(self, question_id: uuid.UUID | str) -> dict[str, Any]:
-        """The shape clients get over the WebSocket: one JSON object per entry."""
-        return {"type": self.type, "id": self.id, "question_id": str(question_id), **self.data}
-
-
-def _decode(entry_id: Any, fields: Any) -> Entry:
-    """One XREAD/XRANGE row; typed loosely because redis-py's types cover RESP2 and RESP3 at once."""
-    def text(value: Any) -> str:
-        return value.decode() if isinstance(value, bytes) else str(value)
-
-    values = {text(k): text(v) for k, v in fields.items()}
-    return Entry(text(entry_id), values.get("type", ""), json.loads(values.get("data") or "{}"))
-
-
-def coalesce(entries: list[Entry]) -> list[Entry]:
-    """Consecutive `text` entries as one, carrying the last one's id (so resuming from it loses nothing).
-
-    A reader that fell behind (a busy relay) then sends one frame for what piled up instead of one
-    per entry: it catches up with fewer sends, and a reader that keeps up is not delayed at all.
-    """
-    out: list[Entry] = []
-    for entry in entries:
-        if out and entry.type == "text" and out[-1].type == "text":
-            out[-1] = Entry(entry.id, "text", {**entry.data, "text": out[-1].data["text"] + entry.data["text"]})
-        else:
-            out.append(entry)
-    return out
-
-
-_ENTRY_ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
-_MAX_PART = 2**64 - 1
-
-
-def valid_entry_id(value: str) -> bool:
-    """Redis stream ids are `<ms>-<seq>`, two unsigned 64-bit numbers; anything else from a client is
-    refused before Redis sees it (Redis would answer with an error, a 500 for the client)."""
-    match = _ENTRY_ID.fullmatch(value)
-    return match is not None and all(int(part) <= _MAX_PART for part in match.groups())
-
-
-def entry_order(entry_id: str) -> tuple[int, int]:
-    """Sort key of a valid entry id (ids compare numerically, not as text)."""
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
-
-
-class EntryStream:
-    """Reader of one Redis stream of `type`/`data` entries: an answer, or a user's status events."""
-
-    def __init__(self, redis: Redis, key: str, ttl_seconds: int) -> None:
-        self.redis = redis
-        self.key = key
-        self.ttl = ttl_seconds
-
-    async def exists(self) -> bool:
-        return bool(await self.redis.exists(self.key))
-
-    async def last(self) -> Entry | None:
-        rows: Any = await self.redis.xrevrange(self.key, count=1)
-        return _decode(*rows[0]) if rows else None
-
-    async def end_already_read(self, after: str) -> Entry | None:
-        """The terminal entry, if a reader who has everything up to `after` already has it."""
-        last = await self.last()
-        if last is not None and last.terminal and entry_order(last.id) <= entry_order(after):
-            return last
-        return None
-
-    async def read(self, after: str = START, *, block_ms: int | None = None, count: int = 500) -> list[Entry]:
-        """Entries after `after`; waits up to `block_ms` for the first one when none is there yet.
-
-        Long waits are cut into XREADs of at most MAX_BLOCK_MS, each shorter than the client's
-        socket timeout, so a quiet stream never reads as a dead connection.
-        """
-        give_up = time.monotonic() + (block_ms or 0) / 1000
-        while True:
-            block = None if block_ms is None else max(min(int((give_up - time.monotonic()) * 1000), MAX_BLOCK_MS), 1)
-            result: Any = await self.redis.xread({self.key: after}, count=count, block=block)
-            if result:
-                _, rows = result[0]
-                return [_decode(entry_id, fields) for entry_id, fields in rows]
-            if block_ms is None or time.monotonic() >= give_up:
-                return []
 
 
 # Append a terminal entry unless the stream already ends with one, in one step (two readers that both find a
@@ -167,7 +67,7 @@ class AnswerStream(EntryStream):
         123 us), which counts when many answers stream at once. Relays parked on the stream are woken.
         """
         fields = {"type": type_, "data": json.dumps(data, ensure_ascii=False)}
-        # The look for parked relays (eneo.realtime.parking) rides in the same round trip, after the write.
+        # The look for parked relays (eneo.core.parking) rides in the same round trip, after the write.
         async with self.redis.pipeline(transaction=type_ != "text") as pipe:
             pipe.xadd(self.key, fields)  # type: ignore[arg-type]
             if type_ != "text":
@@ -205,7 +105,7 @@ class AnswerStream(EntryStream):
         parts: list[str] = []
         references: list[dict[str, Any]] = []
         for entry_id, fields in rows:
-            entry = _decode(entry_id, fields)
+            entry = decode_entry(entry_id, fields)
             if entry.type == "text":
                 parts.append(str(entry.data.get("text", "")))
             elif entry.type == "first_chunk":

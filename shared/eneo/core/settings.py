@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     provider_idle_timeout_seconds: float = Field(60.0, gt=0, description="Longest silence within a stream.")
     websocket_management_url: str = ""
     ws_function_name: str = Field("", description="The ws function, which writers of a stream invoke to wake the "
-                                                  "relays parked on it (eneo.realtime.parking); empty: relays "
+                                                  "relays parked on it (eneo.core.parking); empty: relays "
                                                   "wait in their invocation instead of parking.")
     websocket_max_connections_per_user: int = Field(10, ge=1, description="Open WebSocket connections per user; "
                                                     "$connect answers 429 beyond it.")

@@ -10,9 +10,9 @@ on the first provider call.
 
 from __future__ import annotations
 
-from eneo.embeddings.local import DIMENSIONS as LOCAL_DIMENSIONS
-from eneo.embeddings.local import MAX_INPUT_TOKENS as LOCAL_MAX_INPUT_TOKENS
-from eneo.embeddings.local import NAME as LOCAL_MODEL_NAME
+from eneo.embeddings.builtin import DIMENSIONS as LOCAL_DIMENSIONS
+from eneo.embeddings.builtin import MAX_INPUT_TOKENS as LOCAL_MAX_INPUT_TOKENS
+from eneo.embeddings.builtin import NAME as LOCAL_MODEL_NAME
 from eneo.embeddings.local import LocalEmbedder, local_embedder
 from eneo.embeddings.types import Embedder, EmbeddingError, EmbeddingModelLike, TranscriptionError
 from eneo.llm.types import ProviderConfig, RetryPolicy

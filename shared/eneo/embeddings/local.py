@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-NAME = "all-MiniLM-L6-v2"
-DIMENSIONS = 384
-MAX_INPUT_TOKENS = 256
+from eneo.embeddings.builtin import DIMENSIONS, MAX_INPUT_TOKENS, NAME
 
 
 class LocalEmbedder:

@@ -26,8 +26,8 @@ from numpy.typing import NDArray
 from safetensors.numpy import load_file
 from tokenizers import Tokenizer
 
-from eneo.embeddings.local import DIMENSIONS, NAME
-from eneo.embeddings.local import MAX_INPUT_TOKENS as MAX_TOKENS  # [CLS] and [SEP] included
+from eneo.embeddings.builtin import DIMENSIONS, NAME
+from eneo.embeddings.builtin import MAX_INPUT_TOKENS as MAX_TOKENS  # [CLS] and [SEP] included
 
 F32 = NDArray[np.float32]
 _FFN_ROWS = 256  # tokens per feed-forward block: 256 x 1536 floats (1.5 MB) stay in cache

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import TypedDict
 
 from eneo.core.health import unavailable
-from eneo.ingestion.events import Malformed
+from eneo.core.queue_messages import Malformed
 
 log = logging.getLogger("eneo.ingestion")
 

@@ -19,10 +19,11 @@ from eneo.core.db import UnitOfWork
 from eneo.core.errors import AppError
 from eneo.core.health import unavailable
 from eneo.core.ids import utcnow
+from eneo.core.queue_messages import EmbedRequest
 from eneo.core.settings import Settings, get_settings
 from eneo.embeddings import Embedder, EmbeddingError
-from eneo.ingestion.events import EmbedRequest
-from eneo.ingestion.status import DocumentFailure, fail_blob, fail_exhausted, publish
+from eneo.ingestion.status import DocumentFailure, fail_blob, fail_exhausted
+from eneo.knowledge.events import publish_status
 from eneo.knowledge.models import Chunk, Group, InfoBlob, InfoBlobStatus
 from eneo.model_providers.embedding_models import EmbeddingModel
 from eneo.retrieval.service import model_embedder  # the provider's key decrypted, as search does
@@ -144,7 +145,7 @@ async def _progress(request: EmbedRequest) -> None:
     if blob is not None:
         if blob.status == InfoBlobStatus.ready:
             log.info("blob ready", extra={"blob_id": str(blob.id), "chunks": blob.chunks_total})
-        await publish(blob)
+        await publish_status(blob)
 
 
 def _floats(vector: Any) -> list[float]:

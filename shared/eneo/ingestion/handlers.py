@@ -12,9 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from eneo.ingestion.batch import BatchResponse, Work, process_batch
-from eneo.ingestion.embed import embed
-from eneo.ingestion.events import (
+from eneo.core.queue_messages import (
     Malformed,
     SqsRecord,
     embed_request,
@@ -24,6 +22,8 @@ from eneo.ingestion.events import (
     object_created,
     sqs_records,
 )
+from eneo.ingestion.batch import BatchResponse, Work, process_batch
+from eneo.ingestion.embed import embed
 from eneo.ingestion.ingest import ingest
 
 log = logging.getLogger("eneo.ingestion")

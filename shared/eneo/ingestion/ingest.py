@@ -43,17 +43,18 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 
+from eneo.core import storage
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import AppError
 from eneo.core.health import unavailable
 from eneo.core.ids import new_id, utcnow
+from eneo.core.queue_messages import IngestRequest, ObjectCreated, embed_messages
 from eneo.core.settings import Settings, get_settings
 from eneo.embeddings import EmbeddingError, transcribe
-from eneo.ingestion.events import IngestRequest, ObjectCreated, embed_messages
-from eneo.ingestion.status import DocumentFailure, fail_blob, fail_exhausted, publish
+from eneo.ingestion.status import DocumentFailure, fail_blob, fail_exhausted
 from eneo.ingestion.transcription import NO_MODEL_MESSAGE, transcription_target
-from eneo.knowledge import storage
 from eneo.knowledge.chunking import ChunkText, chunk
+from eneo.knowledge.events import publish_status
 from eneo.knowledge.extract import (
     ACCEPTED_TYPES,
     DocumentType,
@@ -160,7 +161,7 @@ async def _claim(request: IngestRequest, *, redelivery: bool) -> Claimed | None:
                  extra={"blob_id": str(request.blob_id), "kind": type(request).__name__})
         return None
     log.info("blob claimed", extra={"blob_id": str(blob.id), "attempt": blob.attempts})
-    await publish(blob)
+    await publish_status(blob)
     return Claimed(blob.tenant_id, blob.id, blob.group_id, blob.object_key, blob.filename, blob.declared_type,
                    model.id, model.max_input_tokens, blob.attempts)
 
@@ -362,7 +363,7 @@ async def _mark_embedding(c: Claimed) -> None:
                 .values(status=InfoBlobStatus.ready, processed_at=utcnow(), embedding_model_id=c.embedding_model_id,
                         updated_at=utcnow()).returning(InfoBlob))).scalar_one()
     if blob is not None:
-        await publish(blob)
+        await publish_status(blob)
 
 
 def _size(size: int) -> str:

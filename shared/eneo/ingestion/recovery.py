@@ -46,12 +46,13 @@ from typing import Any
 
 from sqlalchemy import and_, select, update
 
+from eneo.core import storage
 from eneo.core.db import UnitOfWork
 from eneo.core.ids import utcnow
+from eneo.core.queue_messages import RetryRequest, embed_messages
 from eneo.core.settings import Settings, get_settings
-from eneo.ingestion.events import RetryRequest, embed_messages
-from eneo.ingestion.status import ACTIVE, fail_blob, publish
-from eneo.knowledge import storage
+from eneo.ingestion.status import ACTIVE, fail_blob
+from eneo.knowledge.events import publish_status
 from eneo.knowledge.models import Chunk, Group, InfoBlob, InfoBlobStatus
 
 log = logging.getLogger("eneo.ingestion")
@@ -146,7 +147,7 @@ async def _reopen(blob: InfoBlob, cutoff: datetime) -> bool:
             .values(status=InfoBlobStatus.uploading, updated_at=utcnow())
             .returning(InfoBlob))).scalar_one_or_none()
     if reopened is not None:
-        await publish(reopened)
+        await publish_status(reopened)
     return reopened is not None
 
 

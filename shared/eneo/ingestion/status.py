@@ -14,8 +14,7 @@ from sqlalchemy import update
 
 from eneo.core.db import UnitOfWork
 from eneo.core.ids import utcnow
-from eneo.core.redis import get_redis
-from eneo.knowledge.events import publish_blob_status
+from eneo.knowledge.events import publish_status
 from eneo.knowledge.models import InfoBlob, InfoBlobStatus
 
 log = logging.getLogger("eneo.ingestion")
@@ -32,15 +31,6 @@ class DocumentFailure(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-async def publish(blob: InfoBlob) -> None:
-    """Push the blob's status to its uploader's events stream. Best effort: the status is in the
-    database either way (HTTP shows it), and a Redis hiccup must not make ingestion redo work."""
-    try:
-        await publish_blob_status(get_redis(), blob)
-    except Exception as exc:
-        log.warning("status event not published", extra={"blob_id": str(blob.id), "error": type(exc).__name__})
 
 
 async def fail_blob(tenant_id: uuid.UUID, blob_id: uuid.UUID, code: str, message: str, *,
@@ -60,7 +50,7 @@ async def fail_blob(tenant_id: uuid.UUID, blob_id: uuid.UUID, code: str, message
     if blob is None:
         return False
     log.info("blob failed", extra={"blob_id": str(blob_id), "error_code": code})
-    await publish(blob)
+    await publish_status(blob)
     return True
 
 

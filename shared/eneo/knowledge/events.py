@@ -1,12 +1,16 @@
 """Status events of documents, pushed to the uploader's events stream (relayed over the WebSocket)."""
 
+import logging
 from typing import Any
 
 from redis.asyncio import Redis
 
+from eneo.core.redis import get_redis
 from eneo.core.settings import get_settings
+from eneo.core.user_events import UserEvents
 from eneo.knowledge.models import InfoBlob
-from eneo.realtime.events import UserEvents
+
+log = logging.getLogger("eneo.knowledge")
 
 BLOB_STATUS = "info_blob.status"
 
@@ -24,3 +28,12 @@ async def publish_blob_status(redis: Redis, blob: InfoBlob) -> str | None:
         return None
     events = UserEvents(redis, blob.uploaded_by, get_settings().events_stream_ttl_seconds)
     return await events.publish(BLOB_STATUS, blob_status_data(blob))
+
+
+async def publish_status(blob: InfoBlob) -> None:
+    """Push the blob's status to its uploader's events stream. Best effort: the status is in the
+    database either way (HTTP shows it), and a Redis hiccup must not make ingestion redo work."""
+    try:
+        await publish_blob_status(get_redis(), blob)
+    except Exception as exc:
+        log.warning("status event not published", extra={"blob_id": str(blob.id), "error": type(exc).__name__})

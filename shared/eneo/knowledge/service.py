@@ -34,14 +34,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eneo.auth.principal import Principal
+from eneo.core import storage
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import AppError, Conflict, NotFound, ValidationFailed
 from eneo.core.ids import new_id, utcnow
 from eneo.core.pagination import paginate
+from eneo.core.queue_messages import RetryRequest, embed_messages  # the queues' message shapes, one place
 from eneo.core.settings import Settings, get_settings
-from eneo.ingestion.events import RetryRequest, embed_messages  # the queues' message shapes, one place
-from eneo.ingestion.status import publish  # the uploader's status event, best effort
-from eneo.knowledge import storage
+from eneo.knowledge.events import publish_status  # the uploader's status event, best effort
 from eneo.knowledge.limits import accepted_for, too_large, unsupported
 from eneo.knowledge.models import Chunk, Group, InfoBlob, InfoBlobStatus
 from eneo.knowledge.schemas import (
@@ -314,7 +314,7 @@ async def expire_lost_uploads(uow: UnitOfWork, blobs: Sequence[InfoBlob], settin
     by_id = {b.id: b for b in expired}
     for blob in expired:
         log.info("upload expired", extra={"blob_id": str(blob.id)})
-        await publish(blob)
+        await publish_status(blob)
     return [by_id.get(b.id, b) for b in blobs]
 
 
@@ -437,10 +437,10 @@ async def _resume_upload(uow: UnitOfWork, blob: InfoBlob, data: bytes, media_typ
                                                              "error": type(exc).__name__})
         blob.status, blob.error_code, blob.error_message = InfoBlobStatus.failed, *STUCK
         await uow.commit()
-        await publish(blob)
+        await publish_status(blob)
         raise StorageUnavailable("The document could not be stored; try again") from None
     log.info("unfinished document resumed by a new upload", extra={"blob_id": str(blob.id)})
-    await publish(blob)
+    await publish_status(blob)
     return UploadOut(**blob_out(blob).model_dump(), duplicate=False, resumed=True)
 
 
@@ -491,5 +491,5 @@ async def retry(uow: UnitOfWork, p: Principal, blob_id: uuid.UUID, settings: Set
         blob.status, (blob.error_code, blob.error_message) = InfoBlobStatus.failed, previous
         await uow.commit()
         raise StorageUnavailable("The retry could not be queued; try again") from None
-    await publish(blob)
+    await publish_status(blob)
     return blob_out(blob)

@@ -12,7 +12,7 @@ with that `last_id`; for events it carries `"stream": "events"` instead of the q
 `{"type": "error", "code", "message"}` for a refused message (`too_many_subscriptions` beyond the per-user cap;
 `$connect` beyond the per-user cap of connections answers 429 `too_many_connections`).
 A relay with nothing to send parks and its invocation ends; the stream's next write invokes this function
-again with the parked ticket (eneo.realtime.parking), and a schedule sweeps what a failed invoke left.
+again with the parked ticket (eneo.core.parking), and a schedule sweeps what a failed invoke left.
 
 While Redis or Postgres cannot be reached (eneo.core.health.unavailable), `$connect` is refused 503 and a message,
 or a relay that loses one mid-way, is answered with an error frame `redis_unavailable`/`database_unavailable`
@@ -35,16 +35,18 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from eneo.answers.recovery import FINAL, abandon_if_lost, end_stream
-from eneo.answers.stream import START, AnswerStream, Entry, EntryStream, coalesce, entry_order, valid_entry_id
+from eneo.answers.stream import AnswerStream
 from eneo.auth.principal import Principal, from_access_token, from_api_key, recheck
+from eneo.core import parking
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import AppError
 from eneo.core.health import RETRY_AFTER_SECONDS, DependencyUnavailable, unavailable
 from eneo.core.redis import get_redis
 from eneo.core.settings import get_settings
-from eneo.realtime import connections, parking
+from eneo.core.streams import START, Entry, EntryStream, coalesce, entry_order, valid_entry_id
+from eneo.core.user_events import UserEvents
+from eneo.realtime import connections
 from eneo.realtime.connections import Connection
-from eneo.realtime.events import UserEvents
 from eneo.realtime.outbox import Gone, Outbox, management_endpoint
 from eneo.sessions.models import Question
 
@@ -52,7 +54,7 @@ log = logging.getLogger("eneo.realtime")
 
 RELAY_MARGIN_SECONDS = 3.0  # stop relaying this long before the function's timeout, and say so
 READ_BLOCK_MS = 5000
-# A relay that has read nothing for this long parks (eneo.realtime.parking) and its invocation ends. An answer's
+# A relay that has read nothing for this long parks (eneo.core.parking) and its invocation ends. An answer's
 # next token usually comes within this; status events come seldom, so their relay parks as soon as it caught up.
 ANSWER_PARK_AFTER_SECONDS = 1.0
 EVENTS_PARK_AFTER_SECONDS = 0.0

@@ -13,12 +13,13 @@ from sqlalchemy.exc import InvalidRequestError
 from eneo.answers.invoke import CompleteInvoker, lambda_invoker
 from eneo.answers.recovery import FINAL, end_stream
 from eneo.answers.service import answer_question
-from eneo.answers.stream import START, AnswerStream, valid_entry_id
+from eneo.answers.stream import AnswerStream
 from eneo.auth.deps import AssistantUser, Context
 from eneo.core.errors import AppError, BadRequest, Conflict, NotFound
 from eneo.core.health import redis_check
 from eneo.core.pagination import Page, PageQuery
 from eneo.core.redis import get_redis
+from eneo.core.streams import START, valid_entry_id
 from eneo.sessions import idempotency, service, sse
 from eneo.sessions.models import Question, QuestionStatus
 from eneo.sessions.schemas import (

@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 import time
 
-from eneo.answers.stream import START, AnswerStream, Entry
+from eneo.answers.stream import AnswerStream
+from eneo.core.streams import START, Entry
 
 RETRY_MS = 250
 

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 
 from eneo.auth.principal import Principal
+from eneo.core import storage
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import BadRequest, Conflict, NotFound
 from eneo.core.pagination import paginate
-from eneo.knowledge import storage
 from eneo.knowledge.models import Group
 from eneo.spaces.models import Space, SpaceMember, SpaceRole
 from eneo.spaces.policy import SpaceAction, require

@@ -15,8 +15,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from eneo.answers.stream import EntryStream
-from eneo.realtime import parking
+from eneo.core import parking
+from eneo.core.streams import EntryStream
 
 MAX_EVENTS = 1000  # per user; a client further behind than this reads the state over HTTP
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
-from eneo.knowledge.storage import parse_object_key
+from eneo.core.storage import parse_object_key
 
 log = logging.getLogger("eneo.ingestion")
 
