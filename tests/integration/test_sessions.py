@@ -278,7 +278,7 @@ async def test_too_long_questions_are_refused_before_anything_is_saved(client: h
     r = await client.post(chat.sessions, json={"question": "ord " * 300}, headers=admin.headers)
     assert r.status_code == 422 and r.json()["code"] == "question_too_long", r.text
     r = await client.post(chat.sessions, json={"question": "x" * 20_001}, headers=admin.headers)
-    assert r.status_code == 413 and "20000" in r.json()["message"]
+    assert r.status_code == 413 and r.json()["code"] == "question_too_large" and "20000" in r.json()["message"], r.text
     assert (await _json(await client.get(chat.sessions, headers=admin.headers), 200))["items"] == []
     assert fake.requests == []
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Protocol, runtime_checkable
 
+from eneo.core.errors import EneoError
+
 
 @runtime_checkable
 class Embedder(Protocol):
@@ -39,7 +41,7 @@ class EmbeddingModelLike(Protocol):
     def provider_id(self) -> uuid.UUID | None: ...
 
 
-class EmbeddingError(Exception):
+class EmbeddingError(EneoError):
     """An embedding (or transcription) call failed, with a stable `code` and whether to try again later.
 
     Codes: `embedding_dimensions_mismatch` (the provider's vectors have another length than the model's
@@ -52,12 +54,14 @@ class EmbeddingError(Exception):
 
     def __init__(self, code: str, message: str, *, retryable: bool = False, status: int | None = None,
                  retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.retryable = retryable
-        self.status = status
+        super().__init__(code, message, retryable=retryable)
+        self.status = status  # the provider's HTTP status, when one answered
         self.retry_after = retry_after
+
+    @property
+    def http_status(self) -> int:  # type: ignore[override]
+        """Ours to answer with, not the provider's (`status`): 503 when a later try may work, else 502."""
+        return 503 if self.retryable else 502
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.code!r}, {self.message!r}, retryable={self.retryable})"

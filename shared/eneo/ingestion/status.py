@@ -13,6 +13,7 @@ import uuid
 from sqlalchemy import update
 
 from eneo.core.db import UnitOfWork
+from eneo.core.errors import EneoError
 from eneo.core.ids import utcnow
 from eneo.knowledge.events import publish_status
 from eneo.knowledge.models import InfoBlob, InfoBlobStatus
@@ -23,14 +24,11 @@ ACTIVE = (InfoBlobStatus.uploading, InfoBlobStatus.processing, InfoBlobStatus.em
 MESSAGE_MAX = 500  # info_blobs.error_message
 
 
-class DocumentFailure(Exception):
+class DocumentFailure(EneoError):
     """A problem with the document itself (or the tenant's configuration): the blob fails with this
     code and message, and the message is *not* retried, since no retry would change the outcome."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+    http_status = 422
 
 
 async def fail_blob(tenant_id: uuid.UUID, blob_id: uuid.UUID, code: str, message: str, *,

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from eneo.core.errors import EneoError
+
 ProviderType = Literal["openai", "azure", "anthropic", "openai_compatible"]
 
 
@@ -69,7 +71,7 @@ class RetryPolicy:
     idle_timeout: float = 60.0
 
 
-class ProviderError(Exception):
+class ProviderError(EneoError):
     """A provider call failed, with a stable `code` a client can act on.
 
     Codes: provider_rate_limited, provider_unavailable, provider_auth_failed, provider_bad_request,
@@ -83,13 +85,15 @@ class ProviderError(Exception):
 
     def __init__(self, code: str, message: str, *, status: int | None = None, retryable: bool = False,
                  retry_after: float | None = None, provider_code: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(code, message, retryable=retryable)
         self.status = status
-        self.retryable = retryable
         self.retry_after = retry_after
         self.provider_code = provider_code  # the provider's own error type/code, e.g. "overloaded_error"
+
+    @property
+    def http_status(self) -> int:  # type: ignore[override]
+        """Ours to answer with, not the provider's (`status`): 503 when a later try may work, else 502."""
+        return 503 if self.retryable else 502
 
     def __repr__(self) -> str:
         return f"ProviderError(code={self.code!r}, status={self.status!r}, retryable={self.retryable!r})"

@@ -40,7 +40,7 @@ SESSION_NAME_CHARS = 100
 
 
 class QuestionTooLarge(AppError):
-    status, code = 413, "question_too_long"
+    status, code = 413, "question_too_large"
 
 
 def question_out(q: Question) -> QuestionOut:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal, Protocol
 
+from eneo.core.errors import EneoError
+
 
 class DocumentType(StrEnum):
     TEXT = "text"
@@ -162,14 +164,19 @@ ErrorCode = Literal["unsupported_type", "type_mismatch", "too_large", "empty", "
                     "too_many_pages", "no_text_layer", "unpack_limit", "extract_timeout"]
 
 
-class ExtractionError(Exception):
+_HTTP_STATUS = {"unsupported_type": 415, "type_mismatch": 415, "too_large": 413}
+
+
+class ExtractionError(EneoError):
     """A problem with the document itself: retrying cannot help. `message` is for people and never quotes
     the document's content."""
 
     def __init__(self, code: ErrorCode, message: str) -> None:
-        super().__init__(f"{code}: {message}")
+        super().__init__(code, message)
+        self.args = (f"{code}: {message}",)
         self.code: ErrorCode = code
-        self.message = message
 
-
-ExtractError = ExtractionError
+    @property
+    def http_status(self) -> int:  # type: ignore[override]
+        """413 or 415 for a file refused by its size or type, 422 for one whose content cannot be read."""
+        return _HTTP_STATUS.get(self.code, 422)
