@@ -1,12 +1,13 @@
 """Retry timing and error classification for LLM provider calls."""
 
+import logging
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
 
 from eneo.llm import ProviderConfig, ProviderError, RetryPolicy, errors
-from eneo.llm.retry import backoff_delay, next_delay, parse_retry_after
+from eneo.llm.retry import backoff_delay, next_delay, parse_retry_after, with_retries
 
 POLICY = RetryPolicy(max_attempts=4, base_delay=0.5, max_delay=8.0)
 
@@ -84,3 +85,55 @@ def test_the_key_is_kept_out_of_repr() -> None:
     config = ProviderConfig("openai", api_key="sk-secret-value", base_url="http://x")
     assert "sk-secret-value" not in repr(config) and "http://x" in repr(config)
     assert "ProviderError(code='provider_timeout'" in repr(ProviderError("provider_timeout", "slow"))
+
+
+class Calls:
+    """A provider call that fails with `errors` in turn, then answers "ok"."""
+
+    def __init__(self, *errors: ProviderError) -> None:
+        self.errors = list(errors)
+        self.count = 0
+
+    async def __call__(self) -> str:
+        self.count += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return "ok"
+
+
+FAST = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.01)
+LOG = logging.getLogger("tests.retry")
+
+
+async def test_one_loop_retries_what_may_pass_and_logs_each_retry(caplog: pytest.LogCaptureFixture) -> None:
+    call = Calls(errors.from_status(503), errors.timed_out())
+    with caplog.at_level(logging.WARNING, "tests.retry"):
+        assert await with_retries(call, FAST, what="Embedding", provider="openai", logger=LOG) == "ok"
+    assert call.count == 3
+    assert [r.getMessage() for r in caplog.records] == ["Embedding call failed, retrying"] * 2
+    assert [r.code for r in caplog.records] == ["provider_unavailable", "provider_timeout"]  # type: ignore[attr-defined]
+
+
+async def test_the_caller_gets_the_last_error_once_attempts_run_out() -> None:
+    call = Calls(*(errors.from_status(503) for _ in range(3)))
+    with pytest.raises(ProviderError) as info:
+        await with_retries(call, FAST, what="LLM", provider="openai", logger=LOG)
+    assert (info.value.code, call.count) == ("provider_unavailable", 3)
+
+
+async def test_final_and_may_retry_shape_what_reaches_the_caller() -> None:
+    """Chat's use: a managed server that is down is not retried, and the caller gets errors.for_caller's error."""
+    managed = ProviderConfig(type="openai_compatible", api_key="", base_url="http://127.0.0.1:9", managed=True)
+    call = Calls(errors.unreachable(ConnectionRefusedError()))
+    with pytest.raises(ProviderError) as info:
+        await with_retries(call, FAST, what="LLM", provider="openai_compatible", logger=LOG,
+                           final=lambda e: errors.for_caller(managed, e),
+                           may_retry=lambda e: not errors.local_model_down(managed, e))
+    assert (info.value.code, call.count) == ("local_model_unavailable", 1)
+
+
+async def test_an_error_that_cannot_pass_is_not_retried() -> None:
+    call = Calls(errors.from_status(401))
+    with pytest.raises(ProviderError) as info:
+        await with_retries(call, FAST, what="LLM", provider="openai", logger=LOG)
+    assert (info.value.code, call.count) == ("provider_auth_failed", 1)

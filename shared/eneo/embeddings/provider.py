@@ -7,7 +7,6 @@ on first use only (the SDK takes about 0.5 s to import).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable
@@ -15,8 +14,8 @@ from typing import TypeVar
 
 from eneo.embeddings.types import EmbeddingError, TranscriptionError
 from eneo.llm import errors
-from eneo.llm.openai_provider import _classify, _client, _timeout
-from eneo.llm.retry import next_delay
+from eneo.llm.openai_provider import classify, request_timeout, sdk_client
+from eneo.llm.retry import with_retries
 from eneo.llm.types import ProviderConfig, ProviderError, RetryPolicy
 
 log = logging.getLogger("eneo.embeddings")
@@ -29,23 +28,14 @@ TRANSCRIBE_RETRY = RetryPolicy(max_attempts=2, base_delay=1.0, max_delay=8.0, co
 SUPPORTED = ("openai", "azure", "openai_compatible")
 
 
-async def _with_retries(config: ProviderConfig, retry: RetryPolicy, call: Callable[[], Awaitable[T]],
+async def _retried(config: ProviderConfig, retry: RetryPolicy, call: Callable[[], Awaitable[T]],
                         what: str) -> T:
-    """`call()` with SDK errors classified by eneo.llm; retried while retryable. Raises ProviderError."""
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            with errors.translated(_classify):
-                return await call()
-        except ProviderError as error:
-            delay = next_delay(error, attempt, retry)
-            if delay is None:
-                raise
-            log.warning("%s call failed, retrying", what, extra={
-                "provider": config.type, "code": error.code, "status": error.status, "attempt": attempt,
-                "delay_s": round(delay, 3)})
-            await asyncio.sleep(delay)
+    """`call()` with SDK errors classified by eneo.llm, in eneo.llm's retry loop. Raises ProviderError."""
+    async def translated() -> T:
+        with errors.translated(classify):
+            return await call()
+
+    return await with_retries(translated, retry, what=what, provider=config.type, logger=log)
 
 
 def _embedding_error(error: ProviderError) -> EmbeddingError:
@@ -94,13 +84,13 @@ class ProviderEmbedder:
         # OpenAI refuses an empty string in `input`; a blank embeds like a space.
         inputs = [text if text.strip() else " " for text in texts]
         try:
-            client = _client(self.config)
-            from openai import omit  # the SDK is loaded by _client already
+            client = sdk_client(self.config)
+            from openai import omit  # the SDK is loaded by sdk_client already
 
             dimensions = self.dimensions if self._shortens else omit
-            response = await _with_retries(self.config, self.retry, lambda: client.embeddings.create(
+            response = await _retried(self.config, self.retry, lambda: client.embeddings.create(
                 model=self.name, input=inputs, encoding_format="float", dimensions=dimensions,
-                timeout=_timeout(self.retry)), "Embedding")
+                timeout=request_timeout(self.retry)), "Embedding")
         except ProviderError as error:
             if error.code == "provider_misconfigured":
                 raise EmbeddingError("embedding_misconfigured", error.message) from None
@@ -132,9 +122,9 @@ async def transcribe(config: ProviderConfig, model: str, data: bytes, filename: 
     except EmbeddingError as error:
         raise TranscriptionError(error.message, reason=error.code) from None
     try:
-        client = _client(config)
-        result = await _with_retries(config, retry, lambda: client.audio.transcriptions.create(
-            model=model, file=(filename, data), timeout=_timeout(retry)), "Transcription")
+        client = sdk_client(config)
+        result = await _retried(config, retry, lambda: client.audio.transcriptions.create(
+            model=model, file=(filename, data), timeout=request_timeout(retry)), "Transcription")
     except ProviderError as error:
         raise TranscriptionError(f"Transcription failed: {error.message}", reason=error.code,
                                  retryable=error.retryable, status=error.status,

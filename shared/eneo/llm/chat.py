@@ -5,20 +5,19 @@ final (`provider_stream_interrupted`, or `provider_timeout` for a stall) and the
 partial answer: retrying would send the caller the beginning of a different answer.
 """
 
-import asyncio
 import importlib
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
+from functools import partial
 from types import ModuleType
-from typing import TypeVar
+from typing import Any
 
 from eneo.llm import errors
-from eneo.llm.retry import next_delay
+from eneo.llm.retry import wait_or_raise, with_retries
 from eneo.llm.types import ChatRequest, ProviderConfig, ProviderError, RetryPolicy, TextDelta, Usage
 
 log = logging.getLogger("eneo.llm")
-T = TypeVar("T")
 
 DEFAULT_RETRY = RetryPolicy()
 CONNECTION_TEST = RetryPolicy(max_attempts=1, connect_timeout=5.0, idle_timeout=30.0)
@@ -35,16 +34,12 @@ def _provider(config: ProviderConfig) -> ModuleType:
     return importlib.import_module(name)
 
 
-async def _pause(config: ProviderConfig, error: ProviderError, attempt: int, retry: RetryPolicy) -> None:
-    """Wait before the next attempt, or re-raise `error` when it must reach the caller. The deployment's own
-    model server that refuses connections is not running: its restart takes longer than our retries."""
-    delay = None if errors.local_model_down(config, error) else next_delay(error, attempt, retry)
-    if delay is None:
-        raise errors.for_caller(config, error) from None
-    log.warning("LLM call failed, retrying", extra={
-        "provider": config.type, "code": error.code, "status": error.status, "attempt": attempt,
-        "delay_s": round(delay, 3)})
-    await asyncio.sleep(delay)
+def _retrying(config: ProviderConfig) -> dict[str, Any]:
+    """How chat calls retry (eneo.llm.retry): logged as LLM calls; the deployment's own model server that refuses
+    connections is not running, and its restart takes longer than our retries; the error the caller gets is
+    errors.for_caller's."""
+    return {"what": "LLM", "provider": config.type, "logger": log, "final": partial(errors.for_caller, config),
+            "may_retry": lambda error: not errors.local_model_down(config, error)}
 
 
 async def stream_chat(config: ProviderConfig, request: ChatRequest,
@@ -64,24 +59,15 @@ async def stream_chat(config: ProviderConfig, request: ChatRequest,
         except ProviderError as error:
             if started:
                 raise errors.for_caller(config, errors.after_first_token(error)) from None
-            await _pause(config, error, attempt, retry)
-
-
-async def _with_retries(config: ProviderConfig, retry: RetryPolicy, call: Callable[[], Awaitable[T]]) -> T:
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            return await call()
-        except ProviderError as error:
-            await _pause(config, error, attempt, retry)
+            await wait_or_raise(error, attempt, retry, **_retrying(config))
 
 
 async def complete_chat(config: ProviderConfig, request: ChatRequest,
                         retry: RetryPolicy = DEFAULT_RETRY) -> tuple[str, Usage]:
     """The whole answer in one non-streaming call (retried as a whole). Raises ProviderError."""
     provider = _provider(config)
-    result: tuple[str, Usage] = await _with_retries(config, retry, lambda: provider.complete(config, request, retry))
+    result: tuple[str, Usage] = await with_retries(lambda: provider.complete(config, request, retry), retry,
+                                                     **_retrying(config))
     return result
 
 
@@ -92,7 +78,7 @@ async def test_connection(config: ProviderConfig, model: str | None = None,
     Raises ProviderError: provider_auth_failed, provider_model_not_found, provider_unreachable, ...
     """
     provider = _provider(config)
-    await _with_retries(config, retry, lambda: provider.check(config, model, retry))
+    await with_retries(lambda: provider.check(config, model, retry), retry, **_retrying(config))
 
 
 test_connection.__test__ = False  # type: ignore[attr-defined]  # not a pytest test, whatever imports it

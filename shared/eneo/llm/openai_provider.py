@@ -49,15 +49,15 @@ def _build(config: ProviderConfig) -> openai.AsyncOpenAI:
                               http_client=_http_client(config))
 
 
-def _client(config: ProviderConfig) -> openai.AsyncOpenAI:
+def sdk_client(config: ProviderConfig) -> openai.AsyncOpenAI:
     return cached_client(config, lambda: _build(config))
 
 
-def _timeout(retry: RetryPolicy) -> openai.Timeout:
+def request_timeout(retry: RetryPolicy) -> openai.Timeout:
     return openai.Timeout(retry.idle_timeout, connect=retry.connect_timeout)
 
 
-def _classify(exc: Exception) -> ProviderError | None:
+def classify(exc: Exception) -> ProviderError | None:
     if isinstance(exc, TimeoutError | openai.APITimeoutError):
         return errors.timed_out()
     if isinstance(exc, openai.APIStatusError):
@@ -88,10 +88,11 @@ def _params(config: ProviderConfig, request: ChatRequest) -> dict[str, Any]:
 
 async def stream(config: ProviderConfig, request: ChatRequest, retry: RetryPolicy) -> AsyncIterator[TextDelta | Usage]:
     """Text deltas as they arrive, then one Usage (estimated when the server reports none)."""
-    client = _client(config)
-    with errors.translated(_classify):
+    client = sdk_client(config)
+    with errors.translated(classify):
         response = await client.chat.completions.create(
-            **_params(config, request), stream=True, stream_options={"include_usage": True}, timeout=_timeout(retry))
+            **_params(config, request), stream=True, stream_options={"include_usage": True},
+            timeout=request_timeout(retry))
     usage: Usage | None = None
     finished = False
     parts: list[str] = []
@@ -99,7 +100,7 @@ async def stream(config: ProviderConfig, request: ChatRequest, retry: RetryPolic
         chunks = response.__aiter__()
         while True:
             try:
-                with errors.translated(_classify):
+                with errors.translated(classify):
                     async with asyncio.timeout(retry.idle_timeout):
                         chunk = await chunks.__anext__()
             except StopAsyncIteration:
@@ -126,9 +127,9 @@ async def stream(config: ProviderConfig, request: ChatRequest, retry: RetryPolic
 
 
 async def complete(config: ProviderConfig, request: ChatRequest, retry: RetryPolicy) -> tuple[str, Usage]:
-    client = _client(config)
-    with errors.translated(_classify):
-        response = await client.chat.completions.create(**_params(config, request), timeout=_timeout(retry))
+    client = sdk_client(config)
+    with errors.translated(classify):
+        response = await client.chat.completions.create(**_params(config, request), timeout=request_timeout(retry))
     text = (response.choices[0].message.content or "") if response.choices else ""
     if response.usage is None:
         return text, estimate_usage(request, text)
@@ -138,13 +139,13 @@ async def complete(config: ProviderConfig, request: ChatRequest, retry: RetryPol
 async def check(config: ProviderConfig, model: str | None, retry: RetryPolicy) -> None:
     """OpenAI: look the model up (no tokens spent). Azure and self-hosted servers: a 1-token chat with
     the model (a deployment or a served model is only proven by using it), else list the models."""
-    client = _client(config)
-    with errors.translated(_classify):
+    client = sdk_client(config)
+    with errors.translated(classify):
         if model is None:
-            await client.models.list(timeout=_timeout(retry))
+            await client.models.list(timeout=request_timeout(retry))
         elif config.type == "openai":
-            await client.models.retrieve(model, timeout=_timeout(retry))
+            await client.models.retrieve(model, timeout=request_timeout(retry))
         else:
             ping = ChatRequest(model=model, system="", messages=[], max_tokens=1)
             params = _params(config, ping) | {"messages": [{"role": "user", "content": "ping"}]}
-            await client.chat.completions.create(**params, timeout=_timeout(retry))
+            await client.chat.completions.create(**params, timeout=request_timeout(retry))
