@@ -7,28 +7,27 @@ of the event (EventInvokeConfig) answers it once the dependency is back.
 """
 
 import logging
-import time
-import uuid
 from typing import Any
 
+from eneo.answers.invoke import parse_complete_event
 from eneo.answers.service import answer_question
-from eneo.core.aio import run, start_function
+from eneo.core.aio import deadline, invocation, run, start_function
 from eneo.core.health import unavailable
 
 start_function("complete")
 log = logging.getLogger("eneo.complete")
 
 
+@invocation
 def handler(event: Any, context: Any) -> dict[str, str]:
     try:
-        tenant_id, question_id = uuid.UUID(str(event["tenant_id"])), uuid.UUID(str(event["question_id"]))
-    except (KeyError, TypeError, ValueError):
+        tenant_id, question_id = parse_complete_event(event)
+    except ValueError as exc:
         log.error("malformed complete event dropped", extra={"keys": sorted(event)[:10] if isinstance(event, dict)
                                                              else type(event).__name__})
-        return {"status": "rejected", "reason": "the event needs tenant_id and question_id (UUIDs)"}
-    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000
+        return {"status": "rejected", "reason": str(exc)}
     try:
-        answered = run(answer_question(tenant_id, question_id, deadline=deadline))
+        answered = run(answer_question(tenant_id, question_id, deadline=deadline(context)))
     except Exception as exc:
         if (down := unavailable(exc)) is None:
             raise

@@ -5,12 +5,13 @@ Returns `{"batchItemFailures": [...]}` (ReportBatchItemFailures). See eneo.inges
 
 from typing import Any
 
-from eneo.core.aio import run, start_function
+from eneo.core.aio import invocation, run, start_function
 from eneo.ingestion.batch import BatchResponse
 from eneo.ingestion.handlers import handle_embed_event
 
 start_function("embed")
 
 
+@invocation
 def handler(event: Any, context: Any) -> BatchResponse:
     return run(handle_embed_event(event))

@@ -4,16 +4,15 @@ Returns `{"batchItemFailures": [...]}` (ReportBatchItemFailures): only the recor
 an error a retry may fix are delivered again. See eneo.ingestion.ingest for what one record does.
 """
 
-import time
 from typing import Any
 
-from eneo.core.aio import run, start_function
+from eneo.core.aio import deadline, invocation, run, start_function
 from eneo.ingestion.batch import BatchResponse
 from eneo.ingestion.handlers import handle_ingest_event
 
 start_function("ingest")
 
 
+@invocation
 def handler(event: Any, context: Any) -> BatchResponse:
-    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000
-    return run(handle_ingest_event(event, deadline=deadline))
+    return run(handle_ingest_event(event, deadline=deadline(context)))

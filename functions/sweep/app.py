@@ -8,11 +8,12 @@ EventBridge would retry for every tenant.
 
 from typing import Any
 
-from eneo.core.aio import run, start_function
+from eneo.core.aio import invocation, run, start_function
 from eneo.ingestion.sweep import sweep_unfinished
 
 start_function("sweep")
 
 
+@invocation
 def handler(event: Any, context: Any) -> dict[str, int]:
     return run(sweep_unfinished()).as_dict()

@@ -2,11 +2,12 @@
 
 from typing import Any
 
-from eneo.core.aio import run, start_function
+from eneo.core.aio import invocation, run, start_function
 from eneo.realtime.handler import handle
 
 start_function("ws")
 
 
+@invocation
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return run(handle(event, context))

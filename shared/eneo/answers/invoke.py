@@ -32,6 +32,14 @@ def complete_event(tenant_id: uuid.UUID, question_id: uuid.UUID) -> dict[str, st
     return {"tenant_id": str(tenant_id), "question_id": str(question_id)}
 
 
+def parse_complete_event(event: Any) -> tuple[uuid.UUID, uuid.UUID]:
+    """The tenant and question ids of a `complete_event`; ValueError for anything else."""
+    try:
+        return uuid.UUID(str(event["tenant_id"])), uuid.UUID(str(event["question_id"]))
+    except (KeyError, TypeError, ValueError):
+        raise ValueError("the event needs tenant_id and question_id (UUIDs)") from None
+
+
 @lru_cache
 def _lambda_client() -> Any:
     import boto3

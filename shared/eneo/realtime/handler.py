@@ -38,6 +38,7 @@ from eneo.answers.recovery import FINAL, abandon_if_lost, end_stream
 from eneo.answers.stream import AnswerStream
 from eneo.auth.principal import Principal, from_access_token, from_api_key, recheck
 from eneo.core import parking
+from eneo.core.aio import deadline as function_deadline
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import AppError
 from eneo.core.health import RETRY_AFTER_SECONDS, DependencyUnavailable, unavailable
@@ -244,8 +245,7 @@ async def _relay(relay: Relay, last_id: str, context: Any) -> None:
     """Send the stream's entries after `last_id` until a terminal one, a newer subscribe in the same slot takes
     over, the stream stays quiet for `park_after` (the relay parks: a write wakes it), or the function's
     deadline nears (then a `resubscribe` frame with the last id sent)."""
-    remaining_s = context.get_remaining_time_in_millis() / 1000
-    deadline = time.monotonic() + remaining_s - RELAY_MARGIN_SECONDS
+    deadline = function_deadline(context) - RELAY_MARGIN_SECONDS
     redis = get_redis()
     can_park = parking.enabled()
     quiet_since = time.monotonic()
