@@ -118,6 +118,24 @@ async def test_right_chunk_in_top_3(world: World, question: str, doc: str, passa
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 
+async def test_the_first_hits_do_not_depend_on_the_limit(world: World) -> None:
+    """Every method's first 10 for limit=10 are the first 10 for limit=100 (a page size never reorders)."""
+    c = world.corpus
+    qs = questions()
+    vectors = await local_embedder().embed([q.q for q in qs])
+    async with UnitOfWork(c.tenant_id) as uow:
+        for method in ("hybrid", "dense", "lexical"):
+            for q, v in zip(qs, vectors, strict=True):
+                found = {}
+                for limit in (10, 100):
+                    hits = await search(uow.session, tenant_id=c.tenant_id, group_ids=[c.group_id], query_text=q.q,
+                                        query_vector=v, embedding_model=Model(c.model_id), limit=limit,
+                                        method=method)  # type: ignore[arg-type]
+                    found[limit] = [h.chunk_id for h in hits]
+                assert found[10] == found[100][:10], (method, q.q)
+                assert len(found[100]) > 10 or method == "lexical", (method, q.q)
+
+
 async def test_never_another_tenants_or_an_unlisted_collections_chunk(world: World) -> None:
     c = world.corpus
     allowed = set(c.chunk_ids.values())
@@ -299,7 +317,19 @@ async def test_search_route(client: httpx.AsyncClient, make_user: Callable[..., 
     items = r.json()["items"]
     assert [i["chunk_id"] for i in items] == [str(ids[0]), str(ids[1])]
     assert items[0]["title"] == "Rules" and items[0]["info_blob_id"] == str(blob) and items[0]["chunk_index"] == 0
-    assert items[0]["score"] > items[1]["score"] > 0 and "page" in items[0] and items[0]["text"] == passages[0]
+    assert items[0]["score"] > items[1]["score"] >= 0 and "page" in items[0] and items[0]["text"] == passages[0]
+
+    # Each method on its own: full text alone finds only the chunk with the word; an unknown method is 422.
+    for method in ("dense", "lexical", "hybrid"):
+        r = await client.post(f"/api/v1/groups/{group_id}/searches/",
+                              json={"query": "leash", "limit": 2, "method": method}, headers=owner.headers)
+        assert r.status_code == 200, (method, r.text)
+        found = [i["chunk_id"] for i in r.json()["items"]]
+        assert found[0] == str(ids[0]), method
+        assert (found == [str(ids[0])]) == (method == "lexical"), (method, found)
+    r = await client.post(f"/api/v1/groups/{group_id}/searches/", json={"query": "leash", "method": "bm25"},
+                          headers=owner.headers)
+    assert r.status_code == 422 and "method" in r.text, r.text
 
     r = await client.post(f"/api/v1/groups/{group_id}/searches/", json={"query": "x", "limit": 101},
                           headers=owner.headers)

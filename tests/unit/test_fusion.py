@@ -1,10 +1,10 @@
-"""The gated fusion of the dense and the full-text ranking (eneo.retrieval.fusion)."""
+"""The fusion of the dense and the full-text ranking (eneo.retrieval.fusion)."""
 
 from __future__ import annotations
 
 import uuid
 
-from eneo.retrieval.fusion import fuse
+from eneo.retrieval.fusion import DENSE_BASE, dense_weight, document_margin, fuse
 from eneo.retrieval.lexical import LexicalHit
 from eneo.retrieval.vector import Scored
 
@@ -14,7 +14,7 @@ def test_the_only_chunk_holding_a_keyword_leads_over_the_dense_lists_guess() -> 
     first, even when the dense model, which knows identifiers least, is sure of another chunk and does not
     list the right one at all."""
     guess, other, holder = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    dense = [Scored(guess, 0.60), Scored(other, 0.30)]  # sure (margin 0.3): lexical weight 0
+    dense = [Scored(guess, 0.60), Scored(other, 0.30)]  # sure of its document (margin 0.3)
     lexical = [LexicalHit(holder, 9.2, matched=1, terms=1)]
 
     fused = fuse(dense, lexical, limit=3)
@@ -30,3 +30,41 @@ def test_a_sure_dense_list_keeps_its_order_for_a_question_of_everyday_words() ->
     lexical = [LexicalHit(wordy, 3.0, matched=2, terms=6), LexicalHit(second, 2.0, matched=2, terms=6)]
 
     assert [f.chunk_id for f in fuse(dense, lexical, limit=2)] == [first, second]
+
+
+def test_sibling_chunks_of_one_document_do_not_make_the_dense_list_unsure() -> None:
+    """Two overlapping chunks of one document score alike by construction: the dense list's confidence is
+    how far its document is ahead of the next *document*, so a wordy chunk of another document that shares
+    the question's everyday words does not push the dense list's answer down (the held-out set's misses)."""
+    doc_a, doc_b = uuid.uuid4(), uuid.uuid4()
+    answer, sibling, elsewhere, wordy = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    dense = [Scored(answer, 0.71, doc_a), Scored(sibling, 0.70, doc_a), Scored(elsewhere, 0.45, doc_b)]
+    lexical = [LexicalHit(wordy, 4.0, matched=3, terms=7), LexicalHit(elsewhere, 3.9, matched=3, terms=7),
+               LexicalHit(answer, 2.0, matched=2, terms=7)]
+
+    assert document_margin(dense) == 0.71 - 0.45
+    assert dense_weight(dense, lexical) > DENSE_BASE + 0.25
+    fused = fuse(dense, lexical, limit=3)
+
+    assert fused[0].chunk_id == answer
+    assert fused[0].dense_rank == 1 and fused[0].lexical_rank == 3
+
+
+def test_a_flat_dense_list_lets_full_text_lead() -> None:
+    """Where the dense list cannot tell documents apart (a Swedish question to an English-trained model),
+    the chunk full text is sure of comes first."""
+    a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    dense = [Scored(a, 0.40, uuid.uuid4()), Scored(b, 0.39, uuid.uuid4()), Scored(c, 0.38, uuid.uuid4())]
+    lexical = [LexicalHit(c, 8.0, matched=4, terms=5), LexicalHit(a, 1.0, matched=1, terms=5)]
+
+    assert [f.chunk_id for f in fuse(dense, lexical, limit=3)][0] == c
+
+
+def test_one_list_alone_keeps_its_order_and_scores_in_zero_one() -> None:
+    ids = [uuid.uuid4() for _ in range(3)]
+    dense = [Scored(i, s, uuid.uuid4()) for i, s in zip(ids, (0.8, 0.5, 0.05), strict=True)]
+    lexical = [LexicalHit(i, s, matched=1, terms=2) for i, s in zip(ids, (6.0, 3.0, 1.0), strict=True)]
+    for fused in (fuse(dense, [], limit=3), fuse([], lexical, limit=3)):
+        assert [f.chunk_id for f in fused] == ids
+        assert fused[0].score == 1.0 and all(0.0 <= f.score <= 1.0 for f in fused)
+    assert fuse(dense, [], limit=3)[2].score == 0.0  # below the floor: no evidence

@@ -10,7 +10,7 @@ from eneo.core.errors import AppError, NotFound
 from eneo.core.settings import get_settings
 from eneo.core.text import Query
 from eneo.embeddings import EmbeddingError
-from eneo.retrieval.service import Hit, load_embedder, search
+from eneo.retrieval.service import Hit, Method, load_embedder, search
 
 router = APIRouter(prefix="/api/v1/groups", tags=["knowledge"])
 
@@ -24,6 +24,8 @@ class SearchRequest(BaseModel):
 
     query: Query
     limit: int = Field(default_factory=_default_limit, ge=1, le=100)
+    method: Method = Field("hybrid", description="`hybrid` (vectors and full text, fused: the best on our "
+                                                 "evaluation), `dense` (vectors alone) or `lexical` (full text alone)")
 
 
 class SearchHitOut(BaseModel):
@@ -33,8 +35,9 @@ class SearchHitOut(BaseModel):
     chunk_index: int
     page: int | None
     text: str
-    score: float = Field(description="Fused relevance in (0, 1]; 1 = first in both the vector and full-text "
-                                     "rankings. Comparable within one response only.")
+    score: float = Field(description="Relevance in [0, 1] by the request's method; 1 = the best possible (for "
+                                     "hybrid: first in both the vector and the full-text ranking). Comparable "
+                                     "within one response only.")
 
     @classmethod
     def of(cls, hit: Hit) -> "SearchHitOut":
@@ -64,12 +67,14 @@ async def search_group(ctx: CurrentUser, group_id: uuid.UUID, body: SearchReques
         raise NotFound("Collection")
     model, embedder = await load_embedder(session, tenant_id, group.embedding_model_id)
     await ctx.uow.commit()  # hold no connection while a provider embeds the query
-    try:
-        vector = (await embedder.embed([body.query]))[0]
-    except EmbeddingError as e:
-        err = EmbeddingUnavailable(f"The query could not be embedded: {e.message}", code=e.code)
-        err.status = 503 if e.retryable else 502
-        raise err from e
+    vector = None
+    if body.method != "lexical":
+        try:
+            vector = (await embedder.embed([body.query]))[0]
+        except EmbeddingError as e:
+            err = EmbeddingUnavailable(f"The query could not be embedded: {e.message}", code=e.code)
+            err.status = 503 if e.retryable else 502
+            raise err from e
     hits = await search(session, tenant_id=tenant_id, group_ids=[group_id], query_text=body.query,
-                        query_vector=vector, embedding_model=model, limit=body.limit)
+                        query_vector=vector, embedding_model=model, limit=body.limit, method=body.method)
     return SearchOut(items=[SearchHitOut.of(h) for h in hits])

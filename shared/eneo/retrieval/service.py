@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,10 +18,16 @@ from eneo.core.errors import NotFound
 from eneo.embeddings import Embedder, EmbeddingModelLike
 from eneo.model_providers.embedding_models import EmbeddingModel
 from eneo.retrieval.fusion import Fused, fuse, rrf
-from eneo.retrieval.lexical import lexical_search
-from eneo.retrieval.vector import ModelRef, dense_search
+from eneo.retrieval.lexical import LexicalHit, lexical_search
+from eneo.retrieval.vector import ModelRef, Scored, dense_search
 
-DEPTH_MIN = 30  # each list is fetched at least this deep: fusion needs more than the final `limit`
+# Each list is fetched this deep whatever the caller's `limit` (the largest a request may ask for): the
+# fusion's inputs, and so its order, must not depend on the page size (with a depth that grew with `limit`,
+# half the questions of a public QA set had another top 10 at limit=100 than at limit=10).
+DEPTH = 100
+DEPTH_MIN = DEPTH  # the name tests/fixtures/corpus/evaluate.py knows
+Method = Literal["hybrid", "dense", "lexical"]
+METHODS: tuple[Method, ...] = ("hybrid", "dense", "lexical")
 HISTORY_TURNS = 2  # recent user turns that go into the query with the question
 HISTORY_CHARS = 600
 
@@ -53,31 +60,49 @@ async def _hydrate(session: AsyncSession, tenant_id: uuid.UUID, group_ids: Seque
 
 
 async def search(session: AsyncSession, *, tenant_id: uuid.UUID, group_ids: Sequence[uuid.UUID], query_text: str,
-                 query_vector: Sequence[float] | None, embedding_model: ModelRef, limit: int) -> list[Hit]:
+                 query_vector: Sequence[float] | None, embedding_model: ModelRef, limit: int,
+                 method: Method = "hybrid") -> list[Hit]:
     """The best `limit` chunks of these collections (all embedded with `embedding_model`) for the query.
 
-    `query_vector` is the query embedded with that model; None searches full text only.
+    `query_vector` is the query embedded with that model; None searches full text only. The first k hits
+    are the same for any `limit` >= k.
     """
-    fused = await fused_ranking(session, tenant_id=tenant_id, group_ids=group_ids, query_text=query_text,
-                                query_vector=query_vector, embedding_model=embedding_model, limit=limit)
-    return await _hydrate(session, tenant_id, group_ids, fused)
+    fused = await ranking(session, tenant_id=tenant_id, group_ids=group_ids, query_text=query_text,
+                          query_vector=query_vector, embedding_model=embedding_model, method=method)
+    return await _hydrate(session, tenant_id, group_ids, fused[:limit])
 
 
 async def fused_ranking(session: AsyncSession, *, tenant_id: uuid.UUID, group_ids: Sequence[uuid.UUID],
                         query_text: str, query_vector: Sequence[float] | None, embedding_model: ModelRef,
-                        limit: int) -> list[Fused]:
+                        limit: int, method: Method = "hybrid") -> list[Fused]:
     """`search` without the chunks' text: ids and scores."""
-    group_ids = list(dict.fromkeys(group_ids))
-    if not group_ids or limit <= 0:
+    if limit <= 0:
         return []
-    depth = max(limit * 2, DEPTH_MIN)
-    dense = []
-    if query_vector is not None:
+    return (await ranking(session, tenant_id=tenant_id, group_ids=group_ids, query_text=query_text,
+                          query_vector=query_vector, embedding_model=embedding_model, method=method))[:limit]
+
+
+async def ranking(session: AsyncSession, *, tenant_id: uuid.UUID, group_ids: Sequence[uuid.UUID], query_text: str,
+                  query_vector: Sequence[float] | None, embedding_model: ModelRef, method: Method = "hybrid"
+                  ) -> list[Fused]:
+    """The whole ranking (DEPTH long at most) by one method: `dense` (vectors alone), `lexical` (full text
+    alone) or `hybrid` (both, fused: eneo.retrieval.fusion). Without a query vector, full text alone."""
+    group_ids = list(dict.fromkeys(group_ids))
+    if not group_ids:
+        return []
+    dense: list[Scored] = []
+    if query_vector is not None and method != "lexical":
         dense = (await dense_search(session, tenant_id=tenant_id, group_ids=group_ids, model=embedding_model,
-                                    vector=query_vector, limit=depth)).hits
-    lexical = await lexical_search(session, tenant_id=tenant_id, group_ids=group_ids, query=query_text,
-                                   limit=depth)
-    return fuse(dense, lexical, limit, weight=None if dense else 1.0)
+                                    vector=query_vector, limit=DEPTH)).hits
+    lexical: list[LexicalHit] = []
+    if method != "dense" or query_vector is None:
+        lexical = await lexical_search(session, tenant_id=tenant_id, group_ids=group_ids, query=query_text,
+                                       limit=DEPTH)
+    if method == "dense" and dense:
+        return fuse(dense, [], DEPTH)
+    if method == "lexical" or not dense:
+        return fuse([], lexical, DEPTH)
+    return fuse(dense, lexical, DEPTH)
 
 
 def question_query(question: str, history: Sequence[str] = ()) -> str:
@@ -129,27 +154,24 @@ async def retrieve_for_question(session: AsyncSession, *, tenant_id: uuid.UUID, 
     for group_id, *columns in rows:
         per_model.setdefault(_Model(*columns), []).append(group_id)
     query = question_query(question, history)
-    results: list[list[Hit]] = []
+    results: list[list[Fused]] = []
     for model, groups in per_model.items():
         # The model's row came with its groups: the default embedder reads only a provider's row, if any.
         embedder = await (embedder_for(model.id) if embedder_for else model_embedder(session, tenant_id, model))
         vector = (await embedder.embed([query]))[0]
-        results.append(await search(session, tenant_id=tenant_id, group_ids=groups, query_text=query,
-                                    query_vector=vector, embedding_model=model, limit=limit))
-    return merge_hits(results, limit)
+        results.append(await ranking(session, tenant_id=tenant_id, group_ids=groups, query_text=query,
+                                     query_vector=vector, embedding_model=model))
+    return await _hydrate(session, tenant_id, group_ids, merge_rankings(results)[:limit])
 
 
-def merge_hits(results: Sequence[Sequence[Hit]], limit: int) -> list[Hit]:
-    """One list from per-model lists: a single list as it is; several by reciprocal rank, one hit per chunk."""
+def merge_rankings(results: Sequence[Sequence[Fused]]) -> list[Fused]:
+    """One ranking from per-model ones (whole, so the merged order does not depend on the caller's limit): a
+    single one as it is; several by reciprocal rank (their scores are not comparable), one entry per chunk."""
     if len(results) == 1:
-        return list(results[0][:limit])
-    by_id = {h.chunk_id: h for hits in results for h in hits}
-    ranked = rrf([[h.chunk_id for h in hits] for hits in results])
-    return [_with_score(by_id[c], s) for c, s in ranked[:limit]]
-
-
-def _with_score(hit: Hit, score: float) -> Hit:
-    return Hit(hit.chunk_id, hit.info_blob_id, hit.title, hit.chunk_index, hit.text, hit.page, score, hit.group_id)
+        return list(results[0])
+    by_id = {f.chunk_id: f for fused in results for f in fused}
+    ranked = rrf([[f.chunk_id for f in fused] for fused in results])
+    return [Fused(c, s, by_id[c].dense_rank, by_id[c].lexical_rank) for c, s in ranked]
 
 
 async def load_embedder(session: AsyncSession, tenant_id: uuid.UUID, model_id: uuid.UUID

@@ -53,7 +53,8 @@ class ModelRef(Protocol):
 @dataclass(frozen=True)
 class Scored:
     chunk_id: uuid.UUID
-    score: float  # cosine similarity (dense) or ts_rank_cd (lexical)
+    score: float  # cosine similarity
+    document_id: uuid.UUID | None = None  # the chunk's info blob: the fusion's confidence is between documents
 
 
 @dataclass
@@ -112,10 +113,10 @@ async def exact_search(session: AsyncSession, *, tenant_id: uuid.UUID, group_ids
     _dims(model)
     # `embedding <=> q` is not the indexed expression `embedding::vector(dims) <=> q`: no HNSW here.
     rows = (await session.execute(text(
-        "SELECT c.id, c.embedding <=> CAST(:q AS vector) AS distance FROM chunks c "  # noqa: S608 - literals
+        "SELECT c.id, c.embedding <=> CAST(:q AS vector) AS distance, c.info_blob_id FROM chunks c "  # noqa: S608
         f"WHERE {_filter_sql(tenant_id, group_ids, model)} ORDER BY distance, c.id LIMIT {int(limit)}"
     ), {"q": vector_literal(vector)})).all()
-    return [Scored(r[0], 1.0 - float(r[1])) for r in rows]
+    return [Scored(r[0], 1.0 - float(r[1]), r[2]) for r in rows]
 
 
 async def hnsw_search(session: AsyncSession, *, tenant_id: uuid.UUID, group_ids: Sequence[uuid.UUID],
@@ -132,16 +133,16 @@ async def hnsw_search(session: AsyncSession, *, tenant_id: uuid.UUID, group_ids:
         # relaxed_order may return rows slightly out of order: sort the few rows again.
         rows = (await session.execute(text(
             f"WITH found AS MATERIALIZED (SELECT c.id, c.embedding::vector({dims}) <=> CAST(:q AS vector({dims})) "  # noqa: S608
-            f"AS distance FROM chunks c WHERE {_filter_sql(tenant_id, group_ids, model)} "
+            f"AS distance, c.info_blob_id FROM chunks c WHERE {_filter_sql(tenant_id, group_ids, model)} "
             f"ORDER BY c.embedding::vector({dims}) <=> CAST(:q AS vector({dims})) LIMIT {int(limit)}) "
-            "SELECT id, distance FROM found ORDER BY distance, id"
+            "SELECT id, distance, info_blob_id FROM found ORDER BY distance, id"
         ), {"q": vector_literal(vector)})).all()
     finally:
         # Back to the defaults for the rest of the transaction.
         await session.execute(text("SET LOCAL hnsw.ef_search TO DEFAULT"))
         if iterative:
             await session.execute(text("SET LOCAL hnsw.iterative_scan TO DEFAULT"))
-    return [Scored(r[0], 1.0 - float(r[1])) for r in rows]
+    return [Scored(r[0], 1.0 - float(r[1]), r[2]) for r in rows]
 
 
 def plan_ef_search(limit: int, candidates: float, index_rows: float) -> int | None:
