@@ -1,0 +1,122 @@
+"""The public QA sets of bench/data (SQuAD 2.0 English and Swedish subsets), stored as our ingestion would.
+
+Each article is one document: its paragraphs are the sections, cut by eneo.knowledge.chunking with the
+default 200/40 tokens, embedded with the local embedder, stored as one collection. A question's gold is
+the sentence holding its answer: a hit is a returned chunk that contains that whole sentence (or, for a
+sentence longer than the overlap that no chunk holds whole, a chunk holding the answer itself).
+Vectors are cached under ~/.cache/eneo/retrieval-eval (keyed by the texts), so a second run embeds nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+CACHE = Path.home() / ".cache" / "eneo" / "retrieval-eval"
+SETS = ("squad-en", "squad-sv")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'“(\[]?[A-ZÅÄÖÉ0-9])")
+
+
+@dataclass(frozen=True)
+class QAQuestion:
+    id: str
+    q: str
+    doc: str
+    gold: frozenset[int]  # indexes into the set's chunk list
+    kind: str = "squad"
+
+
+@dataclass
+class QASet:
+    name: str
+    titles: dict[str, str]
+    chunks: list[tuple[str, int, str]]  # (doc, chunk_index, text)
+    questions: list[QAQuestion]
+    fallbacks: int = 0  # questions whose gold is the answer span (the sentence is in no chunk whole)
+    chunk_ids: list[uuid.UUID] = field(default_factory=list)
+
+
+def _sentence(paragraph: str, at: int) -> tuple[int, int]:
+    """The span of the sentence of `paragraph` holding position `at`."""
+    start = 0
+    for m in _SENTENCE_END.finditer(paragraph):
+        if m.start() > at:
+            return start, m.start()
+        start = m.end()
+    return start, len(paragraph)
+
+
+def load(name: str, size_tokens: int = 200, overlap_tokens: int = 40) -> QASet:
+    from eneo.knowledge.chunking import SECTION_SEPARATOR, chunk
+    from eneo.knowledge.extract.types import Section
+
+    raw: dict[str, Any] = json.loads((DATA / f"{name.replace('-', '_')}.json").read_text())
+    qa = QASet(name, {d["id"]: d["title"] for d in raw["documents"]}, [], [])
+    spans: dict[str, list[tuple[int, int, int]]] = {}  # doc -> (start, end, set index) of its chunks
+    paragraph_at: dict[tuple[str, int], int] = {}
+    for doc in raw["documents"]:
+        text, offset = "", 0
+        for p, paragraph in enumerate(doc["paragraphs"]):
+            if p:
+                offset += len(SECTION_SEPARATOR)
+            paragraph_at[(doc["id"], p)] = offset
+            offset += len(paragraph)
+        text = SECTION_SEPARATOR.join(doc["paragraphs"])
+        at = 0
+        for piece in chunk([Section(p) for p in doc["paragraphs"]], size_tokens, overlap_tokens):
+            start = text.index(piece.text, at)  # chunks are slices of the joined text, in order
+            at = start + 1
+            spans.setdefault(doc["id"], []).append((start, start + len(piece.text), len(qa.chunks)))
+            qa.chunks.append((doc["id"], piece.index, piece.text))
+    paragraphs = {(d["id"], p): t for d in raw["documents"] for p, t in enumerate(d["paragraphs"])}
+    for q in raw["questions"]:
+        base = paragraph_at[(q["doc"], q["paragraph"])]
+        s, e = _sentence(paragraphs[(q["doc"], q["paragraph"])], q["answer_start"])
+        gold = frozenset(i for cs, ce, i in spans[q["doc"]] if cs <= base + s and base + e <= ce)
+        if not gold:
+            a, b = base + q["answer_start"], base + q["answer_start"] + len(q["answer"])
+            gold = frozenset(i for cs, ce, i in spans[q["doc"]] if cs <= a and b <= ce)
+            qa.fallbacks += 1
+        qa.questions.append(QAQuestion(q["id"], q["question"], q["doc"], gold))
+    return qa
+
+
+async def embed_cached(embed: Any, texts: list[str], model_name: str) -> list[list[float]]:
+    """The texts' vectors, from the cache when this exact list was embedded before."""
+    key = hashlib.sha256(json.dumps([model_name, texts]).encode()).hexdigest()[:32]
+    path = CACHE / f"{key}.json"
+    if path.exists():
+        vectors: list[list[float]] = json.loads(path.read_text())
+        return vectors
+    vectors = await embed(texts)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(vectors))
+    return vectors
+
+
+async def store(session: AsyncSession, tenant_id: uuid.UUID, qa: QASet, vectors: list[list[float]]
+                ) -> tuple[uuid.UUID, uuid.UUID]:
+    """The set as one collection of the tenant; returns (group id, model id) and fills qa.chunk_ids."""
+    from tests.fixtures.corpus.seed import add_document, create_group, create_space, local_model
+
+    space_id = await create_space(session, tenant_id, name=qa.name)
+    model_id = await local_model(session, tenant_id)
+    group_id = await create_group(session, tenant_id, space_id, model_id, name=qa.name)
+    ids: list[uuid.UUID] = []
+    for doc, title in qa.titles.items():
+        at = [i for i, c in enumerate(qa.chunks) if c[0] == doc]
+        _, chunk_ids = await add_document(session, tenant_id=tenant_id, group_id=group_id, model_id=model_id,
+                                          title=title, passages=[qa.chunks[i][2] for i in at],
+                                          vectors=[vectors[i] for i in at])
+        ids.extend(chunk_ids)
+    qa.chunk_ids = ids
+    return group_id, model_id
