@@ -184,6 +184,7 @@ CROSS_TENANT = [
     ("POST", "/api/v1/groups/{group}/info-blobs/upload/", FILE),
     ("POST", "/api/v1/groups/{group}/searches/", {"query": "A's document"}),
     ("GET", "/api/v1/info-blobs/{blob}/", None),
+    ("GET", "/api/v1/info-blobs/{blob}/chunks/", None),
     ("PATCH", "/api/v1/info-blobs/{blob}/", {"title": "stolen"}),
     ("DELETE", "/api/v1/info-blobs/{blob}/", None),
     ("POST", "/api/v1/info-blobs/{blob}/retry/", None),

@@ -326,6 +326,36 @@ async def test_documents_are_listed_read_and_renamed_by_role(client: httpx.Async
         assert (await client.patch(path, json={"title": "x"}, headers=who.headers)).status_code == 404
 
 
+async def test_members_read_the_text_a_document_became_a_page_of_chunks_at_a_time(
+        client: httpx.AsyncClient, team: Team) -> None:
+    group = await make_group(client, team)
+    blob = await upload_text(client, group["id"], team.editor)
+    path = f"/api/v1/info-blobs/{blob['id']}/chunks/"
+    r = await client.get(path, headers=team.viewer.headers)
+    assert r.status_code == 200 and r.json() == {"items": [], "next_cursor": None}  # not ingested yet
+
+    ids = await add_chunks(team.admin.tenant_id, blob["id"], 5, group["embedding_model_id"])
+    seen: list[dict[str, Any]] = []
+    cursor = ""
+    for _ in range(3):
+        r = await client.get(f"{path}?limit=2{'&cursor=' + cursor if cursor else ''}", headers=team.viewer.headers)
+        assert r.status_code == 200, r.text
+        seen += r.json()["items"]
+        cursor = r.json()["next_cursor"]
+        if not cursor:
+            break
+    assert [c["chunk_index"] for c in seen] == [0, 1, 2, 3, 4] and cursor is None
+    assert [c["id"] for c in seen] == [str(i) for i in ids]
+    assert seen[3]["text"] == "del 3" and seen[3]["embedded"] is True and seen[3]["page"] is None
+
+    r = await client.get(f"{path}?cursor=bm90LWEtY3Vyc29y", headers=team.viewer.headers)
+    assert (r.status_code, r.json()["code"]) == (400, "invalid_cursor")
+    for who in (team.outsider, team.stranger):
+        assert (await client.get(path, headers=who.headers)).status_code == 404
+    assert (await client.get(f"/api/v1/info-blobs/{uuid.uuid4()}/chunks/", headers=team.viewer.headers)
+            ).status_code == 404
+
+
 async def test_a_new_embedding_model_clears_the_vectors_and_queues_every_chunk(
         client: httpx.AsyncClient, team: Team, knowledge_env: Storage) -> None:
     group = await make_group(client, team)

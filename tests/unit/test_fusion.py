@@ -57,7 +57,7 @@ def test_a_flat_dense_list_lets_full_text_lead() -> None:
     dense = [Scored(a, 0.40, uuid.uuid4()), Scored(b, 0.39, uuid.uuid4()), Scored(c, 0.38, uuid.uuid4())]
     lexical = [LexicalHit(c, 8.0, matched=4, terms=5), LexicalHit(a, 1.0, matched=1, terms=5)]
 
-    assert [f.chunk_id for f in fuse(dense, lexical, limit=3)][0] == c
+    assert fuse(dense, lexical, limit=3)[0].chunk_id == c
 
 
 def test_one_list_alone_keeps_its_order_and_scores_in_zero_one() -> None:

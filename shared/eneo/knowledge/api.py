@@ -12,6 +12,7 @@ from eneo.core.errors import ValidationFailed
 from eneo.core.pagination import Page, PageQuery
 from eneo.core.text import storable
 from eneo.knowledge import service
+from eneo.knowledge.chunk_pages import ChunkOut, list_chunks
 from eneo.knowledge.limits import accepted_for, largest_limit, too_large
 from eneo.knowledge.models import InfoBlobStatus
 from eneo.knowledge.schemas import (
@@ -132,6 +133,14 @@ async def upload(ctx: CurrentUser, group_id: uuid.UUID, request: Request) -> Upl
 async def get_blob(ctx: CurrentUser, blob_id: uuid.UUID) -> InfoBlobOut:
     """The document and its ingestion status (`chunks_embedded` of `chunks_total` while embedding)."""
     return await service.get_blob(ctx.uow, ctx.principal, blob_id)
+
+
+@blobs.get("/{blob_id}/chunks/")
+async def get_chunks(ctx: CurrentUser, blob_id: uuid.UUID, page: Paging) -> Page[ChunkOut]:
+    """The text the document became: its chunks in order (`chunk_index`, the page each starts on), a page at a
+    time. Members of the document's space. Empty until ingestion has stored them."""
+    items, cursor = await list_chunks(ctx.uow, ctx.principal, blob_id, limit=page.limit, cursor=page.cursor)
+    return Page(items=items, next_cursor=cursor)
 
 
 @blobs.patch("/{blob_id}/")
