@@ -88,6 +88,21 @@ async def test_upload_to_ready_with_chunks_and_vectors(collection: Collection, q
     assert "embedding" in await statuses(collection, blob_id)
 
 
+async def test_a_documents_own_title_replaces_the_file_name_but_not_a_title_someone_gave(
+        collection: Collection, queues: Queues, functions: dict[str, Any]) -> None:
+    """Citations said `D33.md` for a file whose first line is its title: ingestion now takes the document's
+    own title (here a Markdown `# Title`) when the title is still the file name."""
+    text_ = "# Snöröjning i Norrvik\n\nGator plogas när snödjupet är över fem centimeter.\n"
+    named = await upload(collection, queues, text_.encode(), "D33.md", "text/markdown")
+    titled = await upload(collection, queues, (text_ + "Bilaga.\n").encode(), "D34.md", "text/markdown",
+                          title="Plogning, beslut 2026")
+    messages = notifications(queues, 2)
+    assert await invoke(functions["ingest"], queues.event(messages)) == {"batchItemFailures": []}
+    assert (await blob(collection, named)).title == "Snöröjning i Norrvik"
+    assert (await blob(collection, titled)).title == "Plogning, beslut 2026"
+    assert (await blob(collection, named)).filename == "D33.md"
+
+
 async def test_the_same_event_twice_claims_once_and_duplicates_no_chunk(collection: Collection, queues: Queues,
                                                                         functions: dict[str, Any]) -> None:
     blob_id = await upload(collection, queues, TEXT.encode(), "a.txt", "text/plain")

@@ -421,3 +421,48 @@ def test_limits_from_settings() -> None:
     settings = SimpleNamespace(extract_max_pages=7, extract_max_chars=1234, extract_max_unpacked_bytes=99,
                                extract_timeout_seconds=1.5)
     assert ExtractLimits.from_settings(settings) == ExtractLimits(7, 1234, 99, 1.5)
+
+
+# --- the document's own title ------------------------------------------------------------------------
+
+
+def _pdf_titled(title: str) -> bytes:
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(load("riktlinjer.pdf"))))
+    writer.add_metadata({"/Title": title})
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def _docx_titled(title: str) -> bytes:
+    from docx import Document
+
+    document = Document(io.BytesIO(load("riktlinjer.docx")))
+    document.core_properties.title = title
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(("data", "doc_type", "title"), [
+    (b"Intro line\n\n#   Riktlinjer f\xc3\xb6r vinterv\xc3\xa4gh\xc3\xa5llning  #\n\nText.\n## Del 1\n",
+     DocumentType.MARKDOWN, "Riktlinjer för vinterväghållning"),
+    (b"```\n# not a title, code\n```\n# The real title\ntext\n", DocumentType.MARKDOWN, "The real title"),
+    (b"## Only a second-level heading\ntext\n", DocumentType.MARKDOWN, None),
+    (b"# A heading in a .txt file is just text\n", DocumentType.TEXT, None),
+    (_pdf_titled("Vinterväghållning 2026"), DocumentType.PDF, "Vinterväghållning 2026"),
+    (_pdf_titled("Microsoft Word - riktlinjer.docx"), DocumentType.PDF, None),  # a converter's placeholder
+    (load("riktlinjer.pdf"), DocumentType.PDF, None),
+    (_docx_titled("  Riktlinjer  för snöröjning "), DocumentType.DOCX, "Riktlinjer för snöröjning"),
+    (_docx_titled("Untitled"), DocumentType.DOCX, None),
+    (load("riktlinjer.docx"), DocumentType.DOCX, None),
+])
+def test_a_documents_own_title_is_found_in_its_heading_or_properties(data: bytes, doc_type: DocumentType,
+                                                                    title: str | None) -> None:
+    """Citations name a document by its title: a Markdown `# Title`, a PDF's or a DOCX's title property;
+    none (and the file name stays) when it has no title or only a placeholder."""
+    extracted = extract(data, doc_type, DEFAULT)
+    assert extracted.title == title
+    assert extracted.text  # the text is extracted as before

@@ -39,7 +39,7 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 
@@ -176,18 +176,19 @@ async def _process(c: Claimed, deadline: float | None, settings: Settings) -> No
         raise DocumentFailure("too_large", f"{label[:1].upper() + label[1:]} files may be at most {_size(limit)}; "
                                            f"this one is {_size(len(data))}")
     await _record_content(c, hashlib.sha256(data).hexdigest(), doc_type.media_type, len(data), settings)
+    title: str | None = None
     if audio:
         sections, pages = [Section(text=await _transcribe(c, data), page=None)], 0
     else:
         extracted = await _extract(data, doc_type, deadline, settings)
-        sections, pages = extracted.sections, extracted.pages
+        sections, pages, title = extracted.sections, extracted.pages, extracted.title
     for _ in range(MODEL_CHANGES):
         size = _chunk_size(settings, c.max_input_tokens)
         pieces = chunk(sections, size, min(settings.chunk_overlap_tokens, size // 4))
         if not pieces:
             raise DocumentFailure("empty", "The document contains no text to search")
         try:
-            stored = await _store_chunks(c, pieces, pages, settings)
+            stored = await _store_chunks(c, pieces, pages, settings, title)
         except ModelChanged as changed:
             c = replace(c, embedding_model_id=changed.model_id, max_input_tokens=changed.max_input_tokens)
             continue
@@ -295,11 +296,15 @@ async def _extract(data: bytes, doc_type: DocumentType, deadline: float | None, 
                                                  "split it into smaller files") from None
 
 
-async def _store_chunks(c: Claimed, pieces: list[ChunkText], pages: int, settings: Settings
-                        ) -> tuple[Claimed, list[uuid.UUID]] | None:
+async def _store_chunks(c: Claimed, pieces: list[ChunkText], pages: int, settings: Settings,
+                        title: str | None = None) -> tuple[Claimed, list[uuid.UUID]] | None:
     """Upsert the chunks and the blob's counts. Returns the claim with the collection's model as of this
     transaction and the ids still without a vector of that model; None if the blob (or its collection) is
-    no longer ours. ModelChanged if that model reads fewer tokens than the chunks were cut for."""
+    no longer ours. ModelChanged if that model reads fewer tokens than the chunks were cut for.
+
+    `title`, the document's own (a `# heading`, a PDF or DOCX title), replaces the default title, the file
+    name, so citations name the document rather than `D33.md`; a title someone gave it (at upload, or by
+    renaming it) stays."""
     rows = [{"id": new_id(), "tenant_id": c.tenant_id, "group_id": c.group_id, "info_blob_id": c.blob_id,
              "chunk_index": p.index, "text": p.text.replace("\x00", ""), "token_count": p.token_count,
              "page": p.page, "created_at": utcnow()} for p in pieces]
@@ -320,7 +325,9 @@ async def _store_chunks(c: Claimed, pieces: list[ChunkText], pages: int, setting
             c = replace(c, embedding_model_id=model.id, max_input_tokens=model.max_input_tokens)
         blob = (await s.execute(
             update(InfoBlob).where(*_mine(c))
-            .values(chunks_total=len(rows), pages=pages or None, updated_at=utcnow())
+            .values(chunks_total=len(rows), pages=pages or None, updated_at=utcnow(),
+                    title=InfoBlob.title if title is None else
+                    case((InfoBlob.title == InfoBlob.filename, title), else_=InfoBlob.title))
             .returning(InfoBlob.id))).scalar_one_or_none()
         if blob is None:
             return None

@@ -88,7 +88,8 @@ def _printable(value: str) -> str:
 _UPLOAD_FORM: dict[str, Any] = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["file"], "properties": {
         "file": {"type": "string", "format": "binary"},
-        "title": {"type": "string", "maxLength": 500, "description": "Default: the file name"}}}}}}}
+        "title": {"type": "string", "maxLength": 500, "description": "Default: the file name, until ingestion "
+                  "finds the document's own title (Markdown `# Title`, PDF or DOCX title)"}}}}}}}
 
 
 @groups.post("/{group_id}/info-blobs/upload/", status_code=status.HTTP_202_ACCEPTED, openapi_extra=_UPLOAD_FORM,

@@ -84,7 +84,8 @@ class UploadUrlRequest(BaseModel):
     filename: Filename
     content_type: MediaType = Field(description="The file's media type (see GET /api/v1/limits/)")
     size_bytes: int = Field(ge=1, description="The file's size; storage refuses more than the type's limit")
-    title: Title | None = Field(None, description="Default: the file name")
+    title: Title | None = Field(None, description="Default: the file name, until ingestion finds the "
+                                                  "document's own title (Markdown `# Title`, PDF or DOCX title)")
 
 
 class PresignedUpload(BaseModel):

@@ -11,11 +11,12 @@ import datetime as dt
 import io
 import zipfile
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from eneo.knowledge.extract.budget import Collector
 from eneo.knowledge.extract.text import readable_rows
-from eneo.knowledge.extract.types import Extracted, ExtractionError, ExtractLimits
+from eneo.knowledge.extract.types import Extracted, ExtractionError, ExtractLimits, own_title
 
 MAX_RATIO = 100
 RATIO_MIN_BYTES = 1024 * 1024
@@ -55,7 +56,7 @@ def extract_docx(data: bytes, limits: ExtractLimits) -> Extracted:
         text = "\n".join(readable_rows(_docx_rows(block))) if isinstance(block, Table) else block.text
         if not collector.add(text):
             break
-    return collector.result(1)
+    return replace(collector.result(1), title=own_title(document.core_properties.title))
 
 
 def _docx_rows(table: Any) -> Iterator[list[str]]:

@@ -13,7 +13,7 @@ from typing import Any
 from pypdf import PasswordType, PdfReader
 
 from eneo.knowledge.extract.budget import Collector
-from eneo.knowledge.extract.types import Extracted, ExtractionError, ExtractLimits
+from eneo.knowledge.extract.types import Extracted, ExtractionError, ExtractLimits, own_title
 
 # pypdf reports recoverable oddities of real-world files as warnings; they are noise in our logs.
 logging.getLogger("pypdf").setLevel(logging.ERROR)
@@ -96,4 +96,12 @@ def extract_pdf(data: bytes, limits: ExtractLimits) -> Extracted:
         if pages == 0:
             raise ExtractionError("empty", "the PDF has no pages")
         raise ExtractionError("no_text_layer", "the PDF has no text layer (scanned?); OCR is not supported")
-    return Extracted(collector.sections(), len(reader.pages), collector.truncated)
+    return Extracted(collector.sections(), len(reader.pages), collector.truncated, _title(reader))
+
+
+def _title(reader: PdfReader) -> str | None:
+    """The document information's /Title, when it holds one (a damaged dictionary is no title, not a failure)."""
+    try:
+        return own_title(reader.metadata.title if reader.metadata else None)
+    except Exception:  # pypdf raises many kinds for a bad info dictionary: no title, the text stands
+        return None

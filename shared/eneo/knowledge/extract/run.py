@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 
 from eneo.knowledge.extract.office import extract_docx, extract_pptx, extract_xlsx
-from eneo.knowledge.extract.text import extract_csv, extract_html, extract_plain
+from eneo.knowledge.extract.text import extract_csv, extract_html, extract_markdown, extract_plain
 from eneo.knowledge.extract.types import DocumentType, Extracted, ExtractionError, ExtractLimits, is_audio
 
 log = logging.getLogger("eneo.knowledge.extract")
@@ -23,7 +23,7 @@ def extract_pdf(data: bytes, limits: ExtractLimits) -> Extracted:
 Extractor = Callable[[bytes, ExtractLimits], Extracted]
 _EXTRACTORS: dict[DocumentType, Extractor] = {
     DocumentType.TEXT: extract_plain,
-    DocumentType.MARKDOWN: extract_plain,
+    DocumentType.MARKDOWN: extract_markdown,
     DocumentType.CSV: extract_csv,
     DocumentType.HTML: extract_html,
     DocumentType.PDF: extract_pdf,

@@ -1,5 +1,6 @@
 """Text-based kinds: decoding (UTF-8, UTF-16 with BOM, cp1252/Latin-1 for older Swedish files),
-plain text and Markdown as they are, CSV rows as readable lines, HTML as its visible text."""
+plain text and Markdown as they are (a Markdown `# Title` is the document's title), CSV rows as readable
+lines, HTML as its visible text."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import codecs
 import contextlib
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from html.parser import HTMLParser
 
 from eneo.knowledge.extract.budget import Collector
-from eneo.knowledge.extract.types import Extracted, ExtractLimits
+from eneo.knowledge.extract.types import Extracted, ExtractLimits, own_title
 
 _SNIFF_BYTES = 64 * 1024
 # Bytes that plain text does not contain (tab, LF, FF, CR and ESC aside).
@@ -68,6 +71,27 @@ def extract_plain(data: bytes, limits: ExtractLimits) -> Extracted:
         if not collector.add(text[start:start + step], strip=False):
             break
     return collector.result()
+
+
+_ATX_H1 = re.compile(r"^ {0,3}#[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$")
+_TITLE_LINES = 40  # a Markdown title is its first level-1 heading near the top, not one deep in the text
+
+
+def markdown_title(text: str) -> str | None:
+    """The first `# Title` (an ATX level-1 heading) in the first lines, outside a code fence."""
+    fenced = False
+    for line in text[:16_384].splitlines()[:_TITLE_LINES]:
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        elif not fenced and (m := _ATX_H1.match(line)):
+            return own_title(m.group(1).strip("*_ "))
+    return None
+
+
+def extract_markdown(data: bytes, limits: ExtractLimits) -> Extracted:
+    """Markdown is read as its plain text (the marks are few and harmless to search); its title is its `# `."""
+    extracted = extract_plain(data, limits)
+    return replace(extracted, title=markdown_title(extracted.sections[0].text if extracted.sections else ""))
 
 
 def extract_csv(data: bytes, limits: ExtractLimits) -> Extracted:

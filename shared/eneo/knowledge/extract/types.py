@@ -6,6 +6,7 @@ applies); detection, the upload checks and `GET /api/v1/limits/` all read it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal, Protocol
@@ -126,15 +127,31 @@ class Section:
 
 @dataclass(frozen=True)
 class Extracted:
-    """`pages`: PDF pages, slides, sheets; 1 for flowing text. `truncated`: text stopped at max_chars."""
+    """`pages`: PDF pages, slides, sheets; 1 for flowing text. `truncated`: text stopped at max_chars.
+    `title`: the document's own title (a Markdown `# heading`, a PDF's or a DOCX's title property), if any."""
 
     sections: list[Section]
     pages: int
     truncated: bool = False
+    title: str | None = None
 
     @property
     def text(self) -> str:
         return "\n\n".join(s.text for s in self.sections)
+
+
+TITLE_MAX_CHARS = 500  # what info_blobs.title holds
+_NOT_TITLES = re.compile(r"^(untitled|unbenannt|namnlös|document\d*|dokument\d*)$|\.(pdf|docx?|odt|rtf|txt|md)$",
+                         re.IGNORECASE)
+
+
+def own_title(value: object) -> str | None:
+    """A document's title property as a title, or None when it is empty or a placeholder: word processors
+    write "Untitled" or the source file's name ("Microsoft Word - rapport.docx") when nobody set one."""
+    if not isinstance(value, str):
+        return None
+    title = " ".join(value.replace("\x00", "").split())[:TITLE_MAX_CHARS]
+    return title if title and not _NOT_TITLES.search(title) else None
 
 
 class _ExtractSettings(Protocol):
