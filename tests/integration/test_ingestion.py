@@ -438,7 +438,7 @@ async def test_a_document_in_any_unfinished_state_can_be_retried_at_once(
     for blob_id in (moving, claimed, never_sent):  # embedding, processing, uploading: changed just now
         r = await client.post(f"/api/v1/info-blobs/{blob_id}/retry/", headers=admin.headers)
         assert r.status_code == 202, r.text
-        assert (r.json()["status"], r.json()["chunks_total"], r.json()["chunks_embedded"]) == ("uploading", 0, 0)
+        assert (r.json()["status"], r.json()["chunks_total"], r.json()["chunks_embedded"]) == ("queued", 0, 0)
     retries = q.receive(q.ingest_url, expect=3)
     assert await invoke(functions["ingest"], q.event(retries)) == {"batchItemFailures": []}
     q.delete_done(q.ingest_url, retries, {"batchItemFailures": []})
@@ -534,8 +534,8 @@ async def test_uploading_the_same_bytes_again_resumes_an_unfinished_document(
         r = await client.post(path, headers=admin.headers, files={"file": ("igen.txt", content, "text/plain")})
         assert r.status_code == 202, r.text
         assert (r.json()["id"], r.json()["status"], r.json()["resumed"], r.json()["duplicate"]) == (
-            str(blob_id), "uploading", True, False)
-        assert (await statuses(collection, blob_id))[-1] == "uploading"
+            str(blob_id), "queued", True, False)
+        assert (await statuses(collection, blob_id))[-1] == "queued"
     events = q.receive(q.ingest_url, expect=2)  # the files' S3 events start ingestion
     assert await invoke(functions["ingest"], q.event(events)) == {"batchItemFailures": []}
     await run_embed(q, functions, sum([await embed_batches(collection, b) for b in (stuck, unstored)]))

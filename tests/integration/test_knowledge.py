@@ -421,7 +421,7 @@ async def test_retry_starts_a_failed_document_over(client: httpx.AsyncClient, te
     assert r.status_code == 202, r.text
     got = r.json()
     assert (got["status"], got["error_code"], got["error_message"], got["chunks_total"]) == (
-        "uploading", None, None, 0)
+        "queued", None, None, 0)
     assert await count_chunks(team.admin.tenant_id, info_blob_id=uuid.UUID(blob["id"])) == 0
     assert knowledge_env.messages(knowledge_env.ingest_queue) == [
         {"retry": {"tenant_id": str(team.admin.tenant_id), "blob_id": blob["id"]}}]
@@ -430,7 +430,7 @@ async def test_retry_starts_a_failed_document_over(client: httpx.AsyncClient, te
     fields = entries[-1][1]
     assert fields[b"type"] == b"info_blob.status"
     assert json.loads(fields[b"data"]) == {
-        "id": blob["id"], "group_id": group["id"], "title": "info.txt", "status": "uploading", "error_code": None,
+        "id": blob["id"], "group_id": group["id"], "title": "info.txt", "status": "queued", "error_code": None,
         "error_message": None, "chunks_total": 0, "chunks_embedded": 0}
     assert 0 < await get_redis().ttl(f"events:{team.editor.id}") <= get_settings().events_stream_ttl_seconds
 

@@ -163,11 +163,11 @@ async def test_documents_left_at_every_stage_reach_a_final_state_and_others_are_
     assert (await blob(c, unembedded)).chunks_embedded == 0
     before = await blob(c, done)
 
-    # Twice, as two starts in a row would: the second finds the same work (processing is uploading now).
+    # Twice, as two starts in a row would: the second finds the same work (processing is queued now).
     resumed = [waiting, claimed, chunkless, embedding, unembedded]
     assert await resume_unfinished(c.member.tenant_id, older_than_seconds=0) == len(resumed)
-    assert (await blob(c, claimed)).status == InfoBlobStatus.uploading
-    assert (await blob(c, chunkless)).status == InfoBlobStatus.uploading
+    assert (await blob(c, claimed)).status == InfoBlobStatus.queued  # its file is stored: it waits for ingest
+    assert (await blob(c, chunkless)).status == InfoBlobStatus.queued
     assert await resume_unfinished(c.member.tenant_id, older_than_seconds=0) == len(resumed)
     retries = q.receive(q.ingest_url, expect=6, wait=5.0)
     assert sorted(json.loads(m["Body"])["retry"]["blob_id"] for m in retries) == sorted(
@@ -183,7 +183,7 @@ async def test_documents_left_at_every_stage_reach_a_final_state_and_others_are_
         assert ready.chunks_embedded == ready.chunks_total > 0
         assert await chunk_indexes(c, blob_id) == list(range(ready.chunks_total))  # one set of chunks
     assert (await blob(c, waiting)).attempts == 1 and (await blob(c, claimed)).attempts == 2  # claimed once more
-    assert (await statuses(c, claimed))[0] == "uploading"  # the uploader sees it start again
+    assert (await statuses(c, claimed))[0] == "queued"  # the uploader sees it start again
     after = await blob(c, done)
     assert (after.status, after.updated_at, after.attempts) == (InfoBlobStatus.ready, before.updated_at, 1)
     assert (await blob(c, on_its_way)).status == InfoBlobStatus.uploading  # its link is still valid

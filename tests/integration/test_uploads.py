@@ -49,8 +49,9 @@ async def test_a_direct_upload_is_stored_under_ids_and_checked_on_content(
                           files={"file": ("riktlinjer.pdf", data, PDF)})
     assert r.status_code == 202, r.text
     blob = r.json()
+    # Its bytes are stored before the response: it waits for ingestion, `queued`, not `uploading`.
     assert (blob["status"], blob["title"], blob["filename"], blob["content_type"], blob["size_bytes"]) == (
-        "uploading", "Riktlinjer 2025", "riktlinjer.pdf", PDF, len(data))
+        "queued", "Riktlinjer 2025", "riktlinjer.pdf", PDF, len(data))
     assert blob["content_hash"] == hashlib.sha256(data).hexdigest() and blob["duplicate"] is False
     key = f"tenants/{team.admin.tenant_id}/groups/{group['id']}/blobs/{blob['id']}"
     stored = knowledge_env.s3.get_object(Bucket=knowledge_env.bucket, Key=key)
@@ -156,6 +157,9 @@ async def test_a_presigned_post_binds_size_and_type_and_storage_accepts_the_righ
                                      files={"file": ("läsår.md", b"x" * 41, "text/markdown")})
         assert refused.status_code == 400 and b"EntityTooLarge" in refused.content, refused.text
         assert knowledge_env.object_keys(key) == []
+        path = f"/api/v1/info-blobs/{blob['id']}/"
+        # Refused: nothing stored, the document still waits for its file.
+        assert (await client.get(path, headers=team.viewer.headers)).json()["status"] == "uploading"
         ok = await browser.post(upload["url"], data=upload["fields"],
                                 files={"file": ("läsår.md", "# Läsår\nHösten börjar i augusti.".encode(),
                                                 "text/markdown")})
@@ -163,6 +167,10 @@ async def test_a_presigned_post_binds_size_and_type_and_storage_accepts_the_righ
     assert knowledge_env.object_keys(key) == [key]
     stored = knowledge_env.s3.get_object(Bucket=knowledge_env.bucket, Key=key)["Body"].read()
     assert stored.decode().startswith("# Läsår")
+    # Arrived, not yet taken by ingestion (nothing runs it here): the next read says `queued`, in the list too.
+    assert (await client.get(path, headers=team.viewer.headers)).json()["status"] == "queued"
+    listed = (await client.get(f"/api/v1/groups/{group['id']}/info-blobs/", headers=team.viewer.headers)).json()
+    assert [b["status"] for b in listed["items"]] == ["queued"]
 
 
 async def test_only_editors_upload_and_other_tenants_get_404(client: httpx.AsyncClient, team: Team) -> None:  # noqa: F811

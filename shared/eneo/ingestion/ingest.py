@@ -2,7 +2,7 @@
 the embedding work.
 
 Idempotence and retries (why the steps are in this order):
-* The claim (`uploading -> processing`, attempts+1) is one conditional UPDATE: a second delivery of the
+* The claim (`uploading` or `queued` -> `processing`, attempts+1) is one conditional UPDATE: a second delivery of the
   same S3 event finds the blob past `uploading` and does nothing. A *redelivery* (receive count > 1,
   i.e. an earlier attempt raised) may take over a blob left in `processing`, or it would stay there.
   A retry message (`POST .../retry/`, which first puts the blob back to `uploading`) is claimed the
@@ -39,7 +39,7 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 
@@ -141,7 +141,7 @@ async def _ingest(request: IngestRequest, receive_count: int, deadline: float | 
 
 async def _claim(request: IngestRequest, *, redelivery: bool) -> Claimed | None:
     """Move the blob to `processing`; None if it is not ours to process (see the module docstring)."""
-    claimable = [InfoBlob.status == InfoBlobStatus.uploading]
+    claimable: list[ColumnElement[bool]] = [InfoBlob.status.in_((InfoBlobStatus.uploading, InfoBlobStatus.queued))]
     if redelivery:
         claimable.append(InfoBlob.status == InfoBlobStatus.processing)
     conditions = [InfoBlob.id == request.blob_id, InfoBlob.tenant_id == request.tenant_id, or_(*claimable)]

@@ -6,17 +6,17 @@ function killed mid-work (timeout, crash) may leave a document behind. Without t
 document sits `uploading`/`processing`/`embedding` until someone retries it. `resume_unfinished`
 takes each one, on its own, from the stage it was left at:
 
-* `uploading` with its object stored -> a retry message to the ingest queue (the object's S3 event
+* `uploading` or `queued` with its object stored -> a retry message to the ingest queue (the object's S3 event
   may be lost). Without an object: a direct upload (its bytes, hashed, are stored before its
   response) whose file is not there never will be -> `failed` (`object_missing`, "upload it again");
   a presigned upload whose link expired -> `failed` (`upload_expired`, as eneo.knowledge.service
   does when it is read); one whose link is still valid is left alone: its file may still arrive.
-* `processing` -> back to `uploading`, then the same retry message: ingest claims only `uploading`
-  blobs on a first delivery, and a lost message has no redelivery to take over a `processing` one.
+* `processing` -> back to `queued`, then the same retry message: ingest claims only `uploading` and
+  `queued` blobs on a first delivery, and a lost message has no redelivery to take over a `processing` one.
 * `embedding` -> embed messages for its chunks still without a vector of the collection's current
   model; when none is missing (stopped between writing the vectors and counting them), one message
   for its first chunks, so embed recounts and marks it `ready`. Without chunks (nothing to embed:
-  an inconsistent row) -> back to `uploading` and a retry message, ingested again from its file.
+  an inconsistent row) -> back to `queued` and a retry message, ingested again from its file.
 
 Each document is resumed on its own: one that fails (its HEAD refused, its row gone, a bug) is logged
 with its id and the error's type and the others still go. The bucket, endpoints and queues are the
@@ -104,9 +104,12 @@ async def resume_unfinished(tenant_id: uuid.UUID, *, older_than_seconds: float,
 async def _resume(blob: InfoBlob, cutoff: datetime, settings: Settings, work: _Work) -> None:
     """Decide (and do, in the database) what this one document needs; its messages go into `work`."""
     retry = [RetryRequest(blob.tenant_id, blob.id).to_message()]
-    if blob.status == InfoBlobStatus.uploading:
+    if blob.status in (InfoBlobStatus.uploading, InfoBlobStatus.queued):
         if await asyncio.to_thread(storage.object_size, blob.object_key, settings=settings) is not None:
             work.retries[blob.id] = retry
+        elif blob.status == InfoBlobStatus.queued:  # its file was stored, and is gone
+            if await fail_blob(blob.tenant_id, blob.id, "object_missing", OBJECT_MISSING):
+                work.ended += 1
         elif await _end_lost_upload(blob, settings):
             work.ended += 1
     elif blob.status == InfoBlobStatus.processing:
@@ -137,14 +140,14 @@ async def _end_lost_upload(blob: InfoBlob, settings: Settings) -> bool:
 
 
 async def _reopen(blob: InfoBlob, cutoff: datetime) -> bool:
-    """Back to `uploading` if still in the state it was found in and unchanged since the cut-off, before
-    its retry message is sent (sent first, the message could be handled, and find nothing to claim, before
-    the change). False if it moved on meanwhile."""
+    """Back to `queued` (its file is stored: it was read) if still in the state it was found in and unchanged
+    since the cut-off, before its retry message is sent (sent first, the message could be handled, and find
+    nothing to claim, before the change). False if it moved on meanwhile."""
     async with UnitOfWork(blob.tenant_id) as uow:
         reopened = (await uow.session.execute(
             update(InfoBlob).where(InfoBlob.id == blob.id, InfoBlob.tenant_id == blob.tenant_id,
                                    InfoBlob.status == blob.status, InfoBlob.updated_at <= cutoff)
-            .values(status=InfoBlobStatus.uploading, updated_at=utcnow())
+            .values(status=InfoBlobStatus.queued, updated_at=utcnow())
             .returning(InfoBlob))).scalar_one_or_none()
     if reopened is not None:
         await publish_status(reopened)

@@ -20,7 +20,7 @@ from eneo.knowledge.models import InfoBlob, InfoBlobStatus
 
 log = logging.getLogger("eneo.ingestion")
 
-ACTIVE = (InfoBlobStatus.uploading, InfoBlobStatus.processing, InfoBlobStatus.embedding)
+ACTIVE = (InfoBlobStatus.uploading, InfoBlobStatus.queued, InfoBlobStatus.processing, InfoBlobStatus.embedding)
 MESSAGE_MAX = 500  # info_blobs.error_message
 
 

@@ -29,6 +29,7 @@ HNSW_INDEX_PREFIX = "chunks_hnsw_"
 
 class InfoBlobStatus(enum.StrEnum):
     uploading = "uploading"  # the row exists; the object is not (known to be) in storage yet
+    queued = "queued"  # the object is stored; waiting for ingest to take it (migration 0008)
     processing = "processing"  # ingest is detecting, extracting and chunking
     embedding = "embedding"  # chunks stored; `chunks_embedded` of `chunks_total` have vectors
     ready = "ready"

@@ -275,13 +275,17 @@ async def list_blobs(uow: UnitOfWork, p: Principal, group_id: uuid.UUID, *, stat
     if status is not None:
         query = query.where(InfoBlob.status == status)
     rows, next_cursor = await paginate(uow.session, query, InfoBlob, limit=limit, cursor=cursor)
-    return [blob_out(b) for b in await expire_lost_uploads(uow, rows, settings or get_settings())], next_cursor
+    settings = settings or get_settings()
+    rows = await notice_arrived_uploads(uow, await expire_lost_uploads(uow, rows, settings), settings)
+    return [blob_out(b) for b in rows], next_cursor
 
 
 async def get_blob(uow: UnitOfWork, p: Principal, blob_id: uuid.UUID, settings: Settings | None = None
                    ) -> InfoBlobOut:
     blob = await _blob(uow, p, blob_id, SpaceAction.read)
-    return blob_out((await expire_lost_uploads(uow, [blob], settings or get_settings()))[0])
+    settings = settings or get_settings()
+    return blob_out((await notice_arrived_uploads(uow, await expire_lost_uploads(uow, [blob], settings),
+                                                  settings))[0])
 
 
 UPLOAD_GRACE = timedelta(minutes=5)  # a POST started just before its link expired may still be arriving
@@ -294,8 +298,9 @@ async def expire_lost_uploads(uow: UnitOfWork, blobs: Sequence[InfoBlob], settin
 
     Lost: still `uploading` with no content hash (a direct upload's bytes are stored before its response,
     and it has one) and no change since `upload_url_expiry_seconds` + UPLOAD_GRACE (a retry puts a
-    document back to `uploading` and changes it). If the file does arrive later, ingest does not claim
-    the failed document (its object stays stored, unreferenced by any status); a retry ingests it."""
+    document in `queued`, and a missing file then fails it `object_missing`). If the file does arrive later,
+    ingest does not claim the failed document (its object stays stored, unreferenced by any status); a retry
+    ingests it."""
     cutoff = utcnow() - timedelta(seconds=settings.upload_url_expiry_seconds) - UPLOAD_GRACE
     lost = [b.id for b in blobs if b.status == InfoBlobStatus.uploading and b.content_hash is None
             and b.created_at <= cutoff and b.updated_at <= cutoff]
@@ -315,6 +320,36 @@ async def expire_lost_uploads(uow: UnitOfWork, blobs: Sequence[InfoBlob], settin
     for blob in expired:
         log.info("upload expired", extra={"blob_id": str(blob.id)})
         await publish_status(blob)
+    return [by_id.get(b.id, b) for b in blobs]
+
+
+async def notice_arrived_uploads(uow: UnitOfWork, blobs: Sequence[InfoBlob], settings: Settings
+                                 ) -> list[InfoBlob]:
+    """`queued`, when read, the presigned uploads whose file has arrived (a HEAD finds it) but which ingest
+    has not taken yet: their S3 event waits in the ingest queue, and until ingest claims them nothing else
+    tells us the bytes are there (the browser reads its document once its POST is done). Best effort: a
+    storage error leaves the document as it was; the ingest claim takes `uploading` and `queued` alike."""
+    waiting = [b for b in blobs if b.status == InfoBlobStatus.uploading and b.content_hash is None]
+    if not waiting:
+        return list(blobs)
+    arrived = []
+    for blob in waiting:
+        try:
+            if await asyncio.to_thread(storage.object_size, blob.object_key, settings=settings) is not None:
+                arrived.append(blob.id)
+        except Exception as exc:
+            log.warning("upload not checked", extra={"blob_id": str(blob.id), "error": type(exc).__name__})
+    if not arrived:
+        return list(blobs)
+    noticed = (await uow.session.execute(
+        update(InfoBlob).where(InfoBlob.id.in_(arrived), InfoBlob.tenant_id == blobs[0].tenant_id,
+                               InfoBlob.status == InfoBlobStatus.uploading)
+        .values(status=InfoBlobStatus.queued, updated_at=utcnow())
+        .returning(InfoBlob).execution_options(populate_existing=True))).scalars().all()
+    await uow.commit()
+    for blob in noticed:
+        await publish_status(blob)
+    by_id = {b.id: b for b in noticed}
     return [by_id.get(b.id, b) for b in blobs]
 
 
@@ -409,7 +444,23 @@ async def upload(uow: UnitOfWork, p: Principal, group_id: uuid.UUID, *, data: by
         await uow.session.execute(delete(InfoBlob).where(InfoBlob.id == blob.id, InfoBlob.tenant_id == p.tenant_id))
         await uow.commit()
         raise StorageUnavailable("The document could not be stored; try again") from None
+    await _queued(uow, blob)
     return UploadOut(**blob_out(blob).model_dump(), duplicate=False), True
+
+
+async def _queued(uow: UnitOfWork, blob: InfoBlob) -> None:
+    """The file is stored: `uploading` -> `queued` until ingest takes it (which may have happened already:
+    its S3 event can be quicker than this response, so the change is conditional)."""
+    changed = (await uow.session.execute(
+        update(InfoBlob).where(InfoBlob.id == blob.id, InfoBlob.tenant_id == blob.tenant_id,
+                               InfoBlob.status == InfoBlobStatus.uploading)
+        .values(status=InfoBlobStatus.queued, updated_at=utcnow())
+        .returning(InfoBlob).execution_options(populate_existing=True))).scalar_one_or_none()
+    await uow.commit()
+    if changed is not None:
+        await publish_status(changed)
+    else:
+        await uow.session.refresh(blob)
 
 
 async def _existing_content(uow: UnitOfWork, p: Principal, existing: InfoBlob, data: bytes, media_type: str,
@@ -455,17 +506,17 @@ def _retryable(blob: InfoBlob) -> None:
 
 
 async def _start_over(uow: UnitOfWork, blob: InfoBlob) -> None:
-    """Back to `uploading` with no chunks, no error and no progress, so ingestion starts over from the file.
+    """Back to `queued` with no chunks, no error and no progress, so ingestion starts over from the file.
     `attempts` is kept: each ingest claim is a generation, which is what stops a run still under way
     (eneo.ingestion.ingest)."""
     await uow.session.execute(delete(Chunk).where(Chunk.info_blob_id == blob.id, Chunk.tenant_id == blob.tenant_id))
-    blob.status, blob.error_code, blob.error_message = InfoBlobStatus.uploading, None, None
+    blob.status, blob.error_code, blob.error_message = InfoBlobStatus.queued, None, None
     blob.chunks_total = blob.chunks_embedded = 0
     blob.processed_at = blob.embedding_model_id = None
 
 
 async def retry(uow: UnitOfWork, p: Principal, blob_id: uuid.UUID, settings: Settings) -> InfoBlobOut:
-    """Start a document that is not ready over: chunks removed, status `uploading`, a retry message to ingest.
+    """Start a document that is not ready over: chunks removed, status `queued`, a retry message to ingest.
 
     Allowed for a failed document and for one in any unfinished state, at once: a document stranded by a
     crash or a restart must be rescuable without waiting for the sweep. If it was in fact still being

@@ -23,7 +23,8 @@ export function failureText(lang: Lang, code: string | null, message: string | n
 	return message || translate(lang, 'reason.unknown', { code: code ?? '?' });
 }
 
-/** uploading → queued, processing → extracting, embedding n of m, ready, or failed with the reason. */
+/** uploading → waiting for the file, queued, processing → extracting, embedding n of m, ready, or failed with
+ * the reason. */
 export function statusText(lang: Lang, doc: Pick<Doc, 'status' | 'error_code' | 'error_message' | 'chunks_total' | 'chunks_embedded'>): string {
 	switch (doc.status) {
 		case 'embedding':

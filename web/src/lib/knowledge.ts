@@ -20,7 +20,7 @@ export interface Group {
 	documents_ready: number;
 	documents_failed: number;
 }
-export type BlobStatus = 'uploading' | 'processing' | 'embedding' | 'ready' | 'failed';
+export type BlobStatus = 'uploading' | 'queued' | 'processing' | 'embedding' | 'ready' | 'failed';
 export interface Doc {
 	id: string;
 	group_id: string;

@@ -147,7 +147,9 @@ describe('UploadQueue', () => {
 describe('document status in words', () => {
 	const doc = { error_code: null, error_message: null, chunks_total: 0, chunks_embedded: 0 };
 	it('names each step and a failure\'s reason', () => {
-		expect(statusText('en', { ...doc, status: 'uploading' })).toBe('Queued');
+		expect(statusText('en', { ...doc, status: 'uploading' })).toBe('Waiting for the file');
+		expect(statusText('en', { ...doc, status: 'queued' })).toBe('Queued');
+		expect(statusText('sv', { ...doc, status: 'queued' })).toBe('Köad');
 		expect(statusText('en', { ...doc, status: 'processing' })).toBe('Extracting the text');
 		expect(statusText('sv', { ...doc, status: 'embedding', chunks_total: 12, chunks_embedded: 4 })).toBe('Indexerar (4 av 12)');
 		expect(statusText('en', { ...doc, status: 'ready' })).toBe('Ready');
