@@ -466,3 +466,81 @@ def test_a_documents_own_title_is_found_in_its_heading_or_properties(data: bytes
     extracted = extract(data, doc_type, DEFAULT)
     assert extracted.title == title
     assert extracted.text  # the text is extracted as before
+
+
+# --- DOCX margins and footnotes, XLSM ---------------------------------------------------------------------
+
+_FOOTNOTES_XML = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+    '<w:footnotes xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
+    '<w:footnote w:type="separator" w:id="-1"><w:p><w:r><w:separator/></w:r></w:p></w:footnote>'
+    '<w:footnote w:id="1"><w:p><w:r><w:t xml:space="preserve">Enligt </w:t></w:r>'
+    '<w:r><w:t>beslut KF 2025-11-03 § 88.</w:t></w:r></w:p></w:footnote>'
+    '</w:footnotes>').encode()
+
+
+def _with_footnotes(docx: bytes) -> bytes:
+    """The DOCX with a footnotes part (python-docx cannot write one): the part, its relationship, its type."""
+    source = zipfile.ZipFile(io.BytesIO(docx))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "[Content_Types].xml":
+                data = data.replace(b"</Types>", b'<Override PartName="/word/footnotes.xml" ContentType="application/'
+                                    b'vnd.openxmlformats-officedocument.wordprocessingml.footnotes+xml"/></Types>')
+            elif item.filename == "word/_rels/document.xml.rels":
+                data = data.replace(b"</Relationships>", b'<Relationship Id="rIdFn1" Type="http://schemas.'
+                                    b'openxmlformats.org/officeDocument/2006/relationships/footnotes" '
+                                    b'Target="footnotes.xml"/></Relationships>')
+            target.writestr(item, data)
+        target.writestr("word/footnotes.xml", _FOOTNOTES_XML)
+    return out.getvalue()
+
+
+def test_docx_headers_footers_and_footnotes_are_text_too() -> None:
+    """Reference numbers and dates live in a letter's header and footer, sources in its footnotes."""
+    from docx import Document
+
+    document = Document(io.BytesIO(load("riktlinjer.docx")))
+    section = document.sections[0]
+    section.header.paragraphs[0].text = "Dnr KS 2026/118"
+    section.footer.paragraphs[0].text = "Norrviks kommun · Gatukontoret · 2026-02-01"
+    out = io.BytesIO()
+    document.save(out)
+
+    text = flat(extract(_with_footnotes(out.getvalue()), DocumentType.DOCX, DEFAULT).text)
+    assert text.startswith("Dnr KS 2026/118")
+    assert fx.SENTENCE in text
+    assert "Norrviks kommun · Gatukontoret · 2026-02-01" in text
+    assert text.endswith("Enligt beslut KF 2025-11-03 § 88.")
+    assert text.count("Dnr KS 2026/118") == 1  # one header, not one per section variant
+
+
+def _as_xlsm(xlsx: bytes) -> bytes:
+    """The workbook as Excel saves it with macros: the macro-enabled main part type and a VBA project."""
+    source = zipfile.ZipFile(io.BytesIO(xlsx))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "[Content_Types].xml":
+                data = data.replace(b"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml",
+                                    b"application/vnd.ms-excel.sheet.macroEnabled.main+xml")
+                data = data.replace(b"</Types>", b'<Default Extension="bin" '
+                                    b'ContentType="application/vnd.ms-office.vbaProject"/></Types>')
+            target.writestr(item, data)
+        target.writestr("xl/vbaProject.bin", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504)
+    return out.getvalue()
+
+
+def test_an_xlsm_is_read_as_a_workbook_and_its_macros_ignored() -> None:
+    data = _as_xlsm(load("riktlinjer.xlsx"))
+    assert b"macroEnabled.main+xml" in zipfile.ZipFile(io.BytesIO(data)).read("[Content_Types].xml")
+    for declared in ("application/vnd.ms-excel.sheet.macroEnabled.12", None):
+        assert detect(data, "budget.xlsm", declared) == DocumentType.XLSX
+    assert type_from_name("budget.xlsm") == DocumentType.XLSX
+    text = extract(data, DocumentType.XLSX, DEFAULT).text
+    assert "Område: Gång- och cykelvägar; Prioritet: 1; Ansvarig: Gatukontoret" in text
+    assert any(".xlsm" in a["extensions"] for a in accepted_types(SimpleNamespace(
+        upload_max_bytes=1, audio_max_bytes=1)))

@@ -23,6 +23,7 @@ _MP4_BRANDS = frozenset({b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"mp41", b"mp42", b
                          b"iso6", b"dash", b"avc1", b"MSNV", b"3gp4", b"3gp5", b"3gp6"})
 _OOXML_MAIN = ((b"wordprocessingml.document.main+xml", DocumentType.DOCX, "word/document.xml"),
                (b"spreadsheetml.sheet.main+xml", DocumentType.XLSX, "xl/workbook.xml"),
+               (b"sheet.macroEnabled.main+xml", DocumentType.XLSX, "xl/workbook.xml"),  # .xlsm
                (b"presentationml.presentation.main+xml", DocumentType.PPTX, "ppt/presentation.xml"))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import itertools
 import zipfile
 from collections.abc import Iterator
 from dataclasses import replace
@@ -52,11 +53,57 @@ def extract_docx(data: bytes, limits: ExtractLimits) -> Extracted:
     document = Document(io.BytesIO(data))
     collector = Collector(limits)
     collector.begin()
-    for block in document.iter_inner_content():
-        text = "\n".join(readable_rows(_docx_rows(block))) if isinstance(block, Table) else block.text
+    # Headers first (reference numbers, dates and the issuing office live there), then the body, then the
+    # footers and the footnotes: all of it is text someone may search for.
+    texts = itertools.chain(_margins(document, "header"), _body(document, Table),
+                            _margins(document, "footer"), _footnotes(document))
+    for text in texts:
         if not collector.add(text):
             break
     return replace(collector.result(1), title=own_title(document.core_properties.title))
+
+
+def _body(document: Any, table_type: type) -> Iterator[str]:
+    for block in document.iter_inner_content():
+        yield "\n".join(readable_rows(_docx_rows(block))) if isinstance(block, table_type) else block.text
+
+
+def _margins(document: Any, kind: str) -> Iterator[str]:
+    """Each distinct header (or footer) text of the document's sections: first-page, even and default ones;
+    a section that repeats its predecessor's (linked) adds nothing."""
+    seen: set[str] = set()
+    for section in document.sections:
+        for variant in (f"first_page_{kind}", f"even_page_{kind}", kind):
+            part = getattr(section, variant)
+            if part.is_linked_to_previous:
+                continue
+            text = "\n".join(p.text for p in part.paragraphs if p.text.strip())
+            tables = "\n".join("\n".join(readable_rows(_docx_rows(t))) for t in part.tables)
+            for piece in (text, tables):
+                if piece.strip() and piece not in seen:
+                    seen.add(piece)
+                    yield piece
+
+
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+_FOOTNOTES = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/footnotes"
+
+
+def _footnotes(document: Any) -> Iterator[str]:
+    """The footnotes' text (python-docx does not read them): the footnotes part's notes, separators skipped."""
+    from lxml import etree
+
+    for rel in document.part.rels.values():
+        if rel.reltype != _FOOTNOTES or rel.is_external:
+            continue
+        root = etree.fromstring(rel.target_part.blob, parser=etree.XMLParser(resolve_entities=False, no_network=True))
+        for note in root.iter(f"{_W}footnote"):
+            if note.get(f"{_W}type") in ("separator", "continuationSeparator", "continuationNotice"):
+                continue
+            paragraphs = ["".join(t.text or "" for t in p.iter(f"{_W}t")) for p in note.iter(f"{_W}p")]
+            text = "\n".join(p for p in paragraphs if p.strip())
+            if text:
+                yield text
 
 
 def _docx_rows(table: Any) -> Iterator[list[str]]:

@@ -80,7 +80,9 @@ _OOXML = "application/vnd.openxmlformats-officedocument."
 ACCEPTED_TYPES: tuple[AcceptedType, ...] = (
     AcceptedType(DocumentType.PDF, "PDF", "application/pdf", (".pdf",), "pdf", _DOC, ("application/x-pdf",)),
     AcceptedType(DocumentType.DOCX, "Word document (DOCX)", _OOXML + "wordprocessingml.document", (".docx",), "docx"),
-    AcceptedType(DocumentType.XLSX, "Excel workbook (XLSX)", _OOXML + "spreadsheetml.sheet", (".xlsx",), "xlsx"),
+    # .xlsm is a workbook with macros: read as one (its text and values), the macros are never run or read.
+    AcceptedType(DocumentType.XLSX, "Excel workbook (XLSX, XLSM)", _OOXML + "spreadsheetml.sheet", (".xlsx", ".xlsm"),
+                 "xlsx", _DOC, ("application/vnd.ms-excel.sheet.macroenabled.12",)),
     AcceptedType(DocumentType.PPTX, "PowerPoint presentation (PPTX)", _OOXML + "presentationml.presentation",
                  (".pptx",), "pptx"),
     AcceptedType(DocumentType.HTML, "HTML", "text/html", (".html", ".htm"), "text", _DOC, ("application/xhtml+xml",)),
