@@ -24,8 +24,9 @@ class SearchRequest(BaseModel):
 
     query: Query
     limit: int = Field(default_factory=_default_limit, ge=1, le=100)
-    method: Method = Field("hybrid", description="`hybrid` (vectors and full text, fused: the best on our "
-                                                 "evaluation), `dense` (vectors alone) or `lexical` (full text alone)")
+    method: Method = Field("hybrid", description="`hybrid` (vectors and full text, fused: the best overall on "
+                                                 "our evaluation, docs/knowledge.md), `dense` (vectors alone) or "
+                                                 "`lexical` (full text alone, no embedding call)")
 
 
 class SearchHitOut(BaseModel):
