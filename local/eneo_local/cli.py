@@ -5,7 +5,8 @@ WebSocket API's port: ENEO_PORT + 1), ENEO_LAMBDA_PORT (the Lambda Invoke API's:
 ENEO_ADMIN_EMAIL, ENEO_ADMIN_PASSWORD (first run), JWT_SECRET, SUPER_API_KEY, LOG_LEVEL,
 ENEO_MAX_CONCURRENCY (10 instances per function), ENEO_TEMPLATE, ENEO_QUEUE_VISIBILITY_SECONDS (5: how soon a
 failed SQS message is retried), ENEO_SQS_CONCURRENCY (2 pollers per SQS event source), ENEO_SCHEDULES (on;
-off: the template's EventBridge schedules do not run); DATABASE_URL
+off: the template's EventBridge schedules do not run), ENEO_EVENT_SOURCES (on; off: nothing
+reads the template's SQS queues, a test delivers their messages); DATABASE_URL
 (+ _MIGRATION_URL), REDIS_URL, S3_ENDPOINT_URL (SQS_ENDPOINT_URL) to use external services instead of the
 embedded ones.
 

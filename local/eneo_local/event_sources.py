@@ -124,6 +124,12 @@ def _message_attribute(value: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def event_sources_enabled() -> bool:
+    """ENEO_EVENT_SOURCES=off: no poller reads the template's queues, so a test can take each message and
+    deliver it itself (the Lambda conformance tier hands them to `sam local invoke`)."""
+    return os.environ.get("ENEO_EVENT_SOURCES", "on").strip().lower() not in ("off", "0", "false", "no")
+
+
 def sqs_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
     """One entry of an SQS event's Records, as Lambda builds it from a received message."""
     record: dict[str, Any] = {

@@ -29,7 +29,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from eneo_local import local_model
 from eneo_local.bootstrap import AdminLogin, ensure_admin, register_local_model, resume_answers, resume_ingestion
-from eneo_local.event_sources import EventSources, Queue, apply_bucket_notifications, ensure_queues
+from eneo_local.event_sources import (
+    EventSources,
+    Queue,
+    apply_bucket_notifications,
+    ensure_queues,
+    event_sources_enabled,
+)
 from eneo_local.gateway import Gateway, GatewayServer
 from eneo_local.lambda_api import AsyncInvoker, LambdaApi
 from eneo_local.local_model import LocalModelServer
@@ -166,7 +172,7 @@ class LocalStack:
             self._on_stop("websocket invokes", self.ws_gateway.close)
             await self.ws_server.start(self.ws_gateway, **SERVER_OPTIONS)
             self._on_stop("websocket api", self.ws_server.stop)
-        if template.sqs_event_sources:
+        if template.sqs_event_sources and event_sources_enabled():
             self.event_sources = EventSources(template, self.functions, endpoints.sqs_url, self.queues,
                                               asyncio.get_running_loop())
             self.event_sources.start()

@@ -27,6 +27,7 @@ from eneo_local.event_sources import (
     Queue,
     apply_bucket_notifications,
     ensure_queues,
+    event_sources_enabled,
     failed_message_ids,
 )
 from eneo_local.s3_mirror import MIRROR_ID, ObjectStore, S3Mirror, aws_clients, ensure_bucket
@@ -338,3 +339,13 @@ async def test_bucket_notification_reaches_the_queue_and_the_mirror_still_works(
 def test_which_messages_stay(status: Any, result: Any, report: bool, failed: set[str]) -> None:
     """Lambda's rules for what a batch's outcome leaves in the queue."""
     assert failed_message_ids(Invocation(status, result=result), ["a", "b"], report) == failed
+
+
+@pytest.mark.parametrize(("value", "on"), [(None, True), ("on", True), ("off", False), ("0", False)])
+def test_eneo_event_sources_off_disables_the_queue_pollers(monkeypatch: pytest.MonkeyPatch, value: str | None,
+                                                           on: bool) -> None:
+    if value is None:
+        monkeypatch.delenv("ENEO_EVENT_SOURCES", raising=False)
+    else:
+        monkeypatch.setenv("ENEO_EVENT_SOURCES", value)
+    assert event_sources_enabled() is on
