@@ -74,4 +74,29 @@ describe('followDocuments', () => {
 		await wait(30);
 		expect(polls).toBe(after); // closed: no more polling
 	});
+
+	it('waits retry_after when Redis or Postgres is down, then subscribes again on the same connection from the last event', async () => {
+		const sockets: FakeSocket[] = [];
+		const seen: string[] = [];
+		const follower = followDocuments({
+			websocketUrl: 'ws://x/live', token: () => 'tok', pollMs: 10,
+			socket: (url) => { const s = new FakeSocket(url); sockets.push(s); return s as unknown as WebSocket; },
+			onStatus: (e) => seen.push(`${e.id}:${e.status}`),
+			poll: async () => undefined
+		});
+		const socket = sockets[0];
+		socket.onopen?.();
+		socket.frame({ type: 'subscribed', stream: 'events', last_id: '5-0' });
+		socket.frame({ type: 'info_blob.status', id: '6-0', data: status('a', 'processing') });
+		socket.frame({ type: 'error', code: 'database_unavailable', message: 'down', retry_after: 0.3, stream: 'events' });
+		await wait(150);
+		expect(socket.sent.length).toBe(1); // still waiting
+		await wait(250);
+		expect(sockets.length).toBe(1); // the same connection, not counted as a failure
+		expect(socket.sent.at(-1)).toEqual({ action: 'subscribe_events', last_id: '6-0' });
+		socket.frame({ type: 'subscribed', stream: 'events', last_id: '6-0' });
+		socket.frame({ type: 'info_blob.status', id: '7-0', data: status('a', 'ready') });
+		expect(seen).toEqual(['a:processing', 'a:ready']);
+		follower.close();
+	});
 });

@@ -3,6 +3,7 @@
  * over HTTP when no socket can be had. Each (re)subscription also polls once: events written before it
  * (between a page load and its subscription) are not replayed, and HTTP is always the truth. */
 import type { Doc } from './knowledge';
+import { retryDelayMs, UNAVAILABLE_CODES } from './stream';
 
 export type StatusEvent = Pick<Doc, 'id' | 'group_id' | 'title' | 'status' | 'error_code' | 'error_message' | 'chunks_total' | 'chunks_embedded'>;
 
@@ -40,6 +41,7 @@ export function followDocuments(options: FollowDocumentsOptions): { close: () =>
 		const token = options.token();
 		if (closed || !token) return;
 		let progressed = false;
+		let retryTimer: ReturnType<typeof setTimeout> | null = null;
 		try {
 			socket = open(`${options.websocketUrl}?token=${encodeURIComponent(token)}`);
 		} catch {
@@ -52,7 +54,7 @@ export function followDocuments(options: FollowDocumentsOptions): { close: () =>
 		const subscribe = () => ws.send(JSON.stringify(lastId ? { action: 'subscribe_events', last_id: lastId } : { action: 'subscribe_events' }));
 		ws.onopen = subscribe;
 		ws.onmessage = (message) => {
-			let frame: { type?: string; id?: string; last_id?: string; data?: StatusEvent; message?: string };
+			let frame: { type?: string; id?: string; last_id?: string; data?: StatusEvent; message?: string; code?: string; retry_after?: number };
 			try {
 				frame = JSON.parse(String(message.data));
 			} catch {
@@ -74,11 +76,21 @@ export function followDocuments(options: FollowDocumentsOptions): { close: () =>
 			} else if (frame.type === 'info_blob.status' && frame.data) {
 				if (frame.id) lastId = frame.id;
 				options.onStatus(frame.data);
+			} else if (frame.type === 'error' && !frame.id && UNAVAILABLE_CODES.has(frame.code ?? '')) {
+				// Redis or Postgres is down for a moment: keep the connection, subscribe again after the wait
+				// (from the last event seen; the subscription's poll reads what happened meanwhile).
+				progressed = true;
+				if (retryTimer) clearTimeout(retryTimer);
+				retryTimer = setTimeout(() => {
+					retryTimer = null;
+					if (!closed && socket === ws) subscribe();
+				}, retryDelayMs(frame.retry_after));
 			} else if (frame.type === 'error' && !frame.id) {
 				ws.close(); // refused (too many subscriptions, credential changed): counts as a failed connection
 			}
 		};
 		ws.onclose = () => {
+			if (retryTimer) clearTimeout(retryTimer);
 			if (closed || socket !== ws) return;
 			socket = null;
 			if (!progressed) failures++;

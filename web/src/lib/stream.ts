@@ -16,6 +16,7 @@ export interface Entry {
 	partial?: boolean;
 	usage?: unknown;
 	last_id?: string;
+	retry_after?: number;
 }
 
 export type Outcome =
@@ -125,6 +126,15 @@ export interface FollowOptions {
 }
 
 const SESSION_CODES = new Set(['user_deactivated', 'tenant_suspended', 'api_key_revoked', 'api_key_expired', 'token_revoked']);
+/** Redis or Postgres is down for a moment: the server says how long to wait before subscribing again. */
+export const UNAVAILABLE_CODES = new Set(['redis_unavailable', 'database_unavailable']);
+
+/** Seconds to wait that a refusal or a 503 asked for: its `retry_after` (or Retry-After), else 5, at most 60. */
+export function retryDelayMs(seconds: unknown): number {
+	const value = typeof seconds === 'string' ? Number(seconds) : seconds;
+	const s = typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : 5;
+	return Math.min(s, 60) * 1000;
+}
 
 /** Follow an answer to its end; resolves with the reassembled answer. */
 export async function followAnswer(options: FollowOptions): Promise<Reassembly> {
@@ -164,9 +174,11 @@ function followSocket(state: Reassembly, options: FollowOptions): Promise<boolea
 		}
 		let progressed = false;
 		let settled = false;
+		let retryTimer: ReturnType<typeof setTimeout> | null = null;
 		const end = () => {
 			if (settled) return;
 			settled = true;
+			if (retryTimer) clearTimeout(retryTimer);
 			unsubscribe?.();
 			options.signal?.removeEventListener('abort', abort);
 			try {
@@ -207,6 +219,18 @@ function followSocket(state: Reassembly, options: FollowOptions): Promise<boolea
 			}
 			if (frame.type === 'resubscribe') {
 				subscribe(frame.last_id ?? state.lastId);
+				return;
+			}
+			if (frame.type === 'error' && !frame.id && UNAVAILABLE_CODES.has(frame.code ?? '')) {
+				// Redis or Postgres is down for a moment: the connection stays; subscribe again after the wait.
+				options.onConnection?.('reconnecting');
+				if (retryTimer) clearTimeout(retryTimer);
+				retryTimer = setTimeout(() => {
+					retryTimer = null;
+					if (settled) return;
+					subscribe(state.lastId);
+					options.onConnection?.('open');
+				}, retryDelayMs(frame.retry_after));
 				return;
 			}
 			if (frame.type === 'error' && !frame.id) {
@@ -270,6 +294,11 @@ async function followSse(state: Reassembly, options: FollowOptions): Promise<voi
 		if (response.status === 401) {
 			options.onSessionEnd?.();
 			return;
+		}
+		if (response.status === 503) {
+			// Redis or Postgres is down: wait as long as asked, for as long as it takes (nothing is lost).
+			await sleep(retryDelayMs(response.headers.get('Retry-After')), options.signal);
+			continue;
 		}
 		if (!response.ok) {
 			if (++failures > 20) return;
