@@ -102,6 +102,40 @@ async def test_member_must_exist_in_the_tenant_and_not_twice(client: httpx.Async
     assert {d["field"] for d in r.json()["details"]} == {"user_id", "role"}
 
 
+async def test_a_space_admin_adds_a_colleague_by_e_mail_and_learns_nothing_of_other_tenants(
+        client: httpx.AsyncClient, make_user) -> None:
+    tenant_admin = await make_user()
+    space_admin = await make_user(Org(tenant_admin.tenant_id, ""), UserRole.user)  # not a tenant admin
+    colleague = await make_user(Org(tenant_admin.tenant_id, ""), UserRole.user)
+    stranger = await make_user()  # another tenant
+    space = await shared_space(client, space_admin)
+    url = f"/api/v1/spaces/{space}/members/"
+    # they cannot list the tenant's users, so the address is how they name a colleague (any letter case)
+    assert (await client.get("/api/v1/users/", headers=space_admin.headers)).status_code == 403
+    r = await client.post(url, json={"email": f"  {colleague.email.upper()} ", "role": "editor"},
+                          headers=space_admin.headers)
+    assert r.status_code == 201, r.text
+    assert {(m["email"], m["role"]) for m in r.json()["members"]} >= {(colleague.email, "editor")}
+    # another tenant's address and an unknown one answer exactly the same, and nobody is added
+    other = await client.post(url, json={"email": stranger.email, "role": "viewer"}, headers=space_admin.headers)
+    unknown = await client.post(url, json={"email": "nobody-here@example.org", "role": "viewer"},
+                                headers=space_admin.headers)
+    assert other.status_code == unknown.status_code == 404
+    assert {k: v for k, v in other.json().items() if k != "request_id"} == \
+        {k: v for k, v in unknown.json().items() if k != "request_id"}
+    assert (await client.get(f"/api/v1/spaces/{space}/", headers=stranger.headers)).status_code == 404
+    r = await client.post(url, json={"email": colleague.email, "role": "viewer"}, headers=space_admin.headers)
+    assert (r.status_code, r.json()["code"]) == (409, "already_member")
+    # exactly one of user_id and email, and an address that is one
+    for body in ({"role": "viewer"}, {"email": colleague.email, "user_id": str(colleague.id), "role": "viewer"}):
+        r = await client.post(url, json=body, headers=space_admin.headers)
+        assert (r.status_code, r.json()["code"]) == (422, "validation_error"), body
+    r = await client.post(url, json={"email": "not-an-address", "role": "viewer"}, headers=space_admin.headers)
+    assert r.status_code == 422 and [d["field"] for d in r.json()["details"]] == ["email"]
+    members = (await client.get(f"/api/v1/spaces/{space}/", headers=space_admin.headers)).json()["members"]
+    assert sorted(m["email"] for m in members) == sorted([space_admin.email, colleague.email])
+
+
 async def test_deleting_a_space_removes_it_for_everyone(client: httpx.AsyncClient, make_user) -> None:
     admin = await make_user()
     member = await make_user(Org(admin.tenant_id, ""), UserRole.user)

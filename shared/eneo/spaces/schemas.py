@@ -1,7 +1,7 @@
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from eneo.core.text import Name, Text
 from eneo.spaces.models import SpaceRole
@@ -20,9 +20,19 @@ class SpaceUpdate(BaseModel):
 
 
 class MemberAdd(BaseModel):
+    """Who to add: a user of the caller's tenant by id, or by e-mail (a space admin who is not a tenant admin
+    cannot list the tenant's users, but knows a colleague's address)."""
+
     model_config = ConfigDict(extra="forbid")
-    user_id: uuid.UUID
+    user_id: uuid.UUID | None = None
+    email: EmailStr | None = Field(None, max_length=320)
     role: SpaceRole
+
+    @model_validator(mode="after")
+    def _one_way_to_name_the_user(self) -> "MemberAdd":
+        if (self.user_id is None) == (self.email is None):
+            raise ValueError("give either user_id or email, not both")
+        return self
 
 
 class MemberUpdate(BaseModel):

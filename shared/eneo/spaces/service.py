@@ -143,7 +143,9 @@ async def _ensure_another_admin(uow: UnitOfWork, space_id: uuid.UUID, leaving: u
 
 async def add_member(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, data: MemberAdd) -> SpaceDetail:
     await _shared_space_for_members(uow, p, space_id)
-    user = await uow.session.scalar(select(User).where(User.id == data.user_id, User.tenant_id == p.tenant_id))
+    # Only the caller's tenant is searched: an e-mail of another tenant's user is "not found" like an unknown one.
+    who = User.id == data.user_id if data.user_id is not None else User.email == str(data.email).strip().lower()
+    user = await uow.session.scalar(select(User).where(who, User.tenant_id == p.tenant_id))
     if user is None:
         raise NotFound("User")
     if user.state == UserState.deactivated:

@@ -224,7 +224,8 @@ def test_an_admin_adds_a_provider_tests_it_and_sets_models(screen_factory: Any, 
         screen.shot("admin-models")
 
 
-def test_a_space_admin_adds_a_viewer_who_sees_no_edit_controls(screen_factory: Any, tenant: Any) -> None:
+def test_a_space_admin_adds_a_viewer_who_sees_no_edit_controls(screen_factory: Any, tenant: Any, http: httpx.Client,
+                                                               stack: Stack) -> None:
     admin, user = tenant
     screen = screen_factory(lang="sv-SE")
     page = screen.page
@@ -261,6 +262,29 @@ def test_a_space_admin_adds_a_viewer_who_sees_no_edit_controls(screen_factory: A
         viewer.page.get_by_role("heading", name=text(viewer, "Delade utrymmen", "Shared spaces")).wait_for()
         viewer.axe("spaces")
         viewer.shot("spaces")
+
+    # Made a space admin, the user (not a tenant admin, so no list of users) adds a colleague by e-mail; an
+    # address of another organisation is refused exactly as an unknown one.
+    r = http.patch(f"/api/v1{space_path}/members/{user.id}/", json={"role": "admin"}, headers=admin.headers)
+    assert r.status_code == 200, r.text
+    colleague = http.post("/api/v1/users/", headers=admin.headers, json={
+        "email": f"kollega-{uuid.uuid4().hex[:8]}@kommun.se", "name": "Kollega", "password": PASSWORD}).json()
+    _, outsider = new_tenant(http, {"X-API-Key": stack.super_api_key})
+    other = screen_factory(lang="en-GB", scheme="dark")
+    sign_in(other, user.email, path=space_path)
+    email_field = other.page.get_by_label("Colleague's e-mail address")
+    for address in (outsider.email, "nobody@kommun.se"):
+        email_field.fill(address)
+        other.page.get_by_role("button", name="Add", exact=True).click()
+        other.page.get_by_test_id("error").filter(
+            has_text="Nobody in your organisation has that e-mail address.").wait_for()
+    email_field.fill(colleague["email"].upper())
+    other.page.get_by_role("button", name="Add", exact=True).click()
+    other.page.get_by_text("The member is added.").wait_for()
+    assert other.page.get_by_label("Role of Kollega").input_value() == "viewer"
+    assert outsider.email not in other.page.content()
+    other.axe("space (space admin, by e-mail)")
+    other.shot("space-admin-by-email")
 
     # The admin removes the member (confirmed).
     screen.goto(space_path)

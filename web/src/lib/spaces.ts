@@ -33,6 +33,9 @@ export const spaces = {
 	remove: (id: string) => request<void>('DELETE', `/api/v1/spaces/${id}/`),
 	addMember: (id: string, userId: string, role: SpaceRole) =>
 		request<SpaceDetail>('POST', `/api/v1/spaces/${id}/members/`, { user_id: userId, role }),
+	/** By e-mail, for a space admin who cannot list users: only the caller's organisation is searched. */
+	addMemberByEmail: (id: string, email: string, role: SpaceRole) =>
+		request<SpaceDetail>('POST', `/api/v1/spaces/${id}/members/`, { email, role }),
 	setRole: (id: string, userId: string, role: SpaceRole) =>
 		request<SpaceDetail>('PATCH', `/api/v1/spaces/${id}/members/${userId}/`, { role }),
 	removeMember: (id: string, userId: string) => request<void>('DELETE', `/api/v1/spaces/${id}/members/${userId}/`),
