@@ -406,3 +406,65 @@ def streamed(function_apps: Any) -> Any:
 
     function_apps["SessionsFunction"].dependency_overrides[get_invoker] = lambda: invoke
     yield tasks
+
+
+async def test_an_editor_tries_a_draft_and_nothing_saved_changes(client: httpx.AsyncClient, chat: Chat,
+                                                                 fake: FakeLLMServer,
+                                                                 streamed: list[asyncio.Task[bool]]) -> None:
+    """The editor's test pane: a question asked with unsaved settings is answered with them (inline and
+    streamed), the next one without a draft by the assistant as saved, and the saved assistant is untouched."""
+    unlinked = await add_collection(chat.admin.tenant_id, chat.space, "Town hall", {PERMITS: [(PERMIT_TIME, 2)]})
+    draft = {"system_prompt": "Svara alltid på engelska.", "model_kwargs": {"temperature": 0.3, "max_tokens": 50},
+             "groups": [str(unlinked.id)]}
+    asked = await _json(await client.post(chat.sessions, headers=chat.admin.headers, json={
+        "question": "How long does a building permit take?", "draft": draft}), 201)
+    sent = fake.requests[-1].body
+    assert system_of(fake).startswith("Svara alltid på engelska.") and PERMIT_TIME in system_of(fake)
+    assert (sent["temperature"], sent["max_completion_tokens"]) == (0.3, 50)
+    assert asked["question"]["draft"] is True
+    assert asked["question"]["references"][0]["id"] == str(unlinked.blobs[PERMITS])
+
+    # streamed, as the test pane asks: `complete` reads the draft from the question
+    fake.reset()
+    asked = await _json(await client.post(f"{chat.sessions}{asked['session_id']}/", headers=chat.admin.headers,
+                                          json={"question": "And can it be extended?", "stream": True,
+                                                "draft": {"system_prompt": "Svara med en mening."}}), 202)
+    await asyncio.gather(*streamed)
+    assert system_of(fake) == "Svara med en mening."  # groups left out: as saved (none)
+    assert fake.requests[-1].body["max_completion_tokens"] == 100  # model settings left out: as saved
+
+    # without a draft, the assistant as saved; nothing of the drafts was saved
+    plain = await _json(await client.post(chat.sessions, headers=chat.admin.headers,
+                                          json={"question": "How long does a building permit take?"}), 201)
+    assert system_of(fake) == "Du svarar kort." and plain["question"]["draft"] is False
+    saved = await _json(await client.get(f"/api/v1/assistants/{chat.assistant}/", headers=chat.admin.headers), 200)
+    assert (saved["system_prompt"], saved["prompt_version"], saved["groups"]) == ("Du svarar kort.", 1, [])
+    assert saved["model_kwargs"] == {"temperature": None, "top_p": None, "max_tokens": 100}
+
+
+async def test_a_draft_is_for_editors_and_checked_like_an_update(client: httpx.AsyncClient, chat: Chat, make_user,
+                                                                 fake: FakeLLMServer) -> None:
+    # a viewer (who may ask the published assistant) may not try settings on it; nothing is asked
+    r = await client.post(chat.sessions, headers=chat.viewer.headers,
+                          json={"question": "Hej", "draft": {"system_prompt": "Avslöja allt."}})
+    assert (r.status_code, r.json()["code"]) == (403, "space_role_required"), r.text
+    assert fake.requests == []
+    assert (await client.get(chat.sessions, headers=chat.viewer.headers)).json()["items"] == []
+    # another tenant's user: the assistant does not exist for them
+    stranger = await make_user()
+    r = await client.post(chat.sessions, headers=stranger.headers, json={"question": "Hej", "draft": {}})
+    assert r.status_code == 404
+    other = await _json(await client.post("/api/v1/spaces/", json={"name": "Other"}, headers=chat.admin.headers), 201)
+    theirs = await add_collection(chat.admin.tenant_id, other["id"], "Elsewhere", {PARKING: [(PARKING_TEXT, None)]})
+    for draft, named, code in (
+            ({"groups": [str(theirs.id)]}, "draft.groups", "group_not_in_space"),
+            ({"groups": [str(uuid.uuid4())]}, "draft.groups", "validation_error"),
+            ({"completion_model_id": str(uuid.uuid4())}, "draft.completion_model_id", "validation_error"),
+            ({"model_kwargs": {"max_tokens": 10**6}}, "draft.model_kwargs.max_tokens", "validation_error"),
+            ({"model_kwargs": {"temperature": 3}}, "draft.model_kwargs.temperature", "validation_error"),
+            ({"prompt": "x"}, "draft.prompt", "validation_error")):
+        r = await client.post(chat.sessions, headers=chat.admin.headers, json={"question": "Hej", "draft": draft})
+        assert (r.status_code, r.json()["code"]) == (422, code), (draft, r.text)
+        assert r.json()["details"][0]["field"] == named, (draft, r.text)
+    assert fake.requests == []
+    assert (await client.get(chat.sessions, headers=chat.admin.headers)).json()["items"] == []

@@ -28,6 +28,7 @@ from eneo.answers.context import Prompt, Source, Turn, build_prompt
 from eneo.answers.knowledge import RetrievalFailed, assistant_group_ids, find_sources
 from eneo.answers.stream import AnswerStream
 from eneo.assistants.models import Assistant
+from eneo.assistants.service import as_drafted
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import AppError, NotFound
 from eneo.core.health import unavailable
@@ -109,6 +110,8 @@ async def _claim(tenant_id: uuid.UUID, question_id: uuid.UUID, settings: Setting
         assistant = await uow.session.get(Assistant, question.assistant_id)
         if assistant is None or question.completion_model_id is None:
             return Failure("model_unavailable", "The assistant or its model was removed before the answer started")
+        if question.draft is not None:  # an editor trying unsaved settings: applied to a copy, nothing saved
+            assistant = as_drafted(assistant, question.draft)
         try:
             target = await chat_target(uow, question.completion_model_id)
         except NotFound:
@@ -129,7 +132,10 @@ async def _claim(tenant_id: uuid.UUID, question_id: uuid.UUID, settings: Setting
             chat_request(target, assistant, [], question.question, settings)  # fails now, before any search
         except AppError as exc:
             return Failure(exc.code, exc.message)
-        groups = await assistant_group_ids(uow, assistant.id)
+        if question.draft is not None and "groups" in question.draft:
+            groups = [uuid.UUID(g) for g in question.draft["groups"]]
+        else:
+            groups = await assistant_group_ids(uow, assistant.id)
         return Work(question.id, question.session_id, question.user_id, target, assistant, history,
                     question.question, groups)
 

@@ -47,6 +47,17 @@ class AssistantUpdate(BaseModel):
                                            description="Replaces the collections as a whole; [] removes them")
 
 
+class AssistantDraft(BaseModel):
+    """Unsaved editor settings to ask an assistant with (its editor's test pane): each field left out is as
+    saved. Only the assistant's editors may ask with one, and it changes nothing saved."""
+
+    model_config = ConfigDict(extra="forbid")
+    system_prompt: Text | None = Field(None, max_length=SYSTEM_PROMPT_MAX)
+    completion_model_id: uuid.UUID | None = None
+    model_kwargs: ModelKwargs | None = None
+    groups: list[uuid.UUID] | None = Field(None, max_length=GROUPS_MAX)
+
+
 class GroupRef(BaseModel):
     id: uuid.UUID
     name: str

@@ -15,6 +15,7 @@ from eneo.api_keys.models import KeyScope
 from eneo.assistants.models import Assistant, AssistantGroup, AssistantPrompt
 from eneo.assistants.schemas import (
     AssistantCreate,
+    AssistantDraft,
     AssistantOut,
     AssistantUpdate,
     GroupRef,
@@ -93,6 +94,47 @@ async def usable_assistant(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUI
         raise Forbidden("This API key is restricted to another assistant", code="api_key_scope")
     assistant, _ = await _visible(uow, p, assistant_id)
     return assistant
+
+
+async def draft_assistant(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUID, draft: AssistantDraft
+                          ) -> tuple[Assistant, uuid.UUID, dict[str, Any]]:
+    """The assistant, the model a question to `draft` is answered by, and the draft as a question keeps it
+    (only the fields it sets: `system_prompt`, `model_kwargs`, `groups`). Checked as an update would be,
+    errors naming `draft.<field>`; only the assistant's editors may try a draft (403 `space_role_required`)."""
+    assistant = await usable_assistant(uow, p, assistant_id)
+    _, role = await _visible(uow, p, assistant_id)
+    require(role, SpaceAction.edit_content)
+    try:
+        if draft.completion_model_id is not None:
+            model = await _model(uow, draft.completion_model_id)
+        else:
+            model = await uow.session.get_one(CompletionModel, assistant.completion_model_id)
+        kept: dict[str, Any] = {}
+        if draft.model_kwargs is not None:
+            _check_kwargs(draft.model_kwargs, model)
+            kept["model_kwargs"] = draft.model_kwargs.model_dump(exclude_none=True)
+        else:
+            _check_kwargs(ModelKwargs(**assistant.model_kwargs), model)
+        if draft.groups is not None:
+            kept["groups"] = [str(g) for g in await _check_groups(uow, p, assistant.space_id, draft.groups)]
+    except ValidationFailed as exc:
+        for detail in exc.details:
+            detail["field"] = f"draft.{detail['field']}"
+        exc.message = exc.message.replace("Invalid request: ", "Invalid request: draft.", 1)
+        raise
+    if draft.system_prompt is not None:
+        kept["system_prompt"] = draft.system_prompt
+    return assistant, model.id, kept
+
+
+def as_drafted(assistant: Assistant, draft: dict[str, Any]) -> Assistant:
+    """A copy of the assistant with a question's draft applied, never added to a session (nothing saved)."""
+    return Assistant(id=assistant.id, tenant_id=assistant.tenant_id, space_id=assistant.space_id,
+                     name=assistant.name, description=assistant.description,
+                     system_prompt=draft.get("system_prompt", assistant.system_prompt),
+                     prompt_version=assistant.prompt_version, completion_model_id=assistant.completion_model_id,
+                     model_kwargs=draft.get("model_kwargs", assistant.model_kwargs), published=assistant.published,
+                     created_by=assistant.created_by)
 
 
 async def _model(uow: UnitOfWork, model_id: uuid.UUID | None) -> CompletionModel:

@@ -72,6 +72,9 @@ class Question(Entity, Base):
     completed_at: Mapped[datetime | None] = mapped_column()
     # The chunks the answer was given (document id, title, chunk, score), as sent in `first_chunk`.
     references: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list, server_default=text("'[]'::jsonb"))
+    # Asked with an editor's unsaved settings (eneo.assistants.service.draft_assistant): the ones it set, applied
+    # to the saved assistant when the answer is made; None for a question to the assistant as saved.
+    draft: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
     @property
     def partial(self) -> bool:

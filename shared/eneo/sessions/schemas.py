@@ -4,6 +4,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from eneo.assistants.schemas import AssistantDraft
 from eneo.core.text import Text
 from eneo.sessions.models import QuestionStatus
 
@@ -14,6 +15,8 @@ class Ask(BaseModel):
     model_config = ConfigDict(extra="forbid")
     question: Text = Field(min_length=1)
     stream: bool = False
+    draft: AssistantDraft | None = Field(None, description="Answer as these unsaved settings would (the "
+                                         "assistant's editors only; its test pane); what is left out is as saved")
 
 
 class ErrorInfo(BaseModel):
@@ -54,6 +57,7 @@ class QuestionOut(BaseModel):
     usage: UsageOut | None = None
     feedback: FeedbackOut | None = None
     references: list[ReferenceOut] = Field(default_factory=list, description="The sources it was answered from")
+    draft: bool = Field(False, description="Asked with an editor's unsaved settings (`draft`), not the saved ones")
     created_at: datetime
     completed_at: datetime | None = None
 

@@ -7,6 +7,7 @@ The caller must still be allowed to use the assistant (published, or editor+ in 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import delete, select, update
 
@@ -14,7 +15,7 @@ from eneo.answers import cancel
 from eneo.answers.recovery import FINAL, abandon_if_lost, answer_stream
 from eneo.answers.service import chat_request
 from eneo.answers.stream import stream_key
-from eneo.assistants.service import usable_assistant
+from eneo.assistants.service import as_drafted, draft_assistant, usable_assistant
 from eneo.auth.principal import Principal
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import AppError, Conflict, NotFound
@@ -51,7 +52,7 @@ def question_out(q: Question) -> QuestionOut:
         usage=(UsageOut(input_tokens=q.input_tokens, output_tokens=q.output_tokens)
                if q.input_tokens is not None and q.output_tokens is not None else None),
         feedback=FeedbackOut(value=q.feedback, text=q.feedback_text) if q.feedback in (1, -1) else None,
-        references=[ReferenceOut.model_validate(r) for r in q.references or []],
+        references=[ReferenceOut.model_validate(r) for r in q.references or []], draft=q.draft is not None,
     )
 
 
@@ -79,8 +80,13 @@ async def ask(uow: UnitOfWork, p: Principal, settings: Settings, assistant_id: u
     """Save the question (queued) in a new or existing session; the answer comes later."""
     if len(body.question) > settings.question_max_chars:
         raise QuestionTooLarge(f"The question is longer than the limit of {settings.question_max_chars} characters")
-    assistant = await usable_assistant(uow, p, assistant_id)
-    model_id = assistant.completion_model_id
+    draft: dict[str, Any] | None = None
+    if body.draft is not None:
+        saved, model_id, draft = await draft_assistant(uow, p, assistant_id, body.draft)
+        assistant = as_drafted(saved, draft)
+    else:
+        assistant = await usable_assistant(uow, p, assistant_id)
+        model_id = assistant.completion_model_id
     if model_id is None:
         fallback = await default_model(uow)
         model_id = fallback.id if fallback else None
@@ -104,7 +110,7 @@ async def ask(uow: UnitOfWork, p: Principal, settings: Settings, assistant_id: u
     await uow.session.flush()
     question = Question(tenant_id=p.tenant_id, session_id=session.id, user_id=p.user_id, assistant_id=assistant_id,
                         completion_model_id=model_id, model_name=target.model, question=body.question,
-                        status=QuestionStatus.queued)
+                        status=QuestionStatus.queued, draft=draft)
     uow.session.add(question)
     await uow.session.flush()
     return session, question

@@ -80,6 +80,24 @@ class Screen:
     def shot(self, name: str) -> None:
         self.page.screenshot(path=str(SCREENSHOTS / f"{name}-{self.lang}-{self.scheme}.png"), full_page=True)
 
+    def shots(self, name: str) -> None:
+        """The screen as it is now in Swedish and English, light and dark (axe on each), then as it was:
+        the language through the page's own switch, the theme through the emulated system setting."""
+        lang, scheme = self.lang, self.scheme
+        for self.lang in ("sv", "en"):
+            self._language(self.lang)
+            for self.scheme in ("light", "dark"):
+                self.page.emulate_media(color_scheme=self.scheme)
+                self.axe(name)
+                self.shot(name)
+        self.lang, self.scheme = lang, scheme
+        self._language(lang)
+        self.page.emulate_media(color_scheme=scheme)
+
+    def _language(self, lang: str) -> None:
+        self.page.locator("label.lang select").select_option(lang)
+        self.page.wait_for_function("lang => document.documentElement.lang === lang", arg=lang)
+
 
 @pytest.fixture
 def screen_factory(browser: Any, stack: Any) -> Iterator[Any]:

@@ -158,6 +158,24 @@ def test_upload_follow_search_and_an_assistant_that_cites(screen_factory: Any, o
     screen.shot("assistant-editor")
     dialog.get_by_role("button", name="Stäng").click()
 
+    # The test pane asks with the form as it is, unsaved changes included, and saves nothing.
+    page.get_by_label("Instruktioner (systemprompt)").fill("Svara på engelska, med källor.")
+    page.get_by_label("Längsta svar (token)").fill("120")
+    page.get_by_text("Du har osparade ändringar: testet använder dem").wait_for()
+    box.fill("Och gångbanorna?")
+    CONTENT.add("Och gångbanorna?")
+    box.press("Enter")
+    answer = page.get_by_test_id("answer").nth(1)
+    answer.and_(page.locator("[data-status=completed]")).wait_for(timeout=30_000)
+    sent = fake.requests[-1].body
+    assert sent["max_tokens"] == 120
+    assert str(sent["messages"][0]["content"]).startswith("Svara på engelska, med källor.")
+    screen.shots("assistant-editor-draft")
+    page.reload()
+    page.get_by_role("heading", name="Redigera Vinterhjälpen").wait_for()
+    assert page.get_by_label("Instruktioner (systemprompt)").input_value() == "Svara kort, med källor."
+    assert page.get_by_label("Längsta svar (token)").input_value() == "200"
+
 
 @pytest.mark.parametrize("lang,scheme", [("en-GB", "dark"), ("sv-SE", "light")])
 def test_a_viewer_sees_no_edit_controls(screen_factory: Any, org: Org, lang: str, scheme: str) -> None:

@@ -68,6 +68,13 @@ export interface InfoBlob {
 	group_id?: string;
 	status?: string;
 }
+/** An assistant's settings as its editor has them, saved or not (what `ask` answers a draft with). */
+export interface AssistantDraft {
+	system_prompt?: string;
+	completion_model_id?: string;
+	model_kwargs?: { temperature?: number | null; max_tokens?: number | null };
+	groups?: string[];
+}
 export interface AppConfig {
 	websocket_url: string;
 }
@@ -205,9 +212,11 @@ export const api = {
 		request<SessionDetail>('GET', `/api/v1/assistants/${assistant}/sessions/${session}/`),
 	deleteSession: (assistant: string, session: string) =>
 		request<void>('DELETE', `/api/v1/assistants/${assistant}/sessions/${session}/`),
-	ask(assistant: string, session: string | null, question: string, idempotencyKey: string) {
+	/** `draft`: the editor's unsaved settings to answer with (its test pane; editors only), nothing saved. */
+	ask(assistant: string, session: string | null, question: string, idempotencyKey: string, draft?: AssistantDraft) {
 		const path = `/api/v1/assistants/${assistant}/sessions/${session ? `${session}/` : ''}`;
-		return request<Asked>('POST', path, { question, stream: true }, { headers: { 'Idempotency-Key': idempotencyKey } });
+		const body = draft ? { question, stream: true, draft } : { question, stream: true };
+		return request<Asked>('POST', path, body, { headers: { 'Idempotency-Key': idempotencyKey } });
 	},
 	question: (id: string) => request<Question>('GET', `/api/v1/questions/${id}/`),
 	/** Stop generating: the stream then ends with `answer_cancelled`; 409 `question_finished` when it ended first. */
