@@ -188,6 +188,7 @@ CROSS_TENANT = [
     ("PATCH", "/api/v1/info-blobs/{blob}/", {"title": "stolen"}),
     ("DELETE", "/api/v1/info-blobs/{blob}/", None),
     ("POST", "/api/v1/info-blobs/{blob}/retry/", None),
+    ("GET", "/api/v1/info-blobs/{blob}/chunks/0/", None),
 ]
 
 

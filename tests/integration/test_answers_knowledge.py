@@ -468,3 +468,25 @@ async def test_a_draft_is_for_editors_and_checked_like_an_update(client: httpx.A
         assert r.json()["details"][0]["field"] == named, (draft, r.text)
     assert fake.requests == []
     assert (await client.get(chat.sessions, headers=chat.admin.headers)).json()["items"] == []
+
+
+async def test_a_citation_opens_its_passage_for_those_who_may_read_it(client: httpx.AsyncClient, chat: Chat,
+                                                                      town: Collection, make_user) -> None:
+    asked = await _json(await client.post(chat.sessions, headers=chat.viewer.headers,
+                                          json={"question": "How long does it take to get a building permit?"}), 201)
+    cited = asked["question"]["references"][0]
+    path = f"/api/v1/info-blobs/{cited['id']}/chunks/{cited['chunk_index']}/"
+    passage = await _json(await client.get(path, headers=chat.viewer.headers), 200)
+    assert passage == {"info_blob_id": cited["id"], "title": PERMITS, "filename": passage["filename"],
+                       "group_id": str(town.id), "space_id": chat.space, "chunk_index": 1, "page": 2,
+                       "text": PERMIT_TIME}
+    # someone of another tenant, or of the same one outside the space, learns nothing
+    stranger = await make_user()
+    colleague = await make_user(Org(chat.admin.tenant_id, ""), UserRole.user)
+    for who in (stranger, colleague):
+        r = await client.get(path, headers=who.headers)
+        assert (r.status_code, r.json()["message"]) == (404, "Document not found"), r.text
+    r = await client.get(f"/api/v1/info-blobs/{cited['id']}/chunks/99/", headers=chat.viewer.headers)
+    assert (r.status_code, r.json()["message"]) == (404, "Passage not found")
+    r = await client.get(f"/api/v1/info-blobs/{cited['id']}/chunks/-1/", headers=chat.viewer.headers)
+    assert r.status_code == 422 and r.json()["details"][0]["field"] == "chunk_index"

@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Request, Response, status
 from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 
@@ -21,6 +21,7 @@ from eneo.knowledge.schemas import (
     GroupUpdate,
     InfoBlobOut,
     InfoBlobUpdate,
+    PassageOut,
     UploadOut,
     UploadUrlOut,
     UploadUrlRequest,
@@ -142,6 +143,13 @@ async def get_chunks(ctx: CurrentUser, blob_id: uuid.UUID, page: Paging) -> Page
     time. Members of the document's space. Empty until ingestion has stored them."""
     items, cursor = await list_chunks(ctx.uow, ctx.principal, blob_id, limit=page.limit, cursor=page.cursor)
     return Page(items=items, next_cursor=cursor)
+
+
+@blobs.get("/{blob_id}/chunks/{chunk_index}/")
+async def get_passage(ctx: CurrentUser, blob_id: uuid.UUID, chunk_index: Annotated[int, Path(ge=0)]) -> PassageOut:
+    """One passage of a document, as an answer's reference names it (`id`, `chunk_index`): its text and
+    where the document is. Any member of the document's space."""
+    return await service.get_passage(ctx.uow, ctx.principal, blob_id, chunk_index)
 
 
 @blobs.patch("/{blob_id}/")

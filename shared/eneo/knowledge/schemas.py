@@ -52,6 +52,20 @@ class GroupOut(BaseModel):
     updated_at: datetime
 
 
+class PassageOut(BaseModel):
+    """One passage (chunk) of a document, as an answer's citation points at it (`id` and `chunk_index` of a
+    reference): its text, and where the document lives (its collection and space)."""
+
+    info_blob_id: uuid.UUID
+    title: str
+    filename: str
+    group_id: uuid.UUID
+    space_id: uuid.UUID
+    chunk_index: int
+    page: int | None
+    text: str
+
+
 class InfoBlobOut(BaseModel):
     id: uuid.UUID
     group_id: uuid.UUID

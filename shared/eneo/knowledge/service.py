@@ -50,6 +50,7 @@ from eneo.knowledge.schemas import (
     GroupUpdate,
     InfoBlobOut,
     InfoBlobUpdate,
+    PassageOut,
     PresignedUpload,
     UploadOut,
     UploadUrlOut,
@@ -286,6 +287,21 @@ async def get_blob(uow: UnitOfWork, p: Principal, blob_id: uuid.UUID, settings: 
     settings = settings or get_settings()
     return blob_out((await notice_arrived_uploads(uow, await expire_lost_uploads(uow, [blob], settings),
                                                   settings))[0])
+
+
+async def get_passage(uow: UnitOfWork, p: Principal, blob_id: uuid.UUID, chunk_index: int) -> PassageOut:
+    """The cited passage, for whoever may read the document (a member of its space); 404 otherwise, and for
+    a passage the document no longer has (it was ingested again and split differently)."""
+    blob = await _blob(uow, p, blob_id, SpaceAction.read)
+    chunk = await uow.session.scalar(select(Chunk).where(
+        Chunk.info_blob_id == blob.id, Chunk.chunk_index == chunk_index, Chunk.tenant_id == p.tenant_id))
+    if chunk is None:
+        raise NotFound("Passage")
+    space_id = await uow.session.scalar(select(Group.space_id).where(Group.id == blob.group_id,
+                                                                     Group.tenant_id == p.tenant_id))
+    assert space_id is not None, "_blob found the document through its group"
+    return PassageOut(info_blob_id=blob.id, title=blob.title, filename=blob.filename, group_id=blob.group_id,
+                      space_id=space_id, chunk_index=chunk.chunk_index, page=chunk.page, text=chunk.text)
 
 
 UPLOAD_GRACE = timedelta(minutes=5)  # a POST started just before its link expired may still be arriving

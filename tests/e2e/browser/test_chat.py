@@ -50,6 +50,8 @@ class Org:
     user: Actor
     assistant: str
     assistant_name: str
+    space: str
+    group: str
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +76,7 @@ def org(stack: Any, fake: FakeLLMServer) -> Org:
         r = http.post(f"/api/v1/spaces/{space}/applications/assistants/", headers=admin.headers, json={
             "name": name, "system_prompt": "Svara med källor.", "published": True, "groups": [group]})
         assert r.status_code == 201, r.text
-        return Org(admin, user, r.json()["id"], name)
+        return Org(admin, user, r.json()["id"], name, space, group)
 
 
 def sign_in(screen: Screen, email: str, password: str = PASSWORD) -> None:
@@ -157,8 +159,11 @@ def test_ask_streams_cites_and_rates(screen_factory: Any, org: Org) -> None:
     answer.locator("button.cite").first.click()
     dialog = page.get_by_test_id("citation-dialog")
     dialog.get_by_role("heading", name="Källa 1: vinter.txt").wait_for()
-    screen.axe("citation")
-    screen.shot("citation")
+    # the cited passage itself, read when opened, and a link to its document in its collection
+    assert "Gång- och cykelbanor plogas först" in dialog.get_by_test_id("passage-text").inner_text()
+    link = dialog.get_by_role("link", name="Visa dokumentet")
+    assert link.get_attribute("href") == f"/knowledge?space={org.space}&group={org.group}"
+    screen.shots("citation")
     dialog.get_by_role("button", name="Stäng").click()
     assert answer.get_by_test_id("source-chip").count() == 1
 

@@ -32,6 +32,17 @@ export interface Reference {
 	score: number;
 	n: number;
 }
+/** A cited passage's text and where its document is (GET /info-blobs/{id}/chunks/{n}/). */
+export interface Passage {
+	info_blob_id: string;
+	title: string;
+	filename: string;
+	group_id: string;
+	space_id: string;
+	chunk_index: number;
+	page: number | null;
+	text: string;
+}
 export type QuestionStatus = 'queued' | 'streaming' | 'completed' | 'failed' | 'cancelled';
 export interface Question {
 	id: string;
@@ -227,6 +238,7 @@ export const api = {
 			value,
 			text
 		}),
+	passage: (id: string, chunk: number) => request<Passage>('GET', `/api/v1/info-blobs/${id}/chunks/${chunk}/`),
 	infoBlob: (id: string) => request<InfoBlob>('GET', `/api/v1/info-blobs/${id}/`),
 	async config(): Promise<AppConfig> {
 		try {
