@@ -97,6 +97,8 @@ def test_upload_follow_search_and_an_assistant_that_cites(screen_factory: Any, o
         assert bar.get_attribute("value") == bar.get_attribute("max")
     for title in ("riktlinjer.pdf", "riktlinjer.docx", "sandning.txt"):
         wait_ready(screen, title)
+    # the collection's count in the side list follows, without a reload
+    page.locator("ul.groups li").filter(has_text="Vinter").get_by_text("3 av 3 dokument klara").wait_for()
     screen.axe("knowledge")
     screen.shot("knowledge")
 
