@@ -1,7 +1,7 @@
 """A question asked with an editor's unsaved assistant settings: `questions.draft`.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 
 The assistant editor's test pane asks with the form's settings (prompt, model settings, collections) before
 they are saved; the question keeps the ones it set, so the answer (made later by `complete`) uses them and
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0008"
-down_revision: str | None = "0007"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
