@@ -188,7 +188,7 @@ CROSS_TENANT = [
     ("PATCH", "/api/v1/info-blobs/{blob}/", {"title": "stolen"}),
     ("DELETE", "/api/v1/info-blobs/{blob}/", None),
     ("POST", "/api/v1/info-blobs/{blob}/retry/", None),
-    ("GET", "/api/v1/info-blobs/{blob}/chunks/0/", None),
+    ("GET", "/api/v1/info-blobs/{blob}/chunks/{chunk}/", None),
 ]
 
 
@@ -199,7 +199,7 @@ def test_tenant_b_cannot_touch_tenant_a(http: httpx.Client, sysadmin, tenant_a: 
     b_space = http.post("/api/v1/spaces/", json={"name": "B"}, headers=b_admin.headers).json()["id"]
     ids = {"space": tenant_a.space, "user": tenant_a.user.id, "key_id": tenant_a.key_id,
            "b_admin": b_admin.id, "b_space": b_space, "provider": tenant_a.provider, "model": tenant_a.model,
-           "assistant": tenant_a.assistant, "version": 1, "session": tenant_a.session,
+           "assistant": tenant_a.assistant, "version": 1, "chunk": 0, "session": tenant_a.session,
            "question": tenant_a.question, "embedding_model": tenant_a.embedding_model, "group": tenant_a.group,
            "blob": tenant_a.blob, "transcription_model": tenant_a.transcription_model}
     if body is FILE:
