@@ -40,6 +40,7 @@ READY = re.compile(r"^eneo-local ready: (http://\S+)$", re.MULTILINE)
 SECRETS = {
     "JWT_SECRET": "bench-jwt-secret-0123456789abcdef0123456789",
     "SUPER_API_KEY": "bench-super-key-0123456789abcdef0123456789",
+    "ENCRYPTION_KEY": "bench-encryption-key-0123456789abcdef0123",  # the functions refuse to start without one
 }
 ADMIN = ("admin@bench.example.org", "bench passphrase 0001")
 PATH = "/api/v1/spaces/"
