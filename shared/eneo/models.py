@@ -7,9 +7,7 @@ from eneo.assistants.models import Assistant, AssistantGroup, AssistantPrompt
 from eneo.auth.models import LoginSession
 from eneo.core.db import Base
 from eneo.knowledge.models import HNSW_INDEX_PREFIX, Chunk, Group, InfoBlob
-from eneo.model_providers.embedding_models import EmbeddingModel
-from eneo.model_providers.models import CompletionModel, ModelProvider
-from eneo.model_providers.transcription_models import TranscriptionModel
+from eneo.model_providers.models import CompletionModel, EmbeddingModel, ModelProvider, TranscriptionModel
 from eneo.sessions.models import IdempotencyKey, Question, Session
 from eneo.spaces.models import Space, SpaceMember
 from eneo.tenants.models import Tenant

@@ -30,7 +30,7 @@ from eneo.core.redis import close_redis, get_redis
 from eneo.core.settings import get_settings
 from eneo.core.user_events import events_key
 from eneo.knowledge.models import Group, InfoBlob, InfoBlobStatus
-from eneo.model_providers.embedding_models import ensure_local_embedding_model
+from eneo.model_providers.embedding_service import ensure_local_embedding_model
 from eneo.spaces.models import Space
 from tests.integration.conftest import Member, load_function
 

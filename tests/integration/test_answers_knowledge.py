@@ -22,7 +22,7 @@ from eneo.assistants.models import AssistantGroup
 from eneo.core.db import UnitOfWork
 from eneo.embeddings import local_embedder
 from eneo.llm import estimate_tokens
-from eneo.model_providers.embedding_models import EmbeddingModel
+from eneo.model_providers.models import EmbeddingModel
 from eneo.sessions.models import Question
 from eneo.users.models import UserRole
 from tests.fakes.llm_server import FakeLLMServer

@@ -20,6 +20,12 @@ def storable(value: str) -> bool:
     return True
 
 
+def printable(value: str) -> str:
+    """A client's free text kept as we store it (a file name, a media type): control characters and lone
+    surrogates dropped, so Postgres takes it and a log line or a header cannot be split by it."""
+    return "".join(ch for ch in value if ch.isprintable() and not 0xD800 <= ord(ch) <= 0xDFFF)
+
+
 def _check(value: str) -> str:
     if not storable(value):
         raise ValueError("must be text without NUL characters or unpaired surrogates")

@@ -29,7 +29,7 @@ class Embedder(Protocol):
 
 
 class EmbeddingModelLike(Protocol):
-    """The fields of an `embedding_models` row an embedder needs (eneo.model_providers.embedding_models)."""
+    """The fields of an `embedding_models` row an embedder needs (eneo.model_providers.models.EmbeddingModel)."""
 
     @property
     def name(self) -> str: ...

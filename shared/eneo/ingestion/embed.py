@@ -25,7 +25,7 @@ from eneo.embeddings import Embedder, EmbeddingError
 from eneo.ingestion.status import DocumentFailure, fail_blob, fail_exhausted
 from eneo.knowledge.events import publish_status
 from eneo.knowledge.models import Chunk, Group, InfoBlob, InfoBlobStatus
-from eneo.model_providers.embedding_models import EmbeddingModel
+from eneo.model_providers.models import EmbeddingModel
 from eneo.retrieval.service import model_embedder  # the provider's key decrypted, as search does
 
 log = logging.getLogger("eneo.ingestion")
@@ -114,7 +114,7 @@ async def _vectors(work: EmbedWork, embedder: Embedder) -> list[list[float]]:
 
 async def _write(request: EmbedRequest, work: EmbedWork, vectors: list[list[float]]) -> None:
     """Store the vectors by chunk id. Chunks removed meanwhile (the document was retried or re-uploaded,
-    eneo.knowledge.service.retry) are skipped, not an error: the WHERE clause turns off the ORM's rowcount
+    eneo.knowledge.service.retries) are skipped, not an error: the WHERE clause turns off the ORM's rowcount
     check, which would raise and have this message retried for nothing."""
     async with UnitOfWork(request.tenant_id) as uow:
         await uow.session.execute(update(Chunk).where(Chunk.info_blob_id == request.blob_id)

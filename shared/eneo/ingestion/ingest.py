@@ -67,7 +67,7 @@ from eneo.knowledge.extract import (
     is_audio,
 )
 from eneo.knowledge.models import Chunk, Group, InfoBlob, InfoBlobStatus
-from eneo.model_providers.embedding_models import EmbeddingModel
+from eneo.model_providers.models import EmbeddingModel
 
 log = logging.getLogger("eneo.ingestion")
 

@@ -1,6 +1,6 @@
 """Which model transcribes a tenant's audio documents.
 
-The tenant's default enabled *transcription model* (`eneo.model_providers.transcription_models`), else
+The tenant's default enabled *transcription model* (`eneo.model_providers.transcription_service`), else
 its oldest enabled one, so the choice is stable while no default is set. Transcription models are their
 own concept: a speech-to-text model registered as a completion model would be offered to assistants.
 Without one, an audio document fails with `no_transcription_model` and a message saying how to add one.
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from eneo.core.db import UnitOfWork
 from eneo.llm import ProviderConfig
 from eneo.model_providers.service import provider_config
-from eneo.model_providers.transcription_models import transcription_model_for
+from eneo.model_providers.transcription_service import transcription_model_for
 
 NO_MODEL_MESSAGE = ("Audio needs a transcription model: an administrator adds one (e.g. whisper-1 at an OpenAI, "
                     "Azure or OpenAI-compatible provider) with POST /api/v1/transcription-models/, then retries")

@@ -5,15 +5,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response, status
 from fastapi.responses import JSONResponse
-from starlette.datastructures import UploadFile
 
 from eneo.auth.deps import CurrentUser
-from eneo.core.errors import ValidationFailed
 from eneo.core.pagination import Page, PageQuery
-from eneo.core.text import storable
 from eneo.knowledge import service
 from eneo.knowledge.chunk_pages import ChunkOut, list_chunks
-from eneo.knowledge.limits import accepted_for, largest_limit, too_large
 from eneo.knowledge.models import InfoBlobStatus
 from eneo.knowledge.schemas import (
     GroupCreate,
@@ -26,12 +22,12 @@ from eneo.knowledge.schemas import (
     UploadUrlOut,
     UploadUrlRequest,
 )
+from eneo.knowledge.upload_form import read_upload_form
 
 in_space = APIRouter(prefix="/api/v1/spaces/{space_id}/knowledge/groups", tags=["knowledge"])
 groups = APIRouter(prefix="/api/v1/groups", tags=["knowledge"])
 blobs = APIRouter(prefix="/api/v1/info-blobs", tags=["knowledge"])
 Paging = Annotated[PageQuery, Depends()]
-FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the small fields around the file
 
 
 @in_space.post("/", status_code=status.HTTP_201_CREATED)
@@ -81,11 +77,6 @@ async def create_upload_url(ctx: CurrentUser, group_id: uuid.UUID, body: UploadU
     return await service.create_upload_url(ctx.uow, ctx.principal, group_id, body, ctx.settings)
 
 
-def _printable(value: str) -> str:
-    """A client's file name or media type as we store it: no control characters (Postgres text takes no NUL)."""
-    return "".join(ch for ch in value if ch.isprintable() and not 0xD800 <= ord(ch) <= 0xDFFF)
-
-
 _UPLOAD_FORM: dict[str, Any] = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["file"], "properties": {
         "file": {"type": "string", "format": "binary"},
@@ -100,32 +91,9 @@ async def upload(ctx: CurrentUser, group_id: uuid.UUID, request: Request) -> Upl
     (ingestion runs in the background; follow its status), or 200 with the existing document and
     `duplicate: true` when the collection has the same content ready. The same content in a document that
     has not finished resumes that one: 202 with it and `resumed: true`. The type is checked on the content."""
-    settings = ctx.settings
-    limit = largest_limit(settings)
-    declared_length = request.headers.get("content-length", "")
-    if declared_length.isdigit() and int(declared_length) > limit + FORM_OVERHEAD:
-        raise too_large(None, settings)
-    form = await request.form(max_files=1, max_fields=4)
-    try:
-        file, title = form.get("file"), form.get("title")
-        if not isinstance(file, UploadFile):
-            raise ValidationFailed("Invalid request: file: required (multipart/form-data)",
-                                   details=[{"field": "file", "message": "required", "type": "missing"}])
-        if title is not None and (not isinstance(title, str) or not 0 < len(title.strip()) <= 500
-                                  or not storable(title)):
-            raise ValidationFailed("Invalid request: title: 1 to 500 characters",
-                                   details=[{"field": "title", "message": "1 to 500 characters",
-                                             "type": "value_error"}])
-        data = await file.read(limit + 1)
-        filename = _printable(file.filename or "")[:255].strip() or "document"
-        declared = _printable(file.content_type or "")[:200] or None
-        if len(data) > limit:
-            raise too_large(accepted_for(declared, filename), settings)
-        out, created = await service.upload(
-            ctx.uow, ctx.principal, group_id, data=data, filename=filename, declared_type=declared,
-            title=title.strip() if isinstance(title, str) else None, settings=settings)
-    finally:
-        await form.close()
+    form = await read_upload_form(request, ctx.settings)
+    out, created = await service.upload(ctx.uow, ctx.principal, group_id, data=form.data, filename=form.filename,
+                                        declared_type=form.declared_type, title=form.title, settings=ctx.settings)
     if not created:
         return JSONResponse(out.model_dump(mode="json"), status_code=status.HTTP_200_OK)  # type: ignore[return-value]
     return out

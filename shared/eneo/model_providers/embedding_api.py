@@ -7,8 +7,8 @@ from fastapi import APIRouter, Depends, Response, status
 
 from eneo.auth.deps import CurrentUser, TenantAdmin
 from eneo.core.pagination import Page, PageQuery
-from eneo.model_providers import embedding_models as service
-from eneo.model_providers.embedding_models import EmbeddingModelCreate, EmbeddingModelOut, EmbeddingModelUpdate
+from eneo.model_providers import embedding_service as service
+from eneo.model_providers.schemas import EmbeddingModelCreate, EmbeddingModelOut, EmbeddingModelUpdate
 
 embedding_models = APIRouter(prefix="/api/v1/embedding-models", tags=["embedding models"])
 

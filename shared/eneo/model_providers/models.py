@@ -2,7 +2,18 @@ import enum
 import uuid
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, LargeBinary, String, UniqueConstraint, text
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -66,3 +77,55 @@ class CompletionModel(Entity, Base):
     max_output_tokens: Mapped[int | None]
     enabled: Mapped[bool] = mapped_column(default=True)
     is_default: Mapped[bool] = mapped_column(default=False)
+
+
+LOCAL_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+LOCAL_EMBEDDING_DIMENSIONS = 384
+LOCAL_EMBEDDING_MAX_TOKENS = 256
+MAX_DIMENSIONS = 4096
+
+
+class EmbeddingModel(Entity, Base):
+    """A model that turns text into vectors; `provider_id` NULL is the built-in local one (`managed`)."""
+
+    __tablename__ = "embedding_models"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "provider_id", "name", postgresql_nulls_not_distinct=True),
+        Index("uq_embedding_models_default", "tenant_id", unique=True, postgresql_where=text("is_default")),
+        CheckConstraint(f"dimensions BETWEEN 1 AND {MAX_DIMENSIONS}", name="dimensions_in_range"),
+        CheckConstraint("max_input_tokens > 0", name="max_input_tokens_positive"),
+        CheckConstraint("enabled OR NOT is_default", name="default_is_enabled"),
+        CheckConstraint("managed = (provider_id IS NULL)", name="managed_is_local"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    # No cascade: a provider with embedding models cannot be deleted.
+    provider_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("model_providers.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))  # the provider's model id; Azure: the deployment name
+    dimensions: Mapped[int] = mapped_column(Integer)
+    max_input_tokens: Mapped[int] = mapped_column(Integer)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    managed: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    @property
+    def is_local(self) -> bool:
+        return self.provider_id is None
+
+
+class TranscriptionModel(Entity, Base):
+    """A speech-to-text model a tenant offers for audio documents, at one of its providers."""
+
+    __tablename__ = "transcription_models"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "provider_id", "name"),
+        Index("uq_transcription_models_default", "tenant_id", unique=True, postgresql_where=text("is_default")),
+        CheckConstraint("enabled OR NOT is_default", name="default_is_enabled"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    # RESTRICT: a provider with transcription models cannot be deleted (the service says why).
+    provider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("model_providers.id", ondelete="RESTRICT"), index=True)
+    name: Mapped[str] = mapped_column(String(200))  # the provider's model id; Azure: the deployment name
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, StringConstraints
 
 from eneo.core.text import Name
-from eneo.model_providers.models import ProviderType
+from eneo.model_providers.models import MAX_DIMENSIONS, ProviderType
 
 _API_VERSION = re.compile(r"[A-Za-z0-9._-]{1,50}")
 
@@ -130,5 +130,69 @@ class ModelOut(BaseModel):
     max_output_tokens: int | None
     enabled: bool
     is_default: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class EmbeddingModelCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    provider_id: uuid.UUID = Field(description="An openai, azure or openai_compatible provider")
+    name: Name = Field(description="The model id at the provider; for Azure, the deployment name")
+    dimensions: int = Field(ge=1, le=MAX_DIMENSIONS, description="Length of the vectors the model returns")
+    max_input_tokens: int = Field(512, ge=1, le=1_000_000)
+    enabled: bool = True
+    is_default: bool = False
+
+
+class EmbeddingModelUpdate(BaseModel):
+    """Name and dimensions are fixed (another name is another vector space); the managed local model
+    takes `enabled` and `is_default` only."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_input_tokens: int | None = Field(None, ge=1, le=1_000_000)
+    enabled: bool | None = None
+    is_default: bool | None = None
+
+
+class EmbeddingModelOut(BaseModel):
+    id: uuid.UUID
+    provider_id: uuid.UUID | None = Field(description="None: the built-in local model")
+    provider_name: str | None
+    provider_type: ProviderType | None
+    name: str
+    dimensions: int
+    max_input_tokens: int
+    enabled: bool
+    is_default: bool
+    managed: bool = Field(description="Built in (the local model); only enabled and is_default can change")
+    created_at: datetime
+    updated_at: datetime
+
+
+class TranscriptionModelCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    provider_id: uuid.UUID = Field(description="An openai, azure or openai_compatible provider")
+    name: Name = Field(description="The model id at the provider (e.g. whisper-1); for Azure, the deployment name")
+    enabled: bool = True
+    is_default: bool = False
+
+
+class TranscriptionModelUpdate(BaseModel):
+    """The name is fixed (another name is another model: create it); enable, disable, make default."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool | None = None
+    is_default: bool | None = None
+
+
+class TranscriptionModelOut(BaseModel):
+    id: uuid.UUID
+    provider_id: uuid.UUID
+    provider_name: str
+    provider_type: ProviderType
+    name: str
+    enabled: bool
+    is_default: bool = Field(description="Audio documents are transcribed with the default (else the oldest "
+                                         "enabled model)")
     created_at: datetime
     updated_at: datetime

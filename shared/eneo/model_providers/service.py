@@ -59,7 +59,7 @@ from eneo.model_providers.schemas import (
     ProviderOut,
     ProviderUpdate,
 )
-from eneo.model_providers.transcription_models import transcription_models_using
+from eneo.model_providers.transcription_service import transcription_models_using
 
 __all__ = ["ChatTarget", "chat_target", "default_model", "ensure_managed_provider", "usable_model"]
 

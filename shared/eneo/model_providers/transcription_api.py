@@ -7,8 +7,8 @@ from fastapi import APIRouter, Depends, Response, status
 
 from eneo.auth.deps import CurrentUser, TenantAdmin
 from eneo.core.pagination import Page, PageQuery
-from eneo.model_providers import transcription_models as service
-from eneo.model_providers.transcription_models import (
+from eneo.model_providers import transcription_service as service
+from eneo.model_providers.schemas import (
     TranscriptionModelCreate,
     TranscriptionModelOut,
     TranscriptionModelUpdate,

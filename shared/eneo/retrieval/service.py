@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from eneo.core.errors import NotFound
 from eneo.embeddings import Embedder, EmbeddingModelLike
-from eneo.model_providers.embedding_models import EmbeddingModel
+from eneo.model_providers.models import EmbeddingModel
 from eneo.retrieval.fusion import Fused, fuse, rrf
 from eneo.retrieval.lexical import LexicalHit, lexical_search
 from eneo.retrieval.vector import ModelRef, Scored, dense_search

@@ -41,7 +41,7 @@ Strategy = Literal["exact", "hnsw", "hnsw_then_exact", "iterative"]
 
 
 class ModelRef(Protocol):
-    """What the search needs of an embedding model (eneo.model_providers.embedding_models.EmbeddingModel)."""
+    """What the search needs of an embedding model (eneo.model_providers.models.EmbeddingModel)."""
 
     @property
     def id(self) -> uuid.UUID: ...

@@ -11,30 +11,21 @@ Decisions (and why):
 """
 
 import uuid
-from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import (
-    Boolean,
-    CheckConstraint,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    UniqueConstraint,
-    func,
-    select,
-    text,
-)
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
 
 from eneo.auth.principal import Principal
-from eneo.core.db import Base, Entity, UnitOfWork
+from eneo.core.db import UnitOfWork
 from eneo.core.errors import Conflict
 from eneo.core.ids import new_id
-from eneo.core.text import Name
-from eneo.model_providers.models import ModelProvider, ProviderType
+from eneo.model_providers.models import (
+    LOCAL_EMBEDDING_DIMENSIONS,
+    LOCAL_EMBEDDING_MAX_TOKENS,
+    LOCAL_EMBEDDING_MODEL,
+    EmbeddingModel,
+    ModelProvider,
+)
 from eneo.model_providers.rules import (
     OPENAI_LIKE,
     check_default,
@@ -45,39 +36,7 @@ from eneo.model_providers.rules import (
     settle_default,
     tenant_provider,
 )
-
-LOCAL_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
-LOCAL_EMBEDDING_DIMENSIONS = 384
-LOCAL_EMBEDDING_MAX_TOKENS = 256
-MAX_DIMENSIONS = 4096
-
-
-class EmbeddingModel(Entity, Base):
-    """A model that turns text into vectors; `provider_id` NULL is the built-in local one (`managed`)."""
-
-    __tablename__ = "embedding_models"
-    __table_args__ = (
-        UniqueConstraint("tenant_id", "provider_id", "name", postgresql_nulls_not_distinct=True),
-        Index("uq_embedding_models_default", "tenant_id", unique=True, postgresql_where=text("is_default")),
-        CheckConstraint(f"dimensions BETWEEN 1 AND {MAX_DIMENSIONS}", name="dimensions_in_range"),
-        CheckConstraint("max_input_tokens > 0", name="max_input_tokens_positive"),
-        CheckConstraint("enabled OR NOT is_default", name="default_is_enabled"),
-        CheckConstraint("managed = (provider_id IS NULL)", name="managed_is_local"),
-    )
-
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
-    # No cascade: a provider with embedding models cannot be deleted.
-    provider_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("model_providers.id"), index=True)
-    name: Mapped[str] = mapped_column(String(200))  # the provider's model id; Azure: the deployment name
-    dimensions: Mapped[int] = mapped_column(Integer)
-    max_input_tokens: Mapped[int] = mapped_column(Integer)
-    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
-    managed: Mapped[bool] = mapped_column(Boolean, default=False)
-
-    @property
-    def is_local(self) -> bool:
-        return self.provider_id is None
+from eneo.model_providers.schemas import EmbeddingModelCreate, EmbeddingModelOut, EmbeddingModelUpdate
 
 
 async def ensure_embedding_index(session: AsyncSession, model: EmbeddingModel) -> None:
@@ -140,41 +99,6 @@ async def usable_embedding_model(session: AsyncSession, tenant_id: uuid.UUID, mo
 
 EMBEDDING_PROVIDERS = OPENAI_LIKE
 DEFAULT_LOCK = "eneo.default_embedding_model"
-
-
-class EmbeddingModelCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    provider_id: uuid.UUID = Field(description="An openai, azure or openai_compatible provider")
-    name: Name = Field(description="The model id at the provider; for Azure, the deployment name")
-    dimensions: int = Field(ge=1, le=MAX_DIMENSIONS, description="Length of the vectors the model returns")
-    max_input_tokens: int = Field(512, ge=1, le=1_000_000)
-    enabled: bool = True
-    is_default: bool = False
-
-
-class EmbeddingModelUpdate(BaseModel):
-    """Name and dimensions are fixed (another name is another vector space); the managed local model
-    takes `enabled` and `is_default` only."""
-
-    model_config = ConfigDict(extra="forbid")
-    max_input_tokens: int | None = Field(None, ge=1, le=1_000_000)
-    enabled: bool | None = None
-    is_default: bool | None = None
-
-
-class EmbeddingModelOut(BaseModel):
-    id: uuid.UUID
-    provider_id: uuid.UUID | None = Field(description="None: the built-in local model")
-    provider_name: str | None
-    provider_type: ProviderType | None
-    name: str
-    dimensions: int
-    max_input_tokens: int
-    enabled: bool
-    is_default: bool
-    managed: bool = Field(description="Built in (the local model); only enabled and is_default can change")
-    created_at: datetime
-    updated_at: datetime
 
 
 def embedding_model_out(model: EmbeddingModel, provider: ModelProvider | None) -> EmbeddingModelOut:

@@ -13,19 +13,15 @@ Decisions (and why):
 """
 
 import uuid
-from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
 
 from eneo.auth.principal import Principal
-from eneo.core.db import Base, Entity, UnitOfWork
+from eneo.core.db import UnitOfWork
 from eneo.core.errors import Conflict
 from eneo.core.ids import new_id
-from eneo.core.text import Name
-from eneo.model_providers.models import ModelProvider, ProviderType
+from eneo.model_providers.models import ModelProvider, TranscriptionModel
 from eneo.model_providers.rules import (
     OPENAI_LIKE,
     check_default,
@@ -36,27 +32,10 @@ from eneo.model_providers.rules import (
     settle_default,
     tenant_provider,
 )
+from eneo.model_providers.schemas import TranscriptionModelCreate, TranscriptionModelOut, TranscriptionModelUpdate
 
 TRANSCRIPTION_PROVIDERS = OPENAI_LIKE
 DEFAULT_LOCK = "eneo.default_transcription_model"
-
-
-class TranscriptionModel(Entity, Base):
-    """A speech-to-text model a tenant offers for audio documents, at one of its providers."""
-
-    __tablename__ = "transcription_models"
-    __table_args__ = (
-        UniqueConstraint("tenant_id", "provider_id", "name"),
-        Index("uq_transcription_models_default", "tenant_id", unique=True, postgresql_where=text("is_default")),
-        CheckConstraint("enabled OR NOT is_default", name="default_is_enabled"),
-    )
-
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
-    # RESTRICT: a provider with transcription models cannot be deleted (the service says why).
-    provider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("model_providers.id", ondelete="RESTRICT"), index=True)
-    name: Mapped[str] = mapped_column(String(200))  # the provider's model id; Azure: the deployment name
-    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 async def transcription_model_for(session: AsyncSession, tenant_id: uuid.UUID
@@ -79,35 +58,6 @@ async def transcription_models_using(session: AsyncSession, tenant_id: uuid.UUID
 
 
 # --- admin use cases (routes: eneo.model_providers.transcription_api) -------------------------------
-
-
-class TranscriptionModelCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    provider_id: uuid.UUID = Field(description="An openai, azure or openai_compatible provider")
-    name: Name = Field(description="The model id at the provider (e.g. whisper-1); for Azure, the deployment name")
-    enabled: bool = True
-    is_default: bool = False
-
-
-class TranscriptionModelUpdate(BaseModel):
-    """The name is fixed (another name is another model: create it); enable, disable, make default."""
-
-    model_config = ConfigDict(extra="forbid")
-    enabled: bool | None = None
-    is_default: bool | None = None
-
-
-class TranscriptionModelOut(BaseModel):
-    id: uuid.UUID
-    provider_id: uuid.UUID
-    provider_name: str
-    provider_type: ProviderType
-    name: str
-    enabled: bool
-    is_default: bool = Field(description="Audio documents are transcribed with the default (else the oldest "
-                                         "enabled model)")
-    created_at: datetime
-    updated_at: datetime
 
 
 def transcription_model_out(model: TranscriptionModel, provider: ModelProvider) -> TranscriptionModelOut:
