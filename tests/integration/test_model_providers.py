@@ -15,7 +15,8 @@ import pytest
 from eneo.core.crypto import aad_for, decrypt_secret
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import NotFound
-from eneo.model_providers.service import chat_target, default_model, ensure_managed_provider
+from eneo.model_providers.clients import chat_target
+from eneo.model_providers.service import default_model, ensure_managed_provider
 from eneo.users.models import UserRole
 from eneo_local.services import Endpoints
 from tests.integration.conftest import Member, Org

@@ -19,8 +19,8 @@ import pytest
 from sqlalchemy import select
 
 from eneo.core.db import UnitOfWork
-from eneo.ingestion.transcription import transcription_target
 from eneo.knowledge.models import Chunk, InfoBlob, InfoBlobStatus
+from eneo.model_providers.clients import transcription_target
 from eneo.users.models import UserRole
 from tests.fakes.openai_extras import FakeOpenAIExtras
 from tests.integration import pipeline

@@ -16,7 +16,8 @@ LAYERS: list[set[str]] = [
     {"answers"},
     {"assistants", "retrieval"},
     {"knowledge", "users"},
-    {"spaces", "model_providers", "embeddings"},
+    {"spaces", "model_providers"},  # model_providers.clients turns a model row into an embedder
+    {"embeddings"},
     {"auth", "llm"},
     {"core"},  # settings, database, Redis, S3/SQS, streams, queue messages: imports no domain
 ]

@@ -37,7 +37,7 @@ from eneo.core.redis import get_redis
 from eneo.core.settings import Settings, get_settings
 from eneo.llm import ChatRequest, ProviderConfig, ProviderError, RetryPolicy, TextDelta, Usage, stream_chat
 from eneo.llm.tokens import estimate_usage
-from eneo.model_providers.service import ChatTarget, chat_target
+from eneo.model_providers.clients import ChatTarget, chat_target
 from eneo.sessions.models import Question, QuestionStatus
 
 log = logging.getLogger("eneo.answers")

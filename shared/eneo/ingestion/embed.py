@@ -25,8 +25,8 @@ from eneo.embeddings import Embedder, EmbeddingError
 from eneo.ingestion.status import DocumentFailure, fail_blob, fail_exhausted
 from eneo.knowledge.events import publish_status
 from eneo.knowledge.models import Chunk, Group, InfoBlob, InfoBlobStatus
+from eneo.model_providers.clients import model_embedder  # the provider's key decrypted, as search does
 from eneo.model_providers.models import EmbeddingModel
-from eneo.retrieval.service import model_embedder  # the provider's key decrypted, as search does
 
 log = logging.getLogger("eneo.ingestion")
 

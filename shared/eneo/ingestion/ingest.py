@@ -52,7 +52,6 @@ from eneo.core.queue_messages import IngestRequest, ObjectCreated, embed_message
 from eneo.core.settings import Settings, get_settings
 from eneo.embeddings import EmbeddingError, transcribe
 from eneo.ingestion.status import DocumentFailure, fail_blob, fail_exhausted
-from eneo.ingestion.transcription import NO_MODEL_MESSAGE, transcription_target
 from eneo.knowledge.chunking import ChunkText, chunk
 from eneo.knowledge.events import publish_status
 from eneo.knowledge.extract import (
@@ -67,6 +66,7 @@ from eneo.knowledge.extract import (
     is_audio,
 )
 from eneo.knowledge.models import Chunk, Group, InfoBlob, InfoBlobStatus
+from eneo.model_providers.clients import transcription_target
 from eneo.model_providers.models import EmbeddingModel
 
 log = logging.getLogger("eneo.ingestion")
@@ -249,6 +249,12 @@ async def _same_content(uow: UnitOfWork, c: Claimed, content_hash: str) -> str |
     return await uow.session.scalar(select(InfoBlob.title).where(
         InfoBlob.tenant_id == c.tenant_id, InfoBlob.group_id == c.group_id, InfoBlob.content_hash == content_hash,
         InfoBlob.id != c.blob_id, InfoBlob.status != InfoBlobStatus.failed).limit(1))
+
+
+# Transcription models are their own concept (eneo.model_providers.transcription_service): a speech-to-text
+# model registered as a completion model would be offered to assistants.
+NO_MODEL_MESSAGE = ("Audio needs a transcription model: an administrator adds one (e.g. whisper-1 at an OpenAI, "
+                    "Azure or OpenAI-compatible provider) with POST /api/v1/transcription-models/, then retries")
 
 
 async def _transcribe(c: Claimed, data: bytes) -> str:

@@ -6,7 +6,7 @@ Decisions (and why):
 * Deleting a provider that still has models, or a model that assistants use, is refused (409) with
   a count: a cascade would silently break assistants people rely on. Disabling a model is always
   allowed and reversible; its assistants then refuse to answer until it is enabled again or they
-  are moved (`ChatTarget.enabled`).
+  are moved (`eneo.model_providers.clients.ChatTarget.enabled`).
 * Changing where a provider with a stored key is reached (base_url, endpoint) requires the key in
   the same request: otherwise an admin could point the provider at their own server, press "test
   connection" and receive the stored key there.
@@ -23,7 +23,6 @@ Decisions (and why):
 import logging
 import re
 import uuid
-from dataclasses import dataclass, field
 from typing import cast
 
 from sqlalchemy import func, select
@@ -61,7 +60,7 @@ from eneo.model_providers.schemas import (
 )
 from eneo.model_providers.transcription_service import transcription_models_using
 
-__all__ = ["ChatTarget", "chat_target", "default_model", "ensure_managed_provider", "usable_model"]
+__all__ = ["default_model", "ensure_managed_provider", "provider_config", "usable_model"]
 
 log = logging.getLogger(__name__)
 
@@ -333,33 +332,7 @@ async def delete_model(uow: UnitOfWork, p: Principal, model_id: uuid.UUID) -> No
     await flush_or(uow, Conflict("This model is still referenced; disable it instead", code="model_in_use"))
 
 
-# --- for other domains -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ChatTarget:
-    """Everything the `complete` function needs to call a model. Holds a decrypted key: never log it."""
-
-    model_id: uuid.UUID
-    config: ProviderConfig = field(repr=False)
-    model: str
-    context_window: int
-    max_output_tokens: int | None
-    enabled: bool
-
-
-async def chat_target(uow: UnitOfWork, model_id: uuid.UUID) -> ChatTarget:
-    """The model and its provider for the unit of work's tenant; NotFound for any other."""
-    row = (await uow.session.execute(
-        select(CompletionModel, ModelProvider).join(ModelProvider, ModelProvider.id == CompletionModel.provider_id)
-        .where(CompletionModel.id == model_id, CompletionModel.tenant_id == uow.tenant_id)
-    )).first()
-    if row is None or uow.tenant_id is None:
-        raise NotFound("Completion model")
-    model, provider = row
-    return ChatTarget(model_id=model.id, config=provider_config(provider), model=model.name,
-                      context_window=model.context_window, max_output_tokens=model.max_output_tokens,
-                      enabled=model.enabled)
+# --- the deployment's own model server -------------------------------------------------------------
 
 
 async def ensure_managed_provider(uow: UnitOfWork, *, name: str, base_url: str, model: str, display_name: str,

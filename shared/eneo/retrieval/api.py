@@ -10,7 +10,7 @@ from eneo.core.errors import AppError, NotFound
 from eneo.core.settings import get_settings
 from eneo.core.text import Query
 from eneo.embeddings import EmbeddingError
-from eneo.retrieval.service import Hit, Method, load_embedder, search
+from eneo.retrieval.service import Hit, Method, search
 
 router = APIRouter(prefix="/api/v1/groups", tags=["knowledge"])
 
@@ -59,6 +59,7 @@ async def search_group(ctx: CurrentUser, group_id: uuid.UUID, body: SearchReques
     """The collection's chunks best matching the query, best first. Members of the collection's space."""
     from eneo.knowledge.models import Group
     from eneo.knowledge.service import readable_group_ids
+    from eneo.model_providers.clients import load_embedder
 
     session, tenant_id = ctx.uow.session, ctx.principal.tenant_id
     if not await readable_group_ids(session, ctx.principal, [group_id]):

@@ -11,12 +11,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from eneo.core.errors import NotFound
-from eneo.embeddings import Embedder, EmbeddingModelLike
-from eneo.model_providers.models import EmbeddingModel
+from eneo.embeddings import Embedder
 from eneo.retrieval.fusion import Fused, fuse, rrf
 from eneo.retrieval.lexical import LexicalHit, lexical_search
 from eneo.retrieval.vector import ModelRef, Scored, dense_search
@@ -115,7 +113,7 @@ def question_query(question: str, history: Sequence[str] = ()) -> str:
     return "\n".join([question.strip(), *reversed(recent)])[: len(question) + HISTORY_CHARS]
 
 
-# The embedder of an embedding model (by id); default: model_embedder, from the model's row and provider.
+# The embedder of an embedding model (by id); default: eneo.model_providers.clients.model_embedder.
 EmbedderFor = Callable[[uuid.UUID], Awaitable[Embedder]]
 
 
@@ -154,6 +152,9 @@ async def retrieve_for_question(session: AsyncSession, *, tenant_id: uuid.UUID, 
     for group_id, *columns in rows:
         per_model.setdefault(_Model(*columns), []).append(group_id)
     query = question_query(question, history)
+    # Loaded here: the knowledge function searches without ever decrypting a provider's key at import.
+    from eneo.model_providers.clients import model_embedder
+
     results: list[list[Fused]] = []
     for model, groups in per_model.items():
         # The model's row came with its groups: the default embedder reads only a provider's row, if any.
@@ -172,30 +173,3 @@ def merge_rankings(results: Sequence[Sequence[Fused]]) -> list[Fused]:
     by_id = {f.chunk_id: f for fused in results for f in fused}
     ranked = rrf([[f.chunk_id for f in fused] for fused in results])
     return [Fused(c, s, by_id[c].dense_rank, by_id[c].lexical_rank) for c, s in ranked]
-
-
-async def load_embedder(session: AsyncSession, tenant_id: uuid.UUID, model_id: uuid.UUID
-                        ) -> tuple[EmbeddingModel, Embedder]:
-    """A model row of the tenant and its embedder: the local one, or its provider's API (key decrypted).
-
-    Raises NotFound for a model of another tenant, eneo.embeddings.EmbeddingError for one that cannot work.
-    """
-    model = await session.scalar(select(EmbeddingModel).where(EmbeddingModel.id == model_id,
-                                                              EmbeddingModel.tenant_id == tenant_id))
-    if model is None:
-        raise NotFound("Embedding model")
-    return model, await model_embedder(session, tenant_id, model)
-
-
-async def model_embedder(session: AsyncSession, tenant_id: uuid.UUID, model: EmbeddingModelLike) -> Embedder:
-    """The embedder of a model row already read: the local one, or its provider's API (key decrypted)."""
-    from eneo.embeddings import embedder_for
-
-    if model.provider_id is None:
-        return embedder_for(model, None)
-    from eneo.model_providers.models import ModelProvider
-    from eneo.model_providers.service import provider_config
-
-    provider = await session.scalar(select(ModelProvider).where(ModelProvider.id == model.provider_id,
-                                                                ModelProvider.tenant_id == tenant_id))
-    return embedder_for(model, provider_config(provider) if provider is not None else None)

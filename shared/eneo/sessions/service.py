@@ -23,7 +23,8 @@ from eneo.core.ids import utcnow
 from eneo.core.pagination import paginate
 from eneo.core.redis import get_redis
 from eneo.core.settings import Settings
-from eneo.model_providers.service import chat_target, default_model
+from eneo.model_providers.clients import chat_target
+from eneo.model_providers.service import default_model
 from eneo.sessions.models import Question, QuestionStatus, Session
 from eneo.sessions.schemas import (
     Ask,
