@@ -394,11 +394,12 @@ async def test_an_object_over_its_types_limit_put_straight_into_the_bucket_fails
 
     failed = await blob(collection, over_type)
     assert (failed.status, failed.error_code) == (InfoBlobStatus.failed, "too_large")
-    assert failed.error_message == "Plain text files may be at most 2.0 KB; this one is 3.0 KB"
+    assert failed.error_message == "Plain text files may be at most 2 KiB; this one is 3 KiB"
     assert await chunk_rows(collection, over_type) == []
     failed = await blob(collection, over_all)
     assert (failed.status, failed.error_code) == (InfoBlobStatus.failed, "too_large")
-    assert failed.error_message == f"Files may be at most 4.0 KB; this one is {len(TEXT.encode()) / 1024:.1f} KB"
+    this_one = f"{round(len(TEXT.encode()) / 1024, 1):g} KiB"
+    assert failed.error_message == f"Files may be at most 4 KiB; this one is {this_one}"
     assert failed.content_hash is None  # refused on its HEAD, never read
     assert (await blob(collection, audio)).error_code == "no_transcription_model"  # not too large
 

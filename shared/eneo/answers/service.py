@@ -35,6 +35,7 @@ from eneo.core.health import unavailable
 from eneo.core.ids import utcnow
 from eneo.core.redis import get_redis
 from eneo.core.settings import Settings, get_settings
+from eneo.core.text import storable_text
 from eneo.llm import ChatRequest, ProviderConfig, ProviderError, RetryPolicy, TextDelta, Usage, stream_chat
 from eneo.llm.tokens import estimate_usage
 from eneo.model_providers.clients import ChatTarget, chat_target
@@ -177,11 +178,6 @@ async def _finish(tenant_id: uuid.UUID, question_id: uuid.UUID, *, answer: str, 
     return saved is not None
 
 
-def storable(text: str) -> str:
-    """Provider text as Postgres can store it: no NUL, no lone surrogates (replaced, not dropped silently)."""
-    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
-
-
 def _failed(exc: Exception, question_id: uuid.UUID, what: str, message: str) -> Failure:
     """The failure `exc` ends the answer with: Postgres or Redis unreachable keeps its code (`database_unavailable`,
     `redis_unavailable`) and is one warning, since there is no bug to chase; anything else is `internal_error` with
@@ -278,7 +274,7 @@ async def answer_question(tenant_id: uuid.UUID, question_id: uuid.UUID, *, deadl
         async with aclosing(stream_chat(claim.config, prompt.request, retry)) as events:
             async for event in events:
                 if isinstance(event, TextDelta):
-                    text = storable(event.text)
+                    text = storable_text(event.text)
                     parts.append(text)
                     await batcher.add(text)
                 elif isinstance(event, Usage):

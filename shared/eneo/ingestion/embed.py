@@ -23,8 +23,8 @@ from eneo.core.queue_messages import EmbedRequest
 from eneo.core.settings import Settings, get_settings
 from eneo.embeddings import Embedder, EmbeddingError
 from eneo.ingestion.status import DocumentFailure, fail_blob, fail_exhausted
-from eneo.knowledge.events import publish_status
 from eneo.knowledge.models import Chunk, Group, InfoBlob, InfoBlobStatus
+from eneo.knowledge.status_events import publish_status
 from eneo.model_providers.clients import model_embedder  # the provider's key decrypted, as search does
 from eneo.model_providers.models import EmbeddingModel
 

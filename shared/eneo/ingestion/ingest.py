@@ -50,10 +50,10 @@ from eneo.core.health import unavailable
 from eneo.core.ids import new_id, utcnow
 from eneo.core.queue_messages import IngestRequest, ObjectCreated, embed_messages
 from eneo.core.settings import Settings, get_settings
+from eneo.core.text import human_size, storable_text
 from eneo.embeddings import EmbeddingError, transcribe
 from eneo.ingestion.status import DocumentFailure, fail_blob, fail_exhausted
 from eneo.knowledge.chunking import ChunkText, chunk
-from eneo.knowledge.events import publish_status
 from eneo.knowledge.extract import (
     ACCEPTED_TYPES,
     DocumentType,
@@ -66,6 +66,7 @@ from eneo.knowledge.extract import (
     is_audio,
 )
 from eneo.knowledge.models import Chunk, Group, InfoBlob, InfoBlobStatus
+from eneo.knowledge.status_events import publish_status
 from eneo.model_providers.clients import transcription_target
 from eneo.model_providers.models import EmbeddingModel
 
@@ -173,8 +174,8 @@ async def _process(c: Claimed, deadline: float | None, settings: Settings) -> No
     limit = doc_type.accepted.max_bytes(settings)
     if len(data) > limit:
         label = doc_type.accepted.label
-        raise DocumentFailure("too_large", f"{label[:1].upper() + label[1:]} files may be at most {_size(limit)}; "
-                                           f"this one is {_size(len(data))}")
+        raise DocumentFailure("too_large", f"{label[:1].upper() + label[1:]} files may be at most {human_size(limit)}; "
+                                           f"this one is {human_size(len(data))}")
     await _record_content(c, hashlib.sha256(data).hexdigest(), doc_type.media_type, len(data), settings)
     title: str | None = None
     if audio:
@@ -212,14 +213,15 @@ async def _read_object(c: Claimed, settings: Settings) -> bytes:
     largest = max(a.max_bytes(settings) for a in ACCEPTED_TYPES)
     size = await asyncio.to_thread(storage.object_size, c.object_key, settings=settings)
     if size is not None and size > largest:
-        raise DocumentFailure("too_large", f"Files may be at most {_size(largest)}; this one is {_size(size)}")
+        raise DocumentFailure("too_large", f"Files may be at most {human_size(largest)}; "
+                                           f"this one is {human_size(size)}")
     data = None if size is None else await asyncio.to_thread(storage.read_object, c.object_key, largest + 1,
                                                              settings=settings)
     if data is None:
         raise DocumentFailure("object_missing", "The uploaded file is not in storage (the upload did not "
                                                 "finish, or it was removed); upload it again")
     if len(data) > largest:  # it grew between HEAD and GET
-        raise DocumentFailure("too_large", f"Files may be at most {_size(largest)}")
+        raise DocumentFailure("too_large", f"Files may be at most {human_size(largest)}")
     return data
 
 
@@ -312,7 +314,7 @@ async def _store_chunks(c: Claimed, pieces: list[ChunkText], pages: int, setting
     name, so citations name the document rather than `D33.md`; a title someone gave it (at upload, or by
     renaming it) stays."""
     rows = [{"id": new_id(), "tenant_id": c.tenant_id, "group_id": c.group_id, "info_blob_id": c.blob_id,
-             "chunk_index": p.index, "text": p.text.replace("\x00", ""), "token_count": p.token_count,
+             "chunk_index": p.index, "text": storable_text(p.text), "token_count": p.token_count,
              "page": p.page, "created_at": utcnow()} for p in pieces]
     async with UnitOfWork(c.tenant_id) as uow:
         s = uow.session
@@ -377,7 +379,3 @@ async def _mark_embedding(c: Claimed) -> None:
                         updated_at=utcnow()).returning(InfoBlob))).scalar_one()
     if blob is not None:
         await publish_status(blob)
-
-
-def _size(size: int) -> str:
-    return f"{size / (1024 * 1024):.1f} MB" if size >= 1024 * 1024 else f"{size / 1024:.1f} KB"

@@ -52,8 +52,8 @@ from eneo.core.ids import utcnow
 from eneo.core.queue_messages import RetryRequest, embed_messages
 from eneo.core.settings import Settings, get_settings
 from eneo.ingestion.status import ACTIVE, fail_blob
-from eneo.knowledge.events import publish_status
 from eneo.knowledge.models import Chunk, Group, InfoBlob, InfoBlobStatus
+from eneo.knowledge.status_events import publish_status
 
 log = logging.getLogger("eneo.ingestion")
 

@@ -15,8 +15,8 @@ from sqlalchemy import update
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import EneoError
 from eneo.core.ids import utcnow
-from eneo.knowledge.events import publish_status
 from eneo.knowledge.models import InfoBlob, InfoBlobStatus
+from eneo.knowledge.status_events import publish_status
 
 log = logging.getLogger("eneo.ingestion")
 

@@ -8,12 +8,19 @@ from fastapi import APIRouter
 from eneo.auth.deps import CurrentUser
 from eneo.core.errors import AppError
 from eneo.core.settings import Settings
-from eneo.knowledge.extract.types import ACCEPTED_TYPES, AcceptedType, DocumentType, accepted_types
+from eneo.core.text import human_size
+from eneo.knowledge.extract.types import (
+    ACCEPTED_TYPES,
+    GENERIC_MEDIA_TYPES,
+    AcceptedType,
+    DocumentType,
+    accepted_types,
+    by_extension,
+    by_media_type,
+    media_type_of,
+)
 
 router = APIRouter(prefix="/api/v1/limits", tags=["knowledge"])
-
-_GENERIC_TYPES = {"", "application/octet-stream", "binary/octet-stream", "application/x-unknown"}
-
 
 class PayloadTooLarge(AppError):
     status, code = 413, "too_large"
@@ -23,37 +30,16 @@ class UnsupportedMediaType(AppError):
     status, code = 415, "unsupported_type"
 
 
-def _media(value: str | None) -> str:
-    return (value or "").split(";", 1)[0].strip().lower()
-
-
-def _extension(filename: str) -> str:
-    name = filename.rsplit("/", 1)[-1].rsplit("\\", 1)[-1].lower()
-    return name[name.rfind("."):] if "." in name else ""
-
-
 def accepted_for(declared_type: str | None, filename: str) -> AcceptedType | None:
     """The accepted type a client announces: by media type, or by extension when the media type says
     nothing (browsers send `application/octet-stream` for files they do not know)."""
-    media = _media(declared_type)
-    for accepted in ACCEPTED_TYPES:
-        if media == accepted.media_type or media in accepted.aliases:
-            return accepted
-    if media in _GENERIC_TYPES:
-        ext = _extension(filename)
-        for accepted in ACCEPTED_TYPES:
-            if ext in accepted.extensions:
-                return accepted
-    return None
+    if (accepted := by_media_type(declared_type)) is not None:
+        return accepted
+    return by_extension(filename) if media_type_of(declared_type) in GENERIC_MEDIA_TYPES else None
 
 
 def largest_limit(settings: Settings) -> int:
     return max(a.max_bytes(settings) for a in ACCEPTED_TYPES)
-
-
-def human_size(size: int) -> str:
-    mib = size / (1024 * 1024)
-    return f"{mib:g} MiB" if mib >= 1 else f"{size} bytes"
 
 
 def too_large(accepted: AcceptedType | None, settings: Settings) -> PayloadTooLarge:

@@ -4,22 +4,15 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from eneo.core.text import Name, Text, storable
+from eneo.core.text import Name, Text, must_be_storable
 from eneo.knowledge.models import InfoBlobStatus
 
-
-def _storable(value: str) -> str:
-    if not storable(value):
-        raise ValueError("must be text without NUL characters or unpaired surrogates")
-    return value
-
-
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
-                  AfterValidator(_storable)]
+                  AfterValidator(must_be_storable)]
 Filename = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
-                     AfterValidator(_storable)]
+                     AfterValidator(must_be_storable)]
 
-MediaType = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), AfterValidator(_storable)]
+MediaType = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), AfterValidator(must_be_storable)]
 
 
 class GroupCreate(BaseModel):

@@ -8,19 +8,10 @@ five million characters of a long document are still worth searching).
 
 from __future__ import annotations
 
-import re
 import time
 
+from eneo.core.text import clean
 from eneo.knowledge.extract.types import Extracted, ExtractionError, ExtractLimits, Section
-
-# Postgres text holds no NUL; other C0 controls only confuse the tokenizer (it drops them anyway).
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def clean(text: str) -> str:
-    """Storable text: no control characters (tab and newlines kept), no lone surrogates."""
-    text = _CONTROL.sub("", text)
-    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 class Collector:

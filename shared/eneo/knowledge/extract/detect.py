@@ -11,10 +11,14 @@ import re
 import zipfile
 
 from eneo.knowledge.extract.text import decode, looks_like_text
-from eneo.knowledge.extract.types import ACCEPTED_LABELS, ACCEPTED_TYPES, DocumentType, ExtractionError
+from eneo.knowledge.extract.types import (
+    ACCEPTED_LABELS,
+    DocumentType,
+    ExtractionError,
+    by_extension,
+    by_media_type,
+)
 
-_BY_EXTENSION = {ext: a.type for a in ACCEPTED_TYPES for ext in a.extensions}
-_BY_MEDIA_TYPE = {media: a.type for a in ACCEPTED_TYPES for media in (a.media_type, *a.aliases)}
 _TEXT_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _OLE_ENCRYPTED = "EncryptedPackage".encode("utf-16-le")
@@ -34,17 +38,8 @@ def type_from_name(filename: str | None, declared_type: str | None = None) -> Do
 
 
 def _claims(filename: str | None, declared_type: str | None) -> list[DocumentType]:
-    claims = []
-    name = (filename or "").strip().lower()
-    if "." in name:
-        by_name = _BY_EXTENSION.get(name[name.rindex("."):])
-        if by_name:
-            claims.append(by_name)
-    media = (declared_type or "").split(";", 1)[0].strip().lower()
-    by_media = _BY_MEDIA_TYPE.get(media)
-    if by_media:
-        claims.append(by_media)
-    return claims
+    """What the name claims, then what the declared media type claims (eneo.knowledge.extract.types' table)."""
+    return [accepted.type for accepted in (by_extension(filename), by_media_type(declared_type)) if accepted]
 
 
 def detect(data: bytes, filename: str | None, declared_type: str | None = None) -> DocumentType:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
+from eneo.core.text import human_size
 from eneo.knowledge.extract.budget import Collector
 from eneo.knowledge.extract.text import readable_rows
 from eneo.knowledge.extract.types import Extracted, ExtractionError, ExtractLimits, own_title
@@ -22,7 +23,6 @@ from eneo.knowledge.extract.types import Extracted, ExtractionError, ExtractLimi
 MAX_RATIO = 100
 RATIO_MIN_BYTES = 1024 * 1024
 MAX_MEMBERS = 10_000
-_MB = 1024 * 1024
 
 
 def check_zip(data: bytes, limits: ExtractLimits) -> None:
@@ -37,8 +37,8 @@ def check_zip(data: bytes, limits: ExtractLimits) -> None:
                                               "are accepted")
     total = sum(m.file_size for m in members)
     if total > limits.max_unpacked_bytes:
-        raise ExtractionError("unpack_limit", f"the file unpacks to {total / _MB:.0f} MB; at most "
-                                              f"{limits.max_unpacked_bytes / _MB:.0f} MB are accepted")
+        raise ExtractionError("unpack_limit", f"the file unpacks to {human_size(total)}; at most "
+                                              f"{human_size(limits.max_unpacked_bytes)} are accepted")
     for member in members:
         if member.file_size > RATIO_MIN_BYTES and member.file_size > MAX_RATIO * max(member.compress_size, 1):
             raise ExtractionError("unpack_limit", f"a part of the file is compressed more than {MAX_RATIO}:1 "

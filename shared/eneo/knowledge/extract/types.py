@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any, Literal, Protocol
 
 from eneo.core.errors import EneoError
+from eneo.core.text import storable_text
 
 
 class DocumentType(StrEnum):
@@ -102,6 +103,29 @@ ACCEPTED_TYPES: tuple[AcceptedType, ...] = (
     AcceptedType(DocumentType.WEBM, "WebM audio", "audio/webm", (".webm",), "audio", _AUDIO, ("video/webm",)),
 )
 _BY_TYPE = {a.type: a for a in ACCEPTED_TYPES}
+_BY_EXTENSION = {ext: a for a in ACCEPTED_TYPES for ext in a.extensions}
+_BY_MEDIA_TYPE = {media: a for a in ACCEPTED_TYPES for media in (a.media_type, *a.aliases)}
+# What clients declare for a file they know nothing about: the name has to tell.
+GENERIC_MEDIA_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream", "application/x-unknown"})
+
+
+def media_type_of(declared_type: str | None) -> str:
+    """A declared media type without parameters, in lower case (`Text/Plain; charset=utf-8` -> `text/plain`)."""
+    return (declared_type or "").split(";", 1)[0].strip().lower()
+
+
+def extension_of(filename: str | None) -> str:
+    """A file name's extension with its dot, in lower case; "" for none (a folder in the name is left out)."""
+    name = (filename or "").strip().rsplit("/", 1)[-1].rsplit("\\", 1)[-1].lower()
+    return name[name.rfind("."):] if "." in name else ""
+
+
+def by_extension(filename: str | None) -> AcceptedType | None:
+    return _BY_EXTENSION.get(extension_of(filename))
+
+
+def by_media_type(declared_type: str | None) -> AcceptedType | None:
+    return _BY_MEDIA_TYPE.get(media_type_of(declared_type))
 
 ACCEPTED_LABELS = ", ".join(a.extensions[0].lstrip(".").upper() for a in ACCEPTED_TYPES)
 
@@ -152,7 +176,7 @@ def own_title(value: object) -> str | None:
     write "Untitled" or the source file's name ("Microsoft Word - rapport.docx") when nobody set one."""
     if not isinstance(value, str):
         return None
-    title = " ".join(value.replace("\x00", "").split())[:TITLE_MAX_CHARS]
+    title = " ".join(storable_text(value).split())[:TITLE_MAX_CHARS]
     return title if title and not _NOT_TITLES.search(title) else None
 
 

@@ -15,8 +15,8 @@ from eneo.core import storage
 from eneo.core.db import UnitOfWork
 from eneo.core.ids import utcnow
 from eneo.core.settings import Settings
-from eneo.knowledge.events import publish_status  # the uploader's status event, best effort
 from eneo.knowledge.models import InfoBlob, InfoBlobStatus
+from eneo.knowledge.status_events import publish_status  # the uploader's status event, best effort
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ from eneo.core.db import UnitOfWork
 from eneo.core.errors import Conflict
 from eneo.core.queue_messages import RetryRequest  # the queues' message shapes, one place
 from eneo.core.settings import Settings
-from eneo.knowledge.events import publish_status  # the uploader's status event, best effort
 from eneo.knowledge.models import Chunk, InfoBlob, InfoBlobStatus
 from eneo.knowledge.schemas import InfoBlobOut
 from eneo.knowledge.service.access import StorageUnavailable, blob_for, blob_out
+from eneo.knowledge.status_events import publish_status  # the uploader's status event, best effort
 from eneo.spaces.policy import SpaceAction
 
 log = logging.getLogger(__name__)

@@ -18,12 +18,12 @@ from eneo.core import storage
 from eneo.core.db import UnitOfWork
 from eneo.core.ids import new_id, utcnow
 from eneo.core.settings import Settings
-from eneo.knowledge.events import publish_status  # the uploader's status event, best effort
 from eneo.knowledge.limits import accepted_for, too_large, unsupported
 from eneo.knowledge.models import Group, InfoBlob, InfoBlobStatus
 from eneo.knowledge.schemas import PresignedUpload, UploadOut, UploadUrlOut, UploadUrlRequest
 from eneo.knowledge.service.access import StorageUnavailable, blob_for, blob_out, group_for, invalid
 from eneo.knowledge.service.retries import STUCK, start_over
+from eneo.knowledge.status_events import publish_status  # the uploader's status event, best effort
 from eneo.spaces.policy import SpaceAction
 
 log = logging.getLogger(__name__)
