@@ -22,7 +22,7 @@ from eneo.core.db import UnitOfWork
 from eneo.core.redis import get_redis
 from eneo.core.settings import get_settings
 from eneo.knowledge.models import Chunk, InfoBlob, InfoBlobStatus
-from eneo.knowledge.service import readable_group_ids
+from eneo.knowledge.service.access import readable_group_ids
 from eneo.users.models import UserRole
 from eneo_local.services import Endpoints
 from tests.integration.conftest import Member, Org

@@ -30,7 +30,7 @@ from eneo.auth.principal import Principal, check_account
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import AppError
 from eneo.embeddings import EmbeddingError
-from eneo.knowledge.service import readable_group_ids
+from eneo.knowledge.service.access import readable_group_ids
 from eneo.retrieval.service import retrieve_for_question
 
 log = logging.getLogger("eneo.answers")

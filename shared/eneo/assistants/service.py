@@ -28,7 +28,7 @@ from eneo.core.errors import BadRequest, Forbidden, NotFound, ValidationFailed
 from eneo.core.ids import new_id
 from eneo.core.pagination import paginate
 from eneo.knowledge.models import Group
-from eneo.knowledge.service import readable_group_ids
+from eneo.knowledge.service.access import readable_group_ids
 from eneo.model_providers.lookups import default_model, usable_model
 from eneo.model_providers.models import CompletionModel
 from eneo.spaces.models import SpaceMember, SpaceRole

@@ -9,7 +9,7 @@ takes each one, on its own, from the stage it was left at:
 * `uploading` or `queued` with its object stored -> a retry message to the ingest queue (the object's S3 event
   may be lost). Without an object: a direct upload (its bytes, hashed, are stored before its
   response) whose file is not there never will be -> `failed` (`object_missing`, "upload it again");
-  a presigned upload whose link expired -> `failed` (`upload_expired`, as eneo.knowledge.service
+  a presigned upload whose link expired -> `failed` (`upload_expired`, as eneo.knowledge.service.lost_uploads
   does when it is read); one whose link is still valid is left alone: its file may still arrive.
 * `processing` -> back to `queued`, then the same retry message: ingest claims only `uploading` and
   `queued` blobs on a first delivery, and a lost message has no redelivery to take over a `processing` one.
@@ -129,7 +129,7 @@ async def _end_lost_upload(blob: InfoBlob, settings: Settings) -> bool:
     docstring); True if it was failed here."""
     if blob.content_hash is not None:  # a direct upload: its bytes were to be stored before its response
         return await fail_blob(blob.tenant_id, blob.id, "object_missing", OBJECT_MISSING)
-    from eneo.knowledge.service import expire_lost_uploads  # the rule the knowledge API applies when read
+    from eneo.knowledge.service.lost_uploads import expire_lost_uploads  # the rule the knowledge API applies when read
 
     async with UnitOfWork(blob.tenant_id) as uow:
         current = await uow.session.get(InfoBlob, blob.id)

@@ -8,7 +8,6 @@ from fastapi.responses import JSONResponse
 
 from eneo.auth.deps import CurrentUser
 from eneo.core.pagination import Page, PageQuery
-from eneo.knowledge import service
 from eneo.knowledge.chunk_pages import ChunkOut, list_chunks
 from eneo.knowledge.models import InfoBlobStatus
 from eneo.knowledge.schemas import (
@@ -22,6 +21,7 @@ from eneo.knowledge.schemas import (
     UploadUrlOut,
     UploadUrlRequest,
 )
+from eneo.knowledge.service import collections, documents, retries, uploads
 from eneo.knowledge.upload_form import read_upload_form
 
 in_space = APIRouter(prefix="/api/v1/spaces/{space_id}/knowledge/groups", tags=["knowledge"])
@@ -33,38 +33,39 @@ Paging = Annotated[PageQuery, Depends()]
 @in_space.post("/", status_code=status.HTTP_201_CREATED)
 async def create_group(ctx: CurrentUser, space_id: uuid.UUID, body: GroupCreate) -> GroupOut:
     """Editors and admins of the space. Without `embedding_model_id`, the organisation's default model."""
-    return await service.create_group(ctx.uow, ctx.principal, space_id, body)
+    return await collections.create_group(ctx.uow, ctx.principal, space_id, body)
 
 
 @in_space.get("/")
 async def list_groups(ctx: CurrentUser, space_id: uuid.UUID, page: Paging) -> Page[GroupOut]:
-    items, cursor = await service.list_groups(ctx.uow, ctx.principal, space_id, limit=page.limit, cursor=page.cursor)
+    items, cursor = await collections.list_groups(ctx.uow, ctx.principal, space_id, limit=page.limit,
+                                                  cursor=page.cursor)
     return Page(items=items, next_cursor=cursor)
 
 
 @groups.get("/{group_id}/")
 async def get_group(ctx: CurrentUser, group_id: uuid.UUID) -> GroupOut:
-    return await service.get_group(ctx.uow, ctx.principal, group_id)
+    return await collections.get_group(ctx.uow, ctx.principal, group_id)
 
 
 @groups.patch("/{group_id}/")
 async def update_group(ctx: CurrentUser, group_id: uuid.UUID, body: GroupUpdate) -> GroupOut:
     """Rename, describe, or move to another embedding model (every document is re-embedded in the background;
     until then it is not found by vector search)."""
-    return await service.update_group(ctx.uow, ctx.principal, group_id, body, ctx.settings)
+    return await collections.update_group(ctx.uow, ctx.principal, group_id, body, ctx.settings)
 
 
 @groups.delete("/{group_id}/", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_group(ctx: CurrentUser, group_id: uuid.UUID) -> Response:
     """The collection with its documents, chunks, vectors and stored files."""
-    await service.delete_group(ctx.uow, ctx.principal, group_id)
+    await collections.delete_group(ctx.uow, ctx.principal, group_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @groups.get("/{group_id}/info-blobs/")
 async def list_blobs(ctx: CurrentUser, group_id: uuid.UUID, page: Paging, status: InfoBlobStatus | None = None
                      ) -> Page[InfoBlobOut]:
-    items, cursor = await service.list_blobs(ctx.uow, ctx.principal, group_id, status=status, limit=page.limit,
+    items, cursor = await documents.list_blobs(ctx.uow, ctx.principal, group_id, status=status, limit=page.limit,
                                              cursor=page.cursor)
     return Page(items=items, next_cursor=cursor)
 
@@ -74,7 +75,7 @@ async def create_upload_url(ctx: CurrentUser, group_id: uuid.UUID, body: UploadU
     """For browsers: POST `upload.fields` and then the file as multipart/form-data to `upload.url`. Storage
     refuses a file over the type's limit or of another media type. 413 / 415 here for a declared size or
     type that cannot be accepted."""
-    return await service.create_upload_url(ctx.uow, ctx.principal, group_id, body, ctx.settings)
+    return await uploads.create_upload_url(ctx.uow, ctx.principal, group_id, body, ctx.settings)
 
 
 _UPLOAD_FORM: dict[str, Any] = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
@@ -92,7 +93,7 @@ async def upload(ctx: CurrentUser, group_id: uuid.UUID, request: Request) -> Upl
     `duplicate: true` when the collection has the same content ready. The same content in a document that
     has not finished resumes that one: 202 with it and `resumed: true`. The type is checked on the content."""
     form = await read_upload_form(request, ctx.settings)
-    out, created = await service.upload(ctx.uow, ctx.principal, group_id, data=form.data, filename=form.filename,
+    out, created = await uploads.upload(ctx.uow, ctx.principal, group_id, data=form.data, filename=form.filename,
                                         declared_type=form.declared_type, title=form.title, settings=ctx.settings)
     if not created:
         return JSONResponse(out.model_dump(mode="json"), status_code=status.HTTP_200_OK)  # type: ignore[return-value]
@@ -102,7 +103,7 @@ async def upload(ctx: CurrentUser, group_id: uuid.UUID, request: Request) -> Upl
 @blobs.get("/{blob_id}/")
 async def get_blob(ctx: CurrentUser, blob_id: uuid.UUID) -> InfoBlobOut:
     """The document and its ingestion status (`chunks_embedded` of `chunks_total` while embedding)."""
-    return await service.get_blob(ctx.uow, ctx.principal, blob_id)
+    return await documents.get_blob(ctx.uow, ctx.principal, blob_id)
 
 
 @blobs.get("/{blob_id}/chunks/")
@@ -117,18 +118,18 @@ async def get_chunks(ctx: CurrentUser, blob_id: uuid.UUID, page: Paging) -> Page
 async def get_passage(ctx: CurrentUser, blob_id: uuid.UUID, chunk_index: Annotated[int, Path(ge=0)]) -> PassageOut:
     """One passage of a document, as an answer's reference names it (`id`, `chunk_index`): its text and
     where the document is. Any member of the document's space."""
-    return await service.get_passage(ctx.uow, ctx.principal, blob_id, chunk_index)
+    return await documents.get_passage(ctx.uow, ctx.principal, blob_id, chunk_index)
 
 
 @blobs.patch("/{blob_id}/")
 async def rename_blob(ctx: CurrentUser, blob_id: uuid.UUID, body: InfoBlobUpdate) -> InfoBlobOut:
-    return await service.rename_blob(ctx.uow, ctx.principal, blob_id, body)
+    return await documents.rename_blob(ctx.uow, ctx.principal, blob_id, body)
 
 
 @blobs.delete("/{blob_id}/", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_blob(ctx: CurrentUser, blob_id: uuid.UUID) -> Response:
     """The document, its chunks and vectors, and its stored file."""
-    await service.delete_blob(ctx.uow, ctx.principal, blob_id)
+    await documents.delete_blob(ctx.uow, ctx.principal, blob_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -136,4 +137,4 @@ async def delete_blob(ctx: CurrentUser, blob_id: uuid.UUID) -> Response:
 async def retry_blob(ctx: CurrentUser, blob_id: uuid.UUID) -> InfoBlobOut:
     """Ingest a document again from its stored file: a failed one, or one that has not finished, at any time
     (harmless if it was still moving: the run under way stops). 409 `not_failed` for a ready one."""
-    return await service.retry(ctx.uow, ctx.principal, blob_id, ctx.settings)
+    return await retries.retry(ctx.uow, ctx.principal, blob_id, ctx.settings)

@@ -2,7 +2,7 @@
 
 So that someone who cannot find a passage can see why: the text extraction produced, where chunks were
 cut, which page each starts on. Members of the document's space read them, as they read the document
-(eneo.knowledge.service.get_blob checks that; everyone else, every other tenant, gets 404). The cursor is the
+(eneo.knowledge.service.documents.get_blob checks that; everyone else, every other tenant, gets 404). The cursor is the
 next chunk's position, not (created_at, id) as elsewhere: a document's chunks are written together, and
 their order is their index.
 """
@@ -51,7 +51,7 @@ def _after(cursor: str) -> int:
 async def list_chunks(uow: UnitOfWork, p: Principal, blob_id: uuid.UUID, *, limit: int, cursor: str | None
                       ) -> tuple[list[ChunkOut], str | None]:
     """The document's chunks after `cursor`, in order, and the cursor of the next page."""
-    from eneo.knowledge.service import get_blob
+    from eneo.knowledge.service.documents import get_blob
 
     blob = await get_blob(uow, p, blob_id)  # 404 for anyone who may not read it
     query = (select(Chunk.id, Chunk.chunk_index, Chunk.page, Chunk.token_count, Chunk.text,

@@ -58,7 +58,7 @@ class EmbeddingUnavailable(AppError):
 async def search_group(ctx: CurrentUser, group_id: uuid.UUID, body: SearchRequest) -> SearchOut:
     """The collection's chunks best matching the query, best first. Members of the collection's space."""
     from eneo.knowledge.models import Group
-    from eneo.knowledge.service import readable_group_ids
+    from eneo.knowledge.service.access import readable_group_ids
     from eneo.model_providers.clients import load_embedder
 
     session, tenant_id = ctx.uow.session, ctx.principal.tenant_id

@@ -1,6 +1,6 @@
 """Hybrid retrieval: dense (per embedding model) + full-text, fused, always filtered by tenant and collections.
 
-Callers pass collections the asker may read (eneo.knowledge.service.readable_group_ids); every statement
+Callers pass collections the asker may read (eneo.knowledge.service.access.readable_group_ids); every statement
 still filters by `tenant_id` and `group_id = ANY(...)` (and RLS binds the tenant besides).
 """
 

@@ -2,8 +2,8 @@
 
 One module a use case: `collections`, `reembedding` (a collection moved to another model), `documents`,
 `lost_uploads` (presigned uploads settled when read), `uploads`, `retries`; `access` holds the look-ups
-with access checks they share. This package is the domain's one surface: routes and other domains
-import the use cases from here.
+with access checks they share. Callers import the module they need (nothing is re-exported here), so a
+function that only checks access (assistants, answers) loads `access` alone.
 
 Decisions (and why):
 * Access follows the space: members read a collection, its documents and search it; editors and
@@ -24,16 +24,3 @@ Decisions (and why):
   stuck document, and doing so to one that was in fact moving is harmless (see `retry`). The
   scheduled sweep (eneo.ingestion.sweep) and the local stack's start re-queue stuck ones by themselves.
 """
-
-from eneo.knowledge.service.access import StorageUnavailable, blob_out, readable_group_ids
-from eneo.knowledge.service.collections import create_group, delete_group, get_group, list_groups, update_group
-from eneo.knowledge.service.documents import delete_blob, get_blob, get_passage, list_blobs, rename_blob
-from eneo.knowledge.service.lost_uploads import expire_lost_uploads, notice_arrived_uploads
-from eneo.knowledge.service.retries import retry
-from eneo.knowledge.service.uploads import create_upload_url, upload
-
-__all__ = [
-    "StorageUnavailable", "blob_out", "create_group", "create_upload_url", "delete_blob", "delete_group",
-    "expire_lost_uploads", "get_blob", "get_group", "get_passage", "list_blobs", "list_groups",
-    "notice_arrived_uploads", "readable_group_ids", "rename_blob", "retry", "update_group", "upload",
-]
