@@ -12,6 +12,7 @@ from eneo.sessions.models import IdempotencyKey, Question, Session
 from eneo.spaces.models import Space, SpaceMember
 from eneo.tenants.models import Tenant
 from eneo.users.models import User
+from eneo.websites.models import CrawlRun, CrawlUrl, Website, WebsitePage
 
 __all__ = [
     "ApiKey",
@@ -21,6 +22,8 @@ __all__ = [
     "Base",
     "Chunk",
     "CompletionModel",
+    "CrawlRun",
+    "CrawlUrl",
     "EmbeddingModel",
     "Group",
     "IdempotencyKey",
@@ -34,6 +37,8 @@ __all__ = [
     "Tenant",
     "TranscriptionModel",
     "User",
+    "Website",
+    "WebsitePage",
     "include_name",
 ]
 

@@ -61,6 +61,7 @@ class Source:
     page: int | None
     text: str
     score: float
+    url: str | None = None  # a crawled page's address (eneo.websites)
 
     def line(self, n: int) -> str:
         where = f" (p. {self.page})" if self.page is not None else ""
@@ -68,7 +69,7 @@ class Source:
 
     def reference(self, n: int) -> dict[str, Any]:
         return {"id": str(self.info_blob_id), "title": self.title, "chunk_index": self.chunk_index,
-                "page": self.page, "score": round(self.score, 6), "n": n}
+                "page": self.page, "score": round(self.score, 6), "n": n, **({"url": self.url} if self.url else {})}
 
 
 @dataclass(frozen=True)

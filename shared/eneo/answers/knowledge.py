@@ -65,7 +65,7 @@ async def _search(tenant_id: uuid.UUID, user_id: uuid.UUID, group_ids: Sequence[
         hits = await retrieve_for_question(uow.session, tenant_id=tenant_id, group_ids=readable, question=question,
                                            history=list(earlier_questions), limit=limit)
     return [Source(info_blob_id=h.info_blob_id, title=h.title, chunk_index=h.chunk_index, page=h.page, text=h.text,
-                   score=h.score) for h in hits]
+                   score=h.score, url=h.url) for h in hits]
 
 
 async def find_sources(tenant_id: uuid.UUID, user_id: uuid.UUID, group_ids: Sequence[uuid.UUID], question: str,

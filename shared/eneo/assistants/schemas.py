@@ -31,6 +31,8 @@ class AssistantCreate(BaseModel):
     published: bool = Field(False, description="Visible to the space's viewers")
     groups: list[uuid.UUID] = Field(default_factory=list, max_length=GROUPS_MAX,
                                     description="Knowledge collections of the same space to answer from")
+    websites: list[uuid.UUID] = Field(default_factory=list, max_length=GROUPS_MAX,
+                                      description="Crawled websites of the same space to answer from")
 
 
 class AssistantUpdate(BaseModel):
@@ -45,6 +47,8 @@ class AssistantUpdate(BaseModel):
     published: bool | None = None
     groups: list[uuid.UUID] | None = Field(None, max_length=GROUPS_MAX,
                                            description="Replaces the collections as a whole; [] removes them")
+    websites: list[uuid.UUID] | None = Field(None, max_length=GROUPS_MAX,
+                                             description="Replaces the websites as a whole; [] removes them")
 
 
 class AssistantDraft(BaseModel):
@@ -63,6 +67,12 @@ class GroupRef(BaseModel):
     name: str
 
 
+class WebsiteRef(BaseModel):
+    id: uuid.UUID
+    name: str
+    url: str
+
+
 class AssistantOut(BaseModel):
     id: uuid.UUID
     space_id: uuid.UUID
@@ -74,6 +84,7 @@ class AssistantOut(BaseModel):
     model_kwargs: ModelKwargs
     published: bool
     groups: list[GroupRef] = Field(description="The knowledge collections it answers from")
+    websites: list[WebsiteRef] = Field(default_factory=list, description="The crawled websites it answers from")
     created_by: uuid.UUID | None
     created_at: datetime
     updated_at: datetime

@@ -1,8 +1,8 @@
 """Assistant use cases. Visibility follows the space: members see published assistants, editors and
 admins see (and change) all; everyone else, and every other tenant, gets 404.
 
-An assistant's knowledge (`groups`) are collections of its own space: whoever may use the assistant
-(a member of that space) may read them, so answers never quote a collection its users cannot open.
+An assistant's knowledge (`groups`, `websites`) are collections and websites of its own space: whoever may
+use the assistant (a member of that space) may read them, so answers never quote a collection its users cannot open.
 """
 
 import uuid
@@ -21,6 +21,7 @@ from eneo.assistants.schemas import (
     GroupRef,
     ModelKwargs,
     PromptVersionOut,
+    WebsiteRef,
 )
 from eneo.auth.principal import Principal
 from eneo.core.db import UnitOfWork
@@ -34,6 +35,8 @@ from eneo.model_providers.models import CompletionModel
 from eneo.spaces.models import SpaceMember, SpaceRole
 from eneo.spaces.policy import SpaceAction, allowed, require
 from eneo.spaces.service import authorize
+from eneo.websites import service as websites_service
+from eneo.websites.models import Website
 
 EDITORS = [role for role in SpaceRole if allowed(role, SpaceAction.edit_content)]
 
@@ -43,11 +46,12 @@ def _invalid(field: str, message: str) -> ValidationFailed:
                             details=[{"field": field, "message": message, "type": "value_error"}])
 
 
-def assistant_out(a: Assistant, groups: list[GroupRef]) -> AssistantOut:
+def assistant_out(a: Assistant, groups: list[GroupRef], websites: list[WebsiteRef] | None = None) -> AssistantOut:
     return AssistantOut(id=a.id, space_id=a.space_id, name=a.name, description=a.description,
                         system_prompt=a.system_prompt, prompt_version=a.prompt_version,
                         completion_model_id=a.completion_model_id, model_kwargs=ModelKwargs(**a.model_kwargs),
-                        published=a.published, groups=groups, created_by=a.created_by, created_at=a.created_at,
+                        published=a.published, groups=groups, websites=websites or [], created_by=a.created_by,
+                        created_at=a.created_at,
                         updated_at=a.updated_at)
 
 
@@ -57,7 +61,8 @@ async def groups_of(session: AsyncSession, tenant_id: uuid.UUID, assistant_ids: 
     rows = await session.execute(
         select(AssistantGroup.assistant_id, Group.id, Group.name)
         .join(Group, Group.id == AssistantGroup.group_id)
-        .where(AssistantGroup.assistant_id.in_(assistant_ids), AssistantGroup.tenant_id == tenant_id)
+        .where(AssistantGroup.assistant_id.in_(assistant_ids), AssistantGroup.tenant_id == tenant_id,
+               Group.kind == "collection")
         .order_by(Group.name, Group.id))
     found: dict[uuid.UUID, list[GroupRef]] = {i: [] for i in assistant_ids}
     for assistant_id, group_id, name in rows:
@@ -65,8 +70,23 @@ async def groups_of(session: AsyncSession, tenant_id: uuid.UUID, assistant_ids: 
     return found
 
 
+async def websites_of(session: AsyncSession, tenant_id: uuid.UUID, assistant_ids: list[uuid.UUID]
+                      ) -> dict[uuid.UUID, list[WebsiteRef]]:
+    """Each assistant's websites (their pages are the website's collection, kept in assistant_groups)."""
+    rows = await session.execute(
+        select(AssistantGroup.assistant_id, Website.id, Group.name, Website.url)
+        .join(Website, Website.group_id == AssistantGroup.group_id).join(Group, Group.id == Website.group_id)
+        .where(AssistantGroup.assistant_id.in_(assistant_ids), AssistantGroup.tenant_id == tenant_id)
+        .order_by(Group.name, Website.id))
+    found: dict[uuid.UUID, list[WebsiteRef]] = {i: [] for i in assistant_ids}
+    for assistant_id, website_id, name, url in rows:
+        found[assistant_id].append(WebsiteRef(id=website_id, name=name, url=url))
+    return found
+
+
 async def _out(session: AsyncSession, a: Assistant) -> AssistantOut:
-    return assistant_out(a, (await groups_of(session, a.tenant_id, [a.id]))[a.id])
+    return assistant_out(a, (await groups_of(session, a.tenant_id, [a.id]))[a.id],
+                         (await websites_of(session, a.tenant_id, [a.id]))[a.id])
 
 
 async def _visible(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUID, *, lock: bool = False
@@ -172,8 +192,11 @@ async def _check_groups(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, grou
         if group_id not in readable:
             raise _invalid("groups", f"no collection with id {group_id}")
     spaces = dict((await uow.session.execute(
-        select(Group.id, Group.space_id).where(Group.id.in_(ids), Group.tenant_id == p.tenant_id))).all())
+        select(Group.id, Group.space_id).where(Group.id.in_(ids), Group.tenant_id == p.tenant_id,
+                                               Group.kind == "collection"))).all())
     for group_id in ids:
+        if group_id not in spaces:  # a website's pages: named by the website's id in `websites`
+            raise _invalid("groups", f"no collection with id {group_id}")
         if spaces.get(group_id) != space_id:
             message = f"collection {group_id} is in another space; an assistant uses its own space's collections"
             raise ValidationFailed(f"Invalid request: groups: {message}", code="group_not_in_space",
@@ -181,8 +204,12 @@ async def _check_groups(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, grou
     return ids
 
 
-async def _set_groups(uow: UnitOfWork, assistant: Assistant, group_ids: list[uuid.UUID]) -> None:
-    await uow.session.execute(delete(AssistantGroup).where(AssistantGroup.assistant_id == assistant.id))
+async def _set_groups(uow: UnitOfWork, assistant: Assistant, group_ids: list[uuid.UUID], kind: str = "collection"
+                      ) -> None:
+    """Replace the assistant's collections (`kind` collection) or websites' collections (`kind` website)."""
+    await uow.session.execute(delete(AssistantGroup).where(
+        AssistantGroup.assistant_id == assistant.id,
+        AssistantGroup.group_id.in_(select(Group.id).where(Group.kind == kind))))
     uow.session.add_all([AssistantGroup(assistant_id=assistant.id, group_id=g, tenant_id=assistant.tenant_id)
                          for g in group_ids])
 
@@ -199,6 +226,7 @@ async def create_assistant(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, d
     model = await _model(uow, data.completion_model_id)
     _check_kwargs(data.model_kwargs, model)
     group_ids = await _check_groups(uow, p, space_id, data.groups)
+    website_groups = await websites_service.website_groups(uow.session, p, space_id, data.websites)
     assistant = Assistant(id=new_id(), tenant_id=p.tenant_id, space_id=space_id, name=data.name,
                           description=data.description, completion_model_id=model.id,
                           model_kwargs=data.model_kwargs.model_dump(exclude_none=True), published=data.published,
@@ -207,6 +235,7 @@ async def create_assistant(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, d
     await uow.session.flush()
     _record_prompt(uow, p, assistant, data.system_prompt, 1)
     await _set_groups(uow, assistant, group_ids)
+    await _set_groups(uow, assistant, website_groups, "website")
     await uow.session.flush()
     out = await _out(uow.session, assistant)
     return out
@@ -235,6 +264,9 @@ async def update_assistant(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUI
         _record_prompt(uow, p, assistant, data.system_prompt, assistant.prompt_version + 1)
     if data.groups is not None:
         await _set_groups(uow, assistant, await _check_groups(uow, p, assistant.space_id, data.groups))
+    if data.websites is not None:
+        await _set_groups(uow, assistant, await websites_service.website_groups(
+            uow.session, p, assistant.space_id, data.websites), "website")
     await uow.session.flush()
     out = await _out(uow.session, assistant)
     return out
@@ -284,7 +316,8 @@ async def _page(session: AsyncSession, p: Principal, query: Select[Any], limit: 
                 ) -> tuple[list[AssistantOut], str | None]:
     rows, next_cursor = await paginate(session, query, Assistant, limit=limit, cursor=cursor)
     groups = await groups_of(session, p.tenant_id, [a.id for a in rows])
-    return [assistant_out(a, groups[a.id]) for a in rows], next_cursor
+    sites = await websites_of(session, p.tenant_id, [a.id for a in rows])
+    return [assistant_out(a, groups[a.id], sites[a.id]) for a in rows], next_cursor
 
 
 async def list_space_assistants(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, *, limit: int,

@@ -113,6 +113,19 @@ class Settings(BaseSettings):
                                                                           "readable.")
 
     # Paging.
+    # Websites (eneo.websites, eneo.crawler): where crawls are queued and how politely they fetch.
+    crawl_queue_url: str = Field("", description="Crawl runs for `crawl` (template: CrawlQueue).")
+    crawl_max_concurrent_per_tenant: int = Field(2, ge=1, description="Runs the scheduler lets run at once per "
+                                                 "tenant; more due websites wait for its next pass.")
+    crawl_delay_seconds: float = Field(1.0, ge=0, description="Pause between two requests to one host, unless "
+                                       "robots.txt asks for a longer Crawl-delay.")
+    crawl_timeout_seconds: float = Field(15.0, gt=0, description="Longest one page's request may take.")
+    crawl_max_redirects: int = Field(5, ge=0)
+    crawl_page_max_bytes: int = Field(5 * 1024 * 1024, ge=1024, description="A bigger page fails (`too_large`).")
+    crawl_budget_margin_seconds: float = Field(20.0, ge=1, description="A crawl invocation checkpoints and re-queues "
+                                               "itself this long before its time runs out.")
+    crawl_user_agent: str = "EneoCrawler/1.0 (+https://eneo.ai)"
+
     page_size_default: int = Field(50, ge=1)
     page_size_max: int = Field(200, ge=1)
 

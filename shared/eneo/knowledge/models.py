@@ -48,6 +48,9 @@ class Group(Entity, Base):
     # No cascade: a model in use by a collection cannot be deleted.
     embedding_model_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("embedding_models.id"), index=True)
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # `collection` (uploads), or `website`: the pages of one crawled website (eneo.websites), hidden from the
+    # collection routes and reached through the website's (migration 0010).
+    kind: Mapped[str] = mapped_column(String(16), default="collection", server_default="collection")
 
 
 class InfoBlob(Entity, Base):
@@ -84,6 +87,8 @@ class InfoBlob(Entity, Base):
     embedding_model_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("embedding_models.id", ondelete="SET NULL"), index=True)
     processed_at: Mapped[datetime | None] = mapped_column()
+    # Where a crawled page or linked file came from (eneo.websites); None for uploads. Citations carry it.
+    source_url: Mapped[str | None] = mapped_column(Text)
 
 
 class Chunk(Base):

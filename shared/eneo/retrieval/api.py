@@ -1,6 +1,7 @@
 """`POST /api/v1/groups/{id}/searches/`: hybrid search in one collection (mounted by the knowledge function)."""
 
 import uuid
+from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,6 +34,7 @@ class SearchHitOut(BaseModel):
     chunk_id: uuid.UUID
     info_blob_id: uuid.UUID
     title: str  # the document's title
+    url: str | None = Field(None, description="Where a website's page came from; null for uploads")
     chunk_index: int
     page: int | None
     text: str
@@ -43,7 +45,8 @@ class SearchHitOut(BaseModel):
     @classmethod
     def of(cls, hit: Hit) -> "SearchHitOut":
         return cls(chunk_id=hit.chunk_id, info_blob_id=hit.info_blob_id, title=hit.title,
-                   chunk_index=hit.chunk_index, page=hit.page, text=hit.text, score=round(hit.score, 6))
+                   chunk_index=hit.chunk_index, page=hit.page, text=hit.text, score=round(hit.score, 6),
+                   url=hit.url)
 
 
 class SearchOut(BaseModel):
@@ -65,8 +68,14 @@ async def search_group(ctx: CurrentUser, group_id: uuid.UUID, body: SearchReques
     if not await readable_group_ids(session, ctx.principal, [group_id]):
         raise NotFound("Collection")
     group = await session.get(Group, group_id)
-    if group is None or group.tenant_id != tenant_id:
+    if group is None or group.tenant_id != tenant_id or group.kind != "collection":
         raise NotFound("Collection")
+    return await search_in(ctx, group, body)
+
+
+async def search_in(ctx: CurrentUser, group: Any, body: SearchRequest) -> SearchOut:
+    """Search one collection the caller was found to read (a collection's, or a website's pages)."""
+    session, tenant_id = ctx.uow.session, ctx.principal.tenant_id
     model, embedder = await load_embedder(session, tenant_id, group.embedding_model_id)
     await ctx.uow.commit()  # hold no connection while a provider embeds the query
     vector = None
@@ -77,6 +86,6 @@ async def search_group(ctx: CurrentUser, group_id: uuid.UUID, body: SearchReques
             err = EmbeddingUnavailable(f"The query could not be embedded: {e.message}", code=e.code)
             err.status = 503 if e.retryable else 502
             raise err from e
-    hits = await search(session, tenant_id=tenant_id, group_ids=[group_id], query_text=body.query,
+    hits = await search(session, tenant_id=tenant_id, group_ids=[group.id], query_text=body.query,
                         query_vector=vector, embedding_model=model, limit=body.limit, method=body.method)
     return SearchOut(items=[SearchHitOut.of(h) for h in hits])

@@ -40,6 +40,7 @@ class Hit:
     page: int | None
     score: float  # fused, in (0, 1]: 1.0 = first in both rankings
     group_id: uuid.UUID | None = None
+    url: str | None = None  # a crawled page's address (eneo.websites)
 
 
 async def _hydrate(session: AsyncSession, tenant_id: uuid.UUID, group_ids: Sequence[uuid.UUID],
@@ -48,12 +49,12 @@ async def _hydrate(session: AsyncSession, tenant_id: uuid.UUID, group_ids: Seque
     if not fused:
         return []
     rows = (await session.execute(text(
-        "SELECT c.id, c.info_blob_id, b.title, c.chunk_index, c.text, c.page, c.group_id "
+        "SELECT c.id, c.info_blob_id, b.title, c.chunk_index, c.text, c.page, c.group_id, b.source_url "
         "FROM chunks c JOIN info_blobs b ON b.id = c.info_blob_id AND b.tenant_id = c.tenant_id "
         "WHERE c.id = ANY(:ids) AND c.tenant_id = :tenant_id AND c.group_id = ANY(:group_ids)"
     ), {"ids": [f.chunk_id for f in fused], "tenant_id": tenant_id, "group_ids": list(group_ids)})).all()
     by_id = {r[0]: r for r in rows}
-    return [Hit(r[0], r[1], r[2], r[3], r[4], r[5], f.score, r[6])
+    return [Hit(r[0], r[1], r[2], r[3], r[4], r[5], f.score, r[6], r[7])
             for f in fused if (r := by_id.get(f.chunk_id)) is not None]
 
 

@@ -43,6 +43,7 @@ class ReferenceOut(BaseModel):
     page: int | None = None
     score: float
     n: int = Field(description="Its number in the answer's citations")
+    url: str | None = Field(None, description="The page's address, for a website's page (null for uploads)")
 
 
 class QuestionOut(BaseModel):

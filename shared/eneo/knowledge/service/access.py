@@ -58,7 +58,8 @@ async def space_role(uow: UnitOfWork, p: Principal, space_id: uuid.UUID) -> Spac
 async def group_for(uow: UnitOfWork, p: Principal, group_id: uuid.UUID, action: SpaceAction, *, lock: bool = False
                     ) -> Group:
     query = _member_join(select(Group, SpaceMember.role), p).where(Group.id == group_id,
-                                                                   Group.tenant_id == p.tenant_id)
+                                                                   Group.tenant_id == p.tenant_id,
+                                                                   Group.kind == "collection")  # not a website's
     row = (await uow.session.execute(query.with_for_update(of=Group) if lock else query)).first()
     if row is None:
         raise NotFound("Collection")

@@ -75,7 +75,8 @@ async def list_groups(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, *, lim
                       ) -> tuple[list[GroupOut], str | None]:
     require_role(p, await space_role(uow, p, space_id), SpaceAction.read)
     rows, next_cursor = await paginate(uow.session, select(Group).where(
-        Group.space_id == space_id, Group.tenant_id == p.tenant_id), Group, limit=limit, cursor=cursor)
+        Group.space_id == space_id, Group.tenant_id == p.tenant_id, Group.kind == "collection"), Group, limit=limit,
+        cursor=cursor)
     return await _group_outs(uow, rows), next_cursor
 
 
