@@ -176,7 +176,7 @@ def test_queues_are_wired_for_ingestion(template: Template) -> None:
     assert not problems, "\n".join(problems)
     sources = [(n, e) for n, p in sam.functions(template) for e in (p.get("Events") or {}).values()
                if e.get("Type") == "SQS"]
-    assert {n for n, _ in sources} == {"IngestFunction", "EmbedFunction"}
+    assert {n for n, _ in sources} == {"IngestFunction", "EmbedFunction", "CrawlFunction"}
 
 
 def _resource(name: str) -> Callable[[Template], dict[str, Any]]:

@@ -88,6 +88,8 @@ class TenantA:
     group: str = ""
     blob: str = ""
     transcription_model: str = ""
+    website: str = ""
+    crawl_run: str = ""
 
 
 @pytest.fixture(scope="module")
@@ -124,9 +126,15 @@ def tenant_a(http: httpx.Client, sysadmin) -> TenantA:
     transcription_model = http.post("/api/v1/transcription-models/", headers=admin.headers, json={
         "provider_id": provider, "name": "a-whisper", "is_default": True})
     assert transcription_model.status_code == 201, transcription_model.text
+    # A's website points where nobody answers (its crawl fails), which is all the table needs.
+    website = http.post(f"/api/v1/spaces/{space}/knowledge/websites/", headers=admin.headers,
+                        json={"url": "http://127.0.0.1:9/", "name": "A's website"})
+    assert website.status_code == 201, website.text
+    crawl_run = http.post(f"/api/v1/websites/{website.json()['id']}/run/", headers=admin.headers)
+    assert crawl_run.status_code == 202, crawl_run.text
     return TenantA(admin, user, space, key["id"], key["key"], provider, model, assistant, session, question,
                    embedding_model.json()["id"], group.json()["id"], blob.json()["id"],
-                   transcription_model.json()["id"])
+                   transcription_model.json()["id"], website.json()["id"], crawl_run.json()["id"])
 
 
 # Every route that takes an id, called by tenant B's admin with tenant A's ids.
@@ -189,6 +197,15 @@ CROSS_TENANT = [
     ("DELETE", "/api/v1/info-blobs/{blob}/", None),
     ("POST", "/api/v1/info-blobs/{blob}/retry/", None),
     ("GET", "/api/v1/info-blobs/{blob}/chunks/{chunk}/", None),
+    ("POST", "/api/v1/spaces/{space}/knowledge/websites/", {"url": "http://127.0.0.1:9/"}),
+    ("GET", "/api/v1/spaces/{space}/knowledge/websites/", None),
+    ("GET", "/api/v1/websites/{website}/", None),
+    ("PATCH", "/api/v1/websites/{website}/", {"name": "stolen"}),
+    ("DELETE", "/api/v1/websites/{website}/", None),
+    ("POST", "/api/v1/websites/{website}/searches/", {"query": "A's page"}),
+    ("POST", "/api/v1/websites/{website}/run/", None),
+    ("GET", "/api/v1/websites/{website}/runs/", None),
+    ("GET", "/api/v1/crawl-runs/{crawl_run}/", None),
 ]
 
 
@@ -201,7 +218,8 @@ def test_tenant_b_cannot_touch_tenant_a(http: httpx.Client, sysadmin, tenant_a: 
            "b_admin": b_admin.id, "b_space": b_space, "provider": tenant_a.provider, "model": tenant_a.model,
            "assistant": tenant_a.assistant, "version": 1, "chunk": 0, "session": tenant_a.session,
            "question": tenant_a.question, "embedding_model": tenant_a.embedding_model, "group": tenant_a.group,
-           "blob": tenant_a.blob, "transcription_model": tenant_a.transcription_model}
+           "blob": tenant_a.blob, "transcription_model": tenant_a.transcription_model, "website": tenant_a.website,
+           "crawl_run": tenant_a.crawl_run}
     if body is FILE:
         r = http.request(method, path.format(**ids), files=FILE, headers=b_admin.headers)
     else:
@@ -235,6 +253,8 @@ def test_tenant_b_cannot_touch_tenant_a(http: httpx.Client, sysadmin, tenant_a: 
         "A's collection"
     blobs = http.get(f"/api/v1/groups/{tenant_a.group}/info-blobs/", headers=tenant_a.admin.headers).json()["items"]
     assert [(b["id"], b["title"]) for b in blobs] == [(tenant_a.blob, "a.txt")]
+    website = http.get(f"/api/v1/websites/{tenant_a.website}/", headers=tenant_a.admin.headers).json()
+    assert website["name"] == "A's website"
 
 
 LISTS = ["/api/v1/spaces/", "/api/v1/users/", "/api/v1/api-keys/", "/api/v1/admin/model-providers/",
@@ -250,7 +270,8 @@ def test_tenant_b_lists_nothing_of_tenant_a(http: httpx.Client, sysadmin, tenant
         text = r.text
         for secret in (tenant_a.space, tenant_a.user.id, tenant_a.admin.id, tenant_a.key_id, tenant_a.user.email,
                        tenant_a.provider, tenant_a.model, tenant_a.assistant, tenant_a.session, tenant_a.question,
-                       tenant_a.embedding_model, tenant_a.group, tenant_a.blob, tenant_a.transcription_model):
+                       tenant_a.embedding_model, tenant_a.group, tenant_a.blob, tenant_a.transcription_model,
+                       tenant_a.website, tenant_a.crawl_run):
             assert secret not in text, (path, secret)
 
 
