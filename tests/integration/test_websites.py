@@ -359,3 +359,67 @@ async def test_the_schedule_picks_due_websites_only(client: httpx.AsyncClient, m
     async with UnitOfWork(member.tenant_id) as uow:
         assert not (await uow.session.scalars(select(CrawlRun).where(
             CrawlRun.website_id == uuid.UUID(another["id"])))).all()
+
+
+# --- assistants ------------------------------------------------------------------------------------
+
+
+async def test_an_assistant_answers_from_a_crawled_page_and_cites_its_url(
+        client: httpx.AsyncClient, chat: Any, site: FakeSite, queues: Queues, crawl_queue: str,
+        crawl_function: Any, functions: dict[str, Any], fake: Any, make_user: Callable[..., Any]) -> None:
+    admin = chat.admin
+    async with UnitOfWork(admin.tenant_id) as uow:
+        await ensure_local_embedding_model(uow.session, admin.tenant_id)
+    website = await _json(await client.post(f"/api/v1/spaces/{chat.space}/knowledge/websites/", headers=admin.headers,
+                                            json={"url": site.root, "max_pages": 3}), 201)
+    await _json(await client.post(f"/api/v1/websites/{website['id']}/run/", headers=admin.headers), 202)
+    await run_queued(queues, crawl_queue, crawl_function)
+    notices = pipeline.notifications(queues, expect=3)
+    queues.delete_done(queues.ingest_url, notices, await invoke(functions["ingest"], queues.event(notices)))
+    while messages := queues.receive(queues.embed_url, expect=1, wait=2.0):
+        response = await invoke(functions["embed"], queues.event(messages, arn=EMBED_ARN))
+        queues.delete_done(queues.embed_url, messages, response)
+
+    assistant = await _json(await client.patch(f"/api/v1/assistants/{chat.assistant}/", headers=admin.headers,
+                                               json={"websites": [website["id"]]}), 200)
+    assert assistant["websites"] == [{"id": website["id"], "name": website["name"], "url": site.root}]
+    assert assistant["groups"] == []
+    asked = await _json(await client.post(f"/api/v1/assistants/{chat.assistant}/sessions/",
+                                          headers=chat.viewer.headers,
+                                          json={"question": "Hur ansöker jag om bygglov?"}), 201)
+    system = fake.requests[-1].body["messages"][0]["content"]
+    assert "Sidan 1 handlar om bygglov" in system
+    references = asked["question"]["references"]
+    assert references[0]["url"] == site.url("/page/1") and references[0]["title"].startswith("Sida 1")
+
+    # A website's collection is not a collection: `groups` does not take it; another tenant's website is
+    # unknown (422 naming the id, as for any unknown id).
+    r = await client.patch(f"/api/v1/assistants/{chat.assistant}/", headers=admin.headers,
+                           json={"groups": [str(uuid.uuid4())], "websites": []})
+    assert r.status_code == 422
+    stranger = await make_user()
+    space = await personal_space(stranger)
+    r = await client.post(f"/api/v1/spaces/{space}/applications/assistants/", headers=stranger.headers,
+                          json={"name": "A", "websites": [website["id"]]})
+    assert r.status_code == 422 and website["id"] in r.text, r.text
+
+
+async def test_the_crawler_never_reaches_refused_addresses(client: httpx.AsyncClient, make_user: Callable[..., Any],
+                                                          site: FakeSite, queues: Queues, crawl_queue: str,
+                                                          crawl_function: Any, monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """Without the deployment's allowance, 127.0.0.1 is refused when saved, and at connect time for a website
+    saved while it was allowed (the rule is checked again for every connection)."""
+    member = await make_user()
+    website = await add_website(client, member, site)
+    monkeypatch.setenv("OUTBOUND_ALLOWED_HOSTS", "")
+    restore_settings()
+    space = website["space_id"]
+    r = await client.post(f"/api/v1/spaces/{space}/knowledge/websites/", headers=member.headers,
+                          json={"url": site.root})
+    assert r.status_code == 422 and r.json()["code"] == "url_refused" and "loopback" in r.json()["message"]
+    run = await _json(await client.post(f"/api/v1/websites/{website['id']}/run/", headers=member.headers), 202)
+    await run_queued(queues, crawl_queue, crawl_function)
+    failed = await _json(await client.get(f"/api/v1/crawl-runs/{run['id']}/", headers=member.headers), 200)
+    assert failed["status"] == "failed" and failed["failures"] == {"address_refused": 1}, failed
+    assert site.paths_requested() == []
