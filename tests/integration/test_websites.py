@@ -397,10 +397,14 @@ async def test_an_assistant_answers_from_a_crawled_page_and_cites_its_url(
     r = await client.patch(f"/api/v1/assistants/{chat.assistant}/", headers=admin.headers,
                            json={"groups": [str(uuid.uuid4())], "websites": []})
     assert r.status_code == 422
+    from eneo.users.models import UserRole
+    from tests.integration.conftest import Org
+    from tests.integration.test_sessions import make_chat
+
     stranger = await make_user()
-    space = await personal_space(stranger)
-    r = await client.post(f"/api/v1/spaces/{space}/applications/assistants/", headers=stranger.headers,
-                          json={"name": "A", "websites": [website["id"]]})
+    theirs = await make_chat(client, stranger, await make_user(Org(stranger.tenant_id, ""), UserRole.user), fake)
+    r = await client.patch(f"/api/v1/assistants/{theirs.assistant}/", headers=stranger.headers,
+                           json={"websites": [website["id"]]})
     assert r.status_code == 422 and website["id"] in r.text, r.text
 
 
