@@ -14,11 +14,13 @@ LAYERS: list[set[str]] = [
     {"models"},  # the registry of every ORM table
     {"realtime", "sessions", "ingestion", "api_keys", "tenants"},  # what the functions host
     {"answers"},
-    {"assistants", "retrieval"},
+    {"assistants"},
+    {"websites"},  # assistants take websites as knowledge; a website's search is retrieval's
+    {"retrieval"},
     {"knowledge", "users"},
     {"spaces", "model_providers"},  # model_providers.clients turns a model row into an embedder
     {"embeddings"},
-    {"auth", "llm"},
+    {"auth", "llm", "crawler"},
     {"core"},  # settings, database, Redis, S3/SQS, streams, queue messages: imports no domain
 ]
 LEVEL = {package: level for level, layer in enumerate(LAYERS) for package in layer}

@@ -24,6 +24,12 @@ def parse_html(body: bytes, url: str, encoding: str | None = None) -> Page:
     """Links and canonical from the whole document; the text from trafilatura's main-content extraction."""
     import trafilatura
 
+    if encoding is None:  # no charset in the headers: UTF-8 if the bytes are (lxml would assume Latin-1 without a
+        try:              # <meta charset>), else what the page's own meta tag says
+            body.decode("utf-8")
+            encoding = "utf-8"
+        except UnicodeDecodeError:
+            pass
     try:
         doc = html.fromstring(body, parser=html.HTMLParser(encoding=encoding, no_network=True, remove_comments=True))
     except (etree.ParserError, ValueError):

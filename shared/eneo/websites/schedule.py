@@ -23,7 +23,7 @@ from eneo.core import storage
 from eneo.core.db import UnitOfWork
 from eneo.core.ids import new_id, utcnow
 from eneo.core.settings import Settings, get_settings
-from eneo.ingestion.sweep import active_tenants
+from eneo.tenants.models import Tenant, TenantState
 from eneo.websites.models import ACTIVE, CrawlRun, RunStatus, Website
 from eneo.websites.service import crawl_message
 
@@ -41,6 +41,13 @@ class ScheduleResult:
 
     def as_dict(self) -> dict[str, int]:
         return {"tenants": self.tenants, "queued": self.queued, "rescued": self.rescued, "failed": len(self.failed)}
+
+
+async def active_tenants() -> list[uuid.UUID]:
+    """Every active tenant's id, read as the sysadmin (as eneo.ingestion.sweep reads them)."""
+    async with UnitOfWork(sysadmin=True) as uow:
+        return list((await uow.session.scalars(
+            select(Tenant.id).where(Tenant.state == TenantState.active).order_by(Tenant.created_at))).all())
 
 
 async def schedule_due(settings: Settings | None = None, *, now: datetime | None = None) -> ScheduleResult:
