@@ -115,7 +115,7 @@ async def test_the_model_is_sent_the_right_chunk_and_asked_to_cite(client: httpx
     assert f"[1] {PERMITS} (p. 2): {PERMIT_TIME}" in system, system  # the best chunk is source 1
     references = asked["question"]["references"]
     assert references[0] == {"id": str(town.blobs[PERMITS]), "title": PERMITS, "chunk_index": 1, "page": 2,
-                             "score": references[0]["score"], "n": 1}
+                             "score": references[0]["score"], "n": 1, "url": None}
     assert [r["n"] for r in references] == list(range(1, len(references) + 1))
     assert references[0]["score"] >= max(r["score"] for r in references[1:])
 

@@ -69,7 +69,8 @@ class Source:
 
     def reference(self, n: int) -> dict[str, Any]:
         return {"id": str(self.info_blob_id), "title": self.title, "chunk_index": self.chunk_index,
-                "page": self.page, "score": round(self.score, 6), "n": n, **({"url": self.url} if self.url else {})}
+                "page": self.page, "score": round(self.score, 6), "n": n,
+                "url": self.url}
 
 
 @dataclass(frozen=True)

@@ -135,8 +135,12 @@ async def draft_assistant(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUID
             kept["model_kwargs"] = draft.model_kwargs.model_dump(exclude_none=True)
         else:
             _check_kwargs(ModelKwargs(**assistant.model_kwargs), model)
-        if draft.groups is not None:
-            kept["groups"] = [str(g) for g in await _check_groups(uow, p, assistant.space_id, draft.groups)]
+        if draft.groups is not None:  # the draft's collections, and the assistant's websites as saved
+            websites = (await uow.session.scalars(select(AssistantGroup.group_id).join(
+                Group, Group.id == AssistantGroup.group_id).where(
+                AssistantGroup.assistant_id == assistant.id, Group.kind == "website"))).all()
+            kept["groups"] = [str(g) for g in [*await _check_groups(uow, p, assistant.space_id, draft.groups),
+                                               *websites]]
     except ValidationFailed as exc:
         for detail in exc.details:
             detail["field"] = f"draft.{detail['field']}"
