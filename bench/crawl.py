@@ -95,12 +95,14 @@ def _wait_run(http: httpx.Client, headers: dict[str, str], run: str) -> dict[str
 
 def run_pipeline(site: Site, work: Path) -> tuple[float, float, float, dict[str, Any], dict[str, Any]]:
     """(seconds to crawled, to ready, of the re-crawl; the first and the second run)."""
-    env = {"CRAWL_DELAY_SECONDS": "0"}
+    env = {"CRAWL_DELAY_SECONDS": "0", "ENEO_WORKER_ENV_PASSTHROUGH": "CRAWL_DELAY_SECONDS"}
+    print("starting the local stack", file=sys.stderr)
     with local_stack(work, env) as stack, httpx.Client(base_url=stack.url, timeout=120) as http:
         admin = new_admin(http)
         space = post(http, "/api/v1/spaces/", admin, json={"name": "Bench"})["id"]
         website = post(http, f"/api/v1/spaces/{space}/knowledge/websites/", admin,
                        json={"url": site.root, "max_pages": 1000})["id"]
+        print("crawling", file=sys.stderr)
         start = time.perf_counter()
         first_run = post(http, f"/api/v1/websites/{website}/run/", admin)["id"]
         first = _wait_run(http, admin, first_run)
@@ -113,6 +115,7 @@ def run_pipeline(site: Site, work: Path) -> tuple[float, float, float, dict[str,
                 break
             time.sleep(0.2)
         ready = time.perf_counter() - start
+        print(f"crawled in {crawled:.1f} s, ready in {ready:.1f} s; crawling again", file=sys.stderr)
         start = time.perf_counter()
         second = _wait_run(http, admin, post(http, f"/api/v1/websites/{website}/run/", admin)["id"])
         again = time.perf_counter() - start

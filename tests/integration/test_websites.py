@@ -427,3 +427,25 @@ async def test_the_crawler_never_reaches_refused_addresses(client: httpx.AsyncCl
     failed = await _json(await client.get(f"/api/v1/crawl-runs/{run['id']}/", headers=member.headers), 200)
     assert failed["status"] == "failed" and failed["failures"] == {"address_refused": 1}, failed
     assert site.paths_requested() == []
+
+
+async def test_the_schedule_requeues_a_run_nobody_works_on(client: httpx.AsyncClient, make_user: Callable[..., Any],
+                                                          site: FakeSite, queues: Queues, crawl_queue: str,
+                                                          crawl_function: Any) -> None:
+    """A stack restart lost the run's message while its lease was running out: the next scheduler pass sends it
+    again, and the crawl resumes and completes."""
+    from eneo.core.settings import get_settings
+
+    member = await make_user()
+    website = await add_website(client, member, site)
+    run = await _json(await client.post(f"/api/v1/websites/{website['id']}/run/", headers=member.headers), 202)
+    queues.sqs.purge_queue(QueueUrl=crawl_queue)  # the message is lost
+    assert await schedule_tenant(member.tenant_id, get_settings()) == (0, 0)  # not stale yet
+    async with UnitOfWork(member.tenant_id) as uow:
+        await uow.session.execute(update(CrawlRun).where(CrawlRun.id == uuid.UUID(run["id"])).values(
+            status="running", lease_until=func.now() - timedelta(minutes=1),
+            updated_at=func.now() - timedelta(minutes=11)))
+    assert await schedule_tenant(member.tenant_id, get_settings()) == (0, 1)
+    await run_queued(queues, crawl_queue, crawl_function)
+    done = await _json(await client.get(f"/api/v1/crawl-runs/{run['id']}/", headers=member.headers), 200)
+    assert done["status"] == "complete" and set(await stored(member, website["id"])) == site.pages()
