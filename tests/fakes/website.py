@@ -47,7 +47,7 @@ class FakeSite:
                     site.requests.append((time.monotonic(), self.path, dict(self.headers.items())))
                 site._serve(self)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.root = f"http://127.0.0.1:{self.port}/"
@@ -195,3 +195,14 @@ class FakeSite:
         h.end_headers()
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             h.wfile.write(body)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A crawler that closes its kept-alive connection is no error worth a traceback."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
