@@ -4,7 +4,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, StringConstraints
 
-from eneo.core.text import storable
+from eneo.core.text import Name, storable
 from eneo.websites.models import CrawlType, RunStatus, UpdateInterval
 
 URL_MAX = 2000
@@ -30,6 +30,16 @@ Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_
 Username = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(lambda v: _printable(v))]
 
 
+def _password(value: SecretStr) -> SecretStr:
+    plain = value.get_secret_value()
+    if not 0 < len(plain) <= 500 or not plain.isprintable():
+        raise ValueError("must be 1 to 500 printable characters")
+    return value
+
+
+Password = Annotated[SecretStr, AfterValidator(_password)]
+
+
 def _printable(value: str) -> str:
     if not value.isprintable() or ":" in value:
         raise ValueError("printable characters without ':'")
@@ -39,15 +49,14 @@ def _printable(value: str) -> str:
 class WebsiteCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     url: Url = Field(description="Where the crawl starts (`crawl`), or the sitemap or the site's root (`sitemap`)")
-    name: str | None = Field(None, min_length=1, max_length=200, description="Default: the URL's host and path")
+    name: Name | None = Field(None, description="Default: the URL's host and path")
     crawl_type: CrawlType = CrawlType.crawl
     update_interval: UpdateInterval = UpdateInterval.never
     max_pages: int = Field(500, ge=1, le=PAGES_MAX)
     max_depth: int = Field(5, ge=0, le=DEPTH_MAX, description="Links followed from the start URL (crawl only)")
     download_files: bool = Field(False, description="Also store linked files (PDF, DOCX, XLSX, PPTX, …)")
     auth_username: Username | None = Field(None, description="HTTP basic auth; sent to this site only")
-    auth_password: SecretStr | None = Field(None, min_length=1, max_length=500,
-                                            description="Stored encrypted, never returned")
+    auth_password: Password | None = Field(None, description="Stored encrypted, never returned")
     embedding_model_id: uuid.UUID | None = Field(None, description="Default: the organisation's default model")
 
 
@@ -56,7 +65,7 @@ class WebsiteUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     url: Url | None = None
-    name: str | None = Field(None, min_length=1, max_length=200)
+    name: Name | None = None
     crawl_type: CrawlType | None = None
     update_interval: UpdateInterval | None = None
     max_pages: int | None = Field(None, ge=1, le=PAGES_MAX)
@@ -64,7 +73,7 @@ class WebsiteUpdate(BaseModel):
     download_files: bool | None = None
     auth_username: Username | None = Field(None, description="\"\" is refused; send null with auth_password null "
                                                              "to remove the credentials")
-    auth_password: SecretStr | None = Field(None, min_length=1, max_length=500)
+    auth_password: Password | None = None
     paused: bool | None = Field(None, description="false: resume (clears the failure count); true: pause")
 
 
