@@ -94,6 +94,7 @@ bench: install
 	$(BIN)/python bench/streaming_latency.py
 	$(BIN)/python bench/embedder.py
 	$(BIN)/python bench/ingestion.py
+	$(BIN)/python bench/crawl.py
 	$(BIN)/python bench/retrieval_eval.py
 	$(BIN)/python bench/search.py
 
