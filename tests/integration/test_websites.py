@@ -449,3 +449,20 @@ async def test_the_schedule_requeues_a_run_nobody_works_on(client: httpx.AsyncCl
     await run_queued(queues, crawl_queue, crawl_function)
     done = await _json(await client.get(f"/api/v1/crawl-runs/{run['id']}/", headers=member.headers), 200)
     assert done["status"] == "complete" and set(await stored(member, website["id"])) == site.pages()
+
+
+async def test_a_page_whose_document_was_deleted_is_stored_again(
+        client: httpx.AsyncClient, make_user: Callable[..., Any], site: FakeSite, queues: Queues, crawl_queue: str,
+        crawl_function: Any) -> None:
+    member = await make_user()
+    website = await add_website(client, member, site, crawl_type="sitemap")
+    await _json(await client.post(f"/api/v1/websites/{website['id']}/run/", headers=member.headers), 202)
+    await run_queued(queues, crawl_queue, crawl_function)
+    page = (await stored(member, website["id"]))[site.url("/page/3")]
+    await _json(await client.delete(f"/api/v1/info-blobs/{page.info_blob_id}/", headers=member.headers), 204)
+    again = await _json(await client.post(f"/api/v1/websites/{website['id']}/run/", headers=member.headers), 202)
+    await run_queued(queues, crawl_queue, crawl_function)
+    done = await _json(await client.get(f"/api/v1/crawl-runs/{again['id']}/", headers=member.headers), 200)
+    assert (done["pages_fetched"], done["pages_unchanged"]) == (1, 12), done
+    restored = (await stored(member, website["id"]))[site.url("/page/3")]
+    assert restored.info_blob_id is not None and restored.info_blob_id != page.info_blob_id

@@ -57,6 +57,7 @@ log = logging.getLogger("eneo.websites.crawl")
 
 BATCH = 8  # frontier URLs read per query
 MAX_FAILURES = 10  # failed runs in a row before a website is paused
+MAX_INVOCATIONS = 500  # about 14 h of crawling at 100 s an invocation
 BACKOFF_FIRST, BACKOFF_MAX = timedelta(hours=1), timedelta(hours=24)
 HTML = ("text/html", "application/xhtml+xml")
 
@@ -101,6 +102,9 @@ async def crawl(tenant_id: uuid.UUID, run_id: uuid.UUID, *, deadline: float, set
         group = await uow.session.get_one(Group, website.group_id)
         await uow.commit()
         worker = _Run(uow, settings, run, website, group)
+        if run.invocations > MAX_INVOCATIONS:  # a crawl that keeps dying is not re-queued for ever
+            await worker.finish(failed=f"The crawl did not finish in {MAX_INVOCATIONS} invocations")
+            return Outcome("finished", RunStatus.failed.value)
         try:
             auth = auth_of(website)
         except DecryptionError:
@@ -252,12 +256,17 @@ class _Run:
     # --- one URL ---
 
     async def _visit(self, row_id: int, url: str, depth: int) -> None:
-        page = await self.uow.session.scalar(select(WebsitePage).where(
-            WebsitePage.website_id == self.website.id, WebsitePage.url == url))
+        found = (await self.uow.session.execute(
+            select(WebsitePage, InfoBlob.status).outerjoin(InfoBlob, InfoBlob.id == WebsitePage.info_blob_id)
+            .where(WebsitePage.website_id == self.website.id, WebsitePage.url == url))).first()
         await self.uow.commit()
+        page, status = (found[0], found[1]) if found is not None else (None, None)
+        # Conditional only for a page whose document is there and did not fail: otherwise it is fetched and
+        # stored again (a user deleted the document, or its ingestion failed).
+        usable = page is not None and status is not None and status != InfoBlobStatus.failed
         await self.politeness.wait(urlsplit(url).netloc)
-        fetched = await self.fetcher.get(url, etag=page.etag if page else None,
-                                         last_modified=page.last_modified if page else None)
+        fetched = await self.fetcher.get(url, etag=page.etag if page and usable else None,
+                                         last_modified=page.last_modified if page and usable else None)
         if fetched.status == 304 and page is not None:
             await self._follow(page.links, depth)
             await self._unchanged(row_id, page, fetched)
