@@ -1,4 +1,4 @@
-"""Which addresses the platform may connect to when a tenant chose where (a provider's base_url; later, crawled sites).
+"""Which addresses the platform may connect to when a tenant chose where (a provider's base_url, a crawled website).
 
 Without a rule, a tenant admin who types a URL makes the deployment connect from inside its own network: to
 127.0.0.1 (on the local stack: Redis, moto, the workers), to 169.254.169.254 (the cloud's metadata service, which
