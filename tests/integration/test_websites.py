@@ -23,7 +23,7 @@ from sqlalchemy import func, select, update
 from eneo.core.db import UnitOfWork
 from eneo.core.ids import utcnow
 from eneo.knowledge.models import InfoBlob, InfoBlobStatus
-from eneo.model_providers.embedding_models import ensure_local_embedding_model
+from eneo.model_providers.embedding_service import ensure_local_embedding_model
 from eneo.spaces.models import Space
 from eneo.websites.crawl import crawl
 from eneo.websites.models import CrawlRun, Website, WebsitePage

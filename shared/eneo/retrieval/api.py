@@ -62,7 +62,6 @@ async def search_group(ctx: CurrentUser, group_id: uuid.UUID, body: SearchReques
     """The collection's chunks best matching the query, best first. Members of the collection's space."""
     from eneo.knowledge.models import Group
     from eneo.knowledge.service.access import readable_group_ids
-    from eneo.model_providers.clients import load_embedder
 
     session, tenant_id = ctx.uow.session, ctx.principal.tenant_id
     if not await readable_group_ids(session, ctx.principal, [group_id]):
@@ -75,6 +74,8 @@ async def search_group(ctx: CurrentUser, group_id: uuid.UUID, body: SearchReques
 
 async def search_in(ctx: CurrentUser, group: Any, body: SearchRequest) -> SearchOut:
     """Search one collection the caller was found to read (a collection's, or a website's pages)."""
+    from eneo.model_providers.clients import load_embedder
+
     session, tenant_id = ctx.uow.session, ctx.principal.tenant_id
     model, embedder = await load_embedder(session, tenant_id, group.embedding_model_id)
     await ctx.uow.commit()  # hold no connection while a provider embeds the query

@@ -46,9 +46,9 @@ from eneo.crawler.extract import parse_html, sitemap_urls
 from eneo.crawler.fetch import Fetched, Fetcher, Politeness
 from eneo.crawler.robots import Robots
 from eneo.crawler.urls import canonical, is_file, same_site
-from eneo.knowledge.status_events import publish_status
 from eneo.knowledge.limits import accepted_for
 from eneo.knowledge.models import Chunk, Group, InfoBlob, InfoBlobStatus
+from eneo.knowledge.status_events import publish_status
 from eneo.websites.events import publish_run
 from eneo.websites.models import CrawlRun, CrawlUrl, RunStatus, Website, WebsitePage
 from eneo.websites.service import auth_of, crawl_message, next_scheduled

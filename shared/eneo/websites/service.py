@@ -36,9 +36,10 @@ from eneo.core.outbound import check_url
 from eneo.core.pagination import paginate
 from eneo.core.settings import Settings
 from eneo.knowledge.models import Group, InfoBlob, InfoBlobStatus
-from eneo.model_providers.embedding_models import default_embedding_model, usable_embedding_model
-from eneo.spaces.models import SpaceMember, SpaceRole
-from eneo.spaces.policy import SpaceAction, require
+from eneo.knowledge.service.access import require_role, space_role  # access follows the space, as for collections
+from eneo.model_providers.embedding_service import default_embedding_model, usable_embedding_model
+from eneo.spaces.models import SpaceMember
+from eneo.spaces.policy import SpaceAction
 from eneo.websites.models import ACTIVE, INTERVAL_DAYS, CrawlRun, RunStatus, UpdateInterval, Website
 from eneo.websites.schemas import CrawlRunOut, WebsiteCreate, WebsiteOut, WebsiteUpdate
 
@@ -54,13 +55,6 @@ class QueueUnavailable(AppError):
 def _invalid(field: str, message: str, code: str = "validation_error") -> ValidationFailed:
     return ValidationFailed(f"Invalid request: {field}: {message}", code=code,
                             details=[{"field": field, "message": message, "type": code}])
-
-
-def _require(p: Principal, role: SpaceRole, action: SpaceAction) -> None:
-    """The space role decides; a tenant admin who is a member may also change content (as for collections)."""
-    if action == SpaceAction.edit_content and p.is_admin:
-        return
-    require(role, action)
 
 
 def password_aad(website: Website) -> bytes:
@@ -85,7 +79,7 @@ async def _website(uow: UnitOfWork, p: Principal, website_id: uuid.UUID, action:
     row = (await uow.session.execute(query.with_for_update(of=Website) if lock else query)).first()
     if row is None:
         raise NotFound("Website")
-    _require(p, row[2], action)
+    require_role(p, row[2], action)
     return row[0], row[1]
 
 
@@ -134,11 +128,7 @@ def next_scheduled(interval: str, after: Any) -> Any:
 
 async def create_website(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, data: WebsiteCreate) -> WebsiteOut:
     """The website and its collection; scheduled websites are due at once (the next scheduler pass)."""
-    role = await uow.session.scalar(select(SpaceMember.role).where(
-        SpaceMember.space_id == space_id, SpaceMember.user_id == p.user_id, SpaceMember.tenant_id == p.tenant_id))
-    if role is None:
-        raise NotFound("Space")
-    _require(p, role, SpaceAction.edit_content)
+    require_role(p, await space_role(uow, p, space_id), SpaceAction.edit_content)
     if (data.auth_username is None) != (data.auth_password is None):
         raise _invalid("auth_password", "auth_username and auth_password go together")
     url = await _checked_url(data.url)
@@ -177,11 +167,7 @@ async def _model_id(uow: UnitOfWork, p: Principal, model_id: uuid.UUID | None) -
 
 async def list_websites(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, *, limit: int, cursor: str | None
                         ) -> tuple[list[WebsiteOut], str | None]:
-    role = await uow.session.scalar(select(SpaceMember.role).where(
-        SpaceMember.space_id == space_id, SpaceMember.user_id == p.user_id, SpaceMember.tenant_id == p.tenant_id))
-    if role is None:
-        raise NotFound("Space")
-    _require(p, role, SpaceAction.read)
+    require_role(p, await space_role(uow, p, space_id), SpaceAction.read)
     websites, next_cursor = await paginate(uow.session, select(Website).where(
         Website.space_id == space_id, Website.tenant_id == p.tenant_id), Website, limit=limit, cursor=cursor)
     groups = {g.id: g for g in (await uow.session.scalars(select(Group).where(
