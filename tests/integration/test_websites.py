@@ -318,11 +318,12 @@ async def test_a_crawl_longer_than_its_budget_requeues_itself(
     member = await make_user()
     website = await add_website(client, member, site)
     run = await _json(await client.post(f"/api/v1/websites/{website['id']}/run/", headers=member.headers), 202)
-    # 120 s per invocation (the test's Lambda context) less a 117 s margin: about 3 s of crawling each time.
-    monkeypatch.setenv("CRAWL_BUDGET_MARGIN_SECONDS", "117")
+    # 120 s per invocation (the test's Lambda context) less a 118 s margin: about 2 s of crawling each time,
+    # where the whole site takes about 5 s (robots.txt's Crawl-delay of 0.2 s per request, the slow page's 1 s).
+    monkeypatch.setenv("CRAWL_BUDGET_MARGIN_SECONDS", "118")
     restore_settings()
     invocations = await run_queued(queues, crawl_queue, crawl_function)
-    assert invocations >= 3
+    assert invocations >= 2
     done = await _json(await client.get(f"/api/v1/crawl-runs/{run['id']}/", headers=member.headers), 200)
     assert done["status"] == "complete" and set(await stored(member, website["id"])) == site.pages()
     fetched = [p for p in site.paths_requested() if p.startswith("/page/")]
