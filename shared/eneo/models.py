@@ -8,6 +8,7 @@ from eneo.auth.models import LoginSession
 from eneo.core.db import Base
 from eneo.knowledge.models import HNSW_INDEX_PREFIX, Chunk, Group, InfoBlob
 from eneo.model_providers.models import CompletionModel, EmbeddingModel, ModelProvider, TranscriptionModel
+from eneo.privacy.models import RetentionPolicy
 from eneo.sessions.models import IdempotencyKey, Question, Session
 from eneo.spaces.models import Space, SpaceMember
 from eneo.tenants.models import Tenant
@@ -31,6 +32,7 @@ __all__ = [
     "LoginSession",
     "ModelProvider",
     "Question",
+    "RetentionPolicy",
     "Session",
     "Space",
     "SpaceMember",

@@ -12,6 +12,7 @@ from tests.import_graph import cycles, is_table_module, module_graph, package_of
 # Top to bottom; packages of one layer do not import each other.
 LAYERS: list[set[str]] = [
     {"models"},  # the registry of every ORM table
+    {"privacy"},  # retention, export, erasure: reach into every domain that holds a user's data
     {"realtime", "sessions", "ingestion", "api_keys", "tenants"},  # what the functions host
     {"answers"},
     {"assistants"},

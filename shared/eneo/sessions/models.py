@@ -47,6 +47,7 @@ class Question(Entity, Base):
     __tablename__ = "questions"
     __table_args__ = (
         Index("ix_questions_session_created", "session_id", "created_at"),
+        Index("ix_questions_assistant_created", "assistant_id", "created_at"),  # retention's batches
         CheckConstraint("feedback IN (-1, 1)", name="feedback_is_a_vote"),
     )
 

@@ -1,0 +1,74 @@
+"""Retention periods of conversations: the tenant's (tenant admins), a space's (its admins), an assistant's
+(its space's editors). PUT sets, DELETE clears (falling back to the next less specific period)."""
+
+import uuid
+
+from fastapi import APIRouter, Response, status
+
+from eneo.auth.deps import CurrentUser, TenantAdmin
+from eneo.privacy import audit, retention
+from eneo.privacy.schemas import RetentionOut, RetentionSet
+
+router = APIRouter(prefix="/api/v1/retention", tags=["retention"])
+
+
+async def _audit(ctx: CurrentUser, action: str, target_id: uuid.UUID, days: int | None = None) -> None:
+    await audit.record(action, tenant_id=ctx.principal.tenant_id, actor_id=ctx.principal.user_id,
+                       target_id=target_id, details={"days": days} if days is not None else None)
+
+
+@router.get("/tenant/")
+async def get_tenant_retention(ctx: CurrentUser) -> RetentionOut:
+    return await retention.tenant_retention(ctx.uow, ctx.principal)
+
+
+@router.put("/tenant/")
+async def set_tenant_retention(ctx: TenantAdmin, body: RetentionSet) -> RetentionOut:
+    out = await retention.set_tenant_retention(ctx.uow, ctx.principal, body.days)
+    await _audit(ctx, "retention.set", ctx.principal.tenant_id, body.days)
+    return out
+
+
+@router.delete("/tenant/", status_code=status.HTTP_204_NO_CONTENT)
+async def clear_tenant_retention(ctx: TenantAdmin) -> Response:
+    await retention.clear_tenant_retention(ctx.uow, ctx.principal)
+    await _audit(ctx, "retention.clear", ctx.principal.tenant_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/spaces/{space_id}/")
+async def get_space_retention(ctx: CurrentUser, space_id: uuid.UUID) -> RetentionOut:
+    return await retention.space_retention(ctx.uow, ctx.principal, space_id)
+
+
+@router.put("/spaces/{space_id}/")
+async def set_space_retention(ctx: CurrentUser, space_id: uuid.UUID, body: RetentionSet) -> RetentionOut:
+    out = await retention.set_space_retention(ctx.uow, ctx.principal, space_id, body.days)
+    await _audit(ctx, "retention.set", space_id, body.days)
+    return out
+
+
+@router.delete("/spaces/{space_id}/", status_code=status.HTTP_204_NO_CONTENT)
+async def clear_space_retention(ctx: CurrentUser, space_id: uuid.UUID) -> Response:
+    await retention.clear_space_retention(ctx.uow, ctx.principal, space_id)
+    await _audit(ctx, "retention.clear", space_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/assistants/{assistant_id}/")
+async def get_assistant_retention(ctx: CurrentUser, assistant_id: uuid.UUID) -> RetentionOut:
+    return await retention.assistant_retention(ctx.uow, ctx.principal, assistant_id)
+
+
+@router.put("/assistants/{assistant_id}/")
+async def set_assistant_retention(ctx: CurrentUser, assistant_id: uuid.UUID, body: RetentionSet) -> RetentionOut:
+    out = await retention.set_assistant_retention(ctx.uow, ctx.principal, assistant_id, body.days)
+    await _audit(ctx, "retention.set", assistant_id, body.days)
+    return out
+
+
+@router.delete("/assistants/{assistant_id}/", status_code=status.HTTP_204_NO_CONTENT)
+async def clear_assistant_retention(ctx: CurrentUser, assistant_id: uuid.UUID) -> Response:
+    await retention.clear_assistant_retention(ctx.uow, ctx.principal, assistant_id)
+    await _audit(ctx, "retention.clear", assistant_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
