@@ -206,6 +206,12 @@ CROSS_TENANT = [
     ("POST", "/api/v1/websites/{website}/run/", None),
     ("GET", "/api/v1/websites/{website}/runs/", None),
     ("GET", "/api/v1/crawl-runs/{crawl_run}/", None),
+    ("GET", "/api/v1/retention/spaces/{space}/", None),
+    ("PUT", "/api/v1/retention/spaces/{space}/", {"days": 1}),
+    ("DELETE", "/api/v1/retention/spaces/{space}/", None),
+    ("GET", "/api/v1/retention/assistants/{assistant}/", None),
+    ("PUT", "/api/v1/retention/assistants/{assistant}/", {"days": 1}),
+    ("DELETE", "/api/v1/retention/assistants/{assistant}/", None),
 ]
 
 
@@ -255,11 +261,13 @@ def test_tenant_b_cannot_touch_tenant_a(http: httpx.Client, sysadmin, tenant_a: 
     assert [(b["id"], b["title"]) for b in blobs] == [(tenant_a.blob, "a.txt")]
     website = http.get(f"/api/v1/websites/{tenant_a.website}/", headers=tenant_a.admin.headers).json()
     assert website["name"] == "A's website"
+    kept = http.get(f"/api/v1/retention/assistants/{tenant_a.assistant}/", headers=tenant_a.admin.headers).json()
+    assert (kept["days"], kept["effective_days"]) == (None, None)
 
 
 LISTS = ["/api/v1/spaces/", "/api/v1/users/", "/api/v1/api-keys/", "/api/v1/admin/model-providers/",
          "/api/v1/completion-models/", "/api/v1/assistants/", "/api/v1/embedding-models/", "/api/v1/limits/",
-         "/api/v1/transcription-models/"]
+         "/api/v1/transcription-models/", "/api/v1/retention/tenant/"]
 
 
 def test_tenant_b_lists_nothing_of_tenant_a(http: httpx.Client, sysadmin, tenant_a: TenantA) -> None:
