@@ -1,10 +1,10 @@
-"""Privacy function: retention periods of conversations (tenant, space, assistant)."""
+"""Privacy function: retention periods of conversations (tenant, space, assistant), a user's data export and erasure."""
 
 from mangum import Mangum
 
-from eneo.core.health import database_check
+from eneo.core.health import database_check, redis_check
 from eneo.core.http import create_app
-from eneo.privacy.api import router
+from eneo.privacy.api import router, users
 
-app = create_app("privacy", [router], {"database": database_check})
+app = create_app("privacy", [router, users], {"database": database_check, "redis": redis_check})
 handler = Mangum(app, lifespan="off")

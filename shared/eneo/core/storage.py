@@ -101,6 +101,15 @@ def presigned_post(key: str, *, content_type: str, max_bytes: int, expires_in: i
                          expires_at=utcnow() + timedelta(seconds=expires_in))
 
 
+def presigned_get(key: str, *, expires_in: int, filename: str, settings: Settings | None = None) -> str:
+    """A download link to the object, valid `expires_in` seconds, saved by browsers as `filename`."""
+    settings = settings or get_settings()
+    url: str = s3_client(settings).generate_presigned_url("get_object", Params={
+        "Bucket": settings.documents_bucket, "Key": key,
+        "ResponseContentDisposition": f'attachment; filename="{filename}"'}, ExpiresIn=expires_in)
+    return url
+
+
 def put_object(key: str, data: bytes, content_type: str, *, settings: Settings | None = None) -> None:
     settings = settings or get_settings()
     s3_client(settings).put_object(Bucket=settings.documents_bucket, Key=key, Body=data, ContentType=content_type)

@@ -1,13 +1,14 @@
 """Retention periods of conversations: the tenant's (tenant admins), a space's (its admins), an assistant's
-(its space's editors). PUT sets, DELETE clears (falling back to the next less specific period)."""
+(its space's editors); PUT sets, DELETE clears (falling back to the next less specific period). A user's
+data export and erasure."""
 
 import uuid
 
 from fastapi import APIRouter, Response, status
 
 from eneo.auth.deps import CurrentUser, TenantAdmin
-from eneo.privacy import audit, retention
-from eneo.privacy.schemas import RetentionOut, RetentionSet
+from eneo.privacy import audit, erasure, export, retention
+from eneo.privacy.schemas import ErasureOut, ExportOut, RetentionOut, RetentionSet
 
 router = APIRouter(prefix="/api/v1/retention", tags=["retention"])
 
@@ -72,3 +73,24 @@ async def clear_assistant_retention(ctx: CurrentUser, assistant_id: uuid.UUID) -
     await retention.clear_assistant_retention(ctx.uow, ctx.principal, assistant_id)
     await _audit(ctx, "retention.clear", assistant_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# A user's data: export (the user or a tenant admin) and erasure (tenant admins).
+
+users = APIRouter(prefix="/api/v1/privacy/users", tags=["privacy"])
+
+
+@users.post("/{user_id}/export/", status_code=status.HTTP_201_CREATED)
+async def export_user(ctx: CurrentUser, user_id: uuid.UUID) -> ExportOut:
+    """Everything about the user as a zip (JSON files and their uploaded documents), through a download link
+    valid for an hour. The user themself or an admin of their tenant; anyone else gets 404."""
+    ready = await export.export_user(ctx.uow, ctx.principal, ctx.settings, user_id)
+    return ExportOut(url=ready.url, expires_at=ready.expires_at, size_bytes=ready.size_bytes, documents=ready.files)
+
+
+@users.post("/{user_id}/erasure/")
+async def erase_user(ctx: TenantAdmin, user_id: uuid.UUID) -> ErasureOut:
+    """Erase the user and everything that is theirs; documents they put in shared spaces stay, de-attributed
+    (docs/privacy.md). Not undoable."""
+    erased = await erasure.erase_user(ctx.uow, ctx.principal, ctx.settings, user_id)
+    return ErasureOut.model_validate(erased, from_attributes=True)

@@ -1,5 +1,6 @@
 import enum
 import uuid
+from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,3 +30,20 @@ class RetentionOut(BaseModel):
     days: int | None
     effective_days: int | None
     effective_scope: RetentionScope | None
+
+
+class ExportOut(BaseModel):
+    """Where to download the archive (a presigned link, no credentials needed, until `expires_at`)."""
+
+    url: str
+    expires_at: datetime
+    size_bytes: int
+    documents: int  # uploaded documents whose files are in the archive
+
+
+class ErasureOut(BaseModel):
+    sessions: int
+    questions: int
+    api_keys: int
+    documents_deleted: int  # the personal space's: rows, files and vectors
+    documents_deattributed: int  # in shared spaces: kept, no longer naming the user

@@ -91,3 +91,11 @@ async def start_password_check(redis: Redis, settings: Settings, user_id: uuid.U
         await give_back(redis, [counter])
         raise _refuse(wait, "password checks")
     return Attempt(redis, [counter], [counter])
+
+
+async def forget_account(redis: Redis, settings: Settings, email: str) -> None:
+    """Drop the account's counters and known addresses (an erased user: nothing keyed by them stays)."""
+    account = _h(settings, email)
+    keys = [f"login:acct:{account}", f"login:known:{account}"]
+    keys += [key async for key in redis.scan_iter(match=f"login:pair:{account}:*", count=1000)]
+    await redis.delete(*keys)
