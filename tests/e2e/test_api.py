@@ -212,6 +212,8 @@ CROSS_TENANT = [
     ("GET", "/api/v1/retention/assistants/{assistant}/", None),
     ("PUT", "/api/v1/retention/assistants/{assistant}/", {"days": 1}),
     ("DELETE", "/api/v1/retention/assistants/{assistant}/", None),
+    ("POST", "/api/v1/privacy/users/{user}/export/", None),
+    ("POST", "/api/v1/privacy/users/{user}/erasure/", None),
 ]
 
 
