@@ -76,4 +76,5 @@ def test_every_event_function_is_an_invocation_and_asks_eneo_core_aio_for_its_de
                            if isinstance(node, ast.FunctionDef) and node.name == "handler")
         assert [ast.unparse(d) for d in handler_def.decorator_list] == ["invocation"], app
         assert "get_remaining_time_in_millis" not in source, app
-    assert sorted(event_functions) == ["complete", "crawl", "crawl_scheduler", "embed", "ingest", "sweep", "ws"]
+    assert sorted(event_functions) == ["complete", "crawl", "crawl_scheduler", "embed", "ingest", "retention", "sweep",
+                                       "ws"]
