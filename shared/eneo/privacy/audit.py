@@ -1,8 +1,9 @@
-"""The one place where this package's actions will be written to the audit log.
+"""The one place where this package meets the audit log: its actions' entries (`record`), and an erased
+user's past entries (`pseudonymise_user`).
 
 The audit log (eneo.audit, issue 15 part 2) lands on another branch; until it does, `record` only logs the
 action's name and ids (never content), and each call site below already passes what an entry needs. When
-eneo.audit exists, this function's body becomes its call and nothing else here changes.
+eneo.audit exists, these two functions' bodies become its calls and nothing else here changes.
 """
 
 from __future__ import annotations
@@ -21,3 +22,10 @@ async def record(action: str, *, tenant_id: uuid.UUID, actor_id: uuid.UUID | Non
                              "actor_id": str(actor_id) if actor_id else None,
                              "target_id": str(target_id) if target_id else None, "outcome": outcome,
                              **(details or {})})
+
+
+async def pseudonymise_user(*, tenant_id: uuid.UUID, user_id: uuid.UUID) -> None:
+    """At an erasure: the audit log's entries about the user are pseudonymised, not dropped (issue 15 part 4).
+    The audit log owns how (its e-mail/name columns replaced, the id kept as an opaque key); until it lands
+    there are no entries, so there is nothing to do here but to be the call site."""
+    log.info("audit pseudonymise", extra={"tenant_id": str(tenant_id), "user_id": str(user_id)})

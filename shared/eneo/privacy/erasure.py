@@ -79,6 +79,7 @@ async def erase_user(uow: UnitOfWork, p: Principal, settings: Settings, user_id:
         await redis.delete(*(stream_key(i) for i in question_ids[start:start + 500]))
     await redis.delete(events_key(user.id), f"pwchange:{user.id}")
     await throttle.forget_account(redis, settings, email)
+    await audit.pseudonymise_user(tenant_id=tid, user_id=user.id)
     await audit.record("user.erasure", tenant_id=tid, actor_id=p.user_id, target_id=user.id, details={
         "sessions": erased.sessions, "questions": erased.questions, "api_keys": erased.api_keys,
         "documents_deleted": erased.documents_deleted, "documents_deattributed": erased.documents_deattributed})
