@@ -21,7 +21,7 @@ from eneo.answers.stream import stream_key
 from eneo.core.db import UnitOfWork
 from eneo.core.redis import get_redis
 from eneo.knowledge.models import Chunk, Group, InfoBlob, InfoBlobStatus
-from eneo.model_providers.embedding_models import ensure_local_embedding_model
+from eneo.model_providers.embedding_service import ensure_local_embedding_model
 from eneo.models import Base
 from eneo.spaces.models import Space
 from eneo.users.models import UserRole
