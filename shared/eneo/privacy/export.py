@@ -121,9 +121,12 @@ async def collect(uow: UnitOfWork, tenant_id: uuid.UUID, user_id: uuid.UUID) -> 
     return data, blobs
 
 
+_RESERVED = set('/\\:*?"<>|')  # folder separators, and what Windows refuses in a file name
+
+
 def _safe(filename: str) -> str:
     """A file name safe inside a zip on any system: no folders, no dot-dot, no control characters."""
-    name = "".join(c for c in filename.replace("/", "_").replace("\\", "_") if c.isprintable()).lstrip(".")
+    name = "".join("_" if c in _RESERVED else c for c in filename if c.isprintable()).lstrip(".")
     return name[:200] or "file"
 
 
