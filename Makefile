@@ -97,6 +97,7 @@ bench: install
 	$(BIN)/python bench/crawl.py
 	$(BIN)/python bench/retrieval_eval.py
 	$(BIN)/python bench/search.py
+	$(BIN)/python bench/retention.py
 
 clean:
 	rm -rf $(VENV) .eneo-data .pytest_cache .ruff_cache web/node_modules web/build web/.svelte-kit
