@@ -6,7 +6,14 @@ import random
 
 import pytest
 
-from eneo.answers.batching import COOL_DOWN_FACTOR, AdaptiveBatcher, IntervalBatcher, text_batcher
+from eneo.answers.batching import (
+    COOL_DOWN_FACTOR,
+    MAX_COOL_DOWN,
+    RECENT_WRITES,
+    AdaptiveBatcher,
+    IntervalBatcher,
+    text_batcher,
+)
 
 
 class Stream:
@@ -43,25 +50,55 @@ async def test_an_idle_stream_writes_each_delta_at_once() -> None:
         await batcher.add(f"t{i} ")
         await asyncio.sleep(0)  # one turn of the loop: its write has begun, no later delta was needed
         assert stream.started == i + 1
-        await asyncio.sleep(0.02)  # tokens slower than a write and its cool-down
+        await asyncio.sleep(MAX_COOL_DOWN + 0.01)  # tokens slower than a write and its longest cool-down
     await batcher.flush()
     assert stream.entries == [f"t{i} " for i in range(5)]
     assert batcher.writes == 5 and not batcher.pending
 
 
 async def test_a_delta_during_the_cool_down_waits_at_most_the_cool_down() -> None:
-    write = 0.02
+    write = 0.002
     stream = Stream(delay=write)
     batcher = AdaptiveBatcher(stream)
     await batcher.add("a ")
-    await asyncio.sleep(write + 0.01)  # "a " written after 20 ms; the stream cools down COOL_DOWN_FACTOR times as long
+    await asyncio.sleep(write + 0.005)  # "a " written after ~2 ms; the stream cools down COOL_DOWN_FACTOR times as long
     await batcher.add("b ")
     await batcher.add("c ")
     assert stream.started == 1
-    await asyncio.sleep(COOL_DOWN_FACTOR * write + 0.01)
+    assert COOL_DOWN_FACTOR * write <= batcher.cool_down() <= MAX_COOL_DOWN
+    await asyncio.sleep(batcher.cool_down() + 0.01)
     assert stream.started == 2  # "b c " went as one write when the cool-down ended, without a flush
     await batcher.flush()
     assert stream.entries == ["a ", "b c "]
+
+
+async def test_one_stalled_write_does_not_hold_the_next_delta_back() -> None:
+    """The cool-down follows the median of the recent writes: a single slow write (a scheduling hiccup)
+    leaves it short, so the delta after it is written at once, as after any other."""
+    stream = Stream()  # writes take one turn of the loop
+    batcher = AdaptiveBatcher(stream)
+    for i in range(RECENT_WRITES - 1):
+        await batcher.add(f"t{i} ")
+        await asyncio.sleep(0.03)
+    stream.delay = 0.05  # one write stalls 50 ms
+    await batcher.add("slow ")
+    await asyncio.sleep(0.06)
+    stream.delay = 0.0
+    assert batcher.cool_down() < MAX_COOL_DOWN / 2  # not 8 x 50 ms (capped at 20 ms)
+    await asyncio.sleep(0.01)
+    await batcher.add("next ")
+    await asyncio.sleep(0)
+    assert stream.started == RECENT_WRITES + 1  # written at once
+
+
+async def test_slow_writes_never_hold_a_delta_longer_than_the_old_interval() -> None:
+    stream = Stream(delay=0.01)  # every write slow: 8 x 10 ms would be 80 ms
+    batcher = AdaptiveBatcher(stream)
+    for i in range(3):
+        await batcher.add(f"t{i} ")
+        await asyncio.sleep(0.015)
+    assert batcher.cool_down() == MAX_COOL_DOWN == 0.02
+    await batcher.flush()
 
 
 async def test_deltas_coalesce_while_a_slow_write_is_in_flight() -> None:

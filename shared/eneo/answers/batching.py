@@ -2,17 +2,21 @@
 
 `AdaptiveBatcher` (the default) writes a delta at once when its stream is idle, and collects the deltas
 that arrive while it is busy for the next write. Busy means a write is in flight, and after it a cool-down
-of COOL_DOWN_FACTOR times as long as that write took: the time writes take is what paces them. A model
-slower than that (the usual case: tens of tokens per second against an XADD well under a millisecond) gets
-one entry per delta and no waiting; a faster one, or a machine so busy that writes
-slow down (many answers at once), gets its deltas coalesced as far as the writes lag behind, so that a
-loaded machine spends less of itself on writes. No fixed interval, and no delta waits for the next one.
-One write at a time per stream keeps entries in the order of the deltas.
+of COOL_DOWN_FACTOR times as long as the stream's recent writes took (their median, at most MAX_COOL_DOWN):
+the time writes take is what paces them. A model slower than that (the usual case: tens of tokens per
+second against an XADD well under a millisecond) gets one entry per delta and no waiting; a faster one, or
+a machine so busy that writes slow down (many answers at once), gets its deltas coalesced as far as the
+writes lag behind, so that a loaded machine spends less of itself on writes. The median keeps one stalled
+write from holding the next token back; the cap keeps any delta from waiting longer than the fixed 20 ms
+interval that was the default before. One write at a time per stream keeps entries in the order of the
+deltas.
 
-Measured with bench/streaming_latency.py (100 tokens 10 ms apart, 2 cores): one stream, sent -> in Redis
-~0.5 ms p50 (the 20 ms interval: ~10 ms); 50 streams, 65-84 writes per answer against the interval's ~50
-(1.3-1.7x; with a cool-down as long as the write, 1.95x on a quiet machine: nearly every delta alone). A
-factor of 8 wrote 36 per answer but a write that stalled held one stream's next token back: 22 ms p99.
+Measured with bench/streaming_latency.py (100 tokens 10 ms apart, 2 cores). With the cool-down of 4 x the
+last write: one stream, sent -> in Redis ~0.5 ms p50 (the 20 ms interval: ~10 ms); 50 streams, 65-84 writes
+per answer against the interval's ~50 (1.3-1.7x). A factor of 8 on the last write alone wrote 36 per answer
+but one stalled write held a stream's next token back: 22 ms p99. Factor 8 on the median of the last five,
+capped at 20 ms (this code), on a machine loaded by other work (load 13-19): 45.1 writes per answer at 50
+streams against the interval's 55.4 (0.81x).
 
 A fixed interval (`ANSWER_STREAM_BATCH_MS` > 0, `IntervalBatcher`) writes at most that often instead:
 fewer writes for fast streams at the price of up to the interval per token. It is the batching used
@@ -25,14 +29,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from typing import Any, Protocol
 
 log = logging.getLogger("eneo.answers")
 
-# After a write, a stream stays busy for this many times as long as the write took. Writes take a fraction of
+# After a write, a stream stays busy for this many times as long as its recent writes took (the median of the
+# last RECENT_WRITES, so that one stalled write does not hold the next token back). Writes take a fraction of
 # a millisecond on a quiet machine, far less than the time between two tokens, so no delta waits; when many
 # answers load the machine, writes slow down and the longer cool-down gathers deltas into fewer writes.
-COOL_DOWN_FACTOR = 4
+COOL_DOWN_FACTOR = 8
+RECENT_WRITES = 5
+# No delta waits longer than the fixed interval that was the default before (ANSWER_STREAM_BATCH_MS=20).
+MAX_COOL_DOWN = 0.02
 
 
 class TextStream(Protocol):
@@ -58,7 +67,13 @@ class AdaptiveBatcher:
         self.pending: list[str] = []
         self.writes = 0
         self._writer: asyncio.Task[None] | None = None  # the one task that writes, while it runs
+        self._recent: deque[float] = deque(maxlen=RECENT_WRITES)  # seconds the last writes took
         self._failure: Exception | None = None
+
+    def cool_down(self) -> float:
+        """Seconds the stream stays busy after a write: COOL_DOWN_FACTOR times the median recent write, capped."""
+        recent = sorted(self._recent)
+        return min(MAX_COOL_DOWN, COOL_DOWN_FACTOR * recent[len(recent) // 2]) if recent else 0.0
 
     def _writing(self) -> bool:
         return self._writer is not None and not self._writer.done()
@@ -84,8 +99,9 @@ class AdaptiveBatcher:
                     self.pending.insert(0, text)
                     raise
                 self.writes += 1
+                self._recent.append(time.monotonic() - started)
                 if not self.pending:  # none came during the write: give the next ones a while to gather
-                    await asyncio.sleep(COOL_DOWN_FACTOR * (time.monotonic() - started))
+                    await asyncio.sleep(self.cool_down())
         except Exception as exc:  # raised to the answer by its next add() or by flush()
             log.warning("writing to an answer stream failed", extra={"error": type(exc).__name__})
             self._failure = exc
