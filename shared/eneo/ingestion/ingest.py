@@ -178,18 +178,19 @@ async def _process(c: Claimed, deadline: float | None, settings: Settings) -> No
                                            f"this one is {human_size(len(data))}")
     await _record_content(c, hashlib.sha256(data).hexdigest(), doc_type.media_type, len(data), settings)
     title: str | None = None
+    ocr_pages: tuple[int, ...] = ()
     if audio:
         sections, pages = [Section(text=await _transcribe(c, data), page=None)], 0
     else:
         extracted = await _extract(data, doc_type, deadline, settings)
-        sections, pages, title = extracted.sections, extracted.pages, extracted.title
+        sections, pages, title, ocr_pages = extracted.sections, extracted.pages, extracted.title, extracted.ocr_pages
     for _ in range(MODEL_CHANGES):
         size = _chunk_size(settings, c.max_input_tokens)
         pieces = chunk(sections, size, min(settings.chunk_overlap_tokens, size // 4))
         if not pieces:
             raise DocumentFailure("empty", "The document contains no text to search")
         try:
-            stored = await _store_chunks(c, pieces, pages, settings, title)
+            stored = await _store_chunks(c, pieces, pages, settings, title, ocr_pages)
         except ModelChanged as changed:
             c = replace(c, embedding_model_id=changed.model_id, max_input_tokens=changed.max_input_tokens)
             continue
@@ -305,7 +306,8 @@ async def _extract(data: bytes, doc_type: DocumentType, deadline: float | None, 
 
 
 async def _store_chunks(c: Claimed, pieces: list[ChunkText], pages: int, settings: Settings,
-                        title: str | None = None) -> tuple[Claimed, list[uuid.UUID]] | None:
+                        title: str | None = None, ocr_pages: tuple[int, ...] = ()
+                        ) -> tuple[Claimed, list[uuid.UUID]] | None:
     """Upsert the chunks and the blob's counts. Returns the claim with the collection's model as of this
     transaction and the ids still without a vector of that model; None if the blob (or its collection) is
     no longer ours. ModelChanged if that model reads fewer tokens than the chunks were cut for.
@@ -333,7 +335,7 @@ async def _store_chunks(c: Claimed, pieces: list[ChunkText], pages: int, setting
             c = replace(c, embedding_model_id=model.id, max_input_tokens=model.max_input_tokens)
         blob = (await s.execute(
             update(InfoBlob).where(*_mine(c))
-            .values(chunks_total=len(rows), pages=pages or None, updated_at=utcnow(),
+            .values(chunks_total=len(rows), pages=pages or None, ocr_pages=list(ocr_pages), updated_at=utcnow(),
                     title=InfoBlob.title if title is None else
                     case((InfoBlob.title == InfoBlob.filename, title), else_=InfoBlob.title))
             .returning(InfoBlob.id))).scalar_one_or_none()
@@ -355,7 +357,7 @@ async def _store_chunks(c: Claimed, pieces: list[ChunkText], pages: int, setting
         pending = (await s.scalars(
             select(Chunk.id).where(Chunk.info_blob_id == c.blob_id, ~embedded).order_by(Chunk.chunk_index))).all()
     log.info("chunks stored", extra={"blob_id": str(c.blob_id), "chunks": len(rows), "pages": pages,
-                                     "to_embed": len(pending)})
+                                     "ocr_pages": len(ocr_pages), "to_embed": len(pending)})
     return c, list(pending)
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import TSVECTOR
+from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
 from sqlalchemy.orm import Mapped, deferred, mapped_column
 
 from eneo.core.db import Base, Entity
@@ -80,6 +80,8 @@ class InfoBlob(Entity, Base):
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(String(500))
     pages: Mapped[int | None] = mapped_column(Integer)
+    # The pages (from 1) whose text came from OCR: scanned PDF pages, an image's frames (migration 0014).
+    ocr_pages: Mapped[list[int]] = mapped_column(ARRAY(Integer), default=list, server_default=text("'{}'::integer[]"))
     chunks_total: Mapped[int] = mapped_column(Integer, default=0)
     chunks_embedded: Mapped[int] = mapped_column(Integer, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -72,6 +72,8 @@ class InfoBlobOut(BaseModel):
     error_code: str | None
     error_message: str | None
     pages: int | None
+    ocr_pages: list[int] = Field(default_factory=list, description="The pages (from 1) whose text was read by OCR "
+                                 "(scanned PDF pages without a text layer, images); empty when none was")
     chunks_total: int
     chunks_embedded: int
     embedding_model_id: uuid.UUID | None

@@ -31,6 +31,10 @@ class Collector:
     def full(self) -> bool:
         return self._remaining <= 0
 
+    def remaining_seconds(self) -> float:
+        """Time left before the deadline (what a child process, such as OCR, may be given)."""
+        return self._deadline - time.monotonic()
+
     def tick(self) -> None:
         """Raise `extract_timeout` once the deadline has passed."""
         if time.monotonic() > self._deadline:

@@ -89,7 +89,17 @@ def _sniff_binary(data: bytes, claims: list[DocumentType]) -> DocumentType | Non
                                                "and upload it again")
         raise ExtractionError("unsupported_type", "legacy Office files (.doc, .xls, .ppt) are not supported; save "
                                                   f"it as .docx, .xlsx or .pptx; accepted: {ACCEPTED_LABELS}")
-    return _sniff_audio(head)
+    return _sniff_image(head) or _sniff_audio(head)
+
+
+def _sniff_image(head: bytes) -> DocumentType | None:
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return DocumentType.PNG
+    if head.startswith(b"\xff\xd8\xff"):
+        return DocumentType.JPEG
+    if head.startswith((b"II*\x00", b"MM\x00*")):
+        return DocumentType.TIFF
+    return None
 
 
 def _sniff_zip(data: bytes, claims: list[DocumentType]) -> DocumentType:

@@ -1,7 +1,12 @@
-"""PDF text, one section per page (pypdf).
+"""PDF text, one section per page (pypdf); a page without a text layer (a scan) is rendered and OCRed.
 
 The page count is read from the page tree's /Count before any page is touched, so a 10,000-page
 file is refused in milliseconds; pages are then still counted while reading in case /Count lies.
+
+A page is OCRed only when pypdf finds no text on it at all: a page with a text layer is never OCRed (its
+text is exact, and OCR costs a second or more a page). The page budget and the deadline are the same as
+for any extraction. Where Tesseract is not installed, the pages with text are kept (and the gap is
+logged); a PDF with no text anywhere then fails `ocr_unavailable`.
 """
 
 from __future__ import annotations
@@ -13,10 +18,12 @@ from typing import Any
 from pypdf import PasswordType, PdfReader
 
 from eneo.knowledge.extract.budget import Collector
+from eneo.knowledge.extract.ocr import PdfPages, ocr_available, prepare, recognize
 from eneo.knowledge.extract.types import Extracted, ExtractionError, ExtractLimits, own_title
 
 # pypdf reports recoverable oddities of real-world files as warnings; they are noise in our logs.
 logging.getLogger("pypdf").setLevel(logging.ERROR)
+log = logging.getLogger("eneo.knowledge.extract")
 
 
 def _too_many(pages: int, limits: ExtractLimits) -> ExtractionError:
@@ -84,19 +91,40 @@ def extract_pdf(data: bytes, limits: ExtractLimits) -> Extracted:
     collector = Collector(limits)
     _check_page_tree(reader, limits, collector)
     pages = 0
-    for number, page in enumerate(reader.pages, start=1):
-        if number > limits.max_pages:
-            raise _too_many(len(reader.pages), limits)
-        collector.tick()
-        pages = number
-        collector.begin(page=number)
-        if not collector.add(page.extract_text() or ""):
-            break
+    scans = PdfPages(data, limits)
+    ocr = ocr_available()
+    ocr_pages: list[int] = []
+    unread: list[int] = []
+    try:
+        for number, page in enumerate(reader.pages, start=1):
+            if number > limits.max_pages:
+                raise _too_many(len(reader.pages), limits)
+            collector.tick()
+            pages = number
+            collector.begin(page=number)
+            text = page.extract_text() or ""
+            if not text.strip():
+                if not ocr:
+                    unread.append(number)
+                    continue
+                ocr_pages.append(number)
+                text = recognize(prepare(scans.render(number)), collector)
+            if not collector.add(text):
+                break
+    finally:
+        scans.close()
     if not collector.has_text():
         if pages == 0:
             raise ExtractionError("empty", "the PDF has no pages")
-        raise ExtractionError("no_text_layer", "the PDF has no text layer (scanned?); OCR is not supported")
-    return Extracted(collector.sections(), len(reader.pages), collector.truncated, _title(reader))
+        if unread:
+            raise ExtractionError("ocr_unavailable", "the PDF has no text layer (scanned?), and OCR is not "
+                                                     "available on this server (Tesseract is not installed)")
+        raise ExtractionError("no_text_layer", f"the PDF has no text layer, and OCR found no text on its "
+                                               f"{pages} page{'s' if pages != 1 else ''}")
+    if unread:
+        log.warning("pdf pages without text layer not read: no tesseract", extra={"pages": len(unread)})
+    return Extracted(collector.sections(), len(reader.pages), collector.truncated, _title(reader),
+                     ocr_pages=tuple(ocr_pages))
 
 
 def _title(reader: PdfReader) -> str | None:

@@ -20,6 +20,17 @@ def extract_pdf(data: bytes, limits: ExtractLimits) -> Extracted:
     return run(data, limits)
 
 
+def extract_image(doc_type: DocumentType) -> Extractor:
+    """Pillow (DocumentsLayer) and Tesseract are reached only when an image is extracted."""
+
+    def run(data: bytes, limits: ExtractLimits) -> Extracted:
+        from eneo.knowledge.extract.ocr import extract_image as ocr
+
+        return ocr(data, doc_type, limits)
+
+    return run
+
+
 Extractor = Callable[[bytes, ExtractLimits], Extracted]
 _EXTRACTORS: dict[DocumentType, Extractor] = {
     DocumentType.TEXT: extract_plain,
@@ -30,6 +41,9 @@ _EXTRACTORS: dict[DocumentType, Extractor] = {
     DocumentType.DOCX: extract_docx,
     DocumentType.XLSX: extract_xlsx,
     DocumentType.PPTX: extract_pptx,
+    DocumentType.PNG: extract_image(DocumentType.PNG),
+    DocumentType.JPEG: extract_image(DocumentType.JPEG),
+    DocumentType.TIFF: extract_image(DocumentType.TIFF),
 }
 
 

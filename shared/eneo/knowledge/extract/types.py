@@ -24,6 +24,9 @@ class DocumentType(StrEnum):
     DOCX = "docx"
     XLSX = "xlsx"
     PPTX = "pptx"
+    PNG = "png"
+    JPEG = "jpeg"
+    TIFF = "tiff"
     MP3 = "mp3"
     WAV = "wav"
     OGG = "ogg"
@@ -50,7 +53,7 @@ class DocumentType(StrEnum):
         return self.accepted.label
 
 
-Family = Literal["text", "pdf", "docx", "xlsx", "pptx", "audio"]
+Family = Literal["text", "pdf", "docx", "xlsx", "pptx", "image", "audio"]
 LimitSetting = Literal["upload_max_bytes", "audio_max_bytes"]
 
 
@@ -86,6 +89,11 @@ ACCEPTED_TYPES: tuple[AcceptedType, ...] = (
                  "xlsx", _DOC, ("application/vnd.ms-excel.sheet.macroenabled.12",)),
     AcceptedType(DocumentType.PPTX, "PowerPoint presentation (PPTX)", _OOXML + "presentationml.presentation",
                  (".pptx",), "pptx"),
+    # Images (a photographed or scanned page) are read by OCR (eneo.knowledge.extract.ocr); a TIFF's frames are pages.
+    AcceptedType(DocumentType.PNG, "PNG image", "image/png", (".png",), "image"),
+    AcceptedType(DocumentType.JPEG, "JPEG image", "image/jpeg", (".jpg", ".jpeg", ".jpe"), "image", _DOC,
+                 ("image/jpg", "image/pjpeg")),
+    AcceptedType(DocumentType.TIFF, "TIFF image", "image/tiff", (".tif", ".tiff"), "image", _DOC, ("image/x-tiff",)),
     AcceptedType(DocumentType.HTML, "HTML", "text/html", (".html", ".htm"), "text", _DOC, ("application/xhtml+xml",)),
     AcceptedType(DocumentType.CSV, "CSV", "text/csv", (".csv",), "text", _DOC,
                  ("application/csv", "text/x-csv", "text/comma-separated-values")),
@@ -154,12 +162,14 @@ class Section:
 @dataclass(frozen=True)
 class Extracted:
     """`pages`: PDF pages, slides, sheets; 1 for flowing text. `truncated`: text stopped at max_chars.
-    `title`: the document's own title (a Markdown `# heading`, a PDF's or a DOCX's title property), if any."""
+    `title`: the document's own title (a Markdown `# heading`, a PDF's or a DOCX's title property), if any.
+    `ocr_pages`: the pages whose text came from OCR (a PDF page without a text layer, an image), from 1."""
 
     sections: list[Section]
     pages: int
     truncated: bool = False
     title: str | None = None
+    ocr_pages: tuple[int, ...] = ()
 
     @property
     def text(self) -> str:
@@ -185,6 +195,9 @@ class _ExtractSettings(Protocol):
     extract_max_chars: int
     extract_max_unpacked_bytes: int
     extract_timeout_seconds: float
+    ocr_languages: str
+    ocr_dpi: int
+    ocr_max_pixels: int
 
 
 @dataclass(frozen=True)
@@ -195,16 +208,23 @@ class ExtractLimits:
     max_chars: int = 5_000_000
     max_unpacked_bytes: int = 200 * 1024 * 1024
     timeout_seconds: float = 60.0
+    # OCR: Tesseract's languages ("swe+eng": Swedish and English models together) and the largest image
+    # (in pixels) it is given; a page of a PDF is rendered at `ocr_dpi`, scaled down to fit that.
+    ocr_languages: str = "swe+eng"
+    ocr_dpi: int = 300
+    ocr_max_pixels: int = 40_000_000
 
     @classmethod
     def from_settings(cls, settings: _ExtractSettings) -> ExtractLimits:
         return cls(max_pages=settings.extract_max_pages, max_chars=settings.extract_max_chars,
                    max_unpacked_bytes=settings.extract_max_unpacked_bytes,
-                   timeout_seconds=settings.extract_timeout_seconds)
+                   timeout_seconds=settings.extract_timeout_seconds, ocr_languages=settings.ocr_languages,
+                   ocr_dpi=settings.ocr_dpi, ocr_max_pixels=settings.ocr_max_pixels)
 
 
 ErrorCode = Literal["unsupported_type", "type_mismatch", "too_large", "empty", "corrupt", "encrypted",
-                    "too_many_pages", "no_text_layer", "unpack_limit", "extract_timeout"]
+                    "too_many_pages", "no_text_layer", "unpack_limit", "extract_timeout", "image_too_large",
+                    "ocr_unavailable"]
 
 
 _HTTP_STATUS = {"unsupported_type": 415, "type_mismatch": 415, "too_large": 413}
