@@ -12,6 +12,7 @@ import io
 import os
 import random
 import shutil
+import subprocess
 from collections.abc import Sequence
 
 import pytest
@@ -114,11 +115,8 @@ def word_accuracy(expected: str, read: str) -> float:
     return max(0.0, 1 - previous[-1] / max(len(ref), 1))
 
 
-def require_tesseract() -> None:
-    """Skip a test that needs Tesseract with Swedish and English data where it is not installed, and say how;
-    under CI=true (.ci/run, where `make install` installs it) fail instead."""
-    import subprocess
-
+def _missing() -> str | None:
+    """What of Tesseract with Swedish and English data is not installed, or None."""
     missing = None
     command = shutil.which("tesseract")
     if command is None:
@@ -130,6 +128,17 @@ def require_tesseract() -> None:
         absent = {"swe", "eng"} - found
         if absent:
             missing = "Tesseract's " + " and ".join(sorted(absent)) + " data"
+    return missing
+
+
+def ocr_ready() -> bool:
+    return _missing() is None
+
+
+def require_tesseract() -> None:
+    """Skip a test that needs Tesseract with Swedish and English data where it is not installed, and say how;
+    under CI=true (.ci/run, where `make install` installs it) fail instead."""
+    missing = _missing()
     if missing is None:
         return
     reason = (f"OCR tests need {missing}: `make install` as root installs it, or apt-get install tesseract-ocr "
