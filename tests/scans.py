@@ -85,10 +85,10 @@ def degrade(page: Image.Image, *, skew_degrees: float = 0.6, specks: float = 0.0
     return Image.open(io.BytesIO(buffer.getvalue())).convert("L")
 
 
-def to_pdf(pages: Sequence[Image.Image]) -> bytes:
-    """The pages as a PDF of images only (no text layer), at 300 dpi."""
+def to_pdf(pages: Sequence[Image.Image], resolution: int = DPI) -> bytes:
+    """The pages as a PDF of images only (no text layer), at `resolution` dpi."""
     buffer = io.BytesIO()
-    pages[0].save(buffer, "PDF", resolution=DPI, save_all=True, append_images=list(pages[1:]))
+    pages[0].save(buffer, "PDF", resolution=resolution, save_all=True, append_images=list(pages[1:]))
     return buffer.getvalue()
 
 
