@@ -31,6 +31,8 @@ export interface Doc {
 	error_code: string | null;
 	error_message: string | null;
 	pages: number | null;
+	/** Pages (from 1) whose text was read by OCR: scanned PDF pages, images. */
+	ocr_pages?: number[];
 	chunks_total: number;
 	chunks_embedded: number;
 	created_at: string;
