@@ -345,3 +345,36 @@ async def test_search_route(client: httpx.AsyncClient, make_user: Callable[..., 
         assert r.status_code == 404, r.text
     r = await client.post(f"/api/v1/groups/{uuid.uuid4()}/searches/", json={"query": "dog"}, headers=owner.headers)
     assert r.status_code == 404
+
+
+async def test_a_spreadsheets_numbers_are_found_in_rows_that_name_their_columns(
+        client: httpx.AsyncClient, make_user: Callable[..., Any]) -> None:
+    """A ledger CSV, extracted and chunked as ingestion does (groups of whole rows after the header): a search
+    for an invoice number or an amount, as written in the file, finds the chunk with that row, and the row
+    comes with its column names."""
+    from eneo.knowledge.chunking import chunk
+    from eneo.knowledge.extract import DocumentType, extract
+
+    lines = ["Verifikation;Datum;Leverantör;Belopp (kr);Konto"]
+    lines += [f"LF{240000 + n};2024-03-{n % 28 + 1:02d};{['Ramirent AB', 'Svevia AB', 'Atea AB'][n % 3]};"
+              f"{1000 + n * 37},50;{4010 + n % 7}" for n in range(150)]
+    pieces = chunk(extract("\n".join(lines).encode(), DocumentType.CSV).sections, 200, 40)
+    passages = [p.text for p in pieces]
+    assert len(passages) < 150 / 4  # rows grouped, not one (or a few) per chunk
+    owner = await make_user()
+    _, group_id = await _group_via_api(client, owner.headers)
+    async with UnitOfWork(owner.tenant_id) as uow:
+        model_id = (await uow.session.execute(text("SELECT embedding_model_id FROM groups WHERE id = :g"),
+                                              {"g": group_id})).scalar_one()
+        await add_document(uow.session, tenant_id=owner.tenant_id, group_id=uuid.UUID(group_id), model_id=model_id,
+                           title="Leverantörsfakturor 2024", passages=passages,
+                           vectors=await local_embedder().embed(passages))
+    for query, row in [("LF240123", "LF240123 | 2024-03-12 | Ramirent AB | 5551,50 | 4014"),
+                       ("LF240077 Atea", "LF240077 | 2024-03-22 | Atea AB | 3849,50 | 4010"),
+                       ("5551,50", "LF240123 | 2024-03-12 | Ramirent AB | 5551,50 | 4014")]:
+        r = await client.post(f"/api/v1/groups/{group_id}/searches/", json={"query": query, "limit": 3},
+                              headers=owner.headers)
+        assert r.status_code == 200, r.text
+        top = r.json()["items"][0]["text"]
+        assert row in top.split("\n"), (query, top[:300])
+        assert top.startswith("Verifikation | Datum | Leverantör | Belopp (kr) | Konto\n")

@@ -149,3 +149,73 @@ def test_pdf_pages_reach_the_chunks() -> None:
 def test_sizes_are_checked(size: int, overlap: int) -> None:
     with pytest.raises(ValueError):
         chunk([Section("text")], size, overlap)
+
+
+# --- tables: groups of whole rows, each after the header ---------------------------------------------------
+
+LEDGER_HEADER = "Verifikation | Datum | Leverantör | Belopp (kr) | Konto"
+
+
+def ledger_csv(rows: int) -> bytes:
+    lines = ["Verifikation;Datum;Leverantör;Belopp (kr);Konto"]
+    lines += [f"LF{240000 + n};2024-03-{n % 28 + 1:02d};Ramirent AB;{1000 + n * 37},50;{4010 + n % 7}"
+              for n in range(rows)]
+    return "\n".join(lines).encode()
+
+
+def test_a_csv_is_chunked_as_groups_of_whole_rows_each_after_its_header() -> None:
+    rows = 300
+    extracted = extract(ledger_csv(rows), DocumentType.CSV)
+    chunks = chunk(extracted.sections, SIZE * 3, OVERLAP)
+    seen: list[str] = []
+    for c in chunks:
+        first, *body = c.text.split("\n")
+        assert first == LEDGER_HEADER  # every chunk says what its columns are
+        assert body and all(line.startswith("LF") and line.count(" | ") == 4 for line in body)  # whole rows
+        assert c.token_count == count_tokens(c.text) <= SIZE * 3
+        seen += body
+    # Every row once, in order: no overlap between groups, nothing lost.
+    assert [line.split(" | ")[0] for line in seen] == [f"LF{240000 + n}" for n in range(rows)]
+    # The numbers are there as the file wrote them (what full-text search matches).
+    assert "LF240123 | 2024-03-12 | Ramirent AB | 5551,50 | 4014" in seen
+    # Groups fill their chunks: only the last may be short.
+    assert all(c.token_count > SIZE * 3 - 30 for c in chunks[:-1])
+
+
+def test_a_table_without_a_header_is_grouped_by_rows_without_one() -> None:
+    data = "\n".join(f"{n};{n * 3};{n * 7}" for n in range(1, 200)).encode()
+    chunks = chunk(extract(data, DocumentType.CSV).sections, SIZE, OVERLAP)
+    assert chunks[0].text.startswith("1 | 3 | 7\n2 | 6 | 14")
+    lines = [line for c in chunks for line in c.text.split("\n")]
+    assert lines == [f"{n} | {n * 3} | {n * 7}" for n in range(1, 200)]
+
+
+def test_a_row_longer_than_a_chunk_is_cut_and_each_piece_keeps_the_header() -> None:
+    long_cell = " ".join(sentences(6))
+    data = f"Ärende;Beskrivning\nKS 2024/1;kort\nKS 2024/2;{long_cell}\nKS 2024/3;kort".encode()
+    chunks = chunk(extract(data, DocumentType.CSV).sections, SIZE, OVERLAP)
+    assert all(c.text.startswith("Ärende | Beskrivning\n") and c.token_count <= SIZE for c in chunks)
+    assert chunks[0].text == "Ärende | Beskrivning\nKS 2024/1 | kort"
+    assert chunks[-1].text == "Ärende | Beskrivning\nKS 2024/3 | kort"
+    assert len(chunks) > 3 and "förvaltningen" in chunks[2].text
+
+
+def test_sheets_are_tables_between_running_text_and_indexes_run_on() -> None:
+    sections = [Section(" ".join(sentences(3)), page=1),
+                Section("Budget\nKonto | Belopp\n4010 | 120\n4020 | 99", table=True, header="Budget\nKonto | Belopp"),
+                Section("Slutord efter tabellen.", page=2)]
+    chunks = chunk(sections, SIZE, OVERLAP)
+    assert [c.index for c in chunks] == list(range(len(chunks)))
+    table = [c for c in chunks if c.text.startswith("Budget\n")]
+    assert [c.text for c in table] == ["Budget\nKonto | Belopp\n4010 | 120\n4020 | 99"]
+    assert chunks[-1].text == "Slutord efter tabellen." and chunks[-1].page == 2
+    assert not any("Budget" in c.text for c in chunks if c not in table)  # no window runs into the table
+
+
+def test_a_header_too_long_to_repeat_is_not_repeated() -> None:
+    header = " | ".join(f"Kolumn med långt namn {n}" for n in range(12))
+    rows = "\n".join(" | ".join(str(n * k) for k in range(12)) for n in range(40))
+    chunks = chunk([Section(f"{header}\n{rows}", table=True, header=header)], SIZE, OVERLAP)
+    assert chunks[0].text.startswith("Kolumn med långt namn 0")
+    assert sum(c.text.count("Kolumn med långt namn 0") for c in chunks) == 1
+    assert all(c.token_count <= SIZE for c in chunks)

@@ -44,14 +44,14 @@ def flat(text: str) -> str:
     ("riktlinjer-cp1252.txt", DocumentType.TEXT, [fx.SENTENCE, fx.marker("Windows-1252"), "250 € per år"]),
     ("riktlinjer.md", DocumentType.MARKDOWN, [fx.SENTENCE, fx.marker("Markdown")]),
     ("riktlinjer.csv", DocumentType.CSV, [fx.marker("CSV"),
-                                          "Område: Busshållplatser; Prioritet: 2; Ansvarig: Kollektivtrafiken"]),
+                                          "Område | Prioritet | Ansvarig", "Busshållplatser | 2 | Kollektivtrafiken"]),
     ("riktlinjer.html", DocumentType.HTML, [fx.SENTENCE, fx.marker("HTML"), fx.TITLE]),
     ("riktlinjer.pdf", DocumentType.PDF, [fx.SENTENCE, fx.marker("PDF"), *fx.PDF_PAGES]),
     ("riktlinjer-owner-password.pdf", DocumentType.PDF, [fx.SENTENCE, fx.marker("PDF")]),
     ("riktlinjer.docx", DocumentType.DOCX, [fx.SENTENCE, fx.marker("Word"),
                                             "Område: Lokalgator; Prioritet: 3; Ansvarig: Entreprenör Nord"]),
-    ("riktlinjer.xlsx", DocumentType.XLSX, [fx.SENTENCE, fx.marker("Excel"),
-                                            "Område: Gång- och cykelvägar; Prioritet: 1; Ansvarig: Gatukontoret"]),
+    ("riktlinjer.xlsx", DocumentType.XLSX, [fx.SENTENCE, fx.marker("Excel"), "Område | Prioritet | Ansvarig",
+                                            "Gång- och cykelvägar | 1 | Gatukontoret"]),
     ("riktlinjer.pptx", DocumentType.PPTX, [fx.SENTENCE, fx.marker("PowerPoint"), fx.BODY[1]]),
 ])
 def test_each_type_is_detected_on_content_and_its_text_extracted(name: str, doc_type: DocumentType,
@@ -96,7 +96,9 @@ def test_pptx_has_a_section_per_slide_with_the_notes() -> None:
 def test_xlsx_has_a_section_per_sheet_named_after_it() -> None:
     extracted = extract(load("riktlinjer.xlsx"), DocumentType.XLSX, DEFAULT)
     assert [s.title for s in extracted.sections] == ["Prioritering", "Anteckningar"]
-    assert extracted.sections[0].text.startswith("Prioritering\n")
+    assert extracted.sections[0].text.startswith("Prioritering\nOmråde | Prioritet | Ansvarig\n")
+    # A table: each chunk of it repeats the sheet's name and its column names (eneo.knowledge.chunking).
+    assert extracted.sections[0].table and extracted.sections[0].header == "Prioritering\nOmråde | Prioritet | Ansvarig"
     assert fx.marker("Excel") in extracted.sections[1].text
 
 
@@ -536,6 +538,6 @@ def test_an_xlsm_is_read_as_a_workbook_and_its_macros_ignored() -> None:
         assert detect(data, "budget.xlsm", declared) == DocumentType.XLSX
     assert type_from_name("budget.xlsm") == DocumentType.XLSX
     text = extract(data, DocumentType.XLSX, DEFAULT).text
-    assert "Område: Gång- och cykelvägar; Prioritet: 1; Ansvarig: Gatukontoret" in text
+    assert "Gång- och cykelvägar | 1 | Gatukontoret" in text
     assert any(".xlsm" in a["extensions"] for a in accepted_types(SimpleNamespace(
         upload_max_bytes=1, audio_max_bytes=1)))

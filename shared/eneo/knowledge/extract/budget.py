@@ -23,6 +23,8 @@ class Collector:
         self._parts: list[str] = []
         self._page: int | None = None
         self._title: str | None = None
+        self._table = False
+        self._header: str | None = None
         self._sep = "\n\n"
         self._open = False
         self.truncated = False
@@ -45,6 +47,20 @@ class Collector:
         """Start a new section; parts added after this are joined with `sep`."""
         self._flush()
         self._page, self._title, self._sep, self._open = page, title, sep, True
+        self._table, self._header = False, None
+
+    def begin_table(self, header: str | None, title: str | None = None) -> bool:
+        """Start a table's section: its rows are added one a line after `header` (the column names, a
+        sheet's name; None when it has none), which every chunk of it repeats. False once the budget is spent."""
+        self.begin(title=title, sep="\n")
+        self._table = True
+        if header is None:
+            return True
+        header = clean(header).strip()
+        if not self.add(header):
+            return False
+        self._header = header
+        return True
 
     def add(self, text: str, strip: bool = True) -> bool:
         """Add one part of the current section; False once the character budget is spent (stop feeding)."""
@@ -86,6 +102,7 @@ class Collector:
 
     def _flush(self) -> None:
         if self._parts:
-            self._sections.append(Section(self._sep.join(self._parts), self._page, self._title))
+            self._sections.append(Section(self._sep.join(self._parts), self._page, self._title, self._table,
+                                          self._header))
         self._parts = []
         self._open = False

@@ -17,7 +17,7 @@ from typing import Any
 
 from eneo.core.text import human_size
 from eneo.knowledge.extract.budget import Collector
-from eneo.knowledge.extract.text import readable_rows
+from eneo.knowledge.extract.text import add_table, readable_rows
 from eneo.knowledge.extract.types import Extracted, ExtractionError, ExtractLimits, own_title
 
 MAX_RATIO = 100
@@ -139,16 +139,13 @@ def extract_xlsx(data: bytes, limits: ExtractLimits) -> Extracted:
     try:
         for sheet in workbook.worksheets:
             sheets += 1
-            collector.begin(title=sheet.title, sep="\n")
-            if not collector.add(sheet.title):
-                break
             rows = ([_cell(v) for v in row] for row in _ticking(sheet.iter_rows(values_only=True), collector))
-            if not all(collector.add(line) for line in readable_rows(rows)):
+            if not add_table(collector, rows, name=sheet.title):
                 break
     finally:
         workbook.close()
-    # A sheet's name alone is not content.
-    if not any("\n" in s.text for s in collector.sections()):
+    # A sheet's name alone is not content: a sheet without rows adds no section.
+    if not collector.has_text():
         raise ExtractionError("empty", "the workbook contains no text")
     return Extracted(collector.sections(), sheets, collector.truncated)
 

@@ -152,11 +152,17 @@ def accepted_types(settings: _SizeSettings) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class Section:
-    """A run of text with the page it is on (PDF page, slide number; None where there are no pages)."""
+    """A run of text with the page it is on (PDF page, slide number; None where there are no pages).
+
+    `table`: the text is a table's rows, one a line (a CSV, a sheet), chunked as groups of whole rows;
+    `header`, when the table has one, is the text's first line(s) (column names, a sheet's name), and
+    every chunk of the table begins with it (eneo.knowledge.chunking)."""
 
     text: str
     page: int | None = None
     title: str | None = None
+    table: bool = False
+    header: str | None = None
 
 
 @dataclass(frozen=True)
