@@ -106,6 +106,8 @@ bench: install
 	$(BIN)/python bench/embedder.py
 	$(BIN)/python bench/ingestion.py
 	$(BIN)/python bench/crawl.py
+	$(BIN)/python bench/ocr_accuracy.py
+	$(BIN)/python bench/table_chunks.py
 	$(BIN)/python bench/retrieval_eval.py
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/retention.py

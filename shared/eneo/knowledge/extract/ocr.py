@@ -4,7 +4,9 @@ Tesseract runs as a child process (Debian's `tesseract` with `tesseract-ocr-swe`
 OcrLayer's `/opt/bin/tesseract`, layers/ocr/README.md), fed one page at a time as a greyscale PGM on
 stdin. A child process can be killed at the extraction's deadline, which a thread cannot: a page costs at
 most the time left. OMP_THREAD_LIMIT=1, because Tesseract's OpenMP threads spin on busy shared cores and
-are then slower than one (the Tesseract FAQ says the same for parallel runs).
+are then slower than one (the Tesseract FAQ says the same for parallel runs). The uploaded bytes never
+reach Tesseract's own image readers (Leptonica): Pillow decodes them, within the checks below, and
+Tesseract gets the plain pixels.
 
 Images are checked from their header before any pixel is decoded: more than `ocr_max_pixels` is
 `image_too_large` (a 100,000 x 100,000 PNG is a few kilobytes and 10 GB of pixels), more frames than
