@@ -179,3 +179,12 @@ def test_without_tesseract_images_fail_ocr_unavailable_and_text_pages_are_kept(m
     mixed = _merge(_text_pdf("Diarienummer KS 2024/118."), to_pdf([render_page([SWEDISH], height=600)]))
     extracted = extract(mixed, DocumentType.PDF)
     assert "KS 2024/118" in extracted.text and extracted.ocr_pages == ()
+
+
+def test_a_language_without_its_data_is_ocr_unavailable_naming_it() -> None:
+    with pytest.raises(ExtractionError) as caught:
+        extract(to_bytes(render_page([SWEDISH], height=600), "PNG"), DocumentType.PNG,
+                ExtractLimits(ocr_languages="xyz"))
+    assert caught.value.code == "ocr_unavailable"
+    assert caught.value.message == ("OCR cannot read this document: the language data 'xyz' is not installed on "
+                                    "this server; ask an administrator")

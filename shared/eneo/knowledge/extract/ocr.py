@@ -70,13 +70,14 @@ def recognize(image: Image, collector: Collector) -> str:
         arguments = [command, "stdin", "stdout", "-l", collector.limits.ocr_languages, "--psm", "3"]
         done = subprocess.run(arguments, input=buffer.getvalue(), capture_output=True,  # noqa: S603
                               timeout=max(remaining, 0.1), env=env, check=False)
-    except subprocess.TimeoutExpired:
-        collector.tick()  # raises extract_timeout
-        raise
+    except subprocess.TimeoutExpired:  # killed at the deadline
+        raise ExtractionError("extract_timeout", f"extraction took longer than "
+                                                 f"{collector.limits.timeout_seconds:g} s and was stopped") from None
     if done.returncode != 0:
         error = done.stderr.decode("utf-8", "replace")
         # stderr names files and languages, never the page's text; only its first line is logged.
-        log.warning("tesseract failed", extra={"returncode": done.returncode, "error": error.strip()[:200]})
+        first_line = (error.strip().splitlines() or [""])[0][:200]
+        log.warning("tesseract failed", extra={"returncode": done.returncode, "error": first_line})
         if "load" in error.lower() and "language" in error.lower():
             raise ExtractionError("ocr_unavailable", f"OCR cannot read this document: the language data "
                                                      f"{collector.limits.ocr_languages!r} is not installed on this "
