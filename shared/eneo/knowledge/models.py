@@ -80,7 +80,7 @@ class InfoBlob(Entity, Base):
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(String(500))
     pages: Mapped[int | None] = mapped_column(Integer)
-    # The pages (from 1) whose text came from OCR: scanned PDF pages, an image's frames (migration 0014).
+    # The pages (from 1) whose text came from OCR: scanned PDF pages, an image's frames (migration 0016).
     ocr_pages: Mapped[list[int]] = mapped_column(ARRAY(Integer), default=list, server_default=text("'{}'::integer[]"))
     chunks_total: Mapped[int] = mapped_column(Integer, default=0)
     chunks_embedded: Mapped[int] = mapped_column(Integer, default=0)

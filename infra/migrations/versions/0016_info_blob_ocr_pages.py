@@ -1,7 +1,7 @@
 """Which pages of a document were read by OCR: `info_blobs.ocr_pages`.
 
-Revision ID: 0014
-Revises: 0010
+Revision ID: 0016
+Revises: 0015
 
 A scanned page's text is Tesseract's reading of it, not the file's own text: someone who cannot find a
 passage needs to know which pages may hold misread words. An empty array: no page was OCRed.
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0014"
-down_revision: str | None = "0010"
+revision: str = "0016"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
