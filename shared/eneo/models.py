@@ -5,6 +5,7 @@ from typing import Any
 from eneo.api_keys.models import ApiKey
 from eneo.assistants.models import Assistant, AssistantGroup, AssistantPrompt
 from eneo.auth.models import LoginSession
+from eneo.classifications.models import SecurityClassification
 from eneo.core.db import Base
 from eneo.knowledge.models import HNSW_INDEX_PREFIX, Chunk, Group, InfoBlob
 from eneo.model_providers.models import CompletionModel, EmbeddingModel, ModelProvider, TranscriptionModel
@@ -33,6 +34,7 @@ __all__ = [
     "ModelProvider",
     "Question",
     "RetentionPolicy",
+    "SecurityClassification",
     "Session",
     "Space",
     "SpaceMember",

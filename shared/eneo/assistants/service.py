@@ -24,6 +24,7 @@ from eneo.assistants.schemas import (
     WebsiteRef,
 )
 from eneo.auth.principal import Principal
+from eneo.classifications.service import check_model_for_space
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import BadRequest, Forbidden, NotFound, ValidationFailed
 from eneo.core.ids import new_id
@@ -127,6 +128,8 @@ async def draft_assistant(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUID
     try:
         if draft.completion_model_id is not None:
             model = await _model(uow, draft.completion_model_id)
+            await check_model_for_space(uow.session, p.tenant_id, assistant.space_id, model,
+                                        field="completion_model_id")
         else:
             model = await uow.session.get_one(CompletionModel, assistant.completion_model_id)
         kept: dict[str, Any] = {}
@@ -228,6 +231,7 @@ async def create_assistant(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, d
                            ) -> AssistantOut:
     await authorize(uow, p, space_id, SpaceAction.edit_content)
     model = await _model(uow, data.completion_model_id)
+    await check_model_for_space(uow.session, p.tenant_id, space_id, model, field="completion_model_id")
     _check_kwargs(data.model_kwargs, model)
     group_ids = await _check_groups(uow, p, space_id, data.groups)
     website_groups = await websites_service.website_groups(uow.session, p, space_id, data.websites)
@@ -255,6 +259,8 @@ async def update_assistant(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUI
     if data.completion_model_id is not None or data.model_kwargs is not None:
         if data.completion_model_id is not None:
             model = await _model(uow, data.completion_model_id)
+            await check_model_for_space(uow.session, p.tenant_id, assistant.space_id, model,
+                                        field="completion_model_id")
         else:  # the current model, even if disabled since: the limit still applies
             model = await uow.session.get_one(CompletionModel, assistant.completion_model_id)
         kwargs = data.model_kwargs or ModelKwargs(**assistant.model_kwargs)

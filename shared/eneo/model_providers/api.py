@@ -14,6 +14,7 @@ from eneo.model_providers.schemas import (
     ModelCreate,
     ModelOut,
     ModelUpdate,
+    ModelUpdated,
     ProviderCreate,
     ProviderOut,
     ProviderUpdate,
@@ -81,8 +82,9 @@ async def get_model(ctx: CurrentUser, model_id: uuid.UUID) -> ModelOut:
 
 
 @models.patch("/{model_id}/")
-async def update_model(ctx: TenantAdmin, model_id: uuid.UUID, body: ModelUpdate) -> ModelOut:
-    """Rename, resize, enable or disable, make default. A disabled model's assistants stop answering."""
+async def update_model(ctx: TenantAdmin, model_id: uuid.UUID, body: ModelUpdate) -> ModelUpdated:
+    """Rename, resize, enable or disable, make default, classify. A disabled model's assistants stop answering;
+    so do those in spaces classified above a new `security_classification_id` (`stopped_assistants`)."""
     return await service.update_model(ctx.uow, ctx.principal, model_id, body)
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eneo.auth.principal import Principal
+from eneo.classifications.service import chosen_level
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import Conflict
 from eneo.core.ids import new_id
@@ -106,7 +107,8 @@ def embedding_model_out(model: EmbeddingModel, provider: ModelProvider | None) -
         id=model.id, provider_id=model.provider_id, provider_name=provider.name if provider else None,
         provider_type=provider.type if provider else None, name=model.name, dimensions=model.dimensions,
         max_input_tokens=model.max_input_tokens, enabled=model.enabled, is_default=model.is_default,
-        managed=model.managed, created_at=model.created_at, updated_at=model.updated_at)
+        managed=model.managed, security_classification_id=model.security_classification_id,
+        created_at=model.created_at, updated_at=model.updated_at)
 
 
 async def _with_provider(uow: UnitOfWork, p: Principal, model_id: uuid.UUID
@@ -157,6 +159,9 @@ async def update_embedding_model(uow: UnitOfWork, p: Principal, model_id: uuid.U
         model.max_input_tokens = changes["max_input_tokens"]
     if changes.get("enabled") is not None:
         model.enabled = changes["enabled"]
+    if "security_classification_id" in changes:
+        level = await chosen_level(uow.session, p.tenant_id, data.security_classification_id)
+        model.security_classification_id = level.id if level else None
     if settle_default(model, changes.get("is_default")):  # without a default, the local one steps in
         await make_default(uow.session, model, DEFAULT_LOCK)
     await uow.session.flush()

@@ -77,6 +77,9 @@ class CompletionModel(Entity, Base):
     max_output_tokens: Mapped[int | None]
     enabled: Mapped[bool] = mapped_column(default=True)
     is_default: Mapped[bool] = mapped_column(default=False)
+    # The model's security classification (eneo.classifications); None: unclassified, the lowest.
+    security_classification_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("security_classifications.id", name="fk_completion_models_security_classification"), index=True)
 
 
 LOCAL_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
@@ -107,6 +110,9 @@ class EmbeddingModel(Entity, Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     managed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The model's security classification (eneo.classifications); None: unclassified, the lowest.
+    security_classification_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("security_classifications.id", name="fk_embedding_models_security_classification"), index=True)
 
     @property
     def is_local(self) -> bool:
@@ -129,3 +135,6 @@ class TranscriptionModel(Entity, Base):
     name: Mapped[str] = mapped_column(String(200))  # the provider's model id; Azure: the deployment name
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The model's security classification (eneo.classifications); None: unclassified, the lowest.
+    security_classification_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("security_classifications.id", name="fk_transcription_models_security_classification"), index=True)

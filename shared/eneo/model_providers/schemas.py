@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, StringConstraints
 
+from eneo.classifications.schemas import Stopped
 from eneo.core.text import Name
 from eneo.model_providers.models import MAX_DIMENSIONS, ProviderType
 
@@ -117,6 +118,8 @@ class ModelUpdate(BaseModel):
     max_output_tokens: int | None = Field(None, gt=0, le=100_000_000)
     enabled: bool | None = None
     is_default: bool | None = None
+    security_classification_id: uuid.UUID | None = Field(
+        None, description="A level of /api/v1/security-classifications/; null: unclassified (the lowest)")
 
 
 class ModelOut(BaseModel):
@@ -130,8 +133,14 @@ class ModelOut(BaseModel):
     max_output_tokens: int | None
     enabled: bool
     is_default: bool
+    security_classification_id: uuid.UUID | None = Field(
+        description="Its security classification; only spaces at this level or lower may use it (null: unclassified)")
     created_at: datetime
     updated_at: datetime
+
+
+class ModelUpdated(ModelOut, Stopped):
+    """The model after a PATCH, and the assistants a new security classification stopped."""
 
 
 class EmbeddingModelCreate(BaseModel):
@@ -152,6 +161,8 @@ class EmbeddingModelUpdate(BaseModel):
     max_input_tokens: int | None = Field(None, ge=1, le=1_000_000)
     enabled: bool | None = None
     is_default: bool | None = None
+    security_classification_id: uuid.UUID | None = Field(
+        None, description="A level of /api/v1/security-classifications/; null: unclassified (the lowest)")
 
 
 class EmbeddingModelOut(BaseModel):
@@ -164,7 +175,10 @@ class EmbeddingModelOut(BaseModel):
     max_input_tokens: int
     enabled: bool
     is_default: bool
-    managed: bool = Field(description="Built in (the local model); only enabled and is_default can change")
+    managed: bool = Field(description="Built in (the local model); only enabled, is_default and "
+                                      "security_classification_id can change")
+    security_classification_id: uuid.UUID | None = Field(
+        description="Its security classification; only spaces at this level or lower may use it (null: unclassified)")
     created_at: datetime
     updated_at: datetime
 
@@ -178,11 +192,13 @@ class TranscriptionModelCreate(BaseModel):
 
 
 class TranscriptionModelUpdate(BaseModel):
-    """The name is fixed (another name is another model: create it); enable, disable, make default."""
+    """The name is fixed (another name is another model: create it); enable, disable, make default, classify."""
 
     model_config = ConfigDict(extra="forbid")
     enabled: bool | None = None
     is_default: bool | None = None
+    security_classification_id: uuid.UUID | None = Field(
+        None, description="A level of /api/v1/security-classifications/; null: unclassified (the lowest)")
 
 
 class TranscriptionModelOut(BaseModel):
@@ -194,5 +210,7 @@ class TranscriptionModelOut(BaseModel):
     enabled: bool
     is_default: bool = Field(description="Audio documents are transcribed with the default (else the oldest "
                                          "enabled model)")
+    security_classification_id: uuid.UUID | None = Field(
+        description="Its security classification; only spaces at this level or lower may use it (null: unclassified)")
     created_at: datetime
     updated_at: datetime

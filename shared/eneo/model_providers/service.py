@@ -29,6 +29,8 @@ from sqlalchemy import func, select
 
 from eneo.assistants.models import Assistant
 from eneo.auth.principal import Principal
+from eneo.classifications.schemas import AssistantRef
+from eneo.classifications.service import blocked_assistants, chosen_level, newly_stopped
 from eneo.core.crypto import DecryptionError, aad_for, decrypt_secret, encrypt_secret
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import Conflict, NotFound
@@ -54,6 +56,7 @@ from eneo.model_providers.schemas import (
     ModelCreate,
     ModelOut,
     ModelUpdate,
+    ModelUpdated,
     ProviderCreate,
     ProviderOut,
     ProviderUpdate,
@@ -255,7 +258,8 @@ def model_out(model: CompletionModel, provider: ModelProvider) -> ModelOut:
     return ModelOut(id=model.id, provider_id=provider.id, provider_name=provider.name,
                     provider_type=provider.type, name=model.name, display_name=model.display_name,
                     context_window=model.context_window, max_output_tokens=model.max_output_tokens,
-                    enabled=model.enabled, is_default=model.is_default, created_at=model.created_at,
+                    enabled=model.enabled, is_default=model.is_default,
+                    security_classification_id=model.security_classification_id, created_at=model.created_at,
                     updated_at=model.updated_at)
 
 
@@ -299,9 +303,17 @@ async def get_model(uow: UnitOfWork, p: Principal, model_id: uuid.UUID) -> Model
     return model_out(*await _model(uow, p, model_id))
 
 
-async def update_model(uow: UnitOfWork, p: Principal, model_id: uuid.UUID, data: ModelUpdate) -> ModelOut:
+async def update_model(uow: UnitOfWork, p: Principal, model_id: uuid.UUID, data: ModelUpdate) -> ModelUpdated:
+    """Also answers the assistants a new security classification stopped (eneo.classifications)."""
     model, provider = await _model(uow, p, model_id)
     changes = data.model_dump(exclude_unset=True)
+    stopped: list[AssistantRef] = []
+    if "security_classification_id" in changes:
+        level = await chosen_level(uow.session, p.tenant_id, data.security_classification_id)
+        before = await blocked_assistants(uow.session, p.tenant_id)
+        model.security_classification_id = level.id if level else None
+        await uow.session.flush()
+        stopped = newly_stopped(before, await blocked_assistants(uow.session, p.tenant_id))
     for name in ("name", "display_name", "context_window", "enabled"):
         if changes.get(name) is not None:
             setattr(model, name, changes[name])
@@ -315,7 +327,7 @@ async def update_model(uow: UnitOfWork, p: Principal, model_id: uuid.UUID, data:
     if promote:
         await make_default(uow.session, model, DEFAULT_LOCK)
     await uow.session.flush()
-    return model_out(model, provider)
+    return ModelUpdated(**model_out(model, provider).model_dump(), stopped_assistants=stopped)
 
 
 async def assistants_using(uow: UnitOfWork, model_id: uuid.UUID) -> int:

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eneo.auth.principal import Principal
+from eneo.classifications.service import chosen_level
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import Conflict
 from eneo.core.ids import new_id
@@ -63,7 +64,8 @@ async def transcription_models_using(session: AsyncSession, tenant_id: uuid.UUID
 def transcription_model_out(model: TranscriptionModel, provider: ModelProvider) -> TranscriptionModelOut:
     return TranscriptionModelOut(
         id=model.id, provider_id=provider.id, provider_name=provider.name, provider_type=provider.type,
-        name=model.name, enabled=model.enabled, is_default=model.is_default, created_at=model.created_at,
+        name=model.name, enabled=model.enabled, is_default=model.is_default,
+        security_classification_id=model.security_classification_id, created_at=model.created_at,
         updated_at=model.updated_at)
 
 
@@ -105,6 +107,9 @@ async def update_transcription_model(uow: UnitOfWork, p: Principal, model_id: uu
     changes = data.model_dump(exclude_unset=True)
     if changes.get("enabled") is not None:
         model.enabled = changes["enabled"]
+    if "security_classification_id" in changes:
+        level = await chosen_level(uow.session, p.tenant_id, data.security_classification_id)
+        model.security_classification_id = level.id if level else None
     if settle_default(model, changes.get("is_default")):  # without a default, the oldest enabled model steps in
         await make_default(uow.session, model, DEFAULT_LOCK)
     await uow.session.flush()

@@ -17,6 +17,7 @@ from eneo.answers.service import chat_request
 from eneo.answers.stream import stream_key
 from eneo.assistants.service import as_drafted, draft_assistant, usable_assistant
 from eneo.auth.principal import Principal
+from eneo.classifications.service import check_model_for_space
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import AppError, Conflict, NotFound
 from eneo.core.ids import utcnow
@@ -24,6 +25,7 @@ from eneo.core.pagination import paginate
 from eneo.core.redis import get_redis
 from eneo.core.settings import Settings
 from eneo.model_providers.clients import chat_target
+from eneo.model_providers.models import CompletionModel
 from eneo.model_providers.service import default_model
 from eneo.sessions.models import Question, QuestionStatus, Session
 from eneo.sessions.schemas import (
@@ -98,6 +100,9 @@ async def ask(uow: UnitOfWork, p: Principal, settings: Settings, assistant_id: u
     if not target.enabled:
         raise Conflict("The assistant's model is disabled; ask an administrator or choose another model",
                        code="model_disabled")
+    # A level changed since the assistant was saved stops it here, before the space's data reaches the model.
+    await check_model_for_space(uow.session, p.tenant_id, assistant.space_id,
+                                await uow.session.get_one(CompletionModel, model_id))
     # The question alone must fit the model (history is trimmed later): 422 now, not a failed answer.
     chat_request(target, assistant, [], body.question, settings)
 

@@ -8,7 +8,15 @@ from fastapi import APIRouter, Depends, Response, status
 from eneo.auth.deps import CurrentUser
 from eneo.core.pagination import Page, PageQuery
 from eneo.spaces import service
-from eneo.spaces.schemas import MemberAdd, MemberUpdate, SpaceCreate, SpaceDetail, SpaceOut, SpaceUpdate
+from eneo.spaces.schemas import (
+    MemberAdd,
+    MemberUpdate,
+    SpaceCreate,
+    SpaceDetail,
+    SpaceOut,
+    SpaceUpdate,
+    SpaceUpdated,
+)
 
 router = APIRouter(prefix="/api/v1/spaces", tags=["spaces"])
 
@@ -32,7 +40,8 @@ async def get_space(ctx: CurrentUser, space_id: uuid.UUID) -> SpaceDetail:
 
 
 @router.patch("/{space_id}/")
-async def update_space(ctx: CurrentUser, space_id: uuid.UUID, body: SpaceUpdate) -> SpaceDetail:
+async def update_space(ctx: CurrentUser, space_id: uuid.UUID, body: SpaceUpdate) -> SpaceUpdated:
+    """Space admins. A new `security_classification_id` answers the assistants it stopped."""
     return await service.update_space(ctx.uow, ctx.principal, space_id, body)
 
 

@@ -29,6 +29,9 @@ class Space(Entity, Base):
     personal: Mapped[bool] = mapped_column(default=False)
     # Set for personal spaces: the one user who has it.
     owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # The space's security classification (eneo.classifications); None: unclassified, the lowest.
+    security_classification_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("security_classifications.id", name="fk_spaces_security_classification"), index=True)
 
 
 class SpaceMember(Base):

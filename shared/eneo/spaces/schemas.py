@@ -3,6 +3,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
+from eneo.classifications.schemas import ClassificationRef, Stopped
 from eneo.core.text import Name, Text
 from eneo.spaces.models import SpaceRole
 
@@ -17,6 +18,8 @@ class SpaceUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Name | None = None
     description: Text | None = Field(None, max_length=5000)
+    security_classification_id: uuid.UUID | None = Field(
+        None, description="A level of GET /api/v1/security-classifications/; null: unclassified (space admins)")
 
 
 class MemberAdd(BaseModel):
@@ -53,9 +56,15 @@ class SpaceOut(BaseModel):
     description: str
     personal: bool
     my_role: SpaceRole
+    security_classification: ClassificationRef | None = Field(
+        description="Its assistants may use only models classified at this level or higher; null: unclassified")
     created_at: datetime
     updated_at: datetime
 
 
 class SpaceDetail(SpaceOut):
     members: list[MemberOut]
+
+
+class SpaceUpdated(SpaceDetail, Stopped):
+    """The space after a PATCH, and the assistants a new security classification stopped."""

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 
 from eneo.auth.principal import Principal
+from eneo.classifications.models import SecurityClassification
+from eneo.classifications.service import blocked_assistants, chosen_level, newly_stopped, ref
 from eneo.core import storage
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import BadRequest, Conflict, NotFound
@@ -14,13 +16,30 @@ from eneo.core.pagination import paginate
 from eneo.knowledge.models import Group
 from eneo.spaces.models import Space, SpaceMember, SpaceRole
 from eneo.spaces.policy import SpaceAction, require
-from eneo.spaces.schemas import MemberAdd, MemberOut, SpaceCreate, SpaceDetail, SpaceOut, SpaceUpdate
+from eneo.spaces.schemas import (
+    MemberAdd,
+    MemberOut,
+    SpaceCreate,
+    SpaceDetail,
+    SpaceOut,
+    SpaceUpdate,
+    SpaceUpdated,
+)
 from eneo.users.models import User, UserState
 
 
-def _out(space: Space, role: SpaceRole) -> SpaceOut:
+def _out(space: Space, role: SpaceRole, level: SecurityClassification | None) -> SpaceOut:
     return SpaceOut(id=space.id, name=space.name, description=space.description, personal=space.personal,
-                    my_role=role, created_at=space.created_at, updated_at=space.updated_at)
+                    my_role=role, security_classification=ref(level), created_at=space.created_at,
+                    updated_at=space.updated_at)
+
+
+async def _levels(uow: UnitOfWork, p: Principal, spaces: Sequence[Space]) -> dict[uuid.UUID, SecurityClassification]:
+    ids = {s.security_classification_id for s in spaces if s.security_classification_id}
+    if not ids:
+        return {}
+    return {lv.id: lv for lv in await uow.session.scalars(select(SecurityClassification).where(
+        SecurityClassification.id.in_(ids), SecurityClassification.tenant_id == p.tenant_id))}
 
 
 async def _membership(uow: UnitOfWork, p: Principal, space_id: uuid.UUID) -> tuple[Space, SpaceRole]:
@@ -57,7 +76,7 @@ async def create_space(uow: UnitOfWork, p: Principal, data: SpaceCreate) -> Spac
     uow.session.add(SpaceMember(space_id=space.id, user_id=p.user_id, tenant_id=p.tenant_id,
                                 role=SpaceRole.admin))
     await uow.session.flush()
-    return _out(space, SpaceRole.admin)
+    return _out(space, SpaceRole.admin, None)
 
 
 async def list_spaces(uow: UnitOfWork, p: Principal, *, limit: int, cursor: str | None
@@ -72,7 +91,9 @@ async def list_spaces(uow: UnitOfWork, p: Principal, *, limit: int, cursor: str 
         select(SpaceMember.space_id, SpaceMember.role).where(
             SpaceMember.user_id == p.user_id, SpaceMember.space_id.in_([s.id for s in spaces]))
     )).all())
-    return [_out(s, roles[s.id]) for s in spaces], next_cursor
+    levels = await _levels(uow, p, spaces)
+    return [_out(s, roles[s.id], levels.get(s.security_classification_id)
+                 ) for s in spaces], next_cursor
 
 
 async def _members(uow: UnitOfWork, p: Principal, space_id: uuid.UUID) -> list[MemberOut]:
@@ -88,15 +109,27 @@ async def _members(uow: UnitOfWork, p: Principal, space_id: uuid.UUID) -> list[M
 async def get_space(uow: UnitOfWork, p: Principal, space_id: uuid.UUID) -> SpaceDetail:
     space, role = await _membership(uow, p, space_id)
     require(role, SpaceAction.read)
-    return SpaceDetail(**_out(space, role).model_dump(), members=await _members(uow, p, space_id))
+    levels = await _levels(uow, p, [space])
+    return SpaceDetail(**_out(space, role, levels.get(space.security_classification_id)  # type: ignore[arg-type]
+                              ).model_dump(), members=await _members(uow, p, space_id))
 
 
-async def update_space(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, data: SpaceUpdate) -> SpaceDetail:
+async def update_space(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, data: SpaceUpdate) -> SpaceUpdated:
+    """Space admins rename, describe and classify; a new level answers which assistants it stopped."""
     space = await authorize(uow, p, space_id, SpaceAction.update)
-    for field, value in data.model_dump(exclude_unset=True, exclude_none=True).items():
-        setattr(space, field, value)
+    changes = data.model_dump(exclude_unset=True)
+    for field in ("name", "description"):
+        if changes.get(field) is not None:
+            setattr(space, field, changes[field])
+    stopped = []
+    if "security_classification_id" in changes:
+        level = await chosen_level(uow.session, p.tenant_id, data.security_classification_id)
+        before = await blocked_assistants(uow.session, p.tenant_id)
+        space.security_classification_id = level.id if level else None
+        await uow.session.flush()
+        stopped = newly_stopped(before, await blocked_assistants(uow.session, p.tenant_id))
     await uow.session.flush()
-    return await get_space(uow, p, space_id)
+    return SpaceUpdated(**(await get_space(uow, p, space_id)).model_dump(), stopped_assistants=stopped)
 
 
 async def delete_space(uow: UnitOfWork, p: Principal, space_id: uuid.UUID) -> None:
