@@ -90,6 +90,7 @@ class TenantA:
     transcription_model: str = ""
     website: str = ""
     crawl_run: str = ""
+    level: str = ""
 
 
 @pytest.fixture(scope="module")
@@ -132,9 +133,11 @@ def tenant_a(http: httpx.Client, sysadmin) -> TenantA:
     assert website.status_code == 201, website.text
     crawl_run = http.post(f"/api/v1/websites/{website.json()['id']}/run/", headers=admin.headers)
     assert crawl_run.status_code == 202, crawl_run.text
+    level = http.post("/api/v1/security-classifications/", headers=admin.headers, json={"name": "A's level"})
+    assert level.status_code == 201, level.text
     return TenantA(admin, user, space, key["id"], key["key"], provider, model, assistant, session, question,
                    embedding_model.json()["id"], group.json()["id"], blob.json()["id"],
-                   transcription_model.json()["id"], website.json()["id"], crawl_run.json()["id"])
+                   transcription_model.json()["id"], website.json()["id"], crawl_run.json()["id"], level.json()["id"])
 
 
 # Every route that takes an id, called by tenant B's admin with tenant A's ids.
@@ -214,6 +217,9 @@ CROSS_TENANT = [
     ("DELETE", "/api/v1/retention/assistants/{assistant}/", None),
     ("POST", "/api/v1/privacy/users/{user}/export/", None),
     ("POST", "/api/v1/privacy/users/{user}/erasure/", None),
+    ("GET", "/api/v1/security-classifications/{level}/", None),
+    ("PATCH", "/api/v1/security-classifications/{level}/", {"name": "stolen"}),
+    ("DELETE", "/api/v1/security-classifications/{level}/", None),
 ]
 
 
@@ -227,7 +233,7 @@ def test_tenant_b_cannot_touch_tenant_a(http: httpx.Client, sysadmin, tenant_a: 
            "assistant": tenant_a.assistant, "version": 1, "chunk": 0, "session": tenant_a.session,
            "question": tenant_a.question, "embedding_model": tenant_a.embedding_model, "group": tenant_a.group,
            "blob": tenant_a.blob, "transcription_model": tenant_a.transcription_model, "website": tenant_a.website,
-           "crawl_run": tenant_a.crawl_run}
+           "crawl_run": tenant_a.crawl_run, "level": tenant_a.level}
     if body is FILE:
         r = http.request(method, path.format(**ids), files=FILE, headers=b_admin.headers)
     else:
@@ -265,11 +271,13 @@ def test_tenant_b_cannot_touch_tenant_a(http: httpx.Client, sysadmin, tenant_a: 
     assert website["name"] == "A's website"
     kept = http.get(f"/api/v1/retention/assistants/{tenant_a.assistant}/", headers=tenant_a.admin.headers).json()
     assert (kept["days"], kept["effective_days"]) == (None, None)
+    levels = http.get("/api/v1/security-classifications/", headers=tenant_a.admin.headers).json()["items"]
+    assert [(lv["id"], lv["name"]) for lv in levels] == [(tenant_a.level, "A's level")]
 
 
 LISTS = ["/api/v1/spaces/", "/api/v1/users/", "/api/v1/api-keys/", "/api/v1/admin/model-providers/",
          "/api/v1/completion-models/", "/api/v1/assistants/", "/api/v1/embedding-models/", "/api/v1/limits/",
-         "/api/v1/transcription-models/", "/api/v1/retention/tenant/"]
+         "/api/v1/transcription-models/", "/api/v1/retention/tenant/", "/api/v1/security-classifications/"]
 
 
 def test_tenant_b_lists_nothing_of_tenant_a(http: httpx.Client, sysadmin, tenant_a: TenantA) -> None:
@@ -281,8 +289,25 @@ def test_tenant_b_lists_nothing_of_tenant_a(http: httpx.Client, sysadmin, tenant
         for secret in (tenant_a.space, tenant_a.user.id, tenant_a.admin.id, tenant_a.key_id, tenant_a.user.email,
                        tenant_a.provider, tenant_a.model, tenant_a.assistant, tenant_a.session, tenant_a.question,
                        tenant_a.embedding_model, tenant_a.group, tenant_a.blob, tenant_a.transcription_model,
-                       tenant_a.website, tenant_a.crawl_run):
+                       tenant_a.website, tenant_a.crawl_run, tenant_a.level):
             assert secret not in text, (path, secret)
+
+
+def test_tenant_b_cannot_carry_or_reorder_tenant_a_levels(http: httpx.Client, sysadmin, tenant_a: TenantA) -> None:
+    """A level's id in a body (a space's, a model's, a reorder) is checked against the caller's tenant too."""
+    _, b_admin = new_tenant(http, sysadmin)
+    b_space = http.post("/api/v1/spaces/", json={"name": "B"}, headers=b_admin.headers).json()["id"]
+    b_provider = http.post("/api/v1/admin/model-providers/", headers=b_admin.headers, json={
+        "name": "B's provider", "type": "openai_compatible", "base_url": "http://127.0.0.1:9/v1"}).json()["id"]
+    b_model = http.post("/api/v1/completion-models/", headers=b_admin.headers, json={
+        "provider_id": b_provider, "name": "b-model", "context_window": 2048}).json()["id"]
+    for path in (f"/api/v1/spaces/{b_space}/", f"/api/v1/completion-models/{b_model}/"):
+        r = http.patch(path, json={"security_classification_id": tenant_a.level}, headers=b_admin.headers)
+        assert (r.status_code, r.json()["details"][0]["field"]) == (422, "security_classification_id"), r.text
+    r = http.post("/api/v1/security-classifications/reorder/", json={"ids": [tenant_a.level]}, headers=b_admin.headers)
+    assert r.status_code == 422 and "A's level" not in r.text
+    levels = http.get("/api/v1/security-classifications/", headers=tenant_a.admin.headers).json()["items"]
+    assert [(lv["id"], lv["name"], lv["position"]) for lv in levels] == [(tenant_a.level, "A's level", 1)]
 
 
 def _shape(path: str) -> str:

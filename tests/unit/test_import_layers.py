@@ -20,6 +20,7 @@ LAYERS: list[set[str]] = [
     {"retrieval"},
     {"knowledge", "users"},
     {"spaces", "model_providers"},  # model_providers.clients turns a model row into an embedder
+    {"classifications"},  # the rule spaces, models, assistants and questions check; reads their tables only
     {"embeddings"},
     {"auth", "llm", "crawler"},
     {"core"},  # settings, database, Redis, S3/SQS, streams, queue messages: imports no domain
