@@ -1,7 +1,7 @@
 """Security classifications: a tenant's ordered levels; spaces and models carry one (issue 15, part 6).
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 
 `security_classification_id` is NULL for "unclassified" (the lowest level). The foreign keys have no
 ON DELETE action: a level still carried by a space or a model cannot be deleted (the service says so
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from alembic import op
 from helpers import entity_columns, fk, tenant_rls
 
-revision: str = "0016"
-down_revision: str | None = "0015"
+revision: str = "0017"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
