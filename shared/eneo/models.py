@@ -4,6 +4,7 @@ from typing import Any
 
 from eneo.api_keys.models import ApiKey
 from eneo.assistants.models import Assistant, AssistantGroup, AssistantPrompt
+from eneo.audit.models import AuditEntry
 from eneo.auth.models import LoginSession
 from eneo.classifications.models import SecurityClassification
 from eneo.core.db import Base
@@ -21,6 +22,7 @@ __all__ = [
     "Assistant",
     "AssistantGroup",
     "AssistantPrompt",
+    "AuditEntry",
     "Base",
     "Chunk",
     "CompletionModel",

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, status
 
 from eneo.api_keys import service
 from eneo.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
+from eneo.audit.service import Target, record
 from eneo.auth.deps import CurrentUser
 from eneo.core.pagination import Page, PageQuery
 
@@ -16,7 +17,11 @@ router = APIRouter(prefix="/api/v1/api-keys", tags=["api-keys"])
 @router.post("/", status_code=status.HTTP_201_CREATED)
 async def create_key(ctx: CurrentUser, body: ApiKeyCreate) -> ApiKeyCreated:
     """The answer holds the key itself; it cannot be shown again."""
-    return await service.create_key(ctx.uow, ctx.settings, ctx.principal, body)
+    created = await service.create_key(ctx.uow, ctx.settings, ctx.principal, body)
+    record(ctx.uow, ctx.principal, "api_key.created", Target("api_key", created.id, created.name),
+           details={"scope": created.scope, "assistant_id": str(created.assistant_id) if created.assistant_id else None,
+                    "expires_at": created.expires_at.isoformat() if created.expires_at else None})
+    return created
 
 
 @router.get("/")
@@ -28,4 +33,6 @@ async def list_keys(ctx: CurrentUser, page: Annotated[PageQuery, Depends()]) -> 
 @router.delete("/{key_id}/")
 async def revoke_key(ctx: CurrentUser, key_id: uuid.UUID) -> ApiKeyOut:
     """Revoke: the key stops working at once; it stays listed with `revoked_at`."""
-    return ApiKeyOut.model_validate(await service.revoke_key(ctx.uow, ctx.principal, key_id))
+    key = await service.revoke_key(ctx.uow, ctx.principal, key_id)
+    record(ctx.uow, ctx.principal, "api_key.revoked", Target("api_key", key.id, key.name))
+    return ApiKeyOut.model_validate(key)

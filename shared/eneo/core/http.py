@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eneo.core.errors import AppError
 from eneo.core.health import unavailable
-from eneo.core.logging import configure_logging, request_id_var
+from eneo.core.logging import configure_logging, request_id_var, source_ip_var
 from eneo.core.settings import get_settings
 
 log = logging.getLogger("eneo.http")
@@ -111,6 +111,7 @@ class RequestContextMiddleware:
             event = scope.get("aws.event") or {}
             rid = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
         token = request_id_var.set(rid)
+        ip_token = source_ip_var.set((scope.get("client") or (None,))[0])
         start = time.perf_counter()
         status = 0
 
@@ -143,6 +144,7 @@ class RequestContextMiddleware:
             log.info("request", extra={"method": scope["method"], "path": scope["path"], "status": status,
                                        "ms": round((time.perf_counter() - start) * 1000, 1)})
             request_id_var.reset(token)
+            source_ip_var.reset(ip_token)
 
 
 class TrailingSlashMiddleware:

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+# The address the current request came from (API Gateway's sourceIp): for the audit log, never for logs.
+source_ip_var: ContextVar[str | None] = ContextVar("source_ip", default=None)
 
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 

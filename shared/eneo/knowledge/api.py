@@ -6,7 +6,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from eneo.auth.deps import CurrentUser
+from eneo.audit.service import Target, changes, record
+from eneo.auth.deps import Context, CurrentUser
 from eneo.core.pagination import Page, PageQuery
 from eneo.knowledge.chunk_pages import ChunkOut, list_chunks
 from eneo.knowledge.models import InfoBlobStatus
@@ -33,7 +34,10 @@ Paging = Annotated[PageQuery, Depends()]
 @in_space.post("/", status_code=status.HTTP_201_CREATED)
 async def create_group(ctx: CurrentUser, space_id: uuid.UUID, body: GroupCreate) -> GroupOut:
     """Editors and admins of the space. Without `embedding_model_id`, the organisation's default model."""
-    return await collections.create_group(ctx.uow, ctx.principal, space_id, body)
+    group = await collections.create_group(ctx.uow, ctx.principal, space_id, body)
+    record(ctx.uow, ctx.principal, "collection.created", Target("collection", group.id, group.name),
+           details={"space_id": str(space_id), "embedding_model_id": str(group.embedding_model_id)})
+    return group
 
 
 @in_space.get("/")
@@ -52,13 +56,17 @@ async def get_group(ctx: CurrentUser, group_id: uuid.UUID) -> GroupOut:
 async def update_group(ctx: CurrentUser, group_id: uuid.UUID, body: GroupUpdate) -> GroupOut:
     """Rename, describe, or move to another embedding model (every document is re-embedded in the background;
     until then it is not found by vector search)."""
-    return await collections.update_group(ctx.uow, ctx.principal, group_id, body, ctx.settings)
+    group = await collections.update_group(ctx.uow, ctx.principal, group_id, body, ctx.settings)
+    record(ctx.uow, ctx.principal, "collection.updated", Target("collection", group.id, group.name),
+           details=changes(body))
+    return group
 
 
 @groups.delete("/{group_id}/", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_group(ctx: CurrentUser, group_id: uuid.UUID) -> Response:
     """The collection with its documents, chunks, vectors and stored files."""
     await collections.delete_group(ctx.uow, ctx.principal, group_id)
+    record(ctx.uow, ctx.principal, "collection.deleted", Target("collection", group_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -75,7 +83,16 @@ async def create_upload_url(ctx: CurrentUser, group_id: uuid.UUID, body: UploadU
     """For browsers: POST `upload.fields` and then the file as multipart/form-data to `upload.url`. Storage
     refuses a file over the type's limit or of another media type. 413 / 415 here for a declared size or
     type that cannot be accepted."""
-    return await uploads.create_upload_url(ctx.uow, ctx.principal, group_id, body, ctx.settings)
+    out = await uploads.create_upload_url(ctx.uow, ctx.principal, group_id, body, ctx.settings)
+    _document_created(ctx, out.blob, "upload_url")
+    return out
+
+
+def _document_created(ctx: Context, blob: InfoBlobOut, via: str) -> None:
+    """The file's name, type and size: never its content."""
+    record(ctx.uow, ctx.principal, "document.created", Target("document", blob.id, blob.filename),
+           details={"collection_id": str(blob.group_id), "via": via, "declared_type": blob.declared_type,
+                    "size_bytes": blob.size_bytes})
 
 
 _UPLOAD_FORM: dict[str, Any] = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
@@ -95,6 +112,8 @@ async def upload(ctx: CurrentUser, group_id: uuid.UUID, request: Request) -> Upl
     form = await read_upload_form(request, ctx.settings)
     out, created = await uploads.upload(ctx.uow, ctx.principal, group_id, data=form.data, filename=form.filename,
                                         declared_type=form.declared_type, title=form.title, settings=ctx.settings)
+    if created:
+        _document_created(ctx, out, "upload")
     if not created:
         return JSONResponse(out.model_dump(mode="json"), status_code=status.HTTP_200_OK)  # type: ignore[return-value]
     return out
@@ -130,6 +149,7 @@ async def rename_blob(ctx: CurrentUser, blob_id: uuid.UUID, body: InfoBlobUpdate
 async def delete_blob(ctx: CurrentUser, blob_id: uuid.UUID) -> Response:
     """The document, its chunks and vectors, and its stored file."""
     await documents.delete_blob(ctx.uow, ctx.principal, blob_id)
+    record(ctx.uow, ctx.principal, "document.deleted", Target("document", blob_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

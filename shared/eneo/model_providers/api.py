@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
 
+from eneo.audit.service import Target, changes, record
 from eneo.auth.deps import CurrentUser, TenantAdmin
 from eneo.core.pagination import Page, PageQuery
 from eneo.model_providers import service
@@ -27,7 +28,10 @@ models = APIRouter(prefix="/api/v1/completion-models", tags=["completion models"
 @providers.post("/", status_code=status.HTTP_201_CREATED)
 async def create_provider(ctx: TenantAdmin, body: ProviderCreate) -> ProviderOut:
     """A provider with its credentials; the API key is stored encrypted and never returned."""
-    return await service.create_provider(ctx.uow, ctx.principal, body)
+    provider = await service.create_provider(ctx.uow, ctx.principal, body)
+    record(ctx.uow, ctx.principal, "model_provider.created", Target("model_provider", provider.id, provider.name),
+           details={"type": provider.type, "api_key": provider.has_api_key})
+    return provider
 
 
 @providers.get("/")
@@ -44,13 +48,17 @@ async def get_provider(ctx: TenantAdmin, provider_id: uuid.UUID) -> ProviderOut:
 @providers.patch("/{provider_id}/")
 async def update_provider(ctx: TenantAdmin, provider_id: uuid.UUID, body: ProviderUpdate) -> ProviderOut:
     """Rename, move, or replace the API key (`api_key: null` removes it where a key is optional)."""
-    return await service.update_provider(ctx.uow, ctx.principal, provider_id, body)
+    provider = await service.update_provider(ctx.uow, ctx.principal, provider_id, body)
+    record(ctx.uow, ctx.principal, "model_provider.updated", Target("model_provider", provider.id, provider.name),
+           details=changes(body))
+    return provider
 
 
 @providers.delete("/{provider_id}/", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_provider(ctx: TenantAdmin, provider_id: uuid.UUID) -> Response:
     """Refused (409 `provider_in_use`) while completion or transcription models use the provider."""
     await service.delete_provider(ctx.uow, ctx.principal, provider_id)
+    record(ctx.uow, ctx.principal, "model_provider.deleted", Target("model_provider", provider_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -73,7 +81,10 @@ async def list_models(ctx: CurrentUser, page: Annotated[PageQuery, Depends()], i
 
 @models.post("/", status_code=status.HTTP_201_CREATED)
 async def create_model(ctx: TenantAdmin, body: ModelCreate) -> ModelOut:
-    return await service.create_model(ctx.uow, ctx.principal, body)
+    model = await service.create_model(ctx.uow, ctx.principal, body)
+    record(ctx.uow, ctx.principal, "completion_model.created", Target("completion_model", model.id, model.name),
+           details={"provider_id": str(model.provider_id), "enabled": model.enabled, "is_default": model.is_default})
+    return model
 
 
 @models.get("/{model_id}/")
@@ -85,11 +96,15 @@ async def get_model(ctx: CurrentUser, model_id: uuid.UUID) -> ModelOut:
 async def update_model(ctx: TenantAdmin, model_id: uuid.UUID, body: ModelUpdate) -> ModelUpdated:
     """Rename, resize, enable or disable, make default, classify. A disabled model's assistants stop answering;
     so do those in spaces classified above a new `security_classification_id` (`stopped_assistants`)."""
-    return await service.update_model(ctx.uow, ctx.principal, model_id, body)
+    model = await service.update_model(ctx.uow, ctx.principal, model_id, body)
+    record(ctx.uow, ctx.principal, "completion_model.updated", Target("completion_model", model.id, model.name),
+           details=changes(body))
+    return model
 
 
 @models.delete("/{model_id}/", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_model(ctx: TenantAdmin, model_id: uuid.UUID) -> Response:
     """Refused (409 `model_in_use`, with the count) while assistants use the model; disable it instead."""
     await service.delete_model(ctx.uow, ctx.principal, model_id)
+    record(ctx.uow, ctx.principal, "completion_model.deleted", Target("completion_model", model_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
 
+from eneo.audit.service import Target, changes, record
 from eneo.auth.deps import CurrentUser, TenantAdmin
 from eneo.core.pagination import Page, PageQuery
 from eneo.model_providers import embedding_service as service
@@ -25,7 +26,10 @@ async def list_embedding_models(ctx: CurrentUser, page: Annotated[PageQuery, Dep
 @embedding_models.post("/", status_code=status.HTTP_201_CREATED)
 async def create_embedding_model(ctx: TenantAdmin, body: EmbeddingModelCreate) -> EmbeddingModelOut:
     """A model at an openai, azure or openai_compatible provider (anthropic has no embeddings: 422)."""
-    return await service.create_embedding_model(ctx.uow, ctx.principal, body)
+    model = await service.create_embedding_model(ctx.uow, ctx.principal, body)
+    record(ctx.uow, ctx.principal, "embedding_model.created", Target("embedding_model", model.id, model.name),
+           details={"provider_id": str(model.provider_id) if model.provider_id else None})
+    return model
 
 
 @embedding_models.get("/{model_id}/")
@@ -37,11 +41,15 @@ async def get_embedding_model(ctx: CurrentUser, model_id: uuid.UUID) -> Embeddin
 async def update_embedding_model(ctx: TenantAdmin, model_id: uuid.UUID, body: EmbeddingModelUpdate
                                  ) -> EmbeddingModelOut:
     """Enable, disable, make default, change the input limit. Name and dimensions are fixed."""
-    return await service.update_embedding_model(ctx.uow, ctx.principal, model_id, body)
+    model = await service.update_embedding_model(ctx.uow, ctx.principal, model_id, body)
+    record(ctx.uow, ctx.principal, "embedding_model.updated", Target("embedding_model", model.id, model.name),
+           details=changes(body))
+    return model
 
 
 @embedding_models.delete("/{model_id}/", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_embedding_model(ctx: TenantAdmin, model_id: uuid.UUID) -> Response:
     """Refused (409 `embedding_model_in_use`) while collections use it; the built-in one cannot be deleted."""
     await service.delete_embedding_model(ctx.uow, ctx.principal, model_id)
+    record(ctx.uow, ctx.principal, "embedding_model.deleted", Target("embedding_model", model_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

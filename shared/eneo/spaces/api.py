@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
 
+from eneo.audit.service import Target, changes, record
 from eneo.auth.deps import CurrentUser
 from eneo.core.pagination import Page, PageQuery
 from eneo.spaces import service
@@ -24,7 +25,9 @@ router = APIRouter(prefix="/api/v1/spaces", tags=["spaces"])
 @router.post("/", status_code=status.HTTP_201_CREATED)
 async def create_space(ctx: CurrentUser, body: SpaceCreate) -> SpaceOut:
     """A shared space; its creator becomes its admin."""
-    return await service.create_space(ctx.uow, ctx.principal, body)
+    space = await service.create_space(ctx.uow, ctx.principal, body)
+    record(ctx.uow, ctx.principal, "space.created", Target("space", space.id, space.name))
+    return space
 
 
 @router.get("/")
@@ -42,27 +45,41 @@ async def get_space(ctx: CurrentUser, space_id: uuid.UUID) -> SpaceDetail:
 @router.patch("/{space_id}/")
 async def update_space(ctx: CurrentUser, space_id: uuid.UUID, body: SpaceUpdate) -> SpaceUpdated:
     """Space admins. A new `security_classification_id` answers the assistants it stopped."""
-    return await service.update_space(ctx.uow, ctx.principal, space_id, body)
+    space = await service.update_space(ctx.uow, ctx.principal, space_id, body)
+    record(ctx.uow, ctx.principal, "space.updated", Target("space", space.id, space.name),
+           details=changes(body))
+    return space
 
 
 @router.delete("/{space_id}/", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_space(ctx: CurrentUser, space_id: uuid.UUID) -> Response:
     await service.delete_space(ctx.uow, ctx.principal, space_id)
+    record(ctx.uow, ctx.principal, "space.deleted", Target("space", space_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/{space_id}/members/", status_code=status.HTTP_201_CREATED)
 async def add_member(ctx: CurrentUser, space_id: uuid.UUID, body: MemberAdd) -> SpaceDetail:
-    return await service.add_member(ctx.uow, ctx.principal, space_id, body)
+    space = await service.add_member(ctx.uow, ctx.principal, space_id, body)
+    member = next(m for m in space.members if m.user_id == body.user_id or m.email == str(body.email).lower())
+    record(ctx.uow, ctx.principal, "space.member_added", Target("user", member.user_id, member.email),
+           details={"space_id": str(space_id), "space": space.name, "role": member.role})
+    return space
 
 
 @router.patch("/{space_id}/members/{user_id}/")
 async def update_member(ctx: CurrentUser, space_id: uuid.UUID, user_id: uuid.UUID, body: MemberUpdate
                         ) -> SpaceDetail:
-    return await service.update_member(ctx.uow, ctx.principal, space_id, user_id, body.role)
+    space = await service.update_member(ctx.uow, ctx.principal, space_id, user_id, body.role)
+    email = next((m.email for m in space.members if m.user_id == user_id), None)
+    record(ctx.uow, ctx.principal, "space.member_role_changed", Target("user", user_id, email),
+           details={"space_id": str(space_id), "space": space.name, "role": body.role})
+    return space
 
 
 @router.delete("/{space_id}/members/{user_id}/", status_code=status.HTTP_204_NO_CONTENT)
 async def remove_member(ctx: CurrentUser, space_id: uuid.UUID, user_id: uuid.UUID) -> Response:
     await service.remove_member(ctx.uow, ctx.principal, space_id, user_id)
+    record(ctx.uow, ctx.principal, "space.member_removed", Target("user", user_id),
+           details={"space_id": str(space_id)})
     return Response(status_code=status.HTTP_204_NO_CONTENT)

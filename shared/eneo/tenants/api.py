@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
 
+from eneo.audit.service import SYSADMIN, Target, changes, record
 from eneo.auth.deps import SysAdmin
 from eneo.core.pagination import Page, PageQuery
 from eneo.core.settings import get_settings
@@ -18,7 +19,9 @@ router = APIRouter(prefix="/api/v1/sysadmin", tags=["sysadmin"])
 
 @router.post("/tenants/", status_code=status.HTTP_201_CREATED)
 async def create_tenant(uow: SysAdmin, body: TenantCreate) -> TenantOut:
-    return TenantOut.model_validate(await service.create_tenant(uow, body))
+    tenant = await service.create_tenant(uow, body)
+    record(uow, SYSADMIN, "tenant.created", Target("tenant", tenant.id, tenant.name), tenant_id=tenant.id)
+    return TenantOut.model_validate(tenant)
 
 
 @router.get("/tenants/")
@@ -34,8 +37,12 @@ async def get_tenant(uow: SysAdmin, tenant_id: uuid.UUID) -> TenantOut:
 
 @router.patch("/tenants/{tenant_id}/")
 async def update_tenant(uow: SysAdmin, tenant_id: uuid.UUID, body: TenantUpdate) -> TenantOut:
-    """Set `state` to `suspended` to lock a tenant's users out (403 `tenant_suspended`), `active` to undo."""
-    return TenantOut.model_validate(await service.update_tenant(uow, tenant_id, body))
+    """Set `state` to `suspended` to lock a tenant's users out (403 `tenant_suspended`), `active` to undo;
+    `audit_retention_days` (30 to 3650) is how long the tenant's audit log keeps an entry."""
+    tenant = await service.update_tenant(uow, tenant_id, body)
+    record(uow, SYSADMIN, "tenant.updated", Target("tenant", tenant.id, tenant.name), tenant_id=tenant.id,
+           details=changes(body))
+    return TenantOut.model_validate(tenant)
 
 
 @router.post("/tenants/{tenant_id}/users/", status_code=status.HTTP_201_CREATED)
@@ -44,4 +51,7 @@ async def create_tenant_user(uow: SysAdmin, tenant_id: uuid.UUID, body: UserCrea
     await service.get_tenant(uow, tenant_id)
     await uow.commit()  # ends the read: act_as binds the next transaction to the tenant
     uow.act_as(tenant_id)
-    return await users.create_user(uow, get_settings(), tenant_id, body)
+    created = await users.create_user(uow, get_settings(), tenant_id, body)
+    record(uow, SYSADMIN, "user.created", Target("user", created.id, created.email), tenant_id=tenant_id,
+           details={"role": created.role, "state": created.state})
+    return created

@@ -1,7 +1,7 @@
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from eneo.core.text import Name
 from eneo.tenants.models import TenantState
@@ -16,6 +16,8 @@ class TenantUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Name | None = None
     state: TenantState | None = None
+    audit_retention_days: int | None = Field(None, ge=30, le=3650, description="How long the audit log keeps "
+                                             "an entry (entries younger than this can be deleted by no one)")
 
 
 class TenantOut(BaseModel):
@@ -23,5 +25,6 @@ class TenantOut(BaseModel):
     id: uuid.UUID
     name: str
     state: TenantState
+    audit_retention_days: int
     created_at: datetime
     updated_at: datetime

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Cookie, Depends, Form, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
+from eneo.audit.service import Target, changes, record
 from eneo.auth import sessions
 from eneo.auth.deps import CurrentUser, TenantAdmin
 from eneo.auth.principal import from_access_token
@@ -153,7 +154,10 @@ async def list_users(ctx: TenantAdmin, page: Annotated[PageQuery, Depends()]) ->
 @router.post("/", status_code=status.HTTP_201_CREATED)
 async def create_user(ctx: TenantAdmin, body: UserCreate) -> UserCreated:
     """Create a user with a password, or invite one (no password: a one-time invitation token)."""
-    return await service.create_user(ctx.uow, ctx.settings, ctx.principal.tenant_id, body)
+    created = await service.create_user(ctx.uow, ctx.settings, ctx.principal.tenant_id, body)
+    record(ctx.uow, ctx.principal, "user.created", Target("user", created.id, created.email),
+           details={"role": created.role, "state": created.state})
+    return created
 
 
 @router.get("/{user_id}/")
@@ -164,17 +168,23 @@ async def get_user(ctx: CurrentUser, user_id: uuid.UUID) -> UserOut:
 @router.patch("/{user_id}/")
 async def update_user(ctx: TenantAdmin, user_id: uuid.UUID, body: UserUpdate) -> UserOut:
     """Rename, change role, or deactivate (`state: deactivated`) and reactivate (`state: active`)."""
-    return UserOut.model_validate(await service.update_user(ctx.uow, ctx.principal, user_id, body))
+    user = await service.update_user(ctx.uow, ctx.principal, user_id, body)
+    record(ctx.uow, ctx.principal, "user.updated", Target("user", user.id, user.email),
+           details=changes(body))
+    return UserOut.model_validate(user)
 
 
 @router.post("/{user_id}/invitation/", status_code=status.HTTP_201_CREATED)
 async def reissue_invitation(ctx: TenantAdmin, user_id: uuid.UUID) -> Invitation:
     """A new one-time invitation: re-invite someone whose invitation expired, or let a user who forgot
     their password set a new one (their old password works until they do)."""
-    return await service.reissue_invitation(ctx.uow, ctx.settings, ctx.principal, user_id)
+    invitation = await service.reissue_invitation(ctx.uow, ctx.settings, ctx.principal, user_id)
+    record(ctx.uow, ctx.principal, "user.invited", Target("user", user_id))
+    return invitation
 
 
 @router.delete("/{user_id}/", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_user(ctx: TenantAdmin, user_id: uuid.UUID) -> Response:
     await service.delete_user(ctx.uow, ctx.principal, user_id)
+    record(ctx.uow, ctx.principal, "user.deleted", Target("user", user_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

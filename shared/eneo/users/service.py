@@ -7,12 +7,14 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from eneo.audit.models import ActorType, Outcome
+from eneo.audit.service import Actor, Target, record
 from eneo.auth import sessions
 from eneo.auth.passwords import check_password
 from eneo.auth.principal import Principal, check_account
 from eneo.auth.sessions import Issued
 from eneo.core.db import UnitOfWork
-from eneo.core.errors import BadRequest, Conflict, NotFound, Unauthorized
+from eneo.core.errors import AppError, BadRequest, Conflict, NotFound, Unauthorized
 from eneo.core.ids import utcnow
 from eneo.core.pagination import paginate
 from eneo.core.security import hash_password, random_token, token_hash, verify_password
@@ -45,13 +47,32 @@ async def login(uow: UnitOfWork, settings: Settings, redis: Redis, *, email: str
     user_id = await uow.locate("auth_find_user_by_email", email, (tenant or "").strip())
     user = await uow.session.get(User, user_id) if user_id else None
     if not verify_password(user.password_hash if user else None, password) or user is None:
+        if user is not None:  # an address no organisation has is nobody's event (throttled all the same)
+            await _failed(uow, user, "auth.login", "invalid_credentials")
         raise Unauthorized("Wrong e-mail or password", code="invalid_credentials")
-    await check_account(uow, user.id)
+    try:
+        await check_account(uow, user.id)
+    except AppError as refused:
+        await _failed(uow, user, "auth.login", refused.code)
+        raise
     user.last_login_at = utcnow()
     issued = await sessions.open_session(uow, settings, user)
+    record(uow, Actor(ActorType.user, user.id, user.email), "auth.login", _target(user), tenant_id=user.tenant_id)
     await uow.commit()  # saved before the failed-login count is cleared and a token handed out
     await attempt.succeeded()
     return issued
+
+
+def _target(user: User) -> Target:
+    return Target("user", user.id, user.email)
+
+
+async def _failed(uow: UnitOfWork, user: User, action: str, code: str) -> None:
+    """Record a refused attempt on `user`'s account and commit it (nothing else of the attempt was written):
+    the error that follows rolls the request's transaction back."""
+    record(uow, Actor(ActorType.anonymous, user.id, user.email), action, _target(user), outcome=Outcome.failure,
+           tenant_id=user.tenant_id, details={"code": code})
+    await uow.commit()
 
 
 async def create_user(uow: UnitOfWork, settings: Settings, tenant_id: uuid.UUID, data: UserCreate) -> UserCreated:
@@ -104,6 +125,8 @@ async def accept_invitation(uow: UnitOfWork, settings: Settings, data: Invitatio
             or (user.invite_expires_at or utcnow()) <= utcnow()):
         raise invalid
     check_password(data.password, email=user.email)
+    record(uow, Actor(ActorType.user, user.id, user.email), "auth.invitation_accepted", _target(user),
+           tenant_id=user.tenant_id)
     user.password_hash = hash_password(data.password)
     user.state = UserState.active
     user.invite_token_hash = None
@@ -123,12 +146,16 @@ async def change_password(uow: UnitOfWork, settings: Settings, redis: Redis, p: 
     user = await get_user(uow, p, p.user_id)
     attempt = await throttle.start_password_check(redis, settings, user.id)
     if not verify_password(user.password_hash, data.current_password):
+        record(uow, p, "auth.password_changed", _target(user), outcome=Outcome.failure,
+               details={"code": "invalid_credentials"})
+        await uow.commit()
         raise Unauthorized("The current password is wrong", code="invalid_credentials")
     await attempt.succeeded()
     if data.new_password == data.current_password:
         raise BadRequest("The new password must differ from the current one", code="password_unchanged")
     check_password(data.new_password, email=user.email, field="new_password")
     user.password_hash = hash_password(data.new_password)
+    record(uow, p, "auth.password_changed", _target(user))
     user.session_generation += 1
     await sessions.end_all(uow, user.id)
     return await sessions.open_session(uow, settings, user)
