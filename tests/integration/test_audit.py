@@ -203,7 +203,8 @@ async def test_filters_and_cursor_pages(client: httpx.AsyncClient, make_user: An
     first = keys[-1]["created_at"]
     assert len(await entries(client, admin, action="api_key.created", until=first)) == 0
     assert len(await entries(client, admin, action="api_key.created", since=first)) == 5
-    for bad, code in (({"cursor": "nonsense"}, "invalid_cursor"), ({"since": "2026-01-01T00:00:00"}, "validation_error"),
+    for bad, code in (({"cursor": "nonsense"}, "invalid_cursor"),
+                      ({"since": "2026-01-01T00:00:00"}, "validation_error"),
                       ({"action": "DROP TABLE"}, "validation_error"), ({"outcome": "maybe"}, "validation_error")):
         r = await client.get(LOGS, params=bad, headers=admin.headers)
         assert r.status_code in (400, 422) and r.json()["code"] == code, (bad, r.text)
@@ -233,7 +234,7 @@ async def test_functions_role_cannot_change_or_delete_entries(client: httpx.Asyn
     async with UnitOfWork(admin.tenant_id) as uow:
         for statement in ("UPDATE audit_entries SET action = 'x'", "DELETE FROM audit_entries",
                           "TRUNCATE audit_entries"):
-            with pytest.raises(ProgrammingError, match="permission denied|InsufficientPrivilege"):
+            with pytest.raises(ProgrammingError, match=r"permission denied|InsufficientPrivilege"):
                 await uow.session.execute(text(statement))
             await uow.rollback()
     assert [e["action"] for e in await entries(client, admin)] == ["auth.login"]

@@ -59,14 +59,13 @@ def test_enabled_schedules_are_read_from_the_template(tmp_path: Path) -> None:
     assert tick.describe() == "TickFunction rate(1 minute) (first run 1 minute after start)"
 
 
-def test_the_project_template_sweeps_every_15_minutes_parked_relays_every_minute_crawls_every_5_retention_hourly(
-) -> None:
+def test_the_project_template_sweeps_crawls_relays_parked_runs_retention_and_purges_the_audit_log() -> None:
     template = load_template(ROOT / "template.yaml", {
         "DatabaseUrl": "postgresql+psycopg://app@/eneo", "RedisUrl": "unix:///tmp/r.sock", "JwtSecret": "j" * 40,
         "SuperApiKey": "k" * 40, "EncryptionKey": "e" * 40})
     periods = {s.function: s.period for s in schedules_of(template)}
     assert periods == {"SweepFunction": 900, "WsFunction": 60, "CrawlSchedulerFunction": 300,
-                       "RetentionFunction": 3600}
+                       "RetentionFunction": 3600, "AdminFunction": 86400}
     assert template.functions["SweepFunction"].timeout == 300
 
 

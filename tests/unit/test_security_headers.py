@@ -49,7 +49,7 @@ async def get(folder: str, path: str, base_url: str = "http://eneo.test", app: A
 
 
 def test_every_http_function_is_covered() -> None:
-    assert FUNCTIONS == ["assistants", "auth", "knowledge", "models", "privacy", "sessions", "spaces"]
+    assert FUNCTIONS == ["admin", "assistants", "auth", "knowledge", "models", "privacy", "sessions", "spaces"]
 
 
 @pytest.mark.parametrize("folder", FUNCTIONS)
