@@ -1,5 +1,6 @@
 /** Tenant admins' API: users, model providers, completion, embedding and transcription models. */
-import { request, type Page, type User } from './api';
+import { ApiError, errorOf, isSessionEnd, request, toSignIn, type Page, type User } from './api';
+import { session } from './session';
 
 export interface AdminUser extends User {
 	created_at: string;
@@ -84,4 +85,60 @@ export const admin = {
 		}),
 	updateModel: (kind: ModelKind, id: string, change: { enabled?: boolean; is_default?: boolean }) =>
 		request<Model>('PATCH', `${MODEL_PATH[kind]}${id}/`, change)
+};
+
+/** One audit log entry (GET /api/v1/audit/logs/): who did what to which, when, from where, how it ended. */
+export interface AuditEntry {
+	id: string;
+	created_at: string;
+	action: string;
+	outcome: 'success' | 'failure';
+	actor_type: 'user' | 'sysadmin' | 'anonymous' | 'system';
+	actor_id: string | null;
+	actor_label: string | null;
+	api_key_id: string | null;
+	target_type: string | null;
+	target_id: string | null;
+	target_label: string | null;
+	source_ip: string | null;
+	request_id: string | null;
+	details: Record<string, unknown>;
+}
+export interface AuditFilter {
+	action?: string; // an action, or a prefix ending in '.'
+	outcome?: 'success' | 'failure';
+	since?: string; // ISO 8601 with a zone
+	until?: string;
+}
+/** The prefixes the screen filters by: one per kind of thing acted on. */
+export const AUDIT_CATEGORIES = [
+	'auth.', 'user.', 'api_key.', 'space.', 'model_provider.', 'completion_model.', 'embedding_model.',
+	'transcription_model.', 'collection.', 'document.', 'tenant.', 'audit.'
+] as const;
+
+function auditQuery(filter: AuditFilter, extra: Record<string, string> = {}): string {
+	const q = new URLSearchParams(extra);
+	for (const [k, v] of Object.entries(filter)) if (v) q.set(k, v);
+	return q.toString();
+}
+
+export const audit = {
+	page: (filter: AuditFilter, cursor: string | null) =>
+		request<Page<AuditEntry>>('GET', `/api/v1/audit/logs/?${auditQuery(filter, { limit: '50', ...(cursor ? { cursor } : {}) })}`),
+	/** The export as a file (it needs the access token, so it is fetched and handed to the browser as a blob). */
+	async download(filter: AuditFilter, format: 'csv' | 'jsonl'): Promise<{ blob: Blob; name: string }> {
+		let response: Response;
+		try {
+			response = await session.fetch(`/api/v1/audit/logs/export/?${auditQuery(filter, { format })}`, { method: 'GET' });
+		} catch {
+			throw new ApiError(0, 'network', 'network');
+		}
+		if (!response.ok) {
+			const error = await errorOf(response);
+			if (isSessionEnd(error.status, error.code)) toSignIn();
+			throw error;
+		}
+		const name = /filename="([^"]+)"/.exec(response.headers.get('content-disposition') ?? '')?.[1] ?? `audit.${format}`;
+		return { blob: await response.blob(), name };
+	}
 };
