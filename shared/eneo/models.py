@@ -14,6 +14,7 @@ from eneo.privacy.models import RetentionPolicy
 from eneo.sessions.models import IdempotencyKey, Question, Session
 from eneo.spaces.models import Space, SpaceMember
 from eneo.tenants.models import Tenant
+from eneo.usage.models import TenantQuota, TokenUsageDaily, TokenUsageMonthly
 from eneo.users.models import User
 from eneo.websites.models import CrawlRun, CrawlUrl, Website, WebsitePage
 
@@ -41,6 +42,9 @@ __all__ = [
     "Space",
     "SpaceMember",
     "Tenant",
+    "TenantQuota",
+    "TokenUsageDaily",
+    "TokenUsageMonthly",
     "TranscriptionModel",
     "User",
     "Website",

@@ -278,7 +278,8 @@ def test_tenant_b_cannot_touch_tenant_a(http: httpx.Client, sysadmin, tenant_a: 
 LISTS = ["/api/v1/spaces/", "/api/v1/users/", "/api/v1/api-keys/", "/api/v1/admin/model-providers/",
          "/api/v1/completion-models/", "/api/v1/assistants/", "/api/v1/embedding-models/", "/api/v1/limits/",
          "/api/v1/transcription-models/", "/api/v1/retention/tenant/", "/api/v1/security-classifications/",
-         "/api/v1/audit/logs/", "/api/v1/audit/logs/export/"]
+         "/api/v1/audit/logs/", "/api/v1/audit/logs/export/", "/api/v1/token-usage/", "/api/v1/storage-usage/",
+         "/api/v1/quotas/"]
 
 
 def test_tenant_b_lists_nothing_of_tenant_a(http: httpx.Client, sysadmin, tenant_a: TenantA) -> None:

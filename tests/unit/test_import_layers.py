@@ -22,6 +22,7 @@ LAYERS: list[set[str]] = [
     {"spaces", "model_providers"},  # model_providers.clients turns a model row into an embedder
     {"classifications"},  # the rule spaces, models, assistants and questions check; reads their tables only
     {"embeddings"},
+    {"usage"},  # checked and counted by the domains above; its quota changes are audited
     {"audit"},  # recorded by the domains above, from their routes
     {"auth", "llm", "crawler"},
     {"core"},  # settings, database, Redis, S3/SQS, streams, queue messages: imports no domain

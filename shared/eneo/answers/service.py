@@ -40,6 +40,7 @@ from eneo.llm import ChatRequest, ProviderConfig, ProviderError, RetryPolicy, Te
 from eneo.llm.tokens import estimate_usage
 from eneo.model_providers.clients import ChatTarget, chat_target
 from eneo.sessions.models import Question, QuestionStatus
+from eneo.usage.service import add_tokens
 
 log = logging.getLogger("eneo.answers")
 
@@ -174,7 +175,13 @@ async def _finish(tenant_id: uuid.UUID, question_id: uuid.UUID, *, answer: str, 
     async with UnitOfWork(tenant_id) as uow:
         saved = (await uow.session.execute(
             update(Question).where(Question.id == question_id, Question.status == QuestionStatus.streaming)
-            .values(**values).returning(Question.id))).scalar_one_or_none()
+            .values(**values).returning(Question.user_id, Question.assistant_id, Question.completion_model_id)
+        )).first()
+        if saved is not None and usage is not None and saved.completion_model_id is not None:
+            # Counted with the answer, in its transaction: the month's usage is what quotas read.
+            await add_tokens(uow, tenant_id=tenant_id, user_id=saved.user_id, assistant_id=saved.assistant_id,
+                             model_id=saved.completion_model_id, input_tokens=usage.input_tokens,
+                             output_tokens=usage.output_tokens)
     return saved is not None
 
 

@@ -14,6 +14,7 @@ from fastapi import Depends, Request
 
 from eneo.api_keys.models import KeyScope
 from eneo.auth.principal import Principal, from_access_token, from_api_key
+from eneo.auth.rate_limits import within_rate_limits
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import Forbidden, Unauthorized
 from eneo.core.settings import Settings, get_settings
@@ -49,6 +50,7 @@ async def authenticated(request: Request) -> AsyncIterator[Context]:
             principal = await from_api_key(uow, settings, secret)
         else:
             principal = await from_access_token(uow, settings, secret)
+        await within_rate_limits(settings, principal)
         yield Context(principal, uow, settings)
 
 

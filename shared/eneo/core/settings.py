@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     login_known_address_days: int = Field(30, ge=1)
     password_change_max_attempts: int = Field(5, ge=1, description="Wrong current passwords per user and window.")
     invite_expiry_hours: int = Field(72, ge=1)
+    # Requests per minute (eneo.auth.rate_limits); 0: no limit.
+    rate_limit_user_per_minute: int = Field(1200, ge=0, description="Requests a user makes per minute, with "
+                                            "any credential (429 + Retry-After beyond).")
+    rate_limit_api_key_per_minute: int = Field(600, ge=0, description="Requests per minute through one API key.")
 
     # Answers: where they stream, how long a stream stays resumable, how providers are called.
     complete_function_name: str = Field("", description="The function that streams answers (async invoke).")

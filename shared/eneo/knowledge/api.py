@@ -24,6 +24,7 @@ from eneo.knowledge.schemas import (
 )
 from eneo.knowledge.service import collections, documents, retries, uploads
 from eneo.knowledge.upload_form import read_upload_form
+from eneo.usage.service import check_storage_quota
 
 in_space = APIRouter(prefix="/api/v1/spaces/{space_id}/knowledge/groups", tags=["knowledge"])
 groups = APIRouter(prefix="/api/v1/groups", tags=["knowledge"])
@@ -83,6 +84,7 @@ async def create_upload_url(ctx: CurrentUser, group_id: uuid.UUID, body: UploadU
     """For browsers: POST `upload.fields` and then the file as multipart/form-data to `upload.url`. Storage
     refuses a file over the type's limit or of another media type. 413 / 415 here for a declared size or
     type that cannot be accepted."""
+    await check_storage_quota(ctx.uow, ctx.principal.tenant_id, body.size_bytes)
     out = await uploads.create_upload_url(ctx.uow, ctx.principal, group_id, body, ctx.settings)
     _document_created(ctx, out.blob, "upload_url")
     return out
@@ -110,6 +112,7 @@ async def upload(ctx: CurrentUser, group_id: uuid.UUID, request: Request) -> Upl
     `duplicate: true` when the collection has the same content ready. The same content in a document that
     has not finished resumes that one: 202 with it and `resumed: true`. The type is checked on the content."""
     form = await read_upload_form(request, ctx.settings)
+    await check_storage_quota(ctx.uow, ctx.principal.tenant_id, len(form.data))
     out, created = await uploads.upload(ctx.uow, ctx.principal, group_id, data=form.data, filename=form.filename,
                                         declared_type=form.declared_type, title=form.title, settings=ctx.settings)
     if created:

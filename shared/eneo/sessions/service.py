@@ -39,6 +39,7 @@ from eneo.sessions.schemas import (
     SessionOut,
     UsageOut,
 )
+from eneo.usage.service import check_token_quota
 
 SESSION_NAME_CHARS = 100
 
@@ -105,6 +106,8 @@ async def ask(uow: UnitOfWork, p: Principal, settings: Settings, assistant_id: u
                                 await uow.session.get_one(CompletionModel, model_id))
     # The question alone must fit the model (history is trimmed later): 422 now, not a failed answer.
     chat_request(target, assistant, [], body.question, settings)
+    # A quota reached refuses the question before it is saved or any provider is asked (429, Retry-After).
+    await check_token_quota(uow, p.tenant_id, p.user_id)
 
     if session_id is None:
         session = Session(tenant_id=p.tenant_id, assistant_id=assistant_id, user_id=p.user_id,

@@ -59,8 +59,8 @@ def test_an_admin_reads_filters_and_exports_the_audit_log(screen_factory: Any, o
     assert org.admin.email in key_row.inner_text()
     screen.shots("admin-audit")
 
-    page.get_by_label("Händelser").select_option(label="Inloggningar")
-    page.get_by_label("Utfall").select_option(label="Misslyckades")
+    page.get_by_label("Händelser", exact=True).select_option(label="Inloggningar")
+    page.get_by_label("Utfall", exact=True).select_option(label="Misslyckades")
     page.get_by_role("button", name="Visa", exact=True).click()
     page.wait_for_function("() => document.querySelectorAll('[data-testid=audit-entry]').length === 1")
     failed = rows.first
@@ -77,8 +77,8 @@ def test_an_admin_reads_filters_and_exports_the_audit_log(screen_factory: Any, o
         ("auth.login", "failure", org.user.email)]
     page.get_by_test_id("status").filter(has_text=saved.name).wait_for()
 
-    page.get_by_label("Händelser").select_option(label="Granskningsloggen")
-    page.get_by_label("Utfall").select_option(label="Alla")
+    page.get_by_label("Händelser", exact=True).select_option(label="Granskningsloggen")
+    page.get_by_label("Utfall", exact=True).select_option(label="Alla")
     page.get_by_role("button", name="Visa", exact=True).click()
     page.wait_for_function("() => document.querySelector('[data-testid=audit-entry]')?.dataset.action "
                            "=== 'audit.exported'")
