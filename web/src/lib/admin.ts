@@ -142,3 +142,37 @@ export const audit = {
 		return { blob: await response.blob(), name };
 	}
 };
+
+/** Tokens summed over a range, by the groupings asked (GET /api/v1/token-usage/). */
+export interface UsageRow {
+	day?: string | null;
+	user_id?: string | null;
+	user_name?: string | null;
+	model_id?: string | null;
+	model_name?: string | null;
+	input_tokens: number;
+	output_tokens: number;
+	total_tokens: number;
+	questions: number;
+}
+export interface StorageUsage {
+	bytes: number;
+	documents: number;
+	quota_bytes: number | null;
+	collections: { id: string; name: string; space_id: string; bytes: number; documents: number }[];
+}
+export interface Quotas {
+	tokens_per_month: number | null;
+	tokens_per_user_per_month: number | null;
+	storage_bytes: number | null;
+	tokens_used_this_month: number;
+	storage_used_bytes: number;
+}
+export type QuotaLimits = Pick<Quotas, 'tokens_per_month' | 'tokens_per_user_per_month' | 'storage_bytes'>;
+
+export const usage = {
+	tokensByUser: () => request<{ items: UsageRow[] }>('GET', '/api/v1/token-usage/?group_by=user'),
+	storage: () => request<StorageUsage>('GET', '/api/v1/storage-usage/'),
+	quotas: () => request<Quotas>('GET', '/api/v1/quotas/'),
+	setQuotas: (limits: QuotaLimits) => request<Quotas>('PATCH', '/api/v1/quotas/', limits)
+};
