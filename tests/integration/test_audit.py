@@ -5,6 +5,9 @@ and for everyone else until their retention period is over."""
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 import uuid
 from typing import Any
 
@@ -17,7 +20,7 @@ from eneo.audit.service import purge_expired
 from eneo.core.db import UnitOfWork
 from eneo.users.models import UserRole
 from eneo_local.services import Endpoints
-from tests.integration.conftest import PASSWORD, Member, Org
+from tests.integration.conftest import PASSWORD, ROOT, Member, Org
 from tests.integration.test_knowledge import Storage, knowledge_env  # noqa: F401 - a fixture
 
 LOGS = "/api/v1/audit/logs/"
@@ -268,3 +271,16 @@ async def test_retention_purges_exactly_the_expired_entries(db: Endpoints, clien
     assert {e["action"] for e in await entries(client, short)} == {"auth.login", "tenant.updated", "test.aged_29"}
     assert {e["action"] for e in await entries(client, long_)} == {"auth.login", "test.aged_31"}
 
+
+
+def test_the_admin_function_purges_on_its_schedule(db: Endpoints) -> None:
+    """EventBridge's scheduled event reaches the purge, not the HTTP app (in a process of its own, as Lambda
+    runs it)."""
+    code = ("import json, sys; sys.path.insert(0, 'functions/admin'); import app; "
+            "print(json.dumps(app.handler({'source': 'aws.events', 'detail-type': 'Scheduled Event', "
+            "'detail': {}}, None)))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=dict(os.environ), capture_output=True,  # noqa: S603
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert set(result) == {"purged"} and result["purged"] >= 0
