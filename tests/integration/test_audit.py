@@ -268,8 +268,11 @@ async def test_retention_purges_exactly_the_expired_entries(db: Endpoints, clien
     finally:
         owner.dispose()
     assert await purge_expired() >= 2
-    assert {e["action"] for e in await entries(client, short)} == {"auth.login", "tenant.updated", "test.aged_29"}
-    assert {e["action"] for e in await entries(client, long_)} == {"auth.login", "test.aged_31"}
+    assert {e["action"] for e in await entries(client, short)} == {
+        "auth.login", "tenant.updated", "test.aged_29", "audit.purged"}
+    assert {e["action"] for e in await entries(client, long_)} == {"auth.login", "test.aged_31", "audit.purged"}
+    run = (await entries(client, short, action="audit.purged"))[0]
+    assert (run["actor_type"], run["details"]) == ("system", {"entries": 1})  # the retention run is on record
 
 
 

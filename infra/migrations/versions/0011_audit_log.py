@@ -10,7 +10,7 @@ Revises: 0009
   (or TRUNCATE) too, except of an entry older than its tenant's retention period.
 * `tenants.audit_retention_days` (365 unless the sysadmin sets it, 30 to 3650): the log's own retention.
   `audit_purge_expired()` (SECURITY DEFINER, owned by the migration role) deletes exactly the entries past
-  it; the functions may call it, and it can delete nothing younger.
+  it and returns how many per tenant; the functions may call it, and it can delete nothing younger.
 """
 
 from collections.abc import Sequence
@@ -89,14 +89,14 @@ def upgrade() -> None:
         FOR EACH STATEMENT EXECUTE FUNCTION audit_entries_append_only()
     """)
     op.execute("""
-        CREATE FUNCTION audit_purge_expired() RETURNS bigint
+        CREATE FUNCTION audit_purge_expired() RETURNS TABLE (tenant_id uuid, purged bigint)
         LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = public, pg_temp
         AS $$
           WITH gone AS (
             DELETE FROM audit_entries e USING tenants t
             WHERE t.id = e.tenant_id AND e.created_at < now() - make_interval(days => t.audit_retention_days)
-            RETURNING 1)
-          SELECT count(*) FROM gone
+            RETURNING e.tenant_id)
+          SELECT gone.tenant_id, count(*) FROM gone GROUP BY gone.tenant_id
         $$
     """)
     op.execute("REVOKE ALL ON FUNCTION audit_purge_expired() FROM PUBLIC")

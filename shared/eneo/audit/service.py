@@ -176,10 +176,15 @@ async def export(tenant_id: uuid.UUID, filters: AuditFilter, fmt: Literal["csv",
 
 async def purge_expired() -> int:
     """Delete the entries past their tenant's retention period (and nothing else: the database function
-    and the table's trigger both check the age); returns how many went."""
+    and the table's trigger both check the age); each tenant's log then records the run (`audit.purged`,
+    with the count). Returns how many went."""
     async with UnitOfWork() as uow:
-        return int((await uow.session.execute(text("SELECT audit_purge_expired()"))).scalar_one())
-
+        purged = (await uow.session.execute(text("SELECT tenant_id, purged FROM audit_purge_expired()"))).all()
+    if purged:
+        async with UnitOfWork(sysadmin=True) as uow:  # may append to every tenant's log
+            for tenant_id, count in purged:
+                record(uow, SYSTEM, "audit.purged", tenant_id=tenant_id, details={"entries": int(count)})
+    return sum(int(count) for _, count in purged)
 
 SHOWN_VALUES = frozenset({"role", "state", "enabled", "is_default", "scope", "audit_retention_days"})
 
