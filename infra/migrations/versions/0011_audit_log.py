@@ -1,7 +1,7 @@
 """The audit log: `audit_entries`, append-only, with a retention period per tenant.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 
 * The functions' role (APP_ROLE) gets SELECT and INSERT only, within its tenant (RLS): it cannot UPDATE or
   DELETE an entry, whatever a bug or an injected statement tries. The sysadmin's transactions may insert
@@ -21,7 +21,7 @@ from helpers import APP_ROLE, TS
 from sqlalchemy.dialects import postgresql as pg
 
 revision: str = "0011"
-down_revision: str | None = "0009"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
