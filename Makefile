@@ -111,6 +111,8 @@ bench: install
 	$(BIN)/python bench/retrieval_eval.py
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/retention.py
+	$(BIN)/python bench/audit_latency.py
+	$(BIN)/python bench/quota_check.py
 
 clean:
 	rm -rf $(VENV) .eneo-data .pytest_cache .ruff_cache web/node_modules web/build web/.svelte-kit
