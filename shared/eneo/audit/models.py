@@ -25,7 +25,7 @@ class ActorType(enum.StrEnum):
 
 class AuditEntry(Base):
     """One security or administrative action. Append-only: the functions' database role may insert and read,
-    never change or delete (infra/migrations 0017); no `updated_at`, since nothing updates it."""
+    never change or delete (infra/migrations 0018); no `updated_at`, since nothing updates it."""
 
     __tablename__ = "audit_entries"
     # A plain INSERT, no RETURNING of the clock: nothing reads it back, and the sysadmin (who appends to a
@@ -36,7 +36,7 @@ class AuditEntry(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    tenant_id: Mapped[uuid.UUID]  # no foreign key: see infra/migrations 0017
+    tenant_id: Mapped[uuid.UUID]  # no foreign key: see infra/migrations 0018
     # The clock at the insert (not the transaction's start): entries of one request keep their order.
     created_at: Mapped[datetime] = mapped_column(server_default=func.clock_timestamp())
     action: Mapped[str] = mapped_column(String(64))

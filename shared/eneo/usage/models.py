@@ -11,7 +11,7 @@ TENANT_TOTAL = uuid.UUID(int=0)  # token_usage_monthly's row for the whole tenan
 
 
 class TokenUsageDaily(Base):
-    """Tokens the providers reported, per tenant, UTC day, user, assistant and model (infra/migrations 0018)."""
+    """Tokens the providers reported, per tenant, UTC day, user, assistant and model (infra/migrations 0019)."""
 
     __tablename__ = "token_usage_daily"
 

@@ -1,7 +1,7 @@
 """The audit log: `audit_entries`, append-only, with a retention period per tenant.
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 
 * The functions' role (APP_ROLE) gets SELECT and INSERT only, within its tenant (RLS): it cannot UPDATE or
   DELETE an entry, whatever a bug or an injected statement tries. The sysadmin's transactions may insert
@@ -20,8 +20,8 @@ from alembic import op
 from helpers import APP_ROLE, TS
 from sqlalchemy.dialects import postgresql as pg
 
-revision: str = "0017"
-down_revision: str | None = "0016"
+revision: str = "0018"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """Token usage and quotas: `token_usage_daily`, `token_usage_monthly`, `tenant_quotas`.
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0019
+Revises: 0018
 
 * `token_usage_daily`: the providers' reported input and output tokens and the questions answered, per
   tenant, UTC day, user, assistant and model (what `GET /api/v1/token-usage/` groups). Added to when an
@@ -21,8 +21,8 @@ import sqlalchemy as sa
 from alembic import op
 from helpers import APP_ROLE, TS
 
-revision: str = "0018"
-down_revision: str | None = "0017"
+revision: str = "0019"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
