@@ -26,6 +26,8 @@ from eneo.answers import cancel
 from eneo.answers.batching import text_batcher
 from eneo.answers.context import Prompt, Source, Turn, build_prompt
 from eneo.answers.knowledge import RetrievalFailed, assistant_group_ids, find_sources
+from eneo.answers.personal_data import Masking, contains, mask_request
+from eneo.answers.protection import NONE, Protection, protection_for
 from eneo.answers.stream import AnswerStream
 from eneo.assistants.models import Assistant
 from eneo.assistants.service import as_drafted
@@ -65,6 +67,7 @@ class Work:
     history: list[Turn]
     question: str
     group_ids: list[uuid.UUID]  # the assistant's knowledge; none: it answers without sources
+    protection: Protection = NONE  # personal data before an external provider (eneo.answers.protection)
 
     @property
     def config(self) -> ProviderConfig:
@@ -73,6 +76,16 @@ class Work:
     @property
     def model_name(self) -> str:
         return self.target.model
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The request as it goes out, the model it goes to, and the placeholders to restore in its answer."""
+
+    prompt: Prompt
+    target: ChatTarget
+    masking: Masking
+    routed: bool = False  # sent to the tenant's local model instead of the assistant's (personal data)
 
 
 @dataclass(frozen=True)
@@ -138,12 +151,15 @@ async def _claim(tenant_id: uuid.UUID, question_id: uuid.UUID, settings: Setting
             groups = [uuid.UUID(g) for g in question.draft["groups"]]
         else:
             groups = await assistant_group_ids(uow, assistant.id)
+        protection = await protection_for(uow, target, assistant)
         return Work(question.id, question.session_id, question.user_id, target, assistant, history,
-                    question.question, groups)
+                    question.question, groups, protection)
 
 
-async def _prompt(tenant_id: uuid.UUID, work: Work, settings: Settings, within: float | None) -> Prompt | Failure:
-    """The request, with the sources of an assistant with knowledge (found without the claim's connection)."""
+async def _prompt(tenant_id: uuid.UUID, work: Work, settings: Settings, within: float | None
+                  ) -> Prepared | Failure:
+    """The request, with the sources of an assistant with knowledge (found without the claim's connection),
+    masked or routed to a local model as the assistant's protection says."""
     sources: list[Source] | None = None
     if work.group_ids:
         try:
@@ -151,14 +167,26 @@ async def _prompt(tenant_id: uuid.UUID, work: Work, settings: Settings, within: 
                                          [t.question for t in work.history], within=within)
         except RetrievalFailed as exc:
             return Failure(exc.code, exc.message)
+    target, protection, masking = work.target, work.protection, Masking()
+    routed = protection.local is not None and contains(
+        [work.question, *(x for t in work.history for x in (t.question, t.answer)),
+         *(x for s in sources or [] for x in (s.title, s.text))])
+    if routed and protection.local is not None:
+        target = protection.local
     try:
-        return chat_prompt(work.target, work.assistant, work.history, work.question, settings, sources)
+        prompt = chat_prompt(target, work.assistant, work.history, work.question, settings, sources)
     except AppError as exc:
         return Failure(exc.code, exc.message)
+    if protection.mask and not routed:
+        prompt = Prompt(mask_request(prompt.request, masking), prompt.sources)
+        if masking:
+            log.info("personal data masked", extra={"question_id": str(work.question_id), **masking.counts()})
+    return Prepared(prompt, target, masking, routed)
 
 
 async def _finish(tenant_id: uuid.UUID, question_id: uuid.UUID, *, answer: str, usage: Usage | None,
-                  failure: Failure | None, references: list[dict[str, object]] | None = None) -> bool:
+                  failure: Failure | None, references: list[dict[str, object]] | None = None,
+                  routed_to: ChatTarget | None = None) -> bool:
     """Save the outcome of the run that claimed the question; False if it is no longer ours (a reader
     already failed it as lost), in which case the stream already has its terminal entry."""
     values: dict[str, object] = {
@@ -172,6 +200,8 @@ async def _finish(tenant_id: uuid.UUID, question_id: uuid.UUID, *, answer: str, 
         values |= {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
     if references:
         values["references"] = references
+    if routed_to is not None:  # the model that answered, not the assistant's
+        values |= {"completion_model_id": routed_to.model_id, "model_name": routed_to.model}
     async with UnitOfWork(tenant_id) as uow:
         saved = (await uow.session.execute(
             update(Question).where(Question.id == question_id, Question.status == QuestionStatus.streaming)
@@ -253,14 +283,15 @@ async def answer_question(tenant_id: uuid.UUID, question_id: uuid.UUID, *, deadl
         if isinstance(claim, Failure):
             return await _fail_before_start(tenant_id, question_id, stream, claim)
         search_budget = None if deadline is None else max(deadline - DEADLINE_MARGIN - time.monotonic(), 0.001)
-        prompt = await _prompt(tenant_id, claim, settings, search_budget)
-        if isinstance(prompt, Failure):
-            return await _fail_before_start(tenant_id, question_id, stream, prompt)
+        prepared = await _prompt(tenant_id, claim, settings, search_budget)
+        if isinstance(prepared, Failure):
+            return await _fail_before_start(tenant_id, question_id, stream, prepared)
         if await cancel.requested(stream.redis, question_id):  # stopped while its sources were found
             return await _fail_before_start(tenant_id, question_id, stream, CANCELLED)
 
+        prompt, target = prepared.prompt, prepared.target
         references = prompt.references()
-        await stream.add("first_chunk", {"session_id": str(claim.session_id), "model": claim.model_name,
+        await stream.add("first_chunk", {"session_id": str(claim.session_id), "model": target.model,
                                          "references": references})
     except Exception as exc:
         if unavailable(exc) is not None:
@@ -276,16 +307,22 @@ async def answer_question(tenant_id: uuid.UUID, question_id: uuid.UUID, *, deadl
     retry = RetryPolicy(max_attempts=settings.provider_max_attempts,
                         idle_timeout=min(settings.provider_idle_timeout_seconds, budget or float("inf")) or 0.001)
 
+    unmasker = prepared.masking.unmasker()  # placeholders back to the values, even split across tokens
+
     async def read() -> None:
         nonlocal usage
-        async with aclosing(stream_chat(claim.config, prompt.request, retry)) as events:
+        async with aclosing(stream_chat(target.config, prompt.request, retry)) as events:
             async for event in events:
                 if isinstance(event, TextDelta):
-                    text = storable_text(event.text)
-                    parts.append(text)
-                    await batcher.add(text)
+                    text = storable_text(unmasker.feed(event.text))
+                    if text:
+                        parts.append(text)
+                        await batcher.add(text)
                 elif isinstance(event, Usage):
                     usage = event
+            if held := unmasker.end():
+                parts.append(held)
+                await batcher.add(held)
 
     try:
         async with asyncio.timeout(budget):  # also while waiting for the provider, not only between tokens
@@ -307,7 +344,7 @@ async def answer_question(tenant_id: uuid.UUID, question_id: uuid.UUID, *, deadl
         failure = failure or _failed(exc, question_id, "answer failed", "The answer failed on our side; ask again")
     try:
         ours = await _finish(tenant_id, question_id, answer=answer, usage=usage, failure=failure,
-                             references=references)
+                             references=references, routed_to=target if prepared.routed else None)
     except Exception as exc:  # the database failed now: still end the stream, or clients wait for nothing
         failure = _failed(exc, question_id, "saving the answer failed", "The answer could not be saved; ask again")
         ours = True

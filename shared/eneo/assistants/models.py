@@ -1,13 +1,25 @@
+import enum
 import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import Enum, ForeignKey, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from eneo.core.db import Base, Entity
 from eneo.core.ids import utcnow
+
+
+class PersonalData(enum.StrEnum):
+    """What an assistant does with personal data before a question goes to an external provider
+    (eneo.answers.protection): `tenant` follows the organisation's `protect_personal_data`; `mask` masks it
+    whatever the organisation chose; `local_model` sends a question that holds any to a local model instead
+    (masked, at the external one, when the organisation has no local model enabled)."""
+
+    tenant = "tenant"
+    mask = "mask"
+    local_model = "local_model"
 
 
 class Assistant(Entity, Base):
@@ -26,6 +38,9 @@ class Assistant(Entity, Base):
     completion_model_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("completion_models.id"), index=True)
     model_kwargs: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     published: Mapped[bool] = mapped_column(default=False)
+    personal_data: Mapped[PersonalData] = mapped_column(
+        Enum(PersonalData, name="personal_data_policy", values_callable=lambda e: [m.value for m in e]),
+        default=PersonalData.tenant)
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
 

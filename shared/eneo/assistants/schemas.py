@@ -3,6 +3,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from eneo.assistants.models import PersonalData
 from eneo.core.text import Name, Text
 
 SYSTEM_PROMPT_MAX = 100_000
@@ -33,6 +34,10 @@ class AssistantCreate(BaseModel):
                                     description="Knowledge collections of the same space to answer from")
     websites: list[uuid.UUID] = Field(default_factory=list, max_length=GROUPS_MAX,
                                       description="Crawled websites of the same space to answer from")
+    personal_data: PersonalData = Field(PersonalData.tenant, description=(
+        "Personal data before an external model provider: `tenant` as the organisation chose "
+        "(protect_personal_data), `mask` masked always, `local_model` questions holding any answered by a local "
+        "model (docs/personal-data.md)"))
 
 
 class AssistantUpdate(BaseModel):
@@ -49,6 +54,7 @@ class AssistantUpdate(BaseModel):
                                            description="Replaces the collections as a whole; [] removes them")
     websites: list[uuid.UUID] | None = Field(None, max_length=GROUPS_MAX,
                                              description="Replaces the websites as a whole; [] removes them")
+    personal_data: PersonalData | None = None
 
 
 class AssistantDraft(BaseModel):
@@ -85,6 +91,7 @@ class AssistantOut(BaseModel):
     published: bool
     groups: list[GroupRef] = Field(description="The knowledge collections it answers from")
     websites: list[WebsiteRef] = Field(default_factory=list, description="The crawled websites it answers from")
+    personal_data: PersonalData
     created_by: uuid.UUID | None
     created_at: datetime
     updated_at: datetime

@@ -51,8 +51,8 @@ def assistant_out(a: Assistant, groups: list[GroupRef], websites: list[WebsiteRe
     return AssistantOut(id=a.id, space_id=a.space_id, name=a.name, description=a.description,
                         system_prompt=a.system_prompt, prompt_version=a.prompt_version,
                         completion_model_id=a.completion_model_id, model_kwargs=ModelKwargs(**a.model_kwargs),
-                        published=a.published, groups=groups, websites=websites or [], created_by=a.created_by,
-                        created_at=a.created_at,
+                        published=a.published, groups=groups, websites=websites or [],
+                        personal_data=a.personal_data, created_by=a.created_by, created_at=a.created_at,
                         updated_at=a.updated_at)
 
 
@@ -161,7 +161,7 @@ def as_drafted(assistant: Assistant, draft: dict[str, Any]) -> Assistant:
                      system_prompt=draft.get("system_prompt", assistant.system_prompt),
                      prompt_version=assistant.prompt_version, completion_model_id=assistant.completion_model_id,
                      model_kwargs=draft.get("model_kwargs", assistant.model_kwargs), published=assistant.published,
-                     created_by=assistant.created_by)
+                     personal_data=assistant.personal_data, created_by=assistant.created_by)
 
 
 async def _model(uow: UnitOfWork, model_id: uuid.UUID | None) -> CompletionModel:
@@ -238,7 +238,7 @@ async def create_assistant(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, d
     assistant = Assistant(id=new_id(), tenant_id=p.tenant_id, space_id=space_id, name=data.name,
                           description=data.description, completion_model_id=model.id,
                           model_kwargs=data.model_kwargs.model_dump(exclude_none=True), published=data.published,
-                          created_by=p.user_id)
+                          personal_data=data.personal_data, created_by=p.user_id)
     uow.session.add(assistant)
     await uow.session.flush()
     _record_prompt(uow, p, assistant, data.system_prompt, 1)
@@ -267,7 +267,7 @@ async def update_assistant(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUI
         _check_kwargs(kwargs, model)
         assistant.completion_model_id = model.id
         assistant.model_kwargs = kwargs.model_dump(exclude_none=True)
-    for name in ("name", "description", "published"):
+    for name in ("name", "description", "published", "personal_data"):
         if (value := getattr(data, name)) is not None:
             setattr(assistant, name, value)
     if data.system_prompt is not None and data.system_prompt != assistant.system_prompt:

@@ -32,6 +32,7 @@ class ChatTarget:
     context_window: int
     max_output_tokens: int | None
     enabled: bool
+    local: bool = False  # its provider runs on the organisation's own infrastructure (eneo.answers.protection)
 
 
 async def chat_target(uow: UnitOfWork, model_id: uuid.UUID) -> ChatTarget:
@@ -45,7 +46,18 @@ async def chat_target(uow: UnitOfWork, model_id: uuid.UUID) -> ChatTarget:
     model, provider = row
     return ChatTarget(model_id=model.id, config=provider_config(provider), model=model.name,
                       context_window=model.context_window, max_output_tokens=model.max_output_tokens,
-                      enabled=model.enabled)
+                      enabled=model.enabled, local=provider.local)
+
+
+async def local_chat_target(uow: UnitOfWork) -> ChatTarget | None:
+    """The tenant's local model to route personal data to: its default model if that is local, else the
+    enabled local model with the largest context window; None when it has no enabled local model."""
+    model_id = await uow.session.scalar(
+        select(CompletionModel.id).join(ModelProvider, ModelProvider.id == CompletionModel.provider_id)
+        .where(CompletionModel.tenant_id == uow.tenant_id, CompletionModel.enabled, ModelProvider.local)
+        .order_by(CompletionModel.is_default.desc(), CompletionModel.context_window.desc(), CompletionModel.id)
+        .limit(1))
+    return None if model_id is None else await chat_target(uow, model_id)
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,9 @@ class ModelProvider(Entity, Base):
     # give nothing useful away.
     api_key_last4: Mapped[str | None] = mapped_column(String(4))
     managed: Mapped[bool] = mapped_column(default=False)
+    # Runs on the deployment's own infrastructure (the managed model server, an organisation's own vLLM or
+    # Ollama): what it is sent stays in-house, so personal data is not masked for it (eneo.answers.protection).
+    local: Mapped[bool] = mapped_column(default=False)
 
 
 class CompletionModel(Entity, Base):

@@ -55,6 +55,10 @@ class ProviderCreate(BaseModel):
     base_url: HttpUrl | None = None
     endpoint: HttpUrl | None = Field(None, description="Azure OpenAI resource endpoint")
     api_version: ApiVersion | None = Field(None, description="Azure OpenAI API version")
+    local: bool = Field(False, description=(
+        "Runs on this organisation's own infrastructure (its vLLM, Ollama or llama.cpp server): personal data "
+        "is not masked for it, and assistants may route questions holding personal data to its models "
+        "(openai_compatible only)"))
 
 
 class ProviderUpdate(BaseModel):
@@ -67,6 +71,7 @@ class ProviderUpdate(BaseModel):
     base_url: HttpUrl | None = None
     endpoint: HttpUrl | None = None
     api_version: ApiVersion | None = None
+    local: bool | None = None
 
 
 class ProviderOut(BaseModel):
@@ -79,6 +84,7 @@ class ProviderOut(BaseModel):
     has_api_key: bool
     api_key_last4: str | None = Field(description="The key's last 4 characters, for keys of 16 or more")
     managed: bool = Field(description="Registered by the deployment (the local model server); read-only")
+    local: bool = Field(description="Runs on the organisation's own infrastructure (the managed one always does)")
     created_at: datetime
     updated_at: datetime
 
@@ -127,6 +133,7 @@ class ModelOut(BaseModel):
     provider_id: uuid.UUID
     provider_name: str
     provider_type: ProviderType
+    local: bool = Field(description="Its provider runs on the organisation's own infrastructure")
     name: str
     display_name: str
     context_window: int

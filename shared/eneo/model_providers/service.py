@@ -118,7 +118,14 @@ def provider_out(provider: ModelProvider) -> ProviderOut:
                        endpoint=cfg.get("endpoint"), api_version=cfg.get("api_version"),
                        has_api_key=provider.credentials_encrypted is not None,
                        api_key_last4=provider.api_key_last4, managed=provider.managed,
-                       created_at=provider.created_at, updated_at=provider.updated_at)
+                       local=provider.local, created_at=provider.created_at, updated_at=provider.updated_at)
+
+
+def _check_local(kind: ProviderType, local: bool) -> None:
+    """Only a server the organisation runs can be its own: OpenAI's, Azure's and Anthropic's are a third party's."""
+    if local and kind != ProviderType.openai_compatible:
+        raise invalid({"local": f"{kind.value} providers run at a third party; only openai_compatible ones "
+                                "(a server of your own) can be local"})
 
 
 def _check_fields(kind: ProviderType, present: set[str]) -> None:
@@ -159,8 +166,9 @@ async def create_provider(uow: UnitOfWork, p: Principal, data: ProviderCreate) -
     values = data.model_dump(exclude_none=True, include=set(CONFIG_FIELDS))
     _check_fields(data.type, set(values) | ({"api_key"} if data.api_key else set()))
     await _check_addresses(values, set(values))
+    _check_local(data.type, data.local)
     provider = ModelProvider(id=new_id(), tenant_id=p.tenant_id, name=data.name, type=data.type, config=values,
-                             managed=False)
+                             managed=False, local=data.local)
     _set_key(provider, data.api_key.get_secret_value() if data.api_key else None)
     uow.session.add(provider)
     await flush_or(uow, _name_taken())
@@ -198,6 +206,9 @@ async def update_provider(uow: UnitOfWork, p: Principal, provider_id: uuid.UUID,
     has_key = new_key is not None if "api_key" in changes else provider.credentials_encrypted is not None
     _check_fields(provider.type, set(config) | ({"api_key"} if has_key else set()))
     await _check_addresses(config, set(changes))
+    if data.local is not None:
+        _check_local(provider.type, data.local)
+        provider.local = data.local
     if data.name is not None:
         provider.name = data.name
     provider.config = config
@@ -256,7 +267,7 @@ async def check_connection(uow: UnitOfWork, p: Principal, provider_id: uuid.UUID
 
 def model_out(model: CompletionModel, provider: ModelProvider) -> ModelOut:
     return ModelOut(id=model.id, provider_id=provider.id, provider_name=provider.name,
-                    provider_type=provider.type, name=model.name, display_name=model.display_name,
+                    provider_type=provider.type, local=provider.local, name=model.name, display_name=model.display_name,
                     context_window=model.context_window, max_output_tokens=model.max_output_tokens,
                     enabled=model.enabled, is_default=model.is_default,
                     security_classification_id=model.security_classification_id, created_at=model.created_at,
@@ -368,7 +379,7 @@ async def ensure_managed_provider(uow: UnitOfWork, *, name: str, base_url: str, 
         taken = await uow.session.scalar(select(func.count()).select_from(ModelProvider).where(
             ModelProvider.tenant_id == tenant_id, ModelProvider.name == name))
         provider = ModelProvider(id=new_id(), tenant_id=tenant_id, name=f"{name} (managed)" if taken else name,
-                                 type=ProviderType.openai_compatible, config=where, managed=True)
+                                 type=ProviderType.openai_compatible, config=where, managed=True, local=True)
         uow.session.add(provider)
         await uow.session.flush()
     elif any(provider.config.get(k) != v for k, v in where.items()):

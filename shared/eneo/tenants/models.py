@@ -24,3 +24,5 @@ class Tenant(Entity, Base):
     )
     # How long the audit log keeps an entry (eneo.audit); only the sysadmin changes it.
     audit_retention_days: Mapped[int] = mapped_column(default=365, server_default="365")
+    # Mask personal data before questions go to an external model provider (eneo.answers.protection).
+    protect_personal_data: Mapped[bool] = mapped_column(default=False)

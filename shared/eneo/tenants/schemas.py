@@ -18,6 +18,9 @@ class TenantUpdate(BaseModel):
     state: TenantState | None = None
     audit_retention_days: int | None = Field(None, ge=30, le=3650, description="How long the audit log keeps "
                                              "an entry (entries younger than this can be deleted by no one)")
+    protect_personal_data: bool | None = Field(
+        None, description="Mask personal identity numbers, e-mail addresses and phone numbers before a question "
+                          "goes to an external model provider, for every assistant (docs/personal-data.md)")
 
 
 class TenantOut(BaseModel):
@@ -26,5 +29,6 @@ class TenantOut(BaseModel):
     name: str
     state: TenantState
     audit_retention_days: int
+    protect_personal_data: bool
     created_at: datetime
     updated_at: datetime
