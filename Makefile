@@ -113,6 +113,7 @@ bench: install
 	$(BIN)/python bench/retention.py
 	$(BIN)/python bench/audit_latency.py
 	$(BIN)/python bench/quota_check.py
+	$(BIN)/python bench/personal_data.py
 
 clean:
 	rm -rf $(VENV) .eneo-data .pytest_cache .ruff_cache web/node_modules web/build web/.svelte-kit
