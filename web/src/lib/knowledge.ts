@@ -69,6 +69,8 @@ export interface ModelKwargs {
 	top_p?: number | null;
 	max_tokens?: number | null;
 }
+export type PersonalData = 'tenant' | 'mask' | 'local_model';
+
 export interface AssistantDetail {
 	id: string;
 	space_id: string;
@@ -79,10 +81,12 @@ export interface AssistantDetail {
 	completion_model_id: string;
 	model_kwargs: ModelKwargs;
 	published: boolean;
+	/** Personal data before an external model (docs/personal-data.md). */
+	personal_data: PersonalData;
 	groups: { id: string; name: string }[];
 }
 export type AssistantChange = Partial<
-	Pick<AssistantDetail, 'name' | 'description' | 'system_prompt' | 'completion_model_id' | 'model_kwargs' | 'published'>
+	Pick<AssistantDetail, 'name' | 'description' | 'system_prompt' | 'completion_model_id' | 'model_kwargs' | 'published' | 'personal_data'>
 > & { groups?: string[] };
 export interface PromptVersion {
 	version: number;
