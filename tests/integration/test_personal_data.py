@@ -180,6 +180,17 @@ async def test_questions_with_personal_data_go_to_the_local_model(client: httpx.
     assert asked["question"]["model"] == "gpt-fake"
 
 
+async def test_the_editor_tries_an_unsaved_choice(client: httpx.AsyncClient, chat: Chat, fake: FakeLLMServer) -> None:
+    r = await client.post(chat.sessions, headers=chat.admin.headers,
+                          json={"question": QUESTION, "draft": {"personal_data": "mask"}})
+    assert (await _json(r, 201))["question"]["answer"] == ANSWER
+    assert_nothing_personal(fake)
+    saved = await _json(await client.get(f"/api/v1/assistants/{chat.assistant}/", headers=chat.admin.headers), 200)
+    assert saved["personal_data"] == "tenant"  # nothing saved
+    await ask(client, chat, QUESTION)
+    assert PNR in sent_text(fake)
+
+
 async def test_bad_settings_are_refused(client: httpx.AsyncClient, chat: Chat) -> None:
     r = await client.patch(f"/api/v1/assistants/{chat.assistant}/", headers=chat.admin.headers,
                            json={"personal_data": "sometimes"})

@@ -66,6 +66,7 @@ class AssistantDraft(BaseModel):
     completion_model_id: uuid.UUID | None = None
     model_kwargs: ModelKwargs | None = None
     groups: list[uuid.UUID] | None = Field(None, max_length=GROUPS_MAX)
+    personal_data: PersonalData | None = None
 
 
 class GroupRef(BaseModel):

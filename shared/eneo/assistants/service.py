@@ -12,7 +12,7 @@ from sqlalchemy import Select, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eneo.api_keys.models import KeyScope
-from eneo.assistants.models import Assistant, AssistantGroup, AssistantPrompt
+from eneo.assistants.models import Assistant, AssistantGroup, AssistantPrompt, PersonalData
 from eneo.assistants.schemas import (
     AssistantCreate,
     AssistantDraft,
@@ -120,8 +120,9 @@ async def usable_assistant(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUI
 async def draft_assistant(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUID, draft: AssistantDraft
                           ) -> tuple[Assistant, uuid.UUID, dict[str, Any]]:
     """The assistant, the model a question to `draft` is answered by, and the draft as a question keeps it
-    (only the fields it sets: `system_prompt`, `model_kwargs`, `groups`). Checked as an update would be,
-    errors naming `draft.<field>`; only the assistant's editors may try a draft (403 `space_role_required`)."""
+    (only the fields it sets: `system_prompt`, `model_kwargs`, `groups`, `personal_data`). Checked as an update
+    would be, errors naming `draft.<field>`; only the assistant's editors may try a draft (403
+    `space_role_required`)."""
     assistant = await usable_assistant(uow, p, assistant_id)
     _, role = await _visible(uow, p, assistant_id)
     require(role, SpaceAction.edit_content)
@@ -151,6 +152,8 @@ async def draft_assistant(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUID
         raise
     if draft.system_prompt is not None:
         kept["system_prompt"] = draft.system_prompt
+    if draft.personal_data is not None:
+        kept["personal_data"] = draft.personal_data.value
     return assistant, model.id, kept
 
 
@@ -161,7 +164,8 @@ def as_drafted(assistant: Assistant, draft: dict[str, Any]) -> Assistant:
                      system_prompt=draft.get("system_prompt", assistant.system_prompt),
                      prompt_version=assistant.prompt_version, completion_model_id=assistant.completion_model_id,
                      model_kwargs=draft.get("model_kwargs", assistant.model_kwargs), published=assistant.published,
-                     personal_data=assistant.personal_data, created_by=assistant.created_by)
+                     personal_data=PersonalData(draft.get("personal_data", assistant.personal_data)),
+                     created_by=assistant.created_by)
 
 
 async def _model(uow: UnitOfWork, model_id: uuid.UUID | None) -> CompletionModel:

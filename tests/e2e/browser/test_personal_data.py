@@ -74,3 +74,11 @@ def test_an_editor_masks_personal_data_and_reads_the_answer_with_it(screen_facto
     sent = fake.requests[-1].body["messages"]
     assert sent[-1]["content"] == "Mitt personnummer är [PERSONNUMMER_1]. Ring mig på [TELEFON_1]."
     assert not any("811218" in str(m["content"]) or "070-123" in str(m["content"]) for m in sent)
+
+    # The test pane asks with the choice as it is in the form, saved or not.
+    page.get_by_label("Som organisationen har valt").check()
+    page.get_by_text("Du har osparade ändringar").wait_for()
+    box.fill(QUESTION)
+    box.press("Enter")
+    page.get_by_test_id("answer").nth(1).and_(page.locator("[data-status=completed]")).wait_for(timeout=30_000)
+    assert fake.requests[-1].body["messages"][-1]["content"] == QUESTION  # the organisation masks nothing

@@ -85,6 +85,7 @@ export interface AssistantDraft {
 	completion_model_id?: string;
 	model_kwargs?: { temperature?: number | null; max_tokens?: number | null };
 	groups?: string[];
+	personal_data?: 'tenant' | 'mask' | 'local_model';
 }
 export interface AppConfig {
 	websocket_url: string;
