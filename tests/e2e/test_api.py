@@ -154,6 +154,7 @@ CROSS_TENANT = [
     ("PATCH", "/api/v1/users/{user}/", {"state": "deactivated"}),
     ("DELETE", "/api/v1/users/{user}/", None),
     ("POST", "/api/v1/users/{user}/invitation/", None),
+    ("DELETE", "/api/v1/users/{user}/totp/", None),
     ("DELETE", "/api/v1/api-keys/{key_id}/", None),
     ("GET", "/api/v1/admin/model-providers/{provider}/", None),
     ("PATCH", "/api/v1/admin/model-providers/{provider}/", {"name": "stolen"}),

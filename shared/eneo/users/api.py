@@ -17,13 +17,18 @@ from eneo.core.pagination import Page, PageQuery
 from eneo.core.redis import get_redis
 from eneo.core.settings import get_settings
 from eneo.core.text import Text, storable
-from eneo.users import service
+from eneo.users import second_factor, service
 from eneo.users.schemas import (
     AccessToken,
     Invitation,
     InvitationAccept,
     PasswordChange,
+    RecoveryCodes,
     RefreshRequest,
+    TotpCode,
+    TotpDisable,
+    TotpEnrolment,
+    TotpStart,
     UserCreate,
     UserCreated,
     UserOut,
@@ -42,7 +47,10 @@ async def login(request: Request, response: Response, form: Annotated[OAuth2Pass
                     "The organisation (id or name) when your e-mail has accounts in several; else the oldest"))] = None,
                 refresh_token_in: Annotated[Literal["body", "cookie"], Form(description=(
                     "Where the refresh token goes: the answer (API clients) or an httpOnly cookie (browsers)"))]
-                = "body") -> AccessToken:  # noqa: S107 - a place, not a password
+                = "body",  # noqa: S107 - a place, not a password
+                otp: Annotated[Text | None, Form(max_length=64, description=(
+                    "With a second factor: the authenticator app's code, or a recovery code"))] = None,
+                ) -> AccessToken:
     """OAuth2 password flow: `username` is the e-mail address. Opens a session (docs/auth.md)."""
     for field, value in (("username", form.username), ("password", form.password)):
         if not storable(value):
@@ -51,7 +59,7 @@ async def login(request: Request, response: Response, form: Annotated[OAuth2Pass
     ip = request.client.host if request.client else "unknown"
     async with UnitOfWork() as uow:
         issued = await service.login(uow, get_settings(), get_redis(), email=form.username,
-                                     password=form.password, client_ip=ip, tenant=tenant)
+                                     password=form.password, client_ip=ip, tenant=tenant, otp=otp)
     return _answer(request, response, issued, cookie=refresh_token_in == "cookie")  # noqa: S105
 
 
@@ -145,6 +153,46 @@ async def change_password(ctx: CurrentUser, body: PasswordChange, request: Reque
     return _answer(request, response, issued, cookie=eneo_refresh is not None)
 
 
+def _from_a_session(ctx: CurrentUser) -> None:
+    if ctx.principal.via != "token":
+        raise Forbidden("Manage your second factor from a logged-in session, not with an API key",
+                        code="token_required")
+
+
+@router.post("/me/totp/", status_code=status.HTTP_201_CREATED)
+async def start_totp(ctx: CurrentUser, body: TotpStart) -> TotpEnrolment:
+    """Start enrolling an authenticator app (with your password): the secret is shown once; it counts from
+    the first code confirmed (`POST …/me/totp/confirm/`). Again before confirming: a new secret."""
+    _from_a_session(ctx)
+    user = await service.get_user(ctx.uow, ctx.principal, ctx.principal.user_id)
+    return await second_factor.start(ctx.uow, ctx.settings, get_redis(), user, body.password)
+
+
+@router.post("/me/totp/confirm/")
+async def confirm_totp(ctx: CurrentUser, body: TotpCode) -> RecoveryCodes:
+    """Turn the second factor on with a code from the app; the answer's recovery codes are shown once."""
+    _from_a_session(ctx)
+    user = await service.get_user(ctx.uow, ctx.principal, ctx.principal.user_id)
+    return await second_factor.confirm(ctx.uow, ctx.settings, get_redis(), user, body.code)
+
+
+@router.post("/me/totp/recovery-codes/")
+async def renew_recovery_codes(ctx: CurrentUser, body: TotpCode) -> RecoveryCodes:
+    """New recovery codes for a code from the app; the earlier ones stop working."""
+    _from_a_session(ctx)
+    user = await service.get_user(ctx.uow, ctx.principal, ctx.principal.user_id)
+    return await second_factor.renew_recovery_codes(ctx.uow, ctx.settings, get_redis(), user, body.code)
+
+
+@router.post("/me/totp/disable/", status_code=status.HTTP_204_NO_CONTENT)
+async def disable_totp(ctx: CurrentUser, body: TotpDisable) -> Response:
+    """Turn the second factor off, with your password and a code (or a recovery code)."""
+    _from_a_session(ctx)
+    user = await service.get_user(ctx.uow, ctx.principal, ctx.principal.user_id)
+    await second_factor.disable(ctx.uow, ctx.settings, get_redis(), user, body.password, body.code)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
 @router.get("/")
 async def list_users(ctx: TenantAdmin, page: Annotated[PageQuery, Depends()]) -> Page[UserOut]:
     rows, cursor = await service.list_users(ctx.uow, ctx.principal, limit=page.limit, cursor=page.cursor)
@@ -181,6 +229,13 @@ async def reissue_invitation(ctx: TenantAdmin, user_id: uuid.UUID) -> Invitation
     invitation = await service.reissue_invitation(ctx.uow, ctx.settings, ctx.principal, user_id)
     record(ctx.uow, ctx.principal, "user.invited", Target("user", user_id))
     return invitation
+
+
+@router.delete("/{user_id}/totp/", status_code=status.HTTP_204_NO_CONTENT)
+async def reset_totp(ctx: TenantAdmin, user_id: uuid.UUID) -> Response:
+    """Turn a user's second factor off, for someone who lost their authenticator and recovery codes."""
+    await second_factor.reset(ctx.uow, ctx.principal, user_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.delete("/{user_id}/", status_code=status.HTTP_204_NO_CONTENT)

@@ -1,8 +1,10 @@
 import enum
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, Index, String
+from sqlalchemy import BigInteger, Enum, ForeignKey, Index, LargeBinary, String
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from eneo.core.db import Base, Entity
@@ -41,3 +43,14 @@ class User(Entity, Base):
     last_login_at: Mapped[datetime | None]
     # Carried in every access token; raising it (on a password change) ends all earlier sessions.
     session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The second factor (eneo.users.second_factor): the TOTP secret encrypted like a provider's key
+    # (eneo.core.crypto), set when enrolment starts and in force from `totp_enabled_at` (the first code
+    # confirmed); the last time step accepted, so no code works twice; the unused recovery codes' keyed hashes.
+    totp_secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    totp_enabled_at: Mapped[datetime | None]
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    totp_recovery_hashes: Mapped[list[Any]] = mapped_column(JSONB, default=list, server_default="[]")
+
+    @property
+    def totp_enabled(self) -> bool:
+        return self.totp_enabled_at is not None

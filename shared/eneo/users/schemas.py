@@ -40,6 +40,7 @@ class UserOut(BaseModel):
     state: UserState
     created_at: datetime
     last_login_at: datetime | None
+    totp_enabled: bool = Field(False, description="Signs in with a code from an authenticator app too")
 
 
 class UserCreated(UserOut):
@@ -80,3 +81,32 @@ class RefreshRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     refresh_token: Text | None = Field(None, max_length=200)
+
+
+class TotpStart(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    password: Text = Field(max_length=256, description="Your current password")
+
+
+class TotpEnrolment(BaseModel):
+    """Shown once: add it to an authenticator app, then confirm with a code it shows."""
+
+    secret: str = Field(description="The shared secret in base32, for apps that cannot read the URI")
+    otpauth_uri: str = Field(description="otpauth://totp/... for an authenticator app (as a QR code or pasted)")
+
+
+class TotpCode(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: Text = Field(max_length=64, description="The 6-digit code your authenticator app shows")
+
+
+class TotpDisable(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    password: Text = Field(max_length=256, description="Your current password")
+    code: Text = Field(max_length=64, description="A code from your authenticator app, or a recovery code")
+
+
+class RecoveryCodes(BaseModel):
+    """Shown once: each signs in once in place of a code, for when the authenticator app is lost."""
+
+    recovery_codes: list[str]

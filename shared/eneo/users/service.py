@@ -22,7 +22,7 @@ from eneo.core.settings import Settings
 from eneo.knowledge.models import Group
 from eneo.spaces.models import Space
 from eneo.spaces.service import create_personal_space, delete_collection_files
-from eneo.users import throttle
+from eneo.users import second_factor, throttle
 from eneo.users.models import User, UserRole, UserState
 from eneo.users.schemas import (
     Invitation,
@@ -36,11 +36,12 @@ from eneo.users.schemas import (
 
 
 async def login(uow: UnitOfWork, settings: Settings, redis: Redis, *, email: str, password: str,
-                client_ip: str, tenant: str | None = None) -> Issued:
+                client_ip: str, tenant: str | None = None, otp: str | None = None) -> Issued:
     """Password login, throttled before the password is verified (eneo.users.throttle); opens a session.
 
     The account is the address's in `tenant` (an id or a name) when one is named, else its oldest: an
-    address may belong to several organisations (eneo.users.models).
+    address may belong to several organisations (eneo.users.models). A user with a second factor also
+    sends `otp` (eneo.users.second_factor).
     """
     email = email.strip().lower()
     attempt = await throttle.start_login(redis, settings, email=email, client_ip=client_ip)
@@ -54,6 +55,14 @@ async def login(uow: UnitOfWork, settings: Settings, redis: Redis, *, email: str
         await check_account(uow, user.id)
     except AppError as refused:
         await _failed(uow, user, "auth.login", refused.code)
+        raise
+    try:
+        await second_factor.check_login(uow, settings, user, otp)
+    except Unauthorized as exc:
+        if exc.code == "otp_required":  # the right password: not a failure, the code is asked for next
+            await attempt.released()
+        else:  # invalid_otp: a refused sign-in like a wrong password
+            await _failed(uow, user, "auth.login", exc.code)
         raise
     user.last_login_at = utcnow()
     issued = await sessions.open_session(uow, settings, user)

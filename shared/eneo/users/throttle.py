@@ -46,6 +46,11 @@ class Attempt:
     address: str = ""
     known_seconds: int = 0
 
+    async def released(self) -> None:
+        """Neither a success nor a failure (the password was right, the second factor's code is still to
+        come): the slots go back and nothing is reset."""
+        await give_back(self.redis, self.counters)
+
     async def succeeded(self) -> None:
         await give_back(self.redis, [c for c in self.counters if c not in self.cleared])
         for counter in self.cleared:

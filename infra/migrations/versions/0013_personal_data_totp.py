@@ -1,4 +1,5 @@
-"""Personal data before external providers: who asks for masking, and which providers are local.
+"""Personal data before external providers (who asks for masking, which providers are local), and a
+second factor (TOTP) for password users.
 
 Revision ID: 0013
 Revises: 0010
@@ -9,6 +10,8 @@ Revises: 0010
 * `model_providers.local`: the provider runs on the organisation's own infrastructure; the managed one (the
   deployment's own model server) always does.
 See eneo.answers.protection.
+* `users.totp_*`: the authenticator secret (encrypted), when it was confirmed, the last time step accepted,
+  and the unused recovery codes' keyed hashes (eneo.users.second_factor).
 """
 
 from collections.abc import Sequence
@@ -32,9 +35,16 @@ def upgrade() -> None:
     op.add_column("assistants", sa.Column("personal_data", POLICY, nullable=False, server_default="tenant"))
     op.add_column("model_providers", sa.Column("local", sa.Boolean(), nullable=False, server_default=sa.false()))
     op.execute("UPDATE model_providers SET local = true WHERE managed")
+    op.add_column("users", sa.Column("totp_secret_encrypted", sa.LargeBinary()))
+    op.add_column("users", sa.Column("totp_enabled_at", sa.DateTime(timezone=True)))
+    op.add_column("users", sa.Column("totp_last_step", sa.BigInteger()))
+    op.add_column("users", sa.Column("totp_recovery_hashes", postgresql.JSONB(), nullable=False,
+                                     server_default="[]"))
 
 
 def downgrade() -> None:
+    for column in ("totp_recovery_hashes", "totp_last_step", "totp_enabled_at", "totp_secret_encrypted"):
+        op.drop_column("users", column)
     op.drop_column("model_providers", "local")
     op.drop_column("assistants", "personal_data")
     POLICY.drop(op.get_bind())
