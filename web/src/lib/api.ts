@@ -15,6 +15,7 @@ export interface User {
 	name: string;
 	role: 'admin' | 'user';
 	state: string;
+	totp_enabled?: boolean;
 }
 export interface Assistant {
 	id: string;
@@ -193,14 +194,15 @@ export async function request<T>(method: string, path: string, body?: unknown, i
 }
 
 export const api = {
-	async login(email: string, password: string): Promise<void> {
+	/** `otp`: the authenticator code (or a recovery code) of a user with a second factor (docs/auth.md). */
+	async login(email: string, password: string, otp?: string): Promise<void> {
 		let response: Response;
 		try {
 			response = await fetch('/api/v1/users/login/token/', {
 				method: 'POST',
 				headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
 				// The refresh token goes into an HttpOnly cookie, out of scripts' reach (docs/auth.md).
-				body: new URLSearchParams({ username: email, password, refresh_token_in: 'cookie' })
+				body: new URLSearchParams({ username: email, password, refresh_token_in: 'cookie', ...(otp ? { otp } : {}) })
 			});
 		} catch {
 			throw new ApiError(0, 'network', 'network');
