@@ -234,7 +234,7 @@ async def reissue_invitation(ctx: TenantAdmin, user_id: uuid.UUID) -> Invitation
 @router.delete("/{user_id}/totp/", status_code=status.HTTP_204_NO_CONTENT)
 async def reset_totp(ctx: TenantAdmin, user_id: uuid.UUID) -> Response:
     """Turn a user's second factor off, for someone who lost their authenticator and recovery codes."""
-    await second_factor.reset(ctx.uow, ctx.principal, user_id)
+    await second_factor.reset(ctx.uow, await service.get_user(ctx.uow, ctx.principal, user_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

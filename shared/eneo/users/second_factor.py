@@ -20,13 +20,10 @@ Decisions (and why):
 
 from __future__ import annotations
 
-import uuid
-
 from redis.asyncio import Redis
 from sqlalchemy import update
 
 from eneo.auth import totp
-from eneo.auth.principal import Principal
 from eneo.core.crypto import DecryptionError, aad_for, decrypt_secret, encrypt_secret
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import BadRequest, Conflict, Unauthorized
@@ -172,10 +169,8 @@ async def disable(uow: UnitOfWork, settings: Settings, redis: Redis, user: User,
     await uow.session.flush()
 
 
-async def reset(uow: UnitOfWork, p: Principal, user_id: uuid.UUID) -> None:
-    """A tenant admin turns a user's second factor off (a lost phone and lost recovery codes)."""
-    from eneo.users.service import get_user  # the service imports this module for login
-
-    user = await get_user(uow, p, user_id)
+async def reset(uow: UnitOfWork, user: User) -> None:
+    """A tenant admin turns a user's second factor off (a lost phone and lost recovery codes); the caller
+    found `user` as the admin may see it (eneo.users.service.get_user: their own organisation only)."""
     _turn_off(user)
     await uow.session.flush()
