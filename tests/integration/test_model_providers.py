@@ -303,10 +303,12 @@ async def test_the_managed_provider_is_registered_once_and_respects_the_admin(cl
     await ensure()  # every start calls it
     providers = (await client.get(PROVIDERS, headers=admin.headers)).json()["items"]
     managed = [p for p in providers if p["managed"]]
-    assert [(p["name"], p["base_url"], p["has_api_key"]) for p in managed] == [
-        ("Local (managed)", "http://127.0.0.1:8081/v1", False)]
+    assert [(p["name"], p["base_url"], p["has_api_key"], p["local"]) for p in managed] == [
+        ("Local (managed)", "http://127.0.0.1:8081/v1", False, True)]  # the deployment's own: local
+    assert [p["local"] for p in providers if not p["managed"]] == [False]
     models = (await client.get(MODELS, headers=admin.headers)).json()["items"]
-    assert [(m["name"], m["display_name"], m["is_default"]) for m in models] == [("smollm2", "SmolLM2", True)]
+    assert [(m["name"], m["display_name"], m["is_default"], m["local"]) for m in models] == [
+        ("smollm2", "SmolLM2", True, True)]
     mid, pid = models[0]["id"], managed[0]["id"]
 
     for method, body in (("PATCH", {"base_url": "http://evil/v1"}), ("DELETE", None)):
