@@ -82,3 +82,26 @@ def test_an_editor_masks_personal_data_and_reads_the_answer_with_it(screen_facto
     box.press("Enter")
     page.get_by_test_id("answer").nth(1).and_(page.locator("[data-status=completed]")).wait_for(timeout=30_000)
     assert fake.requests[-1].body["messages"][-1]["content"] == QUESTION  # the organisation masks nothing
+
+
+def test_an_admin_marks_a_provider_of_their_own_as_local(screen_factory: Any, stack: Any, org: Org,
+                                                          fake: FakeLLMServer) -> None:
+    screen = screen_factory(lang="en-GB")
+    page = screen.page
+    screen.goto("/admin/models")
+    page.wait_for_url("**/login?next=*")
+    sign_in(screen, org.editor.email)
+    page.get_by_role("heading", name="Model providers").wait_for()
+    page.get_by_label("Name", exact=True).fill("Our vLLM")
+    page.get_by_label("Address (base URL)").fill(fake.openai_url)
+    local = page.get_by_label("Local: the organisation runs this server itself, so personal data is not masked for it")
+    local.check()
+    page.get_by_role("button", name="Create").first.click()
+    provider = page.get_by_test_id("provider").filter(has_text="Our vLLM")
+    provider.wait_for()
+    assert "· no key · local\n" in provider.inner_text()
+    assert not local.is_checked()  # the form is ready for the next one
+    screen.axe("admin models (local provider)")
+    with httpx.Client(base_url=stack.base_url, timeout=60) as http:
+        made = http.get("/api/v1/admin/model-providers/", headers=org.editor.headers).json()["items"]
+    assert {(p["name"], p["local"]) for p in made} >= {("Our vLLM", True), ("Fake", False)}

@@ -21,6 +21,7 @@ export interface Provider {
 	has_api_key: boolean;
 	api_key_last4: string | null;
 	managed: boolean;
+	local: boolean; // runs on the organisation's own infrastructure (docs/personal-data.md)
 }
 export interface ProviderCreate {
 	name: string;
@@ -29,6 +30,7 @@ export interface ProviderCreate {
 	base_url?: string;
 	endpoint?: string;
 	api_version?: string;
+	local?: boolean;
 }
 export interface ConnectionResult {
 	ok: boolean;
