@@ -1,8 +1,8 @@
 """Personal data before external providers (who asks for masking, which providers are local), and a
 second factor (TOTP) for password users.
 
-Revision ID: 0013
-Revises: 0010
+Revision ID: 0020
+Revises: 0019
 
 * `tenants.protect_personal_data`: the organisation masks personal data for every assistant.
 * `assistants.personal_data`: `tenant` (as the organisation chose), `mask`, or `local_model` (questions holding
@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0013"
-down_revision: str | None = "0010"
+revision: str = "0020"
+down_revision: str | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
