@@ -179,15 +179,17 @@ async def test_only_a_tenant_admin_erases_and_not_themself(client: httpx.AsyncCl
     assert (r.status_code, r.json()["code"]) == (409, "cannot_delete_self")
 
 
-def _tenant_rows_text(db: Endpoints, tenant_id: uuid.UUID) -> str:
-    """Every row of every table that belongs to the tenant, as JSON text (read as the owner, past RLS)."""
+def _tenant_rows_text(db: Endpoints, tenant_id: uuid.UUID, *, only: str | None = None,
+                     skip: str | None = None) -> str:
+    """Every row of every table (or of `only`, or all but `skip`) that belongs to the tenant, as JSON text
+    (read as the owner, past RLS)."""
     engine = create_engine(db.database_migration_url)
     parts = []
     try:
         with engine.connect() as conn:
             for table in Base.metadata.sorted_tables:
                 column = "id" if table.name == "tenants" else "tenant_id"
-                if column not in table.c:
+                if column not in table.c or table.name == skip or only not in (None, table.name):
                     continue
                 rows = conn.execute(text(f"SELECT to_jsonb(t)::text FROM {table.name} t "  # noqa: S608 - our tables
                                          f"WHERE {column} = :t"), {"t": tenant_id}).scalars().all()
@@ -195,6 +197,18 @@ def _tenant_rows_text(db: Endpoints, tenant_id: uuid.UUID) -> str:
     finally:
         engine.dispose()
     return "\n".join(parts)
+
+
+def _tokens(db: Endpoints, tenant_id: uuid.UUID) -> tuple[int, int, int]:
+    """The tenant's token counts per day, summed: (input, output, questions)."""
+    rows = [json.loads(row) for row in _tenant_rows_text(db, tenant_id, only="token_usage_daily").splitlines()]
+    assert rows, "the check below can fail: there are counted tokens"
+    return (sum(r["input_tokens"] for r in rows), sum(r["output_tokens"] for r in rows),
+            sum(r["questions"] for r in rows))
+
+
+def _audit_entries(db: Endpoints, tenant_id: uuid.UUID) -> list[dict[str, Any]]:
+    return [json.loads(row) for row in _tenant_rows_text(db, tenant_id, only="audit_entries").splitlines()]
 
 
 async def test_after_erasure_nothing_about_the_user_is_found(
@@ -207,6 +221,8 @@ async def test_after_erasure_nothing_about_the_user_is_found(
     assert r.status_code == 401  # a failed login: counters keyed by her account
     keys_before = {k.decode() async for k in redis.scan_iter(match="*", count=1000)}
     before = _tenant_rows_text(db, anna.member.tenant_id)
+    audit_before = _audit_entries(db, anna.member.tenant_id)
+    tokens_before = _tokens(db, anna.member.tenant_id)
     assert str(anna.member.id) in before and anna.member.email in before  # the check below can fail
 
     erased = await _ok(await client.post(f"/api/v1/privacy/users/{anna.member.id}/erasure/",
@@ -244,10 +260,22 @@ async def test_after_erasure_nothing_about_the_user_is_found(
     dropped = keys_before - keys_after
     assert any(k.startswith("login:acct:") for k in dropped) and any(k.startswith("login:pair:") for k in dropped)
     assert not [k for k in keys_after if str(anna.member.id) in k]
-    # And no row of the tenant, in any table, names her.
-    after = _tenant_rows_text(db, anna.member.tenant_id)
+    # And no row of the tenant, in any table, names her; the audit log keeps her entries, pseudonymised: her id
+    # stays as an opaque key (the row it pointed at is gone), her e-mail is gone from every label.
+    after = _tenant_rows_text(db, anna.member.tenant_id, skip="audit_entries")
     assert str(anna.member.id) not in after and anna.member.email not in after
     assert anna.question not in after and "anteckningar-anna" not in after
+    audit = _audit_entries(db, anna.member.tenant_id)
+    about_her = [e for e in audit if str(anna.member.id) in (e["actor_id"], e["target_id"])]
+    assert {e["action"] for e in about_her} >= {"auth.login", "user.erasure"}, about_her
+    assert anna.member.email not in json.dumps(audit) and anna.question not in json.dumps(audit)
+    for entry in about_her:
+        who = entry["actor_label"] if entry["actor_id"] == str(anna.member.id) else entry["target_label"]
+        assert who in ("erased user", None), entry
+    assert _tokens(db, anna.member.tenant_id) == tokens_before  # her tokens still count, under nobody's name
+    others_before = [e for e in audit_before if str(anna.member.id) not in (e["actor_id"], e["target_id"])
+                     and anna.member.email not in (e["actor_label"], e["target_label"])]
+    assert others_before and all(e in audit for e in others_before)  # entries about others are untouched
     # Bo's data is untouched.
     assert (await client.get(f"/api/v1/questions/{bo.question_id}/", headers=admin)).status_code == 200
     assert (await client.get("/api/v1/users/me/", headers={"X-API-Key": bo.key})).status_code == 200

@@ -23,10 +23,15 @@ log = logging.getLogger("eneo.auth")
 WINDOW_SECONDS = 60
 
 
+def user_counter_key(user_id: object) -> str:
+    """The Redis key of a user's counter (an erasure removes it with the user's other keys)."""
+    return f"rate:user:{user_id}"
+
+
 async def within_rate_limits(settings: Settings, principal: Principal) -> None:
     counters = []
     if settings.rate_limit_user_per_minute:
-        counters.append(Counter(f"rate:user:{principal.user_id}", settings.rate_limit_user_per_minute,
+        counters.append(Counter(user_counter_key(principal.user_id), settings.rate_limit_user_per_minute,
                                 WINDOW_SECONDS))
     if principal.key_id is not None and settings.rate_limit_api_key_per_minute:
         counters.append(Counter(f"rate:key:{principal.key_id}", settings.rate_limit_api_key_per_minute,

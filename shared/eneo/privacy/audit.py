@@ -1,31 +1,40 @@
-"""The one place where this package meets the audit log: its actions' entries (`record`), and an erased
-user's past entries (`pseudonymise_user`).
+"""The one place where this package meets the audit log (eneo.audit): its actions' entries (`record`), and
+an erased user's past entries (`pseudonymise_user`).
 
-The audit log (eneo.audit, issue 15 part 2) lands on another branch; until it does, `record` only logs the
-action's name and ids (never content), and each call site below already passes what an entry needs. When
-eneo.audit exists, these two functions' bodies become its calls and nothing else here changes.
+The privacy use cases commit before their side effects (storage, Redis), so their entries are written here
+in a short transaction of their own, after the action took effect, rather than in the request's.
 """
 
 from __future__ import annotations
 
-import logging
 import uuid
+from typing import Any
 
-log = logging.getLogger("eneo.privacy")
+from sqlalchemy import text
+
+from eneo.audit import service as audit_log
+from eneo.audit.models import ActorType, Outcome
+from eneo.core.db import UnitOfWork
 
 
 async def record(action: str, *, tenant_id: uuid.UUID, actor_id: uuid.UUID | None, target_id: uuid.UUID | None,
-                 outcome: str = "success", details: dict[str, int | str] | None = None) -> None:
+                 target_type: str = "user", outcome: str = "success",
+                 details: dict[str, Any] | None = None) -> None:
     """An audit entry for `action` (e.g. "retention.set", "retention.run", "user.export", "user.erasure"):
     who (`actor_id`, None for a scheduled run), in which tenant, on what, how it ended, and counts or ids."""
-    log.info("audit", extra={"action": action, "tenant_id": str(tenant_id),
-                             "actor_id": str(actor_id) if actor_id else None,
-                             "target_id": str(target_id) if target_id else None, "outcome": outcome,
-                             **(details or {})})
+    actor = audit_log.Actor(ActorType.user, actor_id) if actor_id else audit_log.SYSTEM
+    target = audit_log.Target(target_type, target_id) if target_id else None
+    async with UnitOfWork(tenant_id) as uow:
+        audit_log.record(uow, actor, action, target, outcome=Outcome(outcome), tenant_id=tenant_id,
+                         details=details)
+        await uow.commit()
 
 
-async def pseudonymise_user(*, tenant_id: uuid.UUID, user_id: uuid.UUID) -> None:
-    """At an erasure: the audit log's entries about the user are pseudonymised, not dropped (issue 15 part 4).
-    The audit log owns how (its e-mail/name columns replaced, the id kept as an opaque key); until it lands
-    there are no entries, so there is nothing to do here but to be the call site."""
-    log.info("audit pseudonymise", extra={"tenant_id": str(tenant_id), "user_id": str(user_id)})
+async def pseudonymise_user(*, tenant_id: uuid.UUID, user_id: uuid.UUID, email: str) -> int:
+    """At an erasure: the entries that name the user (as actor or target, by id or by e-mail) keep their ids
+    and lose the e-mail and name (infra/migrations 0021); nothing is dropped. Returns how many changed."""
+    async with UnitOfWork(tenant_id) as uow:
+        changed = await uow.session.scalar(text("SELECT audit_pseudonymise_user(:user_id, :email)"),
+                                           {"user_id": user_id, "email": email})
+        await uow.commit()
+    return int(changed or 0)

@@ -24,6 +24,7 @@ from sqlalchemy import Select, func, select
 from eneo.answers.stream import stream_key
 from eneo.api_keys.models import ApiKey
 from eneo.auth.principal import Principal
+from eneo.auth.rate_limits import user_counter_key
 from eneo.core.db import UnitOfWork
 from eneo.core.redis import get_redis
 from eneo.core.settings import Settings
@@ -32,6 +33,7 @@ from eneo.knowledge.models import Group, InfoBlob
 from eneo.privacy import audit
 from eneo.sessions.models import Question, Session
 from eneo.spaces.models import Space
+from eneo.usage import service as usage
 from eneo.users import throttle
 from eneo.users.service import delete_user, get_user
 
@@ -74,12 +76,14 @@ async def erase_user(uow: UnitOfWork, p: Principal, settings: Settings, user_id:
     )
     email = user.email
     await delete_user(uow, p, user.id)  # commits, then removes the personal space's files
+    await usage.forget_user(uow, user.id)
+    await uow.commit()
     redis = get_redis()  # what Redis holds about the user: answer streams, status events, login counters
     for start in range(0, len(question_ids), 500):
         await redis.delete(*(stream_key(i) for i in question_ids[start:start + 500]))
-    await redis.delete(events_key(user.id), f"pwchange:{user.id}")
+    await redis.delete(events_key(user.id), f"pwchange:{user.id}", user_counter_key(user.id))
     await throttle.forget_account(redis, settings, email)
-    await audit.pseudonymise_user(tenant_id=tid, user_id=user.id)
+    await audit.pseudonymise_user(tenant_id=tid, user_id=user.id, email=email)
     await audit.record("user.erasure", tenant_id=tid, actor_id=p.user_id, target_id=user.id, details={
         "sessions": erased.sessions, "questions": erased.questions, "api_keys": erased.api_keys,
         "documents_deleted": erased.documents_deleted, "documents_deattributed": erased.documents_deattributed})

@@ -144,7 +144,7 @@ async def run_retention(*, deadline: float, now: datetime | None = None, batch: 
         result.sessions += sessions
         if questions or sessions:
             await audit.record("retention.run", tenant_id=tenant_id, actor_id=None, target_id=tenant_id,
-                               details={"questions": questions, "sessions": sessions})
+                               target_type="tenant", details={"questions": questions, "sessions": sessions})
         if not result.finished:
             break
     level = logging.WARNING if result.failed else logging.INFO

@@ -8,6 +8,7 @@ from eneo.core.db import Base
 from eneo.core.ids import utcnow
 
 TENANT_TOTAL = uuid.UUID(int=0)  # token_usage_monthly's row for the whole tenant
+ERASED_USERS = uuid.UUID(int=1)  # token_usage_daily's user for the tokens of users erased since (privacy)
 
 
 class TokenUsageDaily(Base):

@@ -200,3 +200,11 @@ async def month_usage(uow: UnitOfWork, tenant_id: uuid.UUID, user_id: uuid.UUID 
     used = await uow.session.scalar(select(M.input_tokens + M.output_tokens).where(
         M.tenant_id == tenant_id, M.month == month_of(utcnow().date()), M.user_id == (user_id or TENANT_TOTAL)))
     return int(used or 0)
+
+
+
+async def forget_user(uow: UnitOfWork, user_id: uuid.UUID) -> None:
+    """At an erasure: the user's daily tokens move to ERASED_USERS (the tenant's, assistants' and models'
+    totals stay right, nothing names the user) and their monthly counters go (the tenant's stays); a
+    database function does it (infra/migrations 0021), as the functions' role may not delete counters."""
+    await uow.session.execute(text("SELECT usage_forget_user(:user)"), {"user": user_id})
