@@ -44,7 +44,7 @@ collect_ignore_glob = [] if CONFIG else ["test_*.py"]
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 420.0
 HTTP_FUNCTIONS = ("AuthFunction", "SpacesFunction", "ModelsFunction", "AssistantsFunction", "SessionsFunction",
-                  "KnowledgeFunction")
+                  "KnowledgeFunction", "AdminFunction", "PrivacyFunction")
 
 
 @dataclass
