@@ -84,7 +84,7 @@ async def test_one_stalled_write_does_not_hold_the_next_delta_back() -> None:
     await batcher.add("slow ")
     await asyncio.sleep(0.06)
     stream.delay = 0.0
-    assert batcher.cool_down() < MAX_COOL_DOWN / 2  # not 8 x 50 ms (capped at 20 ms)
+    assert batcher.cool_down() < MAX_COOL_DOWN / 2  # not 4 x 50 ms (capped at 20 ms)
     await asyncio.sleep(0.01)
     await batcher.add("next ")
     await asyncio.sleep(0)
@@ -92,7 +92,7 @@ async def test_one_stalled_write_does_not_hold_the_next_delta_back() -> None:
 
 
 async def test_slow_writes_never_hold_a_delta_longer_than_the_old_interval() -> None:
-    stream = Stream(delay=0.01)  # every write slow: 8 x 10 ms would be 80 ms
+    stream = Stream(delay=0.01)  # every write slow: 4 x 10 ms would be 40 ms
     batcher = AdaptiveBatcher(stream)
     for i in range(3):
         await batcher.add(f"t{i} ")

@@ -11,12 +11,10 @@ write from holding the next token back; the cap keeps any delta from waiting lon
 interval that was the default before. One write at a time per stream keeps entries in the order of the
 deltas.
 
-Measured with bench/streaming_latency.py (100 tokens 10 ms apart, 2 cores). With the cool-down of 4 x the
-last write: one stream, sent -> in Redis ~0.5 ms p50 (the 20 ms interval: ~10 ms); 50 streams, 65-84 writes
-per answer against the interval's ~50 (1.3-1.7x). A factor of 8 on the last write alone wrote 36 per answer
-but one stalled write held a stream's next token back: 22 ms p99. Factor 8 on the median of the last five,
-capped at 20 ms (this code), on a machine loaded by other work (load 13-19): 45.1 writes per answer at 50
-streams against the interval's 55.4 (0.81x).
+Measured with bench/streaming_latency.py (100 tokens 10 ms apart, 2 cores, quiet machine, one run each):
+factor 4 on the median of the last five (this code): one stream, sent -> in Redis 0.9/2.6 ms p50/p99 (the
+20 ms interval: 10.3/13.3), 73.9 writes per answer at 50 streams against the interval's 51.1 (1.45x). Factor
+8: 1.14x the writes, but 0.9/8.2 ms to Redis at one stream. Factor 4 on the last write alone: 1.3-1.7x.
 
 A fixed interval (`ANSWER_STREAM_BATCH_MS` > 0, `IntervalBatcher`) writes at most that often instead:
 fewer writes for fast streams at the price of up to the interval per token. It is the batching used
@@ -38,7 +36,7 @@ log = logging.getLogger("eneo.answers")
 # last RECENT_WRITES, so that one stalled write does not hold the next token back). Writes take a fraction of
 # a millisecond on a quiet machine, far less than the time between two tokens, so no delta waits; when many
 # answers load the machine, writes slow down and the longer cool-down gathers deltas into fewer writes.
-COOL_DOWN_FACTOR = 8
+COOL_DOWN_FACTOR = 4
 RECENT_WRITES = 5
 # No delta waits longer than the fixed interval that was the default before (ANSWER_STREAM_BATCH_MS=20).
 MAX_COOL_DOWN = 0.02
