@@ -56,7 +56,7 @@ class Site:
             protocol_version = "HTTP/1.1"
 
             def log_message(self, *args: Any) -> None:
-                pass
+                """Quiet: the site's request lines are not this run's output."""
 
             def do_GET(self) -> None:
                 body = site.bodies.get(self.path)

@@ -40,7 +40,7 @@ class FakeSite:
             protocol_version = "HTTP/1.1"
 
             def log_message(self, *args: Any) -> None:
-                pass
+                """Quiet: the site's request lines are not this run's output."""
 
             def do_GET(self) -> None:
                 with site._lock:

@@ -59,4 +59,4 @@ class ClassificationList(BaseModel):
 
 
 class Reordered(ClassificationList, Stopped):
-    pass
+    """The levels in their new order, and the assistants the new order stopped."""

@@ -3,6 +3,7 @@ left out), its title, its canonical URL, and its links; sitemaps' URLs. lxml par
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 from lxml import etree, html
@@ -25,11 +26,9 @@ def parse_html(body: bytes, url: str, encoding: str | None = None) -> Page:
     import trafilatura
 
     if encoding is None:  # no charset in the headers: UTF-8 if the bytes are (lxml would assume Latin-1 without a
-        try:              # <meta charset>), else what the page's own meta tag says
+        with suppress(UnicodeDecodeError):  # <meta charset>), else what the page's own meta tag says
             body.decode("utf-8")
             encoding = "utf-8"
-        except UnicodeDecodeError:
-            pass
     try:
         doc = html.fromstring(body, parser=html.HTMLParser(encoding=encoding, no_network=True, remove_comments=True))
     except (etree.ParserError, ValueError):
