@@ -10,7 +10,11 @@ compares hybrid with dense at every k (the goal: never below it).
 Starts the embedded Postgres (pgserver) in a temporary folder (or uses DATABASE_URL) and migrates it.
 Latency is the ranking call's time on this machine (the query's embedding excluded, it is the same for all).
 
-Run:  .venv/bin/python bench/retrieval_eval.py [--sets norrvik,squad-en,squad-sv] [--verbose]
+`--rerank 1,0.5` adds `rerank@w` per weight w: hybrid's first RERANK_DEPTH hits reordered by a reranker
+whose weights ship in a package (bench/rerankers.py: nanoranker, installed by hand), mixed with the fused
+score at weight w. The reranker scores each question once; its time is added to every rerank@w's latency.
+
+Run:  .venv/bin/python bench/retrieval_eval.py [--sets norrvik,squad-en,squad-sv] [--rerank 1,0.5] [--verbose]
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from eneo.retrieval.vector import dense_search  # noqa: E402
 METHODS = ("dense", "lexical", "rrf", "hybrid")
 KS = (1, 5, 10)
 TOP = 10
+RERANK_DEPTH = 20
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,7 @@ class Result:
     cases: list[Case]
     ranks: dict[str, list[int | None]] = field(default_factory=dict)
     seconds: dict[str, list[float]] = field(default_factory=dict)
+    methods: tuple[str, ...] = METHODS
 
     def recall(self, method: str, k: int) -> float:
         return sum(1 for r in self.ranks[method] if r is not None and r <= k) / len(self.cases)
@@ -74,7 +80,7 @@ class Result:
     def table(self) -> str:
         head = "".join(f"{'R@' + str(k):>7}" for k in KS) + f"{'MRR':>7}{'p50 ms':>9}{'p99 ms':>9}"
         lines = [f"{self.name} ({len(self.cases)} questions)", f"  {'method':<8}{head}"]
-        for m in METHODS:
+        for m in self.methods:
             lines.append(f"  {m:<8}" + "".join(f"{self.recall(m, k):7.3f}" for k in KS) + f"{self.mrr(m):7.3f}"
                          + f"{self.latency_ms(m, 0.5):9.1f}{self.latency_ms(m, 0.99):9.1f}")
         worse = [k for k in KS if self.recall("hybrid", k) < self.recall("dense", k)]
@@ -111,12 +117,20 @@ def _rank(found: list[uuid.UUID], gold: frozenset[uuid.UUID]) -> int | None:
 
 
 async def measure(name: str, tenant_id: uuid.UUID, group_id: uuid.UUID, model_id: uuid.UUID, cases: list[Case],
-                  vectors: list[list[float]]) -> Result:
+                  vectors: list[list[float]], rerank_weights: Sequence[float] = ()) -> Result:
+    from sqlalchemy import text
+
+    from bench import rerankers
     from eneo.core.db import UnitOfWork
 
-    result = Result(name, cases, {m: [] for m in METHODS}, {m: [] for m in METHODS})
-    methods = rankers(tenant_id, group_id, _Model(model_id, len(vectors[0])))
+    names = METHODS + tuple(f"rerank@{w:g}" for w in rerank_weights)
+    result = Result(name, cases, {m: [] for m in names}, {m: [] for m in names}, names)
+    model = _Model(model_id, len(vectors[0]))
+    methods = rankers(tenant_id, group_id, model)
+    scorer = rerankers.nanoranker_scorer() if rerank_weights else None
     async with UnitOfWork(tenant_id) as uow:
+        texts: dict[uuid.UUID, str] = dict((await uow.session.execute(text(  # type: ignore[arg-type]
+            "SELECT id, text FROM chunks WHERE group_id = :g"), {"g": group_id})).all())
         for rank in methods.values():  # warm each path once
             await rank(uow.session, cases[0].q, vectors[0])
         for case, vector in zip(cases, vectors, strict=True):
@@ -125,6 +139,18 @@ async def measure(name: str, tenant_id: uuid.UUID, group_id: uuid.UUID, model_id
                 found = await rank(uow.session, case.q, vector)
                 result.seconds[m].append(time.perf_counter() - t0)
                 result.ranks[m].append(_rank(found, case.gold))
+            if scorer is None:
+                continue
+            t0 = time.perf_counter()
+            head = (await ranking(uow.session, tenant_id=tenant_id, group_ids=[group_id], query_text=case.q,
+                                  query_vector=vector, embedding_model=model))[:RERANK_DEPTH]
+            scores = scorer(case.q, [texts[f.chunk_id] for f in head])
+            spent = time.perf_counter() - t0
+            for w in rerank_weights:
+                t1 = time.perf_counter()
+                order = rerankers.rerank([f.chunk_id for f in head], [f.score for f in head], scores, w)
+                result.seconds[f"rerank@{w:g}"].append(spent + time.perf_counter() - t1)
+                result.ranks[f"rerank@{w:g}"].append(_rank(order[:TOP], case.gold))  # type: ignore[arg-type]
     return result
 
 
@@ -145,7 +171,8 @@ async def dump_lists(tenant_id: uuid.UUID, group_id: uuid.UUID, model_id: uuid.U
     return out
 
 
-async def run(sets: list[str], verbose: bool, dump: str | None = None) -> int:
+async def run(sets: list[str], verbose: bool, dump: str | None = None, rerank_weights: Sequence[float] = ()
+              ) -> int:
     from bench import qa_sets
     from eneo.core.db import UnitOfWork, dispose_engine
     from eneo.embeddings import LOCAL_MODEL_NAME, local_embedder
@@ -175,11 +202,11 @@ async def run(sets: list[str], verbose: bool, dump: str | None = None) -> int:
         print(f"\n{name}: {chunks} chunks stored and embedded in {time.perf_counter() - t0:.1f} s")
         if dump:
             dumped[name] = await dump_lists(tenant.id, group_id, model_id, cases, query_vectors)
-        result = await measure(name, tenant.id, group_id, model_id, cases, query_vectors)
+        result = await measure(name, tenant.id, group_id, model_id, cases, query_vectors, rerank_weights)
         print(result.table())
         if verbose:
             for i, case in enumerate(cases):
-                ranks = {m: result.ranks[m][i] for m in METHODS}
+                ranks = {m: result.ranks[m][i] for m in result.methods}
                 if ranks["hybrid"] != ranks["dense"]:
                     print("  ", "  ".join(f"{m}={r or '-':>2}" for m, r in ranks.items()), "|", case.q)
         failed += any(result.recall("hybrid", k) < result.recall("dense", k) for k in KS)
@@ -196,9 +223,18 @@ def main() -> int:
     parser.add_argument("--dump", help="write each question's dense and lexical lists (ids, scores) to this "
                         "JSON file, to study a fusion offline")
     parser.add_argument("--verbose", action="store_true", help="each question where hybrid and dense differ")
+    parser.add_argument("--rerank", default="", help="comma-separated weights of the reranker's score (1 = its "
+                        "order alone) for hybrid's first %d hits; needs nanoranker (bench/rerankers.py)"
+                        % RERANK_DEPTH)
     args = parser.parse_args()
+    weights = [float(w) for w in args.rerank.split(",") if w.strip()]
+    if weights:
+        from bench import rerankers
+
+        if not rerankers.available():
+            parser.error("--rerank needs nanoranker: .venv/bin/pip install nanoranker")
     with scratch_database("eneo-eval-", reuse_env=True):
-        return asyncio.run(run(args.sets.split(","), args.verbose, args.dump))
+        return asyncio.run(run(args.sets.split(","), args.verbose, args.dump, weights))
 
 
 if __name__ == "__main__":
