@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 Scorer = Callable[[str, Sequence[str]], list[float]]
+T = TypeVar("T")
 
 
 def available() -> bool:
@@ -26,8 +28,8 @@ def available() -> bool:
 
 def nanoranker_scorer() -> Scorer:
     """nanoranker's raw pair scores (its `rank` sorts and renormalises; here the order must stay the input's)."""
-    import numpy as np
     import nanoranker  # loads both ONNX models (about 125 MB)
+    import numpy as np
 
     def scores(query: str, texts: Sequence[str]) -> list[float]:
         if not texts:
@@ -46,8 +48,7 @@ def _unit(values: Sequence[float]) -> list[float]:
     return [(v - lo) / (hi - lo) if hi > lo else 1.0 for v in values]
 
 
-def rerank(ids: Sequence[object], fused: Sequence[float], reranker: Sequence[float], weight: float
-           ) -> list[object]:
+def rerank(ids: Sequence[T], fused: Sequence[float], reranker: Sequence[float], weight: float) -> list[T]:
     """The ids of the reranked head (`fused` and `reranker` are the head's scores, in `ids`' order)."""
     if not ids:
         return []

@@ -150,7 +150,7 @@ async def measure(name: str, tenant_id: uuid.UUID, group_id: uuid.UUID, model_id
                 t1 = time.perf_counter()
                 order = rerankers.rerank([f.chunk_id for f in head], [f.score for f in head], scores, w)
                 result.seconds[f"rerank@{w:g}"].append(spent + time.perf_counter() - t1)
-                result.ranks[f"rerank@{w:g}"].append(_rank(order[:TOP], case.gold))  # type: ignore[arg-type]
+                result.ranks[f"rerank@{w:g}"].append(_rank(order[:TOP], case.gold))
     return result
 
 
@@ -224,8 +224,7 @@ def main() -> int:
                         "JSON file, to study a fusion offline")
     parser.add_argument("--verbose", action="store_true", help="each question where hybrid and dense differ")
     parser.add_argument("--rerank", default="", help="comma-separated weights of the reranker's score (1 = its "
-                        "order alone) for hybrid's first %d hits; needs nanoranker (bench/rerankers.py)"
-                        % RERANK_DEPTH)
+                        f"order alone) for hybrid's first {RERANK_DEPTH} hits; needs nanoranker (bench/rerankers.py)")
     args = parser.parse_args()
     weights = [float(w) for w in args.rerank.split(",") if w.strip()]
     if weights:
