@@ -68,3 +68,18 @@ def test_one_list_alone_keeps_its_order_and_scores_in_zero_one() -> None:
         assert [f.chunk_id for f in fused] == ids
         assert fused[0].score == 1.0 and all(0.0 <= f.score <= 1.0 for f in fused)
     assert fuse(dense, [], limit=3)[2].score == 0.0  # below the floor: no evidence
+
+
+def test_the_first_hits_are_the_same_whatever_the_limit() -> None:
+    """The first 10 of a page of 100 are the page of 10, ties included (documents of several chunks, equal
+    scores in both lists): a page size never reorders the results."""
+    docs = [uuid.uuid4() for _ in range(20)]
+    ids = [uuid.uuid4() for _ in range(100)]
+    dense = [Scored(c, round(0.8 - i // 3 * 0.01, 2), docs[i % 20]) for i, c in enumerate(ids)]
+    lexical = [LexicalHit(c, float(12 - i // 4), matched=2, terms=6) for i, c in enumerate(reversed(ids))]
+
+    pages = {limit: [f.chunk_id for f in fuse(dense, lexical, limit)] for limit in (10, 100)}
+
+    assert len(pages[100]) == 100
+    assert pages[10] == pages[100][:10]
+    assert pages[10] == [f.chunk_id for f in fuse(dense, lexical, 10)]  # and the same again
