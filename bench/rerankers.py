@@ -8,6 +8,11 @@ texts' USE vectors and character n-gram hashes. It is not a cross-encoder (the t
 each other), but it is the one learned reranker with shipped weights. It needs onnxruntime and
 onnxruntime-extensions; install it by hand to measure it: `.venv/bin/pip install nanoranker`.
 
+For comparison, `sentences` scores a passage by its best sentence: the cosine between the query's
+all-MiniLM-L6-v2 vector and each sentence's (the weights of the embedder we ship already). A chunk of 200
+tokens blurs several facts into one vector; a sentence holds one. In production the sentence vectors
+would be made at ingestion; here they are made before the questions are asked (and cached).
+
 A stage reorders the first `depth` hits of the hybrid ranking by `(1 - w) * fused + w * reranker`, both
 normalised to [0, 1] within those hits, and leaves the rest as they were.
 """
@@ -39,6 +44,27 @@ def nanoranker_scorer() -> Scorer:
         pairs = np.concatenate([np.tile(q, (len(docs), 1)), docs], axis=1).astype(np.float32)
         out = nanoranker.reranker_model.run(["output"], {"input": pairs})[0].reshape(-1)
         return [float(s) for s in out]
+
+    return scores
+
+
+def sentences(text: str) -> list[str]:
+    """The text's sentences (at . ! ? followed by a capital or digit), at least the text itself."""
+    from bench.qa_sets import _SENTENCE_END
+
+    found = [p.strip() for p in _SENTENCE_END.split(text) if p.strip()]
+    return found or [text]
+
+
+def sentence_scorer(vectors: dict[str, Sequence[float]], query_vector: Sequence[float]) -> Scorer:
+    """Each text's best sentence's cosine with the query (`vectors`: every sentence's unit vector)."""
+    import numpy as np
+
+    q = np.asarray(query_vector, dtype=np.float32)
+
+    def scores(_query: str, texts: Sequence[str]) -> list[float]:
+        return [max(float(np.dot(q, np.asarray(vectors[s], dtype=np.float32))) for s in sentences(t))
+                for t in texts]
 
     return scores
 

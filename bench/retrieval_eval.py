@@ -117,7 +117,8 @@ def _rank(found: list[uuid.UUID], gold: frozenset[uuid.UUID]) -> int | None:
 
 
 async def measure(name: str, tenant_id: uuid.UUID, group_id: uuid.UUID, model_id: uuid.UUID, cases: list[Case],
-                  vectors: list[list[float]], rerank_weights: Sequence[float] = ()) -> Result:
+                  vectors: list[list[float]], rerank_weights: Sequence[float] = (), reranker: str = "nanoranker"
+                  ) -> Result:
     from sqlalchemy import text
 
     from bench import rerankers
@@ -127,10 +128,21 @@ async def measure(name: str, tenant_id: uuid.UUID, group_id: uuid.UUID, model_id
     result = Result(name, cases, {m: [] for m in names}, {m: [] for m in names}, names)
     model = _Model(model_id, len(vectors[0]))
     methods = rankers(tenant_id, group_id, model)
-    scorer = rerankers.nanoranker_scorer() if rerank_weights else None
+    scorer = rerankers.nanoranker_scorer() if rerank_weights and reranker == "nanoranker" else None
     async with UnitOfWork(tenant_id) as uow:
         texts: dict[uuid.UUID, str] = dict((await uow.session.execute(text(  # type: ignore[arg-type]
             "SELECT id, text FROM chunks WHERE group_id = :g"), {"g": group_id})).all())
+    sentence_vectors: dict[str, Sequence[float]] = {}
+    if rerank_weights and reranker == "sentences":
+        from bench import qa_sets
+        from eneo.embeddings import LOCAL_MODEL_NAME, local_embedder
+
+        every = sorted({s for t in texts.values() for s in rerankers.sentences(t)})
+        t0 = time.perf_counter()
+        sentence_vectors = dict(zip(every, await qa_sets.embed_cached(local_embedder().embed, every,
+                                                                      LOCAL_MODEL_NAME), strict=True))
+        print(f"  {len(every)} sentences embedded in {time.perf_counter() - t0:.1f} s")
+    async with UnitOfWork(tenant_id) as uow:
         for rank in methods.values():  # warm each path once
             await rank(uow.session, cases[0].q, vectors[0])
         for case, vector in zip(cases, vectors, strict=True):
@@ -139,8 +151,11 @@ async def measure(name: str, tenant_id: uuid.UUID, group_id: uuid.UUID, model_id
                 found = await rank(uow.session, case.q, vector)
                 result.seconds[m].append(time.perf_counter() - t0)
                 result.ranks[m].append(_rank(found, case.gold))
-            if scorer is None:
+            if not rerank_weights:
                 continue
+            if reranker == "sentences":
+                scorer = rerankers.sentence_scorer(sentence_vectors, vector)
+            assert scorer is not None
             t0 = time.perf_counter()
             head = (await ranking(uow.session, tenant_id=tenant_id, group_ids=[group_id], query_text=case.q,
                                   query_vector=vector, embedding_model=model))[:RERANK_DEPTH]
@@ -171,8 +186,8 @@ async def dump_lists(tenant_id: uuid.UUID, group_id: uuid.UUID, model_id: uuid.U
     return out
 
 
-async def run(sets: list[str], verbose: bool, dump: str | None = None, rerank_weights: Sequence[float] = ()
-              ) -> int:
+async def run(sets: list[str], verbose: bool, dump: str | None = None, rerank_weights: Sequence[float] = (),
+              reranker: str = "nanoranker") -> int:
     from bench import qa_sets
     from eneo.core.db import UnitOfWork, dispose_engine
     from eneo.embeddings import LOCAL_MODEL_NAME, local_embedder
@@ -202,7 +217,7 @@ async def run(sets: list[str], verbose: bool, dump: str | None = None, rerank_we
         print(f"\n{name}: {chunks} chunks stored and embedded in {time.perf_counter() - t0:.1f} s")
         if dump:
             dumped[name] = await dump_lists(tenant.id, group_id, model_id, cases, query_vectors)
-        result = await measure(name, tenant.id, group_id, model_id, cases, query_vectors, rerank_weights)
+        result = await measure(name, tenant.id, group_id, model_id, cases, query_vectors, rerank_weights, reranker)
         print(result.table())
         if verbose:
             for i, case in enumerate(cases):
@@ -225,15 +240,17 @@ def main() -> int:
     parser.add_argument("--verbose", action="store_true", help="each question where hybrid and dense differ")
     parser.add_argument("--rerank", default="", help="comma-separated weights of the reranker's score (1 = its "
                         f"order alone) for hybrid's first {RERANK_DEPTH} hits; needs nanoranker (bench/rerankers.py)")
+    parser.add_argument("--reranker", choices=("nanoranker", "sentences"), default="nanoranker",
+                        help="what --rerank uses (bench/rerankers.py)")
     args = parser.parse_args()
     weights = [float(w) for w in args.rerank.split(",") if w.strip()]
-    if weights:
+    if weights and args.reranker == "nanoranker":
         from bench import rerankers
 
         if not rerankers.available():
             parser.error("--rerank needs nanoranker: .venv/bin/pip install nanoranker")
     with scratch_database("eneo-eval-", reuse_env=True):
-        return asyncio.run(run(args.sets.split(","), args.verbose, args.dump, weights))
+        return asyncio.run(run(args.sets.split(","), args.verbose, args.dump, weights, args.reranker))
 
 
 if __name__ == "__main__":
