@@ -13,6 +13,7 @@ from eneo.model_providers.models import CompletionModel, EmbeddingModel, ModelPr
 from eneo.privacy.models import RetentionPolicy
 from eneo.sessions.models import IdempotencyKey, Question, Session
 from eneo.spaces.models import Space, SpaceMember
+from eneo.sso.models import SsoProvider
 from eneo.tenants.models import Tenant
 from eneo.usage.models import TenantQuota, TokenUsageDaily, TokenUsageMonthly
 from eneo.users.models import User
@@ -38,6 +39,7 @@ __all__ = [
     "Question",
     "RetentionPolicy",
     "SecurityClassification",
+    "SsoProvider",
     "Session",
     "Space",
     "SpaceMember",

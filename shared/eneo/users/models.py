@@ -50,6 +50,8 @@ class User(Entity, Base):
     totp_enabled_at: Mapped[datetime | None]
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     totp_recovery_hashes: Mapped[list[Any]] = mapped_column(JSONB, default=list, server_default="[]")
+    # The subject (`sub`) at the tenant's OpenID Connect provider of a user who signed in through it (eneo.sso).
+    sso_subject: Mapped[str | None] = mapped_column(String(255))
 
     @property
     def totp_enabled(self) -> bool:

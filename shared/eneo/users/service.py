@@ -14,7 +14,7 @@ from eneo.auth.passwords import check_password
 from eneo.auth.principal import Principal, check_account
 from eneo.auth.sessions import Issued
 from eneo.core.db import UnitOfWork
-from eneo.core.errors import AppError, BadRequest, Conflict, NotFound, Unauthorized
+from eneo.core.errors import AppError, BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from eneo.core.ids import utcnow
 from eneo.core.pagination import paginate
 from eneo.core.security import hash_password, random_token, token_hash, verify_password
@@ -22,6 +22,7 @@ from eneo.core.settings import Settings
 from eneo.knowledge.models import Group
 from eneo.spaces.models import Space
 from eneo.spaces.service import create_personal_space, delete_collection_files
+from eneo.sso.service import password_login_refused
 from eneo.users import second_factor, throttle
 from eneo.users.models import User, UserRole, UserState
 from eneo.users.schemas import (
@@ -53,6 +54,9 @@ async def login(uow: UnitOfWork, settings: Settings, redis: Redis, *, email: str
         raise Unauthorized("Wrong e-mail or password", code="invalid_credentials")
     try:
         await check_account(uow, user.id)
+        if await password_login_refused(uow, user.tenant_id):
+            raise Forbidden("Your organisation signs in through its single sign-on provider only",
+                            code="password_login_disabled")
     except AppError as refused:
         await _failed(uow, user, "auth.login", refused.code)
         raise

@@ -1,0 +1,1 @@
+"""Single sign-on through each tenant's OpenID Connect provider (docs/auth.md, "Single sign-on")."""
