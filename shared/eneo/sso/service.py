@@ -164,8 +164,9 @@ async def finish(uow: UnitOfWork, settings: Settings, redis: Redis, *, state: st
         raise BadRequest("This sign-in is unknown, was already used or took over ten minutes; start again",
                          code="sso_state_invalid")
     pending = json.loads(raw)
-    uow.act_as(uuid.UUID(pending["tenant_id"]))
-    provider = await uow.session.get(SsoProvider, uuid.UUID(pending["provider_id"]))
+    tenant_id, provider_id = uuid.UUID(pending["tenant_id"]), uuid.UUID(pending["provider_id"])
+    uow.act_as(tenant_id)
+    provider = await uow.session.get(SsoProvider, provider_id)
     if provider is None or not provider.enabled:
         raise NotFound("SSO provider", code="sso_not_configured")
     try:
@@ -174,25 +175,30 @@ async def finish(uow: UnitOfWork, settings: Settings, redis: Redis, *, state: st
     except DecryptionError:
         raise oidc.ProviderFailed("The provider's client secret cannot be read with this ENCRYPTION_KEY; "
                                   "enter it again", code="sso_secret_unreadable") from None
-    label = Target("sso_provider", provider.id, provider.name)
+    label = Target("sso_provider", provider_id, provider.name)
+    issuer, client_id = provider.issuer, provider.client_id
+    await uow.commit()  # no connection held while the provider answers
     try:
-        found = await oidc.discover(provider.issuer)
-        claims = await oidc.redeem(found, client_id=provider.client_id, client_secret=secret, code=code,
+        found = await oidc.discover(issuer)
+        claims = await oidc.redeem(found, client_id=client_id, client_secret=secret, code=code,
                                    redirect_uri=pending["redirect_uri"], verifier=pending["verifier"],
                                    nonce=pending["nonce"])
+        provider = await uow.session.get(SsoProvider, provider_id)
+        if provider is None or not provider.enabled:
+            raise NotFound("SSO provider", code="sso_not_configured")
         user = await _account(uow, provider, claims)
         await check_account(uow, user.id)
     except AppError as refused:
         await uow.rollback()
-        uow.act_as(provider.tenant_id)
+        uow.act_as(tenant_id)
         record(uow, Actor(ActorType.anonymous, label="sso"), "auth.sso_login", label, outcome=Outcome.failure,
-               tenant_id=provider.tenant_id, details={"code": refused.code})
+               tenant_id=tenant_id, details={"code": refused.code})
         await uow.commit()
         raise
     user.last_login_at = utcnow()
     issued = await sessions.open_session(uow, settings, user)
     record(uow, Actor(ActorType.user, user.id, user.email), "auth.sso_login", Target("user", user.id, user.email),
-           tenant_id=user.tenant_id, details={"provider_id": str(provider.id), "role": user.role.value})
+           tenant_id=user.tenant_id, details={"provider_id": str(provider_id), "role": user.role.value})
     await uow.commit()
     return SignedIn(issued, user)
 
