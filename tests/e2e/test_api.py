@@ -91,6 +91,7 @@ class TenantA:
     website: str = ""
     crawl_run: str = ""
     level: str = ""
+    sso_provider: str = ""
 
 
 @pytest.fixture(scope="module")
@@ -135,9 +136,13 @@ def tenant_a(http: httpx.Client, sysadmin) -> TenantA:
     assert crawl_run.status_code == 202, crawl_run.text
     level = http.post("/api/v1/security-classifications/", headers=admin.headers, json={"name": "A's level"})
     assert level.status_code == 201, level.text
+    sso = http.post("/api/v1/sso/providers/", headers=admin.headers, json={
+        "name": "A's SSO", "issuer": "https://login.a.example", "client_id": "a-client"})
+    assert sso.status_code == 201, sso.text
     return TenantA(admin, user, space, key["id"], key["key"], provider, model, assistant, session, question,
                    embedding_model.json()["id"], group.json()["id"], blob.json()["id"],
-                   transcription_model.json()["id"], website.json()["id"], crawl_run.json()["id"], level.json()["id"])
+                   transcription_model.json()["id"], website.json()["id"], crawl_run.json()["id"], level.json()["id"],
+                   sso.json()["id"])
 
 
 # Every route that takes an id, called by tenant B's admin with tenant A's ids.
@@ -221,6 +226,9 @@ CROSS_TENANT = [
     ("GET", "/api/v1/security-classifications/{level}/", None),
     ("PATCH", "/api/v1/security-classifications/{level}/", {"name": "stolen"}),
     ("DELETE", "/api/v1/security-classifications/{level}/", None),
+    ("GET", "/api/v1/sso/providers/{sso_provider}/", None),
+    ("PATCH", "/api/v1/sso/providers/{sso_provider}/", {"name": "stolen", "password_login": False}),
+    ("DELETE", "/api/v1/sso/providers/{sso_provider}/", None),
 ]
 
 
@@ -234,7 +242,7 @@ def test_tenant_b_cannot_touch_tenant_a(http: httpx.Client, sysadmin, tenant_a: 
            "assistant": tenant_a.assistant, "version": 1, "chunk": 0, "session": tenant_a.session,
            "question": tenant_a.question, "embedding_model": tenant_a.embedding_model, "group": tenant_a.group,
            "blob": tenant_a.blob, "transcription_model": tenant_a.transcription_model, "website": tenant_a.website,
-           "crawl_run": tenant_a.crawl_run, "level": tenant_a.level}
+           "crawl_run": tenant_a.crawl_run, "level": tenant_a.level, "sso_provider": tenant_a.sso_provider}
     if body is FILE:
         r = http.request(method, path.format(**ids), files=FILE, headers=b_admin.headers)
     else:
@@ -274,13 +282,15 @@ def test_tenant_b_cannot_touch_tenant_a(http: httpx.Client, sysadmin, tenant_a: 
     assert (kept["days"], kept["effective_days"]) == (None, None)
     levels = http.get("/api/v1/security-classifications/", headers=tenant_a.admin.headers).json()["items"]
     assert [(lv["id"], lv["name"]) for lv in levels] == [(tenant_a.level, "A's level")]
+    sso = http.get(f"/api/v1/sso/providers/{tenant_a.sso_provider}/", headers=tenant_a.admin.headers).json()
+    assert (sso["name"], sso["password_login"]) == ("A's SSO", True)
 
 
 LISTS = ["/api/v1/spaces/", "/api/v1/users/", "/api/v1/api-keys/", "/api/v1/admin/model-providers/",
          "/api/v1/completion-models/", "/api/v1/assistants/", "/api/v1/embedding-models/", "/api/v1/limits/",
          "/api/v1/transcription-models/", "/api/v1/retention/tenant/", "/api/v1/security-classifications/",
          "/api/v1/audit/logs/", "/api/v1/audit/logs/export/", "/api/v1/token-usage/", "/api/v1/storage-usage/",
-         "/api/v1/quotas/"]
+         "/api/v1/quotas/", "/api/v1/sso/providers/", "/api/v1/sso/sign-in-options/"]
 
 
 def test_tenant_b_lists_nothing_of_tenant_a(http: httpx.Client, sysadmin, tenant_a: TenantA) -> None:
@@ -292,7 +302,7 @@ def test_tenant_b_lists_nothing_of_tenant_a(http: httpx.Client, sysadmin, tenant
         for secret in (tenant_a.space, tenant_a.user.id, tenant_a.admin.id, tenant_a.key_id, tenant_a.user.email,
                        tenant_a.provider, tenant_a.model, tenant_a.assistant, tenant_a.session, tenant_a.question,
                        tenant_a.embedding_model, tenant_a.group, tenant_a.blob, tenant_a.transcription_model,
-                       tenant_a.website, tenant_a.crawl_run, tenant_a.level):
+                       tenant_a.website, tenant_a.crawl_run, tenant_a.level, tenant_a.sso_provider):
             assert secret not in text, (path, secret)
 
 

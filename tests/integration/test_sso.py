@@ -3,8 +3,10 @@ just-in-time users with roles from the groups claim, a state from another browse
 PKCE verifier refused, password sign-in turned off, and another tenant's provider configuration out of reach."""
 
 import json
+import re
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,6 +19,7 @@ from tests.fakes.oidc_provider import OidcProvider, sign_in_at_provider
 from tests.integration.conftest import PASSWORD, Member, Org
 from tests.integration.test_audit import entries
 
+DOC = Path(__file__).resolve().parents[2] / "docs" / "sso.md"
 PROVIDERS = "/api/v1/sso/providers/"
 REDIRECT = "http://127.0.0.1:9/sso/callback"
 CLIENT_ID, CLIENT_SECRET = "eneo-tests", "a-client-secret-for-the-tests-only"
@@ -190,3 +193,20 @@ async def test_bad_configuration_is_refused_precisely(client: httpx.AsyncClient,
     await configure(client, admin, op)
     r = await client.post(PROVIDERS, headers=admin.headers, json={"name": "y", "issuer": op.issuer, "client_id": "c"})
     assert (r.status_code, r.json()["code"]) == (409, "sso_provider_exists")
+
+
+async def test_the_documented_configuration_works(client: httpx.AsyncClient, make_user: Callable[..., Any],
+                                                  op: OidcProvider) -> None:
+    """docs/sso.md's request, as written but for where the provider is and its client's credentials."""
+    doc = DOC.read_text()
+    request = re.search(r"```http\n(POST /api/v1/sso/providers/ .*?)```", doc, flags=re.S)
+    assert request is not None
+    body = json.loads(request.group(1).split("\n\n", 1)[1])
+    admin = await make_user()
+    r = await client.post(PROVIDERS, headers=admin.headers,
+                          json=body | {"issuer": op.issuer, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET})
+    assert r.status_code == 201, r.text
+    assert {k: r.json()[k] for k in ("name", "role_claim", "role_mappings", "default_role", "has_client_secret")} == {
+        "name": body["name"], "role_claim": "groups", "role_mappings": body["role_mappings"], "default_role": "user",
+        "has_client_secret": True}
+    assert (await me(client, await sign_in(client, str(admin.tenant_id), "alice")))["role"] == "admin"

@@ -107,9 +107,10 @@ async def redeem(found: Discovery, *, client_id: str, client_secret: str | None,
     """Exchange the code (with the PKCE verifier) for tokens; the verified ID token's claims."""
     form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
             "code_verifier": verifier, "client_id": client_id}
-    auth = httpx2.BasicAuth(client_id, client_secret) if client_secret else None
     async with _client() as client:
-        tokens = await _json(client.post(found.token_endpoint, data=form, auth=auth), "token endpoint")
+        post = (client.post(found.token_endpoint, data=form, auth=httpx2.BasicAuth(client_id, client_secret))
+                if client_secret else client.post(found.token_endpoint, data=form))  # a public client: PKCE alone
+        tokens = await _json(post, "token endpoint")
         id_token = tokens.get("id_token")
         if not isinstance(id_token, str):
             raise TokenRefused("The provider's answer has no ID token")
