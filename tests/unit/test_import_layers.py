@@ -13,7 +13,7 @@ from tests.import_graph import cycles, is_table_module, module_graph, package_of
 LAYERS: list[set[str]] = [
     {"models"},  # the registry of every ORM table
     {"privacy"},  # retention, export, erasure: reach into every domain that holds a user's data
-    {"realtime", "sessions", "ingestion", "api_keys", "tenants"},  # what the functions host
+    {"realtime", "sessions", "ingestion", "api_keys", "tenants", "sso"},  # what the functions host
     {"answers"},
     {"assistants"},
     {"websites"},  # assistants take websites as knowledge; a website's search is retrieval's

@@ -1,7 +1,7 @@
 import uuid
 from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, LargeBinary, String
+from sqlalchemy import Enum, ForeignKey, Index, LargeBinary, String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -14,8 +14,9 @@ class SsoProvider(Entity, Base):
     (eneo.core.crypto, bound to the tenant and row), never returned."""
 
     __tablename__ = "sso_providers"
+    __table_args__ = (Index("uq_sso_providers_tenant_id", "tenant_id", unique=True),)
 
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), unique=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(100))  # shown on the sign-in button
     issuer: Mapped[str] = mapped_column(String(500))
     client_id: Mapped[str] = mapped_column(String(300))

@@ -101,12 +101,6 @@ async def delete_provider(uow: UnitOfWork, p: Principal, provider_id: uuid.UUID)
     return provider
 
 
-async def password_login_refused(uow: UnitOfWork, tenant_id: uuid.UUID) -> bool:
-    """Whether the tenant (bound to `uow`) has turned password sign-in off for its enabled provider."""
-    return bool(await uow.session.scalar(select(SsoProvider.id).where(
-        SsoProvider.tenant_id == tenant_id, SsoProvider.enabled, SsoProvider.password_login.is_(False))))
-
-
 async def sign_in_options(uow: UnitOfWork, tenant: str | None) -> SignInOptions:
     """What the sign-in page shows for the organisation named (by id or name): nothing special when unknown."""
     provider_id = await uow.locate("auth_find_sso_provider", tenant.strip()) if tenant and tenant.strip() else None

@@ -30,7 +30,8 @@ class User(Entity, Base):
     # Unique per tenant only: one address may belong to staff of two organisations, and creating a user
     # must not reveal that another organisation has it. Login picks the tenant (eneo.users.service.login).
     __table_args__ = (Index("uq_users_tenant_id_email", "tenant_id", "email", unique=True),
-                      Index("ix_users_email", "email"))
+                      Index("ix_users_email", "email"),
+                      Index("uq_users_tenant_id_sso_subject", "tenant_id", "sso_subject", unique=True))
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     email: Mapped[str] = mapped_column(String(320))  # lower-cased

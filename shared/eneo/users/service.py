@@ -22,7 +22,7 @@ from eneo.core.settings import Settings
 from eneo.knowledge.models import Group
 from eneo.spaces.models import Space
 from eneo.spaces.service import create_personal_space, delete_collection_files
-from eneo.sso.service import password_login_refused
+from eneo.sso.models import SsoProvider
 from eneo.users import second_factor, throttle
 from eneo.users.models import User, UserRole, UserState
 from eneo.users.schemas import (
@@ -54,7 +54,7 @@ async def login(uow: UnitOfWork, settings: Settings, redis: Redis, *, email: str
         raise Unauthorized("Wrong e-mail or password", code="invalid_credentials")
     try:
         await check_account(uow, user.id)
-        if await password_login_refused(uow, user.tenant_id):
+        if await _password_login_off(uow, user.tenant_id):
             raise Forbidden("Your organisation signs in through its single sign-on provider only",
                             code="password_login_disabled")
     except AppError as refused:
@@ -74,6 +74,12 @@ async def login(uow: UnitOfWork, settings: Settings, redis: Redis, *, email: str
     await uow.commit()  # saved before the failed-login count is cleared and a token handed out
     await attempt.succeeded()
     return issued
+
+
+async def _password_login_off(uow: UnitOfWork, tenant_id: uuid.UUID) -> bool:
+    """Whether the tenant turned password sign-in off for its enabled single sign-on provider (eneo.sso)."""
+    return bool(await uow.session.scalar(select(SsoProvider.id).where(
+        SsoProvider.tenant_id == tenant_id, SsoProvider.enabled, SsoProvider.password_login.is_(False))))
 
 
 def _target(user: User) -> Target:
