@@ -226,9 +226,9 @@ async def _account(uow: UnitOfWork, provider: SsoProvider, claims: dict[str, Any
         record(uow, Actor(ActorType.user, user.id, user.email), "user.created", Target("user", user.id, user.email),
                tenant_id=user.tenant_id, details={"role": user.role.value, "via": "sso"})
     elif role is not None and user.role != role:
-        record(uow, Actor(ActorType.user, user.id, user.email), "user.role_changed",
+        record(uow, Actor(ActorType.user, user.id, user.email), "user.updated",
                Target("user", user.id, user.email), tenant_id=user.tenant_id,
-               details={"role": role.value, "via": "sso"})
+               details={"changed": ["role"], "role": role.value, "via": "sso"})
         user.role = role
     await uow.session.flush()
     return user
