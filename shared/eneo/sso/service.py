@@ -122,13 +122,16 @@ async def _tenant_provider(uow: UnitOfWork, tenant: str) -> SsoProvider:
 async def start(uow: UnitOfWork, redis: Redis, *, tenant: str, redirect_uri: str) -> SsoStarted:
     """Begin a sign-in at the tenant's provider: the authorization URL, and the state to keep in a cookie."""
     provider = await _tenant_provider(uow, tenant)
-    found = await oidc.discover(provider.issuer)
+    tenant_id, provider_id = provider.tenant_id, provider.id
+    issuer, client_id, scopes = provider.issuer, provider.client_id, provider.scopes
+    await uow.commit()  # no connection held while the provider answers
+    found = await oidc.discover(issuer)
     state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     verifier, challenge = oidc.new_verifier()
-    pending = {"tenant_id": str(provider.tenant_id), "provider_id": str(provider.id), "nonce": nonce,
+    pending = {"tenant_id": str(tenant_id), "provider_id": str(provider_id), "nonce": nonce,
                "verifier": verifier, "redirect_uri": redirect_uri}
     await redis.set(_state_key(state), json.dumps(pending), ex=STATE_TTL_SECONDS)
-    url = oidc.authorization_url(found, client_id=provider.client_id, scopes=provider.scopes,
+    url = oidc.authorization_url(found, client_id=client_id, scopes=scopes,
                                  redirect_uri=redirect_uri, state=state, nonce=nonce, challenge=challenge)
     return SsoStarted(authorization_url=url, state=state)
 
