@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from eneo_local.template import HttpRoute
+if TYPE_CHECKING:  # only a type here: the FaaS images (eneo_local.faas) ship this module without template.py
+    from eneo_local.template import HttpRoute
 
 _LITERAL, _PARAM, _GREEDY = 0, 1, 2
 

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The OpenFaaS images, one per function, from one Dockerfile (beside this file), built with Docker and no
+# image registry: infra/conformance's debootstrap base and python3.12 runtime image, the layers by
+# layers/eneo/Makefile (as for AWS), then `docker build --build-arg FUNCTION=...` for each function.
+#
+# Usage: build.sh TAG_PREFIX FUNCTION...   (e.g. build.sh eneo-faas auth ingest); prints "function image" lines
+# last. Needs a running dockerd, debootstrap, and a CPython 3.12 (PYTHON312, or found as conformance finds it).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+prefix=$1; shift
+conformance=infra/conformance
+work=$PWD/.eneo-faas
+mkdir -p "$work"
+python312=${PYTHON312:-}
+if [ -z "$python312" ]; then
+    for candidate in python3.12 "$(command -v pyenv >/dev/null && pyenv root || echo "$HOME/.pyenv")"/versions/3.12*/bin/python3.12; do
+        if "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null; then
+            python312=$(command -v "$candidate"); break
+        fi
+    done
+fi
+[ -n "$python312" ] || { echo "faas: no CPython 3.12 found (the image's interpreter)" >&2; exit 2; }
+
+started=$SECONDS
+recipe() { cat "$@" | sha256sum | cut -c1-12; }
+base=eneo-lambda-base:bookworm-$(recipe "$conformance/base-image.sh")
+"$conformance/base-image.sh" "$base"
+runtime=eneo-lambda-python3.12:$(printf '%s %s' "$base" "$("$python312" -V)" | cat - "$conformance/runtime-image.sh" \
+    "$conformance/Dockerfile" "$conformance/bootstrap" | sha256sum | cut -c1-12)
+"$conformance/runtime-image.sh" "$runtime" "$base" "$python312"
+echo "faas: base images ($((SECONDS - started)) s)"
+
+# The layers, rebuilt when pyproject.toml, the recipe or the eneo package changed.
+started=$SECONDS
+layers=$work/layers
+stamp=$(cat pyproject.toml layers/eneo/Makefile layers/eneo/layer_tool.py | sha256sum | cut -c1-16)
+for layer in EneoLayer DocumentsLayer ModelLayer; do
+    if [ "$layer" = EneoLayer ] || [ ! -f "$layers/$layer/.built-$stamp" ]; then
+        skip=$([ -f "$layers/$layer/.built-$stamp" ] && echo SKIP_DEPS=1 || true)
+        [ -n "$skip" ] || rm -rf "${layers:?}/$layer"
+        make --no-print-directory -f layers/eneo/Makefile "build-$layer" ARTIFACTS_DIR="$layers/$layer" \
+            PYC_PYTHON="$python312" $skip >"$work/layer-$layer.log" 2>&1 || { tail -n 30 "$work/layer-$layer.log" >&2; exit 1; }
+        touch "$layers/$layer/.built-$stamp"
+    fi
+done
+echo "faas: layers ($((SECONDS - started)) s)"
+
+started=$SECONDS
+context=$work/context
+rm -rf "$context" && mkdir -p "$context/layers" "$context/adapter/eneo_local" "$context/functions"
+for layer in EneoLayer DocumentsLayer ModelLayer; do ln -s "$layers/$layer" "$context/layers/$layer"; done
+# The adapter and what it imports of the local stack (standard library only): no template reader, no moto.
+for module in __init__ faas http_events routes runtime; do
+    cp "local/eneo_local/$module.py" "$context/adapter/eneo_local/"
+done
+tar -C functions --exclude=__pycache__ -cf - . | tar -C "$context/functions" -xf -
+cp infra/openfaas/Dockerfile "$context/"
+# Docker does not follow symbolic links out of the context: hand it a tar with the layers dereferenced.
+for function in "$@"; do
+    tar -C "$context" -chf - . | DOCKER_BUILDKIT=0 docker build --quiet --build-arg RUNTIME="$runtime" \
+        --build-arg FUNCTION="$function" -t "$prefix-$function" - >/dev/null
+done
+echo "faas: ${#@} function images ($((SECONDS - started)) s)"
+for function in "$@"; do echo "$function $prefix-$function"; done
