@@ -48,18 +48,26 @@ echo "faas: layers ($((SECONDS - started)) s)"
 
 started=$SECONDS
 context=$work/context
-rm -rf "$context" && mkdir -p "$context/layers" "$context/adapter/eneo_local" "$context/functions"
-for layer in EneoLayer DocumentsLayer ModelLayer; do ln -s "$layers/$layer" "$context/layers/$layer"; done
+rm -rf "$context" && mkdir -p "$context/adapter/eneo_local"
+ln -s "$layers" "$context/layers"
 # The adapter and what it imports of the local stack (standard library only): no template reader, no moto.
 for module in __init__ faas http_events routes runtime; do
     cp "local/eneo_local/$module.py" "$context/adapter/eneo_local/"
 done
-tar -C functions --exclude=__pycache__ -cf - . | tar -C "$context/functions" -xf -
-cp infra/openfaas/Dockerfile "$context/"
-# Docker does not follow symbolic links out of the context: hand it a tar with the layers dereferenced.
-for function in "$@"; do
+cp infra/openfaas/layers.Dockerfile "$context/Dockerfile"
+shared=$prefix-layers:$(printf '%s' "$runtime" | cat - "$layers"/*/.built-* "$context/adapter/eneo_local/"*.py \
+    infra/openfaas/layers.Dockerfile <(tar -C shared/eneo --exclude=__pycache__ -cf - . ) | sha256sum | cut -c1-12)
+if ! docker image inspect "$shared" >/dev/null 2>&1; then
+    # Docker does not follow symbolic links out of the context: hand it a tar with the layers dereferenced.
     tar -C "$context" -chf - . | DOCKER_BUILDKIT=0 docker build --quiet --build-arg RUNTIME="$runtime" \
-        --build-arg FUNCTION="$function" -t "$prefix-$function" - >/dev/null
+        -t "$shared" - >/dev/null
+fi
+echo "faas: layers image $shared ($((SECONDS - started)) s)"
+
+started=$SECONDS
+for function in "$@"; do
+    DOCKER_BUILDKIT=0 docker build --quiet --build-arg LAYERS="$shared" --build-arg FUNCTION="$function" \
+        -f infra/openfaas/Dockerfile -t "$prefix-$function" functions >/dev/null
 done
 echo "faas: ${#@} function images ($((SECONDS - started)) s)"
 for function in "$@"; do echo "$function $prefix-$function"; done

@@ -33,8 +33,14 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
-from eneo_local.http_events import HttpRequest, HttpResponse, MalformedResponse, build_event, message_response, \
-    to_response
+from eneo_local.http_events import (
+    HttpRequest,
+    HttpResponse,
+    MalformedResponse,
+    build_event,
+    message_response,
+    to_response,
+)
 from eneo_local.routes import Match
 from eneo_local.runtime import LambdaContext
 
@@ -97,7 +103,7 @@ def _json_body(body: bytes) -> Any:
         raise BadEvent("the request has no body: expected a JSON event")
     try:
         return json.loads(body)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise BadEvent(f"the body is not JSON ({exc.msg} at {exc.pos})") from None
 
 
@@ -167,7 +173,7 @@ class FunctionServer:
             arn = f"arn:aws:lambda:{self.config.region}:{self.config.account_id}:function:{self.config.function_name}"
             try:
                 job.result = self.handler(job.event, LambdaContext(job.request_id, job.deadline_ms, arn))
-            except Exception as exc:  # noqa: BLE001 - Lambda reports any error of the handler
+            except Exception as exc:
                 job.error = exc
                 log.error("invocation %s failed: %s", job.request_id, type(exc).__name__)
             job.done.set()
@@ -188,7 +194,7 @@ def _request_handler(server: FunctionServer) -> type[BaseHTTPRequestHandler]:
     class RequestHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        def log_message(self, format: str, *args: Any) -> None:
             """No access log: paths can carry tokens (the platform's gateway logs requests)."""
 
         def _handle(self) -> None:
@@ -199,6 +205,7 @@ def _request_handler(server: FunctionServer) -> type[BaseHTTPRequestHandler]:
                                                b"OK" if ready else b"starting"))
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_BODY:
+                self.close_connection = True  # the body stays unread
                 return self._send(message_response(413, "Request Entity Too Large"))
             request = HttpRequest(self.command, path, query, list(self.headers.items()), self.rfile.read(length),
                                   self.client_address[0])

@@ -23,8 +23,8 @@ from tests.e2e.test_api import (  # noqa: F401 - pytest collects the imported te
     test_tenant_b_lists_nothing_of_tenant_a,
 )
 from tests.e2e.test_knowledge import DOCX, new_group, presigned_upload, search, wait_for
-from tests.fakes.llm_server import FakeLLMServer
 from tests.faas.conftest import Connector, Container
+from tests.fakes.llm_server import FakeLLMServer
 
 pytestmark = pytest.mark.e2e
 

@@ -19,8 +19,10 @@ from eneo_local.faas import Config, FunctionServer
 from eneo_local.schedules import scheduled_event, schedules_of
 from tests.project_template import project_template
 
-MINIO_RECORD = {"eventVersion": "2.0", "eventSource": "minio:s3", "awsRegion": "", "eventName": "s3:ObjectCreated:Put",
-                "s3": {"bucket": {"name": "docs"}, "object": {"key": "tenants%2Ft%2Fgroups%2Fg%2Fblobs%2Fb", "size": 5}}}
+MINIO_RECORD = {"eventVersion": "2.0", "eventSource": "minio:s3", "awsRegion": "",
+                "eventName": "s3:ObjectCreated:Put",
+                "s3": {"bucket": {"name": "docs"},
+                       "object": {"key": "tenants%2Ft%2Fgroups%2Fg%2Fblobs%2Fb", "size": 5}}}
 MINIO_BODY = {"EventName": "s3:ObjectCreated:Put", "Key": "docs/tenants/t/groups/g/blobs/b", "Records": [MINIO_RECORD]}
 
 
