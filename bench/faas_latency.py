@@ -85,6 +85,9 @@ def main() -> None:
     if not config:
         raise SystemExit("set ENEO_FAAS to the images' config (make faas-test writes .eneo-faas/config.json)")
     image = json.loads(Path(config).read_text())["images"]["spaces"]
+    # The local stack serves HTTP only here: no chat model, schedules or queue consumers to start (a loaded
+    # machine would otherwise take longer than gateway_latency's 90 s to be ready).
+    os.environ |= {"ENEO_LOCAL_MODEL": "off", "ENEO_SCHEDULES": "off", "ENEO_EVENT_SOURCES": "off"}
 
     work = Path(tempfile.mkdtemp(prefix="eneo-bench-faas-"))
     network = f"eneo-faas-bench-{os.getpid()}"
