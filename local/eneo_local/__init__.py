@@ -16,4 +16,5 @@ lambda_api.py   the Lambda Invoke API (its own port): sync, async with Lambda's 
 bootstrap.py    the first tenant and admin, and the login instructions
 stack.py        everything started in order and stopped in reverse
 cli.py          `eneo-local up`
+faas.py         one function as a plain HTTP server: the entry point of the OpenFaaS images (infra/openfaas)
 """
