@@ -30,6 +30,7 @@ import boto3
 import httpx
 import pytest
 
+import tests.e2e.conftest as e2e_conftest
 from eneo_local.event_sources import sqs_record
 from eneo_local.parameters import local_parameters
 from eneo_local.services import Endpoints
@@ -84,6 +85,9 @@ def network() -> Iterator[Network]:
 
 @pytest.fixture(scope="session")
 def local_stack() -> Iterator[Stack]:
+    # The stack still starts every function's warm worker; with the containers' builds and other work on the
+    # machine that has taken more than the e2e tests' 90 s (measured: 72 s for the workers alone at load 39).
+    e2e_conftest.START_TIMEOUT = max(e2e_conftest.START_TIMEOUT, 300.0)
     # Its queues' consumers and schedules are the containers' (Connector below); no chat model (a fake answers).
     yield from running_stack("eneo-faas-", ENEO_LOCAL_MODEL="off", ENEO_EVENT_SOURCES="off", ENEO_SCHEDULES="off")
 
