@@ -10,7 +10,7 @@ converted to wall time, which Chromium's performance.timeOrigin also counts in).
   length when the client's per-frame update changes it (the frame is painted right after). First token:
   keydown -> first change with text. Per token: the change that first shows a token minus the time the
   fake sent it. This includes everything the client does:
-  the POST, a new WebSocket ($connect) per answer, markdown, Svelte.
+  the POST, the page's one WebSocket (opened as the question is typed), markdown, Svelte.
 * bare: Python websockets on a connection opened beforehand; POST then subscribe. First token: before
   the POST -> first text frame. Per token: frame arrival minus the fake's send time.
 

@@ -246,7 +246,12 @@ function followSocket(state: Reassembly, options: FollowOptions): Promise<boolea
 	});
 }
 
-async function refusal(code: string, state: Reassembly, options: FollowOptions): Promise<void> {
+/** A refused subscribe: settle from the saved question, or end the session; other codes mean try a new connection. */
+export async function refusal(
+	code: string,
+	state: Reassembly,
+	options: Pick<FollowOptions, 'questionId' | 'loadQuestion' | 'onUpdate' | 'onSessionEnd'>
+): Promise<void> {
 	if (code === 'stream_expired' || code === 'question_not_found') {
 		try {
 			state.settle(await options.loadQuestion(options.questionId));
@@ -263,7 +268,7 @@ async function refusal(code: string, state: Reassembly, options: FollowOptions):
 }
 
 /** The SSE endpoint, poll after poll, each resuming after the last id, until 204. */
-async function followSse(state: Reassembly, options: FollowOptions): Promise<void> {
+export async function followSse(state: Reassembly, options: FollowOptions): Promise<void> {
 	let failures = 0;
 	while (!state.finished && !options.signal?.aborted) {
 		const token = options.token();
@@ -313,7 +318,7 @@ async function followSse(state: Reassembly, options: FollowOptions): Promise<voi
 	}
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 	return new Promise((resolve) => {
 		const timer = setTimeout(resolve, ms);
 		signal?.addEventListener('abort', () => {
