@@ -31,7 +31,7 @@ from eneo.users.models import User
 log = logging.getLogger("eneo.auth")
 
 # Open WebSocket relays cannot ask the database at every frame; a logout also leaves this mark in Redis, which
-# a relay reads in the round trip it makes anyway after each read (eneo.realtime.connections.relay_state), so a
+# a relay reads in the round trip of each of its stream reads (eneo.realtime.connections.queue_relay_state), so a
 # logged-out session's socket gets no further frame. Kept longer than any connection lives (API Gateway: 2 h).
 ENDED_MARK_TTL_SECONDS = 3 * 60 * 60
 

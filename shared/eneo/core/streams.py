@@ -12,10 +12,12 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 TERMINAL: frozenset[str] = frozenset({"done", "error"})
 START = "0-0"  # read from the beginning
@@ -115,3 +117,21 @@ class EntryStream:
                 return [decode_entry(entry_id, fields) for entry_id, fields in rows]
             if block_ms is None or time.monotonic() >= give_up:
                 return []
+
+    async def read_then(self, after: str, then: Callable[[Pipeline], None], *, block_ms: int,
+                        count: int = 500) -> tuple[list[Entry], list[Any]]:
+        """`read` (waiting up to `block_ms`), and the results of the commands `then` queues, sent in the same round
+        trip: Redis runs them as soon as the XREAD returns, so a caller that must look at something after every
+        read (a relay: is its subscription still current?) pays one round trip per read, not two."""
+        give_up = time.monotonic() + block_ms / 1000
+        while True:
+            block = max(min(int((give_up - time.monotonic()) * 1000), MAX_BLOCK_MS), 1)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.xread({self.key: after}, count=count, block=block)
+                then(pipe)
+                result, *rest = await pipe.execute()
+            if result:
+                _, rows = result[0] if isinstance(result, list) else next(iter(result.items()))
+                return [decode_entry(entry_id, fields) for entry_id, fields in rows], rest
+            if time.monotonic() >= give_up:
+                return [], rest

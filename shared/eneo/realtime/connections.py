@@ -11,9 +11,10 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from eneo.auth.sessions import ended_key
 
@@ -140,17 +141,32 @@ async def still_relaying(redis: Redis, connection_id: str, token: str, slot: Rel
     return await relay_state(redis, connection_id, token, slot) == "relaying"
 
 
-async def relay_state(redis: Redis, connection_id: str, token: str, slot: RelaySlot = "answer",
-                      session_id: uuid.UUID | None = None) -> Literal["relaying", "replaced", "session_ended"]:
-    """`replaced` once another subscribe took over or the client disconnected; `session_ended` once the login
-    session the connection was opened with was logged out (eneo.auth.sessions.announce_ended). One round trip."""
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.get(_relay_key(connection_id, slot))
-        pipe.exists(_key(connection_id))
-        if session_id is not None:
-            pipe.exists(ended_key(session_id))
-        current, connected, *ended = await pipe.execute()
+RelayState = Literal["relaying", "replaced", "session_ended"]
+
+
+def queue_relay_state(pipe: Pipeline, connection_id: str, slot: RelaySlot = "answer",
+                      session_id: uuid.UUID | None = None) -> None:
+    """Queue the reads `relay_state_of` answers from on a pipeline (a relay sends them with its XREAD, eneo.core.
+    streams.EntryStream.read_then: one round trip per read instead of two)."""
+    pipe.get(_relay_key(connection_id, slot))
+    pipe.exists(_key(connection_id))
+    if session_id is not None:
+        pipe.exists(ended_key(session_id))
+
+
+def relay_state_of(results: list[Any], token: str) -> RelayState:
+    """What the reads `queue_relay_state` queued say (`relay_state`)."""
+    current, connected, *ended = results
     current = current.decode() if isinstance(current, bytes) else current
     if not connected or current != token:
         return "replaced"
     return "session_ended" if ended and ended[0] else "relaying"
+
+
+async def relay_state(redis: Redis, connection_id: str, token: str, slot: RelaySlot = "answer",
+                      session_id: uuid.UUID | None = None) -> RelayState:
+    """`replaced` once another subscribe took over or the client disconnected; `session_ended` once the login
+    session the connection was opened with was logged out (eneo.auth.sessions.announce_ended). One round trip."""
+    async with redis.pipeline(transaction=False) as pipe:
+        queue_relay_state(pipe, connection_id, slot, session_id)
+        return relay_state_of(await pipe.execute(), token)

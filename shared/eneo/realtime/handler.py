@@ -34,6 +34,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
+from redis.asyncio.client import Pipeline
+
 from eneo.answers.recovery import FINAL, abandon_if_lost, end_stream
 from eneo.answers.stream import AnswerStream
 from eneo.auth.principal import Principal, from_access_token, from_api_key, recheck
@@ -77,6 +79,10 @@ class Relay:
     token: str
     frame: Callable[[Entry], dict[str, Any]]
     question_id: uuid.UUID | None = None  # an answer's
+
+    def check(self, pipe: Pipeline) -> None:
+        """Queue the subscription's check, sent with each read (connections.queue_relay_state)."""
+        connections.queue_relay_state(pipe, self.connection.id, self.slot, self.connection.session_id)
 
     @property
     def park_after(self) -> float:
@@ -259,9 +265,8 @@ async def _relay(relay: Relay, last_id: str, context: Any) -> None:
             await _recheck_question(relay.connection.tenant_id, relay.question_id)
             quiet_since, quiet = time.monotonic(), 0.0
         wait = min(remaining, READ_BLOCK_MS / 1000, (relay.park_after if can_park else RECHECK_SECONDS) - quiet)
-        entries = await relay.stream.read(last_id, block_ms=max(int(wait * 1000), 1))
-        state = await connections.relay_state(redis, relay.connection.id, relay.token, relay.slot,
-                                              relay.connection.session_id)
+        entries, checked = await relay.stream.read_then(last_id, relay.check, block_ms=max(int(wait * 1000), 1))
+        state = connections.relay_state_of(checked, relay.token)
         if state == "replaced":
             return  # a newer subscribe on this connection took over, or the client left
         if state == "session_ended":  # logged out: not one more frame of this session's
