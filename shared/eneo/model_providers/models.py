@@ -88,6 +88,11 @@ class CompletionModel(Entity, Base):
 LOCAL_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 LOCAL_EMBEDDING_DIMENSIONS = 384
 LOCAL_EMBEDDING_MAX_TOKENS = 256
+# The built-in multilingual model (eneo.embeddings.e5): offered to every tenant next to MiniLM, never the
+# first default (a collection of Swedish documents picks it).
+MULTILINGUAL_EMBEDDING_MODEL = "multilingual-e5-small"
+BUILTIN_EMBEDDING_MODELS = {LOCAL_EMBEDDING_MODEL: (LOCAL_EMBEDDING_DIMENSIONS, LOCAL_EMBEDDING_MAX_TOKENS),
+                            MULTILINGUAL_EMBEDDING_MODEL: (384, 512)}
 MAX_DIMENSIONS = 4096
 
 
