@@ -109,6 +109,7 @@ bench: install
 	$(BIN)/python bench/gateway_latency.py
 	$(BIN)/python bench/streaming_latency.py
 	$(BIN)/python bench/embedder.py
+	$(BIN)/python bench/embedder_quality.py
 	$(BIN)/python bench/ingestion.py
 	$(BIN)/python bench/crawl.py
 	$(BIN)/python bench/ocr_accuracy.py

@@ -1,5 +1,8 @@
 """Raw throughput of the local all-MiniLM-L6-v2 embedder (numpy), against baselines from the same run.
 
+The last table: the embedder's default, int8 encoder layers in ONNX Runtime (eneo.embeddings.minilm_int8),
+against this float32 numpy model on the same texts in the same run, and the worst cosine between them.
+
 Two workloads: short sentences (~12 tokens) and 200-token chunks (the ingestion chunk size; the model
 reads 256 at most), each embedded with batch sizes 1, 8 and 32, in embeddings per second. Two ratios:
 against batch size 1 of the same workload and thread count, and against the GEMM ceiling: the time
@@ -128,6 +131,33 @@ def main(argv: list[str] | None = None) -> None:
                 base.setdefault(count, rate)
                 print(f"{name:<9} {tokens / len(texts):>6.0f} {batch:>5} {count:>7} {rate:>8.1f} "
                       f"{rate / base[count]:>9.2f} {limit:>14.1f} {rate / limit:>10.0%}")
+    int8_against_float32(model, workloads, threads, args.runs)
+
+
+def int8_against_float32(model: minilm.MiniLM, workloads: dict[str, list[str]], threads: list[int],
+                         runs: int) -> None:
+    """The embedder's default (int8 encoder layers in ONNX Runtime) against the float32 numpy model, batch
+    32, alternating run by run; also the worst cosine between the two models' vectors."""
+    if not minilm.int8_available():
+        print("\nint8: ONNX Runtime is not installed (the embedders extra); skipped")
+        return
+    from eneo.embeddings.minilm_int8 import MiniLMInt8
+
+    int8 = {count: MiniLMInt8(threads=count) for count in threads}
+    print(f"\n{'workload':<9} {'threads':>7} {'float32/s':>9} {'int8/s':>8} {'x float32':>9} {'min cosine':>10}")
+    for name, texts in workloads.items():
+        for count in threads:
+            minilm.set_blas_threads(count)
+            best = {"float32": float("inf"), "int8": float("inf")}
+            for _ in range(runs):
+                for label, m in (("float32", model), ("int8", int8[count])):
+                    m.encode(texts[:32])  # warm
+                    start = time.perf_counter()
+                    m.encode(texts, batch_size=32)
+                    best[label] = min(best[label], time.perf_counter() - start)
+            cosine = float((model.encode(texts) * int8[count].encode(texts)).sum(axis=1).min())
+            f32, i8 = len(texts) / best["float32"], len(texts) / best["int8"]
+            print(f"{name:<9} {count:>7} {f32:>9.1f} {i8:>8.1f} {i8 / f32:>9.2f} {cosine:>10.4f}")
 
 
 if __name__ == "__main__":

@@ -148,9 +148,12 @@ async def test_every_tenant_has_the_local_model_read_only_and_admins_add_others(
         client: httpx.AsyncClient, team: Team, db: Endpoints) -> None:
     r = await client.get(EMBEDDING_MODELS, headers=team.viewer.headers)
     assert r.status_code == 200, r.text
-    [local] = r.json()["items"]
+    local, multilingual = r.json()["items"]
     assert (local["name"], local["dimensions"], local["managed"], local["is_default"], local["provider_id"]) == (
         "all-MiniLM-L6-v2", 384, True, True, None)
+    # The built-in model for Swedish (and other languages) is offered too, never the first default.
+    assert (multilingual["name"], multilingual["dimensions"], multilingual["max_input_tokens"],
+            multilingual["managed"], multilingual["is_default"]) == ("multilingual-e5-small", 384, 512, True, False)
 
     provider = await add_provider(client, team.admin)
     body = {"provider_id": provider, "name": "nomic-embed-text", "dimensions": 768}
@@ -181,7 +184,7 @@ async def test_every_tenant_has_the_local_model_read_only_and_admins_add_others(
     r = await client.patch(f"{EMBEDDING_MODELS}{local['id']}/", json={"enabled": False}, headers=team.admin.headers)
     assert r.status_code == 200 and r.json()["enabled"] is False
     assert [m["id"] for m in (await client.get(EMBEDDING_MODELS, headers=team.viewer.headers)).json()["items"]] == [
-        made["id"]]
+        multilingual["id"], made["id"]]
     assert (await client.get(f"{EMBEDDING_MODELS}{local['id']}/", headers=team.viewer.headers)).status_code == 404
     r = await client.delete(f"{EMBEDDING_MODELS}{local['id']}/", headers=team.admin.headers)
     assert (r.status_code, r.json()["code"]) == (409, "managed_embedding_model")
