@@ -611,3 +611,33 @@ async def test_a_presigned_upload_that_never_arrives_fails_when_read(
     assert await invoke(functions["ingest"], queues.event(queues.receive(queues.ingest_url))) == {
         "batchItemFailures": []}
     assert (await blob(collection, late)).status == InfoBlobStatus.embedding
+
+
+async def test_a_swedish_collection_on_the_multilingual_builtin_is_embedded_and_searched_by_it(
+        collection: Collection, queues: Queues, functions: dict[str, Any], client: httpx.AsyncClient) -> None:
+    """The member picks multilingual-e5-small from the models list; ingestion embeds with it (384-dim unit
+    vectors, the blob records the model) and a Swedish question finds its document by vectors alone."""
+    listed = await _json(await client.get("/api/v1/embedding-models/", headers=collection.member.headers), 200)
+    [e5] = [m for m in listed["items"] if m["name"] == "multilingual-e5-small"]
+    assert e5["managed"] and e5["provider_id"] is None
+    async with UnitOfWork(collection.member.tenant_id) as uow:
+        group = await uow.session.get_one(Group, collection.group_id)
+        group.embedding_model_id = uuid.UUID(e5["id"])
+    documents = {"bygglov.txt": "Ansökan om bygglov lämnas till byggnadsnämnden, som fattar beslut inom tio veckor.",
+                 "skolmat.txt": "Skolmaten serveras mellan klockan elva och tolv, och på fredagar blir det fisk.",
+                 "sopor.txt": "Sophämtningen sker varannan vecka; grovsopor lämnas på återvinningscentralen."}
+    ids = {name: await upload(collection, queues, text.encode(), name, "text/plain")
+           for name, text in documents.items()}
+    await invoke(functions["ingest"], queues.event(notifications(queues, 3)))
+    await run_embed(queues, functions, 3)
+    for blob_id in ids.values():
+        stored = await blob(collection, blob_id)
+        assert stored.status == InfoBlobStatus.ready and stored.embedding_model_id == uuid.UUID(e5["id"])
+        [row] = await chunk_rows(collection, blob_id)
+        assert len(row.embedding) == 384 and abs(sum(x * x for x in row.embedding) - 1) < 1e-3
+    for question, expected in (("Hur lång tid tar ett beslut om bygglov?", "bygglov.txt"),
+                               ("Var lämnar jag gamla möbler?", "sopor.txt")):
+        r = await client.post(f"/api/v1/groups/{collection.group_id}/searches/", headers=collection.member.headers,
+                              json={"query": question, "limit": 3, "method": "dense"})
+        assert r.status_code == 200, r.text
+        assert r.json()["items"][0]["info_blob_id"] == str(ids[expected])

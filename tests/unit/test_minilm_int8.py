@@ -28,10 +28,11 @@ def int8() -> MiniLMInt8:
 
 
 def test_local_embedder_runs_int8_by_default() -> None:
-    from eneo.embeddings import minilm
+    from eneo.embeddings import local
 
     local_embedder().load()
-    assert isinstance(minilm.load(), MiniLMInt8)
+    assert isinstance(local.model(), MiniLMInt8)
+    assert local.model() is local.model()
 
 
 @pytest.mark.parametrize("index", range(len(ITEMS)), ids=[i["text"][:30] or "<empty>" for i in ITEMS])

@@ -1,4 +1,4 @@
-"""The built-in all-MiniLM-L6-v2 embedder (eneo.embeddings.minilm), as an Embedder.
+"""The built-in all-MiniLM-L6-v2 embedder (eneo.embeddings.minilm, int8 layers: minilm_int8), as an Embedder.
 
 numpy, tokenizers and the weights load on the first embed (or `load()`), not on import: a function
 that never embeds pays nothing. The forward pass runs in a worker thread so the event loop stays free.
@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from typing import TYPE_CHECKING
 
 from eneo.embeddings.builtin import DIMENSIONS, MAX_INPUT_TOKENS, NAME
+
+if TYPE_CHECKING:
+    from eneo.embeddings.minilm import MiniLM
 
 
 class LocalEmbedder:
@@ -20,21 +24,30 @@ class LocalEmbedder:
 
     def load(self) -> None:
         """Load the weights now (e.g. at a function's cold start) instead of on the first embed."""
-        from eneo.embeddings import minilm
-
-        minilm.load()
+        model()
 
     def encode(self, texts: list[str]) -> list[list[float]]:
         """Synchronous embed (the worker thread's part; also for scripts)."""
-        from eneo.embeddings import minilm
-
         if not texts:
             return []
-        vectors: list[list[float]] = minilm.load().encode(texts, batch_size=self.max_batch).tolist()
+        vectors: list[list[float]] = model().encode(texts, batch_size=self.max_batch).tolist()
         return vectors
 
     async def embed(self, texts: list[str]) -> list[list[float]]:
         return await asyncio.to_thread(self.encode, list(texts))
+
+
+def model() -> MiniLM:
+    """The model the embedder runs: int8 encoder layers where ONNX Runtime is installed and
+    settings.local_embedder_int8 is on (the default), else float32 numpy."""
+    from eneo.core.settings import get_settings
+    from eneo.embeddings import minilm
+
+    if get_settings().local_embedder_int8 and minilm.int8_available():
+        from eneo.embeddings import minilm_int8
+
+        return minilm_int8.load()
+    return minilm.load()
 
 
 _instance: LocalEmbedder | None = None

@@ -18,7 +18,6 @@ import importlib.util
 import json
 import logging
 import math
-import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -292,23 +291,22 @@ def int8_available() -> bool:
 
 
 def load() -> MiniLM:
-    """The process-wide model, loaded on first use by exactly one thread: float32 in about 0.2 s, or with
-    int8 encoder layers (settings.local_embedder_int8, eneo.embeddings.minilm_int8, where ONNX Runtime is
-    installed) in about 1.5 s."""
+    """The process-wide float32 model, loaded on first use (about 0.2 s) by exactly one thread. The
+    embedder's default is the int8 one (eneo.embeddings.local.model, eneo.embeddings.minilm_int8)."""
     global _model
     if _model is None:
         with _lock:
             if _model is None:
-                from eneo.core.settings import get_settings
-
-                settings = get_settings()
-                threads = settings.local_embedder_threads
-                if threads and not set_blas_threads(threads):
-                    log.info("No OpenBLAS found to limit to %d threads; numpy's default applies", threads)
-                if settings.local_embedder_int8 and int8_available():
-                    from eneo.embeddings.minilm_int8 import MiniLMInt8
-
-                    _model = MiniLMInt8(threads=threads or (os.cpu_count() or 1))
-                else:
-                    _model = MiniLM()
+                limit_blas_threads()
+                _model = MiniLM()
     return _model
+
+
+def limit_blas_threads() -> int:
+    """Apply settings.local_embedder_threads to numpy's BLAS; returns the count (0: numpy's default)."""
+    from eneo.core.settings import get_settings
+
+    threads = get_settings().local_embedder_threads
+    if threads and not set_blas_threads(threads):
+        log.info("No OpenBLAS found to limit to %d threads; numpy's default applies", threads)
+    return threads

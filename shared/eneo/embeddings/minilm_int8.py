@@ -15,6 +15,8 @@ and bench/retrieval_eval.py --embedder; vectors: tests/unit/test_minilm_int8.py.
 
 from __future__ import annotations
 
+import os
+import threading
 from typing import Any
 
 import numpy as np
@@ -148,3 +150,21 @@ class MiniLMInt8(MiniLM):
         pooled = np.einsum("bld,bl->bd", hidden, mask) / mask.sum(axis=1, keepdims=True)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return (pooled / np.maximum(norms, np.float32(1e-12))).astype(np.float32, copy=False)
+
+
+_model: MiniLMInt8 | None = None
+_lock = threading.Lock()
+
+
+def load() -> MiniLMInt8:
+    """The process-wide int8 model, built on first use (about 1.5 s) by exactly one thread, with
+    settings.local_embedder_threads threads (0: one per CPU)."""
+    global _model
+    if _model is None:
+        with _lock:
+            if _model is None:
+                from eneo.embeddings.minilm import limit_blas_threads
+
+                threads = limit_blas_threads()
+                _model = MiniLMInt8(threads=threads or (os.cpu_count() or 1))
+    return _model
