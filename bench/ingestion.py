@@ -13,6 +13,9 @@ stack has stopped so nothing else competes for the CPU: once in one process (one
 `embed` instances at once. The ratio (pipeline seconds / the latter) is the pipeline's overhead:
 queues, workers, database, events, extraction.
 
+The embedder before its int8 layers (the float32 numpy model) runs on the same chunks too, one thread,
+so the speed-up is measured in the same run. LOCAL_EMBEDDER_INT8=false runs the whole bench on float32.
+
 Run:  .venv/bin/python bench/ingestion.py [--docs 12] [--pages 5]
 """
 
@@ -134,6 +137,18 @@ def run_baseline(documents: list[bytes]) -> tuple[float, float, int, list[str]]:
     return prepared, time.perf_counter() - start, len(texts), texts
 
 
+def run_float32_baseline(texts: list[str], batch: int) -> float:
+    """The same chunks through the float32 numpy model (the embedder before its int8 layers), one thread."""
+    from eneo.embeddings import minilm
+
+    model = minilm.load()
+    model.encode(texts[:4])
+    start = time.perf_counter()
+    for i in range(0, len(texts), batch):
+        model.encode(texts[i:i + batch], batch_size=batch)
+    return time.perf_counter() - start
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=12)
@@ -147,15 +162,21 @@ def main(argv: list[str] | None = None) -> int:
 
     workers = os.cpu_count() or 1
     parallel = run_parallel_baseline(texts, workers, get_settings().embed_batch_size)
+    float32 = run_float32_baseline(texts, get_settings().embed_batch_size)
+    from eneo.embeddings import local
 
-    print(f"{args.docs} PDFs x {args.pages} pages of dense text, all-MiniLM-L6-v2 (numpy), "
+    kind = "int8 layers, ONNX Runtime" if type(local.model()).__name__ == "MiniLMInt8" else "float32 numpy"
+    print(f"{args.docs} PDFs x {args.pages} pages of dense text, all-MiniLM-L6-v2 ({kind}), "
           f"chunks of the default size; {pages} pages, {chunks} chunks")
     print(f"{'':<34}{'seconds':>9}{'pages/s':>9}{'chunks/s':>10}")
     print(f"{'pipeline (upload -> ready)':<34}{elapsed:>9.1f}{pages / elapsed:>9.2f}{chunks / elapsed:>10.2f}")
     print(f"{'raw embedder, 1 process':<34}{embedded:>9.1f}{pages / embedded:>9.2f}{raw_chunks / embedded:>10.2f}")
     print(f"{f'raw embedder, {workers} processes':<34}{parallel:>9.1f}{pages / parallel:>9.2f}"
           f"{raw_chunks / parallel:>10.2f}")
+    print(f"{'raw float32 numpy model, 1 process':<34}{float32:>9.1f}{pages / float32:>9.2f}"
+          f"{raw_chunks / float32:>10.2f}")
     print(f"{'extract + chunk, in process':<34}{prepared:>9.1f}{pages / prepared:>9.2f}")
+    print(f"raw embedder / float32 numpy, 1 process: {float32 / embedded:.2f}x the chunks/s")
     print(f"pipeline / raw embedder on {workers} processes: {elapsed / parallel:.2f}x "
           f"(the pipeline's overhead; 1.00 = none)")
     if raw_chunks != chunks:
