@@ -2,11 +2,12 @@
 
 Why: the numpy forward pass (eneo.embeddings.minilm) already runs at ~75 % of what numpy's float32 BLAS
 can do for its matrix products, so ingestion cannot get much faster in float32 on one core. ONNX Runtime
-multiplies int8 by uint8 with the CPU's integer dot-product instructions (VNNI/AVX2) at several times
+multiplies int8 matrices with the CPU's integer dot-product instructions (VNNI/AVX2) at several times
 the float32 rate. Nothing is downloaded or converted by torch: the graph is written with `onnx.helper`
 from the same safetensors the numpy model reads, and each linear layer's weights are quantised per
-output column (symmetric int8); activations are quantised per batch at run time (DynamicQuantizeLinear,
-which ORT fuses with the product). Attention scores, softmax, GELU and LayerNorm stay float32.
+output column (symmetric int8); activations per token row at run time (symmetric int8, the row's own
+scale), so a text's vector does not depend on its batch. Attention scores, softmax, GELU and LayerNorm
+stay float32.
 
 The embeddings lookup, its LayerNorm, mean pooling and normalisation stay in numpy (MiniLM's own code),
 so both backends share everything but the six encoder layers. Recall against float32: bench/embedder.py
@@ -24,6 +25,7 @@ from numpy.typing import NDArray
 
 from eneo.embeddings.minilm import F32, MiniLM, layer_norm
 
+FLOAT32_TOKENS = 32  # texts this short (questions) run the float32 layers: see MiniLMInt8.forward
 OPSET = 17  # LayerNormalization is an ONNX op from 17 on
 
 
@@ -64,13 +66,23 @@ class _Graph:
         return self.op(op_type, inputs, **attributes)[0]
 
     def linear(self, x: str, weight: F32, bias: F32) -> str:
-        """x @ weight + bias with int8 weights: DynamicQuantizeLinear, MatMulInteger, rescale."""
+        """x @ weight + bias with int8 weights and int8 activations, each token row quantised with its own
+        scale (max |x| / 127): a row's result never depends on the other rows of the batch (padding
+        included), and a short text keeps its precision. ONNX's DynamicQuantizeLinear takes one scale per
+        tensor, which made a text's vector depend on its batch-mates (cosine 0.99 to itself alone)."""
         quantised, scale = quantise_columns(weight)
-        xq, x_scale, x_zero = self.op("DynamicQuantizeLinear", [x], outputs=3)
-        product = self.one("MatMulInteger", [xq, self.const("w", quantised), x_zero,
+        rows = x  # (tokens, in): the graph keeps activations as one row per token
+        peak = self.one("ReduceMax", [self.one("Abs", [rows])], axes=[1], keepdims=1)  # (tokens, 1)
+        row_scale = self.one("Div", [self.one("Max", [peak, self.const("eps", np.array(1e-12, np.float32))]),
+                                     self.const("c", np.array(127.0, np.float32))])
+        # Symmetric int8 stored as uint8 around 128, the layout ORT's fast integer kernels take (u8 x s8).
+        shifted = self.one("Add", [self.one("Round", [self.one("Div", [rows, row_scale])]),
+                                   self.const("c", np.array(128.0, np.float32))])
+        xq = self.one("Cast", [shifted], to=2)  # to=2: UINT8; |x / scale| <= 127, so 1..255
+        product = self.one("MatMulInteger", [xq, self.const("w", quantised), self.const("xz", np.array(128, np.uint8)),
                                              self.const("wz", np.zeros(quantised.shape[1], np.int8))])
-        rescale = self.one("Mul", [x_scale, self.const("ws", scale)])
-        scaled = self.one("Mul", [self.one("Cast", [product], to=1), rescale])  # to=1: FLOAT
+        scaled = self.one("Mul", [self.one("Mul", [self.one("Cast", [product], to=1), row_scale]),
+                                  self.const("ws", scale)])
         return self.one("Add", [scaled, self.const("b", bias)])
 
     def layer_norm(self, x: str, weight: F32, bias: F32, eps: float) -> str:
@@ -86,10 +98,11 @@ def build_graph(model: MiniLM) -> bytes:
     g = _Graph()
     hidden, heads = model.dimensions, model.heads
     head_dim = hidden // heads
-    x = "x"
+    dims = g.one("Shape", ["key_bias"])  # (batch, length)
+    x = g.one("Reshape", ["x", g.const("shape", np.array([-1, hidden], np.int64))])  # one row per token
     bias = g.one("Unsqueeze", ["key_bias", g.const("axes", np.array([1, 2], np.int64))])  # (b, 1, 1, l)
-    split_shape = g.const("shape", np.array([0, 0, 3, heads, head_dim], np.int64))
-    merge_shape = g.const("shape", np.array([0, 0, hidden], np.int64))
+    split_shape = g.one("Concat", [dims, g.const("shape", np.array([3, heads, head_dim], np.int64))], axis=0)
+    rows_shape = g.const("shape", np.array([-1, hidden], np.int64))
     gelu_scale = g.const("c", np.array(1 / np.sqrt(2), np.float32))
     one, half = g.const("c", np.array(1.0, np.float32)), g.const("c", np.array(0.5, np.float32))
     for layer in model.layers:
@@ -100,13 +113,14 @@ def build_graph(model: MiniLM) -> bytes:
         scores = g.one("MatMul", [q, g.one("Transpose", [k], perm=[0, 1, 3, 2])])
         probs = g.one("Softmax", [g.one("Add", [scores, bias])], axis=-1)
         context = g.one("Reshape", [g.one("Transpose", [g.one("MatMul", [probs, v])], perm=[0, 2, 1, 3]),
-                                    merge_shape])
+                                    rows_shape])
         attended = g.one("Add", [g.linear(context, layer.out_w, layer.out_b), x])
         x = g.layer_norm(attended, *layer.ln1, model.eps)
         inner = g.linear(x, layer.in_w, layer.in_b)
         erf = g.one("Erf", [g.one("Mul", [inner, gelu_scale])])
         gelu = g.one("Mul", [inner, g.one("Mul", [g.one("Add", [erf, one]), half])])
         x = g.layer_norm(g.one("Add", [g.linear(gelu, layer.ffn_w, layer.ffn_b), x]), *layer.ln2, model.eps)
+    x = g.one("Reshape", [x, g.one("Concat", [dims, g.const("shape", np.array([hidden], np.int64))], axis=0)])
     g.nodes.append(g.helper.make_node("Identity", [x], ["hidden"]))
     graph = g.helper.make_graph(
         g.nodes, "minilm_int8",
@@ -132,9 +146,23 @@ class MiniLMInt8(MiniLM):
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(build_graph(self), options, providers=["CPUExecutionProvider"])
-        self.layers = []  # the float32 copies are not needed any more (the graph holds the int8 ones)
 
     def forward(self, batch: list[list[int]]) -> F32:
+        """Pooled, normalised embeddings of one batch. Texts of up to FLOAT32_TOKENS tokens (questions, mostly)
+        take the float32 layers: a few rows per token matrix quantise coarsely (cosine 0.984 to the
+        reference for a 3-token text, against 0.998 for chunks) and cost little in float32 anyway."""
+        short = [i for i, seq in enumerate(batch) if len(seq) <= FLOAT32_TOKENS]
+        if not short:
+            return self._int8([*batch])
+        out = np.empty((len(batch), self.dimensions), dtype=np.float32)
+        out[short] = super().forward([batch[i] for i in short])
+        long = [i for i, seq in enumerate(batch) if len(seq) > FLOAT32_TOKENS]
+        if long:
+            out[long] = self._int8([batch[i] for i in long])
+        return out
+
+    def _int8(self, batch: list[list[int]]) -> F32:
+        """The padded batch through the int8 graph (the rest as MiniLM.forward)."""
         size, length = len(batch), max(len(ids) for ids in batch)
         ids = np.zeros((size, length), dtype=np.int64)
         mask = np.zeros((size, length), dtype=np.float32)
@@ -150,7 +178,6 @@ class MiniLMInt8(MiniLM):
         pooled = np.einsum("bld,bl->bd", hidden, mask) / mask.sum(axis=1, keepdims=True)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return (pooled / np.maximum(norms, np.float32(1e-12))).astype(np.float32, copy=False)
-
 
 _model: MiniLMInt8 | None = None
 _lock = threading.Lock()
