@@ -10,8 +10,9 @@ scale), so a text's vector does not depend on its batch. Attention scores, softm
 stay float32.
 
 The embeddings lookup, its LayerNorm, mean pooling and normalisation stay in numpy (MiniLM's own code),
-so both backends share everything but the six encoder layers. Recall against float32: bench/embedder.py
-and bench/retrieval_eval.py --embedder; vectors: tests/unit/test_minilm_int8.py.
+so both backends share everything but the six encoder layers; texts of up to FLOAT32_TOKENS tokens run
+the float32 layers (MiniLMInt8.forward says why). Speed and recall against float32: bench/embedder.py,
+bench/embedder_quality.py, bench/ingestion.py; vectors: tests/unit/test_minilm_int8.py.
 """
 
 from __future__ import annotations
