@@ -68,11 +68,12 @@ async def ensure_local_embedding_model(session: AsyncSession, tenant_id: uuid.UU
     has_default = name != LOCAL_EMBEDDING_MODEL or await session.scalar(select(EmbeddingModel.id).where(
         EmbeddingModel.tenant_id == tenant_id, EmbeddingModel.is_default).limit(1)) is not None
     model_id = new_id()
-    # ON CONFLICT DO NOTHING: a concurrent first use inserted it already; read theirs.
+    # ON CONFLICT DO NOTHING: a concurrent first use inserted it already; read theirs. clock_timestamp(), not
+    # now(): the built-ins are made in one transaction, and lists order by creation (MiniLM first).
     await session.execute(text("""
         INSERT INTO embedding_models (id, created_at, updated_at, tenant_id, provider_id, name, dimensions,
                                       max_input_tokens, enabled, is_default, managed)
-        VALUES (:id, now(), now(), :tenant, NULL, :name, :dims, :tokens, true, :default, true)
+        VALUES (:id, clock_timestamp(), clock_timestamp(), :tenant, NULL, :name, :dims, :tokens, true, :default, true)
         ON CONFLICT DO NOTHING
     """), {"id": model_id, "tenant": tenant_id, "name": name, "dims": dimensions, "tokens": max_tokens,
            "default": not has_default})
