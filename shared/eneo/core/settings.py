@@ -119,7 +119,7 @@ class Settings(BaseSettings):
                                         "default (every core). One is the safe choice where cores are shared or "
                                         "throttled: a second thread that waits for a busy core makes it 5-10x slower.")
     local_embedder_int8: bool = Field(True, description="Run all-MiniLM-L6-v2's encoder layers as int8 in ONNX "
-                                      "Runtime (2-3x the chunks/s of float32 numpy, recall unchanged within noise: "
+                                      "Runtime (1.6-3.5x the chunks/s of float32 numpy, dense R@5 within a point: "
                                       "bench/embedder_quality.py); false: float32 numpy.")
     search_default_limit: int = Field(10, ge=1, le=100)
     events_stream_ttl_seconds: int = Field(24 * 3600, ge=60, description="How long a user's status events stay "
