@@ -206,6 +206,7 @@ CROSS_TENANT = [
     ("DELETE", "/api/v1/info-blobs/{blob}/", None),
     ("POST", "/api/v1/info-blobs/{blob}/retry/", None),
     ("GET", "/api/v1/info-blobs/{blob}/chunks/{chunk}/", None),
+    ("GET", "/api/v1/info-blobs/{blob}/download/", None),
     ("POST", "/api/v1/spaces/{space}/knowledge/websites/", {"url": "http://127.0.0.1:9/"}),
     ("GET", "/api/v1/spaces/{space}/knowledge/websites/", None),
     ("GET", "/api/v1/websites/{website}/", None),

@@ -12,6 +12,7 @@ from eneo.core.pagination import Page, PageQuery
 from eneo.knowledge.chunk_pages import ChunkOut, list_chunks
 from eneo.knowledge.models import InfoBlobStatus
 from eneo.knowledge.schemas import (
+    DownloadOut,
     GroupCreate,
     GroupOut,
     GroupUpdate,
@@ -22,7 +23,7 @@ from eneo.knowledge.schemas import (
     UploadUrlOut,
     UploadUrlRequest,
 )
-from eneo.knowledge.service import collections, documents, retries, uploads
+from eneo.knowledge.service import collections, documents, downloads, retries, uploads
 from eneo.knowledge.upload_form import read_upload_form
 from eneo.usage.service import check_storage_quota
 
@@ -126,6 +127,14 @@ async def upload(ctx: CurrentUser, group_id: uuid.UUID, request: Request) -> Upl
 async def get_blob(ctx: CurrentUser, blob_id: uuid.UUID) -> InfoBlobOut:
     """The document and its ingestion status (`chunks_embedded` of `chunks_total` while embedding)."""
     return await documents.get_blob(ctx.uow, ctx.principal, blob_id)
+
+
+@blobs.get("/{blob_id}/download/")
+async def download_blob(ctx: CurrentUser, blob_id: uuid.UUID) -> DownloadOut:
+    """The original file: a presigned link to it in storage, valid a few minutes (`expires_at`). Any member
+    of the document's space; 404 `not_found` for anyone else and other tenants, 404 `object_missing` when the
+    stored file is not there (an upload that never finished). For a crawled page, `source_url` is the page."""
+    return await downloads.download(ctx.uow, ctx.principal, blob_id, ctx.settings)
 
 
 @blobs.get("/{blob_id}/chunks/")

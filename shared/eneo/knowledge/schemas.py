@@ -83,6 +83,18 @@ class InfoBlobOut(BaseModel):
     updated_at: datetime
 
 
+class DownloadOut(BaseModel):
+    """A link to a document's original file, straight from storage, valid until `expires_at` (minutes)."""
+
+    info_blob_id: uuid.UUID
+    url: str = Field(description="Presigned GET of the stored file; saved by browsers as `filename`")
+    expires_at: datetime
+    filename: str
+    content_type: str
+    size_bytes: int | None
+    source_url: str | None = Field(description="The page's address, for a crawled website page; None for uploads")
+
+
 class InfoBlobUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     title: Title
