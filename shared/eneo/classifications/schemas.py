@@ -47,11 +47,25 @@ class AssistantRef(BaseModel):
     space_id: uuid.UUID
 
 
+class CollectionRef(BaseModel):
+    """A collection (or a website's pages, `kind` `website`) whose embedding model a change left below its space."""
+
+    id: uuid.UUID
+    name: str
+    space_id: uuid.UUID
+    kind: str = Field(description="`collection`, or `website` (then `id` is the website's collection)")
+
+
 class Stopped(BaseModel):
     stopped_assistants: list[AssistantRef] = Field(
         default_factory=list,
         description="Assistants that answered before this change and are refused now, because their model's "
-                    "level is below their space's: move them to a qualifying model, or change the levels")
+                    "level (or that of one of their collections' embedding models) is below their space's: "
+                    "move them to a qualifying model, or change the levels")
+    stopped_collections: list[CollectionRef] = Field(
+        default_factory=list,
+        description="Collections and websites searchable before this change and refused now, because their "
+                    "embedding model's level is below their space's")
 
 
 class ClassificationList(BaseModel):

@@ -18,13 +18,15 @@ Decisions (and why):
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from eneo.assistants.models import Assistant
+from eneo.assistants.models import Assistant, AssistantGroup
 from eneo.auth.principal import Principal
+from eneo.classifications.knowledge import blocked_collections
 from eneo.classifications.models import SecurityClassification
 from eneo.classifications.schemas import (
     AssistantRef,
@@ -32,7 +34,9 @@ from eneo.classifications.schemas import (
     ClassificationOut,
     ClassificationRef,
     ClassificationUpdate,
+    CollectionRef,
     Reordered,
+    Stopped,
 )
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import Conflict, NotFound, ValidationFailed
@@ -110,8 +114,10 @@ async def check_model_for_space(session: AsyncSession, tenant_id: uuid.UUID, spa
                            details=[{"field": field, "message": why, "type": "model_classification_too_low"}])
 
 
-async def blocked_assistants(session: AsyncSession, tenant_id: uuid.UUID) -> dict[uuid.UUID, AssistantRef]:
-    """The tenant's assistants whose model is classified below their space, by id."""
+async def blocked_assistants(session: AsyncSession, tenant_id: uuid.UUID,
+                             collections: Sequence[uuid.UUID] = ()) -> dict[uuid.UUID, AssistantRef]:
+    """The tenant's assistants whose model is classified below their space, or that use one of the blocked
+    `collections` (their questions are searched with an embedding model below the space), by id."""
     space_level, model_level = aliased(SecurityClassification), aliased(SecurityClassification)
     rows = await session.execute(
         select(Assistant.id, Assistant.name, Assistant.space_id)
@@ -120,13 +126,34 @@ async def blocked_assistants(session: AsyncSession, tenant_id: uuid.UUID) -> dic
         .join(space_level, space_level.id == Space.security_classification_id)
         .outerjoin(model_level, model_level.id == CompletionModel.security_classification_id)
         .where(Assistant.tenant_id == tenant_id,
-               or_(model_level.id.is_(None), model_level.position < space_level.position))
-        .order_by(Assistant.name, Assistant.id))
-    return {r.id: AssistantRef(id=r.id, name=r.name, space_id=r.space_id) for r in rows}
+               or_(model_level.id.is_(None), model_level.position < space_level.position)))
+    found = {r.id: AssistantRef(id=r.id, name=r.name, space_id=r.space_id) for r in rows}
+    if collections:
+        rows = await session.execute(
+            select(Assistant.id, Assistant.name, Assistant.space_id).distinct()
+            .join(AssistantGroup, AssistantGroup.assistant_id == Assistant.id)
+            .where(Assistant.tenant_id == tenant_id, AssistantGroup.group_id.in_(list(collections))))
+        found |= {r.id: AssistantRef(id=r.id, name=r.name, space_id=r.space_id) for r in rows}
+    return dict(sorted(found.items(), key=lambda item: (item[1].name, str(item[0]))))
 
 
-def newly_stopped(before: dict[uuid.UUID, AssistantRef], after: dict[uuid.UUID, AssistantRef]) -> list[AssistantRef]:
-    return [a for i, a in after.items() if i not in before]
+@dataclass(frozen=True)
+class Blocked:
+    """What cannot work under the current levels: assistants, and collections (with websites)."""
+
+    assistants: dict[uuid.UUID, AssistantRef]
+    collections: dict[uuid.UUID, CollectionRef]
+
+
+async def blocked(session: AsyncSession, tenant_id: uuid.UUID) -> Blocked:
+    collections = await blocked_collections(session, tenant_id)
+    return Blocked(await blocked_assistants(session, tenant_id, list(collections)), collections)
+
+
+def newly_stopped(before: Blocked, after: Blocked) -> Stopped:
+    """What a change stopped: blocked after it, not before (one already stopped is not listed again)."""
+    return Stopped(stopped_assistants=[a for i, a in after.assistants.items() if i not in before.assistants],
+                   stopped_collections=[c for i, c in after.collections.items() if i not in before.collections])
 
 
 # --- administration --------------------------------------------------------------------------------
@@ -207,10 +234,10 @@ async def reorder(uow: UnitOfWork, p: Principal, ids: list[uuid.UUID]) -> Reorde
     if len(set(ids)) != len(ids) or set(ids) != set(levels):
         raise _invalid("ids", f"must list each of the organisation's {len(levels)} security classifications once "
                               "(an id of no level, a repeated or a missing one)")
-    before = await blocked_assistants(uow.session, p.tenant_id)
+    before = await blocked(uow.session, p.tenant_id)
     await _renumber(uow, [levels[i] for i in ids])
-    after = await blocked_assistants(uow.session, p.tenant_id)
-    return Reordered(items=[out(levels[i]) for i in ids], stopped_assistants=newly_stopped(before, after))
+    after = await blocked(uow.session, p.tenant_id)
+    return Reordered(items=[out(levels[i]) for i in ids], **dict(newly_stopped(before, after)))
 
 
 async def delete_level(uow: UnitOfWork, p: Principal, level_id: uuid.UUID) -> None:

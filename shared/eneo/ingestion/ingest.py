@@ -43,6 +43,12 @@ from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, upd
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 
+from eneo.classifications.knowledge import (
+    TRANSCRIPTION_CODE,
+    EmbeddingClassificationTooLow,
+    check_group_embedding,
+    transcription_refusal,
+)
 from eneo.core import storage
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import AppError
@@ -69,6 +75,7 @@ from eneo.knowledge.models import Chunk, Group, InfoBlob, InfoBlobStatus
 from eneo.knowledge.status_events import publish_status
 from eneo.model_providers.clients import transcription_target
 from eneo.model_providers.models import EmbeddingModel
+from eneo.model_providers.transcription_service import transcription_model_for
 
 log = logging.getLogger("eneo.ingestion")
 
@@ -167,7 +174,17 @@ async def _claim(request: IngestRequest, *, redelivery: bool) -> Claimed | None:
                    model.id, model.max_input_tokens, blob.attempts)
 
 
+async def _check_levels(c: Claimed) -> None:
+    """No byte of a document goes to an embedding model classified below its space (eneo.classifications)."""
+    async with UnitOfWork(c.tenant_id) as uow:
+        try:
+            await check_group_embedding(uow.session, c.tenant_id, [c.group_id])
+        except EmbeddingClassificationTooLow as exc:
+            raise DocumentFailure(exc.code, exc.message) from None
+
+
 async def _process(c: Claimed, deadline: float | None, settings: Settings) -> None:
+    await _check_levels(c)
     data = await _read_object(c, settings)
     doc_type = detect(data, c.filename, c.declared_type or None)
     audio = is_audio(doc_type)
@@ -262,6 +279,11 @@ NO_MODEL_MESSAGE = ("Audio needs a transcription model: an administrator adds on
 
 async def _transcribe(c: Claimed, data: bytes) -> str:
     async with UnitOfWork(c.tenant_id) as uow:
+        found = await transcription_model_for(uow.session, c.tenant_id)
+        refusal = None if found is None else await transcription_refusal(uow.session, c.tenant_id, c.group_id,
+                                                                         found[0])
+        if refusal is not None:  # the space is classified above the model: the audio is not sent
+            raise DocumentFailure(TRANSCRIPTION_CODE, refusal)
         try:
             target = await transcription_target(uow, c.tenant_id)
         except AppError as exc:  # the provider's key no longer decrypts

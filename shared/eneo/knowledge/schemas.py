@@ -57,6 +57,7 @@ class PassageOut(BaseModel):
     chunk_index: int
     page: int | None
     text: str
+    source_url: str | None = Field(None, description="The page's address, for a crawled website page")
 
 
 class InfoBlobOut(BaseModel):

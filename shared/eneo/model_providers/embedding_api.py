@@ -9,7 +9,12 @@ from eneo.audit.service import Target, changes, record
 from eneo.auth.deps import CurrentUser, TenantAdmin
 from eneo.core.pagination import Page, PageQuery
 from eneo.model_providers import embedding_service as service
-from eneo.model_providers.schemas import EmbeddingModelCreate, EmbeddingModelOut, EmbeddingModelUpdate
+from eneo.model_providers.schemas import (
+    EmbeddingModelCreate,
+    EmbeddingModelOut,
+    EmbeddingModelUpdate,
+    EmbeddingModelUpdated,
+)
 
 embedding_models = APIRouter(prefix="/api/v1/embedding-models", tags=["embedding models"])
 
@@ -39,8 +44,10 @@ async def get_embedding_model(ctx: CurrentUser, model_id: uuid.UUID) -> Embeddin
 
 @embedding_models.patch("/{model_id}/")
 async def update_embedding_model(ctx: TenantAdmin, model_id: uuid.UUID, body: EmbeddingModelUpdate
-                                 ) -> EmbeddingModelOut:
-    """Enable, disable, make default, change the input limit. Name and dimensions are fixed."""
+                                 ) -> EmbeddingModelUpdated:
+    """Enable, disable, make default, change the input limit, classify. Name and dimensions are fixed. A new
+    `security_classification_id` answers the collections it stopped (`stopped_collections`: their space is
+    classified above the model) and the assistants using them (`stopped_assistants`)."""
     model = await service.update_embedding_model(ctx.uow, ctx.principal, model_id, body)
     record(ctx.uow, ctx.principal, "embedding_model.updated", Target("embedding_model", model.id, model.name),
            details=changes(body))

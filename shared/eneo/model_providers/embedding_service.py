@@ -17,7 +17,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eneo.auth.principal import Principal
-from eneo.classifications.service import chosen_level
+from eneo.classifications.schemas import Stopped
+from eneo.classifications.service import blocked, chosen_level, newly_stopped
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import Conflict
 from eneo.core.ids import new_id
@@ -38,7 +39,12 @@ from eneo.model_providers.rules import (
     settle_default,
     tenant_provider,
 )
-from eneo.model_providers.schemas import EmbeddingModelCreate, EmbeddingModelOut, EmbeddingModelUpdate
+from eneo.model_providers.schemas import (
+    EmbeddingModelCreate,
+    EmbeddingModelOut,
+    EmbeddingModelUpdate,
+    EmbeddingModelUpdated,
+)
 
 
 async def ensure_embedding_index(session: AsyncSession, model: EmbeddingModel) -> None:
@@ -162,7 +168,8 @@ async def create_embedding_model(uow: UnitOfWork, p: Principal, data: EmbeddingM
 
 
 async def update_embedding_model(uow: UnitOfWork, p: Principal, model_id: uuid.UUID, data: EmbeddingModelUpdate
-                                 ) -> EmbeddingModelOut:
+                                 ) -> EmbeddingModelUpdated:
+    """Also answers the collections (and the assistants using them) a new security classification stopped."""
     model, provider = await _with_provider(uow, p, model_id)
     changes = data.model_dump(exclude_unset=True)
     if model.managed and changes.get("max_input_tokens") is not None:
@@ -172,13 +179,17 @@ async def update_embedding_model(uow: UnitOfWork, p: Principal, model_id: uuid.U
         model.max_input_tokens = changes["max_input_tokens"]
     if changes.get("enabled") is not None:
         model.enabled = changes["enabled"]
+    stopped = Stopped()
     if "security_classification_id" in changes:
         level = await chosen_level(uow.session, p.tenant_id, data.security_classification_id)
+        before = await blocked(uow.session, p.tenant_id)
         model.security_classification_id = level.id if level else None
+        await uow.session.flush()
+        stopped = newly_stopped(before, await blocked(uow.session, p.tenant_id))
     if settle_default(model, changes.get("is_default")):  # without a default, the local one steps in
         await make_default(uow.session, model, DEFAULT_LOCK)
     await uow.session.flush()
-    return embedding_model_out(model, provider)
+    return EmbeddingModelUpdated(**embedding_model_out(model, provider).model_dump(), **dict(stopped))
 
 
 async def delete_embedding_model(uow: UnitOfWork, p: Principal, model_id: uuid.UUID) -> None:

@@ -190,6 +190,11 @@ class EmbeddingModelOut(BaseModel):
     updated_at: datetime
 
 
+class EmbeddingModelUpdated(EmbeddingModelOut, Stopped):
+    """The model after a PATCH, and the collections (and assistants using them) a new security
+    classification stopped."""
+
+
 class TranscriptionModelCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     provider_id: uuid.UUID = Field(description="An openai, azure or openai_compatible provider")

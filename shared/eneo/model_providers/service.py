@@ -29,8 +29,8 @@ from sqlalchemy import func, select
 
 from eneo.assistants.models import Assistant
 from eneo.auth.principal import Principal
-from eneo.classifications.schemas import AssistantRef
-from eneo.classifications.service import blocked_assistants, chosen_level, newly_stopped
+from eneo.classifications.schemas import Stopped
+from eneo.classifications.service import blocked, chosen_level, newly_stopped
 from eneo.core.crypto import DecryptionError, aad_for, decrypt_secret, encrypt_secret
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import Conflict, NotFound
@@ -318,13 +318,13 @@ async def update_model(uow: UnitOfWork, p: Principal, model_id: uuid.UUID, data:
     """Also answers the assistants a new security classification stopped (eneo.classifications)."""
     model, provider = await _model(uow, p, model_id)
     changes = data.model_dump(exclude_unset=True)
-    stopped: list[AssistantRef] = []
+    stopped = Stopped()
     if "security_classification_id" in changes:
         level = await chosen_level(uow.session, p.tenant_id, data.security_classification_id)
-        before = await blocked_assistants(uow.session, p.tenant_id)
+        before = await blocked(uow.session, p.tenant_id)
         model.security_classification_id = level.id if level else None
         await uow.session.flush()
-        stopped = newly_stopped(before, await blocked_assistants(uow.session, p.tenant_id))
+        stopped = newly_stopped(before, await blocked(uow.session, p.tenant_id))
     for name in ("name", "display_name", "context_window", "enabled"):
         if changes.get(name) is not None:
             setattr(model, name, changes[name])
@@ -338,7 +338,7 @@ async def update_model(uow: UnitOfWork, p: Principal, model_id: uuid.UUID, data:
     if promote:
         await make_default(uow.session, model, DEFAULT_LOCK)
     await uow.session.flush()
-    return ModelUpdated(**model_out(model, provider).model_dump(), stopped_assistants=stopped)
+    return ModelUpdated(**model_out(model, provider).model_dump(), **dict(stopped))
 
 
 async def assistants_using(uow: UnitOfWork, model_id: uuid.UUID) -> int:

@@ -73,11 +73,15 @@ async def search_group(ctx: CurrentUser, group_id: uuid.UUID, body: SearchReques
 
 
 async def search_in(ctx: CurrentUser, group: Any, body: SearchRequest) -> SearchOut:
-    """Search one collection the caller was found to read (a collection's, or a website's pages)."""
+    """Search one collection the caller was found to read (a collection's, or a website's pages). A query to
+    be embedded is refused (409 `embedding_classification_too_low`) by a model classified below the space."""
+    from eneo.classifications.knowledge import check_embedding_for_space
     from eneo.model_providers.clients import load_embedder
 
     session, tenant_id = ctx.uow.session, ctx.principal.tenant_id
     model, embedder = await load_embedder(session, tenant_id, group.embedding_model_id)
+    if body.method != "lexical":
+        await check_embedding_for_space(session, tenant_id, group.space_id, model)
     await ctx.uow.commit()  # hold no connection while a provider embeds the query
     vector = None
     if body.method != "lexical":

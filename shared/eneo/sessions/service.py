@@ -12,11 +12,13 @@ from typing import Any
 from sqlalchemy import delete, select, update
 
 from eneo.answers import cancel
+from eneo.answers.knowledge import assistant_group_ids
 from eneo.answers.recovery import FINAL, abandon_if_lost, answer_stream
 from eneo.answers.service import chat_request
 from eneo.answers.stream import stream_key
 from eneo.assistants.service import as_drafted, draft_assistant, usable_assistant
 from eneo.auth.principal import Principal
+from eneo.classifications.knowledge import check_group_embedding
 from eneo.classifications.service import check_model_for_space
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import AppError, Conflict, NotFound
@@ -104,6 +106,8 @@ async def ask(uow: UnitOfWork, p: Principal, settings: Settings, assistant_id: u
     # A level changed since the assistant was saved stops it here, before the space's data reaches the model.
     await check_model_for_space(uow.session, p.tenant_id, assistant.space_id,
                                 await uow.session.get_one(CompletionModel, model_id))
+    # So does a collection whose embedding model is now below its space: the question would be embedded by it.
+    await check_group_embedding(uow.session, p.tenant_id, await assistant_group_ids(uow, assistant.id))
     # The question alone must fit the model (history is trimmed later): 422 now, not a failed answer.
     chat_request(target, assistant, [], body.question, settings)
     # A quota reached refuses the question before it is saved or any provider is asked (429, Retry-After).

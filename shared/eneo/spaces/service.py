@@ -8,7 +8,8 @@ from sqlalchemy import func, select
 
 from eneo.auth.principal import Principal
 from eneo.classifications.models import SecurityClassification
-from eneo.classifications.service import blocked_assistants, chosen_level, newly_stopped, ref
+from eneo.classifications.schemas import Stopped
+from eneo.classifications.service import blocked, chosen_level, newly_stopped, ref
 from eneo.core import storage
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import BadRequest, Conflict, NotFound
@@ -121,15 +122,15 @@ async def update_space(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, data:
     for field in ("name", "description"):
         if changes.get(field) is not None:
             setattr(space, field, changes[field])
-    stopped = []
+    stopped = Stopped()
     if "security_classification_id" in changes:
         level = await chosen_level(uow.session, p.tenant_id, data.security_classification_id)
-        before = await blocked_assistants(uow.session, p.tenant_id)
+        before = await blocked(uow.session, p.tenant_id)
         space.security_classification_id = level.id if level else None
         await uow.session.flush()
-        stopped = newly_stopped(before, await blocked_assistants(uow.session, p.tenant_id))
+        stopped = newly_stopped(before, await blocked(uow.session, p.tenant_id))
     await uow.session.flush()
-    return SpaceUpdated(**(await get_space(uow, p, space_id)).model_dump(), stopped_assistants=stopped)
+    return SpaceUpdated(**(await get_space(uow, p, space_id)).model_dump(), **dict(stopped))
 
 
 async def delete_space(uow: UnitOfWork, p: Principal, space_id: uuid.UUID) -> None:

@@ -37,7 +37,7 @@ from eneo.core.pagination import paginate
 from eneo.core.settings import Settings
 from eneo.knowledge.models import Group, InfoBlob, InfoBlobStatus
 from eneo.knowledge.service.access import require_role, space_role  # access follows the space, as for collections
-from eneo.model_providers.embedding_service import default_embedding_model, usable_embedding_model
+from eneo.knowledge.service.collections import usable_model_id
 from eneo.spaces.models import SpaceMember
 from eneo.spaces.policy import SpaceAction
 from eneo.websites.models import ACTIVE, INTERVAL_DAYS, CrawlRun, RunStatus, UpdateInterval, Website
@@ -131,8 +131,8 @@ async def create_website(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, dat
     require_role(p, await space_role(uow, p, space_id), SpaceAction.edit_content)
     if (data.auth_username is None) != (data.auth_password is None):
         raise _invalid("auth_password", "auth_username and auth_password go together")
+    model_id = await usable_model_id(uow, p, space_id, data.embedding_model_id)  # no lookup of the host first
     url = await _checked_url(data.url)
-    model_id = await _model_id(uow, p, data.embedding_model_id)
     group = Group(id=new_id(), tenant_id=p.tenant_id, space_id=space_id, name=data.name or _default_name(url),
                   description="", embedding_model_id=model_id, created_by=p.user_id, kind=WEBSITE_KIND)
     website = Website(id=new_id(), tenant_id=p.tenant_id, space_id=space_id, group_id=group.id, url=url,
@@ -150,19 +150,6 @@ async def create_website(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, dat
     out = (await _outs(uow.session, [(website, group)]))[0]
     await uow.commit()
     return out
-
-
-async def _model_id(uow: UnitOfWork, p: Principal, model_id: uuid.UUID | None) -> uuid.UUID:
-    if model_id is None:
-        try:
-            return (await default_embedding_model(uow.session, p.tenant_id)).id
-        except LookupError:
-            raise _invalid("embedding_model_id", "required: this organisation has no enabled embedding model") \
-                from None
-    model = await usable_embedding_model(uow.session, p.tenant_id, model_id)
-    if model is None:
-        raise _invalid("embedding_model_id", "no enabled embedding model with this id")
-    return model.id
 
 
 async def list_websites(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, *, limit: int, cursor: str | None

@@ -43,6 +43,17 @@ export interface Passage {
 	chunk_index: number;
 	page: number | null;
 	text: string;
+	source_url?: string | null;
+}
+/** A presigned link to a document's original file, valid a few minutes (GET /info-blobs/{id}/download/). */
+export interface Download {
+	info_blob_id: string;
+	url: string;
+	expires_at: string;
+	filename: string;
+	content_type: string;
+	size_bytes: number | null;
+	source_url: string | null;
 }
 export type QuestionStatus = 'queued' | 'streaming' | 'completed' | 'failed' | 'cancelled';
 export interface Question {
@@ -242,6 +253,7 @@ export const api = {
 			text
 		}),
 	passage: (id: string, chunk: number) => request<Passage>('GET', `/api/v1/info-blobs/${id}/chunks/${chunk}/`),
+	download: (id: string) => request<Download>('GET', `/api/v1/info-blobs/${id}/download/`),
 	infoBlob: (id: string) => request<InfoBlob>('GET', `/api/v1/info-blobs/${id}/`),
 	async config(): Promise<AppConfig> {
 		try {

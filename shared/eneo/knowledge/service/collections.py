@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from eneo.auth.principal import Principal
+from eneo.classifications.knowledge import check_embedding_for_space
 from eneo.core import storage
 from eneo.core.db import UnitOfWork
 from eneo.core.ids import new_id
@@ -45,24 +46,30 @@ async def _group_outs(uow: UnitOfWork, groups: list[Group]) -> list[GroupOut]:
     return out
 
 
-async def _usable_model_id(uow: UnitOfWork, p: Principal, model_id: uuid.UUID | None) -> uuid.UUID:
+async def usable_model_id(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, model_id: uuid.UUID | None
+                          ) -> uuid.UUID:
+    """The embedding model a collection (or website) of the space may use: the one named, else the default;
+    422 on `embedding_model_id` for none, a disabled one, or one classified below the space."""
     if model_id is None:
         try:
-            return (await default_embedding_model(uow.session, p.tenant_id)).id
+            model = await default_embedding_model(uow.session, p.tenant_id)
         except LookupError:
             raise invalid("embedding_model_id", "required: this organisation has no enabled embedding model") \
                 from None
-    model = await usable_embedding_model(uow.session, p.tenant_id, model_id)
-    if model is None:
-        raise invalid("embedding_model_id", "no enabled embedding model with this id")
+    else:
+        found = await usable_embedding_model(uow.session, p.tenant_id, model_id)
+        if found is None:
+            raise invalid("embedding_model_id", "no enabled embedding model with this id")
+        model = found
+    await check_embedding_for_space(uow.session, p.tenant_id, space_id, model, field="embedding_model_id")
     return model.id
 
 
 async def create_group(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, data: GroupCreate) -> GroupOut:
     require_role(p, await space_role(uow, p, space_id), SpaceAction.edit_content)
     group = Group(id=new_id(), tenant_id=p.tenant_id, space_id=space_id, name=data.name,
-                  description=data.description, embedding_model_id=await _usable_model_id(uow, p,
-                                                                                        data.embedding_model_id),
+                  description=data.description, embedding_model_id=await usable_model_id(uow, p, space_id,
+                                                                                       data.embedding_model_id),
                   created_by=p.user_id)
     uow.session.add(group)
     await uow.session.flush()
@@ -94,7 +101,7 @@ async def update_group(uow: UnitOfWork, p: Principal, group_id: uuid.UUID, data:
         group.description = data.description
     work: list[dict[str, Any]] = []
     if data.embedding_model_id is not None and data.embedding_model_id != group.embedding_model_id:
-        group.embedding_model_id = await _usable_model_id(uow, p, data.embedding_model_id)
+        group.embedding_model_id = await usable_model_id(uow, p, group.space_id, data.embedding_model_id)
         work = await reset_vectors(uow, group, settings)
     await uow.session.flush()
     out = (await _group_outs(uow, [group]))[0]

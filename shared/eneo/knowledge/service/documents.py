@@ -53,7 +53,8 @@ async def get_passage(uow: UnitOfWork, p: Principal, blob_id: uuid.UUID, chunk_i
                                                                      Group.tenant_id == p.tenant_id))
     assert space_id is not None, "blob_for found the document through its group"
     return PassageOut(info_blob_id=blob.id, title=blob.title, filename=blob.filename, group_id=blob.group_id,
-                      space_id=space_id, chunk_index=chunk.chunk_index, page=chunk.page, text=chunk.text)
+                      space_id=space_id, chunk_index=chunk.chunk_index, page=chunk.page, text=chunk.text,
+                      source_url=blob.source_url)
 
 
 async def rename_blob(uow: UnitOfWork, p: Principal, blob_id: uuid.UUID, data: InfoBlobUpdate) -> InfoBlobOut:
