@@ -81,14 +81,16 @@ async def test_a_level_change_stops_collections_their_assistants_and_searches_an
     up = await classify(client, chat.admin, embedder, ids["Skyddad"])
     assert (up["stopped_collections"], up["stopped_assistants"]) == ([], [])
     assert (await client.post(search, headers=chat.viewer.headers, json={"query": "lov"})).status_code == 200
-    # lowered again: the model's own PATCH names what it stopped
-    down = await classify(client, chat.admin, embedder, ids["Intern"])
+    # unclassified again: the model's own PATCH names what it stopped
+    down = await classify(client, chat.admin, embedder, None)
     assert [c["id"] for c in down["stopped_collections"]] == [group["id"]]
     assert [a["id"] for a in down["stopped_assistants"]] == [chat.assistant]
-    # reordering so Intern is the higher level frees it again, and stops nothing
-    back = await _json(await client.post("/api/v1/security-classifications/reorder/", headers=chat.admin.headers,
-                                         json={"ids": [ids["Skyddad"], ids["Intern"]]}), 200)
-    assert [c["id"] for c in back["stopped_collections"]] == []
+    await classify(client, chat.admin, embedder, ids["Skyddad"])
+    # a new order that puts Intern (the space) above Skyddad (both models) stops the collection too
+    swapped = await _json(await client.post("/api/v1/security-classifications/reorder/", headers=chat.admin.headers,
+                                            json={"ids": [ids["Skyddad"], ids["Intern"]]}), 200)
+    assert [c["id"] for c in swapped["stopped_collections"]] == [group["id"]]
+    assert [a["id"] for a in swapped["stopped_assistants"]] == [chat.assistant]
 
 
 async def test_audio_of_a_space_classified_above_the_transcription_model_is_not_sent(

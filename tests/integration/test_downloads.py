@@ -28,20 +28,20 @@ async def test_a_member_downloads_the_original_bytes_through_a_short_lived_link(
         client: httpx.AsyncClient, team: Team, knowledge_env: Storage) -> None:  # noqa: F811
     group = await make_group(client, team)
     r = await client.post(f"/api/v1/groups/{group['id']}/info-blobs/upload/", headers=team.editor.headers,
-                          files={"file": ('Läsår "2026".txt', BODY, "text/plain")})
+                          files={"file": ('Läsår & lov, 2026.txt', BODY, "text/plain")})
     assert r.status_code == 202, r.text
     blob = r.json()
 
     r = await client.get(download_path(blob["id"]), headers=team.viewer.headers)
     assert r.status_code == 200, r.text
     out = r.json()
-    assert out["filename"] == 'Läsår "2026".txt' and out["size_bytes"] == len(BODY) and out["source_url"] is None
+    assert out["filename"] == 'Läsår & lov, 2026.txt' and out["size_bytes"] == len(BODY) and out["source_url"] is None
     expires = datetime.fromisoformat(out["expires_at"])
     assert utcnow() + timedelta(minutes=1) < expires <= utcnow() + timedelta(minutes=10)
     async with httpx.AsyncClient() as plain:  # storage itself, no Eneo credentials
         got = await plain.get(out["url"])
     assert got.status_code == 200 and got.content == BODY
-    assert 'filename="L_s_r _2026_.txt"' in unquote(got.headers["content-disposition"])
+    assert 'filename="L_s_r _ lov_ 2026.txt"' in unquote(got.headers["content-disposition"])
 
 
 async def test_only_members_of_the_space_and_of_the_tenant_get_a_link(
