@@ -79,10 +79,10 @@ async def check_group_embedding(session: AsyncSession, tenant_id: uuid.UUID, gro
     blocked = await blocked_collections(session, tenant_id, group_ids)
     if blocked:
         first = next(iter(blocked.values()))
-        group = await session.scalar(select(Group).where(Group.id == first.id, Group.tenant_id == tenant_id))
-        model = await session.scalar(select(EmbeddingModel).where(EmbeddingModel.id == group.embedding_model_id))
-        assert group is not None and model is not None, "blocked_collections joined both"
-        await check_embedding_for_space(session, tenant_id, group.space_id, model)
+        model = await session.scalar(select(EmbeddingModel).join(Group, Group.embedding_model_id == EmbeddingModel.id)
+                                     .where(Group.id == first.id, Group.tenant_id == tenant_id))
+        assert model is not None, "blocked_collections joined it"
+        await check_embedding_for_space(session, tenant_id, first.space_id, model)
 
 
 async def transcription_refusal(session: AsyncSession, tenant_id: uuid.UUID, group_id: uuid.UUID,
