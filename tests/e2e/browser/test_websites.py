@@ -99,6 +99,7 @@ def test_a_viewer_sees_websites_but_no_controls(screen_factory: Any, org: Org, s
     page.wait_for_url("**/login?next=*")
     sign_in(screen, org.viewer.email)
     page.locator('[data-testid="website"][data-name="Läsbar webb"]').wait_for()
+    page.get_by_role("link", name="Läsbar webb").click()
     page.get_by_role("heading", name="Inläsningar av Läsbar webb").wait_for()
     assert page.get_by_role("button", name="Läs in Läsbar webb nu").count() == 0
     assert page.get_by_role("heading", name="Lägg till webbplats").count() == 0
