@@ -84,10 +84,12 @@ export interface AssistantDetail {
 	/** Personal data before an external model (docs/personal-data.md). */
 	personal_data: PersonalData;
 	groups: { id: string; name: string }[];
+	/** Crawled websites of the same space it answers from (docs/websites.md). */
+	websites?: { id: string; name: string }[];
 }
 export type AssistantChange = Partial<
 	Pick<AssistantDetail, 'name' | 'description' | 'system_prompt' | 'completion_model_id' | 'model_kwargs' | 'published' | 'personal_data'>
-> & { groups?: string[] };
+> & { groups?: string[]; websites?: string[] };
 export interface PromptVersion {
 	version: number;
 	text: string;
