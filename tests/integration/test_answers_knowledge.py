@@ -479,7 +479,7 @@ async def test_a_citation_opens_its_passage_for_those_who_may_read_it(client: ht
     passage = await _json(await client.get(path, headers=chat.viewer.headers), 200)
     assert passage == {"info_blob_id": cited["id"], "title": PERMITS, "filename": passage["filename"],
                        "group_id": str(town.id), "space_id": chat.space, "chunk_index": 1, "page": 2,
-                       "text": PERMIT_TIME}
+                       "text": PERMIT_TIME, "source_url": None}  # an upload: no page address
     # someone of another tenant, or of the same one outside the space, learns nothing
     stranger = await make_user()
     colleague = await make_user(Org(chat.admin.tenant_id, ""), UserRole.user)
