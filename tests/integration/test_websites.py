@@ -186,7 +186,9 @@ async def test_crawl_stores_exactly_the_allowed_pages_then_recrawls_only_what_ch
     assert "/elsewhere" not in requested and requested.count("/loop/a") == 1 and requested.count("/page/1") == 1
     times = [t for t, p, _ in site.requests if p != "/robots.txt"]
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert min(gaps) >= fake_site.CRAWL_DELAY * 0.9  # robots.txt's Crawl-delay between two requests
+    # robots.txt's Crawl-delay between two requests. Measured where they arrive, so a request held up on its
+    # way (a loaded machine) shortens the next gap: half the delay still tells a pause from none (~ms).
+    assert min(gaps) >= fake_site.CRAWL_DELAY * 0.5, gaps
     # Progress went to the user's events stream.
     from eneo.core.redis import get_redis
     from eneo.core.user_events import events_key
