@@ -5,10 +5,11 @@ the check merges the built layers the same way and runs the runtime's interprete
 function's code and the runtime's boto3 on sys.path. Per function: the unzipped total (layers + code)
 against 250 MiB; `import app` and its handler; with ModelLayer, the reference texts embedded by the local
 model (cosine >= 0.99999 with tests/fixtures/minilm_reference.json); with DocumentsLayer, the fixture
-documents detected, extracted and chunked; without ModelLayer, that the missing weights are reported.
+documents detected, extracted and chunked; with WebPagesLayer, a fixture page's main content extracted; with
+RelayLayer, that aiohttp is there; without ModelLayer, that the missing weights are reported.
 
 Build the layers, then run it (needs python3.12, and the package index for boto3 unless --runtime):
-    for L in EneoLayer DocumentsLayer ModelLayer; do
+    for L in EneoLayer DocumentsLayer ModelLayer WebPagesLayer RelayLayer; do
       make -f layers/eneo/Makefile build-$L ARTIFACTS_DIR=/tmp/layers/$L; done
     .venv/bin/python layers/check_functions.py /tmp/layers [--python python3.12] [--runtime DIR]
 """
@@ -31,6 +32,8 @@ from eneo_local.function_imports import function_imports  # noqa: E402 - the sam
 from eneo_local.intrinsics import load_yaml  # noqa: E402
 
 LIMIT_MIB = 250
+# The smoke run of a function with one of these layers; a function with none checks the weights' absence.
+SMOKE_KINDS = {"ModelLayer": "model", "DocumentsLayer": "documents", "WebPagesLayer": "pages", "RelayLayer": "relay"}
 
 SMOKE = r"""
 import asyncio, json, math, sys
@@ -54,6 +57,14 @@ elif kind == "documents":
         data = (root / "tests/fixtures/documents" / name).read_bytes()
         assert chunk(extract(data, detect(data, name, None)).sections, 200, 20), name
     print(f"extracted and chunked {len(names)} documents")
+elif kind == "pages":
+    from eneo.crawler.extract import parse_html
+    page = parse_html((root / "tests/fixtures/documents/riktlinjer.html").read_bytes(), "https://example.org/")
+    assert page.title and len(page.text) > 100, page
+    print(f"extracted a page: {page.title!r}, {len(page.text)} characters")
+elif kind == "relay":
+    import aiohttp
+    print(f"aiohttp {aiohttp.__version__}")
 else:
     from eneo.embeddings import minilm
     try:
@@ -101,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             for layer in layers:  # later layers land on top of earlier ones, as in /opt
                 shutil.copytree(args.built / layer, opt, copy_function=os.link, dirs_exist_ok=True)
             total = size_mib(opt) + size_mib(target.path[0], skip="__pycache__")  # sam build copies no caches
-            kind = "model" if "ModelLayer" in layers else "documents" if "DocumentsLayer" in layers else "none"
+            kind = next((SMOKE_KINDS[layer] for layer in layers if layer in SMOKE_KINDS), "none")
             env = {"PATH": os.environ.get("PATH", ""), **target.env, "PYTHONDONTWRITEBYTECODE": "1",
                    "PYTHONPATH": os.pathsep.join(map(str, [target.path[0], opt / "python", runtime]))}
             result = subprocess.run([args.python, "-c", SMOKE, str(ROOT), kind], env=env, cwd=tmp,  # noqa: S603

@@ -95,6 +95,12 @@ def functions(template: Template) -> Iterator[tuple[str, dict[str, Any]]]:
             yield name, resource.get("Properties") or {}
 
 
+def function_layers(template: Template) -> dict[str, list[str]]:
+    """Each function's layers as SAM merges them: the Globals' first, then its own."""
+    common = [layer["Ref"] for layer in _global(template, "Layers") or []]
+    return {name: common + [layer["Ref"] for layer in props.get("Layers", [])] for name, props in functions(template)}
+
+
 def _global(template: Template, key: str) -> Any:
     return (template.get("Globals") or {}).get("Function", {}).get(key)
 

