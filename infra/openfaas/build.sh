@@ -35,12 +35,13 @@ echo "faas: base images ($((SECONDS - started)) s)"
 started=$SECONDS
 layers=$work/layers
 stamp=$(cat pyproject.toml layers/eneo/Makefile layers/eneo/layer_tool.py | sha256sum | cut -c1-16)
-for layer in EneoLayer DocumentsLayer ModelLayer; do
+for layer in EneoLayer DocumentsLayer ModelLayer WebPagesLayer RelayLayer; do
     if [ "$layer" = EneoLayer ] || [ ! -f "$layers/$layer/.built-$stamp" ]; then
         skip=$([ -f "$layers/$layer/.built-$stamp" ] && echo SKIP_DEPS=1 || true)
         [ -n "$skip" ] || rm -rf "${layers:?}/$layer"
         make --no-print-directory -f layers/eneo/Makefile "build-$layer" ARTIFACTS_DIR="$layers/$layer" \
-            PYC_PYTHON="$python312" ENEO_MAX_MB=1000 DOCUMENTS_MAX_MB=1000 MODEL_MAX_MB=1000 $skip >"$work/layer-$layer.log" 2>&1 || { tail -n 30 "$work/layer-$layer.log" >&2; exit 1; }
+            PYC_PYTHON="$python312" ENEO_MAX_MB=1000 DOCUMENTS_MAX_MB=1000 MODEL_MAX_MB=1000 WEB_PAGES_MAX_MB=1000 \
+            RELAY_MAX_MB=1000 $skip >"$work/layer-$layer.log" 2>&1 || { tail -n 30 "$work/layer-$layer.log" >&2; exit 1; }
         touch "$layers/$layer/.built-$stamp"
     fi
 done
