@@ -10,6 +10,7 @@ from eneo.classifications.models import SecurityClassification
 from eneo.core.db import Base
 from eneo.knowledge.models import HNSW_INDEX_PREFIX, Chunk, Group, InfoBlob
 from eneo.model_providers.models import CompletionModel, EmbeddingModel, ModelProvider, TranscriptionModel
+from eneo.permissions.models import Role, SpaceGroupMember, UserGroup, UserGroupMember
 from eneo.privacy.models import RetentionPolicy
 from eneo.sessions.models import IdempotencyKey, Question, Session
 from eneo.spaces.models import Space, SpaceMember
@@ -38,9 +39,11 @@ __all__ = [
     "ModelProvider",
     "Question",
     "RetentionPolicy",
+    "Role",
     "SecurityClassification",
     "Session",
     "Space",
+    "SpaceGroupMember",
     "SpaceMember",
     "SsoProvider",
     "Tenant",
@@ -49,6 +52,8 @@ __all__ = [
     "TokenUsageMonthly",
     "TranscriptionModel",
     "User",
+    "UserGroup",
+    "UserGroupMember",
     "Website",
     "WebsitePage",
     "include_name",

@@ -31,6 +31,7 @@ from eneo.core.db import UnitOfWork
 from eneo.core.errors import AppError
 from eneo.embeddings import EmbeddingError
 from eneo.knowledge.service.access import readable_group_ids
+from eneo.permissions.holders import permissions_of
 from eneo.retrieval.service import retrieve_for_question
 
 log = logging.getLogger("eneo.answers")
@@ -53,7 +54,8 @@ async def assistant_group_ids(uow: UnitOfWork, assistant_id: uuid.UUID) -> list[
 async def _asker(uow: UnitOfWork, user_id: uuid.UUID) -> Principal:
     """The asker as a principal for the access rules; Forbidden if the account may no longer act."""
     user = await check_account(uow, user_id)
-    return Principal(user.id, user.tenant_id, user.email, user.role, "token")
+    return Principal(user.id, user.tenant_id, user.email, user.role, "token",
+                     permissions=await permissions_of(uow, user))
 
 
 async def _search(tenant_id: uuid.UUID, user_id: uuid.UUID, group_ids: Sequence[uuid.UUID], question: str,

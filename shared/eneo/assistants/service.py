@@ -33,7 +33,8 @@ from eneo.knowledge.models import Group
 from eneo.knowledge.service.access import readable_group_ids
 from eneo.model_providers.lookups import default_model, usable_model
 from eneo.model_providers.models import CompletionModel
-from eneo.spaces.models import SpaceMember, SpaceRole
+from eneo.spaces.access import SpaceAccess
+from eneo.spaces.models import SpaceRole
 from eneo.spaces.policy import SpaceAction, allowed, require
 from eneo.spaces.service import authorize
 from eneo.websites import service as websites_service
@@ -92,8 +93,8 @@ async def _out(session: AsyncSession, a: Assistant) -> AssistantOut:
 
 async def _visible(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUID, *, lock: bool = False
                    ) -> tuple[Assistant, SpaceRole]:
-    query = (select(Assistant, SpaceMember.role)
-             .join(SpaceMember, (SpaceMember.space_id == Assistant.space_id) & (SpaceMember.user_id == p.user_id))
+    query = (select(Assistant, SpaceAccess.role)
+             .join(SpaceAccess, (SpaceAccess.space_id == Assistant.space_id) & (SpaceAccess.user_id == p.user_id))
              .where(Assistant.id == assistant_id, Assistant.tenant_id == p.tenant_id))
     row = (await uow.session.execute(query.with_for_update(of=Assistant) if lock else query)).first()
     if row is None or not (row[0].published or allowed(row[1], SpaceAction.edit_content)):
@@ -336,8 +337,8 @@ async def _page(session: AsyncSession, p: Principal, query: Select[Any], limit: 
 
 async def list_space_assistants(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, *, limit: int,
                                 cursor: str | None) -> tuple[list[AssistantOut], str | None]:
-    role = await uow.session.scalar(select(SpaceMember.role).where(
-        SpaceMember.space_id == space_id, SpaceMember.user_id == p.user_id, SpaceMember.tenant_id == p.tenant_id))
+    role = await uow.session.scalar(select(SpaceAccess.role).where(
+        SpaceAccess.space_id == space_id, SpaceAccess.user_id == p.user_id, SpaceAccess.tenant_id == p.tenant_id))
     if role is None:
         raise NotFound("Space")
     query = select(Assistant).where(Assistant.space_id == space_id, Assistant.tenant_id == p.tenant_id)
@@ -350,6 +351,6 @@ async def list_usable(uow: UnitOfWork, p: Principal, *, limit: int, cursor: str 
                       ) -> tuple[list[AssistantOut], str | None]:
     """Across the caller's spaces: published assistants, and all of those in spaces they edit."""
     query = (select(Assistant)
-             .join(SpaceMember, (SpaceMember.space_id == Assistant.space_id) & (SpaceMember.user_id == p.user_id))
-             .where(Assistant.tenant_id == p.tenant_id, Assistant.published | SpaceMember.role.in_(EDITORS)))
+             .join(SpaceAccess, (SpaceAccess.space_id == Assistant.space_id) & (SpaceAccess.user_id == p.user_id))
+             .where(Assistant.tenant_id == p.tenant_id, Assistant.published | SpaceAccess.role.in_(EDITORS)))
     return await _page(uow.session, p, query, limit, cursor)

@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 from eneo.audit import service
 from eneo.audit.models import Outcome
 from eneo.audit.schemas import AuditEntryOut
-from eneo.auth.deps import TenantAdmin
+from eneo.auth.deps import CurrentUser
 from eneo.core.errors import ValidationFailed
 from eneo.core.pagination import Page, PageQuery
 
@@ -36,7 +36,7 @@ Filters = Annotated[service.AuditFilter, Depends(filters)]
 
 
 @router.get("/logs/")
-async def list_logs(ctx: TenantAdmin, where: Filters, page: Annotated[PageQuery, Depends()]) -> Page[AuditEntryOut]:
+async def list_logs(ctx: CurrentUser, where: Filters, page: Annotated[PageQuery, Depends()]) -> Page[AuditEntryOut]:
     """Newest first; `next_cursor` continues with older entries. Reading the log is not itself logged."""
     rows, cursor = await service.list_entries(ctx.uow, ctx.principal.tenant_id, where, limit=page.limit,
                                               cursor=page.cursor)
@@ -45,7 +45,7 @@ async def list_logs(ctx: TenantAdmin, where: Filters, page: Annotated[PageQuery,
 
 @router.get("/logs/export/", response_class=StreamingResponse,
             responses={200: {"content": {"text/csv": {}, "application/x-ndjson": {}}}})
-async def export_logs(ctx: TenantAdmin, where: Filters, format: Literal["csv", "jsonl"] = "csv"
+async def export_logs(ctx: CurrentUser, where: Filters, format: Literal["csv", "jsonl"] = "csv"
                       ) -> StreamingResponse:
     """Every matching entry (same filters as the list), newest first, streamed as CSV or JSON Lines.
 

@@ -186,7 +186,7 @@ async def purge_expired() -> int:
                 record(uow, SYSTEM, "audit.purged", tenant_id=tenant_id, details={"entries": int(count)})
     return sum(int(count) for _, count in purged)
 
-SHOWN_VALUES = frozenset({"role", "state", "enabled", "is_default", "scope", "audit_retention_days",
+SHOWN_VALUES = frozenset({"role", "role_id", "state", "enabled", "is_default", "scope", "audit_retention_days",
                           "password_login", "default_role"})
 
 

@@ -1,5 +1,8 @@
 """FastAPI dependencies that authenticate a request and hand the route a tenant-bound unit of work.
 
+Every authenticated request is also checked against the route's entry in the permission policy
+(eneo.permissions.policy.ROUTES), so no route decides its tenant permissions by itself.
+
 The unit of work is a dependency of `scope="function"`: it commits when the route returns, before the
 response is sent, so a commit that fails is the client's error response, never a success for a change
 that was not saved (the rule is in eneo.core.db).
@@ -18,6 +21,7 @@ from eneo.auth.rate_limits import within_rate_limits
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import Forbidden, Unauthorized
 from eneo.core.settings import Settings, get_settings
+from eneo.permissions.policy import check_route
 
 
 @dataclass
@@ -50,8 +54,17 @@ async def authenticated(request: Request) -> AsyncIterator[Context]:
             principal = await from_api_key(uow, settings, secret)
         else:
             principal = await from_access_token(uow, settings, secret)
+        check_route(principal, request.method, _route_path(request))
         await within_rate_limits(settings, principal)
         yield Context(principal, uow, settings)
+
+
+def _route_path(request: Request) -> str:
+    """The matched route's path as declared (`/api/v1/users/{user_id}/`), as the policy's table knows it:
+    the request's path with each path parameter's segment named again (read from the request, since
+    FastAPI's scope holds the route without its router's prefix)."""
+    by_value = {str(v): k for k, v in request.path_params.items()}
+    return "/".join(f"{{{by_value[s]}}}" if s in by_value else s for s in request.url.path.split("/"))
 
 
 # Commit before the response (the default scope, "request", would exit after it has been sent).
@@ -62,12 +75,6 @@ async def user_wide(ctx: Authenticated) -> Context:
     """Everything except assistant-restricted API keys, which only reach their assistant."""
     if ctx.principal.key_scope == KeyScope.assistant:
         raise Forbidden("This API key is restricted to one assistant", code="api_key_scope")
-    return ctx
-
-
-async def tenant_admin(ctx: Annotated[Context, Depends(user_wide)]) -> Context:
-    if not ctx.principal.is_admin:
-        raise Forbidden("Only the organisation's administrators may do this", code="admin_required")
     return ctx
 
 
@@ -86,5 +93,4 @@ CurrentUser = Annotated[Context, Depends(user_wide)]
 # Also admits API keys restricted to one assistant: only for routes that then check the assistant with
 # eneo.assistants.service.usable_assistant, which holds such a key to its own assistant.
 AssistantUser = Authenticated
-TenantAdmin = Annotated[Context, Depends(tenant_admin)]
 SysAdmin = Annotated[UnitOfWork, Depends(sysadmin, scope="function")]

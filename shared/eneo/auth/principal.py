@@ -20,6 +20,8 @@ from eneo.core.errors import Forbidden, Unauthorized
 from eneo.core.ids import utcnow
 from eneo.core.security import decode_access_token, token_hash
 from eneo.core.settings import Settings
+from eneo.permissions.holders import permissions_of
+from eneo.permissions.policy import Permission
 from eneo.tenants.models import Tenant, TenantState
 from eneo.users.models import User, UserRole, UserState
 
@@ -40,10 +42,8 @@ class Principal:
     key_id: uuid.UUID | None = None  # the API key used, if any
     generation: int | None = None  # the token's session generation, if a token was used
     session_id: uuid.UUID | None = None  # the token's login session (eneo.auth.sessions), if a token was used
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == UserRole.admin
+    # What the user's tenant role grants (eneo.permissions.policy); loaded with the user on every request.
+    permissions: frozenset[Permission] = frozenset()
 
 
 async def check_account(uow: UnitOfWork, user_id: uuid.UUID) -> User:
@@ -74,7 +74,7 @@ async def from_access_token(uow: UnitOfWork, settings: Settings, token: str) -> 
         raise Unauthorized("This session ended when the password changed; log in again", code="token_revoked")
     await check_session(uow, session_id)
     return Principal(user.id, user.tenant_id, user.email, user.role, "token", generation=user.session_generation,
-                     session_id=session_id)
+                     session_id=session_id, permissions=await permissions_of(uow, user))
 
 
 async def check_session(uow: UnitOfWork, session_id: uuid.UUID) -> None:
@@ -110,7 +110,7 @@ async def from_api_key(uow: UnitOfWork, settings: Settings, key: str) -> Princip
         # At most one write a minute per key: a script calling in a loop should not write every request.
         await uow.session.execute(update(ApiKey).where(ApiKey.id == api_key.id).values(last_used_at=now))
     return Principal(user.id, user.tenant_id, user.email, user.role, "api_key", api_key.scope,
-                     api_key.assistant_id, key_id=api_key.id)
+                     api_key.assistant_id, key_id=api_key.id, permissions=await permissions_of(uow, user))
 
 
 def _check_key(api_key: ApiKey, now: datetime) -> None:

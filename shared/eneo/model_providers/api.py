@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response, status
 
 from eneo.audit.service import Target, changes, record
-from eneo.auth.deps import CurrentUser, TenantAdmin
+from eneo.auth.deps import CurrentUser
 from eneo.core.pagination import Page, PageQuery
 from eneo.model_providers import service
 from eneo.model_providers.schemas import (
@@ -26,7 +26,7 @@ models = APIRouter(prefix="/api/v1/completion-models", tags=["completion models"
 
 
 @providers.post("/", status_code=status.HTTP_201_CREATED)
-async def create_provider(ctx: TenantAdmin, body: ProviderCreate) -> ProviderOut:
+async def create_provider(ctx: CurrentUser, body: ProviderCreate) -> ProviderOut:
     """A provider with its credentials; the API key is stored encrypted and never returned."""
     provider = await service.create_provider(ctx.uow, ctx.principal, body)
     record(ctx.uow, ctx.principal, "model_provider.created", Target("model_provider", provider.id, provider.name),
@@ -35,18 +35,18 @@ async def create_provider(ctx: TenantAdmin, body: ProviderCreate) -> ProviderOut
 
 
 @providers.get("/")
-async def list_providers(ctx: TenantAdmin, page: Annotated[PageQuery, Depends()]) -> Page[ProviderOut]:
+async def list_providers(ctx: CurrentUser, page: Annotated[PageQuery, Depends()]) -> Page[ProviderOut]:
     items, cursor = await service.list_providers(ctx.uow, ctx.principal, limit=page.limit, cursor=page.cursor)
     return Page(items=items, next_cursor=cursor)
 
 
 @providers.get("/{provider_id}/")
-async def get_provider(ctx: TenantAdmin, provider_id: uuid.UUID) -> ProviderOut:
+async def get_provider(ctx: CurrentUser, provider_id: uuid.UUID) -> ProviderOut:
     return await service.get_provider(ctx.uow, ctx.principal, provider_id)
 
 
 @providers.patch("/{provider_id}/")
-async def update_provider(ctx: TenantAdmin, provider_id: uuid.UUID, body: ProviderUpdate) -> ProviderOut:
+async def update_provider(ctx: CurrentUser, provider_id: uuid.UUID, body: ProviderUpdate) -> ProviderOut:
     """Rename, move, or replace the API key (`api_key: null` removes it where a key is optional)."""
     provider = await service.update_provider(ctx.uow, ctx.principal, provider_id, body)
     record(ctx.uow, ctx.principal, "model_provider.updated", Target("model_provider", provider.id, provider.name),
@@ -55,7 +55,7 @@ async def update_provider(ctx: TenantAdmin, provider_id: uuid.UUID, body: Provid
 
 
 @providers.delete("/{provider_id}/", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_provider(ctx: TenantAdmin, provider_id: uuid.UUID) -> Response:
+async def delete_provider(ctx: CurrentUser, provider_id: uuid.UUID) -> Response:
     """Refused (409 `provider_in_use`) while completion or transcription models use the provider."""
     await service.delete_provider(ctx.uow, ctx.principal, provider_id)
     record(ctx.uow, ctx.principal, "model_provider.deleted", Target("model_provider", provider_id))
@@ -63,7 +63,7 @@ async def delete_provider(ctx: TenantAdmin, provider_id: uuid.UUID) -> Response:
 
 
 @providers.post("/{provider_id}/test/")
-async def test_provider(ctx: TenantAdmin, provider_id: uuid.UUID, body: ConnectionTest | None = None
+async def test_provider(ctx: CurrentUser, provider_id: uuid.UUID, body: ConnectionTest | None = None
                         ) -> ConnectionResult:
     """Call the provider with the stored credentials. Always 200 when the test ran: `ok: false` carries
     the provider's error code and message (a refusal by the provider is the answer, not our failure)."""
@@ -80,7 +80,7 @@ async def list_models(ctx: CurrentUser, page: Annotated[PageQuery, Depends()], i
 
 
 @models.post("/", status_code=status.HTTP_201_CREATED)
-async def create_model(ctx: TenantAdmin, body: ModelCreate) -> ModelOut:
+async def create_model(ctx: CurrentUser, body: ModelCreate) -> ModelOut:
     model = await service.create_model(ctx.uow, ctx.principal, body)
     record(ctx.uow, ctx.principal, "completion_model.created", Target("completion_model", model.id, model.name),
            details={"provider_id": str(model.provider_id), "enabled": model.enabled, "is_default": model.is_default})
@@ -93,7 +93,7 @@ async def get_model(ctx: CurrentUser, model_id: uuid.UUID) -> ModelOut:
 
 
 @models.patch("/{model_id}/")
-async def update_model(ctx: TenantAdmin, model_id: uuid.UUID, body: ModelUpdate) -> ModelUpdated:
+async def update_model(ctx: CurrentUser, model_id: uuid.UUID, body: ModelUpdate) -> ModelUpdated:
     """Rename, resize, enable or disable, make default, classify. A disabled model's assistants stop answering;
     so do those in spaces classified above a new `security_classification_id` (`stopped_assistants`)."""
     model = await service.update_model(ctx.uow, ctx.principal, model_id, body)
@@ -103,7 +103,7 @@ async def update_model(ctx: TenantAdmin, model_id: uuid.UUID, body: ModelUpdate)
 
 
 @models.delete("/{model_id}/", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_model(ctx: TenantAdmin, model_id: uuid.UUID) -> Response:
+async def delete_model(ctx: CurrentUser, model_id: uuid.UUID) -> Response:
     """Refused (409 `model_in_use`, with the count) while assistants use the model; disable it instead."""
     await service.delete_model(ctx.uow, ctx.principal, model_id)
     record(ctx.uow, ctx.principal, "completion_model.deleted", Target("completion_model", model_id))

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response, status
 
 from eneo.audit.service import Target, changes, record
-from eneo.auth.deps import CurrentUser, TenantAdmin
+from eneo.auth.deps import CurrentUser
 from eneo.core.pagination import Page, PageQuery
 from eneo.model_providers import embedding_service as service
 from eneo.model_providers.schemas import (
@@ -29,7 +29,7 @@ async def list_embedding_models(ctx: CurrentUser, page: Annotated[PageQuery, Dep
 
 
 @embedding_models.post("/", status_code=status.HTTP_201_CREATED)
-async def create_embedding_model(ctx: TenantAdmin, body: EmbeddingModelCreate) -> EmbeddingModelOut:
+async def create_embedding_model(ctx: CurrentUser, body: EmbeddingModelCreate) -> EmbeddingModelOut:
     """A model at an openai, azure or openai_compatible provider (anthropic has no embeddings: 422)."""
     model = await service.create_embedding_model(ctx.uow, ctx.principal, body)
     record(ctx.uow, ctx.principal, "embedding_model.created", Target("embedding_model", model.id, model.name),
@@ -43,7 +43,7 @@ async def get_embedding_model(ctx: CurrentUser, model_id: uuid.UUID) -> Embeddin
 
 
 @embedding_models.patch("/{model_id}/")
-async def update_embedding_model(ctx: TenantAdmin, model_id: uuid.UUID, body: EmbeddingModelUpdate
+async def update_embedding_model(ctx: CurrentUser, model_id: uuid.UUID, body: EmbeddingModelUpdate
                                  ) -> EmbeddingModelUpdated:
     """Enable, disable, make default, change the input limit, classify. Name and dimensions are fixed. A new
     `security_classification_id` answers the collections it stopped (`stopped_collections`: their space is
@@ -55,7 +55,7 @@ async def update_embedding_model(ctx: TenantAdmin, model_id: uuid.UUID, body: Em
 
 
 @embedding_models.delete("/{model_id}/", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_embedding_model(ctx: TenantAdmin, model_id: uuid.UUID) -> Response:
+async def delete_embedding_model(ctx: CurrentUser, model_id: uuid.UUID) -> Response:
     """Refused (409 `embedding_model_in_use`) while collections use it; the built-in one cannot be deleted."""
     await service.delete_embedding_model(ctx.uow, ctx.principal, model_id)
     record(ctx.uow, ctx.principal, "embedding_model.deleted", Target("embedding_model", model_id))

@@ -18,6 +18,7 @@ from eneo.core.db import UnitOfWork
 from eneo.core.errors import AppError, Forbidden, NotFound, ValidationFailed
 from eneo.core.pagination import paginate
 from eneo.model_providers.models import ModelProvider, ProviderType
+from eneo.permissions.policy import Permission, allows
 
 OPENAI_LIKE = (ProviderType.openai, ProviderType.azure, ProviderType.openai_compatible)
 
@@ -75,7 +76,7 @@ async def find_model(uow: UnitOfWork, p: Principal, cls: type[M], model_id: uuid
     row = (await uow.session.execute(
         select(cls, ModelProvider).outerjoin(ModelProvider, ModelProvider.id == c.provider_id)
         .where(c.id == model_id, c.tenant_id == p.tenant_id))).first()
-    if row is None or not (row[0].enabled or p.is_admin):
+    if row is None or not (row[0].enabled or allows(p, Permission.administer_models)):
         raise NotFound(noun)
     return row[0], row[1]
 
@@ -93,7 +94,7 @@ async def page_of_models(uow: UnitOfWork, p: Principal, cls: type[M], *, include
                          cursor: str | None) -> tuple[list[M], dict[uuid.UUID, ModelProvider], str | None]:
     """A page of the tenant's models and their providers by id; disabled models only for admins who ask
     (403 for others)."""
-    if include_disabled and not p.is_admin:
+    if include_disabled and not allows(p, Permission.administer_models):
         raise Forbidden("Only the organisation's administrators see disabled models", code="admin_required")
     c = inspect(cls).columns
     query = select(cls).where(c.tenant_id == p.tenant_id)

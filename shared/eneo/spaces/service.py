@@ -15,9 +15,12 @@ from eneo.core.db import UnitOfWork
 from eneo.core.errors import BadRequest, Conflict, NotFound
 from eneo.core.pagination import paginate
 from eneo.knowledge.models import Group
+from eneo.permissions.models import SpaceGroupMember, UserGroup
+from eneo.spaces.access import SpaceAccess
 from eneo.spaces.models import Space, SpaceMember, SpaceRole
 from eneo.spaces.policy import SpaceAction, require
 from eneo.spaces.schemas import (
+    GroupMemberOut,
     MemberAdd,
     MemberOut,
     SpaceCreate,
@@ -45,8 +48,8 @@ async def _levels(uow: UnitOfWork, p: Principal, spaces: Sequence[Space]) -> dic
 
 async def _membership(uow: UnitOfWork, p: Principal, space_id: uuid.UUID) -> tuple[Space, SpaceRole]:
     row = (await uow.session.execute(
-        select(Space, SpaceMember.role)
-        .join(SpaceMember, (SpaceMember.space_id == Space.id) & (SpaceMember.user_id == p.user_id))
+        select(Space, SpaceAccess.role)
+        .join(SpaceAccess, (SpaceAccess.space_id == Space.id) & (SpaceAccess.user_id == p.user_id))
         .where(Space.id == space_id, Space.tenant_id == p.tenant_id)
     )).first()
     if row is None:
@@ -82,15 +85,15 @@ async def create_space(uow: UnitOfWork, p: Principal, data: SpaceCreate) -> Spac
 
 async def list_spaces(uow: UnitOfWork, p: Principal, *, limit: int, cursor: str | None
                       ) -> tuple[list[SpaceOut], str | None]:
-    mine = select(SpaceMember.space_id).where(SpaceMember.user_id == p.user_id,
-                                              SpaceMember.tenant_id == p.tenant_id)
+    mine = select(SpaceAccess.space_id).where(SpaceAccess.user_id == p.user_id,
+                                              SpaceAccess.tenant_id == p.tenant_id)
     spaces, next_cursor = await paginate(
         uow.session, select(Space).where(Space.tenant_id == p.tenant_id, Space.id.in_(mine)), Space,
         limit=limit, cursor=cursor,
     )
     roles: dict[uuid.UUID, SpaceRole] = dict((await uow.session.execute(
-        select(SpaceMember.space_id, SpaceMember.role).where(
-            SpaceMember.user_id == p.user_id, SpaceMember.space_id.in_([s.id for s in spaces]))
+        select(SpaceAccess.space_id, SpaceAccess.role).where(
+            SpaceAccess.user_id == p.user_id, SpaceAccess.space_id.in_([s.id for s in spaces]))
     )).all())
     levels = await _levels(uow, p, spaces)
     return [_out(s, roles[s.id], levels.get(s.security_classification_id)
@@ -107,12 +110,22 @@ async def _members(uow: UnitOfWork, p: Principal, space_id: uuid.UUID) -> list[M
     return [MemberOut(user_id=r[0], email=r[1], name=r[2], role=r[3]) for r in rows]
 
 
+async def _group_members(uow: UnitOfWork, p: Principal, space_id: uuid.UUID) -> list[GroupMemberOut]:
+    rows = await uow.session.execute(
+        select(SpaceGroupMember.group_id, UserGroup.name, SpaceGroupMember.role)
+        .join(UserGroup, UserGroup.id == SpaceGroupMember.group_id)
+        .where(SpaceGroupMember.space_id == space_id, SpaceGroupMember.tenant_id == p.tenant_id)
+        .order_by(UserGroup.name))
+    return [GroupMemberOut(group_id=r[0], name=r[1], role=r[2]) for r in rows]
+
+
 async def get_space(uow: UnitOfWork, p: Principal, space_id: uuid.UUID) -> SpaceDetail:
     space, role = await _membership(uow, p, space_id)
     require(role, SpaceAction.read)
     levels = await _levels(uow, p, [space])
     return SpaceDetail(**_out(space, role, levels.get(space.security_classification_id)  # type: ignore[arg-type]
-                              ).model_dump(), members=await _members(uow, p, space_id))
+                              ).model_dump(), members=await _members(uow, p, space_id),
+                       group_members=await _group_members(uow, p, space_id))
 
 
 async def update_space(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, data: SpaceUpdate) -> SpaceUpdated:
@@ -214,4 +227,43 @@ async def remove_member(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, user
     if member.role == SpaceRole.admin:
         await _ensure_another_admin(uow, space_id, user_id)
     await uow.session.delete(member)
+    await uow.session.flush()
+
+
+async def add_group(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, group_id: uuid.UUID, role: SpaceRole
+                    ) -> SpaceDetail:
+    """Make a user group a member: its members get at least `role` (space admins; not personal spaces)."""
+    await _shared_space_for_members(uow, p, space_id)
+    group = await uow.session.scalar(select(UserGroup).where(UserGroup.id == group_id,
+                                                             UserGroup.tenant_id == p.tenant_id))
+    if group is None:
+        raise NotFound("User group")
+    if await uow.session.get(SpaceGroupMember, (space_id, group.id)) is not None:
+        raise Conflict("The group is already a member; change its role instead", code="already_member")
+    uow.session.add(SpaceGroupMember(space_id=space_id, group_id=group.id, tenant_id=p.tenant_id, role=role))
+    await uow.session.flush()
+    return await get_space(uow, p, space_id)
+
+
+async def _group_member(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, group_id: uuid.UUID
+                        ) -> SpaceGroupMember:
+    member = await uow.session.get(SpaceGroupMember, (space_id, group_id))
+    if member is None or member.tenant_id != p.tenant_id:
+        raise NotFound("Group member")
+    return member
+
+
+async def update_group(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, group_id: uuid.UUID, role: SpaceRole
+                       ) -> SpaceDetail:
+    await _shared_space_for_members(uow, p, space_id)
+    (await _group_member(uow, p, space_id, group_id)).role = role
+    await uow.session.flush()
+    return await get_space(uow, p, space_id)
+
+
+async def remove_group(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, group_id: uuid.UUID) -> None:
+    """A space always keeps a direct admin (eneo.spaces.service._ensure_another_admin), so removing a
+    group never leaves it without one."""
+    await _shared_space_for_members(uow, p, space_id)
+    await uow.session.delete(await _group_member(uow, p, space_id, group_id))
     await uow.session.flush()

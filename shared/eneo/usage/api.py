@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from eneo.audit.service import Target, changes, record
-from eneo.auth.deps import TenantAdmin
+from eneo.auth.deps import CurrentUser
 from eneo.core.errors import ValidationFailed
 from eneo.core.ids import utcnow
 from eneo.usage import service
@@ -23,7 +23,7 @@ def _invalid(field: str, message: str) -> ValidationFailed:
 
 
 @router.get("/api/v1/token-usage/")
-async def token_usage(ctx: TenantAdmin,
+async def token_usage(ctx: CurrentUser,
                       start: Annotated[date | None, Query(description="First day (UTC), default: the 1st of "
                                                                        "this month")] = None,
                       end: Annotated[date | None, Query(description="Last day, inclusive; default: today")] = None,
@@ -46,7 +46,7 @@ async def token_usage(ctx: TenantAdmin,
 
 
 @router.get("/api/v1/storage-usage/")
-async def storage_usage(ctx: TenantAdmin) -> StorageOut:
+async def storage_usage(ctx: CurrentUser) -> StorageOut:
     """Bytes of stored documents, the organisation's and each collection's (largest first)."""
     total, documents, collections = await service.storage_usage(ctx.uow, ctx.principal.tenant_id)
     quota = await service.get_quotas(ctx.uow, ctx.principal.tenant_id)
@@ -54,7 +54,7 @@ async def storage_usage(ctx: TenantAdmin) -> StorageOut:
                       collections=[CollectionStorage(**c) for c in collections])
 
 
-async def _quotas_out(ctx: TenantAdmin) -> QuotasOut:
+async def _quotas_out(ctx: CurrentUser) -> QuotasOut:
     tenant = ctx.principal.tenant_id
     out = QuotasOut.model_validate(await service.get_quotas(ctx.uow, tenant))
     out.tokens_used_this_month = await service.month_usage(ctx.uow, tenant)
@@ -63,13 +63,13 @@ async def _quotas_out(ctx: TenantAdmin) -> QuotasOut:
 
 
 @router.get("/api/v1/quotas/")
-async def get_quotas(ctx: TenantAdmin) -> QuotasOut:
+async def get_quotas(ctx: CurrentUser) -> QuotasOut:
     """The organisation's limits (null: none) and what it has used of them."""
     return await _quotas_out(ctx)
 
 
 @router.patch("/api/v1/quotas/")
-async def update_quotas(ctx: TenantAdmin, body: QuotasUpdate) -> QuotasOut:
+async def update_quotas(ctx: CurrentUser, body: QuotasUpdate) -> QuotasOut:
     """Set or remove limits. A question over a token quota is refused with 429 before the model is asked; an
     upload over the storage quota with 413."""
     await service.set_quotas(ctx.uow, ctx.principal.tenant_id, body.model_dump(exclude_unset=True))

@@ -8,7 +8,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from eneo.audit.service import Target, changes, record
 from eneo.auth import sessions
-from eneo.auth.deps import CurrentUser, TenantAdmin
+from eneo.auth.deps import CurrentUser
 from eneo.auth.principal import from_access_token
 from eneo.auth.sessions import Issued
 from eneo.core.db import UnitOfWork
@@ -31,6 +31,7 @@ from eneo.users.schemas import (
     TotpStart,
     UserCreate,
     UserCreated,
+    UserMe,
     UserOut,
     UserUpdate,
 )
@@ -138,8 +139,10 @@ async def accept_invitation(body: InvitationAccept) -> UserOut:
 
 
 @router.get("/me/")
-async def me(ctx: CurrentUser) -> UserOut:
-    return UserOut.model_validate(await service.get_user(ctx.uow, ctx.principal, ctx.principal.user_id))
+async def me(ctx: CurrentUser) -> UserMe:
+    """The caller, with the permissions their role grants (the web client hides what they cannot do)."""
+    user = UserOut.model_validate(await service.get_user(ctx.uow, ctx.principal, ctx.principal.user_id))
+    return UserMe(**user.model_dump(), permissions=sorted(ctx.principal.permissions))
 
 
 @router.post("/me/password/")
@@ -194,17 +197,17 @@ async def disable_totp(ctx: CurrentUser, body: TotpDisable) -> Response:
 
 
 @router.get("/")
-async def list_users(ctx: TenantAdmin, page: Annotated[PageQuery, Depends()]) -> Page[UserOut]:
+async def list_users(ctx: CurrentUser, page: Annotated[PageQuery, Depends()]) -> Page[UserOut]:
     rows, cursor = await service.list_users(ctx.uow, ctx.principal, limit=page.limit, cursor=page.cursor)
     return Page(items=[UserOut.model_validate(u) for u in rows], next_cursor=cursor)
 
 
 @router.post("/", status_code=status.HTTP_201_CREATED)
-async def create_user(ctx: TenantAdmin, body: UserCreate) -> UserCreated:
+async def create_user(ctx: CurrentUser, body: UserCreate) -> UserCreated:
     """Create a user with a password, or invite one (no password: a one-time invitation token)."""
     created = await service.create_user(ctx.uow, ctx.settings, ctx.principal.tenant_id, body)
     record(ctx.uow, ctx.principal, "user.created", Target("user", created.id, created.email),
-           details={"role": created.role, "state": created.state})
+           details={"role": created.role, "role_id": str(created.role_id), "state": created.state})
     return created
 
 
@@ -214,7 +217,7 @@ async def get_user(ctx: CurrentUser, user_id: uuid.UUID) -> UserOut:
 
 
 @router.patch("/{user_id}/")
-async def update_user(ctx: TenantAdmin, user_id: uuid.UUID, body: UserUpdate) -> UserOut:
+async def update_user(ctx: CurrentUser, user_id: uuid.UUID, body: UserUpdate) -> UserOut:
     """Rename, change role, or deactivate (`state: deactivated`) and reactivate (`state: active`)."""
     user = await service.update_user(ctx.uow, ctx.principal, user_id, body)
     record(ctx.uow, ctx.principal, "user.updated", Target("user", user.id, user.email),
@@ -223,7 +226,7 @@ async def update_user(ctx: TenantAdmin, user_id: uuid.UUID, body: UserUpdate) ->
 
 
 @router.post("/{user_id}/invitation/", status_code=status.HTTP_201_CREATED)
-async def reissue_invitation(ctx: TenantAdmin, user_id: uuid.UUID) -> Invitation:
+async def reissue_invitation(ctx: CurrentUser, user_id: uuid.UUID) -> Invitation:
     """A new one-time invitation: re-invite someone whose invitation expired, or let a user who forgot
     their password set a new one (their old password works until they do)."""
     invitation = await service.reissue_invitation(ctx.uow, ctx.settings, ctx.principal, user_id)
@@ -232,14 +235,14 @@ async def reissue_invitation(ctx: TenantAdmin, user_id: uuid.UUID) -> Invitation
 
 
 @router.delete("/{user_id}/totp/", status_code=status.HTTP_204_NO_CONTENT)
-async def reset_totp(ctx: TenantAdmin, user_id: uuid.UUID) -> Response:
+async def reset_totp(ctx: CurrentUser, user_id: uuid.UUID) -> Response:
     """Turn a user's second factor off, for someone who lost their authenticator and recovery codes."""
     await second_factor.reset(ctx.uow, await service.get_user(ctx.uow, ctx.principal, user_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.delete("/{user_id}/", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_user(ctx: TenantAdmin, user_id: uuid.UUID) -> Response:
+async def delete_user(ctx: CurrentUser, user_id: uuid.UUID) -> Response:
     await service.delete_user(ctx.uow, ctx.principal, user_id)
     record(ctx.uow, ctx.principal, "user.deleted", Target("user", user_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -38,6 +38,8 @@ class User(Entity, Base):
     name: Mapped[str] = mapped_column(String(200))
     password_hash: Mapped[str | None] = mapped_column(String(200))
     role: Mapped[UserRole] = mapped_column(Enum(UserRole, name="user_role", values_callable=_values))
+    # A custom tenant role (eneo.permissions), which then decides instead of `role` (kept `user`).
+    role_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("roles.id", name="fk_users_role"), index=True)
     state: Mapped[UserState] = mapped_column(Enum(UserState, name="user_state", values_callable=_values))
     invite_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     invite_expires_at: Mapped[datetime | None]

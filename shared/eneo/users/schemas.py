@@ -2,9 +2,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from eneo.core.text import Name, Text
+from eneo.permissions.policy import BUILTIN_IDS, Permission
 from eneo.users.models import UserRole, UserState
 
 # The policy (length, common passwords, ...) is eneo.auth.passwords, checked by the service so that each
@@ -20,6 +21,8 @@ class UserCreate(BaseModel):
     email: EmailStr
     name: Name
     role: UserRole = UserRole.user
+    role_id: uuid.UUID | None = Field(None, description="A role of /api/v1/roles/ (built-in or custom); "
+                                      "instead of `role`")
     password: Password | None = None
 
 
@@ -27,6 +30,8 @@ class UserUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Name | None = None
     role: UserRole | None = None
+    role_id: uuid.UUID | None = Field(None, description="A role of /api/v1/roles/ (built-in or custom); "
+                                      "instead of `role`")
     state: Literal[UserState.active, UserState.deactivated] | None = None
 
 
@@ -37,10 +42,23 @@ class UserOut(BaseModel):
     email: str
     name: str
     role: UserRole
+    role_id: uuid.UUID | None = Field(None, description="The tenant role (/api/v1/roles/) that decides the "
+                                      "user's permissions: a custom one, or the built-in one of `role`")
     state: UserState
     created_at: datetime
     last_login_at: datetime | None
     totp_enabled: bool = Field(False, description="Signs in with a code from an authenticator app too")
+
+    @model_validator(mode="after")
+    def _builtin_role_id(self) -> "UserOut":
+        if self.role_id is None:
+            self.role_id = BUILTIN_IDS[self.role]
+        return self
+
+
+class UserMe(UserOut):
+    permissions: list[Permission] = Field(description="What the user's role allows (docs/permissions.md); "
+                                          "clients hide what the user cannot do")
 
 
 class UserCreated(UserOut):

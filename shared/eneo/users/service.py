@@ -20,6 +20,8 @@ from eneo.core.pagination import paginate
 from eneo.core.security import hash_password, random_token, token_hash, verify_password
 from eneo.core.settings import Settings
 from eneo.knowledge.models import Group
+from eneo.permissions.policy import Permission, allows
+from eneo.permissions.roles import assign_role
 from eneo.spaces.models import Space
 from eneo.spaces.service import create_personal_space, delete_collection_files
 from eneo.sso.models import SsoProvider
@@ -99,10 +101,12 @@ async def create_user(uow: UnitOfWork, settings: Settings, tenant_id: uuid.UUID,
     if data.password is not None:
         check_password(data.password, email=data.email)
     user = User(
-        tenant_id=tenant_id, email=data.email.lower(), name=data.name, role=data.role,
+        tenant_id=tenant_id, email=data.email.lower(), name=data.name, role=data.role, role_id=None,
         password_hash=hash_password(data.password) if data.password else None,
         state=UserState.active if data.password else UserState.invited,
     )
+    if data.role_id is not None:
+        await assign_role(uow, tenant_id, user, data.role_id)
     invitation = None if data.password else _new_invitation(settings, user)
     uow.session.add(user)
     try:
@@ -181,8 +185,8 @@ async def change_password(uow: UnitOfWork, settings: Settings, redis: Redis, p: 
 
 
 async def get_user(uow: UnitOfWork, p: Principal, user_id: uuid.UUID) -> User:
-    """Admins see every user of their tenant; others only themselves."""
-    if user_id != p.user_id and not p.is_admin:
+    """User administrators see every user of their tenant; others only themselves."""
+    if user_id != p.user_id and not allows(p, Permission.administer_users):
         raise NotFound("User")
     user = await uow.session.scalar(select(User).where(User.id == user_id, User.tenant_id == p.tenant_id))
     if user is None:
@@ -207,6 +211,13 @@ async def _ensure_other_admin(uow: UnitOfWork, p: Principal, user_id: uuid.UUID)
 async def update_user(uow: UnitOfWork, p: Principal, user_id: uuid.UUID, data: UserUpdate) -> User:
     user = await get_user(uow, p, user_id)
     changes = data.model_dump(exclude_unset=True, exclude_none=True)
+    if "role_id" in changes:
+        changes.pop("role", None)
+        was = user.role
+        await assign_role(uow, p.tenant_id, user, changes.pop("role_id"))
+        changes["role"], user.role = user.role, was  # the last-admin check below sees the change
+    elif "role" in changes:
+        user.role_id = None
     losing_admin = (changes.get("role", user.role) != UserRole.admin
                     or changes.get("state", user.state) != UserState.active)
     if user.role == UserRole.admin and losing_admin:

@@ -38,7 +38,7 @@ from eneo.core.settings import Settings
 from eneo.knowledge.models import Group, InfoBlob, InfoBlobStatus
 from eneo.knowledge.service.access import require_role, space_role  # access follows the space, as for collections
 from eneo.knowledge.service.collections import usable_model_id
-from eneo.spaces.models import SpaceMember
+from eneo.spaces.access import SpaceAccess
 from eneo.spaces.policy import SpaceAction
 from eneo.websites.models import ACTIVE, INTERVAL_DAYS, CrawlRun, RunStatus, UpdateInterval, Website
 from eneo.websites.schemas import CrawlRunOut, WebsiteCreate, WebsiteOut, WebsiteUpdate
@@ -73,8 +73,8 @@ def auth_of(website: Website) -> tuple[str, str] | None:
 
 async def _website(uow: UnitOfWork, p: Principal, website_id: uuid.UUID, action: SpaceAction, *,
                    lock: bool = False) -> tuple[Website, Group]:
-    query = (select(Website, Group, SpaceMember.role).join(Group, Group.id == Website.group_id)
-             .join(SpaceMember, and_(SpaceMember.space_id == Website.space_id, SpaceMember.user_id == p.user_id))
+    query = (select(Website, Group, SpaceAccess.role).join(Group, Group.id == Website.group_id)
+             .join(SpaceAccess, and_(SpaceAccess.space_id == Website.space_id, SpaceAccess.user_id == p.user_id))
              .where(Website.id == website_id, Website.tenant_id == p.tenant_id))
     row = (await uow.session.execute(query.with_for_update(of=Website) if lock else query)).first()
     if row is None:
@@ -293,8 +293,8 @@ async def website_groups(session: AsyncSession, p: Principal, space_id: uuid.UUI
     if not ids:
         return []
     rows = dict((await session.execute(
-        select(Website.id, Website.group_id).join(SpaceMember, and_(SpaceMember.space_id == Website.space_id,
-                                                                   SpaceMember.user_id == p.user_id))
+        select(Website.id, Website.group_id).join(SpaceAccess, and_(SpaceAccess.space_id == Website.space_id,
+                                                                   SpaceAccess.user_id == p.user_id))
         .where(Website.id.in_(ids), Website.tenant_id == p.tenant_id, Website.space_id == space_id))).all())
     for website_id in ids:
         if website_id not in rows:

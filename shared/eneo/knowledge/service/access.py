@@ -16,7 +16,9 @@ from eneo.core.db import UnitOfWork
 from eneo.core.errors import AppError, NotFound, ValidationFailed
 from eneo.knowledge.models import Group, InfoBlob
 from eneo.knowledge.schemas import InfoBlobOut
-from eneo.spaces.models import Space, SpaceMember, SpaceRole
+from eneo.permissions.policy import overrides_space_roles
+from eneo.spaces.access import SpaceAccess
+from eneo.spaces.models import Space, SpaceRole
 from eneo.spaces.policy import SpaceAction, require
 
 _Q = TypeVar("_Q", bound=Select)
@@ -36,20 +38,20 @@ def blob_out(b: InfoBlob) -> InfoBlobOut:
 
 
 def require_role(p: Principal, role: SpaceRole, action: SpaceAction) -> None:
-    """The space role decides; a tenant admin who is a member may also change content."""
-    if action == SpaceAction.edit_content and p.is_admin:
+    """The space role decides; a user administrator who is a member may also change content."""
+    if action == SpaceAction.edit_content and overrides_space_roles(p):
         return
     require(role, action)
 
 
 def _member_join(query: _Q, p: Principal) -> _Q:
-    return query.join(SpaceMember, and_(SpaceMember.space_id == Group.space_id, SpaceMember.user_id == p.user_id))
+    return query.join(SpaceAccess, and_(SpaceAccess.space_id == Group.space_id, SpaceAccess.user_id == p.user_id))
 
 
 async def space_role(uow: UnitOfWork, p: Principal, space_id: uuid.UUID) -> SpaceRole:
     """The caller's role in the space; 404 for non-members and other tenants."""
-    role = await uow.session.scalar(select(SpaceMember.role).join(Space, Space.id == SpaceMember.space_id).where(
-        Space.id == space_id, Space.tenant_id == p.tenant_id, SpaceMember.user_id == p.user_id))
+    role = await uow.session.scalar(select(SpaceAccess.role).join(Space, Space.id == SpaceAccess.space_id).where(
+        Space.id == space_id, Space.tenant_id == p.tenant_id, SpaceAccess.user_id == p.user_id))
     if role is None:
         raise NotFound("Space")
     return role
@@ -57,7 +59,7 @@ async def space_role(uow: UnitOfWork, p: Principal, space_id: uuid.UUID) -> Spac
 
 async def group_for(uow: UnitOfWork, p: Principal, group_id: uuid.UUID, action: SpaceAction, *, lock: bool = False
                     ) -> Group:
-    query = _member_join(select(Group, SpaceMember.role), p).where(Group.id == group_id,
+    query = _member_join(select(Group, SpaceAccess.role), p).where(Group.id == group_id,
                                                                    Group.tenant_id == p.tenant_id,
                                                                    Group.kind == "collection")  # not a website's
     row = (await uow.session.execute(query.with_for_update(of=Group) if lock else query)).first()
@@ -69,7 +71,7 @@ async def group_for(uow: UnitOfWork, p: Principal, group_id: uuid.UUID, action: 
 
 async def blob_for(uow: UnitOfWork, p: Principal, blob_id: uuid.UUID, action: SpaceAction, *, lock: bool = False
                    ) -> InfoBlob:
-    query = (_member_join(select(InfoBlob, SpaceMember.role).join(Group, Group.id == InfoBlob.group_id), p)
+    query = (_member_join(select(InfoBlob, SpaceAccess.role).join(Group, Group.id == InfoBlob.group_id), p)
              .where(InfoBlob.id == blob_id, InfoBlob.tenant_id == p.tenant_id))
     row = (await uow.session.execute(query.with_for_update(of=InfoBlob) if lock else query)).first()
     if row is None:
