@@ -25,6 +25,7 @@ LAYERS: list[set[str]] = [
     {"usage"},  # checked and counted by the domains above; its quota changes are audited
     {"audit"},  # recorded by the domains above, from their routes
     {"auth", "llm", "crawler"},
+    {"permissions"},  # the tenant-role policy, user groups' tables and model limits: every request checks them
     {"core"},  # settings, database, Redis, S3/SQS, streams, queue messages: imports no domain
 ]
 LEVEL = {package: level for level, layer in enumerate(LAYERS) for package in layer}

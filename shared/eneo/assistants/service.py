@@ -33,6 +33,7 @@ from eneo.knowledge.models import Group
 from eneo.knowledge.service.access import readable_group_ids
 from eneo.model_providers.lookups import default_model, usable_model
 from eneo.model_providers.models import CompletionModel
+from eneo.permissions.model_access import require_model_access
 from eneo.spaces.access import SpaceAccess
 from eneo.spaces.models import SpaceRole
 from eneo.spaces.policy import SpaceAction, allowed, require
@@ -130,6 +131,7 @@ async def draft_assistant(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUID
     try:
         if draft.completion_model_id is not None:
             model = await _model(uow, draft.completion_model_id)
+            await _may_use(uow, p, model)
             await check_model_for_space(uow.session, p.tenant_id, assistant.space_id, model,
                                         field="completion_model_id")
         else:
@@ -180,6 +182,11 @@ async def _model(uow: UnitOfWork, model_id: uuid.UUID | None) -> CompletionModel
     if model is None:
         raise _invalid("completion_model_id", "no enabled completion model with this id")
     return model
+
+
+async def _may_use(uow: UnitOfWork, p: Principal, model: CompletionModel) -> None:
+    """A model limited to user groups is bound only by their members (403 `model_not_allowed`)."""
+    await require_model_access(uow, p.user_id, "completion", model.display_name, model.allowed_group_ids)
 
 
 def _check_kwargs(kwargs: ModelKwargs, model: CompletionModel) -> None:
@@ -236,6 +243,7 @@ async def create_assistant(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, d
                            ) -> AssistantOut:
     await authorize(uow, p, space_id, SpaceAction.edit_content)
     model = await _model(uow, data.completion_model_id)
+    await _may_use(uow, p, model)
     await check_model_for_space(uow.session, p.tenant_id, space_id, model, field="completion_model_id")
     _check_kwargs(data.model_kwargs, model)
     group_ids = await _check_groups(uow, p, space_id, data.groups)
@@ -264,6 +272,7 @@ async def update_assistant(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUI
     if data.completion_model_id is not None or data.model_kwargs is not None:
         if data.completion_model_id is not None:
             model = await _model(uow, data.completion_model_id)
+            await _may_use(uow, p, model)
             await check_model_for_space(uow.session, p.tenant_id, assistant.space_id, model,
                                         field="completion_model_id")
         else:  # the current model, even if disabled since: the limit still applies

@@ -45,6 +45,7 @@ from eneo.model_providers.schemas import (
     EmbeddingModelUpdate,
     EmbeddingModelUpdated,
 )
+from eneo.permissions.model_access import chosen_groups
 
 
 async def ensure_embedding_index(session: AsyncSession, model: EmbeddingModel) -> None:
@@ -126,6 +127,7 @@ def embedding_model_out(model: EmbeddingModel, provider: ModelProvider | None) -
         provider_type=provider.type if provider else None, name=model.name, dimensions=model.dimensions,
         max_input_tokens=model.max_input_tokens, enabled=model.enabled, is_default=model.is_default,
         managed=model.managed, security_classification_id=model.security_classification_id,
+        allowed_group_ids=model.allowed_group_ids or [],
         created_at=model.created_at, updated_at=model.updated_at)
 
 
@@ -186,6 +188,8 @@ async def update_embedding_model(uow: UnitOfWork, p: Principal, model_id: uuid.U
         model.security_classification_id = level.id if level else None
         await uow.session.flush()
         stopped = newly_stopped(before, await blocked(uow.session, p.tenant_id))
+    if "allowed_group_ids" in changes:
+        model.allowed_group_ids = await chosen_groups(uow, p.tenant_id, data.allowed_group_ids)
     if settle_default(model, changes.get("is_default")):  # without a default, the local one steps in
         await make_default(uow.session, model, DEFAULT_LOCK)
     await uow.session.flush()

@@ -3,6 +3,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     Boolean,
     CheckConstraint,
     Enum,
@@ -12,6 +13,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     UniqueConstraint,
+    Uuid,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -83,6 +85,8 @@ class CompletionModel(Entity, Base):
     # The model's security classification (eneo.classifications); None: unclassified, the lowest.
     security_classification_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("security_classifications.id", name="fk_completion_models_security_classification"), index=True)
+    # Only members of these user groups may use the model (eneo.permissions.model_access); None: everyone.
+    allowed_group_ids: Mapped[list[uuid.UUID] | None] = mapped_column(ARRAY(Uuid()))
 
 
 LOCAL_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
@@ -121,6 +125,8 @@ class EmbeddingModel(Entity, Base):
     # The model's security classification (eneo.classifications); None: unclassified, the lowest.
     security_classification_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("security_classifications.id", name="fk_embedding_models_security_classification"), index=True)
+    # Only members of these user groups may use the model (eneo.permissions.model_access); None: everyone.
+    allowed_group_ids: Mapped[list[uuid.UUID] | None] = mapped_column(ARRAY(Uuid()))
 
     @property
     def is_local(self) -> bool:
@@ -146,3 +152,5 @@ class TranscriptionModel(Entity, Base):
     # The model's security classification (eneo.classifications); None: unclassified, the lowest.
     security_classification_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("security_classifications.id", name="fk_transcription_models_security_classification"), index=True)
+    # Only members of these user groups may use the model (eneo.permissions.model_access); None: everyone.
+    allowed_group_ids: Mapped[list[uuid.UUID] | None] = mapped_column(ARRAY(Uuid()))

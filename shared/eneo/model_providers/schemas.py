@@ -126,6 +126,8 @@ class ModelUpdate(BaseModel):
     is_default: bool | None = None
     security_classification_id: uuid.UUID | None = Field(
         None, description="A level of /api/v1/security-classifications/; null: unclassified (the lowest)")
+    allowed_group_ids: list[uuid.UUID] | None = Field(
+        None, max_length=100, description="Only members of these user groups may use the model; [] or null: everyone")
 
 
 class ModelOut(BaseModel):
@@ -142,6 +144,8 @@ class ModelOut(BaseModel):
     is_default: bool
     security_classification_id: uuid.UUID | None = Field(
         description="Its security classification; only spaces at this level or lower may use it (null: unclassified)")
+    allowed_group_ids: list[uuid.UUID] = Field(
+        default_factory=list, description="Only members of these user groups may use it; empty: everyone")
     created_at: datetime
     updated_at: datetime
 
@@ -170,6 +174,8 @@ class EmbeddingModelUpdate(BaseModel):
     is_default: bool | None = None
     security_classification_id: uuid.UUID | None = Field(
         None, description="A level of /api/v1/security-classifications/; null: unclassified (the lowest)")
+    allowed_group_ids: list[uuid.UUID] | None = Field(
+        None, max_length=100, description="Only members of these user groups may use the model; [] or null: everyone")
 
 
 class EmbeddingModelOut(BaseModel):
@@ -186,6 +192,8 @@ class EmbeddingModelOut(BaseModel):
                                       "security_classification_id can change")
     security_classification_id: uuid.UUID | None = Field(
         description="Its security classification; only spaces at this level or lower may use it (null: unclassified)")
+    allowed_group_ids: list[uuid.UUID] = Field(
+        default_factory=list, description="Only members of these user groups may use it; empty: everyone")
     created_at: datetime
     updated_at: datetime
 
@@ -211,6 +219,8 @@ class TranscriptionModelUpdate(BaseModel):
     is_default: bool | None = None
     security_classification_id: uuid.UUID | None = Field(
         None, description="A level of /api/v1/security-classifications/; null: unclassified (the lowest)")
+    allowed_group_ids: list[uuid.UUID] | None = Field(
+        None, max_length=100, description="Only members of these user groups may use the model; [] or null: everyone")
 
 
 class TranscriptionModelOut(BaseModel):
@@ -224,5 +234,7 @@ class TranscriptionModelOut(BaseModel):
                                          "enabled model)")
     security_classification_id: uuid.UUID | None = Field(
         description="Its security classification; only spaces at this level or lower may use it (null: unclassified)")
+    allowed_group_ids: list[uuid.UUID] = Field(
+        default_factory=list, description="Only members of these user groups may use it; empty: everyone")
     created_at: datetime
     updated_at: datetime

@@ -62,6 +62,7 @@ from eneo.model_providers.schemas import (
     ProviderUpdate,
 )
 from eneo.model_providers.transcription_service import transcription_models_using
+from eneo.permissions.model_access import chosen_groups
 
 __all__ = ["default_model", "ensure_managed_provider", "provider_config", "usable_model"]
 
@@ -270,7 +271,8 @@ def model_out(model: CompletionModel, provider: ModelProvider) -> ModelOut:
                     provider_type=provider.type, local=provider.local, name=model.name, display_name=model.display_name,
                     context_window=model.context_window, max_output_tokens=model.max_output_tokens,
                     enabled=model.enabled, is_default=model.is_default,
-                    security_classification_id=model.security_classification_id, created_at=model.created_at,
+                    security_classification_id=model.security_classification_id,
+                    allowed_group_ids=model.allowed_group_ids or [], created_at=model.created_at,
                     updated_at=model.updated_at)
 
 
@@ -325,6 +327,8 @@ async def update_model(uow: UnitOfWork, p: Principal, model_id: uuid.UUID, data:
         model.security_classification_id = level.id if level else None
         await uow.session.flush()
         stopped = newly_stopped(before, await blocked(uow.session, p.tenant_id))
+    if "allowed_group_ids" in changes:
+        model.allowed_group_ids = await chosen_groups(uow, p.tenant_id, data.allowed_group_ids)
     for name in ("name", "display_name", "context_window", "enabled"):
         if changes.get(name) is not None:
             setattr(model, name, changes[name])

@@ -34,6 +34,7 @@ from eneo.model_providers.rules import (
     tenant_provider,
 )
 from eneo.model_providers.schemas import TranscriptionModelCreate, TranscriptionModelOut, TranscriptionModelUpdate
+from eneo.permissions.model_access import chosen_groups
 
 TRANSCRIPTION_PROVIDERS = OPENAI_LIKE
 DEFAULT_LOCK = "eneo.default_transcription_model"
@@ -65,7 +66,8 @@ def transcription_model_out(model: TranscriptionModel, provider: ModelProvider) 
     return TranscriptionModelOut(
         id=model.id, provider_id=provider.id, provider_name=provider.name, provider_type=provider.type,
         name=model.name, enabled=model.enabled, is_default=model.is_default,
-        security_classification_id=model.security_classification_id, created_at=model.created_at,
+        security_classification_id=model.security_classification_id,
+        allowed_group_ids=model.allowed_group_ids or [], created_at=model.created_at,
         updated_at=model.updated_at)
 
 
@@ -110,6 +112,8 @@ async def update_transcription_model(uow: UnitOfWork, p: Principal, model_id: uu
     if "security_classification_id" in changes:
         level = await chosen_level(uow.session, p.tenant_id, data.security_classification_id)
         model.security_classification_id = level.id if level else None
+    if "allowed_group_ids" in changes:
+        model.allowed_group_ids = await chosen_groups(uow, p.tenant_id, data.allowed_group_ids)
     if settle_default(model, changes.get("is_default")):  # without a default, the oldest enabled model steps in
         await make_default(uow.session, model, DEFAULT_LOCK)
     await uow.session.flush()

@@ -1,4 +1,4 @@
-"""The permissions a user holds through their tenant role (apart from eneo.permissions.roles, which
+"""The permissions a user holds through their tenant role (apart from eneo.users.roles, which
 records audit entries: the principal's module needs this one and must not import the audit log)."""
 
 from eneo.core.db import UnitOfWork

@@ -1,7 +1,7 @@
 """Who may do what in the organisation: the one place that decides.
 
 A user holds one tenant role: a built-in one (admin, user; fixed ids, the same in every tenant) or one
-of the tenant's custom roles (eneo.permissions.roles). A role is a set of named permissions. Every HTTP
+of the tenant's custom roles (eneo.users.roles). A role is a set of named permissions. Every HTTP
 route has an entry in ROUTES: a permission, SIGNED_IN (any user of the tenant; the space role or the
 ownership of the thing then decides), PUBLIC (no credentials) or SYSADMIN (the platform operator).
 `authenticated` (eneo.auth.deps) checks the route's entry for every request, and refuses a route that
@@ -11,13 +11,10 @@ Inside a space, the space role decides (eneo.spaces.policy); this module decides
 
 import enum
 import uuid
-from typing import TYPE_CHECKING, Final
+from typing import Final, Protocol
 
 from eneo.core.errors import Forbidden
 from eneo.users.models import UserRole
-
-if TYPE_CHECKING:
-    from eneo.auth.principal import Principal
 
 
 class Permission(enum.StrEnum):
@@ -37,6 +34,13 @@ class Access(enum.StrEnum):
     public = "public"
     signed_in = "signed_in"
     sysadmin = "sysadmin"
+
+
+class Holder(Protocol):
+    """Whoever acts (eneo.auth.principal.Principal): only what their role grants matters here."""
+
+    @property
+    def permissions(self) -> frozenset["Permission"]: ...
 
 
 PUBLIC, SIGNED_IN, SYSADMIN = Access.public, Access.signed_in, Access.sysadmin
@@ -62,18 +66,18 @@ def parse_permissions(names: list[str]) -> frozenset[Permission]:
     return frozenset(Permission(n) for n in names if n in known)
 
 
-def allows(p: "Principal", permission: Permission) -> bool:
+def allows(p: Holder, permission: Permission) -> bool:
     return permission in p.permissions
 
 
-def require(p: "Principal", permission: Permission) -> None:
+def require(p: Holder, permission: Permission) -> None:
     """403 `permission_required`, naming the permission the caller's role lacks."""
     if not allows(p, permission):
         raise Forbidden(f"Your role does not have the permission '{permission.value}'",
                         code="permission_required", details=[{"permission": permission.value}])
 
 
-def overrides_space_roles(p: "Principal") -> bool:
+def overrides_space_roles(p: Holder) -> bool:
     """A user administrator may change the content of a space they are a member of, whatever their role
     there (so an organisation can always clean up a space)."""
     return allows(p, Permission.administer_users)
@@ -222,7 +226,7 @@ def decision(method: str, path: str) -> Decision | None:
     return ROUTES.get(f"{method.upper()} {path}")
 
 
-def check_route(p: "Principal", method: str, path: str) -> None:
+def check_route(p: Holder, method: str, path: str) -> None:
     """Raise unless the signed-in caller may call the route (`path` as declared, with its {parameters})."""
     entry = decision(method, path)
     if entry is None:

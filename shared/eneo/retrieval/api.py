@@ -77,9 +77,11 @@ async def search_in(ctx: CurrentUser, group: Any, body: SearchRequest) -> Search
     be embedded is refused (409 `embedding_classification_too_low`) by a model classified below the space."""
     from eneo.classifications.knowledge import check_embedding_for_space
     from eneo.model_providers.clients import load_embedder
+    from eneo.permissions.model_access import require_model_access
 
     session, tenant_id = ctx.uow.session, ctx.principal.tenant_id
     model, embedder = await load_embedder(session, tenant_id, group.embedding_model_id)
+    await require_model_access(ctx.uow, ctx.principal.user_id, "embedding", model.name, model.allowed_group_ids)
     if body.method != "lexical":
         await check_embedding_for_space(session, tenant_id, group.space_id, model)
     await ctx.uow.commit()  # hold no connection while a provider embeds the query

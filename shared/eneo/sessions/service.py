@@ -16,6 +16,7 @@ from eneo.answers.knowledge import assistant_group_ids
 from eneo.answers.recovery import FINAL, abandon_if_lost, answer_stream
 from eneo.answers.service import chat_request
 from eneo.answers.stream import stream_key
+from eneo.assistants.models import AssistantGroup
 from eneo.assistants.service import as_drafted, draft_assistant, usable_assistant
 from eneo.auth.principal import Principal
 from eneo.classifications.knowledge import check_group_embedding
@@ -26,9 +27,11 @@ from eneo.core.ids import utcnow
 from eneo.core.pagination import paginate
 from eneo.core.redis import get_redis
 from eneo.core.settings import Settings
+from eneo.knowledge.models import Group
 from eneo.model_providers.clients import chat_target
-from eneo.model_providers.models import CompletionModel
+from eneo.model_providers.models import CompletionModel, EmbeddingModel
 from eneo.model_providers.service import default_model
+from eneo.permissions.model_access import require_model_access
 from eneo.sessions.models import Question, QuestionStatus, Session
 from eneo.sessions.schemas import (
     Ask,
@@ -81,6 +84,19 @@ async def _own_session(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUID, s
     return session
 
 
+async def knowledge_embedding_limits(uow: UnitOfWork, assistant_id: uuid.UUID
+                                     ) -> list[tuple[str, list[uuid.UUID]]]:
+    """The limited embedding models of an assistant's collections and websites (each embeds the question)."""
+    rows = await uow.session.execute(
+        select(EmbeddingModel.name, EmbeddingModel.allowed_group_ids).distinct()
+        .join(Group, Group.embedding_model_id == EmbeddingModel.id)
+        .join(AssistantGroup, AssistantGroup.group_id == Group.id)
+        .where(AssistantGroup.assistant_id == assistant_id, AssistantGroup.tenant_id == uow.tenant_id,
+               EmbeddingModel.allowed_group_ids.is_not(None)))
+    return [(name, list(groups)) for name, groups in rows.tuples() if groups]
+
+
+
 async def ask(uow: UnitOfWork, p: Principal, settings: Settings, assistant_id: uuid.UUID,
               session_id: uuid.UUID | None, body: Ask) -> tuple[Session, Question]:
     """Save the question (queued) in a new or existing session; the answer comes later."""
@@ -104,8 +120,13 @@ async def ask(uow: UnitOfWork, p: Principal, settings: Settings, assistant_id: u
         raise Conflict("The assistant's model is disabled; ask an administrator or choose another model",
                        code="model_disabled")
     # A level changed since the assistant was saved stops it here, before the space's data reaches the model.
-    await check_model_for_space(uow.session, p.tenant_id, assistant.space_id,
-                                await uow.session.get_one(CompletionModel, model_id))
+    model = await uow.session.get_one(CompletionModel, model_id)
+    await check_model_for_space(uow.session, p.tenant_id, assistant.space_id, model)
+    # Models limited to user groups (its completion model, its collections' embedding models): 403 before
+    # the question is saved, so nothing of it reaches a provider.
+    await require_model_access(uow, p.user_id, "completion", model.display_name, model.allowed_group_ids)
+    for name, groups in await knowledge_embedding_limits(uow, assistant.id):
+        await require_model_access(uow, p.user_id, "embedding", name, groups)
     # So does a collection whose embedding model is now below its space: the question would be embedded by it.
     await check_group_embedding(uow.session, p.tenant_id, await assistant_group_ids(uow, assistant.id))
     # The question alone must fit the model (history is trimmed later): 422 now, not a failed answer.

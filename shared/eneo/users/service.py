@@ -21,12 +21,12 @@ from eneo.core.security import hash_password, random_token, token_hash, verify_p
 from eneo.core.settings import Settings
 from eneo.knowledge.models import Group
 from eneo.permissions.policy import Permission, allows
-from eneo.permissions.roles import assign_role
 from eneo.spaces.models import Space
 from eneo.spaces.service import create_personal_space, delete_collection_files
 from eneo.sso.models import SsoProvider
 from eneo.users import second_factor, throttle
 from eneo.users.models import User, UserRole, UserState
+from eneo.users.roles import assign_role
 from eneo.users.schemas import (
     Invitation,
     InvitationAccept,

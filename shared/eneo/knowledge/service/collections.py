@@ -23,6 +23,7 @@ from eneo.knowledge.schemas import GroupCreate, GroupOut, GroupUpdate
 from eneo.knowledge.service.access import group_for, invalid, require_role, space_role
 from eneo.knowledge.service.reembedding import queue_embedding, reset_vectors
 from eneo.model_providers.embedding_service import default_embedding_model, usable_embedding_model
+from eneo.permissions.model_access import require_model_access
 from eneo.spaces.policy import SpaceAction
 
 
@@ -62,6 +63,7 @@ async def usable_model_id(uow: UnitOfWork, p: Principal, space_id: uuid.UUID, mo
             raise invalid("embedding_model_id", "no enabled embedding model with this id")
         model = found
     await check_embedding_for_space(uow.session, p.tenant_id, space_id, model, field="embedding_model_id")
+    await require_model_access(uow, p.user_id, "embedding", model.name, model.allowed_group_ids)
     return model.id
 
 

@@ -8,8 +8,6 @@ from fastapi import APIRouter, Depends, Response, status
 
 from eneo.auth.deps import CurrentUser
 from eneo.core.pagination import Page, PageQuery
-from eneo.permissions import groups as group_service
-from eneo.permissions import roles as role_service
 from eneo.permissions.schemas import (
     GroupMemberAdd,
     RoleCreate,
@@ -21,6 +19,8 @@ from eneo.permissions.schemas import (
     UserGroupOut,
     UserGroupUpdate,
 )
+from eneo.users import groups as group_service
+from eneo.users import roles as role_service
 
 roles = APIRouter(prefix="/api/v1/roles", tags=["roles"])
 user_groups = APIRouter(prefix="/api/v1/user-groups", tags=["user groups"])
