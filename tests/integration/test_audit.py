@@ -175,7 +175,7 @@ async def test_only_the_tenants_admins_read_their_own_log(client: httpx.AsyncCli
     for who in (user,):
         for path in (LOGS, f"{LOGS}export/"):
             r = await client.get(path, headers=who.headers)
-            assert (r.status_code, r.json()["code"]) == (403, "admin_required")
+            assert (r.status_code, r.json()["code"]) == (403, "permission_required")
     assert (await client.get(LOGS)).status_code == 401
     theirs = await entries(client, stranger)
     assert theirs and all(e["actor_id"] != str(admin.id) and e["target_id"] != str(user.id) for e in theirs)

@@ -174,7 +174,7 @@ async def test_only_a_tenant_admin_erases_and_not_themself(client: httpx.AsyncCl
                                                             two: tuple[Chat, Person, Person]) -> None:
     _, anna, bo = two
     r = await client.post(f"/api/v1/privacy/users/{bo.member.id}/erasure/", headers=anna.member.headers)
-    assert (r.status_code, r.json()["code"]) == (403, "admin_required")
+    assert (r.status_code, r.json()["code"]) == (403, "permission_required")
     r = await client.post(f"/api/v1/privacy/users/{bo.member.id}/erasure/", headers=bo.member.headers)
     assert (r.status_code, r.json()["code"]) == (409, "cannot_delete_self")
 

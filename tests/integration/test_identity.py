@@ -141,7 +141,7 @@ async def test_only_admins_manage_users(client: httpx.AsyncClient, make_user) ->
                          ("PATCH", f"/api/v1/users/{admin.id}/"), ("DELETE", f"/api/v1/users/{admin.id}/")):
         body = {"email": "x@example.org", "name": "x"} if method == "POST" else {}
         r = await client.request(method, path, headers=user.headers, json=body)
-        assert (r.status_code, r.json()["code"]) == (403, "admin_required"), (method, path)
+        assert (r.status_code, r.json()["code"]) == (403, "permission_required"), (method, path)
     # A plain user reads only their own record.
     assert (await client.get(f"/api/v1/users/{admin.id}/", headers=user.headers)).status_code == 404
     assert (await client.get(f"/api/v1/users/{user.id}/", headers=user.headers)).status_code == 200
@@ -295,7 +295,7 @@ async def test_invitations_are_for_admins_and_active_accounts(client: httpx.Asyn
     admin = await make_user()
     user = await make_user(tenant=_org(admin), role=UserRole.user)
     r = await client.post(f"/api/v1/users/{admin.id}/invitation/", headers=user.headers)
-    assert (r.status_code, r.json()["code"]) == (403, "admin_required")
+    assert (r.status_code, r.json()["code"]) == (403, "permission_required")
     await client.patch(f"/api/v1/users/{user.id}/", json={"state": "deactivated"}, headers=admin.headers)
     r = await client.post(f"/api/v1/users/{user.id}/invitation/", headers=admin.headers)
     assert (r.status_code, r.json()["code"]) == (409, "user_deactivated")

@@ -136,7 +136,7 @@ async def test_only_tenant_admins_reach_providers(client: httpx.AsyncClient, mak
         if path == MODELS:
             body = {"provider_id": pid, "name": "x", "context_window": 10}
         r = await client.request(method, path, json=body, headers=user.headers)
-        assert (r.status_code, r.json()["code"]) == (403, "admin_required"), (method, path)
+        assert (r.status_code, r.json()["code"]) == (403, "permission_required"), (method, path)
     # Everyone may read the enabled models.
     r = await client.get(MODELS, headers=user.headers)
     assert [m["id"] for m in r.json()["items"]] == [mid]
@@ -235,7 +235,7 @@ async def test_users_see_enabled_models_only(client: httpx.AsyncClient, make_use
     everything = (await client.get(MODELS, params={"include_disabled": "true"}, headers=admin.headers)).json()
     assert [m["id"] for m in everything["items"]] == [on["id"], off["id"]]
     r = await client.get(MODELS, params={"include_disabled": "true"}, headers=user.headers)
-    assert (r.status_code, r.json()["code"]) == (403, "admin_required")
+    assert (r.status_code, r.json()["code"]) == (403, "permission_required")
     assert (await client.get(f"{MODELS}{off['id']}/", headers=user.headers)).status_code == 404
     assert (await client.get(f"{MODELS}{off['id']}/", headers=admin.headers)).status_code == 200
 

@@ -91,7 +91,7 @@ async def test_only_the_right_admins_set_periods(
     chat = await new_chat(client, make_user, fake)  # the viewer is a plain user and a viewer of the space
     viewer, body = chat.viewer.headers, {"json": {"days": 5}}
     r = await client.put("/api/v1/retention/tenant/", headers=viewer, **body)
-    assert (r.status_code, r.json()["code"]) == (403, "admin_required")
+    assert (r.status_code, r.json()["code"]) == (403, "permission_required")
     r = await client.put(f"/api/v1/retention/spaces/{chat.space}/", headers=viewer, **body)
     assert (r.status_code, r.json()["code"]) == (403, "space_role_required")
     r = await client.put(f"/api/v1/retention/assistants/{chat.assistant}/", headers=viewer, **body)

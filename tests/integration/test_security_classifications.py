@@ -98,7 +98,7 @@ async def test_admins_define_ordered_levels_others_read_them(client: httpx.Async
                                ("DELETE", f"{LEVELS}{ids['Intern']}/", None),
                                ("POST", f"{LEVELS}reorder/", {"ids": list(ids.values())})):
         r = await client.request(method, path, headers=user.headers, json=body)
-        assert (r.status_code, r.json()["code"]) == (403, "admin_required"), (method, path)
+        assert (r.status_code, r.json()["code"]) == (403, "permission_required"), (method, path)
 
     other = await make_user()
     for method in ("GET", "PATCH", "DELETE"):
@@ -168,7 +168,7 @@ async def test_spaces_and_every_kind_of_model_carry_a_level(client: httpx.AsyncC
     assert r.status_code == 403
     r = await client.patch(model_path(chat.model), headers=chat.viewer.headers,
                            json={"security_classification_id": None})
-    assert (r.status_code, r.json()["code"]) == (403, "admin_required")
+    assert (r.status_code, r.json()["code"]) == (403, "permission_required")
 
 
 async def test_another_tenants_level_cannot_be_carried(client: httpx.AsyncClient, chat: Chat,

@@ -59,7 +59,7 @@ async def test_admins_add_transcription_models_users_read_the_enabled_ones(clien
     body = {"provider_id": provider, "name": "whisper-1"}
 
     r = await client.post(MODELS, json=body, headers=user.headers)
-    assert (r.status_code, r.json()["code"]) == (403, "admin_required")
+    assert (r.status_code, r.json()["code"]) == (403, "permission_required")
     on = await add_model(client, admin, provider)
     assert (on["name"], on["provider_id"], on["provider_type"], on["enabled"], on["is_default"]) == (
         "whisper-1", provider, "openai_compatible", True, False)
@@ -72,10 +72,10 @@ async def test_admins_add_transcription_models_users_read_the_enabled_ones(clien
                              200)
     assert ids(everything) == [on["id"], off["id"]]
     r = await client.get(MODELS, params={"include_disabled": "true"}, headers=user.headers)
-    assert (r.status_code, r.json()["code"]) == (403, "admin_required")
+    assert (r.status_code, r.json()["code"]) == (403, "permission_required")
     for method, payload in (("PATCH", {"enabled": False}), ("DELETE", None)):
         r = await client.request(method, f"{MODELS}{on['id']}/", json=payload, headers=user.headers)
-        assert (r.status_code, r.json()["code"]) == (403, "admin_required"), r.text
+        assert (r.status_code, r.json()["code"]) == (403, "permission_required"), r.text
 
     # Not a chat model: assistants are never offered it.
     chat = await _json(await client.get("/api/v1/completion-models/", params={"include_disabled": "true"},

@@ -143,7 +143,7 @@ async def test_usage_and_quotas_are_for_admins_and_bad_ranges_are_refused(client
     user = await make_user(Org(admin.tenant_id, ""), UserRole.user)
     for method, path in (("GET", USAGE), ("GET", QUOTAS), ("PATCH", QUOTAS), ("GET", "/api/v1/storage-usage/")):
         r = await client.request(method, path, headers=user.headers, json={} if method == "PATCH" else None)
-        assert (r.status_code, r.json()["code"]) == (403, "admin_required"), (method, path)
+        assert (r.status_code, r.json()["code"]) == (403, "permission_required"), (method, path)
     for params, field in (({"start": "2026-02-01", "end": "2026-01-01"}, "end"),
                           ({"start": "2020-01-01", "end": "2026-01-01"}, "end"),
                           ({"group_by": "tenant"}, "group_by[0]"), ({"start": "yesterday"}, "start")):

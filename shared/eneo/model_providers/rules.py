@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from eneo.auth.principal import Principal
 from eneo.core.db import UnitOfWork
-from eneo.core.errors import AppError, Forbidden, NotFound, ValidationFailed
+from eneo.core.errors import AppError, NotFound, ValidationFailed
 from eneo.core.pagination import paginate
 from eneo.model_providers.models import ModelProvider, ProviderType
-from eneo.permissions.policy import Permission, allows
+from eneo.permissions.policy import Permission, allows, require
 
 OPENAI_LIKE = (ProviderType.openai, ProviderType.azure, ProviderType.openai_compatible)
 
@@ -92,10 +92,10 @@ async def find_provided_model(uow: UnitOfWork, p: Principal, cls: type[M], model
 
 async def page_of_models(uow: UnitOfWork, p: Principal, cls: type[M], *, include_disabled: bool, limit: int,
                          cursor: str | None) -> tuple[list[M], dict[uuid.UUID, ModelProvider], str | None]:
-    """A page of the tenant's models and their providers by id; disabled models only for admins who ask
-    (403 for others)."""
-    if include_disabled and not allows(p, Permission.administer_models):
-        raise Forbidden("Only the organisation's administrators see disabled models", code="admin_required")
+    """A page of the tenant's models and their providers by id; disabled models only for model
+    administrators who ask (403 `permission_required` for others)."""
+    if include_disabled:
+        require(p, Permission.administer_models)
     c = inspect(cls).columns
     query = select(cls).where(c.tenant_id == p.tenant_id)
     if not include_disabled:

@@ -93,7 +93,7 @@ async def knowledge_embedding_limits(uow: UnitOfWork, assistant_id: uuid.UUID
         .join(AssistantGroup, AssistantGroup.group_id == Group.id)
         .where(AssistantGroup.assistant_id == assistant_id, AssistantGroup.tenant_id == uow.tenant_id,
                EmbeddingModel.allowed_group_ids.is_not(None)))
-    return [(name, list(groups)) for name, groups in rows.tuples() if groups]
+    return [(name, list(groups)) for name, groups in rows.all() if groups]
 
 
 
