@@ -92,6 +92,8 @@ class TenantA:
     crawl_run: str = ""
     level: str = ""
     sso_provider: str = ""
+    role: str = ""
+    user_group: str = ""
 
 
 @pytest.fixture(scope="module")
@@ -139,10 +141,19 @@ def tenant_a(http: httpx.Client, sysadmin) -> TenantA:
     sso = http.post("/api/v1/sso/providers/", headers=admin.headers, json={
         "name": "A's SSO", "issuer": "https://login.a.example", "client_id": "a-client"})
     assert sso.status_code == 201, sso.text
+    role = http.post("/api/v1/roles/", headers=admin.headers, json={"name": "A's role"})
+    assert role.status_code == 201, role.text
+    user_group = http.post("/api/v1/user-groups/", headers=admin.headers, json={"name": "A's group"})
+    assert user_group.status_code == 201, user_group.text
+    for call in (http.post(f"/api/v1/user-groups/{user_group.json()['id']}/members/", headers=admin.headers,
+                           json={"user_id": user.id}),
+                 http.post(f"/api/v1/spaces/{space}/group-members/", headers=admin.headers,
+                           json={"group_id": user_group.json()["id"], "role": "viewer"})):
+        assert call.status_code == 201, call.text
     return TenantA(admin, user, space, key["id"], key["key"], provider, model, assistant, session, question,
                    embedding_model.json()["id"], group.json()["id"], blob.json()["id"],
                    transcription_model.json()["id"], website.json()["id"], crawl_run.json()["id"], level.json()["id"],
-                   sso.json()["id"])
+                   sso.json()["id"], role.json()["id"], user_group.json()["id"])
 
 
 # Every route that takes an id, called by tenant B's admin with tenant A's ids.
@@ -230,6 +241,18 @@ CROSS_TENANT = [
     ("GET", "/api/v1/sso/providers/{sso_provider}/", None),
     ("PATCH", "/api/v1/sso/providers/{sso_provider}/", {"name": "stolen", "password_login": False}),
     ("DELETE", "/api/v1/sso/providers/{sso_provider}/", None),
+    ("GET", "/api/v1/roles/{role}/", None),
+    ("PATCH", "/api/v1/roles/{role}/", {"name": "stolen"}),
+    ("DELETE", "/api/v1/roles/{role}/", None),
+    ("GET", "/api/v1/user-groups/{user_group}/", None),
+    ("PATCH", "/api/v1/user-groups/{user_group}/", {"name": "stolen"}),
+    ("DELETE", "/api/v1/user-groups/{user_group}/", None),
+    ("POST", "/api/v1/user-groups/{user_group}/members/", {"user_id": "{b_admin}"}),
+    ("DELETE", "/api/v1/user-groups/{user_group}/members/{user}/", None),
+    ("POST", "/api/v1/spaces/{space}/group-members/", {"group_id": "{user_group}", "role": "admin"}),
+    ("PATCH", "/api/v1/spaces/{space}/group-members/{user_group}/", {"role": "admin"}),
+    ("DELETE", "/api/v1/spaces/{space}/group-members/{user_group}/", None),
+    ("POST", "/api/v1/spaces/{b_space}/group-members/", {"group_id": "{user_group}", "role": "viewer"}),
 ]
 
 
@@ -243,7 +266,8 @@ def test_tenant_b_cannot_touch_tenant_a(http: httpx.Client, sysadmin, tenant_a: 
            "assistant": tenant_a.assistant, "version": 1, "chunk": 0, "session": tenant_a.session,
            "question": tenant_a.question, "embedding_model": tenant_a.embedding_model, "group": tenant_a.group,
            "blob": tenant_a.blob, "transcription_model": tenant_a.transcription_model, "website": tenant_a.website,
-           "crawl_run": tenant_a.crawl_run, "level": tenant_a.level, "sso_provider": tenant_a.sso_provider}
+           "crawl_run": tenant_a.crawl_run, "level": tenant_a.level, "sso_provider": tenant_a.sso_provider,
+           "role": tenant_a.role, "user_group": tenant_a.user_group}
     if body is FILE:
         r = http.request(method, path.format(**ids), files=FILE, headers=b_admin.headers)
     else:
@@ -285,13 +309,19 @@ def test_tenant_b_cannot_touch_tenant_a(http: httpx.Client, sysadmin, tenant_a: 
     assert [(lv["id"], lv["name"]) for lv in levels] == [(tenant_a.level, "A's level")]
     sso = http.get(f"/api/v1/sso/providers/{tenant_a.sso_provider}/", headers=tenant_a.admin.headers).json()
     assert (sso["name"], sso["password_login"]) == ("A's SSO", True)
+    role = http.get(f"/api/v1/roles/{tenant_a.role}/", headers=tenant_a.admin.headers).json()
+    assert (role["name"], role["permissions"]) == ("A's role", [])
+    group = http.get(f"/api/v1/user-groups/{tenant_a.user_group}/", headers=tenant_a.admin.headers).json()
+    assert (group["name"], [m["user_id"] for m in group["members"]]) == ("A's group", [tenant_a.user.id])
+    assert [(g["group_id"], g["role"]) for g in space["group_members"]] == [(tenant_a.user_group, "viewer")]
 
 
 LISTS = ["/api/v1/spaces/", "/api/v1/users/", "/api/v1/api-keys/", "/api/v1/admin/model-providers/",
          "/api/v1/completion-models/", "/api/v1/assistants/", "/api/v1/embedding-models/", "/api/v1/limits/",
          "/api/v1/transcription-models/", "/api/v1/retention/tenant/", "/api/v1/security-classifications/",
          "/api/v1/audit/logs/", "/api/v1/audit/logs/export/", "/api/v1/token-usage/", "/api/v1/storage-usage/",
-         "/api/v1/quotas/", "/api/v1/sso/providers/", "/api/v1/sso/sign-in-options/"]
+         "/api/v1/quotas/", "/api/v1/sso/providers/", "/api/v1/sso/sign-in-options/",
+         "/api/v1/roles/", "/api/v1/user-groups/"]
 
 
 def test_tenant_b_lists_nothing_of_tenant_a(http: httpx.Client, sysadmin, tenant_a: TenantA) -> None:
@@ -303,7 +333,8 @@ def test_tenant_b_lists_nothing_of_tenant_a(http: httpx.Client, sysadmin, tenant
         for secret in (tenant_a.space, tenant_a.user.id, tenant_a.admin.id, tenant_a.key_id, tenant_a.user.email,
                        tenant_a.provider, tenant_a.model, tenant_a.assistant, tenant_a.session, tenant_a.question,
                        tenant_a.embedding_model, tenant_a.group, tenant_a.blob, tenant_a.transcription_model,
-                       tenant_a.website, tenant_a.crawl_run, tenant_a.level, tenant_a.sso_provider):
+                       tenant_a.website, tenant_a.crawl_run, tenant_a.level, tenant_a.sso_provider,
+                       tenant_a.role, tenant_a.user_group):
             assert secret not in text, (path, secret)
 
 
