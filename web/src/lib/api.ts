@@ -14,8 +14,10 @@ export interface User {
 	email: string;
 	name: string;
 	role: 'admin' | 'user';
+	role_id?: string;
 	state: string;
 	totp_enabled?: boolean;
+	permissions?: string[]; // GET /users/me/ only: what the user's role grants (docs/permissions.md)
 }
 export interface Assistant {
 	id: string;
