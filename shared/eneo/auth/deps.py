@@ -64,7 +64,10 @@ def _route_path(request: Request) -> str:
     the request's path with each path parameter's segment named again (read from the request, since
     FastAPI's scope holds the route without its router's prefix)."""
     by_value = {str(v): k for k, v in request.path_params.items()}
-    return "/".join(f"{{{by_value[s]}}}" if s in by_value else s for s in request.url.path.split("/"))
+    path, root = request.url.path, request.scope.get("root_path", "")
+    if root and path.startswith(root):  # a stage or mount prefix is not part of the declared path
+        path = path[len(root):]
+    return "/".join(f"{{{by_value[s]}}}" if s in by_value else s for s in path.split("/"))
 
 
 # Commit before the response (the default scope, "request", would exit after it has been sent).
