@@ -178,7 +178,7 @@ async def test_another_tenants_provider_is_not_found(client: httpx.AsyncClient, 
     assert (await client.get(path, headers=a_admin.headers)).json()["name"] == "Kommun-ID"
     user = await make_user(Org(a_admin.tenant_id, ""), UserRole.user)
     r = await client.get(PROVIDERS, headers=user.headers)
-    assert (r.status_code, r.json()["code"]) == (403, "admin_required")
+    assert (r.status_code, r.json()["code"]) == (403, "permission_required")
     r = await client.post("/api/v1/sso/start/", json={"tenant": str(uuid.uuid4()), "redirect_uri": REDIRECT})
     assert (r.status_code, r.json()["code"]) == (404, "sso_not_configured")
 

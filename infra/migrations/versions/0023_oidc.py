@@ -1,7 +1,7 @@
 """Single sign-on: one OpenID Connect provider per tenant, users known by the provider's subject.
 
 Revision ID: 0023
-Revises: 0021
+Revises: 0022 (permissions and groups, which came first on another branch)
 
 * `sso_providers`: the tenant's OpenID Connect provider (issuer, client id, the client secret encrypted like a
   model provider's key), the claim whose values map to a tenant role (`role_mappings`, a list of
@@ -20,7 +20,7 @@ from helpers import APP_ROLE, entity_columns, fk, tenant_rls
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0023"
-down_revision: str | None = "0021"
+down_revision: str | None = "0022"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

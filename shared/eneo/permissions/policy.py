@@ -23,7 +23,7 @@ class Permission(enum.StrEnum):
     manage_collections = "manage_collections"  # create collections and upload documents in spaces one edits
     manage_websites = "manage_websites"  # add, change and crawl websites in spaces one edits
     see_insights = "see_insights"  # token and storage usage, quotas
-    administer_users = "administer_users"  # users, roles, user groups, erasure
+    administer_users = "administer_users"  # users, roles, user groups, single sign-on, erasure
     administer_models = "administer_models"  # providers, models, classifications, quotas
     administer_audit = "administer_audit"  # the audit log, the tenant's retention period
 
@@ -94,6 +94,9 @@ ROUTES: Final[dict[str, Decision]] = {
     "POST /api/v1/users/login/refresh/": PUBLIC,
     "POST /api/v1/users/logout/": PUBLIC,
     "POST /api/v1/users/invitations/accept/": PUBLIC,
+    "GET /api/v1/sso/sign-in-options/": PUBLIC,
+    "POST /api/v1/sso/start/": PUBLIC,
+    "POST /api/v1/sso/callback/": PUBLIC,
     # the platform operator
     "POST /api/v1/sysadmin/tenants/": SYSADMIN,
     "GET /api/v1/sysadmin/tenants/": SYSADMIN,
@@ -130,6 +133,11 @@ ROUTES: Final[dict[str, Decision]] = {
     "DELETE /api/v1/user-groups/{group_id}/": Permission.administer_users,
     "POST /api/v1/user-groups/{group_id}/members/": Permission.administer_users,
     "DELETE /api/v1/user-groups/{group_id}/members/{user_id}/": Permission.administer_users,
+    "GET /api/v1/sso/providers/": Permission.administer_users,
+    "POST /api/v1/sso/providers/": Permission.administer_users,
+    "GET /api/v1/sso/providers/{provider_id}/": Permission.administer_users,
+    "PATCH /api/v1/sso/providers/{provider_id}/": Permission.administer_users,
+    "DELETE /api/v1/sso/providers/{provider_id}/": Permission.administer_users,
     "POST /api/v1/privacy/users/{user_id}/export/": SIGNED_IN,  # oneself, or a user administrator
     "POST /api/v1/privacy/users/{user_id}/erasure/": Permission.administer_users,
     # spaces: the space role decides

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Cookie, Query, Request, Response, status
 
 from eneo.audit.service import Target, changes, record
-from eneo.auth.deps import TenantAdmin
+from eneo.auth.deps import CurrentUser
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import BadRequest
 from eneo.core.redis import get_redis
@@ -83,12 +83,12 @@ async def callback(request: Request, response: Response, body: SsoCallback,
 
 
 @router.get("/providers/")
-async def list_providers(ctx: TenantAdmin) -> list[SsoProviderOut]:
+async def list_providers(ctx: CurrentUser) -> list[SsoProviderOut]:
     return [_out(p) for p in await service.list_providers(ctx.uow, ctx.principal)]
 
 
 @router.post("/providers/", status_code=status.HTTP_201_CREATED)
-async def create_provider(ctx: TenantAdmin, body: SsoProviderCreate) -> SsoProviderOut:
+async def create_provider(ctx: CurrentUser, body: SsoProviderCreate) -> SsoProviderOut:
     """The organisation's OpenID Connect provider (one at most); the client secret is stored encrypted."""
     provider = await service.create_provider(ctx.uow, ctx.principal, body)
     record(ctx.uow, ctx.principal, "sso_provider.created", Target("sso_provider", provider.id, provider.name),
@@ -97,12 +97,12 @@ async def create_provider(ctx: TenantAdmin, body: SsoProviderCreate) -> SsoProvi
 
 
 @router.get("/providers/{provider_id}/")
-async def get_provider(ctx: TenantAdmin, provider_id: uuid.UUID) -> SsoProviderOut:
+async def get_provider(ctx: CurrentUser, provider_id: uuid.UUID) -> SsoProviderOut:
     return _out(await service.get_provider(ctx.uow, ctx.principal, provider_id))
 
 
 @router.patch("/providers/{provider_id}/")
-async def update_provider(ctx: TenantAdmin, provider_id: uuid.UUID, body: SsoProviderUpdate) -> SsoProviderOut:
+async def update_provider(ctx: CurrentUser, provider_id: uuid.UUID, body: SsoProviderUpdate) -> SsoProviderOut:
     provider = await service.update_provider(ctx.uow, ctx.principal, provider_id, body)
     record(ctx.uow, ctx.principal, "sso_provider.updated", Target("sso_provider", provider.id, provider.name),
            details=changes(body))
@@ -110,7 +110,7 @@ async def update_provider(ctx: TenantAdmin, provider_id: uuid.UUID, body: SsoPro
 
 
 @router.delete("/providers/{provider_id}/", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_provider(ctx: TenantAdmin, provider_id: uuid.UUID) -> Response:
+async def delete_provider(ctx: CurrentUser, provider_id: uuid.UUID) -> Response:
     """Remove single sign-on; password sign-in is on again. Users who came through it keep their accounts
     (without a password: an admin's invitation gives them one)."""
     provider = await service.delete_provider(ctx.uow, ctx.principal, provider_id)
