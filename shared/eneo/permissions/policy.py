@@ -183,6 +183,7 @@ ROUTES: Final[dict[str, Decision]] = {
     "GET /api/v1/info-blobs/{blob_id}/": SIGNED_IN,
     "GET /api/v1/info-blobs/{blob_id}/chunks/": SIGNED_IN,
     "GET /api/v1/info-blobs/{blob_id}/chunks/{chunk_index}/": SIGNED_IN,
+    "GET /api/v1/info-blobs/{blob_id}/download/": SIGNED_IN,
     "PATCH /api/v1/info-blobs/{blob_id}/": Permission.manage_collections,
     "DELETE /api/v1/info-blobs/{blob_id}/": Permission.manage_collections,
     "POST /api/v1/info-blobs/{blob_id}/retry/": Permission.manage_collections,
