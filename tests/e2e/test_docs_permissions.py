@@ -20,6 +20,8 @@ from tests.fakes.llm_server import FakeLLMServer
 
 pytestmark = pytest.mark.e2e
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "permissions.md"
+ADMIN_PERMISSIONS = ("administer_audit administer_models administer_users create_assistants manage_collections "
+                     "manage_websites see_insights use_assistants")
 
 
 @pytest.fixture(scope="module")
@@ -60,14 +62,14 @@ def test_the_pages_curl_samples_work_as_pasted(stack, fake: FakeLLMServer) -> No
         assert sorted(role["permissions"]) == ["administer_audit", "see_insights", "use_assistants"]
         assert '"name":"Administrator"' in out and '"name":"User"' in out  # the roles listed
         assert f'"role_id":"{role["id"]}"' in out  # the user's answer shows the role given
-        assert "use_assistants create_assistants" in out and "administer_users administer_models" in out
+        assert f"{ADMIN_PERMISSIONS}\n" in out  # what the caller (the admin) may do, by name
         anna = next(u for u in http.get("/api/v1/users/", headers=admin.headers).json()["items"]
                     if u["email"] == "anna@example.org")
         assert (anna["role"], anna["role_id"]) == ("user", role["id"])
 
         group = _named(http, admin, "/api/v1/user-groups/", "Socialtjänsten")
         members = http.get(f"/api/v1/user-groups/{group['id']}/", headers=admin.headers).json()["members"]
-        assert [m["id"] for m in members] == [anna["id"]]
+        assert [m["user_id"] for m in members] == [anna["id"]]
         team = _named(http, admin, "/api/v1/spaces/", "Försörjningsstöd")
         detail = http.get(f"/api/v1/spaces/{team['id']}/", headers=admin.headers).json()
         assert [(g["group_id"], g["role"]) for g in detail["group_members"]] == [(group["id"], "editor")]
