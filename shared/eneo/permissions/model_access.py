@@ -35,10 +35,10 @@ async def require_model_access(uow: UnitOfWork, user_id: uuid.UUID, kind: str, n
                               "ask an administrator", details=[{"model": name, "kind": kind}])
 
 
-async def chosen_groups(uow: UnitOfWork, tenant_id: uuid.UUID, group_ids: list[uuid.UUID] | None
-                        ) -> list[uuid.UUID] | None:
-    """The groups a model update names, checked against the tenant (422 on `allowed_group_ids`); an empty
-    list or null opens the model to everyone."""
+async def chosen_groups(uow: UnitOfWork, tenant_id: uuid.UUID, group_ids: list[uuid.UUID] | None, *,
+                        field: str = "allowed_group_ids") -> list[uuid.UUID] | None:
+    """The groups a model update (or another `field`) names, checked against the tenant (422 on `field`); an
+    empty list or null opens the model to everyone."""
     if not group_ids:
         return None
     wanted = sorted(set(group_ids))
@@ -46,7 +46,7 @@ async def chosen_groups(uow: UnitOfWork, tenant_id: uuid.UUID, group_ids: list[u
         UserGroup.id.in_(wanted), UserGroup.tenant_id == tenant_id))).all())
     if missing := [g for g in wanted if g not in found]:
         message = f"no user group with the id {missing[0]}"
-        raise ValidationFailed(f"Invalid request: allowed_group_ids: {message}", details=[
-            {"field": "allowed_group_ids", "message": message, "type": "value_error"}])
+        raise ValidationFailed(f"Invalid request: {field}: {message}", details=[
+            {"field": field, "message": message, "type": "value_error"}])
     return wanted
 

@@ -14,7 +14,7 @@ from eneo.core.errors import BadRequest
 from eneo.core.redis import get_redis
 from eneo.core.settings import get_settings
 from eneo.core.text import Text
-from eneo.sso import service
+from eneo.sso import groups, service
 from eneo.sso.models import SsoProvider
 from eneo.sso.schemas import (
     SignInOptions,
@@ -33,11 +33,12 @@ STATE_COOKIE = "eneo_sso_state"
 router = APIRouter(prefix=SSO_PATH.rstrip("/"), tags=["sso"])
 
 
-def _out(provider: SsoProvider) -> SsoProviderOut:
+async def _out(uow: UnitOfWork, provider: SsoProvider) -> SsoProviderOut:
     return SsoProviderOut(
         id=provider.id, name=provider.name, issuer=provider.issuer, client_id=provider.client_id,
         has_client_secret=provider.client_secret_encrypted is not None, scopes=provider.scopes,
-        role_claim=provider.role_claim, role_mappings=provider.role_mappings, default_role=provider.default_role,
+        role_claim=provider.role_claim, role_mappings=provider.role_mappings,
+        group_mappings=await groups.live(uow, provider), default_role=provider.default_role,
         enabled=provider.enabled, password_login=provider.password_login, created_at=provider.created_at,
         updated_at=provider.updated_at)
 
@@ -84,7 +85,7 @@ async def callback(request: Request, response: Response, body: SsoCallback,
 
 @router.get("/providers/")
 async def list_providers(ctx: CurrentUser) -> list[SsoProviderOut]:
-    return [_out(p) for p in await service.list_providers(ctx.uow, ctx.principal)]
+    return [await _out(ctx.uow, p) for p in await service.list_providers(ctx.uow, ctx.principal)]
 
 
 @router.post("/providers/", status_code=status.HTTP_201_CREATED)
@@ -93,12 +94,12 @@ async def create_provider(ctx: CurrentUser, body: SsoProviderCreate) -> SsoProvi
     provider = await service.create_provider(ctx.uow, ctx.principal, body)
     record(ctx.uow, ctx.principal, "sso_provider.created", Target("sso_provider", provider.id, provider.name),
            details=changes(body))
-    return _out(provider)
+    return await _out(ctx.uow, provider)
 
 
 @router.get("/providers/{provider_id}/")
 async def get_provider(ctx: CurrentUser, provider_id: uuid.UUID) -> SsoProviderOut:
-    return _out(await service.get_provider(ctx.uow, ctx.principal, provider_id))
+    return await _out(ctx.uow, await service.get_provider(ctx.uow, ctx.principal, provider_id))
 
 
 @router.patch("/providers/{provider_id}/")
@@ -106,7 +107,7 @@ async def update_provider(ctx: CurrentUser, provider_id: uuid.UUID, body: SsoPro
     provider = await service.update_provider(ctx.uow, ctx.principal, provider_id, body)
     record(ctx.uow, ctx.principal, "sso_provider.updated", Target("sso_provider", provider.id, provider.name),
            details=changes(body))
-    return _out(provider)
+    return await _out(ctx.uow, provider)
 
 
 @router.delete("/providers/{provider_id}/", status_code=status.HTTP_204_NO_CONTENT)

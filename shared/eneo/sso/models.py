@@ -26,6 +26,9 @@ class SsoProvider(Entity, Base):
     # the first mapping that matches wins, in the order given; no match: `default_role`.
     role_claim: Mapped[str] = mapped_column(String(100), default="groups")
     role_mappings: Mapped[list[Any]] = mapped_column(JSONB, default=list)
+    # Which of the same claim's values make the user a member of which user group ({"value", "group_id"}):
+    # membership in a mapped group follows the claim at every sign-in; other groups are managed in Eneo.
+    group_mappings: Mapped[list[Any]] = mapped_column(JSONB, default=list)
     default_role: Mapped[UserRole] = mapped_column(
         Enum(UserRole, name="user_role", values_callable=lambda e: [m.value for m in e]), default=UserRole.user)
     enabled: Mapped[bool] = mapped_column(default=True)

@@ -27,6 +27,19 @@ class RoleMapping(BaseModel):
     role: UserRole
 
 
+class GroupMapping(BaseModel):
+    """A user whose `role_claim` is (or holds) `value` is a member of the user group `group_id`; one who no
+    longer does is removed from it at the next sign-in."""
+
+    model_config = ConfigDict(extra="forbid")
+    value: Annotated[Text, Field(min_length=1, max_length=200)]
+    group_id: uuid.UUID
+
+
+GroupMappings = Annotated[list[GroupMapping], Field(max_length=100, description=(
+    "Claim values to user groups (the organisation's own; 422 otherwise). A group deleted later drops out."))]
+
+
 class SsoProviderCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Annotated[Name, Field(max_length=100, description="Shown on the sign-in button")]
@@ -37,6 +50,7 @@ class SsoProviderCreate(BaseModel):
     scopes: Annotated[Text, Field(max_length=300)] = "openid email profile"
     role_claim: Claim = "groups"
     role_mappings: Annotated[list[RoleMapping], Field(max_length=100)] = []
+    group_mappings: GroupMappings = []
     default_role: UserRole = UserRole.user
     enabled: bool = True
     password_login: Annotated[bool, Field(description="false: password sign-in is refused "
@@ -54,6 +68,7 @@ class SsoProviderUpdate(BaseModel):
     scopes: Annotated[Text | None, Field(max_length=300)] = None
     role_claim: Claim | None = None
     role_mappings: Annotated[list[RoleMapping] | None, Field(max_length=100)] = None
+    group_mappings: GroupMappings | None = None
     default_role: UserRole | None = None
     enabled: bool | None = None
     password_login: bool | None = None
@@ -71,6 +86,7 @@ class SsoProviderOut(BaseModel):
     scopes: str
     role_claim: str
     role_mappings: list[RoleMapping]
+    group_mappings: list[GroupMapping]
     default_role: UserRole
     enabled: bool
     password_login: bool

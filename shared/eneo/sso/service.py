@@ -30,7 +30,7 @@ from eneo.core.errors import AppError, BadRequest, Conflict, Forbidden, NotFound
 from eneo.core.ids import utcnow
 from eneo.core.settings import Settings
 from eneo.spaces.service import create_personal_space
-from eneo.sso import oidc
+from eneo.sso import groups, oidc
 from eneo.sso.models import SsoProvider
 from eneo.sso.schemas import SignInOptions, SignInProvider, SsoProviderCreate, SsoProviderUpdate, SsoStarted
 from eneo.users.models import User, UserRole, UserState
@@ -62,9 +62,10 @@ async def get_provider(uow: UnitOfWork, p: Principal, provider_id: uuid.UUID) ->
 
 
 async def create_provider(uow: UnitOfWork, p: Principal, data: SsoProviderCreate) -> SsoProvider:
-    values = data.model_dump(exclude={"client_secret", "role_mappings"})
+    values = data.model_dump(exclude={"client_secret", "role_mappings", "group_mappings"})
     provider = SsoProvider(tenant_id=p.tenant_id, **values | {"issuer": str(data.issuer).rstrip("/")},
-                           role_mappings=[m.model_dump(mode="json") for m in data.role_mappings])
+                           role_mappings=[m.model_dump(mode="json") for m in data.role_mappings],
+                           group_mappings=await groups.checked(uow, p.tenant_id, data.group_mappings))
     uow.session.add(provider)
     try:
         await uow.session.flush()
@@ -81,12 +82,15 @@ async def create_provider(uow: UnitOfWork, p: Principal, data: SsoProviderCreate
 async def update_provider(uow: UnitOfWork, p: Principal, provider_id: uuid.UUID,
                           data: SsoProviderUpdate) -> SsoProvider:
     provider = await _own(uow, p, provider_id)
-    for field, value in data.model_dump(exclude_unset=True, exclude={"client_secret", "role_mappings"}).items():
+    for field, value in data.model_dump(exclude_unset=True,
+                                        exclude={"client_secret", "role_mappings", "group_mappings"}).items():
         if value is None:
             raise BadRequest(f"{field} cannot be null", code="validation_error")
         setattr(provider, field, str(value).rstrip("/") if field == "issuer" else value)
     if data.role_mappings is not None:
         provider.role_mappings = [m.model_dump(mode="json") for m in data.role_mappings]
+    if data.group_mappings is not None:
+        provider.group_mappings = await groups.checked(uow, p.tenant_id, data.group_mappings)
     if data.client_secret is not None:
         provider.client_secret_encrypted = (encrypt_secret(data.client_secret, _aad(provider))
                                             if data.client_secret else None)
@@ -140,8 +144,7 @@ def _role(provider: SsoProvider, claims: dict[str, Any]) -> UserRole | None:
     """The role the mapping gives; None when the provider maps nothing (roles are then managed in Eneo)."""
     if not provider.role_mappings:
         return None
-    held = claims.get(provider.role_claim)
-    values = {str(v) for v in held} if isinstance(held, list) else ({str(held)} if held is not None else set())
+    values = groups.claim_values(provider, claims)
     for mapping in provider.role_mappings:
         if mapping["value"] in values:
             return UserRole(mapping["role"])
@@ -185,6 +188,7 @@ async def finish(uow: UnitOfWork, settings: Settings, redis: Redis, *, state: st
             raise NotFound("SSO provider", code="sso_not_configured")
         user = await _account(uow, provider, claims)
         await check_account(uow, user.id)
+        await groups.follow_claim(uow, provider, user, claims)
     except AppError as refused:
         await uow.rollback()
         uow.act_as(tenant_id)
