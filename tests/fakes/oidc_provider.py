@@ -41,6 +41,13 @@ class OidcProvider:
         self.issuer = line.removeprefix("ready ")
         return self
 
+    def set_claims(self, account: str, claims: dict[str, Any]) -> None:
+        """Replace an account's claims at the provider (its next sign-in carries them)."""
+        assert self._process is not None and self._process.stdin is not None and self._process.stdout is not None
+        self._process.stdin.write(json.dumps({account: claims}) + "\n")
+        self._process.stdin.flush()
+        assert self._process.stdout.readline().strip() == "updated"
+
     def __exit__(self, *_: object) -> None:
         if self._process is not None:
             self._process.terminate()

@@ -1,5 +1,5 @@
 """Single sign-on through a real OpenID Connect provider on 127.0.0.1 (`oidc-provider`, tests/fakes/oidc_provider):
-just-in-time users with roles from the groups claim, a state from another browser, a replayed state and a wrong
+just-in-time users with roles and user groups from the groups claim, a state from another browser, a replayed state and a wrong
 PKCE verifier refused, password sign-in turned off, and another tenant's provider configuration out of reach."""
 
 import json
@@ -25,13 +25,14 @@ REDIRECT = "http://127.0.0.1:9/sso/callback"
 CLIENT_ID, CLIENT_SECRET = "eneo-tests", "a-client-secret-for-the-tests-only"
 ALICE = {"email": "alice@kommun.example", "email_verified": True, "name": "Alice Admin", "groups": ["eneo-admins"]}
 BOB = {"email": "bob@kommun.example", "email_verified": True, "name": "Bob Staff", "groups": ["staff", "x"]}
+CAROL = {"email": "carol@kommun.example", "email_verified": True, "name": "Carol Case", "groups": ["socialtjanst"]}
 
 
 @pytest.fixture(scope="module")
 def op() -> Iterator[OidcProvider]:
     client = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "redirect_uris": [REDIRECT],
               "grant_types": ["authorization_code"], "response_types": ["code"]}
-    with OidcProvider([client], {"alice": ALICE, "bob": BOB}) as provider:
+    with OidcProvider([client], {"alice": ALICE, "bob": BOB, "carol": CAROL}) as provider:
         yield provider
 
 
@@ -210,3 +211,87 @@ async def test_the_documented_configuration_works(client: httpx.AsyncClient, mak
         "name": body["name"], "role_claim": "groups", "role_mappings": body["role_mappings"], "default_role": "user",
         "has_client_secret": True}
     assert (await me(client, await sign_in(client, str(admin.tenant_id), "alice")))["role"] == "admin"
+
+
+async def test_the_claim_keeps_mapped_group_memberships(client: httpx.AsyncClient, make_user: Callable[..., Any],
+                                                        op: OidcProvider) -> None:
+    """Carol's claim names a mapped group: she joins it at her first sign-in, gets its space role, and leaves it
+    when the organisation takes the value away; a group she was put in by hand is not the provider's to touch."""
+    admin = await make_user()
+    tenant = str(admin.tenant_id)
+
+    async def new(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        r = await client.post(path, json=body, headers=admin.headers)
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    mapped = await new("/api/v1/user-groups/", {"name": "Socialtjänst"})
+    manual = await new("/api/v1/user-groups/", {"name": "Projekt"})
+    space = await new("/api/v1/spaces/", {"name": "Handläggning"})
+    await new(f"/api/v1/spaces/{space['id']}/group-members/", {"group_id": mapped["id"], "role": "editor"})
+    provider = await configure(client, admin, op, group_mappings=[{"value": "socialtjanst", "group_id": mapped["id"]}])
+    assert provider["group_mappings"] == [{"value": "socialtjanst", "group_id": mapped["id"]}]
+
+    async def members(group: dict[str, Any]) -> list[str]:
+        r = await client.get(f"/api/v1/user-groups/{group['id']}/", headers=admin.headers)
+        return [m["email"] for m in r.json()["members"]]
+
+    async def carol_sees_space() -> httpx.Response:
+        answer = await sign_in(client, tenant, "carol")
+        assert answer.status_code == 200, answer.text
+        return await client.get(f"/api/v1/spaces/{space['id']}/",
+                                headers={"Authorization": f"Bearer {answer.json()['access_token']}"})
+
+    seen = await carol_sees_space()  # created just in time, and in the group at once
+    assert (seen.status_code, seen.json()["my_role"]) == (200, "editor"), seen.text
+    assert await members(mapped) == [CAROL["email"]]
+    carol = next(u for u in (await client.get("/api/v1/users/", headers=admin.headers)).json()["items"]
+                 if u["email"] == CAROL["email"])
+    await new(f"/api/v1/user-groups/{manual['id']}/members/", {"user_id": carol["id"]})
+    assert (await carol_sees_space()).status_code == 200  # a second sign-in changes nothing
+    assert await members(mapped) == [CAROL["email"]]
+
+    op.set_claims("carol", CAROL | {"groups": ["kultur"]})  # moved at the organisation
+    try:
+        assert (await carol_sees_space()).status_code == 404
+        assert await members(mapped) == [] and await members(manual) == [CAROL["email"]]
+    finally:
+        op.set_claims("carol", CAROL)
+    logged = [(e["action"], e["details"]["user_group"], e["details"].get("via"))
+              for e in await entries(client, admin, action="user_group.member_")]
+    assert logged == [("user_group.member_removed", "Socialtjänst", "sso"),
+                      ("user_group.member_added", "Projekt", None),
+                      ("user_group.member_added", "Socialtjänst", "sso")]
+
+    # A mapped group deleted later drops out of the mappings; signing in still works.
+    assert (await client.delete(f"/api/v1/user-groups/{mapped['id']}/", headers=admin.headers)).status_code == 204
+    got = (await client.get(f"{PROVIDERS}{provider['id']}/", headers=admin.headers)).json()
+    assert got["group_mappings"] == []
+    assert (await me(client, await sign_in(client, tenant, "carol")))["email"] == CAROL["email"]
+    assert await members(manual) == [CAROL["email"]]
+
+
+async def test_group_mappings_name_only_the_organisations_groups(client: httpx.AsyncClient,
+                                                                 make_user: Callable[..., Any],
+                                                                 op: OidcProvider) -> None:
+    admin, other_admin = await make_user(), await make_user()
+    theirs = (await client.post("/api/v1/user-groups/", json={"name": "Deras"}, headers=other_admin.headers)).json()
+    ours = (await client.post("/api/v1/user-groups/", json={"name": "Våra"}, headers=admin.headers)).json()
+    body = {"name": "Kommun-ID", "issuer": op.issuer, "client_id": CLIENT_ID}
+    for group_id in (str(uuid.uuid4()), theirs["id"]):
+        r = await client.post(PROVIDERS, headers=admin.headers,
+                              json=body | {"group_mappings": [{"value": "staff", "group_id": group_id}]})
+        assert (r.status_code, r.json()["code"]) == (422, "validation_error"), r.text
+        assert r.json()["details"] == [{"field": "group_mappings", "message": f"no user group with the id {group_id}",
+                                        "type": "value_error"}]
+    r = await client.post(PROVIDERS, headers=admin.headers,
+                          json=body | {"group_mappings": [{"value": "staff", "group_id": "not-an-id"}]})
+    assert r.status_code == 422 and r.json()["details"][0]["field"].startswith("group_mappings")
+    provider = await configure(client, admin, op)
+    assert provider["group_mappings"] == []
+    r = await client.patch(f"{PROVIDERS}{provider['id']}/", headers=admin.headers,
+                           json={"group_mappings": [{"value": "staff", "group_id": theirs["id"]}]})
+    assert (r.status_code, r.json()["details"][0]["field"]) == (422, "group_mappings"), r.text
+    r = await client.patch(f"{PROVIDERS}{provider['id']}/", headers=admin.headers,
+                           json={"group_mappings": [{"value": "staff", "group_id": ours["id"]}]})
+    assert r.status_code == 200 and r.json()["group_mappings"] == [{"value": "staff", "group_id": ours["id"]}]
