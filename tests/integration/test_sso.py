@@ -1,6 +1,7 @@
 """Single sign-on through a real OpenID Connect provider on 127.0.0.1 (`oidc-provider`, tests/fakes/oidc_provider):
-just-in-time users with roles and user groups from the groups claim, a state from another browser, a replayed state and a wrong
-PKCE verifier refused, password sign-in turned off, and another tenant's provider configuration out of reach."""
+just-in-time users with roles and user groups from the groups claim, a state from another browser, a replayed
+state and a wrong PKCE verifier refused, password sign-in turned off, and another tenant's provider configuration
+out of reach."""
 
 import json
 import re
@@ -258,7 +259,7 @@ async def test_the_claim_keeps_mapped_group_memberships(client: httpx.AsyncClien
     finally:
         op.set_claims("carol", CAROL)
     logged = [(e["action"], e["details"]["user_group"], e["details"].get("via"))
-              for e in await entries(client, admin, action="user_group.member_")]
+              for e in await entries(client, admin, action="user_group.") if "member" in e["action"]]
     assert logged == [("user_group.member_removed", "Socialtjänst", "sso"),
                       ("user_group.member_added", "Projekt", None),
                       ("user_group.member_added", "Socialtjänst", "sso")]
