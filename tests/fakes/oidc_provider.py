@@ -46,7 +46,10 @@ class OidcProvider:
         assert self._process is not None and self._process.stdin is not None and self._process.stdout is not None
         self._process.stdin.write(json.dumps({account: claims}) + "\n")
         self._process.stdin.flush()
-        assert self._process.stdout.readline().strip() == "updated"
+        # The provider's own notices (its development pages warn on stdout) may come first.
+        while (line := self._process.stdout.readline()) and line.strip() != "updated":
+            continue
+        assert line, "the OpenID provider stopped"
 
     def __exit__(self, *_: object) -> None:
         if self._process is not None:
