@@ -213,6 +213,17 @@ async def test_the_documented_configuration_works(client: httpx.AsyncClient, mak
         "has_client_secret": True}
     assert (await me(client, await sign_in(client, str(admin.tenant_id), "alice")))["role"] == "admin"
 
+    patch = re.search(r"```http\n(PATCH /api/v1/sso/providers/\{id\}/ .*?)```", doc, flags=re.S)
+    assert patch is not None
+    group = (await client.post("/api/v1/user-groups/", json={"name": "Socialtjänst"}, headers=admin.headers)).json()
+    body = json.loads(patch.group(1).split("\n\n", 1)[1].replace("<user group id>", group["id"]))
+    r = await client.patch(f"{PROVIDERS}{r.json()['id']}/", headers=admin.headers, json=body)
+    assert r.status_code == 200 and r.json()["group_mappings"] == body["group_mappings"], r.text
+    answer = await sign_in(client, str(admin.tenant_id), "carol")  # her claim holds "socialtjanst"
+    assert (await me(client, answer))["email"] == CAROL["email"]
+    got = (await client.get(f"/api/v1/user-groups/{group['id']}/", headers=admin.headers)).json()
+    assert [m["email"] for m in got["members"]] == [CAROL["email"]]
+
 
 async def test_the_claim_keeps_mapped_group_memberships(client: httpx.AsyncClient, make_user: Callable[..., Any],
                                                         op: OidcProvider) -> None:
