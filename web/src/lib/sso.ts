@@ -14,6 +14,11 @@ export interface RoleMapping {
 	value: string;
 	role: 'admin' | 'user';
 }
+/** Members of `group_id` are those whose claim holds `value` (kept at every sign-in). */
+export interface GroupMapping {
+	value: string;
+	group_id: string;
+}
 export interface SsoProvider {
 	id: string;
 	name: string;
@@ -23,6 +28,7 @@ export interface SsoProvider {
 	scopes: string;
 	role_claim: string;
 	role_mappings: RoleMapping[];
+	group_mappings: GroupMapping[];
 	default_role: 'admin' | 'user';
 	enabled: boolean;
 	password_login: boolean;
@@ -61,6 +67,10 @@ export function parseMappings(text: string): RoleMapping[] {
 
 export const formatMappings = (mappings: RoleMapping[]): string =>
 	mappings.map((m) => `${m.value} = ${m.role}`).join('\n');
+
+/** The editor's rows as the API takes them: rows without a value or a group are dropped. */
+export const completeGroupMappings = (rows: GroupMapping[]): GroupMapping[] =>
+	rows.map((r) => ({ value: r.value.trim(), group_id: r.group_id })).filter((r) => r.value && r.group_id);
 
 export const sso = {
 	async options(tenant: string): Promise<SignInOptions> {
