@@ -1,6 +1,7 @@
 """Single sign-on in a real browser through a real OpenID Connect provider (`oidc-provider` on 127.0.0.1): a
 tenant admin configures it on the admin screen and turns passwords off; the sign-in page then offers only
-"Logga in med Kommun-ID"; Alice signs in at the provider, comes back signed in, and is an admin by her group.
+"Logga in med Kommun-ID"; Alice signs in at the provider, comes back signed in, is an admin by her group and
+a member of the user group the screen mapped it to.
 axe and screenshots of the admin screen and of the sign-in page."""
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ def test_configure_sso_and_sign_in_through_the_provider(screen_factory: Any, op:
     tenant_id, admin = tenant
     screen: Screen = screen_factory(lang="sv-SE")
     page = screen.page
+    with httpx.Client(base_url=screen.base_url, timeout=60) as http:
+        r = http.post("/api/v1/user-groups/", json={"name": "Förvaltningsledning"}, headers=admin.headers)
+        assert r.status_code == 201, r.text
+        group_id = r.json()["id"]
     screen.goto("/admin/sso")
     page.wait_for_url("**/login?next=*")
     sign_in(screen, admin.email)
@@ -54,6 +59,9 @@ def test_configure_sso_and_sign_in_through_the_provider(screen_factory: Any, op:
     form.get_by_label("Klient-id").fill(CLIENT_ID)
     form.get_by_label("Klienthemlighet").fill(CLIENT_SECRET)
     form.get_by_label("Grupp = roll, en per rad").fill("eneo-admins = admin")
+    form.get_by_role("button", name="Lägg till grupp").click()
+    form.get_by_label("Värde i claim").fill("eneo-admins")
+    form.get_by_label("Användargrupp", exact=True).select_option(label="Förvaltningsledning")
     form.get_by_label("Tillåt inloggning med lösenord").uncheck()
     form.get_by_role("button", name="Spara").click()
     page.get_by_test_id("status").get_by_text("Sparat.").wait_for()
@@ -83,4 +91,6 @@ def test_configure_sso_and_sign_in_through_the_provider(screen_factory: Any, op:
     page.get_by_role("link", name="Inloggning (SSO)").wait_for()  # Alice is an admin by her group
     with httpx.Client(base_url=screen.base_url, timeout=60) as http:
         users = http.get("/api/v1/users/", headers=admin.headers).json()["items"]
+        members = http.get(f"/api/v1/user-groups/{group_id}/", headers=admin.headers).json()["members"]
     assert {(u["email"], u["role"]) for u in users} >= {(ALICE, "admin")}
+    assert [m["email"] for m in members] == [ALICE]  # in the user group her claim maps to
