@@ -151,7 +151,9 @@ def containers(local_stack: Stack, bridge: Bridge, network: Network) -> Iterator
                 "AWS_DEFAULT_REGION": endpoints["region"], "AWS_ACCESS_KEY_ID": "local",
                 "AWS_SECRET_ACCESS_KEY": local_stack.secret("aws_secret_access_key"),
                 "WS_FUNCTION_NAME": "",  # no WebSocket API on OpenFaaS: relays never park, writers wake none
-                "COMPLETE_FUNCTION_NAME": "complete", "AWS_ENDPOINT_URL_LAMBDA": "http://complete:8080"}
+                "COMPLETE_FUNCTION_NAME": "complete", "AWS_ENDPOINT_URL_LAMBDA": "http://complete:8080",
+                # The e2e stack's allowance for its scripted users (tests/e2e/conftest.py).
+                "RATE_LIMIT_USER_PER_MINUTE": local_stack.env()["RATE_LIMIT_USER_PER_MINUTE"]}
             name = f"{network.name}-{folder}"
             address = start_container(images[folder], name, network.name, env)
             started[logical_id] = Container(logical_id, name, address)
