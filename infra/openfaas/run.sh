@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make faas-test`: the OpenFaaS images built and run as containers (tests/faas says what runs), then
-# bench/faas_latency.py (not under CI=true: CI runs tests, benchmarks are run by hand). CI runs it after
-# `make test` and `make conformance`; it needs Docker and builds images.
+# bench/faas_latency.py (not under CI=true: benchmarks are run by hand). Not part of `make test` or CI's
+# run yet: it needs Docker and builds images.
 #
 # Needs Docker's engine (dockerd is started here when none runs, and only that one is stopped at the end),
 # debootstrap and a CPython 3.12 (infra/openfaas/build.sh); as root on Debian, missing packages are installed.
