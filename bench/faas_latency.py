@@ -16,6 +16,7 @@ Run:  ENEO_FAAS=.eneo-faas/config.json .venv/bin/python bench/faas_latency.py  (
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -59,11 +60,9 @@ def cold_start(image: str, network: str, env: dict[str, str], headers: dict[str,
         address = start_container(image, name, network, env)
         url = f"http://{address}:8080"
         while True:
-            try:
+            with contextlib.suppress(httpx.HTTPError):  # not listening yet: poll again
                 if httpx.get(url + PATH, headers=headers, timeout=5).status_code == 200:
                     break
-            except httpx.HTTPError:
-                pass
             if time.perf_counter() - t0 > 120:
                 raise SystemExit(f"{name} never answered:\n{docker('logs', '--tail', '30', name, check=False)}")
             time.sleep(0.05)

@@ -14,7 +14,7 @@ from eneo.spaces.models import SpaceRole
 
 
 class _Views(DeclarativeBase):
-    pass
+    """Metadata for views only: `create_all` and the migration/model comparison never see them as tables."""
 
 
 class SpaceAccess(_Views):
