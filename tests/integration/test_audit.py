@@ -228,6 +228,8 @@ async def test_export_streams_csv_and_jsonl_and_is_itself_recorded(client: httpx
                          headers=admin.headers)
     lines = [json.loads(line) for line in r.text.splitlines()]
     assert [(e["action"], e["target_label"]) for e in lines] == [("api_key.created", "=HYPERLINK(\"http://evil\")")]
+    # Each line is the list's entry, field for field (ISO 8601 times: a JSON reader parses both alike).
+    assert lines == [e for e in listed if e["action"] == "api_key.created"]
     exports = await entries(client, admin, action="audit.exported")
     assert [e["details"] for e in exports] == [{"format": "jsonl", "action": "api_key.created"}, {"format": "csv"}]
 

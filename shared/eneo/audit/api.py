@@ -52,7 +52,8 @@ async def export_logs(ctx: CurrentUser, where: Filters, format: Literal["csv", "
     The export is itself recorded (`audit.exported`), with its filters.
     """
     service.record(ctx.uow, ctx.principal, "audit.exported", details={
-        "format": format, **{k: str(v) for k, v in vars(where).items() if v is not None}})
+        "format": format, **{k: v.isoformat() if isinstance(v, datetime) else str(v)
+                             for k, v in vars(where).items() if v is not None}})
     media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"
     name = f"audit-{datetime.now().strftime('%Y%m%d-%H%M%S')}.{format}"
     return StreamingResponse(service.export(ctx.principal.tenant_id, where, format), media_type=media,

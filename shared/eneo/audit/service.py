@@ -20,6 +20,7 @@ from typing import Any, Literal
 from sqlalchemy import Select, and_, or_, select, text
 
 from eneo.audit.models import ActorType, AuditEntry, Outcome
+from eneo.audit.schemas import AuditEntryOut
 from eneo.auth.principal import Principal
 from eneo.core.db import UnitOfWork
 from eneo.core.logging import request_id_var, source_ip_var
@@ -132,10 +133,6 @@ COLUMNS = ["id", "created_at", "action", "outcome", "actor_type", "actor_id", "a
            "target_type", "target_id", "target_label", "source_ip", "request_id", "details"]
 
 
-def as_dict(entry: AuditEntry) -> dict[str, Any]:
-    return {c: getattr(entry, c) for c in COLUMNS}
-
-
 def _csv_cell(value: Any) -> str:
     """A cell a spreadsheet shows as text: a name typed by a user (`=HYPERLINK(...)`) is never a formula."""
     if value is None:
@@ -164,7 +161,7 @@ async def export(tenant_id: uuid.UUID, filters: AuditFilter, fmt: Literal["csv",
             if fmt == "csv":
                 writer.writerow([_csv_cell(getattr(entry, c)) for c in COLUMNS])
             else:
-                buffer.write(json.dumps(as_dict(entry), default=str, ensure_ascii=False) + "\n")
+                buffer.write(AuditEntryOut.model_validate(entry).model_dump_json() + "\n")  # the list's shape
             rows += 1
             if rows % batch == 0:
                 yield buffer.getvalue().encode()
