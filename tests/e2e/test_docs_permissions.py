@@ -5,10 +5,6 @@ provider, and the model opened again)."""
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +12,7 @@ import httpx
 import pytest
 
 from tests.e2e.actors import Actor, add_fake_model, new_tenant
+from tests.e2e.shell_samples import api_env, run_sh, sh_blocks
 from tests.fakes.llm_server import FakeLLMServer
 
 pytestmark = pytest.mark.e2e
@@ -45,16 +42,11 @@ def test_the_pages_curl_samples_work_as_pasted(stack, fake: FakeLLMServer) -> No
                      if s["personal"])
         assistant = http.post(f"/api/v1/spaces/{space}/applications/assistants/", headers=admin.headers,
                               json={"name": "Hjälpreda", "system_prompt": "You are a helpful assistant."}).json()["id"]
-        blocks = re.findall(r"```sh\n(.*?)```", PAGE.read_text(), re.DOTALL)
+        blocks = sh_blocks(PAGE.read_text())
         assert len(blocks) == 3
-        env = os.environ | {"API": stack.base_url, "AUTH": f"Authorization: {admin.headers['Authorization']}",
-                            "JSON": "Content-Type: application/json", "SPACE": space, "ASSISTANT": assistant}
         fake.reset()
-        bash = shutil.which("bash") or "/bin/bash"
         # The page's own samples, as a reader pastes them: the point of this test.
-        run = subprocess.run([bash, "-euo", "pipefail", "-c", "\n".join(blocks)],  # noqa: S603
-                             env=env, capture_output=True, text=True, timeout=120)
-        assert run.returncode == 0, run.stderr
+        run = run_sh("\n".join(blocks), api_env(stack.base_url, admin, SPACE=space, ASSISTANT=assistant))
         out = run.stdout
 
         role = _named(http, admin, "/api/v1/roles/", "Controller")

@@ -10,14 +10,12 @@ as the README's relative paths (the sample PDF) expect."""
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+
+from tests.e2e.shell_samples import json_documents, run_sh, sh_blocks
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,22 +27,7 @@ SAMPLE_PASSWORD = "password@.eneo-data/initial-admin-password"
 
 def curl_blocks() -> list[str]:
     """The sh blocks from "Try it with curl" up to "A real model provider" (which needs a provider's key)."""
-    section = README.read_text().split("## Try it with curl", 1)[1].split("### A real model provider", 1)[0]
-    return re.findall(r"```sh\n(.*?)```", section, re.DOTALL)
-
-
-def json_documents(text: str) -> list[dict]:
-    """Every JSON object in curl's output, in order (curl adds no newline, so bodies share lines)."""
-    decoder, found, at = json.JSONDecoder(), [], text.find("{")
-    while at != -1:
-        try:
-            document, end = decoder.raw_decode(text, at)
-        except json.JSONDecodeError:
-            at = text.find("{", at + 1)
-            continue
-        found.append(document)
-        at = text.find("{", end)
-    return found
+    return sh_blocks(README.read_text().split("## Try it with curl", 1)[1].split("### A real model provider", 1)[0])
 
 
 def test_the_readme_curl_blocks_work_as_pasted(stack, tmp_path: Path) -> None:
@@ -61,10 +44,7 @@ def test_the_readme_curl_blocks_work_as_pasted(stack, tmp_path: Path) -> None:
     assert "Idempotency-Key: $KEY" in keyed
     script += "\n" + keyed.split("\n", 1)[1]
     script += '\necho; echo "IDS $SPACE $ASSISTANT $Q $GROUP $BLOB"\n'  # the ids the sample kept in shell variables
-    bash = shutil.which("bash") or "/bin/bash"
-    run = subprocess.run([bash, "-euo", "pipefail", "-c", script], cwd=ROOT,  # noqa: S603 - the README's
-                         env=os.environ.copy(), capture_output=True, text=True, timeout=400)
-    assert run.returncode == 0, run.stderr
+    run = run_sh(script, {}, cwd=ROOT, timeout=400)
     space, assistant, streamed_id, group, blob = run.stdout.splitlines()[-1].split()[1:]
     documents = json_documents(run.stdout)
 
@@ -86,7 +66,7 @@ def test_the_readme_curl_blocks_work_as_pasted(stack, tmp_path: Path) -> None:
     assert "".join(e.get("text", "") for e in entries if e["type"] == "text").strip()
 
     # The document became ready (the wait loop echoes its last status) and the search found its passage.
-    assert "\nready\n" in run.stdout, run.stdout[-2000:]
+    assert re.search(r"(^|\})ready$", run.stdout, re.MULTILINE), run.stdout[-2000:]
     search = next(d for d in documents if "items" in d and d["items"] and "score" in d["items"][0])
     assert search["items"][0]["info_blob_id"] == blob and "snö" in search["items"][0]["text"].lower(), search
 
