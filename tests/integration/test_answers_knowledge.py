@@ -442,6 +442,54 @@ async def test_an_editor_tries_a_draft_and_nothing_saved_changes(client: httpx.A
     assert saved["model_kwargs"] == {"temperature": None, "top_p": None, "max_tokens": 100}
 
 
+async def website_with_page(client: httpx.AsyncClient, chat: Chat, name: str, text: str) -> tuple[str, uuid.UUID]:
+    """A website of the chat's space (never crawled) with one ready page: (website id, its page's blob id)."""
+    from eneo.model_providers.embedding_service import ensure_local_embedding_model
+    from eneo.websites.models import Website
+
+    async with UnitOfWork(chat.admin.tenant_id) as uow:
+        await ensure_local_embedding_model(uow.session, chat.admin.tenant_id)
+        await uow.commit()
+    made = await _json(await client.post(f"/api/v1/spaces/{chat.space}/knowledge/websites/", headers=chat.admin.headers,
+                                         json={"url": "https://www.kommun.example/", "name": name}), 201)
+    [vector] = await local_embedder().embed([text])
+    async with UnitOfWork(chat.admin.tenant_id) as uow:
+        site = await uow.session.get_one(Website, uuid.UUID(made["id"]))
+        blob, _ = await add_document(uow.session, tenant_id=chat.admin.tenant_id, group_id=site.group_id,
+                                     model_id=await local_model(uow.session, chat.admin.tenant_id), title=name,
+                                     passages=[text], vectors=[vector])
+        await uow.commit()
+    return made["id"], blob
+
+
+async def test_a_draft_answers_from_its_websites_not_the_saved_ones(client: httpx.AsyncClient, chat: Chat,
+                                                                    fake: FakeLLMServer, town: Collection) -> None:
+    """The test pane's websites are the form's: a website ticked but unsaved is searched, one unticked is
+    not, and the saved collections stay when the draft names only websites."""
+    site, page = await website_with_page(client, chat, "Parkering", PARKING_TEXT)
+    asked = await _json(await client.post(chat.sessions, headers=chat.admin.headers, json={
+        "question": "Is parking free on Sundays?", "draft": {"websites": [site]}}), 201)
+    assert PARKING_TEXT in system_of(fake)
+    assert str(page) in {r["id"] for r in asked["question"]["references"]}
+    saved = await _json(await client.get(f"/api/v1/assistants/{chat.assistant}/", headers=chat.admin.headers), 200)
+    assert saved["websites"] == [] and [g["id"] for g in saved["groups"]] == [str(town.id)]
+
+    # saved with the website, then tried without it (and without collections): nothing is searched
+    await _json(await client.patch(f"/api/v1/assistants/{chat.assistant}/", headers=chat.admin.headers,
+                                   json={"websites": [site]}), 200)
+    fake.reset()
+    asked = await _json(await client.post(chat.sessions, headers=chat.admin.headers, json={
+        "question": "Is parking free on Sundays?", "draft": {"websites": [], "groups": []}}), 201)
+    assert PARKING_TEXT not in system_of(fake) and asked["question"]["references"] == []
+
+    # a website that is not one of the space's is refused by the draft's field name; nothing is asked
+    fake.reset()
+    r = await client.post(chat.sessions, headers=chat.admin.headers,
+                          json={"question": "Hej", "draft": {"websites": [str(uuid.uuid4())]}})
+    assert (r.status_code, r.json()["code"]) == (422, "validation_error"), r.text
+    assert r.json()["details"][0]["field"] == "draft.websites" and fake.requests == []
+
+
 async def test_a_draft_is_for_editors_and_checked_like_an_update(client: httpx.AsyncClient, chat: Chat, make_user,
                                                                  fake: FakeLLMServer) -> None:
     # a viewer (who may ask the published assistant) may not try settings on it; nothing is asked

@@ -66,6 +66,8 @@ class AssistantDraft(BaseModel):
     completion_model_id: uuid.UUID | None = None
     model_kwargs: ModelKwargs | None = None
     groups: list[uuid.UUID] | None = Field(None, max_length=GROUPS_MAX)
+    websites: list[uuid.UUID] | None = Field(None, max_length=GROUPS_MAX,
+                                             description="The websites to answer from (ids, as in an update)")
     personal_data: PersonalData | None = None
 
 

@@ -122,7 +122,8 @@ async def usable_assistant(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUI
 async def draft_assistant(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUID, draft: AssistantDraft
                           ) -> tuple[Assistant, uuid.UUID, dict[str, Any]]:
     """The assistant, the model a question to `draft` is answered by, and the draft as a question keeps it
-    (only the fields it sets: `system_prompt`, `model_kwargs`, `groups`, `personal_data`). Checked as an update
+    (only the fields it sets: `system_prompt`, `model_kwargs`, `groups` with the websites' collections,
+    `personal_data`). Checked as an update
     would be, errors naming `draft.<field>`; only the assistant's editors may try a draft (403
     `space_role_required`)."""
     assistant = await usable_assistant(uow, p, assistant_id)
@@ -142,12 +143,13 @@ async def draft_assistant(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUID
             kept["model_kwargs"] = draft.model_kwargs.model_dump(exclude_none=True)
         else:
             _check_kwargs(ModelKwargs(**assistant.model_kwargs), model)
-        if draft.groups is not None:  # the draft's collections, and the assistant's websites as saved
-            websites = (await uow.session.scalars(select(AssistantGroup.group_id).join(
-                Group, Group.id == AssistantGroup.group_id).where(
-                AssistantGroup.assistant_id == assistant.id, Group.kind == "website"))).all()
-            kept["groups"] = [str(g) for g in [*await _check_groups(uow, p, assistant.space_id, draft.groups),
-                                               *websites]]
+        if draft.groups is not None or draft.websites is not None:
+            # the draft's collections and websites, each as saved when the draft leaves it out
+            collections = (await _check_groups(uow, p, assistant.space_id, draft.groups)
+                           if draft.groups is not None else await _saved_groups(uow, assistant, "collection"))
+            sites = (await websites_service.website_groups(uow.session, p, assistant.space_id, draft.websites)
+                     if draft.websites is not None else await _saved_groups(uow, assistant, "website"))
+            kept["groups"] = [str(g) for g in [*collections, *sites]]
     except ValidationFailed as exc:
         for detail in exc.details:
             detail["field"] = f"draft.{detail['field']}"
@@ -158,6 +160,13 @@ async def draft_assistant(uow: UnitOfWork, p: Principal, assistant_id: uuid.UUID
     if draft.personal_data is not None:
         kept["personal_data"] = draft.personal_data.value
     return assistant, model.id, kept
+
+
+async def _saved_groups(uow: UnitOfWork, assistant: Assistant, kind: str) -> list[uuid.UUID]:
+    """The assistant's saved collections (`kind` collection) or websites' collections (`kind` website)."""
+    return list((await uow.session.scalars(select(AssistantGroup.group_id).join(
+        Group, Group.id == AssistantGroup.group_id).where(
+        AssistantGroup.assistant_id == assistant.id, Group.kind == kind))).all())
 
 
 def as_drafted(assistant: Assistant, draft: dict[str, Any]) -> Assistant:
