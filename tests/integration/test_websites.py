@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -238,6 +239,34 @@ async def test_crawl_stores_exactly_the_allowed_pages_then_recrawls_only_what_ch
     keys = [m["Body"] for m in renotified if "ObjectCreated" in m["Body"]]
     assert len(keys) == 1 and str(after[site.url("/changing")].info_blob_id) in keys[0]
     assert len(await latest_run(client, member, website["id"])) > 0
+
+
+async def test_a_crawl_reports_its_progress_and_end_on_its_starters_events_stream_only(
+        client: httpx.AsyncClient, make_user: Callable[..., Any], site: FakeSite, queues: Queues, crawl_queue: str,
+        crawl_function: Any) -> None:
+    """The websites screen follows a run live: `crawl_run.progress` events with the run's counts while it
+    runs and its end, on the events stream of the user who started it; another tenant's user gets none."""
+    from eneo.core.redis import get_redis
+    from eneo.core.user_events import events_key
+
+    member, stranger = await make_user(), await make_user()
+    website = await add_website(client, member, site, max_pages=3, max_depth=1, download_files=False)
+    run = await _json(await client.post(f"/api/v1/websites/{website['id']}/run/", headers=member.headers), 202)
+    await run_queued(queues, crawl_queue, crawl_function)
+    done = await _json(await client.get(f"/api/v1/crawl-runs/{run['id']}/", headers=member.headers), 200)
+
+    redis = get_redis()
+    progress = [json.loads(f[b"data"]) for _, f in await redis.xrange(events_key(member.id))
+                if f[b"type"] == b"crawl_run.progress"]
+    assert progress and {(p["id"], p["website_id"]) for p in progress} == {(run["id"], website["id"])}
+    assert progress[0]["status"] == "running" and progress[0]["pages_found"] >= 1, progress[0]
+    found = [p["pages_found"] for p in progress]
+    assert found == sorted(found)  # counts only grow
+    last = progress[-1]
+    assert last["status"] == "complete" and last["finished_at"] is not None
+    assert {k: last[k] for k in ("pages_found", "pages_fetched", "pages_failed", "failures")} == \
+        {k: done[k] for k in ("pages_found", "pages_fetched", "pages_failed", "failures")}
+    assert await redis.xlen(events_key(stranger.id)) == 0
 
 
 async def test_a_run_whose_site_is_down_deletes_nothing_and_backs_off(
