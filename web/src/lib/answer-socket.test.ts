@@ -1,49 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { AnswerSocket } from './answer-socket';
-import type { Entry } from './stream';
+import { answer, FakeSocket, q1, q2 } from './testing/fake-socket';
 import type { Question } from './api';
-
-const q1 = 'c30f906c-0000-4000-8000-000000000001';
-const q2 = 'c30f906c-0000-4000-8000-000000000002';
-const answer = (q: string, base: number): Entry[] => [
-	{ type: 'first_chunk', id: `${base}-0`, question_id: q, references: [] },
-	{ type: 'text', id: `${base + 1}-0`, question_id: q, text: 'Hej ' },
-	{ type: 'text', id: `${base + 2}-0`, question_id: q, text: 'på ' },
-	{ type: 'text', id: `${base + 3}-0`, question_id: q, text: 'dig' },
-	{ type: 'done', id: `${base + 4}-0`, question_id: q, usage: null }
-];
-
-/** A WebSocket stand-in: records its URL and what the client sent; the test pushes frames or drops it. */
-class FakeSocket {
-	static all: FakeSocket[] = [];
-	static refuse = false; // connections fail before opening (a proxy without WebSockets)
-	sent: Record<string, string>[] = [];
-	closed = false;
-	onopen: (() => void) | null = null;
-	onmessage: ((event: { data: string }) => void) | null = null;
-	onerror: (() => void) | null = null;
-	onclose: (() => void) | null = null;
-	constructor(readonly url: string) {
-		FakeSocket.all.push(this);
-		setTimeout(() => (FakeSocket.refuse ? this.drop() : this.onopen?.()), 0);
-	}
-	send(data: string) {
-		this.sent.push(JSON.parse(data));
-	}
-	close() {
-		if (this.closed) return;
-		this.closed = true;
-		setTimeout(() => this.onclose?.(), 0);
-	}
-	/** The server's side goes away. */
-	drop() {
-		this.closed = true;
-		this.onclose?.();
-	}
-	push(entry: Entry | Record<string, unknown>) {
-		this.onmessage?.({ data: JSON.stringify(entry) });
-	}
-}
 
 const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
 const original = globalThis.WebSocket;

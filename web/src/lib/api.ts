@@ -99,6 +99,7 @@ export interface AssistantDraft {
 	completion_model_id?: string;
 	model_kwargs?: { temperature?: number | null; max_tokens?: number | null };
 	groups?: string[];
+	websites?: string[];
 	personal_data?: 'tenant' | 'mask' | 'local_model';
 }
 export interface AppConfig {
