@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { followDocuments, type StatusEvent } from './events';
+import { followDocuments, followEvents, type StatusEvent } from './events';
+import type { CrawlRun } from './websites';
 
 /** A stand-in WebSocket the test drives: what the client sent, and frames or a close from the "server". */
 class FakeSocket {
@@ -97,6 +98,30 @@ describe('followDocuments', () => {
 		socket.frame({ type: 'subscribed', stream: 'events', last_id: '6-0' });
 		socket.frame({ type: 'info_blob.status', id: '7-0', data: status('a', 'ready') });
 		expect(seen).toEqual(['a:processing', 'a:ready']);
+		follower.close();
+	});
+
+	it("hands crawl runs' progress to onRun, resuming after its id, and leaves documents alone", async () => {
+		const sockets: FakeSocket[] = [];
+		const runs: string[] = [];
+		const follower = followEvents({
+			websocketUrl: 'ws://x/live', token: () => 'tok', pollMs: 10,
+			socket: (url) => { const s = new FakeSocket(url); sockets.push(s); return s as unknown as WebSocket; },
+			onRun: (r) => runs.push(`${r.status}:${r.pages_found}/${r.pages_fetched}`),
+			poll: async () => undefined
+		});
+		const run = (status: CrawlRun['status'], found: number, fetched: number): Partial<CrawlRun> =>
+			({ id: 'r', website_id: 'w', status, pages_found: found, pages_fetched: fetched, pages_failed: 0, failures: {} });
+		sockets[0].onopen?.();
+		sockets[0].frame({ type: 'subscribed', stream: 'events', last_id: '1-0' });
+		sockets[0].frame({ type: 'crawl_run.progress', id: '2-0', data: run('running', 3, 1) });
+		sockets[0].frame({ type: 'info_blob.status', id: '3-0', data: status('a', 'ready') }); // no onStatus: skipped
+		sockets[0].frame({ type: 'crawl_run.progress', id: '4-0', data: run('complete', 3, 3) });
+		expect(runs).toEqual(['running:3/1', 'complete:3/3']);
+		sockets[0].close();
+		await wait(400);
+		sockets[1].onopen?.();
+		expect(sockets[1].sent).toEqual([{ action: 'subscribe_events', last_id: '4-0' }]);
 		follower.close();
 	});
 });

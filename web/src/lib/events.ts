@@ -1,17 +1,22 @@
-/** Live document status (docs/knowledge.md): the user's events stream over the WebSocket API
- * (`subscribe_events`, resumed with `last_id` after a drop or a `resubscribe`), and polling the documents
- * over HTTP when no socket can be had. Each (re)subscription also polls once: events written before it
- * (between a page load and its subscription) are not replayed, and HTTP is always the truth. */
+/** Live status from the user's events stream over the WebSocket API (`subscribe_events`, resumed with
+ * `last_id` after a drop or a `resubscribe`): documents' status (docs/knowledge.md) and crawl runs' progress
+ * (docs/websites.md), and polling over HTTP when no socket can be had. Each (re)subscription also polls
+ * once: events written before it (between a page load and its subscription) are not replayed, and HTTP is
+ * always the truth. */
 import type { Doc } from './knowledge';
 import { retryDelayMs, UNAVAILABLE_CODES } from './stream';
+import type { CrawlRun } from './websites';
 
 export type StatusEvent = Pick<Doc, 'id' | 'group_id' | 'title' | 'status' | 'error_code' | 'error_message' | 'chunks_total' | 'chunks_embedded'>;
 
 export interface FollowDocumentsOptions {
 	websocketUrl: string;
 	token: () => string | null;
-	onStatus: (event: StatusEvent) => void;
-	/** Read the unfinished documents over HTTP (at each subscription, and on every tick while polling). */
+	/** A document's status changed (`info_blob.status`). */
+	onStatus?: (event: StatusEvent) => void;
+	/** A crawl run this user started made progress or ended (`crawl_run.progress`). */
+	onRun?: (run: CrawlRun) => void;
+	/** Read the current state over HTTP (at each subscription, and on every tick while polling). */
 	poll: () => Promise<void>;
 	onMode?: (mode: 'live' | 'polling') => void;
 	pollMs?: number;
@@ -19,7 +24,7 @@ export interface FollowDocumentsOptions {
 	socket?: (url: string) => WebSocket; // for tests
 }
 
-export function followDocuments(options: FollowDocumentsOptions): { close: () => void } {
+export function followEvents(options: FollowDocumentsOptions): { close: () => void } {
 	const pollMs = options.pollMs ?? 2000;
 	const maxFailures = options.maxSocketFailures ?? 3;
 	const open = options.socket ?? ((url: string) => new WebSocket(url));
@@ -54,7 +59,7 @@ export function followDocuments(options: FollowDocumentsOptions): { close: () =>
 		const subscribe = () => ws.send(JSON.stringify(lastId ? { action: 'subscribe_events', last_id: lastId } : { action: 'subscribe_events' }));
 		ws.onopen = subscribe;
 		ws.onmessage = (message) => {
-			let frame: { type?: string; id?: string; last_id?: string; data?: StatusEvent; message?: string; code?: string; retry_after?: number };
+			let frame: { type?: string; id?: string; last_id?: string; data?: unknown; message?: string; code?: string; retry_after?: number };
 			try {
 				frame = JSON.parse(String(message.data));
 			} catch {
@@ -75,7 +80,10 @@ export function followDocuments(options: FollowDocumentsOptions): { close: () =>
 				subscribe();
 			} else if (frame.type === 'info_blob.status' && frame.data) {
 				if (frame.id) lastId = frame.id;
-				options.onStatus(frame.data);
+				options.onStatus?.(frame.data as StatusEvent);
+			} else if (frame.type === 'crawl_run.progress' && frame.data) {
+				if (frame.id) lastId = frame.id;
+				options.onRun?.(frame.data as CrawlRun);
 			} else if (frame.type === 'error' && !frame.id && UNAVAILABLE_CODES.has(frame.code ?? '')) {
 				// Redis or Postgres is down for a moment: keep the connection, subscribe again after the wait
 				// (from the last event seen; the subscription's poll reads what happened meanwhile).
@@ -113,3 +121,6 @@ export function followDocuments(options: FollowDocumentsOptions): { close: () =>
 		}
 	};
 }
+
+/** The knowledge screen's name for it: documents' status. */
+export const followDocuments = followEvents;
