@@ -1,5 +1,6 @@
 """The websites screen in a real browser: an editor adds a website of a space (a site served on 127.0.0.1),
-crawls it now and watches the run reach `complete` with its counts, changes its schedule, and deletes it.
+crawls it now and watches the run reach `complete` with its counts, live from the events stream (read out by
+a live region, with no polling of the runs), changes its schedule, and deletes it.
 A viewer of the space sees the websites and their runs but no controls that change them. axe and screenshots.
 """
 
@@ -70,11 +71,30 @@ def test_an_editor_adds_crawls_reschedules_and_deletes_a_website(screen_factory:
     [made] = listed(stack, org)
     assert (made["url"], made["max_depth"], made["max_pages"], made["update_interval"]) == (site.root, 1, 4, "never")
 
+    # What the live region says, as it says it, and how often the runs are read over HTTP meanwhile.
+    page.evaluate("""() => {
+        window.__said = [];
+        const region = document.querySelector('[data-testid="progress"]');
+        new MutationObserver(() => window.__said.push(region.textContent.trim()))
+            .observe(region, {childList: true, characterData: true, subtree: true});
+    }""")
+    reads: list[str] = []
+    page.on("request", lambda r: reads.append(r.url) if "/runs/" in r.url else None)
     page.get_by_role("button", name="Crawl Kommunens webb now").click()
     page.get_by_test_id("status").filter(has_text="The crawl has started.").wait_for()
     page.locator('[data-testid="run"][data-status="complete"]').wait_for(timeout=120_000)
     cells = page.get_by_test_id("run").first.locator("td").all_inner_texts()
     assert cells[1] == "Complete" and int(cells[2]) >= 1 and int(cells[3]) >= 1, cells
+    progress = page.get_by_test_id("progress")
+    assert progress.get_attribute("role") == "status" and progress.get_attribute("data-mode") == "live"
+    ended = f"The crawl of Kommunens webb is complete: {cells[3]} pages fetched, {cells[4]} unchanged, {cells[5].split()[0]} failed."
+    said = page.evaluate("() => window.__said")
+    assert said[-1] == ended, said
+    assert any(s.startswith("Crawl of Kommunens webb: ") for s in said), said  # its counts while it ran
+    # the run's row followed the stream: read over HTTP once, when the crawl was started (not every few s)
+    assert len(reads) == 1, reads
+    page.locator('[data-testid="website"][data-name="Kommunens webb"] [data-testid="pages"]').filter(
+        has_text=f"of {cells[3]} pages ready").wait_for()
     screen.shots("websites")
 
     page.get_by_label("Updates").first.select_option(label="Every week")
