@@ -141,6 +141,8 @@ def test_upload_follow_search_and_an_assistant_that_cites(screen_factory: Any, o
     page.get_by_text("Version 1 används igen.").wait_for()
     assert page.get_by_label("Instruktioner (systemprompt)").input_value() == "Svara kort, med källor."
 
+    sockets: list[str] = []  # the test pane's connections: one for all its answers
+    page.on("websocket", lambda ws: sockets.append(ws.url))
     box = page.get_by_label("Din fråga")
     box.fill("När röjs cykelvägarna?")
     CONTENT.add("När röjs cykelvägarna?")
@@ -169,6 +171,7 @@ def test_upload_follow_search_and_an_assistant_that_cites(screen_factory: Any, o
     sent = fake.requests[-1].body
     assert sent["max_tokens"] == 120
     assert str(sent["messages"][0]["content"]).startswith("Svara på engelska, med källor.")
+    assert len(sockets) == 1, sockets  # the second answer reused the pane's WebSocket
     screen.shots("assistant-editor-draft")
     page.reload()
     page.get_by_role("heading", name="Redigera Vinterhjälpen").wait_for()
