@@ -87,7 +87,8 @@ def test_an_editor_adds_crawls_reschedules_and_deletes_a_website(screen_factory:
     assert cells[1] == "Complete" and int(cells[2]) >= 1 and int(cells[3]) >= 1, cells
     progress = page.get_by_test_id("progress")
     assert progress.get_attribute("role") == "status" and progress.get_attribute("data-mode") == "live"
-    ended = f"The crawl of Kommunens webb is complete: {cells[3]} pages fetched, {cells[4]} unchanged, {cells[5].split()[0]} failed."
+    failed = cells[5].split()[0]  # the count, before the failures by reason
+    ended = f"The crawl of Kommunens webb is complete: {cells[3]} pages fetched, {cells[4]} unchanged, {failed} failed."
     said = page.evaluate("() => window.__said")
     assert said[-1] == ended, said
     assert any(s.startswith("Crawl of Kommunens webb: ") for s in said), said  # its counts while it ran
