@@ -122,6 +122,23 @@ async def test_an_expired_key_asks_afresh(client: httpx.AsyncClient, chat: Chat,
     assert [(k.key, str(k.question_id)) for k in kept] == [(key, again.json()["question"]["id"])]
 
 
+async def test_an_ask_with_a_new_key_clears_the_users_expired_keys(client: httpx.AsyncClient, chat: Chat,
+                                                                    invoked: list[uuid.UUID]) -> None:
+    old, kept, new = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    for key in (old, kept):
+        r = await client.post(chat.sessions, json={"question": key, "stream": True}, headers=keyed(chat.admin, key))
+        assert r.status_code == 202, r.text
+    async with UnitOfWork(chat.admin.tenant_id) as uow:
+        await uow.session.execute(update(IdempotencyKey).where(IdempotencyKey.key == old)
+                                  .values(expires_at=utcnow() - timedelta(seconds=1)))
+    r = await client.post(chat.sessions, json={"question": new, "stream": True}, headers=keyed(chat.admin, new))
+    assert r.status_code == 202, r.text
+    async with UnitOfWork(chat.admin.tenant_id) as uow:
+        left = (await uow.session.scalars(
+            select(IdempotencyKey.key).where(IdempotencyKey.user_id == chat.admin.id))).all()
+    assert sorted(left) == sorted([kept, new])
+
+
 async def test_unusable_keys_are_refused_before_anything_is_saved(client: httpx.AsyncClient, chat: Chat,
                                                                   invoked: list[uuid.UUID]) -> None:
     body = {"question": "Nyckeln?", "stream": True}

@@ -82,17 +82,20 @@ async def remember(uow: UnitOfWork, p: Principal, key: AskKey, question_id: uuid
 
     False if a concurrent ask with the same key saved its question first (the insert waits for that
     transaction): roll this one back and answer with that question. The user's expired keys go here too,
-    so the table holds no more than a day of each user's keys.
+    so the table holds no more than a day of each user's keys: in the same statement (a data-modifying
+    CTE), as every round trip here is on the way to an answer's first token (bench/web_paint.py). An
+    expired row of this very key was already deleted by `earlier_question`.
     """
     now = utcnow()
-    await uow.session.execute(
-        delete(IdempotencyKey).where(IdempotencyKey.user_id == p.user_id, IdempotencyKey.expires_at <= now))
+    expired = (delete(IdempotencyKey).where(IdempotencyKey.user_id == p.user_id, IdempotencyKey.expires_at <= now)
+               .returning(IdempotencyKey.id).cte("expired"))
     saved = await uow.session.scalar(
         insert(IdempotencyKey)
         .values(id=new_id(), created_at=now, updated_at=now, tenant_id=p.tenant_id, user_id=p.user_id,
                 question_id=question_id, key=key.key, request_hash=key.request_hash, expires_at=now + KEY_TTL)
         .on_conflict_do_nothing(index_elements=["user_id", "key"])
-        .returning(IdempotencyKey.id))
+        .returning(IdempotencyKey.id)
+        .add_cte(expired))
     return saved is not None
 
 
