@@ -286,6 +286,46 @@ async def test_one_percent_filter_returns_k_rows(db: object) -> None:
         assert len(hits) == 10 and all(h.title == "Filler" for h in hits)
 
 
+async def test_each_document_is_searched_in_its_own_language(db: object) -> None:
+    """The same words stored as a Swedish, an English and an `other` (unstemmed) document: a question's
+    inflected form finds the document whose language stems it ("barn" finds "barnen", "skolan" finds
+    "skolor", "dog" finds "Dogs"); as plain `simple` words, as before, it does not."""
+    tenant = await _tenant()
+    swedish = "Barnen äter lunch i skolor som kommunen driver."
+    english = "Dogs are welcome in the library garden."
+    embedder = local_embedder()
+    async with UnitOfWork(tenant) as uow:
+        s = uow.session
+        space = await create_space(s, tenant)
+        model = await local_model(s, tenant)
+        group = await create_group(s, tenant, space, model, name="languages")
+        ids: dict[tuple[str, str], uuid.UUID] = {}
+        for language in ("sv", "en", "other"):
+            for name, passage in (("swedish", swedish), ("english", english)):
+                _, (ids[(name, language)],) = await add_document(
+                    s, tenant_id=tenant, group_id=group, model_id=model, title=f"{name} {language}",
+                    passages=[passage], vectors=await embedder.embed([passage]), language=language)
+        detected, (ids[("detected", "sv")],) = await add_document(
+            s, tenant_id=tenant, group_id=group, model_id=model, title="detected",
+            passages=["Skolorna och barnen i kommunen får lunch av kommunens kök, som lagar den varje dag."],
+            vectors=await embedder.embed(["lunch"]))
+        assert (await s.execute(text("SELECT language FROM info_blobs WHERE id = :b"), {"b": detected})
+                ).scalar_one() == "sv"
+
+    async def found(query: str) -> set[uuid.UUID]:
+        async with UnitOfWork(tenant) as uow:
+            hits = await lexical_search(uow.session, tenant_id=tenant, group_ids=[group], query=query, limit=20)
+        return {h.chunk_id for h in hits}
+
+    assert await found("Vad får barn äta?") == {ids[("swedish", "sv")], ids[("detected", "sv")]}
+    assert ids[("swedish", "sv")] in await found("Vilken skolan?")
+    assert ids[("swedish", "other")] not in await found("Vilken skolan?")
+    dog = await found("Where is my dog?")
+    assert ids[("english", "en")] in dog and ids[("english", "other")] not in dog
+    # Words as written still match in every configuration.
+    assert await found("library garden") == {ids[("english", lang)] for lang in ("sv", "en", "other")}
+
+
 # --- HTTP: POST /api/v1/groups/{id}/searches/ ------------------------------------------------------------
 
 

@@ -71,6 +71,7 @@ from eneo.knowledge.extract import (
     extract,
     is_audio,
 )
+from eneo.knowledge.language import detect_language, ts_config
 from eneo.knowledge.models import Chunk, Group, InfoBlob, InfoBlobStatus
 from eneo.knowledge.status_events import publish_status
 from eneo.model_providers.clients import transcription_target
@@ -207,7 +208,8 @@ async def _process(c: Claimed, deadline: float | None, settings: Settings) -> No
         if not pieces:
             raise DocumentFailure("empty", "The document contains no text to search")
         try:
-            stored = await _store_chunks(c, pieces, pages, settings, title, ocr_pages)
+            stored = await _store_chunks(c, pieces, pages, settings, title, ocr_pages,
+                                         detect_language("\n".join(s.text for s in sections)))
         except ModelChanged as changed:
             c = replace(c, embedding_model_id=changed.model_id, max_input_tokens=changed.max_input_tokens)
             continue
@@ -328,7 +330,7 @@ async def _extract(data: bytes, doc_type: DocumentType, deadline: float | None, 
 
 
 async def _store_chunks(c: Claimed, pieces: list[ChunkText], pages: int, settings: Settings,
-                        title: str | None = None, ocr_pages: tuple[int, ...] = ()
+                        title: str | None = None, ocr_pages: tuple[int, ...] = (), language: str | None = None
                         ) -> tuple[Claimed, list[uuid.UUID]] | None:
     """Upsert the chunks and the blob's counts. Returns the claim with the collection's model as of this
     transaction and the ids still without a vector of that model; None if the blob (or its collection) is
@@ -336,7 +338,8 @@ async def _store_chunks(c: Claimed, pieces: list[ChunkText], pages: int, setting
 
     `title`, the document's own (a `# heading`, a PDF or DOCX title), replaces the default title, the file
     name, so citations name the document rather than `D33.md`; a title someone gave it (at upload, or by
-    renaming it) stays."""
+    renaming it) stays. `language`, the detected one, is recorded unless the blob has one (given at upload);
+    the chunks are indexed in the configuration of the blob's language."""
     rows = [{"id": new_id(), "tenant_id": c.tenant_id, "group_id": c.group_id, "info_blob_id": c.blob_id,
              "chunk_index": p.index, "text": storable_text(p.text), "token_count": p.token_count,
              "page": p.page, "created_at": utcnow()} for p in pieces]
@@ -359,10 +362,13 @@ async def _store_chunks(c: Claimed, pieces: list[ChunkText], pages: int, setting
             update(InfoBlob).where(*_mine(c))
             .values(chunks_total=len(rows), pages=pages or None, ocr_pages=list(ocr_pages), updated_at=utcnow(),
                     title=InfoBlob.title if title is None else
-                    case((InfoBlob.title == InfoBlob.filename, title), else_=InfoBlob.title))
-            .returning(InfoBlob.id))).scalar_one_or_none()
+                    case((InfoBlob.title == InfoBlob.filename, title), else_=InfoBlob.title),
+                    language=func.coalesce(InfoBlob.language, language))
+            .returning(InfoBlob.language))).first()
         if blob is None:
             return None
+        for row in rows:
+            row["ts_config"] = ts_config(blob.language)
         stmt = insert(Chunk).values(rows)
         # Same text at the same index (a redelivery): nothing changes. Other text (a retry after the
         # chunk settings changed): the chunk is replaced and loses its vector.
@@ -371,6 +377,8 @@ async def _store_chunks(c: Claimed, pieces: list[ChunkText], pages: int, setting
             set_={"text": stmt.excluded.text, "token_count": stmt.excluded.token_count, "page": stmt.excluded.page,
                   "embedding": None, "embedding_model_id": None},
             where=Chunk.text.is_distinct_from(stmt.excluded.text)))
+        await s.execute(update(Chunk).where(Chunk.info_blob_id == c.blob_id, Chunk.ts_config != rows[0]["ts_config"])
+                        .values(ts_config=rows[0]["ts_config"]))
         await s.execute(delete(Chunk).where(Chunk.info_blob_id == c.blob_id, Chunk.chunk_index >= len(rows)))
         embedded = and_(Chunk.embedding_model_id == c.embedding_model_id, Chunk.embedding.is_not(None))
         await s.execute(update(InfoBlob).where(InfoBlob.id == c.blob_id).values(

@@ -102,7 +102,9 @@ _UPLOAD_FORM: dict[str, Any] = {"requestBody": {"required": True, "content": {"m
     "type": "object", "required": ["file"], "properties": {
         "file": {"type": "string", "format": "binary"},
         "title": {"type": "string", "maxLength": 500, "description": "Default: the file name, until ingestion "
-                  "finds the document's own title (Markdown `# Title`, PDF or DOCX title)"}}}}}}}
+                  "finds the document's own title (Markdown `# Title`, PDF or DOCX title)"},
+        "language": {"type": "string", "enum": ["sv", "en", "other"], "description": "The document's language "
+                     "(full-text search stems its words in it; `other`: no stemming). Default: detected"}}}}}}}
 
 
 @groups.post("/{group_id}/info-blobs/upload/", status_code=status.HTTP_202_ACCEPTED, openapi_extra=_UPLOAD_FORM,
@@ -115,7 +117,8 @@ async def upload(ctx: CurrentUser, group_id: uuid.UUID, request: Request) -> Upl
     form = await read_upload_form(request, ctx.settings)
     await check_storage_quota(ctx.uow, ctx.principal.tenant_id, len(form.data))
     out, created = await uploads.upload(ctx.uow, ctx.principal, group_id, data=form.data, filename=form.filename,
-                                        declared_type=form.declared_type, title=form.title, settings=ctx.settings)
+                                        declared_type=form.declared_type, title=form.title, settings=ctx.settings,
+                                        language=form.language)
     if created:
         _document_created(ctx, out, "upload")
     if not created:

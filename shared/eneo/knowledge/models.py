@@ -17,7 +17,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
+from sqlalchemy.dialects.postgresql import ARRAY, REGCONFIG, TSVECTOR
 from sqlalchemy.orm import Mapped, deferred, mapped_column
 
 from eneo.core.db import Base, Entity
@@ -91,6 +91,9 @@ class InfoBlob(Entity, Base):
     processed_at: Mapped[datetime | None] = mapped_column()
     # Where a crawled page or linked file came from (eneo.websites); None for uploads. Citations carry it.
     source_url: Mapped[str | None] = mapped_column(Text)
+    # `sv`, `en` or `other` (eneo.knowledge.language): given at upload, or detected at ingestion; None until
+    # then. Its chunks' full-text configuration follows it (migration 0025).
+    language: Mapped[str | None] = mapped_column(String(8))
 
 
 class Chunk(Base):
@@ -118,7 +121,8 @@ class Chunk(Base):
     embedding: Mapped[list[float] | None] = deferred(mapped_column(Vector()))
     embedding_model_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("embedding_models.id", ondelete="SET NULL"))
-    # Full-text search; computed by Postgres, never loaded unless asked for.
-    tsv: Mapped[str] = deferred(mapped_column(TSVECTOR, Computed("to_tsvector('simple'::regconfig, text)",
-                                                                  persisted=True)))
+    # The document's text-search configuration (`swedish`, `english`, `simple`: eneo.knowledge.language).
+    ts_config: Mapped[str] = mapped_column(REGCONFIG, server_default=text("'simple'::regconfig"))
+    # Full-text search, stemmed in the document's language; computed by Postgres, never loaded unless asked for.
+    tsv: Mapped[str] = deferred(mapped_column(TSVECTOR, Computed("to_tsvector(ts_config, text)", persisted=True)))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

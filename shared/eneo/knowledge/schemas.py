@@ -5,6 +5,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from eneo.core.text import Name, Text, must_be_storable
+from eneo.knowledge.language import Language
 from eneo.knowledge.models import InfoBlobStatus
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
@@ -75,6 +76,9 @@ class InfoBlobOut(BaseModel):
     pages: int | None
     ocr_pages: list[int] = Field(default_factory=list, description="The pages (from 1) whose text was read by OCR "
                                  "(scanned PDF pages without a text layer, images); empty when none was")
+    language: Language | None = Field(None, description="`sv`, `en` or `other`: given at upload, or detected "
+                                      "at ingestion (None until then). Full-text search stems the document's "
+                                      "words in this language (`other`: no stemming)")
     chunks_total: int
     chunks_embedded: int
     embedding_model_id: uuid.UUID | None
@@ -108,6 +112,8 @@ class UploadUrlRequest(BaseModel):
     size_bytes: int = Field(ge=1, description="The file's size; storage refuses more than the type's limit")
     title: Title | None = Field(None, description="Default: the file name, until ingestion finds the "
                                                   "document's own title (Markdown `# Title`, PDF or DOCX title)")
+    language: Language | None = Field(None, description="`sv`, `en` or `other` (no stemming); default: "
+                                                        "detected from the text at ingestion")
 
 
 class PresignedUpload(BaseModel):

@@ -1,9 +1,15 @@
-"""Full-text search over `chunks.tsv` (`to_tsvector('simple', text)`, GIN-indexed), filtered like dense search.
+"""Full-text search over `chunks.tsv` (`to_tsvector(ts_config, text)`, GIN-indexed), filtered like dense search.
+
+Each chunk is indexed in its document's language (`swedish`, `english`, or `simple`: eneo.knowledge.language,
+migration 0025), and each query word is matched in every chunk's own configuration: stemmed as Swedish
+against Swedish chunks ("kommunens" finds "kommun"), as English against English ones, and as before
+(below) against `simple` ones. One tsquery with all three forms finds the candidates through the index;
+the per-configuration test then decides which words a candidate contains.
 
 The question's words are OR-ed, not AND-ed: `plainto_tsquery`/`websearch_to_tsquery` demand every word,
 and a question ("Hur lång tid tar det att få bygglov?") is rarely written with the words of its answer.
-Words that are stop words in English or Swedish are dropped (Postgres's own stop-word lists, so the
-'simple' column needs no language), and longer words match as prefixes of their Swedish stem, which
+Words that are stop words in English or Swedish are dropped (Postgres's own stop-word lists), and in
+`simple` chunks longer words match as prefixes of their Swedish stem, which
 catches inflections both ways ("tillstånd" finds "tillståndet", "snöröjningen" finds "snöröjning");
 a stem shorter than PREFIX_MIN_CHARS would match too much, so such a word keeps its own form. Measured
 on bench/retrieval_eval.py: stems took full-text R@5 from 0.70 to 0.74-0.76, and the fused R@5 from
@@ -44,10 +50,14 @@ MAX_TERMS = 16
 # and counting stays cheap (at most this many rows per query word).
 DF_CAP = 1000
 
+# Per query word: its tsquery for `simple` chunks, for `swedish` ones (the stem, as a prefix when long:
+# compounds), and for `english` ones (the stem).
 _TERMS = """
 SELECT DISTINCT lexeme, to_tsquery('simple', CASE
          WHEN length(stem) >= :prefix_min THEN quote_literal(stem) || ':*'
-         ELSE quote_literal(lexeme) || CASE WHEN length(lexeme) >= :prefix_min THEN ':*' ELSE '' END END)::text
+         ELSE quote_literal(lexeme) || CASE WHEN length(lexeme) >= :prefix_min THEN ':*' ELSE '' END END)::text,
+       to_tsquery('swedish', quote_literal(lexeme) || CASE WHEN length(stem) >= :prefix_min THEN ':*' ELSE '' END)::text,
+       to_tsquery('english', quote_literal(lexeme))::text
 FROM unnest(tsvector_to_array(to_tsvector('simple', :query))) AS lexeme,
      LATERAL coalesce((ts_lexize('swedish_stem', lexeme))[1], lexeme) AS stem
 WHERE to_tsvector('english', lexeme) <> ''::tsvector AND to_tsvector('swedish', lexeme) <> ''::tsvector
@@ -68,11 +78,31 @@ class LexicalHit:
     terms: int  # query terms after stop words
 
 
-async def query_terms(session: AsyncSession, query: str) -> list[str]:
-    """The query's content words as tsquery texts (prefix matches for longer words), stop words dropped."""
+@dataclass(frozen=True)
+class Term:
+    """One query word as tsquery texts, per configuration of the chunks it is matched against."""
+
+    simple: str
+    swedish: str
+    english: str
+
+    def any(self) -> str:
+        """All its forms: what the index is searched with."""
+        return " | ".join(f"({q})" for q in dict.fromkeys((self.simple, self.swedish, self.english)) if q)
+
+
+async def query_terms(session: AsyncSession, query: str) -> list[Term]:
+    """The query's content words (prefix matches for longer words), stop words dropped."""
     rows = (await session.execute(text(_TERMS), {"query": query, "prefix_min": PREFIX_MIN_CHARS,
                                                  "max_terms": MAX_TERMS})).all()
-    return [r[1] for r in rows if r[1]]
+    return [Term(r[1], r[2] or r[1], r[3] or r[1]) for r in rows if r[1]]
+
+
+def _contains(i: int) -> str:
+    """SQL: candidate `m` contains query word i, in m's own configuration."""
+    return (f"(CASE m.ts_config WHEN CAST('swedish' AS regconfig) THEN m.tsv @@ CAST(:s{i} AS tsquery) "
+            f"WHEN CAST('english' AS regconfig) THEN m.tsv @@ CAST(:e{i} AS tsquery) "
+            f"ELSE m.tsv @@ CAST(:t{i} AS tsquery) END)")
 
 
 async def lexical_search(session: AsyncSession, *, tenant_id: uuid.UUID, group_ids: Sequence[uuid.UUID],
@@ -91,25 +121,30 @@ async def lexical_search(session: AsyncSession, *, tenant_id: uuid.UUID, group_i
         where = f"c.tenant_id = {uuid_literal(tenant_id)} AND c.group_id = ANY({uuid_array(group_ids)})"
 
         def matches(tsquery: str, cap: int) -> str:
-            return (f"(SELECT c.id, c.tsv FROM chunks c WHERE c.tsv @@ CAST({tsquery} AS tsquery) "  # noqa: S608
+            return (f"(SELECT c.id, c.tsv, c.ts_config FROM chunks c WHERE c.tsv @@ CAST({tsquery} AS tsquery) "  # noqa: S608
                     f"AND {where} LIMIT {int(cap)})")
 
     params: dict[str, object] = {"tenant": tenant_id, "groups": list(group_ids)}
-    params |= {f"t{i}": t for i, t in enumerate(terms)}
-    df_sql = ", ".join(f"(SELECT count(*) FROM {matches(f':t{i}', DF_CAP)} m)"  # noqa: S608 - see matches()
+    for i, t in enumerate(terms):
+        params |= {f"a{i}": t.any(), f"t{i}": t.simple, f"s{i}": t.swedish, f"e{i}": t.english}
+    df_sql = ", ".join(f"(SELECT count(*) FILTER (WHERE {_contains(i)}) FROM {matches(f':a{i}', DF_CAP)} m)"  # noqa: S608
                        for i in range(len(terms)))
     counts = (await session.execute(text(f"SELECT {df_sql}"), params)).one()
     for i, n in enumerate(counts):
         params[f"w{i}"] = math.log((DF_CAP + 1.0) / (0.5 + n))
     # Candidates: chunks with a word that is not common (a common word's matches are many, and weigh ~0).
     rare = [t for t, n in zip(terms, counts, strict=True) if n < DF_CAP] or terms
-    params["any"] = " | ".join(f"({t})" for t in rare)
-    params["all"] = " | ".join(f"({t})" for t in terms)
-    weighted = " + ".join(f"CASE WHEN m.tsv @@ CAST(:t{i} AS tsquery) THEN CAST(:w{i} AS float8) ELSE 0 END"
-                          for i in range(len(terms)))
-    matched = " + ".join(f"CASE WHEN m.tsv @@ CAST(:t{i} AS tsquery) THEN 1 ELSE 0 END" for i in range(len(terms)))
+    params["any"] = " | ".join(f"({t.any()})" for t in rare)
+    weighted = " + ".join(f"CASE WHEN {_contains(i)} THEN CAST(:w{i} AS float8) ELSE 0 END" for i in range(len(terms)))
+    matched = " + ".join(f"CASE WHEN {_contains(i)} THEN 1 ELSE 0 END" for i in range(len(terms)))
+    params |= {f"all_{c}": " | ".join(f"({getattr(t, c)})" for t in terms) for c in ("simple", "swedish", "english")}
+    all_terms = ("CASE m.ts_config WHEN CAST('swedish' AS regconfig) THEN CAST(:all_swedish AS tsquery) "
+                 "WHEN CAST('english' AS regconfig) THEN CAST(:all_english AS tsquery) "
+                 "ELSE CAST(:all_simple AS tsquery) END")
     rows = (await session.execute(text(
-        f"SELECT m.id, {weighted} AS score, {matched} AS matched FROM {matches(':any', CANDIDATES_MAX)} m "  # noqa: S608
-        f"ORDER BY score DESC, ts_rank_cd(m.tsv, CAST(:all AS tsquery)) DESC, m.id LIMIT {int(limit)}"
+        f"SELECT id, score, matched FROM (SELECT m.id, {weighted} AS score, {matched} AS matched, "  # noqa: S608
+        f"ts_rank_cd(m.tsv, {all_terms}) AS rank "
+        f"FROM {matches(':any', CANDIDATES_MAX)} m) s WHERE matched > 0 "
+        f"ORDER BY score DESC, rank DESC, id LIMIT {int(limit)}"
     ), params)).all()
     return [LexicalHit(r[0], float(r[1]), int(r[2]), len(terms)) for r in rows]

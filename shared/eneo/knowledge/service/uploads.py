@@ -29,12 +29,13 @@ from eneo.spaces.policy import SpaceAction
 log = logging.getLogger(__name__)
 
 
-def _new_blob(p: Principal, group: Group, *, title: str | None, filename: str, declared_type: str) -> InfoBlob:
+def _new_blob(p: Principal, group: Group, *, title: str | None, filename: str, declared_type: str,
+              language: str | None = None) -> InfoBlob:
     blob_id = new_id()
     return InfoBlob(id=blob_id, tenant_id=p.tenant_id, group_id=group.id, uploaded_by=p.user_id,
                     title=(title or filename)[:500], filename=filename[:255], declared_type=declared_type[:200],
                     object_key=storage.object_key(p.tenant_id, group.id, blob_id), status=InfoBlobStatus.uploading,
-                    chunks_total=0, chunks_embedded=0, attempts=0)
+                    chunks_total=0, chunks_embedded=0, attempts=0, language=language)
 
 
 async def create_upload_url(uow: UnitOfWork, p: Principal, group_id: uuid.UUID, data: UploadUrlRequest,
@@ -47,7 +48,8 @@ async def create_upload_url(uow: UnitOfWork, p: Principal, group_id: uuid.UUID, 
         raise unsupported(reason="This file type is not accepted")
     if data.size_bytes > accepted.max_bytes(settings):
         raise too_large(accepted, settings)
-    blob = _new_blob(p, group, title=data.title, filename=data.filename, declared_type=data.content_type)
+    blob = _new_blob(p, group, title=data.title, filename=data.filename, declared_type=data.content_type,
+                     language=data.language)
     blob.size_bytes = data.size_bytes
     # The policy holds the file to the size the client declared (itself within the type's limit): the
     # row says what is coming, and storage refuses anything bigger.
@@ -67,7 +69,8 @@ async def _duplicate(uow: UnitOfWork, group: Group, content_hash: str) -> InfoBl
 
 
 async def upload(uow: UnitOfWork, p: Principal, group_id: uuid.UUID, *, data: bytes, filename: str,
-                 declared_type: str | None, title: str | None, settings: Settings) -> tuple[UploadOut, bool]:
+                 declared_type: str | None, title: str | None, settings: Settings, language: str | None = None
+                 ) -> tuple[UploadOut, bool]:
     """Store a document sent in the request. Returns (the document, started): started is False when the
     collection has the same content in a `ready` document (returned, marked `duplicate`). The same content
     in a document that has not finished resumes that one (`resumed`, see `_resume_upload`)."""
@@ -85,7 +88,8 @@ async def upload(uow: UnitOfWork, p: Principal, group_id: uuid.UUID, *, data: by
     content_hash = hashlib.sha256(data).hexdigest()
     if (existing := await _duplicate(uow, group, content_hash)) is not None:
         return await _existing_content(uow, p, existing, data, doc_type.media_type, settings)
-    blob = _new_blob(p, group, title=title, filename=filename, declared_type=declared_type or doc_type.media_type)
+    blob = _new_blob(p, group, title=title, filename=filename, declared_type=declared_type or doc_type.media_type,
+                     language=language)
     blob.content_type, blob.size_bytes, blob.content_hash = doc_type.media_type, len(data), content_hash
     uow.session.add(blob)
     try:

@@ -1,0 +1,30 @@
+"""The language detector that picks a document's full-text configuration (eneo.knowledge.language)."""
+
+import pytest
+
+from eneo.knowledge.language import detect_language, ts_config
+
+SWEDISH = ("Kommunens riktlinjer för hemtjänst gäller alla som bor i kommunen. Den som behöver hjälp med "
+           "vardagen kan ansöka om bistånd hos biståndshandläggaren, och beslutet kan överklagas till "
+           "förvaltningsrätten inom tre veckor från det att man fick del av det.")
+ENGLISH = ("The municipality's guidelines for home care apply to everyone who lives in the municipality. "
+           "Anyone who needs help with daily life can apply for assistance, and the decision can be "
+           "appealed to the administrative court within three weeks of its being received.")
+
+
+@pytest.mark.parametrize(("text", "language"), [
+    (SWEDISH, "sv"),
+    (ENGLISH, "en"),
+    ("Antal;Belopp;Datum\n12;4500;2026-01-03\n17;3900;2026-02-11", "other"),  # a table: no running text
+    ("Der Antrag ist bei der Gemeinde zu stellen, die über die Hilfe entscheidet und zuständig ist.", "other"),
+    (SWEDISH + " " + ENGLISH, "other"),  # as much of each: no one language to stem in
+    (SWEDISH * 3 + " " + ENGLISH, "sv"),  # an English summary does not make a Swedish report English
+    ("", "other"),
+])
+def test_detects_swedish_english_or_neither(text: str, language: str) -> None:
+    assert detect_language(text) == language
+
+
+def test_each_language_has_its_configuration_and_the_rest_is_simple() -> None:
+    assert [ts_config(x) for x in ("sv", "en", "other", None, "fi")] == [
+        "swedish", "english", "simple", "simple", "simple"]
