@@ -25,6 +25,7 @@ from eneo.core.ids import new_id, utcnow
 
 # Each embedding model's partial HNSW index on chunks is named this + the model id's 32 hex digits.
 HNSW_INDEX_PREFIX = "chunks_hnsw_"
+_SIMPLE = text("'simple'::regconfig")  # chunks' default configuration (inside Chunk, `text` is its column)
 
 
 class InfoBlobStatus(enum.StrEnum):
@@ -122,7 +123,7 @@ class Chunk(Base):
     embedding_model_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("embedding_models.id", ondelete="SET NULL"))
     # The document's text-search configuration (`swedish`, `english`, `simple`: eneo.knowledge.language).
-    ts_config: Mapped[str] = mapped_column(REGCONFIG, server_default=text("'simple'::regconfig"))
+    ts_config: Mapped[str] = mapped_column(REGCONFIG, server_default=_SIMPLE)
     # Full-text search, stemmed in the document's language; computed by Postgres, never loaded unless asked for.
     tsv: Mapped[str] = deferred(mapped_column(TSVECTOR, Computed("to_tsvector(ts_config, text)", persisted=True)))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
