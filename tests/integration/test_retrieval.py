@@ -287,9 +287,9 @@ async def test_one_percent_filter_returns_k_rows(db: object) -> None:
 
 
 async def test_each_document_is_searched_in_its_own_language(db: object) -> None:
-    """The same words stored as a Swedish, an English and an `other` (unstemmed) document: a question's
-    inflected form finds the document whose language stems it ("barn" finds "barnen", "skolorna" finds
-    "skolor", "dog" finds "Dogs"); as plain `simple` words, as before, it does not."""
+    """The same words stored as a Swedish, an English and an `other` document: a question's inflected
+    form finds the Swedish one, stemmed ("barn" finds "barnen", "skolorna" finds "skolor"); as `simple`
+    words (English and other documents, as before) it does not. English is found as before."""
     tenant = await _tenant()
     swedish = "Barnen äter lunch i skolor som kommunen driver."
     english = "Dogs are welcome in the library garden."
@@ -320,8 +320,6 @@ async def test_each_document_is_searched_in_its_own_language(db: object) -> None
     assert await found("Vad får barn äta?") == {ids[("swedish", "sv")], ids[("detected", "sv")]}
     assert ids[("swedish", "sv")] in await found("Hur är det i skolorna?")
     assert ids[("swedish", "other")] not in await found("Hur är det i skolorna?")
-    dog = await found("Where is my dog?")
-    assert ids[("english", "en")] in dog and ids[("english", "other")] not in dog
     # Words as written still match in every configuration.
     assert await found("library garden") == {ids[("english", lang)] for lang in ("sv", "en", "other")}
 

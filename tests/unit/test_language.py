@@ -25,6 +25,7 @@ def test_detects_swedish_english_or_neither(text: str, language: str) -> None:
     assert detect_language(text) == language
 
 
-def test_each_language_has_its_configuration_and_the_rest_is_simple() -> None:
+def test_swedish_is_stemmed_as_swedish_and_the_rest_is_simple() -> None:
+    """English stays `simple`: Porter stemming made the fused ranking worse (eneo.knowledge.language)."""
     assert [ts_config(x) for x in ("sv", "en", "other", None, "fi")] == [
-        "swedish", "english", "simple", "simple", "simple"]
+        "swedish", "simple", "simple", "simple", "simple"]

@@ -5,7 +5,7 @@ Revises: 0024
 
 * `info_blobs.language`: `sv`, `en` or `other` (eneo.knowledge.language), given at upload or detected at
   ingestion; NULL until then.
-* `chunks.ts_config` (regconfig): the document's configuration, `swedish`, `english` or `simple`; `chunks.tsv`
+* `chunks.ts_config` (regconfig): the document's configuration (`swedish` for Swedish, else `simple`); `chunks.tsv`
   is now `to_tsvector(ts_config, text)`, so "kommunens" is indexed as "kommun" in a Swedish document. The GIN
   index is rebuilt on the new column.
 * Existing documents get their language detected from their first chunks' text (the same detector as

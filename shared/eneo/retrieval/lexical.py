@@ -1,9 +1,10 @@
 """Full-text search over `chunks.tsv` (`to_tsvector(ts_config, text)`, GIN-indexed), filtered like dense search.
 
-Each chunk is indexed in its document's language (`swedish`, `english`, or `simple`: eneo.knowledge.language,
-migration 0025), and each query word is matched in every chunk's own configuration: stemmed as Swedish
-against Swedish chunks ("kommunens" finds "kommun"), as English against English ones, and as before
-(below) against `simple` ones. One tsquery with all three forms finds the candidates through the index;
+Each chunk is indexed in its document's configuration (`swedish` for Swedish documents, `simple` for the
+rest: eneo.knowledge.language, migration 0025), and each query word is matched in every chunk's own
+configuration: stemmed as Swedish against `swedish` chunks ("barn" finds "barnen"), as before (below)
+against `simple` ones, and as English against `english` ones (none today: English stemming was measured
+worse, and that decision is one line). One tsquery with all three forms finds the candidates through the index;
 the per-configuration test then decides which words a candidate contains.
 
 The question's words are OR-ed, not AND-ed: `plainto_tsquery`/`websearch_to_tsquery` demand every word,
