@@ -189,15 +189,16 @@ async def new_collection(make_user: Callable[..., Any]) -> Collection:
         return Collection(member, group.id, model.id)
 
 
-async def upload(c: Collection, q: Queues, data: bytes, filename: str, declared: str, title: str | None = None
-                 ) -> uuid.UUID:
+async def upload(c: Collection, q: Queues, data: bytes, filename: str, declared: str, title: str | None = None,
+                 language: str | None = None) -> uuid.UUID:
     """The blob row (uploading) and its object, as the knowledge function's upload does."""
     blob_id = uuid.uuid4()
     key = storage.object_key(c.member.tenant_id, c.group_id, blob_id)
     async with UnitOfWork(c.member.tenant_id) as uow:
         uow.session.add(InfoBlob(id=blob_id, tenant_id=c.member.tenant_id, group_id=c.group_id,
                                  uploaded_by=c.member.id, title=title or filename, filename=filename,
-                                 declared_type=declared, object_key=key, status=InfoBlobStatus.uploading))
+                                 declared_type=declared, object_key=key, status=InfoBlobStatus.uploading,
+                                 language=language))
     q.s3.put_object(Bucket=q.bucket, Key=key, Body=data, ContentType=declared)
     return blob_id
 

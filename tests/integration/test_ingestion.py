@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, delete, func, select, update
+from sqlalchemy import String, create_engine, delete, func, select, update
 
 from eneo.core import storage
 from eneo.core.db import UnitOfWork
@@ -101,6 +101,30 @@ async def test_a_documents_own_title_replaces_the_file_name_but_not_a_title_some
     assert (await blob(collection, named)).title == "Snöröjning i Norrvik"
     assert (await blob(collection, titled)).title == "Plogning, beslut 2026"
     assert (await blob(collection, named)).filename == "D33.md"
+
+
+async def test_a_documents_language_is_detected_unless_given_and_its_chunks_are_indexed_in_it(
+        collection: Collection, queues: Queues, functions: dict[str, Any]) -> None:
+    """Swedish text is stemmed as Swedish ("riktlinjer" is indexed as "riktlinje" is); English and other
+    text as written; a language given at upload is kept, whatever the text looks like."""
+    english = ("The municipality's home care is for those who need help with daily life. It is applied for "
+               "at the office, and the decision can be appealed within three weeks.")
+    swedish = await upload(collection, queues, TEXT.encode(), "riktlinjer.txt", "text/plain")
+    english_ = await upload(collection, queues, english.encode(), "home-care.txt", "text/plain")
+    given = await upload(collection, queues, (TEXT + " Bilaga.").encode(), "bilaga.txt", "text/plain",
+                         language="other")
+    assert await invoke(functions["ingest"], queues.event(notifications(queues, 3))) == {"batchItemFailures": []}
+    assert [(await blob(collection, b)).language for b in (swedish, english_, given)] == ["sv", "en", "other"]
+    async with UnitOfWork(collection.member.tenant_id) as uow:
+        configs = dict((await uow.session.execute(
+            select(Chunk.info_blob_id, func.min(func.cast(Chunk.ts_config, String)))
+            .group_by(Chunk.info_blob_id))).all())
+        # "Riktlinjer" is indexed as the stem of "riktlinje" in the Swedish document only.
+        singular = dict((await uow.session.execute(
+            select(Chunk.info_blob_id, func.count()).where(Chunk.tsv.op("@@")(func.to_tsquery("swedish", "riktlinje")))
+            .group_by(Chunk.info_blob_id))).all())
+    assert [configs[b] for b in (swedish, english_, given)] == ["swedish", "simple", "simple"]
+    assert singular.get(swedish, 0) >= 1 and given not in singular
 
 
 async def test_the_same_event_twice_claims_once_and_duplicates_no_chunk(collection: Collection, queues: Queues,

@@ -128,6 +128,29 @@ def signed_policy(fields: dict[str, str]) -> dict[str, Any]:
     return json.loads(base64.b64decode(fields["policy"]))
 
 
+async def test_an_upload_may_state_the_documents_language(
+        client: httpx.AsyncClient, team: Team, knowledge_env: Storage) -> None:  # noqa: F811
+    """Shown in the document's representation (None until ingestion detects it); anything else is 422."""
+    group = await make_group(client, team)
+    file = {"file": ("a.txt", b"Ett kort dokument.", "text/plain")}
+    r = await client.post(upload_path(group), headers=team.editor.headers, data={"language": "en"}, files=file)
+    assert r.status_code == 202 and r.json()["language"] == "en", r.text
+    r = await client.get(f"/api/v1/info-blobs/{r.json()['id']}/", headers=team.editor.headers)
+    assert r.status_code == 200 and r.json()["language"] == "en", r.text
+    r = await client.post(upload_path(group), headers=team.editor.headers, data={"language": "swedish"},
+                          files={"file": ("b.txt", b"Ett annat dokument.", "text/plain")})
+    assert r.status_code == 422 and "language: one of sv, en, other" in r.text, r.text
+    r = await client.post(url_path(group), headers=team.editor.headers,
+                          json={"filename": "c.md", "content_type": "text/markdown", "size_bytes": 40, "language": "sv"})
+    assert r.status_code == 201 and r.json()["blob"]["language"] == "sv", r.text
+    r = await client.post(url_path(group), headers=team.editor.headers,
+                          json={"filename": "d.md", "content_type": "text/markdown", "size_bytes": 40})
+    assert r.status_code == 201 and r.json()["blob"]["language"] is None, r.text
+    r = await client.post(url_path(group), headers=team.editor.headers,
+                          json={"filename": "e.md", "content_type": "text/markdown", "size_bytes": 40, "language": "fi"})
+    assert r.status_code == 422 and "language" in r.text, r.text
+
+
 async def test_a_presigned_post_binds_size_and_type_and_storage_accepts_the_right_file(
         client: httpx.AsyncClient, team: Team, knowledge_env: Storage, small_limits: int) -> None:  # noqa: F811
     group = await make_group(client, team)

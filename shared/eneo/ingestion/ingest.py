@@ -39,8 +39,8 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import ColumnElement, String, and_, case, cast, delete, func, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import REGCONFIG, insert
 from sqlalchemy.exc import IntegrityError
 
 from eneo.classifications.knowledge import (
@@ -377,8 +377,11 @@ async def _store_chunks(c: Claimed, pieces: list[ChunkText], pages: int, setting
             set_={"text": stmt.excluded.text, "token_count": stmt.excluded.token_count, "page": stmt.excluded.page,
                   "embedding": None, "embedding_model_id": None},
             where=Chunk.text.is_distinct_from(stmt.excluded.text)))
-        await s.execute(update(Chunk).where(Chunk.info_blob_id == c.blob_id, Chunk.ts_config != rows[0]["ts_config"])
-                        .values(ts_config=rows[0]["ts_config"]))
+        # A retry after the language was given (or a document from before migration 0025): same text, other
+        # configuration; tsv follows (a generated column).
+        config = cast(literal(rows[0]["ts_config"], String), REGCONFIG)
+        await s.execute(update(Chunk).where(Chunk.info_blob_id == c.blob_id, Chunk.ts_config != config)
+                        .values(ts_config=config))
         await s.execute(delete(Chunk).where(Chunk.info_blob_id == c.blob_id, Chunk.chunk_index >= len(rows)))
         embedded = and_(Chunk.embedding_model_id == c.embedding_model_id, Chunk.embedding.is_not(None))
         await s.execute(update(InfoBlob).where(InfoBlob.id == c.blob_id).values(
