@@ -141,13 +141,15 @@ async def test_an_upload_may_state_the_documents_language(
                           files={"file": ("b.txt", b"Ett annat dokument.", "text/plain")})
     assert r.status_code == 422 and "language: one of sv, en, other" in r.text, r.text
     r = await client.post(url_path(group), headers=team.editor.headers,
-                          json={"filename": "c.md", "content_type": "text/markdown", "size_bytes": 40, "language": "sv"})
+                          json={"filename": "c.md", "content_type": "text/markdown", "size_bytes": 40,
+                                "language": "sv"})
     assert r.status_code == 201 and r.json()["blob"]["language"] == "sv", r.text
     r = await client.post(url_path(group), headers=team.editor.headers,
                           json={"filename": "d.md", "content_type": "text/markdown", "size_bytes": 40})
     assert r.status_code == 201 and r.json()["blob"]["language"] is None, r.text
     r = await client.post(url_path(group), headers=team.editor.headers,
-                          json={"filename": "e.md", "content_type": "text/markdown", "size_bytes": 40, "language": "fi"})
+                          json={"filename": "e.md", "content_type": "text/markdown", "size_bytes": 40,
+                                "language": "fi"})
     assert r.status_code == 422 and "language" in r.text, r.text
 
 

@@ -40,8 +40,8 @@ _MATCHES_BODY = """
             'LIMIT $4' USING p_tenant_id, p_group_ids, p_query, p_limit;
         END $$
 """
-_SAMPLE = f"""
-SELECT b.id, left(string_agg(c.text, ' ' ORDER BY c.chunk_index), {DETECT_CHARS})
+_SAMPLE = """
+SELECT b.id, left(string_agg(c.text, ' ' ORDER BY c.chunk_index), :chars)
 FROM info_blobs b JOIN chunks c ON c.info_blob_id = b.id AND c.chunk_index < 20
 WHERE b.language IS NULL AND b.id > CAST(:after AS uuid)
 GROUP BY b.id ORDER BY b.id LIMIT 500
@@ -60,7 +60,7 @@ def _detect_existing() -> None:
     """Each existing document's language, from its first chunks, and its chunks' configuration with it."""
     conn = op.get_bind()
     after = "00000000-0000-0000-0000-000000000000"
-    while rows := conn.execute(sa.text(_SAMPLE), {"after": after}).all():
+    while rows := conn.execute(sa.text(_SAMPLE), {"after": after, "chars": DETECT_CHARS}).all():
         found = [{"id": r[0], "language": detect_language(r[1] or "")} for r in rows]
         conn.execute(sa.text("UPDATE info_blobs SET language = :language WHERE id = :id"), found)
         stemmed = [{"id": f["id"], "config": ts_config(f["language"])} for f in found

@@ -29,14 +29,15 @@ MIN_HITS = 5  # fewer function words than this: not running text in either langu
 DOMINANCE = 2.0  # one language's count must be this many times the other's
 
 # Words that are also words of the other language ("i", "a", "man", "under", "dem") are left out.
-_SWEDISH = frozenset(
+_SWEDISH_WORDS = (
     "och att det som en på är av för med till den har de inte om ett var han hon jag vi ni men ska kan "
     "från eller så när också skall vid efter dessa detta denna alla sina sitt sin hur vad där här enligt "
-    "genom mot utan får kommer även mellan hos samt vilket vilka blir eftersom".split())
-_ENGLISH = frozenset(
+    "genom mot utan får kommer även mellan hos samt vilket vilka blir eftersom")
+_ENGLISH_WORDS = (
     "the and of to is in that it was for with as are be by this from or have not which their they were "
     "has been its had at also but would there these can when who will more than may should such into "
-    "other our an what about".split())
+    "other our an what about")
+_SWEDISH, _ENGLISH = frozenset(_SWEDISH_WORDS.split()), frozenset(_ENGLISH_WORDS.split())
 _WORD = re.compile(r"[^\W\d_]+")
 
 

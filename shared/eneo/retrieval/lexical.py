@@ -57,7 +57,8 @@ _TERMS = """
 SELECT DISTINCT lexeme, to_tsquery('simple', CASE
          WHEN length(stem) >= :prefix_min THEN quote_literal(stem) || ':*'
          ELSE quote_literal(lexeme) || CASE WHEN length(lexeme) >= :prefix_min THEN ':*' ELSE '' END END)::text,
-       to_tsquery('swedish', quote_literal(lexeme) || CASE WHEN length(stem) >= :prefix_min THEN ':*' ELSE '' END)::text,
+       to_tsquery('swedish',
+                  quote_literal(lexeme) || CASE WHEN length(stem) >= :prefix_min THEN ':*' ELSE '' END)::text,
        to_tsquery('english', quote_literal(lexeme))::text
 FROM unnest(tsvector_to_array(to_tsvector('simple', :query))) AS lexeme,
      LATERAL coalesce((ts_lexize('swedish_stem', lexeme))[1], lexeme) AS stem
