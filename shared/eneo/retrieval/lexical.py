@@ -137,16 +137,21 @@ async def lexical_search(session: AsyncSession, *, tenant_id: uuid.UUID, group_i
     # Candidates: chunks with a word that is not common (a common word's matches are many, and weigh ~0).
     rare = [t for t, n in zip(terms, counts, strict=True) if n < DF_CAP] or terms
     params["any"] = " | ".join(f"({t.any()})" for t in rare)
-    weighted = " + ".join(f"CASE WHEN {_contains(i)} THEN CAST(:w{i} AS float8) ELSE 0 END" for i in range(len(terms)))
-    matched = " + ".join(f"CASE WHEN {_contains(i)} THEN 1 ELSE 0 END" for i in range(len(terms)))
+    # Which words each candidate contains, tested once per word (OFFSET 0: Postgres would otherwise inline
+    # the array into each of its uses below, and test every word three times).
+    hit = ", ".join(_contains(i) for i in range(len(terms)))
+    candidates = (f"(SELECT m.id, m.tsv, m.ts_config, ARRAY[{hit}] AS hit "  # noqa: S608 - see matches()
+                  f"FROM {matches(':any', CANDIDATES_MAX)} m OFFSET 0)")
+    weighted = " + ".join(f"CASE WHEN m.hit[{i + 1}] THEN CAST(:w{i} AS float8) ELSE 0 END"
+                          for i in range(len(terms)))
+    matched = " + ".join(f"CASE WHEN m.hit[{i + 1}] THEN 1 ELSE 0 END" for i in range(len(terms)))
     params |= {f"all_{c}": " | ".join(f"({getattr(t, c)})" for t in terms) for c in ("simple", "swedish", "english")}
     all_terms = ("CASE m.ts_config WHEN CAST('swedish' AS regconfig) THEN CAST(:all_swedish AS tsquery) "
                  "WHEN CAST('english' AS regconfig) THEN CAST(:all_english AS tsquery) "
                  "ELSE CAST(:all_simple AS tsquery) END")
     rows = (await session.execute(text(
         f"SELECT id, score, matched FROM (SELECT m.id, {weighted} AS score, {matched} AS matched, "  # noqa: S608
-        f"ts_rank_cd(m.tsv, {all_terms}) AS rank "
-        f"FROM {matches(':any', CANDIDATES_MAX)} m) s WHERE matched > 0 "
+        f"ts_rank_cd(m.tsv, {all_terms}) AS rank FROM {candidates} m OFFSET 0) s WHERE matched > 0 "
         f"ORDER BY score DESC, rank DESC, id LIMIT {int(limit)}"
     ), params)).all()
     return [LexicalHit(r[0], float(r[1]), int(r[2]), len(terms)) for r in rows]
