@@ -465,6 +465,26 @@ def test_a_documents_own_title_is_found_in_its_heading_or_properties(data: bytes
     assert extracted.text  # the text is extracted as before
 
 
+def test_the_language_a_pdf_or_docx_states_is_read() -> None:
+    """A tagged PDF's /Lang and a DOCX's language property: what settles a document whose text is too
+    short or too tabular to tell its language (eneo.knowledge.language.document_language)."""
+    from docx import Document
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import NameObject, TextStringObject
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(load("riktlinjer.pdf"))))
+    writer._root_object[NameObject("/Lang")] = TextStringObject("sv-SE")
+    pdf = io.BytesIO()
+    writer.write(pdf)
+    document = Document(io.BytesIO(load("riktlinjer.docx")))
+    document.core_properties.language = "en-GB"
+    docx = io.BytesIO()
+    document.save(docx)
+    assert extract(pdf.getvalue(), DocumentType.PDF, DEFAULT).language == "sv-SE"
+    assert extract(docx.getvalue(), DocumentType.DOCX, DEFAULT).language == "en-GB"
+    assert extract(load("riktlinjer.pdf"), DocumentType.PDF, DEFAULT).language is None
+
+
 # --- DOCX margins and footnotes, XLSM ---------------------------------------------------------------------
 
 _FOOTNOTES_XML = (

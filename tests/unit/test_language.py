@@ -2,7 +2,7 @@
 
 import pytest
 
-from eneo.knowledge.language import detect_language, ts_config
+from eneo.knowledge.language import detect_language, document_language, stated_language, ts_config
 
 SWEDISH = ("Kommunens riktlinjer för hemtjänst gäller alla som bor i kommunen. Den som behöver hjälp med "
            "vardagen kan ansöka om bistånd hos biståndshandläggaren, och beslutet kan överklagas till "
@@ -29,3 +29,17 @@ def test_swedish_is_stemmed_as_swedish_and_the_rest_is_simple() -> None:
     """English stays `simple`: Porter stemming made the fused ranking worse (eneo.knowledge.language)."""
     assert [ts_config(x) for x in ("sv", "en", "other", None, "fi")] == [
         "swedish", "simple", "simple", "simple", "simple"]
+
+
+@pytest.mark.parametrize(("tag", "language"), [
+    ("sv-SE", "sv"), ("SV", "sv"), ("en_US", "en"), ("en-GB", "en"), ("de-DE", "other"), ("", None), (None, None),
+])
+def test_a_files_language_tag_as_ours(tag: str | None, language: str | None) -> None:
+    assert stated_language(tag) == language
+
+
+def test_the_text_decides_and_a_stated_language_settles_what_it_cannot() -> None:
+    table = "Antal;Belopp\n12;4500\n17;3900"
+    assert document_language(table, "sv-SE") == "sv"  # too little text to tell: the file's tag
+    assert document_language(table, None) == "other"
+    assert document_language(ENGLISH, "sv-SE") == "en"  # a Swedish word processor's default on English text

@@ -71,7 +71,7 @@ from eneo.knowledge.extract import (
     extract,
     is_audio,
 )
-from eneo.knowledge.language import detect_language, ts_config
+from eneo.knowledge.language import document_language, ts_config
 from eneo.knowledge.models import Chunk, Group, InfoBlob, InfoBlobStatus
 from eneo.knowledge.status_events import publish_status
 from eneo.model_providers.clients import transcription_target
@@ -197,11 +197,13 @@ async def _process(c: Claimed, deadline: float | None, settings: Settings) -> No
     await _record_content(c, hashlib.sha256(data).hexdigest(), doc_type.media_type, len(data), settings)
     title: str | None = None
     ocr_pages: tuple[int, ...] = ()
+    stated: str | None = None  # the language the file states
     if audio:
         sections, pages = [Section(text=await _transcribe(c, data), page=None)], 0
     else:
         extracted = await _extract(data, doc_type, deadline, settings)
         sections, pages, title, ocr_pages = extracted.sections, extracted.pages, extracted.title, extracted.ocr_pages
+        stated = extracted.language
     for _ in range(MODEL_CHANGES):
         size = _chunk_size(settings, c.max_input_tokens)
         pieces = chunk(sections, size, min(settings.chunk_overlap_tokens, size // 4))
@@ -209,7 +211,7 @@ async def _process(c: Claimed, deadline: float | None, settings: Settings) -> No
             raise DocumentFailure("empty", "The document contains no text to search")
         try:
             stored = await _store_chunks(c, pieces, pages, settings, title, ocr_pages,
-                                         detect_language("\n".join(s.text for s in sections)))
+                                         document_language("\n".join(s.text for s in sections), stated))
         except ModelChanged as changed:
             c = replace(c, embedding_model_id=changed.model_id, max_input_tokens=changed.max_input_tokens)
             continue

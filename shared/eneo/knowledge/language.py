@@ -56,6 +56,22 @@ def detect_language(text: str) -> Language:
     return "other"
 
 
+def stated_language(tag: str | None) -> Language | None:
+    """A file's language tag (`sv-SE`, `en_US`, `de`) as ours; None when it states none."""
+    primary = re.split(r"[-_]", (tag or "").strip().lower(), maxsplit=1)[0]
+    if not primary:
+        return None
+    return "sv" if primary in ("sv", "swe") else "en" if primary in ("en", "eng") else "other"
+
+
+def document_language(text: str, stated: str | None = None) -> Language:
+    """The text's language when it is clear; else the one the file states (a PDF's /Lang, a DOCX's
+    language property), which settles short texts and tables. The text wins when both speak: word
+    processors stamp their own default language on whatever is written."""
+    detected = detect_language(text)
+    return detected if detected != "other" else (stated_language(stated) or "other")
+
+
 def ts_config(language: str | None) -> str:
     """The text-search configuration for a document of this language (`simple` for other or unknown)."""
     return TS_CONFIGS.get(language or "", DEFAULT_TS_CONFIG)

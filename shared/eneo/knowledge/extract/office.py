@@ -60,7 +60,8 @@ def extract_docx(data: bytes, limits: ExtractLimits) -> Extracted:
     for text in texts:
         if not collector.add(text):
             break
-    return replace(collector.result(1), title=own_title(document.core_properties.title))
+    return replace(collector.result(1), title=own_title(document.core_properties.title),
+                   language=document.core_properties.language or None)
 
 
 def _body(document: Any, table_type: type) -> Iterator[str]:

@@ -124,7 +124,16 @@ def extract_pdf(data: bytes, limits: ExtractLimits) -> Extracted:
     if unread:
         log.warning("pdf pages without text layer not read: no tesseract", extra={"pages": len(unread)})
     return Extracted(collector.sections(), len(reader.pages), collector.truncated, _title(reader),
-                     ocr_pages=tuple(ocr_pages))
+                     ocr_pages=tuple(ocr_pages), language=_language(reader))
+
+
+def _language(reader: PdfReader) -> str | None:
+    """The catalog's /Lang (a tagged PDF's language, e.g. `sv-SE`), if it has one."""
+    try:
+        lang = reader.trailer["/Root"].get("/Lang")
+    except Exception:  # a damaged catalog: no language, detection decides
+        return None
+    return str(lang) if lang else None
 
 
 def _title(reader: PdfReader) -> str | None:

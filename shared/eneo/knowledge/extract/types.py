@@ -169,13 +169,15 @@ class Section:
 class Extracted:
     """`pages`: PDF pages, slides, sheets; 1 for flowing text. `truncated`: text stopped at max_chars.
     `title`: the document's own title (a Markdown `# heading`, a PDF's or a DOCX's title property), if any.
-    `ocr_pages`: the pages whose text came from OCR (a PDF page without a text layer, an image), from 1."""
+    `ocr_pages`: the pages whose text came from OCR (a PDF page without a text layer, an image), from 1.
+    `language`: the language tag the file states (a PDF's /Lang, a DOCX's language property), if any."""
 
     sections: list[Section]
     pages: int
     truncated: bool = False
     title: str | None = None
     ocr_pages: tuple[int, ...] = ()
+    language: str | None = None
 
     @property
     def text(self) -> str:
