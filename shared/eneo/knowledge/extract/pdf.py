@@ -130,7 +130,7 @@ def extract_pdf(data: bytes, limits: ExtractLimits) -> Extracted:
 def _language(reader: PdfReader) -> str | None:
     """The catalog's /Lang (a tagged PDF's language, e.g. `sv-SE`), if it has one."""
     try:
-        lang = reader.trailer["/Root"].get("/Lang")
+        lang = reader.root_object.get("/Lang")
     except Exception:  # a damaged catalog: no language, detection decides
         return None
     return str(lang) if lang else None
