@@ -1,5 +1,5 @@
 """Admin function: the tenant's audit log (and, on its daily schedule, the purge of entries past their
-retention period), token and storage usage, and quotas."""
+retention period), token and storage usage, quotas, and the tenant's own settings."""
 
 import asyncio
 from typing import Any
@@ -10,9 +10,10 @@ from eneo.audit.api import router as audit
 from eneo.audit.service import purge_expired
 from eneo.core.health import database_check
 from eneo.core.http import create_app
+from eneo.tenants.settings_api import router as settings
 from eneo.usage.api import router as usage
 
-app = create_app("admin", [audit, usage], {"database": database_check})
+app = create_app("admin", [audit, usage, settings], {"database": database_check})
 _http = Mangum(app, lifespan="off")
 
 

@@ -184,7 +184,7 @@ async def purge_expired() -> int:
     return sum(int(count) for _, count in purged)
 
 SHOWN_VALUES = frozenset({"role", "role_id", "state", "enabled", "is_default", "scope", "audit_retention_days",
-                          "password_login", "default_role"})
+                          "password_login", "default_role", "protect_personal_data"})
 
 
 def changes(body: Any) -> dict[str, Any]:

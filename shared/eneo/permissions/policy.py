@@ -25,7 +25,7 @@ class Permission(enum.StrEnum):
     see_insights = "see_insights"  # token and storage usage, quotas
     administer_users = "administer_users"  # users, roles, user groups, single sign-on, erasure
     administer_models = "administer_models"  # providers, models, classifications, quotas
-    administer_audit = "administer_audit"  # the audit log, the tenant's retention period
+    administer_audit = "administer_audit"  # the audit log, retention periods, the tenant's settings
 
 
 class Access(enum.StrEnum):
@@ -222,6 +222,8 @@ ROUTES: Final[dict[str, Decision]] = {
     "PATCH /api/v1/quotas/": Permission.administer_models,
     "GET /api/v1/audit/logs/": Permission.administer_audit,
     "GET /api/v1/audit/logs/export/": Permission.administer_audit,
+    "GET /api/v1/settings/": SIGNED_IN,  # any user may see whether their questions are masked
+    "PATCH /api/v1/settings/": Permission.administer_audit,  # eneo.tenants.settings
     "GET /api/v1/retention/tenant/": SIGNED_IN,
     "PUT /api/v1/retention/tenant/": Permission.administer_audit,
     "DELETE /api/v1/retention/tenant/": Permission.administer_audit,

@@ -32,3 +32,22 @@ class TenantOut(BaseModel):
     protect_personal_data: bool
     created_at: datetime
     updated_at: datetime
+
+
+class TenantSettingsUpdate(BaseModel):
+    """What a tenant's own admins may change about their organisation (`PATCH /api/v1/settings/`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    protect_personal_data: bool | None = Field(
+        None, description="Mask personal identity numbers, e-mail addresses and phone numbers before a question "
+                          "goes to an external model provider, for every assistant (docs/personal-data.md)")
+    audit_retention_days: int | None = Field(
+        None, ge=30, le=3650, description="How long the audit log keeps an entry; only longer than now "
+                                          "(403 `audit_retention_shortened`: only the sysadmin shortens it)")
+
+
+class TenantSettingsOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    protect_personal_data: bool
+    audit_retention_days: int
+    updated_at: datetime
