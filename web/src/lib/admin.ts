@@ -47,6 +47,7 @@ export interface Model {
 	enabled: boolean;
 	is_default: boolean;
 	managed?: boolean;
+	allowed_group_ids: string[]; // only members of these user groups may use it; empty: everyone
 }
 export type ModelKind = 'completion' | 'embedding' | 'transcription';
 const MODEL_PATH: Record<ModelKind, string> = {
@@ -85,7 +86,8 @@ export const admin = {
 			...(displayName ? { display_name: displayName } : {}),
 			context_window: contextWindow
 		}),
-	updateModel: (kind: ModelKind, id: string, change: { enabled?: boolean; is_default?: boolean }) =>
+	updateModel: (kind: ModelKind, id: string,
+		change: { enabled?: boolean; is_default?: boolean; allowed_group_ids?: string[] }) =>
 		request<Model>('PATCH', `${MODEL_PATH[kind]}${id}/`, change)
 };
 
@@ -177,4 +179,16 @@ export const usage = {
 	storage: () => request<StorageUsage>('GET', '/api/v1/storage-usage/'),
 	quotas: () => request<Quotas>('GET', '/api/v1/quotas/'),
 	setQuotas: (limits: QuotaLimits) => request<Quotas>('PATCH', '/api/v1/quotas/', limits)
+};
+
+/** The organisation's own settings (GET/PATCH /api/v1/settings/; docs/personal-data.md, docs/governance.md). */
+export interface TenantSettings {
+	protect_personal_data: boolean;
+	audit_retention_days: number; // only longer through this route: the sysadmin shortens it
+	updated_at: string;
+}
+export const tenantSettings = {
+	get: () => request<TenantSettings>('GET', '/api/v1/settings/'),
+	update: (change: { protect_personal_data?: boolean; audit_retention_days?: number }) =>
+		request<TenantSettings>('PATCH', '/api/v1/settings/', change)
 };

@@ -19,8 +19,15 @@ export interface Member {
 	name: string;
 	role: SpaceRole;
 }
+/** A user group as a member: each of its members has at least `role` in the space. */
+export interface GroupMember {
+	group_id: string;
+	name: string;
+	role: SpaceRole;
+}
 export interface SpaceDetail extends Space {
 	members: Member[];
+	group_members: GroupMember[];
 }
 
 /** Only a space admin changes members, name or deletes; a shared space only (a personal one has its owner). */
@@ -39,6 +46,11 @@ export const spaces = {
 	setRole: (id: string, userId: string, role: SpaceRole) =>
 		request<SpaceDetail>('PATCH', `/api/v1/spaces/${id}/members/${userId}/`, { role }),
 	removeMember: (id: string, userId: string) => request<void>('DELETE', `/api/v1/spaces/${id}/members/${userId}/`),
+	addGroup: (id: string, groupId: string, role: SpaceRole) =>
+		request<SpaceDetail>('POST', `/api/v1/spaces/${id}/group-members/`, { group_id: groupId, role }),
+	setGroupRole: (id: string, groupId: string, role: SpaceRole) =>
+		request<SpaceDetail>('PATCH', `/api/v1/spaces/${id}/group-members/${groupId}/`, { role }),
+	removeGroup: (id: string, groupId: string) => request<void>('DELETE', `/api/v1/spaces/${id}/group-members/${groupId}/`),
 	/** The organisation's users, to pick a member from: tenant admins only (others get 403). */
 	users: () => request<Page<User>>('GET', '/api/v1/users/?limit=100')
 };
