@@ -321,7 +321,7 @@ LISTS = ["/api/v1/spaces/", "/api/v1/users/", "/api/v1/api-keys/", "/api/v1/admi
          "/api/v1/transcription-models/", "/api/v1/retention/tenant/", "/api/v1/security-classifications/",
          "/api/v1/audit/logs/", "/api/v1/audit/logs/export/", "/api/v1/token-usage/", "/api/v1/storage-usage/",
          "/api/v1/quotas/", "/api/v1/sso/providers/", "/api/v1/sso/sign-in-options/",
-         "/api/v1/roles/", "/api/v1/user-groups/"]
+         "/api/v1/roles/", "/api/v1/user-groups/", "/api/v1/settings/"]
 
 
 def test_tenant_b_lists_nothing_of_tenant_a(http: httpx.Client, sysadmin, tenant_a: TenantA) -> None:
