@@ -5,7 +5,11 @@ database (its RLS policy and `tenant_update_settings()`)."""
 from typing import Any
 
 import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
+from eneo.core.db import UnitOfWork
 from eneo.users.models import UserRole
 from tests.fakes.llm_server import FakeLLMServer
 from tests.integration.conftest import Org
@@ -98,3 +102,24 @@ async def test_an_admin_changes_only_their_own_tenant(client: httpx.AsyncClient,
         mine = await _json(await client.get(SETTINGS, headers=who.headers), 200)
         assert (mine["protect_personal_data"], mine["audit_retention_days"]) == (False, 365)
     assert await entries(client, a_admin, action="settings.updated") == []
+
+
+async def test_the_database_lets_the_functions_change_only_the_two_settings(make_user: Any) -> None:
+    """The functions' role, bound to a tenant: the tenants row itself is not writable (the sysadmin's), and
+    `tenant_update_settings()` refuses a shorter audit retention even when the use case is bypassed."""
+    admin = await make_user()
+    with pytest.raises(DBAPIError, match="violates row-level security policy"):
+        async with UnitOfWork(admin.tenant_id) as uow:
+            await uow.session.execute(text("UPDATE tenants SET state = 'suspended' WHERE id = :id"),
+                                      {"id": admin.tenant_id})
+    with pytest.raises(DBAPIError, match="only the sysadmin shortens the audit retention"):
+        async with UnitOfWork(admin.tenant_id) as uow:
+            await uow.session.execute(text("SELECT tenant_update_settings(NULL, 30)"))
+    async with UnitOfWork(admin.tenant_id) as uow:
+        await uow.session.execute(text("SELECT tenant_update_settings(true, NULL)"))
+        await uow.commit()
+    async with UnitOfWork(sysadmin=True) as uow:
+        row = (await uow.session.execute(text(
+            "SELECT state, protect_personal_data, audit_retention_days FROM tenants WHERE id = :id"),
+            {"id": admin.tenant_id})).one()
+    assert tuple(row) == ("active", True, 365)
