@@ -25,6 +25,7 @@ from eneo.users.models import UserRole
 from tests.fakes.llm_server import FakeLLMServer
 from tests.integration.conftest import Member, Org, load_function
 from tests.integration.pipeline import invoke
+from tests.integration.test_audit import entries
 from tests.integration.test_sessions import Chat, make_chat
 
 SCHEDULED_EVENT = {
@@ -123,6 +124,32 @@ async def test_only_the_right_admins_set_periods(
     await _ok(await client.put("/api/v1/retention/tenant/", headers=stranger.headers, **body))
     assert (await _ok(await client.get(f"/api/v1/retention/assistants/{chat.assistant}/",
                                        headers=chat.admin.headers)))["effective_days"] == 5  # the editor's
+
+
+async def test_each_change_of_a_period_is_one_entry_written_with_it(
+        client: httpx.AsyncClient, make_user: Callable[..., Any], fake: FakeLLMServer) -> None:
+    """The entry rides the request's transaction: one per change, naming who (and through which key) did what
+    to which period; refused changes change nothing and leave none; reads leave none."""
+    chat = await new_chat(client, make_user, fake)
+    h = chat.admin.headers
+    key = await _ok(await client.post("/api/v1/api-keys/", json={"name": "retention"}, headers=h), 201)
+    s_url = f"/api/v1/retention/spaces/{chat.space}/"
+    await _ok(await client.put("/api/v1/retention/tenant/", json={"days": 90}, headers=h))
+    await _ok(await client.put(s_url, json={"days": 30}, headers={"X-API-Key": key["key"]}))
+    await _ok(await client.delete(s_url, headers=h), 204)
+    await _ok(await client.get(s_url, headers=h))
+    r = await client.put(s_url, json={"days": 5}, headers=chat.viewer.headers)
+    assert (r.status_code, r.json()["code"]) == (403, "space_role_required")
+    r = await client.put(s_url, json={"days": 0}, headers=h)
+    assert r.status_code == 422
+
+    logged = [e for e in await entries(client, chat.admin, action="retention.") if e["actor_id"]]
+    assert [(e["action"], e["target_type"], e["target_id"], e["details"], e["actor_id"], e["api_key_id"])
+            for e in reversed(logged)] == [
+        ("retention.set", "tenant", str(chat.admin.tenant_id), {"days": 90}, str(chat.admin.id), None),
+        ("retention.set", "space", chat.space, {"days": 30}, str(chat.admin.id), key["id"]),
+        ("retention.clear", "space", chat.space, {}, str(chat.admin.id), None)]
+    assert all(e["outcome"] == "success" and e["actor_label"] == chat.admin.email for e in logged)
 
 
 @pytest.mark.parametrize("body", [{"days": 0}, {"days": -1}, {"days": 36501}, {"days": "forever"}, {},

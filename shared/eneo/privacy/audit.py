@@ -1,8 +1,10 @@
 """The one place where this package meets the audit log (eneo.audit): its actions' entries (`record`), and
 an erased user's past entries (`pseudonymise_user`).
 
-The privacy use cases commit before their side effects (storage, Redis), so their entries are written here
-in a short transaction of their own, after the action took effect, rather than in the request's.
+The export, the erasure and the scheduled retention run commit before their side effects (storage, Redis),
+so their entries are written here in a short transaction of their own, after the action took effect. A
+retention period's change has no such side effect: its entry rides the request's transaction
+(eneo.privacy.api), which costs no transaction of its own.
 """
 
 from __future__ import annotations
