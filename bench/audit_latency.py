@@ -32,7 +32,10 @@ from bench.scratchdb import scratch_database  # noqa: E402
 
 SECRETS = {"JWT_SECRET": "bench-jwt-secret-0123456789abcdef0123456789",
            "SUPER_API_KEY": "bench-super-key-0123456789abcdef0123456789",
-           "ENCRYPTION_KEY": "bench-encryption-key-0123456789abcdef0123", "LOG_LEVEL": "WARNING"}
+           "ENCRYPTION_KEY": "bench-encryption-key-0123456789abcdef0123", "LOG_LEVEL": "WARNING",
+           # No Redis here: without these, every request would first fail to reach it for its rate limit,
+           # and that, not the audit entry, would be what the run measures.
+           "RATE_LIMIT_USER_PER_MINUTE": "0", "RATE_LIMIT_API_KEY_PER_MINUTE": "0"}
 
 
 def pct(values: list[float], q: float) -> float:
