@@ -1,7 +1,7 @@
 """The organisation's own settings, read by any of its users and changed by its admins.
 
 The tenants row is the sysadmin's to write (its RLS policy); the two settings a tenant decides for itself go
-through `tenant_update_settings()` (infra/migrations 0025), which touches nothing else and only the
+through `tenant_update_settings()` (infra/migrations 0026), which touches nothing else and only the
 caller's own row. The audit retention only grows here: a tenant admin cannot shorten the trail of their
 own actions.
 """

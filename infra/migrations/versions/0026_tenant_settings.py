@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from alembic import op
 from helpers import APP_ROLE
 
-revision: str = "0025"
-down_revision: str | None = "0024"
+revision: str = "0026"
+down_revision: str | None = "0025"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
