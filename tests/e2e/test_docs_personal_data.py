@@ -5,10 +5,6 @@ provider without the personal identity number in it, as the page says."""
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,18 +12,13 @@ import httpx
 import pytest
 
 from tests.e2e.actors import add_fake_model, new_tenant
-from tests.e2e.conftest import Stack, running_stack
+from tests.e2e.conftest import Stack
+from tests.e2e.shell_samples import api_env, run_sh, sh_blocks
 from tests.fakes.llm_server import FakeLLMServer
 
 pytestmark = pytest.mark.e2e
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "personal-data.md"
 PNR = "811218-9876"
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    """The fake provider answers: a stack without the local model and schedules starts faster."""
-    yield from running_stack("eneo-e2e-docs-personal-data-", ENEO_LOCAL_MODEL="off", ENEO_SCHEDULES="off")
 
 
 @pytest.fixture(scope="module")
@@ -46,15 +37,10 @@ def test_the_pages_curl_samples_work_as_pasted(stack: Stack, fake: FakeLLMServer
                           json={"name": name, "system_prompt": "Du svarar kort."}) for name in ("Ärenden", "Växeln")]
         assert all(r.status_code == 201 for r in made), [r.text for r in made]
         assistant, other = (r.json()["id"] for r in made)
-        blocks = re.findall(r"```sh\n(.*?)```", PAGE.read_text(), re.DOTALL)
+        blocks = sh_blocks(PAGE.read_text())
         assert len(blocks) == 1
-        env = os.environ | {"API": stack.base_url, "AUTH": f"Authorization: {admin.headers['Authorization']}",
-                            "JSON": "Content-Type: application/json", "ASSISTANT": assistant}
-        bash = shutil.which("bash") or "/bin/bash"
         # The page's own samples, as a reader pastes them: the point of this test.
-        run = subprocess.run([bash, "-euo", "pipefail", "-c", "\n".join(blocks)],  # noqa: S603
-                             env=env, capture_output=True, text=True, timeout=120)
-        assert run.returncode == 0, run.stderr
+        run = run_sh("\n".join(blocks), api_env(stack.base_url, admin, ASSISTANT=assistant))
         assert '"personal_data":"mask"' in run.stdout
         assert '"protect_personal_data":true,"audit_retention_days":365' in run.stdout
 
