@@ -204,13 +204,17 @@ class Worker:
             return Invocation("ok", result=json.loads(message[2]), duration_ms=duration)
         return Invocation("error", error=message[2], duration_ms=duration)
 
-    async def stop(self, grace: float = 3.0) -> None:
-        """Ask the worker to exit; kill it if it does not within `grace` seconds."""
+    async def stop(self, grace: float = 3.0) -> int | None:
+        """Ask the worker to exit; kill it if it does not within `grace` seconds. The exit code it ended
+        with by itself (0: at once, see runtime._exit_now), None if it had to be killed or was not running."""
+        code = None
         if self._conn is not None and self.alive:
             with contextlib.suppress(OSError):
                 self._conn.send(("stop",))
             await asyncio.to_thread(self._process.join, grace)
+            code = self._process.exitcode
         await self.kill()
+        return code
 
     def _kill_now(self) -> None:
         """Without awaiting: for a task being cancelled (the process is reaped at exit)."""
