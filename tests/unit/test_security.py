@@ -1,7 +1,7 @@
 import uuid
 
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from eneo.api_keys.service import new_key
 from eneo.auth.principal import split_api_key
@@ -36,6 +36,18 @@ def test_access_token_carries_user_and_tenant() -> None:
     claims = decode_access_token(s, token)
     assert (claims["sub"], claims["tid"]) == (str(user), str(tenant))
     assert lifetime == s.jwt_expiry_minutes * 60
+
+
+def test_an_access_token_may_live_a_fraction_of_a_minute_but_not_under_six_seconds(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JWT_EXPIRY_MINUTES", "0.25")  # as an operator (or a test's stack) sets it
+    token, lifetime = create_access_token(settings(), user_id=uuid.uuid4(), tenant_id=uuid.uuid4(),
+                                          session_id=uuid.uuid4())
+    claims = decode_access_token(settings(), token)
+    assert lifetime == 15 and claims["exp"] - claims["iat"] == 15
+    monkeypatch.setenv("JWT_EXPIRY_MINUTES", "0.05")
+    with pytest.raises(ValidationError, match="jwt_expiry_minutes"):
+        settings()
 
 
 def test_token_signed_with_another_secret_is_refused() -> None:

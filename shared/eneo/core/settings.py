@@ -36,7 +36,9 @@ class Settings(BaseSettings):
     encryption_key: SecretStr = SecretStr("")
 
     # Auth policy.
-    jwt_expiry_minutes: int = Field(15, ge=1, description="Access tokens' lifetime; a refresh token renews them.")
+    # A fraction of a minute is allowed (0.25: 15 s) so a test can watch a session outlive its access token
+    # in seconds; 6 s at least, so a token outlives the request that fetched it.
+    jwt_expiry_minutes: float = Field(15, ge=0.1, description="Access tokens' lifetime; a refresh token renews them.")
     jwt_algorithm: str = "HS256"
     session_idle_minutes: int = Field(30, ge=1, description="A login session ends when not refreshed for this long.")
     session_max_hours: int = Field(12, ge=1, description="A login session ends this long after the login, used or not.")
