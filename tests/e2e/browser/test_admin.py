@@ -1,11 +1,9 @@
-"""Sessions that last, and the account, spaces and admin screens, in a real browser against a real stack.
+"""The account, spaces and admin screens in a real browser against the session's stack.
 
-This module runs its own stack with one-minute access tokens (JWT_EXPIRY_MINUTES=1, the setting's minimum),
-so a session outliving its access token takes a minute, not fifteen. The rest: sign out ends the session
-at the server; an admin invites a user who chooses a password and signs in; an admin's provider, test
-connection and models; a space admin adds a member as viewer, who sees no edit controls; change password
-(the policy's refusal in words); an API key created (shown once) and revoked. axe on every screen,
-screenshots in Swedish and English, light and dark.
+An admin invites a user who chooses a password and signs in; an admin's provider, test connection and
+models; a space admin adds a member as viewer, who sees no edit controls; change password (the policy's
+refusal in words); an API key created (shown once) and revoked. axe on every screen, screenshots in
+Swedish and English, light and dark. A session outliving its access token is test_session_renewal.py.
 """
 
 from __future__ import annotations
@@ -19,21 +17,10 @@ import pytest
 
 from tests.e2e.actors import ISSUED, PASSWORD, Actor, new_tenant, new_user
 from tests.e2e.browser.conftest import Screen
-from tests.e2e.conftest import Stack, running_stack
+from tests.e2e.conftest import Stack
 from tests.fakes.llm_server import FakeLLMServer
 
 pytestmark = pytest.mark.e2e
-
-REFRESH = "/api/v1/users/login/refresh/"
-LOGOUT = "/api/v1/users/logout/"
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    # The template does not declare the setting: the functions get it through the local stack's passthrough.
-    yield from running_stack("eneo-e2e-web-admin-", JWT_EXPIRY_MINUTES="1",
-                             ENEO_WORKER_ENV_PASSTHROUGH="JWT_EXPIRY_MINUTES", ENEO_LOCAL_MODEL="off",
-                             ENEO_SCHEDULES="off")
 
 
 @pytest.fixture(scope="module")
@@ -78,56 +65,6 @@ def accept_dialogs(screen: Screen) -> list[str]:
 
     screen.page.on("dialog", accept)
     return asked
-
-
-def test_a_session_outlives_its_access_token_and_sign_out_ends_it(screen_factory: Any, tenant: Any) -> None:
-    _, user = tenant
-    screen = screen_factory(lang="sv-SE")
-    page = screen.page
-    refreshes: list[int] = []
-    page.on("response", lambda r: refreshes.append(r.status) if r.url.endswith(REFRESH) else None)
-    sign_in(screen, user.email, path="/login?next=%2Faccount")
-    page.get_by_role("heading", name="Mitt konto", level=1).wait_for()
-    # Nothing of the session is in storage a script could read: the refresh token is an HttpOnly cookie.
-    assert page.evaluate("() => Object.keys(localStorage).filter(k => k !== 'eneo.lang')") == []
-    cookie = next(c for c in page.context.cookies() if c["name"] == "eneo_refresh")
-    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/api/v1/users/"
-
-    # The access token lives 60 s; the client renews it 15 s before the end. Past its expiry, the page
-    # still works: a click to another screen loads its data with a fresh token.
-    page.wait_for_timeout(75_000)
-    assert refreshes and set(refreshes) == {200}, refreshes
-    page.get_by_role("link", name="Utrymmen").click()
-    page.get_by_role("heading", name="Mitt personliga utrymme").wait_for()
-    assert "/login" not in page.url
-    # A reload forgets the in-memory token; the cookie signs the user straight back in.
-    page.reload()
-    page.get_by_role("heading", name="Mitt personliga utrymme").wait_for()
-    assert "/login" not in page.url
-
-    # A second tab signs in with the same cookie (the same session).
-    other = page.context.new_page()
-    other.goto(screen.base_url + "/spaces")
-    other.get_by_role("heading", name="Mitt personliga utrymme").wait_for()
-
-    # Sign out ends the session at the server: the cookie no longer refreshes, the screens need sign-in.
-    with page.expect_response(lambda r: r.url.endswith(LOGOUT)) as logout:
-        page.get_by_role("button", name="Logga ut").click()
-    assert logout.value.status == 204
-    page.wait_for_url("**/login")
-    assert page.request.post(screen.base_url + REFRESH).status == 401
-    screen.goto("/account")
-    page.wait_for_url("**/login?next=%2Faccount*")
-
-    # The other tab's next request is refused (session_ended): to sign-in, told why, and back after it.
-    other.get_by_role("link", name="Mitt konto").click()
-    other.wait_for_url("**/login?next=%2Faccount&expired=1")
-    assert other.get_by_role("status").filter(has_text="Din session har gått ut. Logga in igen.").count() == 1
-    other.get_by_label("E-postadress").fill(user.email)
-    other.get_by_label("Lösenord").fill(PASSWORD)
-    other.get_by_role("button", name="Logga in").click()
-    other.wait_for_url("**/account")
-    other.get_by_role("heading", name="Mitt konto", level=1).wait_for()
 
 
 def test_an_admin_invites_a_user_who_signs_in(screen_factory: Any, tenant: Any) -> None:
