@@ -75,7 +75,10 @@ def test_the_readme_curl_blocks_work_as_pasted(stack, tmp_path: Path) -> None:
     patched = next(d for d in documents if d.get("id") == assistant)
     assert [g["id"] for g in patched["groups"]] == [group], patched
     cited = next(a["question"] for a in asks if a["question"]["question"].startswith("Hur djup"))
-    assert cited["status"] == "completed" and [r["id"] for r in cited["references"]] == [blob], cited
+    # References are passages, numbered as the answer cites them: here each is a passage of the one document.
+    refs = cited["references"]
+    assert cited["status"] == "completed" and refs and {r["id"] for r in refs} == {blob}, cited
+    assert [r["n"] for r in refs] == list(range(1, len(refs) + 1)), refs
     keyed_ids = [a["question"]["id"] for a in asks if a["question"]["question"] == "Name three colours."
                  and a["question"]["id"] != streamed_id]
     assert len(keyed_ids) == 2 and keyed_ids[0] == keyed_ids[1], asks
