@@ -47,14 +47,7 @@ if ! docker info >/dev/null 2>&1; then
 fi
 step "docker engine"
 
-# A CPython 3.12 for this Debian release: on PATH, or one of pyenv's builds (this machine kind has them).
-python312=
-for candidate in python3.12 "$(command -v pyenv >/dev/null && pyenv root || echo "$HOME/.pyenv")"/versions/3.12*/bin/python3.12; do
-    if "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null; then
-        python312=$(command -v "$candidate"); break
-    fi
-done
-[ -n "$python312" ] || { echo "conformance: no CPython 3.12 found (the image's interpreter)" >&2; exit 2; }
+source infra/python312.sh
 
 started=$SECONDS
 recipe() { cat "$@" | sha256sum | cut -c1-12; }

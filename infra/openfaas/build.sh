@@ -11,15 +11,7 @@ prefix=$1; shift
 conformance=infra/conformance
 work=$PWD/.eneo-faas
 mkdir -p "$work"
-python312=${PYTHON312:-}
-if [ -z "$python312" ]; then
-    for candidate in python3.12 "$(command -v pyenv >/dev/null && pyenv root || echo "$HOME/.pyenv")"/versions/3.12*/bin/python3.12; do
-        if "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null; then
-            python312=$(command -v "$candidate"); break
-        fi
-    done
-fi
-[ -n "$python312" ] || { echo "faas: no CPython 3.12 found (the image's interpreter)" >&2; exit 2; }
+source infra/python312.sh
 
 started=$SECONDS
 recipe() { cat "$@" | sha256sum | cut -c1-12; }
