@@ -110,6 +110,9 @@ def bridge() -> Iterator[Bridge]:
     bridge.close()
 
 
+IMAGE_PREFIX = "eneo-lambda-fn-"
+
+
 def layer_images(template: dict[str, Any], build_dir: Path, runtime_image: str) -> dict[str, str]:
     """One image per set of layers, the layers extracted into /opt in the function's order, as Lambda does;
     the template loses its `Layers` (every function gets its image with --invoke-image).
@@ -117,6 +120,12 @@ def layer_images(template: dict[str, Any], build_dir: Path, runtime_image: str) 
     SAM CLI would add the layers itself, but it builds that image again at every start for layers that are
     local folders (~1 min each set here, and for every `sam local invoke`). Docker's build cache makes this
     build a few seconds when the layers did not change.
+
+    Each image's repository names its layer set and its image id (`eneo-lambda-fn-eneo-documents-<id>`):
+    SAM CLI wraps an --invoke-image in `<repository>:rapid-x86_64` and builds that only when the name is
+    missing (samcli/local/docker/lambda_image.py), so a shared repository would serve every function, in
+    this run and the next, the layers of whichever image was wrapped first. Images of ours from other
+    builds (and their rapid wrappers) are removed; unchanged layers keep their id and their wrapper.
     """
     resources = template["Resources"]
     shared = template.get("Globals", {}).get("Function", {}).pop("Layers", [])
@@ -127,19 +136,33 @@ def layer_images(template: dict[str, Any], build_dir: Path, runtime_image: str) 
             continue
         layers = tuple(ref["Ref"] for ref in [*shared, *resource["Properties"].pop("Layers", [])])
         if layers not in built:
-            tag = f"eneo-lambda-function:{'-'.join(layer.removesuffix('Layer').lower() for layer in layers)}"
             steps = "".join(f"COPY {resources[layer]['Properties']['ContentUri']}/ /opt/\n" for layer in layers)
             dockerfile = f"FROM {runtime_image}\n{steps}"
             # Only these layers' folders go to Docker as the build's context (not every function's copy).
             folders = "".join(f"!{resources[layer]['Properties']['ContentUri']}\n" for layer in layers)
             (build_dir / ".dockerignore").write_text(f"*\n{folders}")
-            done = subprocess.run(["docker", "build", "--quiet", "-t", tag, "-f", "-", str(build_dir)],  # noqa: S603, S607
+            done = subprocess.run(["docker", "build", "--quiet", "-f", "-", str(build_dir)],  # noqa: S603, S607
                                   input=dockerfile, capture_output=True, text=True, check=False,
                                   env=os.environ | {"DOCKER_BUILDKIT": "0"})
-            assert done.returncode == 0, f"docker build {tag}: {done.stderr[-3000:]}"
+            assert done.returncode == 0, f"docker build {layers}: {done.stderr[-3000:]}"
+            image_id = done.stdout.strip().rsplit(":", 1)[-1][:12]
+            names = "-".join(layer.removesuffix("Layer").lower() for layer in layers)
+            tag = f"{IMAGE_PREFIX}{names}-{image_id}:layers"
+            subprocess.run(["docker", "tag", image_id, tag], check=True, capture_output=True)  # noqa: S603, S607
             built[layers] = tag
         images[name] = built[layers]
+    remove_other_images({tag.split(":")[0] for tag in built.values()})
     return images
+
+
+def remove_other_images(current: set[str]) -> None:
+    """Our layer images and SAM CLI's rapid wrappers of them from other builds: stale, and ~500 MB each."""
+    listed = subprocess.run(["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"],  # noqa: S607
+                            capture_output=True, text=True, check=True).stdout.split()
+    stale = [name for name in listed if name.startswith((IMAGE_PREFIX, "eneo-lambda-function:"))
+             and name.split(":")[0] not in current]
+    if stale:
+        subprocess.run(["docker", "rmi", "--force", *stale], capture_output=True, check=False)  # noqa: S603, S607
 
 
 def _local_lambda(local_stack: Stack) -> Any:
