@@ -43,7 +43,7 @@ from eneo_local.parameters import local_parameters  # noqa: E402
 from eneo_local.services import Endpoints  # noqa: E402
 from eneo_local.template import load_template  # noqa: E402
 from tests.conformance.bridge import Bridge  # noqa: E402
-from tests.conformance.conftest import _free_port, bridge_gateway, layer_images, remove_containers  # noqa: E402
+from tests.conformance.conftest import _free_port, bridge_gateway, remove_containers, strip_layers  # noqa: E402
 
 
 def env_vars(endpoints: dict[str, str], bridge: Bridge, data_dir: Path, path: Path) -> None:
@@ -100,7 +100,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="eneo-bench-sam-"))
     built = Path(config["template"])
     template = yaml.safe_load(built.read_text())
-    images = layer_images(template, built.parent, config["image"])
+    images = dict(config["images"])
+    strip_layers(template)
     derived = built.with_name("template.bench.yaml")  # beside the built code: its paths are relative
     derived.write_text(yaml.safe_dump(template, sort_keys=False))
     bridge = Bridge(bridge_gateway())

@@ -80,6 +80,10 @@ step "sam build"
 started=$SECONDS
 printf '{"sam": "%s", "image": "%s", "template": "%s"}\n' "$venv/bin/sam" "$image" "$work/build/template.yaml" \
     >"$work/config.json"
+.venv/bin/python -m tests.conformance.images "$work/config.json"
+step "function images"
+
+started=$SECONDS
 ENEO_CONFORMANCE="$work/config.json" .venv/bin/pytest tests/conformance -p no:cacheprovider "$@"
 step "tests"
 echo "conformance: $((SECONDS - total)) s in all"

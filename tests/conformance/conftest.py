@@ -78,7 +78,7 @@ class Sam:
         return json.loads(lines[-1])
 
 
-def _config() -> dict[str, str]:
+def _config() -> dict[str, Any]:
     return dict(json.loads(Path(CONFIG).read_text()))
 
 
@@ -110,59 +110,12 @@ def bridge() -> Iterator[Bridge]:
     bridge.close()
 
 
-IMAGE_PREFIX = "eneo-lambda-fn-"
-
-
-def layer_images(template: dict[str, Any], build_dir: Path, runtime_image: str) -> dict[str, str]:
-    """One image per set of layers, the layers extracted into /opt in the function's order, as Lambda does;
-    the template loses its `Layers` (every function gets its image with --invoke-image).
-
-    SAM CLI would add the layers itself, but it builds that image again at every start for layers that are
-    local folders (~1 min each set here, and for every `sam local invoke`). Docker's build cache makes this
-    build a few seconds when the layers did not change.
-
-    Each image's repository names its layer set and its image id (`eneo-lambda-fn-eneo-documents-<id>`):
-    SAM CLI wraps an --invoke-image in `<repository>:rapid-x86_64` and builds that only when the name is
-    missing (samcli/local/docker/lambda_image.py), so a shared repository would serve every function, in
-    this run and the next, the layers of whichever image was wrapped first. Images of ours from other
-    builds (and their rapid wrappers) are removed; unchanged layers keep their id and their wrapper.
-    """
-    resources = template["Resources"]
-    shared = template.get("Globals", {}).get("Function", {}).pop("Layers", [])
-    images: dict[str, str] = {}
-    built: dict[tuple[str, ...], str] = {}
-    for name, resource in resources.items():
-        if resource["Type"] != "AWS::Serverless::Function":
-            continue
-        layers = tuple(ref["Ref"] for ref in [*shared, *resource["Properties"].pop("Layers", [])])
-        if layers not in built:
-            steps = "".join(f"COPY {resources[layer]['Properties']['ContentUri']}/ /opt/\n" for layer in layers)
-            dockerfile = f"FROM {runtime_image}\n{steps}"
-            # Only these layers' folders go to Docker as the build's context (not every function's copy).
-            folders = "".join(f"!{resources[layer]['Properties']['ContentUri']}\n" for layer in layers)
-            (build_dir / ".dockerignore").write_text(f"*\n{folders}")
-            done = subprocess.run(["docker", "build", "--quiet", "-f", "-", str(build_dir)],  # noqa: S603, S607
-                                  input=dockerfile, capture_output=True, text=True, check=False,
-                                  env=os.environ | {"DOCKER_BUILDKIT": "0"})
-            assert done.returncode == 0, f"docker build {layers}: {done.stderr[-3000:]}"
-            image_id = done.stdout.strip().rsplit(":", 1)[-1][:12]
-            names = "-".join(layer.removesuffix("Layer").lower() for layer in layers)
-            tag = f"{IMAGE_PREFIX}{names}-{image_id}:layers"
-            subprocess.run(["docker", "tag", image_id, tag], check=True, capture_output=True)  # noqa: S603, S607
-            built[layers] = tag
-        images[name] = built[layers]
-    remove_other_images({tag.split(":")[0] for tag in built.values()})
-    return images
-
-
-def remove_other_images(current: set[str]) -> None:
-    """Our layer images and SAM CLI's rapid wrappers of them from other builds: stale, and ~500 MB each."""
-    listed = subprocess.run(["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"],  # noqa: S607
-                            capture_output=True, text=True, check=True).stdout.split()
-    stale = [name for name in listed if name.startswith((IMAGE_PREFIX, "eneo-lambda-function:"))
-             and name.split(":")[0] not in current]
-    if stale:
-        subprocess.run(["docker", "rmi", "--force", *stale], capture_output=True, check=False)  # noqa: S603, S607
+def strip_layers(template: dict[str, Any]) -> None:
+    """The template without `Layers`: each function's --invoke-image has its layers in /opt (images.py)."""
+    template.get("Globals", {}).get("Function", {}).pop("Layers", None)
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"].pop("Layers", None)
 
 
 def _local_lambda(local_stack: Stack) -> Any:
@@ -195,7 +148,8 @@ def sam(local_stack: Stack, bridge: Bridge, tmp_path_factory: pytest.TempPathFac
                         lambda event: holder.invoke("CompleteFunction", event), _local_lambda(local_stack))
     built = Path(config["template"])
     template = yaml.safe_load(built.read_text())
-    images = layer_images(template, built.parent, config["image"])
+    images = dict(config["images"])
+    strip_layers(template)
     variables = template.setdefault("Globals", {}).setdefault("Function", {}).setdefault(
         "Environment", {}).setdefault("Variables", {})
     variables["AWS_ENDPOINT_URL_LAMBDA"] = relay.url

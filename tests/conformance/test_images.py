@@ -3,7 +3,7 @@ holds, in /opt/python/eneo, byte for byte the `eneo` package of this run's EneoL
 
 It guards against SAM CLI's reuse of its wrapper image (`<repository>:rapid-x86_64`, built only when that
 name is missing): with a repository shared across builds, a second run served the first run's layers
-(conftest.py's `layer_images` names a repository per layer set and build).
+(images.py names a repository per layer set and build).
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import hashlib
 import subprocess
 from pathlib import Path
 
-from tests.conformance.conftest import HTTP_FUNCTIONS, IMAGE_PREFIX, Sam, SamApi
+from tests.conformance.conftest import HTTP_FUNCTIONS, Sam, SamApi
+from tests.conformance.images import IMAGE_PREFIX
 
 # The same digest on both sides: each file's path relative to the package and its bytes, sorted by path.
 DIGEST = """
