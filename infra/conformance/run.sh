@@ -75,6 +75,11 @@ started=$SECONDS
 PATH="$(dirname "$python312"):$PATH" SAM_CLI_TELEMETRY=0 "$venv/bin/sam" build --template template.yaml \
     --build-dir "$work/build" --cache-dir "$work/cache" --cached >"$work/build.log" 2>&1 || {
     tail -n 40 "$work/build.log" >&2; exit 1; }
+# `sam build --cached` keys EneoLayer on its recipe's folder (layers/eneo/), not on shared/eneo, which the
+# recipe copies in: a changed eneo package alone kept the previous build's. So it is copied again every
+# run (SKIP_DEPS=1: the dependencies stay as built).
+make --no-print-directory -f layers/eneo/Makefile build-EneoLayer ARTIFACTS_DIR="$work/build/EneoLayer" \
+    PYC_PYTHON="$python312" SKIP_DEPS=1 >>"$work/build.log" 2>&1 || { tail -n 30 "$work/build.log" >&2; exit 1; }
 step "sam build"
 
 started=$SECONDS
