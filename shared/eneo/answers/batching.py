@@ -12,9 +12,12 @@ interval that was the default before. One write at a time per stream keeps entri
 deltas.
 
 Measured with bench/streaming_latency.py (100 tokens 10 ms apart, 2 cores, quiet machine, one run each):
-factor 4 on the median of the last five (this code): one stream, sent -> in Redis 0.9/2.6 ms p50/p99 (the
-20 ms interval: 10.3/13.3), 73.9 writes per answer at 50 streams against the interval's 51.1 (1.45x). Factor
-8: 1.14x the writes, but 0.9/8.2 ms to Redis at one stream. Factor 4 on the last write alone: 1.3-1.7x.
+factor 4 on the median of the last five: one stream, sent -> in Redis 0.9/2.6 ms p50/p99 (the 20 ms
+interval: 10.3/13.3), 73.9 writes per answer at 50 streams against the interval's 51.1 (1.45x); a later
+quiet run 1.59x (79.7 vs 50.1), the platform adding 2.4/3.8 ms per token at one stream. Factor 6 (this
+code), the run after it: 69.8 vs 50.3 writes (1.39x), 1.8/3.0 ms added per token at one stream (to Redis
+0.4/1.3 ms), still one write per delta at one stream (102 per answer). Factor 8: 1.14x the writes, but
+0.9/8.2 ms to Redis at one stream. Factor 4 on the last write alone: 1.3-1.7x.
 
 A fixed interval (`ANSWER_STREAM_BATCH_MS` > 0, `IntervalBatcher`) writes at most that often instead:
 fewer writes for fast streams at the price of up to the interval per token. It is the batching used
@@ -36,7 +39,7 @@ log = logging.getLogger("eneo.answers")
 # last RECENT_WRITES, so that one stalled write does not hold the next token back). Writes take a fraction of
 # a millisecond on a quiet machine, far less than the time between two tokens, so no delta waits; when many
 # answers load the machine, writes slow down and the longer cool-down gathers deltas into fewer writes.
-COOL_DOWN_FACTOR = 4
+COOL_DOWN_FACTOR = 6
 RECENT_WRITES = 5
 # No delta waits longer than the fixed interval that was the default before (ANSWER_STREAM_BATCH_MS=20).
 MAX_COOL_DOWN = 0.02
