@@ -1,8 +1,9 @@
 """The knowledge and assistant screens in a real browser: an editor makes a collection, uploads a PDF and a
 DOCX (and drops a third file) through the presigned POST straight to the stack's S3, sees each reach ready
-over the events WebSocket, tries a search, makes an assistant that answers from the collection and asks it
-in the editor's test pane, then opens the citation. A file the limits refuse is refused before anything is
-sent. A viewer of the space sees no edit controls. axe and screenshots on every screen.
+over the events WebSocket, tries a search, reads what one of them became, makes an assistant that answers
+from the collection and asks it in the editor's test pane, then opens the citation. A file the limits refuse
+is refused before anything is sent. A viewer of the space sees no edit controls. axe and screenshots on
+every screen.
 """
 
 from __future__ import annotations
@@ -116,6 +117,22 @@ def test_upload_follow_search_and_an_assistant_that_cites(screen_factory: Any, o
     hits.wait_for()
     assert "fem" in hits.inner_text() and "centimeter" in hits.inner_text()  # the passage itself
     screen.shots("knowledge-search")
+
+    # What a document's text became, passage by passage, for anyone who cannot find something in it.
+    sandning = page.get_by_test_id("document").filter(has_text="sandning.txt")
+    sandning.get_by_role("button", name="Visa texten i sandning.txt").click()
+    text = page.get_by_test_id("document-text")
+    text.get_by_role("heading", name="Texten i sandning.txt").wait_for()
+    passage = text.get_by_test_id("chunk").first
+    passage.wait_for()
+    assert passage.inner_text().startswith("Avsnitt 1")
+    assert "Sandning sker vid halka på gångbanor." in passage.inner_text()
+    assert text.get_by_test_id("chunk").count() == 1  # a one-sentence file is one passage
+    screen.axe("knowledge-text")
+    screen.shot("knowledge-text")
+    text.get_by_role("button", name="Stäng").click()
+    assert sandning.get_by_role("button", name="Visa texten i sandning.txt").evaluate(
+        "b => b === document.activeElement")  # the focus is back where it was
 
     # An assistant that answers from the collection, tried in the editor's test pane.
     page.get_by_role("navigation").get_by_role("link", name="Assistenter").click()

@@ -33,9 +33,20 @@ export interface Doc {
 	pages: number | null;
 	/** Pages (from 1) whose text was read by OCR: scanned PDF pages, images. */
 	ocr_pages?: number[];
+	/** The language its full text is searched in: `sv` and `en` stemmed, `other` word for word. */
+	language?: 'sv' | 'en' | 'other' | null;
 	chunks_total: number;
 	chunks_embedded: number;
 	created_at: string;
+}
+/** One chunk of what a document's text became (`GET /info-blobs/{id}/chunks/`). */
+export interface Chunk {
+	id: string;
+	chunk_index: number;
+	page: number | null;
+	token_count: number;
+	text: string;
+	embedded: boolean;
 }
 export interface AcceptedType {
 	type: string;
@@ -121,6 +132,8 @@ export const knowledge = {
 	blobs: (group: string) => all<Doc>(`/api/v1/groups/${group}/info-blobs/`),
 	blob: (id: string) => request<Doc>('GET', `/api/v1/info-blobs/${id}/`),
 	deleteBlob: (id: string) => request<void>('DELETE', `/api/v1/info-blobs/${id}/`),
+	chunks: (id: string, cursor: string | null, limit = 20) =>
+		request<Page<Chunk>>('GET', `/api/v1/info-blobs/${id}/chunks/?limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`),
 	retryBlob: (id: string) => request<Doc>('POST', `/api/v1/info-blobs/${id}/retry/`),
 	uploadUrl: (group: string, file: { filename: string; content_type: string; size_bytes: number }) =>
 		request<{ upload: PresignedUpload; blob: Doc }>('POST', `/api/v1/groups/${group}/info-blobs/upload-url/`, file),
