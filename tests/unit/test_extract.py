@@ -93,6 +93,32 @@ def test_pptx_has_a_section_per_slide_with_the_notes() -> None:
     assert "Ansvarig: Kollektivtrafiken" in extracted.sections[1].text  # from the table
 
 
+def test_pptx_charts_give_their_title_and_figures() -> None:
+    """A slide's numbers often live only in a chart: its title and a line per series are the slide's text."""
+    from pptx import Presentation
+    from pptx.chart.data import CategoryChartData
+    from pptx.enum.chart import XL_CHART_TYPE
+    from pptx.util import Inches
+
+    deck = Presentation()
+    slide = deck.slides.add_slide(deck.slide_layouts[6])  # blank: the chart is the slide's only text
+    data = CategoryChartData()
+    data.categories = ["januari", "februari", "mars"]
+    data.add_series("Biblioteket", (1200, 1350.5, None))
+    data.add_series("Simhallen", (800, 760, 910))
+    chart = slide.shapes.add_chart(XL_CHART_TYPE.COLUMN_CLUSTERED, Inches(1), Inches(1), Inches(6), Inches(4),
+                                   data).chart
+    chart.has_title = True
+    chart.chart_title.text_frame.text = "Besökare per månad"
+    out = io.BytesIO()
+    deck.save(out)
+
+    (section,) = extract(out.getvalue(), DocumentType.PPTX, DEFAULT).sections
+    assert section.page == 1
+    assert section.text.splitlines() == ["Besökare per månad", "Biblioteket: januari 1200; februari 1350.5",
+                                          "Simhallen: januari 800; februari 760; mars 910"]
+
+
 def test_xlsx_has_a_section_per_sheet_named_after_it() -> None:
     extracted = extract(load("riktlinjer.xlsx"), DocumentType.XLSX, DEFAULT)
     assert [s.title for s in extracted.sections] == ["Prioritering", "Anteckningar"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import itertools
+import logging
 import zipfile
 from collections.abc import Iterator
 from dataclasses import replace
@@ -19,6 +20,8 @@ from eneo.core.text import human_size
 from eneo.knowledge.extract.budget import Collector
 from eneo.knowledge.extract.text import add_table, readable_rows
 from eneo.knowledge.extract.types import Extracted, ExtractionError, ExtractLimits, own_title
+
+log = logging.getLogger("eneo.knowledge.extract")
 
 MAX_RATIO = 100
 RATIO_MIN_BYTES = 1024 * 1024
@@ -188,3 +191,26 @@ def _shape_texts(shapes: Any) -> Iterator[str]:
             yield shape.text_frame.text
         elif getattr(shape, "has_table", False) and shape.has_table:
             yield "\n".join(readable_rows([c.text for c in row.cells] for row in shape.table.rows))
+        elif getattr(shape, "has_chart", False) and shape.has_chart:
+            yield _chart_text(shape.chart)
+
+
+def _chart_text(chart: Any) -> str:
+    """A chart's title and its figures, a line per series ("Besökare: januari 1200; februari 1350"): a slide's
+    numbers often live only in its charts. A plot whose data cannot be read (an odd chart type, a broken
+    embedded workbook) keeps the title and the other plots rather than failing the presentation."""
+    lines = []
+    if chart.has_title and chart.chart_title.has_text_frame:
+        lines.append(chart.chart_title.text_frame.text)
+    for plot in chart.plots:
+        try:
+            categories = [_cell(c) for c in plot.categories]
+            series = [(s.name, list(s.values)) for s in plot.series]
+        except Exception as exc:  # python-pptx raises many kinds on chart XML it does not expect
+            log.info("chart data not read", extra={"error": type(exc).__name__})
+            continue
+        for name, values in series:
+            points = [f"{c} {_cell(v)}".strip() for c, v in zip(categories or itertools.repeat(""), values,
+                                                              strict=False) if v is not None]
+            lines.append(f"{name}: {'; '.join(points)}" if name else "; ".join(points))
+    return "\n".join(line for line in lines if line.strip())
