@@ -81,12 +81,14 @@ def upload(http: httpx.Client, who: Actor, group: str, name: str, data: bytes | 
 
 
 def presigned_upload(http: httpx.Client, who: Actor, group: str, name: str, media_type: str) -> dict[str, Any]:
-    data = (DOCS / name).read_bytes()
+    data = (DOCS / name).read_bytes()  # `name` may be in a folder of DOCS; the file keeps its own name
+    filename = name.rsplit("/", 1)[-1]
     r = http.post(f"/api/v1/groups/{group}/info-blobs/upload-url/", headers=who.headers,
-                  json={"filename": name, "content_type": media_type, "size_bytes": len(data)})
+                  json={"filename": filename, "content_type": media_type, "size_bytes": len(data)})
     assert r.status_code == 201, r.text
     target = r.json()["upload"]
-    stored = httpx.post(target["url"], data=target["fields"], files={"file": (name, data, media_type)}, timeout=30)
+    stored = httpx.post(target["url"], data=target["fields"], files={"file": (filename, data, media_type)},
+                        timeout=30)
     assert stored.status_code in (200, 201, 204), stored.text
     return dict(r.json()["blob"])
 
@@ -220,8 +222,10 @@ def test_bad_documents_fail_with_a_reason_without_holding_up_good_ones(http: htt
     bad = {name: presigned_upload(http, kb.admin, group, name, media)["id"] for name, media in [
         ("truncated.pdf", "application/pdf"), ("encrypted.pdf", "application/pdf"),
         ("scanned.pdf", "application/pdf"), ("zip-bomb.docx", DOCX)]}
-    good = presigned_upload(http, kb.admin, group, "riktlinjer.xlsx",
-                            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")["id"]
+    good = [presigned_upload(http, kb.admin, group, "riktlinjer.xlsx",
+                             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")["id"],
+            presigned_upload(http, kb.admin, group, "opendocument/countrystatistics.ods",
+                             "application/vnd.oasis.opendocument.spreadsheet")["id"]]
     # A grey page: OCR (where the stack has Tesseract) finds nothing on it.
     expected = {"truncated.pdf": "corrupt", "encrypted.pdf": "encrypted",
                 "scanned.pdf": "no_text_layer" if ocr_ready() else "ocr_unavailable",
@@ -230,7 +234,8 @@ def test_bad_documents_fail_with_a_reason_without_holding_up_good_ones(http: htt
         failed = wait_for(http, kb.admin, blob, "ready", "failed")
         assert (failed["status"], failed["error_code"]) == ("failed", expected[name]), failed
         assert failed["error_message"]
-    assert wait_for(http, kb.admin, good, "ready", "failed")["status"] == "ready"
+    for blob in good:
+        assert wait_for(http, kb.admin, blob, "ready", "failed")["status"] == "ready"
 
 
 # Said only in the scanned page's image: no text layer anywhere holds these words.

@@ -10,6 +10,7 @@ import io
 import re
 import zipfile
 
+from eneo.knowledge.extract.opendocument import odf_type
 from eneo.knowledge.extract.text import decode, looks_like_text
 from eneo.knowledge.extract.types import (
     ACCEPTED_LABELS,
@@ -102,10 +103,17 @@ def _sniff_image(head: bytes) -> DocumentType | None:
     return None
 
 
+_ZIP_TYPES = (DocumentType.DOCX, DocumentType.XLSX, DocumentType.PPTX, DocumentType.ODT, DocumentType.ODS,
+              DocumentType.ODP)
+
+
 def _sniff_zip(data: bytes, claims: list[DocumentType]) -> DocumentType:
-    ooxml_claims = [c for c in claims if c in (DocumentType.DOCX, DocumentType.XLSX, DocumentType.PPTX)]
+    zip_claims = [c for c in claims if c in _ZIP_TYPES]
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            opendocument = odf_type(archive)
+            if opendocument is not None:
+                return opendocument
             members = {m.filename: m for m in archive.infolist()}
             types = members.get("[Content_Types].xml")
             if types is not None:
@@ -114,9 +122,10 @@ def _sniff_zip(data: bytes, claims: list[DocumentType]) -> DocumentType:
                     if marker in manifest or (not manifest and part in members):
                         return kind
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
-        if ooxml_claims:
-            return ooxml_claims[0]  # a damaged Office file: extraction says `corrupt`
-    raise ExtractionError("unsupported_type", "the file is a zip archive, not a Word, Excel or PowerPoint document; "
+        if zip_claims:
+            return zip_claims[0]  # a damaged Office file: extraction says `corrupt`
+    raise ExtractionError("unsupported_type", "the file is a zip archive, not a Word, Excel, PowerPoint or "
+                                              "OpenDocument document; "
                                               f"accepted: {ACCEPTED_LABELS}")
 
 

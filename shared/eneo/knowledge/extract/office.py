@@ -121,7 +121,8 @@ def _docx_rows(table: Any) -> Iterator[list[str]]:
         yield cells
 
 
-def _cell(value: object) -> str:
+def value_text(value: object) -> str:
+    """A spreadsheet value as text: whole numbers without `.0`, dates without a midnight time."""
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -143,7 +144,7 @@ def extract_xlsx(data: bytes, limits: ExtractLimits) -> Extracted:
     try:
         for sheet in workbook.worksheets:
             sheets += 1
-            rows = ([_cell(v) for v in row] for row in _ticking(sheet.iter_rows(values_only=True), collector))
+            rows = ([value_text(v) for v in row] for row in _ticking(sheet.iter_rows(values_only=True), collector))
             if not add_table(collector, rows, name=sheet.title):
                 break
     finally:
@@ -204,13 +205,13 @@ def _chart_text(chart: Any) -> str:
         lines.append(chart.chart_title.text_frame.text)
     for plot in chart.plots:
         try:
-            categories = [_cell(c) for c in plot.categories]
+            categories = [value_text(c) for c in plot.categories]
             series = [(s.name, list(s.values)) for s in plot.series]
         except Exception as exc:  # python-pptx raises many kinds on chart XML it does not expect
             log.info("chart data not read", extra={"error": type(exc).__name__})
             continue
         for name, values in series:
-            points = [f"{c} {_cell(v)}".strip() for c, v in zip(categories or itertools.repeat(""), values,
+            points = [f"{c} {value_text(v)}".strip() for c, v in zip(categories or itertools.repeat(""), values,
                                                               strict=False) if v is not None]
             lines.append(f"{name}: {'; '.join(points)}" if name else "; ".join(points))
     return "\n".join(line for line in lines if line.strip())

@@ -20,6 +20,19 @@ def extract_pdf(data: bytes, limits: ExtractLimits) -> Extracted:
     return run(data, limits)
 
 
+def extract_opendocument(doc_type: DocumentType) -> Extractor:
+    """lxml (DocumentsLayer, with the office parsers) is reached only when an OpenDocument file is extracted."""
+
+    def run(data: bytes, limits: ExtractLimits) -> Extracted:
+        from eneo.knowledge.extract import opendocument
+
+        read = {DocumentType.ODT: opendocument.extract_odt, DocumentType.ODS: opendocument.extract_ods,
+                DocumentType.ODP: opendocument.extract_odp}[doc_type]
+        return read(data, limits)
+
+    return run
+
+
 def extract_image(doc_type: DocumentType) -> Extractor:
     """Pillow (DocumentsLayer) and Tesseract are reached only when an image is extracted."""
 
@@ -41,6 +54,9 @@ _EXTRACTORS: dict[DocumentType, Extractor] = {
     DocumentType.DOCX: extract_docx,
     DocumentType.XLSX: extract_xlsx,
     DocumentType.PPTX: extract_pptx,
+    DocumentType.ODT: extract_opendocument(DocumentType.ODT),
+    DocumentType.ODS: extract_opendocument(DocumentType.ODS),
+    DocumentType.ODP: extract_opendocument(DocumentType.ODP),
     DocumentType.PNG: extract_image(DocumentType.PNG),
     DocumentType.JPEG: extract_image(DocumentType.JPEG),
     DocumentType.TIFF: extract_image(DocumentType.TIFF),

@@ -24,6 +24,9 @@ class DocumentType(StrEnum):
     DOCX = "docx"
     XLSX = "xlsx"
     PPTX = "pptx"
+    ODT = "odt"
+    ODS = "ods"
+    ODP = "odp"
     PNG = "png"
     JPEG = "jpeg"
     TIFF = "tiff"
@@ -53,7 +56,7 @@ class DocumentType(StrEnum):
         return self.accepted.label
 
 
-Family = Literal["text", "pdf", "docx", "xlsx", "pptx", "image", "audio"]
+Family = Literal["text", "pdf", "docx", "xlsx", "pptx", "odt", "ods", "odp", "image", "audio"]
 LimitSetting = Literal["upload_max_bytes", "audio_max_bytes"]
 
 
@@ -80,6 +83,7 @@ class AcceptedType:
 _DOC: LimitSetting = "upload_max_bytes"
 _AUDIO: LimitSetting = "audio_max_bytes"
 _OOXML = "application/vnd.openxmlformats-officedocument."
+_ODF = "application/vnd.oasis.opendocument."
 
 ACCEPTED_TYPES: tuple[AcceptedType, ...] = (
     AcceptedType(DocumentType.PDF, "PDF", "application/pdf", (".pdf",), "pdf", _DOC, ("application/x-pdf",)),
@@ -89,6 +93,10 @@ ACCEPTED_TYPES: tuple[AcceptedType, ...] = (
                  "xlsx", _DOC, ("application/vnd.ms-excel.sheet.macroenabled.12",)),
     AcceptedType(DocumentType.PPTX, "PowerPoint presentation (PPTX)", _OOXML + "presentationml.presentation",
                  (".pptx",), "pptx"),
+    # OpenDocument (LibreOffice's own format), read like their OOXML counterparts (eneo.knowledge.extract.opendocument).
+    AcceptedType(DocumentType.ODT, "OpenDocument text (ODT)", _ODF + "text", (".odt",), "odt"),
+    AcceptedType(DocumentType.ODS, "OpenDocument spreadsheet (ODS)", _ODF + "spreadsheet", (".ods",), "ods"),
+    AcceptedType(DocumentType.ODP, "OpenDocument presentation (ODP)", _ODF + "presentation", (".odp",), "odp"),
     # Images (a photographed or scanned page) are read by OCR (eneo.knowledge.extract.ocr); a TIFF's frames are pages.
     AcceptedType(DocumentType.PNG, "PNG image", "image/png", (".png",), "image"),
     AcceptedType(DocumentType.JPEG, "JPEG image", "image/jpeg", (".jpg", ".jpeg", ".jpe"), "image", _DOC,
