@@ -1,0 +1,81 @@
+"""Office files that Office opens but python-docx, openpyxl and python-pptx do not, made readable.
+
+Two kinds, both met in real files (calamine's test files hold each):
+* **Strict Open XML** (ISO/IEC 29500 Strict; Excel's and Word's "Strict Open XML" save option): the same parts
+  under `http://purl.oclc.org/ooxml/…` namespaces instead of `http://schemas.openxmlformats.org/…/2006/…`.
+  The readers find nothing in them, and a full workbook would be refused as `empty`.
+* **Part names that differ from what the relationships name**: Windows path separators (`xl\\sharedStrings.xml`)
+  or another case (`xl/SharedStrings.xml` for `sharedStrings.xml`). Zip names are case-sensitive, Office's
+  lookup is not; the readers raise KeyError and the file would be called `corrupt`.
+
+Anything else is returned as it came, without copying. The archive has passed `check_zip` first, so a rewrite
+handles at most the unpacked size the limits allow.
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+import re
+import zipfile
+
+_STRICT = re.compile(rb"http://purl\.oclc\.org/ooxml/([A-Za-z]+)/")
+_TRANSITIONAL = rb"http://schemas.openxmlformats.org/\1/2006/"
+_TARGET = re.compile(rb'Target="([^"]+)"')
+_EXTERNAL = re.compile(rb'<Relationship\b[^>]*TargetMode="External"[^>]*>')
+_PART_NAME = re.compile(rb'PartName="(/[^"]+)"')
+
+
+def ooxml_repaired(data: bytes) -> bytes:
+    """`data`, or a rewritten archive when it is Strict Open XML or names its parts differently from its
+    relationships (see the module's docstring)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        members = archive.infolist()
+        slashed = {m.filename: m.filename.replace("\\", "/") for m in members}
+        root_rels = next((m for m in members if slashed[m.filename] == "_rels/.rels"), None)
+        strict = root_rels is not None and root_rels.file_size < 1024 * 1024 and bool(
+            _STRICT.search(archive.read(root_rels)))
+        renamed = _renamed(archive, members, slashed)
+        if not strict and all(old == new for old, new in renamed.items()):
+            return data
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as fixed:
+            for member in members:
+                content = archive.read(member)
+                if strict and renamed[member.filename].endswith((".xml", ".rels")):
+                    content = _STRICT.sub(_TRANSITIONAL, content)
+                fixed.writestr(renamed[member.filename], content)
+    return out.getvalue()
+
+
+def _renamed(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], slashed: dict[str, str]) -> dict[str, str]:
+    """Each member's name as the package refers to it: separators made `/`, and a name the relationships or
+    the content types name in another case given that case."""
+    wanted: set[str] = set()
+    for member in members:
+        name = slashed[member.filename]
+        if name == "[Content_Types].xml" and member.file_size < 4 * 1024 * 1024:
+            wanted.update(p.decode("utf-8", "replace").lstrip("/") for p in _PART_NAME.findall(archive.read(member)))
+        elif name.endswith(".rels") and member.file_size < 4 * 1024 * 1024:
+            wanted.update(_targets(name, archive.read(member)))
+    by_lower = {w.lower(): w for w in wanted}
+    present = set(slashed.values())
+    renamed = {}
+    for old, new in slashed.items():
+        target = by_lower.get(new.lower(), new)
+        # Two members that differ only in case: neither is renamed onto the other.
+        renamed[old] = new if new in wanted or target in present else target
+    return renamed
+
+
+def _targets(rels_name: str, xml: bytes) -> set[str]:
+    """The parts a relationships part points at, as archive names (`word/_rels/document.xml.rels`'s
+    `media/a.png` is `word/media/a.png`; a `/`-rooted target is from the archive's root)."""
+    base = posixpath.dirname(posixpath.dirname(rels_name))  # the folder of the part the .rels describes
+    internal = _EXTERNAL.sub(b"", xml)
+    found = set()
+    for raw in _TARGET.findall(internal):
+        target = raw.decode("utf-8", "replace").replace("\\", "/")
+        path = target.lstrip("/") if target.startswith("/") else posixpath.join(base, target)
+        found.add(posixpath.normpath(path).lstrip("/"))
+    return found
