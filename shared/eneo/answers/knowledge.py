@@ -29,7 +29,7 @@ from eneo.assistants.models import AssistantGroup
 from eneo.auth.principal import Principal, check_account
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import AppError
-from eneo.embeddings import EmbeddingError
+from eneo.embeddings import Embedder, EmbeddingError
 from eneo.knowledge.service.access import readable_group_ids
 from eneo.permissions.holders import permissions_of
 from eneo.retrieval.service import retrieve_for_question
@@ -59,30 +59,38 @@ async def _asker(uow: UnitOfWork, user_id: uuid.UUID) -> Principal:
 
 
 async def _search(tenant_id: uuid.UUID, user_id: uuid.UUID, group_ids: Sequence[uuid.UUID], question: str,
-                  earlier_questions: Sequence[str], limit: int) -> list[Source]:
+                  earlier_questions: Sequence[str], limit: int, mask: bool) -> list[Source]:
     async with UnitOfWork(tenant_id) as uow:
         readable = await readable_group_ids(uow.session, await _asker(uow, user_id), list(group_ids))
         if not readable:
             return []
+
+        async def masking_embedder(model_id: uuid.UUID) -> Embedder:
+            from eneo.model_providers.clients import load_embedder  # as retrieval does: no key work at import
+
+            return (await load_embedder(uow.session, tenant_id, model_id, mask=True))[1]
+
         hits = await retrieve_for_question(uow.session, tenant_id=tenant_id, group_ids=readable, question=question,
-                                           history=list(earlier_questions), limit=limit)
+                                           history=list(earlier_questions), limit=limit,
+                                           embedder_for=masking_embedder if mask else None)
     return [Source(info_blob_id=h.info_blob_id, title=h.title, chunk_index=h.chunk_index, page=h.page, text=h.text,
                    score=h.score, url=h.url) for h in hits]
 
 
 async def find_sources(tenant_id: uuid.UUID, user_id: uuid.UUID, group_ids: Sequence[uuid.UUID], question: str,
                        earlier_questions: Sequence[str], *, within: float | None = None,
-                       limit: int = SOURCES_LIMIT) -> list[Source]:
+                       limit: int = SOURCES_LIMIT, mask: bool = False) -> list[Source]:
     """The chunks of the collections the asker may read that best answer `question`, best first.
 
     `earlier_questions` (oldest first) are the session's questions: a follow-up such as "and for
     adults?" is searched together with the latest of them (eneo.retrieval.service.question_query).
-    `within`: seconds left for it (at most RETRIEVAL_TIMEOUT). RetrievalFailed on any failure.
+    `within`: seconds left for it (at most RETRIEVAL_TIMEOUT). `mask`: an external embedding model gets the
+    question masked (eneo.answers.protection.embeddings_masked). RetrievalFailed on any failure.
     """
     timeout = RETRIEVAL_TIMEOUT if within is None else min(within, RETRIEVAL_TIMEOUT)
     try:
         async with asyncio.timeout(timeout):
-            return await _search(tenant_id, user_id, group_ids, question, earlier_questions, limit)
+            return await _search(tenant_id, user_id, group_ids, question, earlier_questions, limit, mask)
     except TimeoutError:
         raise RetrievalFailed(f"Searching the assistant's knowledge took longer than {timeout:g} s "
                               "(is the embedding model reachable?); ask again") from None

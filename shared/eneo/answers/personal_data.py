@@ -176,6 +176,20 @@ class Masking:
         return Unmasker(self)
 
 
+def mask_texts(texts: Iterable[str]) -> tuple[list[str], dict[str, int]]:
+    """Each text masked on its own (its placeholders numbered from 1), and how many values of each kind were
+    masked in all. On its own so a text's masked form does not depend on what it was sent with: an
+    embedding provider then gives a chunk the same vector whatever batch it came in."""
+    masked: list[str] = []
+    counts: dict[str, int] = {}
+    for text in texts:
+        masking = Masking()
+        masked.append(masking.mask(text))
+        for kind, n in masking.counts().items():
+            counts[kind] = counts.get(kind, 0) + n
+    return masked, counts
+
+
 def mask_request(request: ChatRequest, masking: Masking) -> ChatRequest:
     """The request with its system message (the prompt and the retrieved passages) and every message (the
     history and the question) masked; the note on placeholders is added to the system message when

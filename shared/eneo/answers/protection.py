@@ -46,6 +46,16 @@ def needed(target_is_local: bool, policy: PersonalData, tenant_protects: bool) -
     return None
 
 
+async def embeddings_masked(uow: UnitOfWork, assistant: Assistant) -> bool:
+    """Whether the question's embedding, for the assistant's collections, is masked at an external embedding
+    model (eneo.model_providers.personal_data): whatever model answers, when the assistant or the
+    organisation opted in (`local_model` too: an embedding cannot be routed elsewhere)."""
+    if assistant.personal_data in (PersonalData.mask, PersonalData.local_model):
+        return True
+    return bool(await uow.session.scalar(
+        select(Tenant.protect_personal_data).where(Tenant.id == assistant.tenant_id)))
+
+
 async def protection_for(uow: UnitOfWork, target: ChatTarget, assistant: Assistant) -> Protection:
     """The protection for a question to `assistant` answered by `target`, read in the claiming transaction."""
     if target.local:

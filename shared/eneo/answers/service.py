@@ -27,7 +27,7 @@ from eneo.answers.batching import text_batcher
 from eneo.answers.context import Prompt, Source, Turn, build_prompt
 from eneo.answers.knowledge import RetrievalFailed, assistant_group_ids, find_sources
 from eneo.answers.personal_data import Masking, contains, mask_request
-from eneo.answers.protection import NONE, Protection, protection_for
+from eneo.answers.protection import NONE, Protection, embeddings_masked, protection_for
 from eneo.answers.stream import AnswerStream
 from eneo.assistants.models import Assistant
 from eneo.assistants.service import as_drafted
@@ -68,6 +68,7 @@ class Work:
     question: str
     group_ids: list[uuid.UUID]  # the assistant's knowledge; none: it answers without sources
     protection: Protection = NONE  # personal data before an external provider (eneo.answers.protection)
+    mask_embeddings: bool = False  # the question reaches an external embedding model masked
 
     @property
     def config(self) -> ProviderConfig:
@@ -152,8 +153,9 @@ async def _claim(tenant_id: uuid.UUID, question_id: uuid.UUID, settings: Setting
         else:
             groups = await assistant_group_ids(uow, assistant.id)
         protection = await protection_for(uow, target, assistant)
+        mask_embeddings = bool(groups) and await embeddings_masked(uow, assistant)
         return Work(question.id, question.session_id, question.user_id, target, assistant, history,
-                    question.question, groups, protection)
+                    question.question, groups, protection, mask_embeddings)
 
 
 async def _prompt(tenant_id: uuid.UUID, work: Work, settings: Settings, within: float | None
@@ -164,7 +166,8 @@ async def _prompt(tenant_id: uuid.UUID, work: Work, settings: Settings, within: 
     if work.group_ids:
         try:
             sources = await find_sources(tenant_id, work.user_id, work.group_ids, work.question,
-                                         [t.question for t in work.history], within=within)
+                                         [t.question for t in work.history], within=within,
+                                         mask=work.mask_embeddings)
         except RetrievalFailed as exc:
             return Failure(exc.code, exc.message)
     target, protection, masking = work.target, work.protection, Masking()

@@ -27,6 +27,7 @@ from eneo.knowledge.models import Chunk, Group, InfoBlob, InfoBlobStatus
 from eneo.knowledge.status_events import publish_status
 from eneo.model_providers.clients import model_embedder  # the provider's key decrypted, as search does
 from eneo.model_providers.models import EmbeddingModel
+from eneo.model_providers.personal_data import tenant_protects
 
 log = logging.getLogger("eneo.ingestion")
 
@@ -90,7 +91,10 @@ async def _load(request: EmbedRequest) -> EmbedWork | None:
         if not chunks:
             return EmbedWork(model, None, [], [])
         try:
-            embedder = await model_embedder(s, request.tenant_id, model)
+            # An external model gets the chunks masked when the organisation protects personal data; the
+            # stored text stays whole (eneo.model_providers.personal_data).
+            protects = model.provider_id is not None and await tenant_protects(s, request.tenant_id)
+            embedder = await model_embedder(s, request.tenant_id, model, mask=protects)
         except (AppError, EmbeddingError) as exc:  # the key no longer decrypts; no provider; a misnamed local row
             raise DocumentFailure("embedding_failed", exc.message) from None
     return EmbedWork(model, embedder, [c.id for c in chunks], [c.text for c in chunks])

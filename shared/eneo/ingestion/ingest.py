@@ -74,9 +74,10 @@ from eneo.knowledge.extract import (
 from eneo.knowledge.language import document_language, ts_config
 from eneo.knowledge.models import Chunk, Group, InfoBlob, InfoBlobStatus
 from eneo.knowledge.status_events import publish_status
-from eneo.model_providers.clients import transcription_target
+from eneo.model_providers.clients import transcription_target_of
 from eneo.model_providers.models import EmbeddingModel
-from eneo.model_providers.transcription_service import transcription_model_for
+from eneo.model_providers.transcription_service import AudioNotSent, audio_model_for
+from eneo.permissions.model_access import ModelNotAllowed, may_use
 
 log = logging.getLogger("eneo.ingestion")
 
@@ -98,6 +99,7 @@ class Claimed:
     embedding_model_id: uuid.UUID  # the collection's model: read at the claim, again when the chunks are stored
     max_input_tokens: int  # of that model: no chunk may be longer
     attempt: int  # the blob's `attempts` after this claim: its generation (see the module docstring)
+    uploaded_by: uuid.UUID | None = None  # whose behalf audio is transcribed on (None: an erased user)
 
 
 def _mine(c: Claimed) -> tuple[Any, ...]:
@@ -172,7 +174,7 @@ async def _claim(request: IngestRequest, *, redelivery: bool) -> Claimed | None:
     log.info("blob claimed", extra={"blob_id": str(blob.id), "attempt": blob.attempts})
     await publish_status(blob)
     return Claimed(blob.tenant_id, blob.id, blob.group_id, blob.object_key, blob.filename, blob.declared_type,
-                   model.id, model.max_input_tokens, blob.attempts)
+                   model.id, model.max_input_tokens, blob.attempts, blob.uploaded_by)
 
 
 async def _check_levels(c: Claimed) -> None:
@@ -281,19 +283,37 @@ NO_MODEL_MESSAGE = ("Audio needs a transcription model: an administrator adds on
                     "Azure or OpenAI-compatible provider) with POST /api/v1/transcription-models/, then retries")
 
 
+UPLOADER_NOT_ALLOWED = ("The transcription model {name!r} is limited to user groups the uploader is not a member of "
+                        "(the limit changed after the upload): an administrator adds the uploader to one of its "
+                        "groups or opens the model (allowed_group_ids), then retries the document")
+
+
+async def _uploader_may_use(uow: UnitOfWork, c: Claimed, allowed_group_ids: list[uuid.UUID] | None) -> bool:
+    """The audio is transcribed on its uploader's behalf: only by a model they may use (checked at the upload
+    too; this catches a limit changed while the document waited). An erased uploader uses no limited model."""
+    if not allowed_group_ids:
+        return True
+    return c.uploaded_by is not None and await may_use(uow, c.uploaded_by, allowed_group_ids)
+
+
 async def _transcribe(c: Claimed, data: bytes) -> str:
     async with UnitOfWork(c.tenant_id) as uow:
-        found = await transcription_model_for(uow.session, c.tenant_id)
-        refusal = None if found is None else await transcription_refusal(uow.session, c.tenant_id, c.group_id,
-                                                                         found[0])
+        try:
+            found = await audio_model_for(uow.session, c.tenant_id)
+        except AudioNotSent as exc:  # personal data protected and no local model: the audio is not sent
+            raise DocumentFailure(exc.code, exc.message) from None
+        if found is None:
+            raise DocumentFailure("no_transcription_model", NO_MODEL_MESSAGE)
+        model, provider = found
+        refusal = await transcription_refusal(uow.session, c.tenant_id, c.group_id, model)
         if refusal is not None:  # the space is classified above the model: the audio is not sent
             raise DocumentFailure(TRANSCRIPTION_CODE, refusal)
+        if not await _uploader_may_use(uow, c, model.allowed_group_ids):
+            raise DocumentFailure(ModelNotAllowed.code, UPLOADER_NOT_ALLOWED.format(name=model.name))
         try:
-            target = await transcription_target(uow, c.tenant_id)
+            target = transcription_target_of(model, provider)
         except AppError as exc:  # the provider's key no longer decrypts
             raise DocumentFailure("transcription_failed", exc.message) from None
-    if target is None:
-        raise DocumentFailure("no_transcription_model", NO_MODEL_MESSAGE)
     try:
         text = await transcribe(target.config, target.model, data, c.filename)
     except EmbeddingError as exc:  # TranscriptionError included

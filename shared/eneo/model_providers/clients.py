@@ -17,7 +17,8 @@ from eneo.core.db import UnitOfWork
 from eneo.core.errors import NotFound
 from eneo.embeddings import Embedder, EmbeddingModelLike, embedder_for
 from eneo.llm import ProviderConfig
-from eneo.model_providers.models import CompletionModel, EmbeddingModel, ModelProvider
+from eneo.model_providers.models import CompletionModel, EmbeddingModel, ModelProvider, TranscriptionModel
+from eneo.model_providers.personal_data import MaskingEmbedder
 from eneo.model_providers.service import provider_config
 from eneo.model_providers.transcription_service import transcription_model_for
 
@@ -72,28 +73,35 @@ async def transcription_target(uow: UnitOfWork, tenant_id: uuid.UUID) -> Transcr
     """The model a tenant's audio is transcribed with (the enabled default, else the oldest enabled one:
     eneo.model_providers.transcription_service.transcription_model_for); None when it has none."""
     found = await transcription_model_for(uow.session, tenant_id)
-    if found is None:
-        return None
-    model, provider = found
+    return None if found is None else transcription_target_of(*found)
+
+
+def transcription_target_of(model: TranscriptionModel, provider: ModelProvider) -> TranscriptionTarget:
+    """The target of a transcription model row and its provider (their tenant checked by the caller)."""
     return TranscriptionTarget(provider_config(provider), model.name)
 
 
-async def model_embedder(session: AsyncSession, tenant_id: uuid.UUID, model: EmbeddingModelLike) -> Embedder:
-    """The embedder of a model row already read: the local one, or its provider's API.
+async def model_embedder(session: AsyncSession, tenant_id: uuid.UUID, model: EmbeddingModelLike, *,
+                         mask: bool = False) -> Embedder:
+    """The embedder of a model row already read: the local one, or its provider's API. `mask`: the texts
+    are for a tenant or assistant that protects personal data, so an external provider (not the built-in
+    model, not a provider marked local) gets them masked (eneo.model_providers.personal_data).
 
     Raises eneo.embeddings.EmbeddingError for a row that cannot work (no provider, a misnamed local row)."""
     if model.provider_id is None:
         return embedder_for(model, None)
     provider = await session.scalar(select(ModelProvider).where(ModelProvider.id == model.provider_id,
                                                                 ModelProvider.tenant_id == tenant_id))
-    return embedder_for(model, provider_config(provider) if provider is not None else None)
+    embedder = embedder_for(model, provider_config(provider) if provider is not None else None)
+    return MaskingEmbedder(embedder) if mask and provider is not None and not provider.local else embedder
 
 
-async def load_embedder(session: AsyncSession, tenant_id: uuid.UUID, model_id: uuid.UUID
+async def load_embedder(session: AsyncSession, tenant_id: uuid.UUID, model_id: uuid.UUID, *, mask: bool = False
                         ) -> tuple[EmbeddingModel, Embedder]:
-    """A model row of the tenant and its embedder; NotFound for a model of another tenant."""
+    """A model row of the tenant and its embedder (`mask`: see model_embedder); NotFound for a model of
+    another tenant."""
     model = await session.scalar(select(EmbeddingModel).where(EmbeddingModel.id == model_id,
                                                               EmbeddingModel.tenant_id == tenant_id))
     if model is None:
         raise NotFound("Embedding model")
-    return model, await model_embedder(session, tenant_id, model)
+    return model, await model_embedder(session, tenant_id, model, mask=mask)

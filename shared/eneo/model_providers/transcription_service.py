@@ -23,6 +23,7 @@ from eneo.core.db import UnitOfWork
 from eneo.core.errors import Conflict
 from eneo.core.ids import new_id
 from eneo.model_providers.models import ModelProvider, TranscriptionModel
+from eneo.model_providers.personal_data import tenant_protects
 from eneo.model_providers.rules import (
     OPENAI_LIKE,
     check_default,
@@ -40,17 +41,47 @@ TRANSCRIPTION_PROVIDERS = OPENAI_LIKE
 DEFAULT_LOCK = "eneo.default_transcription_model"
 
 
-async def transcription_model_for(session: AsyncSession, tenant_id: uuid.UUID
+PERSONAL_DATA_CODE = "personal_data_protected"
+
+
+class AudioNotSent(Conflict):
+    """The organisation protects personal data and has no local transcription model: audio cannot be masked."""
+
+    code = PERSONAL_DATA_CODE
+
+
+async def transcription_model_for(session: AsyncSession, tenant_id: uuid.UUID, *, local_only: bool = False
                                   ) -> tuple[TranscriptionModel, ModelProvider] | None:
-    """The model audio of this tenant is transcribed with: the enabled default, else the oldest enabled one."""
+    """The model audio of this tenant is transcribed with: the enabled default, else the oldest enabled one
+    (`local_only`: of those at a provider marked local)."""
+    query = (select(TranscriptionModel, ModelProvider)
+             .join(ModelProvider, ModelProvider.id == TranscriptionModel.provider_id)
+             .where(TranscriptionModel.tenant_id == tenant_id, TranscriptionModel.enabled,
+                    ModelProvider.type.in_(TRANSCRIPTION_PROVIDERS)))
+    if local_only:
+        query = query.where(ModelProvider.local)
     row = (await session.execute(
-        select(TranscriptionModel, ModelProvider)
-        .join(ModelProvider, ModelProvider.id == TranscriptionModel.provider_id)
-        .where(TranscriptionModel.tenant_id == tenant_id, TranscriptionModel.enabled,
-               ModelProvider.type.in_(TRANSCRIPTION_PROVIDERS))
-        .order_by(TranscriptionModel.is_default.desc(), TranscriptionModel.created_at, TranscriptionModel.id)
+        query.order_by(TranscriptionModel.is_default.desc(), TranscriptionModel.created_at, TranscriptionModel.id)
         .limit(1))).first()
     return None if row is None else (row[0], row[1])
+
+
+async def audio_model_for(session: AsyncSession, tenant_id: uuid.UUID
+                          ) -> tuple[TranscriptionModel, ModelProvider] | None:
+    """The model an audio document of this tenant goes to. An organisation that protects personal data
+    sends audio, which cannot be masked, only to a model at a provider marked local (its default if that
+    is one, else the oldest such): AudioNotSent when it has only external ones. None: no model at all."""
+    found = await transcription_model_for(session, tenant_id)
+    if found is None or found[1].local or not await tenant_protects(session, tenant_id):
+        return found
+    local = await transcription_model_for(session, tenant_id, local_only=True)
+    if local is None:
+        raise AudioNotSent(
+            f"This organisation protects personal data, and audio cannot be masked before it leaves: its "
+            f"transcription model {found[0].name!r} runs at an external provider. An administrator adds a "
+            f"transcription model at a provider marked local (\"local\": true; POST /api/v1/transcription-models/), "
+            f"or turns protect_personal_data off (PATCH /api/v1/settings/), then retries the document")
+    return local
 
 
 async def transcription_models_using(session: AsyncSession, tenant_id: uuid.UUID, provider_id: uuid.UUID) -> int:

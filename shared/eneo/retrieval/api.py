@@ -80,7 +80,10 @@ async def search_in(ctx: CurrentUser, group: Any, body: SearchRequest) -> Search
     from eneo.permissions.model_access import require_model_access
 
     session, tenant_id = ctx.uow.session, ctx.principal.tenant_id
-    model, embedder = await load_embedder(session, tenant_id, group.embedding_model_id)
+    from eneo.model_providers.personal_data import tenant_protects
+
+    model, embedder = await load_embedder(session, tenant_id, group.embedding_model_id,
+                                          mask=await tenant_protects(session, tenant_id))
     await require_model_access(ctx.uow, ctx.principal.user_id, "embedding", model.name, model.allowed_group_ids)
     if body.method != "lexical":
         await check_embedding_for_space(session, tenant_id, group.space_id, model)

@@ -38,6 +38,23 @@ def _new_blob(p: Principal, group: Group, *, title: str | None, filename: str, d
                     chunks_total=0, chunks_embedded=0, attempts=0, language=language)
 
 
+async def _check_transcription(uow: UnitOfWork, p: Principal, family: str) -> None:
+    """Audio is transcribed on its uploader's behalf: 403 `model_not_allowed` before the bytes are stored
+    when the model it would go to is limited to user groups the uploader is not in (ingestion checks again,
+    for a limit changed while the document waits)."""
+    from eneo.model_providers.transcription_service import AudioNotSent, audio_model_for
+    from eneo.permissions.model_access import require_model_access
+
+    if family != "audio":
+        return
+    try:
+        found = await audio_model_for(uow.session, p.tenant_id)
+    except AudioNotSent:
+        return  # the document fails saying what to change (eneo.ingestion.ingest): an admin's matter
+    if found is not None:
+        await require_model_access(uow, p.user_id, "transcription", found[0].name, found[0].allowed_group_ids)
+
+
 async def create_upload_url(uow: UnitOfWork, p: Principal, group_id: uuid.UUID, data: UploadUrlRequest,
                             settings: Settings) -> UploadUrlOut:
     """A document row (status uploading) and a presigned POST that storage holds to the type's size limit
@@ -48,6 +65,7 @@ async def create_upload_url(uow: UnitOfWork, p: Principal, group_id: uuid.UUID, 
         raise unsupported(reason="This file type is not accepted")
     if data.size_bytes > accepted.max_bytes(settings):
         raise too_large(accepted, settings)
+    await _check_transcription(uow, p, accepted.family)
     blob = _new_blob(p, group, title=data.title, filename=data.filename, declared_type=data.content_type,
                      language=data.language)
     blob.size_bytes = data.size_bytes
@@ -85,6 +103,7 @@ async def upload(uow: UnitOfWork, p: Principal, group_id: uuid.UUID, *, data: by
         raise unsupported(exc.code, exc.message) from None
     if len(data) > doc_type.accepted.max_bytes(settings):
         raise too_large(doc_type.accepted, settings)
+    await _check_transcription(uow, p, doc_type.accepted.family)
     content_hash = hashlib.sha256(data).hexdigest()
     if (existing := await _duplicate(uow, group, content_hash)) is not None:
         return await _existing_content(uow, p, existing, data, doc_type.media_type, settings)
