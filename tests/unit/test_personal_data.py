@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from eneo.answers.personal_data import Masking, contains, find, luhn_ok, mask_request
+from eneo.answers.personal_data import Masking, contains, find, luhn_ok, mask_request, mask_texts
 from eneo.answers.protection import needed
 from eneo.assistants.models import PersonalData
 from eneo.llm import ChatMessage, ChatRequest
@@ -143,3 +143,14 @@ def test_nothing_masked_passes_text_through() -> None:
 def test_what_each_setting_does(local: bool, policy: PersonalData, tenant: bool,
                                 expected: PersonalData | None) -> None:
     assert needed(local, policy, tenant) == expected
+
+
+def test_texts_for_an_embedder_are_masked_each_on_its_own() -> None:
+    """A chunk's masked text does not depend on its batch: an embedding provider gives it one vector."""
+    first = "Anna 811218-9876, anna@example.se"
+    second = "Bo 701063-2391 och Anna 811218-9876; organisationsnummer 556677-8899, 1 250 000 kr"
+    masked, counts = mask_texts([first, second])
+    assert masked == ["Anna [PERSONNUMMER_1], [EMAIL_1]",
+                      "Bo [PERSONNUMMER_1] och Anna [PERSONNUMMER_2]; organisationsnummer 556677-8899, 1 250 000 kr"]
+    assert mask_texts([second])[0] == masked[1:] and counts == {"personnummer": 3, "email": 1}
+    assert mask_texts(["Inget personligt, 211 45 Malmö."]) == (["Inget personligt, 211 45 Malmö."], {})
