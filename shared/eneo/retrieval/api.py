@@ -77,11 +77,11 @@ async def search_in(ctx: CurrentUser, group: Any, body: SearchRequest) -> Search
     be embedded is refused (409 `embedding_classification_too_low`) by a model classified below the space."""
     from eneo.classifications.knowledge import check_embedding_for_space
     from eneo.model_providers.clients import load_embedder
+    from eneo.model_providers.personal_data import tenant_protects
     from eneo.permissions.model_access import require_model_access
 
     session, tenant_id = ctx.uow.session, ctx.principal.tenant_id
-    from eneo.model_providers.personal_data import tenant_protects
-
+    # A tenant that protects personal data sends the query masked to an external embedding model.
     model, embedder = await load_embedder(session, tenant_id, group.embedding_model_id,
                                           mask=await tenant_protects(session, tenant_id))
     await require_model_access(ctx.uow, ctx.principal.user_id, "embedding", model.name, model.allowed_group_ids)
