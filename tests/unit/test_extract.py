@@ -173,6 +173,20 @@ def test_html_without_a_name_is_recognised_by_its_markup() -> None:
     assert detect(b"  <html><body><p>Hej</p></body></html>", "sida", None) is DocumentType.HTML
 
 
+def test_a_web_page_with_a_few_stray_nuls_is_still_html() -> None:
+    """Real pages carry the odd NUL (one of trafilatura's 999 evaluation pages has 22 in 190 KB); UTF-16
+    without a byte-order mark has one in every other byte and is not text to us."""
+    paragraph = "<p>Sophämtning sker varannan vecka i hela kommunen.</p>\n"
+    page = ("<!-- tema -->\n<html><body>" + paragraph * 400).encode() + b"\x00" * 22 + (
+        paragraph * 400 + "</body></html>").encode()
+    assert detect(page, "", None) is DocumentType.HTML
+    text = extract(page, DocumentType.HTML, DEFAULT).text
+    assert "\x00" not in text and text.count("Sophämtning") == 800
+    with pytest.raises(ExtractionError) as caught:
+        detect("Sophämtning sker varannan vecka.".encode("utf-16-le"), "", None)
+    assert caught.value.code == "unsupported_type"
+
+
 @pytest.mark.parametrize(("name", "code", "words"), [
     ("docx-named.pdf", "type_mismatch", ["PDF", "Word"]),
     ("empty.txt", "empty", ["empty"]),
