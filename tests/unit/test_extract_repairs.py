@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
-from eneo.knowledge.extract import DocumentType, ExtractLimits, extract
+from eneo.knowledge.extract import DocumentType, ExtractLimits, detect, extract
 from eneo.knowledge.extract.ooxml_repair import ooxml_repaired
 
 FILES = Path(__file__).resolve().parents[1] / "fixtures" / "documents" / "calamine"
@@ -81,3 +81,28 @@ def test_made_strict_and_made_windows_style_read_as_the_original() -> None:
 def test_an_ordinary_file_is_not_copied() -> None:
     data = workbook_bytes()
     assert ooxml_repaired(data) is data
+
+
+OOXML = b"application/vnd.openxmlformats-officedocument."
+
+
+def content_type_variant(data: bytes, plain: bytes, variant: bytes) -> bytes:
+    return rewritten(data, content=lambda b: b.replace(plain, variant))
+
+
+@pytest.mark.parametrize(("fixture", "name", "plain", "variant", "kind"), [
+    ("riktlinjer.docx", "mall.docm", OOXML + b"wordprocessingml.document.main+xml",
+     b"application/vnd.ms-word.document.macroEnabled.main+xml", DocumentType.DOCX),
+    ("riktlinjer.pptx", "visning.ppsx", OOXML + b"presentationml.presentation.main+xml",
+     OOXML + b"presentationml.slideshow.main+xml", DocumentType.PPTX),
+    ("riktlinjer.pptx", "makro.pptm", OOXML + b"presentationml.presentation.main+xml",
+     b"application/vnd.ms-powerpoint.presentation.macroEnabled.main+xml", DocumentType.PPTX),
+])
+def test_macro_enabled_and_slideshow_variants_read_as_the_plain_file(fixture: str, name: str, plain: bytes,
+                                                                     variant: bytes, kind: DocumentType) -> None:
+    """python-docx refused a .docm and python-pptx a .ppsx by their main part's content type."""
+    original = (FILES.parent / fixture).read_bytes()
+    assert plain in zipfile.ZipFile(io.BytesIO(original)).read("[Content_Types].xml")
+    data = content_type_variant(original, plain, variant)
+    assert detect(data, name) is kind
+    assert extract(data, kind).text == extract(original, kind).text

@@ -29,7 +29,11 @@ _MP4_BRANDS = frozenset({b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"mp41", b"mp42", b
 _OOXML_MAIN = ((b"wordprocessingml.document.main+xml", DocumentType.DOCX, "word/document.xml"),
                (b"spreadsheetml.sheet.main+xml", DocumentType.XLSX, "xl/workbook.xml"),
                (b"sheet.macroEnabled.main+xml", DocumentType.XLSX, "xl/workbook.xml"),  # .xlsm
-               (b"presentationml.presentation.main+xml", DocumentType.PPTX, "ppt/presentation.xml"))
+               (b"presentationml.presentation.main+xml", DocumentType.PPTX, "ppt/presentation.xml"),
+               (b"document.macroEnabled.main+xml", DocumentType.DOCX, "word/document.xml"),  # .docm
+               (b"presentation.macroEnabled.main+xml", DocumentType.PPTX, "ppt/presentation.xml"),  # .pptm
+               (b"presentationml.slideshow.main+xml", DocumentType.PPTX, "ppt/presentation.xml"),  # .ppsx
+               (b"slideshow.macroEnabled.main+xml", DocumentType.PPTX, "ppt/presentation.xml"))  # .ppsm
 
 
 def type_from_name(filename: str | None, declared_type: str | None = None) -> DocumentType | None:

@@ -1,12 +1,16 @@
 """Office files that Office opens but python-docx, openpyxl and python-pptx do not, made readable.
 
-Two kinds, both met in real files (calamine's test files hold each):
+Three kinds, all met in real files (calamine's and python-pptx's test files hold them):
 * **Strict Open XML** (ISO/IEC 29500 Strict; Excel's and Word's "Strict Open XML" save option): the same parts
   under `http://purl.oclc.org/ooxml/…` namespaces instead of `http://schemas.openxmlformats.org/…/2006/…`.
   The readers find nothing in them, and a full workbook would be refused as `empty`.
 * **Part names that differ from what the relationships name**: Windows path separators (`xl\\sharedStrings.xml`)
   or another case (`xl/SharedStrings.xml` for `sharedStrings.xml`). Zip names are case-sensitive, Office's
   lookup is not; the readers raise KeyError and the file would be called `corrupt`.
+
+* **Macro-enabled and slideshow variants** (`.docm`, `.ppsx`, `.ppsm`): python-docx and python-pptx refuse a
+  main part whose content type is not the plain document's. It is given the plain type; the macros
+  (`vbaProject.bin`) are never read or run.
 
 Anything else is returned as it came, without copying. The archive has passed `check_zip` first, so a rewrite
 handles at most the unpacked size the limits allow.
@@ -24,11 +28,20 @@ _TRANSITIONAL = rb"http://schemas.openxmlformats.org/\1/2006/"
 _TARGET = re.compile(rb'Target="([^"]+)"')
 _EXTERNAL = re.compile(rb'<Relationship\b[^>]*TargetMode="External"[^>]*>')
 _PART_NAME = re.compile(rb'PartName="(/[^"]+)"')
+_PLAIN_MAIN = {
+    b"application/vnd.ms-word.document.macroEnabled.main+xml":
+        b"application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml",
+    b"application/vnd.openxmlformats-officedocument.presentationml.slideshow.main+xml":
+        b"application/vnd.openxmlformats-officedocument.presentationml.presentation.main+xml",
+    b"application/vnd.ms-powerpoint.slideshow.macroEnabled.main+xml":
+        b"application/vnd.openxmlformats-officedocument.presentationml.presentation.main+xml",
+}
+_VARIANT = re.compile(b"|".join(re.escape(t) for t in _PLAIN_MAIN))
 
 
 def ooxml_repaired(data: bytes) -> bytes:
-    """`data`, or a rewritten archive when it is Strict Open XML or names its parts differently from its
-    relationships (see the module's docstring)."""
+    """`data`, or a rewritten archive when it is Strict Open XML, names its parts differently from its
+    relationships, or is a macro-enabled or slideshow variant (see the module's docstring)."""
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         members = archive.infolist()
         slashed = {m.filename: m.filename.replace("\\", "/") for m in members}
@@ -36,15 +49,20 @@ def ooxml_repaired(data: bytes) -> bytes:
         strict = root_rels is not None and root_rels.file_size < 1024 * 1024 and bool(
             _STRICT.search(archive.read(root_rels)))
         renamed = _renamed(archive, members, slashed)
-        if not strict and all(old == new for old, new in renamed.items()):
+        types = next((m for m in members if renamed[m.filename] == "[Content_Types].xml"), None)
+        variant = types is not None and types.file_size < 4 * 1024 * 1024 and bool(
+            _VARIANT.search(archive.read(types)))
+        if not strict and not variant and all(old == new for old, new in renamed.items()):
             return data
         out = io.BytesIO()
         with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as fixed:
             for member in members:
-                content = archive.read(member)
-                if strict and renamed[member.filename].endswith((".xml", ".rels")):
+                name, content = renamed[member.filename], archive.read(member)
+                if strict and name.endswith((".xml", ".rels")):
                     content = _STRICT.sub(_TRANSITIONAL, content)
-                fixed.writestr(renamed[member.filename], content)
+                if variant and member is types:
+                    content = _VARIANT.sub(lambda m: _PLAIN_MAIN[m.group(0)], content)
+                fixed.writestr(name, content)
     return out.getvalue()
 
 

@@ -87,12 +87,15 @@ _ODF = "application/vnd.oasis.opendocument."
 
 ACCEPTED_TYPES: tuple[AcceptedType, ...] = (
     AcceptedType(DocumentType.PDF, "PDF", "application/pdf", (".pdf",), "pdf", _DOC, ("application/x-pdf",)),
-    AcceptedType(DocumentType.DOCX, "Word document (DOCX)", _OOXML + "wordprocessingml.document", (".docx",), "docx"),
+    # .docm, .pptm, .ppsx: the macro-enabled and slideshow variants, read as the plain file (macros never run).
+    AcceptedType(DocumentType.DOCX, "Word document (DOCX, DOCM)", _OOXML + "wordprocessingml.document",
+                 (".docx", ".docm"), "docx", _DOC, ("application/vnd.ms-word.document.macroenabled.12",)),
     # .xlsm is a workbook with macros: read as one (its text and values), the macros are never run or read.
     AcceptedType(DocumentType.XLSX, "Excel workbook (XLSX, XLSM)", _OOXML + "spreadsheetml.sheet", (".xlsx", ".xlsm"),
                  "xlsx", _DOC, ("application/vnd.ms-excel.sheet.macroenabled.12",)),
-    AcceptedType(DocumentType.PPTX, "PowerPoint presentation (PPTX)", _OOXML + "presentationml.presentation",
-                 (".pptx",), "pptx"),
+    AcceptedType(DocumentType.PPTX, "PowerPoint presentation (PPTX, PPTM, PPSX)",
+                 _OOXML + "presentationml.presentation", (".pptx", ".pptm", ".ppsx"), "pptx", _DOC,
+                 ("application/vnd.ms-powerpoint.presentation.macroenabled.12", _OOXML + "presentationml.slideshow")),
     # OpenDocument (LibreOffice's own format), read like their OOXML counterparts (eneo.knowledge.extract.opendocument).
     AcceptedType(DocumentType.ODT, "OpenDocument text (ODT)", _ODF + "text", (".odt",), "odt"),
     AcceptedType(DocumentType.ODS, "OpenDocument spreadsheet (ODS)", _ODF + "spreadsheet", (".ods",), "ods"),
