@@ -12,7 +12,7 @@ import io
 import itertools
 import logging
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -171,20 +171,28 @@ def extract_pptx(data: bytes, limits: ExtractLimits) -> Extracted:
     from pptx import Presentation
 
     check_zip(data, limits)
-    presentation = Presentation(io.BytesIO(ooxml_repaired(data)))
-    slides = presentation.slides
-    if len(slides) > limits.max_pages:
-        raise ExtractionError("too_many_pages", f"the presentation has {len(slides)} slides; at most "
-                                                f"{limits.max_pages} are accepted")
+    slides = Presentation(io.BytesIO(ooxml_repaired(data))).slides
     collector = Collector(limits)
+    read_slides(slides, _slide_texts, collector)
+    return collector.result(len(slides))
+
+
+def read_slides(slides: Sequence[Any], texts_of: Callable[[Any], Iterable[str]], collector: Collector) -> None:
+    """A presentation's slides into `collector`, a section each with the slide's number as its page, within
+    the page limit and the character budget (PPTX and ODP alike)."""
+    if len(slides) > collector.limits.max_pages:
+        raise ExtractionError("too_many_pages", f"the presentation has {len(slides)} slides; at most "
+                                                f"{collector.limits.max_pages} are accepted")
     for number, slide in enumerate(slides, start=1):
         collector.begin(page=number)
-        texts = [*_shape_texts(slide.shapes)]
-        if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
-            texts.append(slide.notes_slide.notes_text_frame.text)
-        if not all(collector.add(t) for t in texts):
+        if not all(collector.add(t) for t in texts_of(slide)):
             break
-    return collector.result(len(slides))
+
+
+def _slide_texts(slide: Any) -> Iterator[str]:
+    yield from _shape_texts(slide.shapes)
+    if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
+        yield slide.notes_slide.notes_text_frame.text
 
 
 def _shape_texts(shapes: Any) -> Iterator[str]:

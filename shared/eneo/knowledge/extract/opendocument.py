@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from eneo.knowledge.extract.budget import Collector
-from eneo.knowledge.extract.office import check_zip, value_text
+from eneo.knowledge.extract.office import check_zip, read_slides, value_text
 from eneo.knowledge.extract.text import add_table, readable_rows
 from eneo.knowledge.extract.types import DocumentType, Extracted, ExtractionError, ExtractLimits, own_title
 
@@ -84,16 +84,16 @@ def extract_ods(data: bytes, limits: ExtractLimits) -> Extracted:
 def extract_odp(data: bytes, limits: ExtractLimits) -> Extracted:
     _, content, meta = _open(data, limits)
     slides = _body(content, f"{_OFFICE}presentation").findall(f"{_DRAW}page")
-    if len(slides) > limits.max_pages:
-        raise ExtractionError("too_many_pages", f"the presentation has {len(slides)} slides; at most "
-                                                f"{limits.max_pages} are accepted")
+
     collector = Collector(limits)
-    for number, slide in enumerate(slides, start=1):
-        collector.begin(page=number)
+
+    def texts_of(slide: Any) -> Iterator[str]:
+        yield from _blocks(slide, collector)
         notes = slide.find(f"{_PRESENTATION}notes")
-        texts = itertools.chain(_blocks(slide, collector), _blocks(notes, collector) if notes is not None else ())
-        if not all(collector.add(t) for t in texts):
-            break
+        if notes is not None:
+            yield from _blocks(notes, collector)
+
+    read_slides(slides, texts_of, collector)
     return _result(collector, len(slides), meta)
 
 
