@@ -12,9 +12,17 @@ pgvector < 0.8 (no iterative scans) a selective filter returns fewer than k rows
   an exact scan);
 * few rows: exact scan of exactly those rows, ordered by `embedding <=> q` (not the indexed expression,
   so the planner cannot pick the HNSW index);
-* many rows: HNSW with `ef_search` raised to what the filter's share of the index needs, and the exact
-  scan if fewer than k rows survive anyway (or if the share is so small that HNSW cannot find k);
-* pgvector >= 0.8: `hnsw.iterative_scan = relaxed_order` keeps scanning until k rows pass the filter.
+* many rows: HNSW at the largest `ef_search` (1000), and the exact scan if fewer than k rows survive
+  anyway (or if the filter's share of the index is so small that 1000 candidates cannot hold 2k of its
+  rows);
+* pgvector >= 0.8: `hnsw.iterative_scan = relaxed_order` keeps scanning until k rows pass the filter,
+  also from 1000 candidates.
+
+Why the largest ef_search: search fetches every list 100 deep (eneo.retrieval.service.DEPTH), and an
+HNSW scan of ~200 candidates (the filter's need, as it was) missed 4-5 % of the exact top 100, and changed
+the top 10 of 5-8 % of squad-en's questions, where a collection of 20k chunks held near neighbours; at
+1000, 0.6 % of the top 100, at about the same time (12.1 -> 12.6 ms p50; the exact scan 56 ms):
+bench/dense_exactness.py.
 """
 
 from __future__ import annotations
@@ -31,9 +39,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from eneo.retrieval.sql import server_fact, uuid_array, uuid_literal
 
 # Below this many candidate rows the exact scan is about as fast as the HNSW path (bench/search.py, 384
-# dims, 2 busy cores: exact ~1.2 us a row, 12 ms at 10k; HNSW with ef_search planned 5-7 ms at any size).
+# dims, 2 busy cores: exact ~1.2 us a row, 12 ms at 10k; HNSW 5-7 ms at any size, and ef_search 1000 costs about what 200 did).
 EXACT_THRESHOLD = 5_000
-EF_SEARCH_MIN = 100
 EF_SEARCH_MAX = 1000  # pgvector's upper bound for hnsw.ef_search
 HNSW_MAX_DIMS = 2000  # ensure_embedding_index creates no index above this: such models are always exact
 
@@ -146,15 +153,16 @@ async def hnsw_search(session: AsyncSession, *, tenant_id: uuid.UUID, group_ids:
 
 
 def plan_ef_search(limit: int, candidates: float, index_rows: float) -> int | None:
-    """ef_search for a filtered HNSW scan to leave ~2x `limit` rows, or None if even the maximum would not.
+    """ef_search for a filtered HNSW scan: the maximum, or None if even that would not leave ~2x `limit`
+    rows (the scan's candidates pass the filter at about the filter's share of the index).
 
-    The scan's candidates pass the filter at about the filter's share of the index.
+    The maximum, not just what the filter needs: fewer candidates leave `limit` rows but not the nearest
+    ones (the module docstring's figures).
     """
     share = min(1.0, candidates / index_rows) if index_rows > 0 else 1.0
-    needed = math.ceil(2 * limit / share)
-    if needed > EF_SEARCH_MAX:
+    if math.ceil(2 * limit / share) > EF_SEARCH_MAX:
         return None
-    return max(EF_SEARCH_MIN, needed, limit)
+    return EF_SEARCH_MAX
 
 
 async def dense_search(session: AsyncSession, *, tenant_id: uuid.UUID, group_ids: Sequence[uuid.UUID],
@@ -179,7 +187,7 @@ async def dense_search(session: AsyncSession, *, tenant_id: uuid.UUID, group_ids
     if candidates <= exact_threshold or model.dimensions > HNSW_MAX_DIMS:
         return DenseResult(await exact(), "exact", candidates)
     if await pgvector_version(session) >= (0, 8):
-        hits = await hnsw(max(EF_SEARCH_MIN, limit), iterative=True)
+        hits = await hnsw(EF_SEARCH_MAX, iterative=True)
         if len(hits) >= limit:  # short only if the scan hit hnsw.max_scan_tuples first
             return DenseResult(hits, "iterative", candidates)
         return DenseResult(await exact(), "hnsw_then_exact", candidates)
