@@ -39,7 +39,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from eneo.retrieval.sql import server_fact, uuid_array, uuid_literal
 
 # Below this many candidate rows the exact scan is about as fast as the HNSW path (bench/search.py, 384
-# dims, 2 busy cores: exact ~1.2 us a row, 12 ms at 10k; HNSW 5-7 ms at any size, and ef_search 1000 costs about what 200 did).
+# dims, 2 busy cores: exact ~1.2 us a row, 12 ms at 10k; HNSW 5-7 ms at any size; ef_search 1000 costs about
+# what 200 did: bench/dense_exactness.py).
 EXACT_THRESHOLD = 5_000
 EF_SEARCH_MAX = 1000  # pgvector's upper bound for hnsw.ef_search
 HNSW_MAX_DIMS = 2000  # ensure_embedding_index creates no index above this: such models are always exact
