@@ -19,10 +19,9 @@ pgvector < 0.8 (no iterative scans) a selective filter returns fewer than k rows
   also from 1000 candidates.
 
 Why the largest ef_search: search fetches every list 100 deep (eneo.retrieval.service.DEPTH), and an
-HNSW scan of ~200 candidates (the filter's need, as it was) missed 4-5 % of the exact top 100, and changed
-the top 10 of 5-8 % of squad-en's questions, where a collection of 20k chunks held near neighbours; at
-1000, 0.6 % of the top 100, at about the same time (12.1 -> 12.6 ms p50; the exact scan 56 ms):
-bench/dense_exactness.py.
+HNSW scan of ~200 candidates (what the filter needed, as it was) missed 3-5 % of the exact top 100 and
+changed the top 10 of 5-8 % of squad-en's questions, in a collection of 20k chunks with near neighbours;
+at 1000 it misses 0.2 %, for 4 -> 9 ms p50 (the exact scan of those rows: 20 ms): bench/dense_exactness.py.
 """
 
 from __future__ import annotations
@@ -39,8 +38,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from eneo.retrieval.sql import server_fact, uuid_array, uuid_literal
 
 # Below this many candidate rows the exact scan is about as fast as the HNSW path (bench/search.py, 384
-# dims, 2 busy cores: exact ~1.2 us a row, 12 ms at 10k; HNSW 5-7 ms at any size; ef_search 1000 costs about
-# what 200 did: bench/dense_exactness.py).
+# dims, 2 busy cores: exact ~1.2 us a row, 12 ms at 10k; HNSW 5-7 ms at any size, ~9 ms at ef_search 1000 at
+# 20k rows: bench/dense_exactness.py).
 EXACT_THRESHOLD = 5_000
 EF_SEARCH_MAX = 1000  # pgvector's upper bound for hnsw.ef_search
 HNSW_MAX_DIMS = 2000  # ensure_embedding_index creates no index above this: such models are always exact
