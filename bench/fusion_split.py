@@ -7,8 +7,8 @@ A candidate must keep hybrid >= dense at every k on every set and not lower squa
 R@1/5/10 or MRR on the choosing half; among those the one with the best squad-en R@5, then the best sum
 of all figures, is chosen, and its held-out figures are printed next to today's constants'.
 
-Run:  .venv/bin/python bench/retrieval_eval.py --dump /tmp/lists.json
-      .venv/bin/python bench/fusion_split.py /tmp/lists.json
+Run:  .venv/bin/python bench/retrieval_eval.py --dump lists.json
+      .venv/bin/python bench/fusion_split.py lists.json
 """
 
 from __future__ import annotations
