@@ -13,7 +13,7 @@ Queries run as the application role through UnitOfWork (Row-Level Security on, a
 * exact      exact_search: every filtered row's distance (the ground truth and the baseline);
 * naive HNSW one filtered HNSW query with pgvector's default ef_search (40): what a plain query gets;
 * dense      eneo.retrieval.vector.dense_search: the strategy (estimate, exact or HNSW, fallback);
-* dense HNSW the same with exact_threshold=0: its HNSW path (ef_search planned, exact fallback) at any size;
+* dense HNSW the same with exact_threshold=0: its HNSW path (ef_search 1000, exact fallback) at any size;
 * hybrid     eneo.retrieval.service.fused_ranking: dense + full text + fusion, the search route's work.
 
 For each: p50/p99 latency, recall@10 against exact (same query, same filter), rows returned (a filtered
