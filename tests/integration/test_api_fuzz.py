@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -37,7 +38,8 @@ from tests.integration.pipeline import Queues, queues  # noqa: F401 - fixture
 from tests.integration.test_websites import crawl_queue, personal_space  # noqa: F401 - fixture
 from tests.project_template import http_function_folders
 
-EXAMPLES = 8  # per operation: ~145 operations, ~1,100 requests, ~40 s on two cores
+# Per operation: ~145 operations, ~1,100 requests, ~40 s on two cores. A deeper run: API_FUZZ_EXAMPLES=100.
+EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "8"))
 ANSWER_WITHIN = 15.0  # seconds; longer is a hang
 SPOILED = ["\x00", "a\x00b", "\ud800", "x\udfffy", "\u202eevil\u202c", "\u200f\u200e", "", " ", "😀" * 3,
            "x" * 20_000, "null", "-1", "'; DROP TABLE users; --", "../../etc/passwd", "%00", "\\u0000"]
@@ -319,5 +321,6 @@ async def test_no_route_answers_bad_input_with_a_5xx_or_outside_the_error_shape(
             # signed out by the probe (logout, password change, its own removal): sign in again
             r = await client.post("/api/v1/users/login/token/", data={"username": admin.email, "password": PASSWORD})
             headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
-    assert answered[2] > 100 and answered[4] > 500, answered  # the probe reached the handlers, and their checks
+    # The probe reached the handlers, and their checks.
+    assert answered[2] > 12 * EXAMPLES and answered[4] > 60 * EXAMPLES, answered
     assert not found, "\n".join(f"{what}\n    {example}" for what, example in sorted(found.items()))
