@@ -1,8 +1,10 @@
 """The error shape every function answers with, checked on a tiny app built by the same factory."""
 
+from typing import Annotated
+
 import httpx
 import pytest
-from fastapi import APIRouter
+from fastapi import APIRouter, Form
 from pydantic import BaseModel
 
 from eneo.core.errors import NotFound
@@ -19,6 +21,11 @@ class Thing(BaseModel):
 @router.post("/")
 async def make(thing: Thing) -> Thing:
     return thing
+
+
+@router.post("/form/")
+async def form(name: Annotated[str, Form()]) -> str:
+    return name
 
 
 @router.get("/missing/")
@@ -104,3 +111,21 @@ async def test_answers_are_not_cached_or_sniffed(client: httpx.AsyncClient) -> N
               await client.get("/api/v1/things/missing/")):
         assert r.headers["cache-control"] == "no-store"
         assert r.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    (b"\xff\xfe\x00", "not UTF-8"),  # read as UTF-16 by json.loads, which then fails to decode
+    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+])
+async def test_a_json_body_that_cannot_be_read_is_a_422_like_any_other_bad_json(client: httpx.AsyncClient,
+                                                                                body: bytes, reason: str) -> None:
+    r = await client.post("/api/v1/things/", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert (r.json()["code"], r.json()["details"][0]["type"]) == ("validation_error", "json_invalid")
+    assert reason in r.json()["message"]
+
+
+async def test_a_multipart_body_that_cannot_be_parsed_is_a_400_saying_why(client: httpx.AsyncClient) -> None:
+    r = await client.post("/api/v1/things/form/", content=b"[", headers={"Content-Type": "multipart/form-data"})
+    assert r.status_code == 400, r.text
+    assert (r.json()["code"], r.json()["message"]) == ("malformed_body", "Missing boundary in multipart.")

@@ -24,8 +24,10 @@ from eneo.core.settings import get_settings
 
 log = logging.getLogger("eneo.http")
 
-_HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-               413: "payload_too_large", 415: "unsupported_media_type"}
+# Starlette's own errors. Its only 400 is a body it could not parse (a multipart form without a boundary, a part
+# over the limits): `malformed_body`, with Starlette's message saying what was wrong.
+_HTTP_CODES = {400: "malformed_body", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type"}
 # Answers carry tokens and personal data: no cache may keep them, no browser may second-guess their type,
 # frame them or tell another site where they came from. The API serves no page, so its policy allows nothing:
 # an HTML body (an error echoing input, a future page) can run no script and load nothing.
@@ -75,8 +77,26 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body("validation_error", f"Invalid request: {message}", details), 422)
 
 
+# What FastAPI's catch-all for a body it could not read hides (`raise HTTPException(400) from error`). JSON that
+# does not parse is a 422 `json_invalid` there already; bytes that are not UTF-8 and nesting deeper than the
+# parser's recursion limit are the same mistake, so they answer the same way.
+_UNREADABLE_JSON = {UnicodeDecodeError: "the body is not UTF-8 text",
+                    RecursionError: "the body's JSON is nested too deeply"}
+
+
+def _unreadable_json(exc: StarletteHTTPException) -> JSONResponse | None:
+    reason = next((why for kind, why in _UNREADABLE_JSON.items() if isinstance(exc.__cause__, kind)), None)
+    if exc.status_code != 400 or reason is None:
+        return None
+    details = [{"field": "body", "message": f"JSON decode error: {reason}", "type": "json_invalid"}]
+    return JSONResponse(error_body("validation_error", f"Invalid request: body: JSON decode error: {reason}",
+                                   details), 422)
+
+
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if (unreadable := _unreadable_json(exc)) is not None:
+        return unreadable
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     message = exc.detail if isinstance(exc.detail, str) else "Request failed"
     if exc.status_code == 404 and message == "Not Found":
