@@ -117,3 +117,13 @@ async def test_an_assistant_key_names_an_assistant_its_owner_may_use(client: htt
         r = await key(who, assistant)
         assert r.status_code == 201 and r.json()["assistant_id"] == assistant, r.text
     assert (await client.get(KEYS, headers=stranger.headers)).json()["items"] == []
+
+
+async def test_one_unknown_id_given_for_two_parameters_is_a_404_not_a_refused_route(client: httpx.AsyncClient,
+                                                                                   make_user) -> None:
+    admin = await make_user()
+    same = str(uuid.uuid4())
+    r = await client.delete(f"/api/v1/user-groups/{same}/members/{same}/", headers=admin.headers)
+    assert (r.status_code, r.json()["code"]) == (404, "not_found"), r.text
+    r = await client.get("/api/v1/users/api/", headers=admin.headers)  # a value equal to a fixed segment
+    assert (r.status_code, r.json()["code"]) == (422, "validation_error"), r.text

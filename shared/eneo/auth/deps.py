@@ -21,7 +21,7 @@ from eneo.auth.rate_limits import within_rate_limits
 from eneo.core.db import UnitOfWork
 from eneo.core.errors import Forbidden, Unauthorized
 from eneo.core.settings import Settings, get_settings
-from eneo.permissions.policy import check_route
+from eneo.permissions.policy import check_route, declared_path
 
 
 @dataclass
@@ -62,12 +62,12 @@ async def authenticated(request: Request) -> AsyncIterator[Context]:
 def _route_path(request: Request) -> str:
     """The matched route's path as declared (`/api/v1/users/{user_id}/`), as the policy's table knows it:
     the request's path with each path parameter's segment named again (read from the request, since
-    FastAPI's scope holds the route without its router's prefix)."""
-    by_value = {str(v): k for k, v in request.path_params.items()}
+    FastAPI's scope holds the route without its router's prefix). Unknown to the table: the path itself."""
     path, root = request.url.path, request.scope.get("root_path", "")
     if root and path.startswith(root):  # a stage or mount prefix is not part of the declared path
         path = path[len(root):]
-    return "/".join(f"{{{by_value[s]}}}" if s in by_value else s for s in path.split("/"))
+    params = {name: str(value) for name, value in request.path_params.items()}
+    return declared_path(request.method, path, params) or path
 
 
 # Commit before the response (the default scope, "request", would exit after it has been sent).

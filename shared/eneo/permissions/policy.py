@@ -232,6 +232,25 @@ ROUTES: Final[dict[str, Decision]] = {
 }
 
 
+_DECLARED: dict[tuple[str, int], list[list[str]]] = {}
+for _key in ROUTES:
+    _method, _path = _key.split(" ", 1)
+    _DECLARED.setdefault((_method, _path.count("/")), []).append(_path.split("/"))
+
+
+def declared_path(method: str, path: str, params: dict[str, str]) -> str | None:
+    """The entry's path that a request's path fits, with `params` (its path parameters) where the entry has
+    {parameters}. Fitted segment by segment, so a value that repeats or equals a fixed segment
+    (`/user-groups/{x}/members/{x}/`, `/users/api/`) still names its own route."""
+    segments = path.split("/")
+    for parts in _DECLARED.get((method.upper(), len(segments) - 1), []):
+        names = {p[1:-1] for p in parts if p.startswith("{")}
+        if names == set(params) and all(params[p[1:-1]] == s if p.startswith("{") else p == s
+                                        for p, s in zip(parts, segments, strict=True)):
+            return "/".join(parts)
+    return None
+
+
 def decision(method: str, path: str) -> Decision | None:
     """The route's entry, None if it has none."""
     return ROUTES.get(f"{method.upper()} {path}")
