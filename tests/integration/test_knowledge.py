@@ -330,6 +330,18 @@ async def test_documents_are_listed_read_and_renamed_by_role(client: httpx.Async
         assert (await client.patch(path, json={"title": "x"}, headers=who.headers)).status_code == 404
 
 
+async def test_a_passage_index_past_what_a_chunk_can_have_is_a_422_not_a_500(client: httpx.AsyncClient,
+                                                                                team: Team) -> None:
+    # Found by the API probe (tests/integration/test_api_fuzz.py): the index reached Postgres as an integer.
+    blob = await upload_text(client, (await make_group(client, team))["id"], team.editor)
+    for index in (2**31, 10**40):
+        r = await client.get(f"/api/v1/info-blobs/{blob['id']}/chunks/{index}/", headers=team.viewer.headers)
+        assert (r.status_code, r.json()["code"], r.json()["details"][0]["field"]) == (
+            422, "validation_error", "chunk_index"), r.text
+    r = await client.get(f"/api/v1/info-blobs/{blob['id']}/chunks/{2**31 - 1}/", headers=team.viewer.headers)
+    assert (r.status_code, r.json()["message"]) == (404, "Passage not found"), r.text
+
+
 async def test_members_read_the_text_a_document_became_a_page_of_chunks_at_a_time(
         client: httpx.AsyncClient, team: Team) -> None:
     group = await make_group(client, team)

@@ -148,8 +148,12 @@ async def get_chunks(ctx: CurrentUser, blob_id: uuid.UUID, page: Paging) -> Page
     return Page(items=items, next_cursor=cursor)
 
 
+CHUNK_INDEX_MAX = 2**31 - 1  # chunks.chunk_index is a Postgres integer: a larger index would fail the query (500)
+
+
 @blobs.get("/{blob_id}/chunks/{chunk_index}/")
-async def get_passage(ctx: CurrentUser, blob_id: uuid.UUID, chunk_index: Annotated[int, Path(ge=0)]) -> PassageOut:
+async def get_passage(ctx: CurrentUser, blob_id: uuid.UUID,
+                      chunk_index: Annotated[int, Path(ge=0, le=CHUNK_INDEX_MAX)]) -> PassageOut:
     """One passage of a document, as an answer's reference names it (`id`, `chunk_index`): its text and
     where the document is. Any member of the document's space."""
     return await documents.get_passage(ctx.uow, ctx.principal, blob_id, chunk_index)
