@@ -4,8 +4,9 @@ Requests are drawn with Hypothesis (hypothesis-jsonschema turns the schema's bod
 and then spoiled: NUL bytes, lone surrogates and right-to-left marks in strings, malformed JSON, the wrong
 Content-Type, unknown and other tenants' ids, negative and huge page sizes, garbage cursors. A tenant admin
 sends them in-process to the functions, routed by template.yaml. What a checker would hold against us:
-a 5xx, an answer that does not come, an error outside the `{code, message, details, request_id}` shape, a 2xx
-that breaks its own declared schema, or a 2xx for another tenant's id.
+a 5xx, an answer that does not come, an error outside the `{code, message, details, request_id}` shape or with
+the catch-all code, a 2xx that breaks its own declared schema, or another tenant's id answered otherwise than an
+unknown id (so telling that it exists).
 
 Deterministic and bounded: the examples are drawn once, derandomized, `EXAMPLES` per operation, before any is
 sent (no shrinking; the failure list names the request instead).
@@ -48,6 +49,7 @@ RAW_SEGMENTS = ["%00", "%ED%A0%80", "%C0%AF", "%2e%2e", "-1", "0", "9" * 40, "x"
                 "00000000-0000-0000-0000-000000000000", "ffffffff-ffff-ffff-ffff-ffffffffffff", "null", "%20"]
 QUERY_VALUES = ["-1", "0", "1", "-99999999999999999999", "99999999999999999999", "1e309", "NaN", "abc", "\x00",
                 "%", "true", "", "x" * 5000, "eyJpZCI6IDF9", "Zm9v\x00", "2024-13-45", "0001-01-01T00:00:00"]
+HEADER_VALUES = ["", " ", "x" * 8000, "-1", "0-0", "1700000000000-0", "99999999999999999999-99", "\u00ff\u00fe", "a,b"]
 MALFORMED = [b"", b"{", b"[", b"null", b"0", b'"x"', b'{"a":', b"\xff\xfe\x00", b"{}" * 10_000, b'{"\x00": 1}',
              b"[" * 5_000 + b"]" * 5_000, b'{"name": "\\ud800"}', b'{"name": "a\\u0000b"}']
 CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded", "application/xml", ""]
@@ -86,25 +88,26 @@ def _with_components(schema: dict[str, Any], components: dict[str, Any]) -> dict
     return {**schema, "components": components}
 
 
+def _strings(value: Any) -> int:
+    if isinstance(value, str):
+        return 1
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    return sum(_strings(v) for v in children)
+
+
 def _spoil(value: Any, bad: str, index: int) -> Any:
-    """`value` with its index-th string (counting depth first, modulo their number) replaced by `bad`."""
-    strings: list[int] = []
+    """`value` with one of its strings (the index-th depth first, modulo their number) replaced by `bad`."""
+    target, seen = index % max(_strings(value), 1), -1
 
     def walk(v: Any) -> Any:
+        nonlocal seen
         if isinstance(v, str):
-            strings.append(0)
-            return bad if len(strings) - 1 == target else v
+            seen += 1
+            return bad if seen == target else v
         if isinstance(v, dict):
             return {k: walk(x) for k, x in v.items()}
-        if isinstance(v, list):
-            return [walk(x) for x in v]
-        return v
+        return [walk(x) for x in v] if isinstance(v, list) else v
 
-    target = -1
-    walk(value)
-    if not strings:
-        return value
-    target, strings = index % len(strings), []
     return walk(value)
 
 
@@ -130,7 +133,7 @@ def _schema_values(schema: dict[str, Any], components: dict[str, Any]) -> st.Sea
 class Request:
     method: str
     url: str
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, bytes] = field(default_factory=dict)
     content: bytes | None = None
     files: dict[str, Any] | None = None
     data: dict[str, Any] | None = None
@@ -184,6 +187,8 @@ def requests_for(op: Operation, pools: dict[str, list[str]], foreign: dict[str, 
     params = op.spec.get("parameters", [])
     path_params = [p["name"] for p in params if p["in"] == "path"]
     query_params = [p for p in params if p["in"] == "query"]
+    header_values = st.sampled_from(HEADER_VALUES) | st.uuids().map(str)
+    header = st.fixed_dictionaries({}, optional={p["name"]: header_values for p in params if p["in"] == "header"})
     path = st.fixed_dictionaries({n: _path_value(n, pools, foreign) for n in path_params})
     query = st.fixed_dictionaries({}, optional={
         p["name"]: _schema_values(p.get("schema", {}), op.components).map(str) | st.sampled_from(QUERY_VALUES)
@@ -192,15 +197,17 @@ def requests_for(op: Operation, pools: dict[str, list[str]], foreign: dict[str, 
 
     @settings(max_examples=EXAMPLES, derandomize=True, database=None, phases=[Phase.generate], deadline=None,
               suppress_health_check=list(HealthCheck))
-    @given(path, query, _body(op))
-    def collect(path_values: dict[str, tuple[str, bool]], query_values: dict[str, str], body: dict[str, Any]) -> None:
+    @given(path, query, header, _body(op))
+    def collect(path_values: dict[str, tuple[str, bool]], query_values: dict[str, str], header_values: dict[str, str],
+                body: dict[str, Any]) -> None:
         query = "?" + "&".join(f"{k}={_quoted(v)}" for k, v in query_values.items()) if query_values else ""
         urls = [op.path, op.path]  # as drawn; with an unknown id for another tenant's
         for name, (value, theirs) in path_values.items():
             segment = value if value in RAW_SEGMENTS else _quoted(value)
             urls = [url.replace("{" + name + "}", s) for url, s in zip(urls, (segment, UNKNOWN if theirs else segment),
                                                                         strict=True)]
-        headers = {"Content-Type": body["type"]} if body.get("type") else {}
+        headers = {name: value.encode("latin-1") for name, value in header_values.items()}
+        headers |= {"Content-Type": body["type"].encode()} if body.get("type") else {}
         drawn.append(Request(op.method, urls[0] + query, headers, body.get("content"), body.get("files"),
                              body.get("data"), urls[1] + query if urls[1] != urls[0] else None))
 
@@ -283,8 +290,9 @@ async def probe_tenants(client: httpx.AsyncClient, make_user: Callable[..., Any]
                         ) -> tuple[Member, dict[str, list[str]], dict[str, list[str]]]:
     """The probing admin with objects to name, another tenant's objects; questions asked are left unanswered
     (no `complete` runs) and their SSE long polls cut short, crawls queued (none runs), models answered by
-    the fake server."""
+    the fake server, no limit on requests a minute."""
     monkeypatch.setenv("SSE_WAIT_SECONDS", "0.2")
+    monkeypatch.setenv("RATE_LIMIT_USER_PER_MINUTE", "0")  # a deeper run sends more than a user may a minute
     get_settings.cache_clear()
     function_apps["SessionsFunction"].dependency_overrides[get_invoker] = lambda: lambda tenant, question: None
     admin = await make_user()
@@ -328,4 +336,4 @@ async def test_no_route_answers_bad_input_with_a_5xx_or_outside_the_error_shape(
             headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
     assert not found, "\n".join(f"{what}\n    {example}" for what, example in sorted(found.items()))
     # The probe reached the handlers, and their checks.
-    assert answered[2] > 12 * EXAMPLES and answered[4] > 60 * EXAMPLES, answered
+    assert answered[2] > 5 * EXAMPLES and answered[4] > 60 * EXAMPLES, answered
