@@ -92,3 +92,28 @@ async def test_a_failed_documents_reason_is_what_the_api_shows(collection: Colle
     assert shown["status"] == "failed", shown
     assert shown["error_code"] == "empty" and "empty" in shown["error_message"], shown
     assert uuid.UUID(shown["id"]) == blob_id
+
+
+async def test_the_upload_route_refuses_them_by_their_content_or_they_fail_the_same_way(
+        collection: Collection, queues: Queues, functions: dict[str, Any], client: Any) -> None:
+    """The direct upload reads the first bytes: a file that is not what it claims is a 415 there, an empty one a
+    422 naming `file`; a damaged inside is only found by ingestion, which fails it as above."""
+    accepted, refused = {}, {}
+    for name, data, declared, what, codes in cases():
+        r = await client.post(f"/api/v1/groups/{collection.group_id}/info-blobs/upload/",
+                              headers=collection.member.headers, files={"file": (name, data, declared)})
+        if r.status_code == 202:
+            accepted[uuid.UUID(r.json()["id"])] = (what, codes)
+        elif not data:
+            refused[what] = (r.status_code, r.json()["details"][0]["field"]) == (422, "file")
+        else:
+            refused[what] = r.status_code == 415 and r.json()["code"] in codes
+    assert all(refused.values()) and len(refused) == 6, refused
+    assert await invoke(functions["ingest"], queues.event(notifications(queues, len(accepted)))) == {
+        "batchItemFailures": []}
+    wrong = {}
+    for blob_id, (what, codes) in accepted.items():
+        row = await blob(collection, blob_id)
+        if row.status != InfoBlobStatus.failed or row.error_code not in codes:
+            wrong[what] = (row.status, row.error_code)
+    assert not wrong and len(accepted) == 9, wrong
