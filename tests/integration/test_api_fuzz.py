@@ -34,12 +34,13 @@ from hypothesis_jsonschema import from_schema
 from eneo.core.settings import get_settings
 from eneo.sessions.api import get_invoker
 from tests.fakes.llm_server import FakeLLMServer
+from tests.integration import pipeline
 from tests.integration.conftest import PASSWORD, FunctionApps, Member, Org
 from tests.integration.pipeline import Queues, queues  # noqa: F401 - fixture
 from tests.integration.test_websites import crawl_queue, personal_space  # noqa: F401 - fixture
 from tests.project_template import http_function_folders
 
-# Per operation: ~145 operations, ~1,100 requests, ~40 s on two cores. A deeper run: API_FUZZ_EXAMPLES=100.
+# Per operation: ~145 operations, ~1,100 requests, 15-40 s on two cores. Deeper: API_FUZZ_EXAMPLES=100 (~2 min).
 EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "8"))
 ANSWER_WITHIN = 15.0  # seconds; longer is a hang
 SPOILED = ["\x00", "a\x00b", "\ud800", "x\udfffy", "\u202eevil\u202c", "\u200f\u200e", "", " ", "😀" * 3,
@@ -56,6 +57,8 @@ CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlen
 ERROR_KEYS = {"code", "message", "details", "request_id"}
 UNKNOWN = "7e57a11e-0000-4000-8000-000000000000"  # an id no tenant has
 METHOD_ORDER = {"get": 0, "post": 1, "put": 2, "patch": 3, "delete": 4}  # deletes last: they remove the pools
+
+settings_restored = pipeline.settings_restored  # autouse: the probe's settings end with it
 
 
 @dataclass(frozen=True)
