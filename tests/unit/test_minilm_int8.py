@@ -37,10 +37,11 @@ def test_local_embedder_runs_int8_by_default() -> None:
 
 @pytest.mark.parametrize("index", range(len(ITEMS)), ids=[i["text"][:30] or "<empty>" for i in ITEMS])
 def test_vectors_stay_close_to_the_reference(int8: MiniLMInt8, index: int) -> None:
-    """Short texts (questions) take the float32 layers and match to 1e-4; longer ones, int8, to cosine 0.99."""
+    """Short texts (questions) take the float32 layers and match to 1e-4; longer ones, int8, to cosine 0.9975
+    (0.9965 with symmetric activations, whose error cost Swedish R@10 2.4 points)."""
     [vector] = int8.encode([ITEMS[index]["text"]]).tolist()
     exact = ITEMS[index]["tokens"] <= FLOAT32_TOKENS
-    assert cosine(vector, ITEMS[index]["vector"]) >= (0.9999 if exact else 0.99)
+    assert cosine(vector, ITEMS[index]["vector"]) >= (0.9999 if exact else 0.9975)
     assert math.sqrt(math.fsum(x * x for x in vector)) == pytest.approx(1.0, abs=1e-5)
 
 
