@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -61,12 +63,49 @@ def make_pdf(seed: int, pages: int) -> bytes:
     return bytes(pdf.output())
 
 
+def stage_breakdown(log: Path, since: int) -> dict[str, float]:
+    """Seconds summed over the stack's log from byte `since`: each function's invocations ("sqs batch",
+    as the pollers log them) and the embed handler's steps ("embed message done"); counts as `n_*`."""
+    totals: dict[str, float] = {}
+    with log.open("rb") as f:
+        f.seek(since)
+        for raw in f:
+            try:
+                entry = json.loads(raw)
+            except ValueError:
+                continue
+            if not isinstance(entry, dict):
+                continue
+            if entry.get("message") == "sqs batch":
+                name = str(entry.get("function"))
+                totals[name] = totals.get(name, 0.0) + float(entry.get("ms", 0)) / 1000
+                totals[f"n_{name}"] = totals.get(f"n_{name}", 0) + 1
+                totals[f"messages_{name}"] = totals.get(f"messages_{name}", 0) + int(entry.get("messages", 0))
+            elif entry.get("message") == "embed message done":
+                for step in ("load_ms", "vectors_ms", "write_ms", "progress_ms"):
+                    totals[step] = totals.get(step, 0.0) + float(entry.get(step, 0)) / 1000
+    return totals
+
+
+def print_breakdown(totals: dict[str, float], elapsed: float) -> None:
+    """Where the pipeline's seconds went (summed over instances, so two busy instances make 2 s a second)."""
+    print(f"stages, seconds summed over instances, within {elapsed:.1f} s upload -> ready:")
+    for function in sorted(k for k in totals if not k.startswith(("n_", "messages_")) and not k.endswith("_ms")):
+        print(f"  {function:<28}{totals[function]:8.1f} s in {int(totals['n_' + function])} invocations "
+              f"({int(totals['messages_' + function])} messages)")
+    for step, label in (("load_ms", "embed: load chunks (DB)"), ("vectors_ms", "embed: the embedder"),
+                        ("write_ms", "embed: write vectors (DB)"), ("progress_ms", "embed: recount, status")):
+        if step in totals:
+            print(f"  {label:<28}{totals[step]:8.1f} s")
+
+
 def run_pipeline(documents: list[bytes], work: Path) -> tuple[float, int, int]:
     """Seconds from the first upload until all are ready; total pages and chunks."""
     with local_stack(work, {}) as stack, httpx.Client(base_url=stack.url, timeout=120) as http:
         admin = new_admin(http)
         space = post(http, "/api/v1/spaces/", admin, json={"name": "Bench"})["id"]
         group = post(http, f"/api/v1/spaces/{space}/knowledge/groups/", admin, json={"name": "Bench"})["id"]
+        since = stack.log.stat().st_size
         start = time.perf_counter()
         ids = [post(http, f"/api/v1/groups/{group}/info-blobs/upload/", admin,
                     files={"file": (f"doc-{i}.pdf", data, "application/pdf")})["id"]
@@ -82,6 +121,8 @@ def run_pipeline(documents: list[bytes], work: Path) -> tuple[float, int, int]:
                 break
             time.sleep(0.2)
         print(f"uploads accepted in {uploaded:.1f} s")
+        time.sleep(0.5)  # the last batch's log lines
+        print_breakdown(stage_breakdown(stack.log, since), elapsed)
         return elapsed, sum(b["pages"] for b in items), sum(b["chunks_total"] for b in items)
 
 
@@ -153,10 +194,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=12)
     parser.add_argument("--pages", type=int, default=5)
+    parser.add_argument("--keep-log", type=Path, help="copy the stack's log here (to look into a stage)")
     args = parser.parse_args(argv)
     documents = [make_pdf(seed, args.pages) for seed in range(args.docs)]
     with tempfile.TemporaryDirectory(prefix="eneo-bench-ingest-") as tmp:
         elapsed, pages, chunks = run_pipeline(documents, Path(tmp))
+        if args.keep_log:
+            shutil.copyfile(Path(tmp) / "eneo-local.log", args.keep_log)
     prepared, embedded, raw_chunks, texts = run_baseline(documents)
     from eneo.core.settings import get_settings
 

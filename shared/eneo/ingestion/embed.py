@@ -9,6 +9,7 @@ of two models never mix in one collection.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -58,13 +59,25 @@ async def embed(request: EmbedRequest, *, receive_count: int = 1, settings: Sett
 
 
 async def _embed(request: EmbedRequest) -> None:
+    """Load, embed, write, recount; the time of each step is logged (bench/ingestion.py sums them)."""
+    marks = [time.perf_counter()]
     work = await _load(request)
     if work is None:
         return
+    marks.append(time.perf_counter())
+    vectors: list[list[float]] = []
     if work.embedder is not None:
         vectors = await _vectors(work, work.embedder)
+        marks.append(time.perf_counter())
         await _write(request, work, vectors)
+    else:
+        marks.append(marks[-1])
+    marks.append(time.perf_counter())
     await _progress(request)
+    marks.append(time.perf_counter())
+    steps = ("load_ms", "vectors_ms", "write_ms", "progress_ms")
+    log.info("embed message done", extra={"blob_id": str(request.blob_id), "chunks": len(vectors)} | {
+        step: round((end - start) * 1000, 1) for step, start, end in zip(steps, marks[:-1], marks[1:], strict=True)})
 
 
 async def _load(request: EmbedRequest) -> EmbedWork | None:
