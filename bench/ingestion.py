@@ -81,6 +81,10 @@ def stage_breakdown(log: Path, since: int) -> dict[str, float]:
                 totals[name] = totals.get(name, 0.0) + float(entry.get("ms", 0)) / 1000
                 totals[f"n_{name}"] = totals.get(f"n_{name}", 0) + 1
                 totals[f"messages_{name}"] = totals.get(f"messages_{name}", 0) + int(entry.get("messages", 0))
+            elif entry.get("message") == "function instance started":  # a cold start during the run
+                name = f"cold starts of {entry.get('function')}"
+                totals[name] = totals.get(name, 0.0) + float(entry.get("init_ms", 0)) / 1000
+                totals[f"n_{name}"] = totals.get(f"n_{name}", 0) + 1
             elif entry.get("message") == "embed message done":
                 for step in ("load_ms", "vectors_ms", "write_ms", "progress_ms"):
                     totals[step] = totals.get(step, 0.0) + float(entry.get(step, 0)) / 1000
@@ -90,13 +94,14 @@ def stage_breakdown(log: Path, since: int) -> dict[str, float]:
 def print_breakdown(totals: dict[str, float], elapsed: float) -> None:
     """Where the pipeline's seconds went (summed over instances, so two busy instances make 2 s a second)."""
     print(f"stages, seconds summed over instances, within {elapsed:.1f} s upload -> ready:")
-    for function in sorted(k for k in totals if not k.startswith(("n_", "messages_")) and not k.endswith("_ms")):
-        print(f"  {function:<28}{totals[function]:8.1f} s in {int(totals['n_' + function])} invocations "
-              f"({int(totals['messages_' + function])} messages)")
+    for name in sorted(k for k in totals if not k.startswith(("n_", "messages_")) and not k.endswith("_ms")):
+        what = (f"{int(totals['n_' + name])} instances" if name.startswith("cold") else
+                f"{int(totals['n_' + name])} invocations ({int(totals['messages_' + name])} messages)")
+        print(f"  {name:<36}{totals[name]:8.1f} s in {what}")
     for step, label in (("load_ms", "embed: load chunks (DB)"), ("vectors_ms", "embed: the embedder"),
                         ("write_ms", "embed: write vectors (DB)"), ("progress_ms", "embed: recount, status")):
         if step in totals:
-            print(f"  {label:<28}{totals[step]:8.1f} s")
+            print(f"  {label:<36}{totals[step]:8.1f} s")
 
 
 def run_pipeline(documents: list[bytes], work: Path) -> tuple[float, int, int]:

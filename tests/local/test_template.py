@@ -134,7 +134,7 @@ def test_the_project_template_wires_ingestion() -> None:
         assert template.queues[dead].attributes["MessageRetentionPeriod"] == str(14 * 24 * 3600)
     mappings = {m.function: m for m in template.sqs_event_sources}
     assert (mappings["IngestFunction"].queue, mappings["IngestFunction"].batch_size) == ("IngestQueue", 5)
-    assert (mappings["EmbedFunction"].queue, mappings["EmbedFunction"].batch_size) == ("EmbedQueue", 4)
+    assert (mappings["EmbedFunction"].queue, mappings["EmbedFunction"].batch_size) == ("EmbedQueue", 1)
     assert all(m.report_batch_item_failures for m in mappings.values())
     (notification,) = template.buckets["DocumentsBucket"].notifications
     assert (notification.queue, notification.events) == ("IngestQueue", ("s3:ObjectCreated:*",))

@@ -35,6 +35,18 @@ def test_local_embedder_runs_int8_by_default() -> None:
     assert local.model() is local.model()
 
 
+def test_preload_builds_the_model_the_first_embed_uses() -> None:
+    """The embed function preloads at init (functions/embed/app.py): the model the first document's chunks
+    meet is already built, and it is the one that embeds."""
+    from eneo.embeddings import local, minilm_int8
+
+    assert local.preload() is True
+    loaded = minilm_int8._model
+    assert loaded is not None and local.model() is loaded
+    [vector] = local_embedder().encode([ITEMS[-1]["text"] or "text"])
+    assert len(vector) == loaded.dimensions
+
+
 @pytest.mark.parametrize("index", range(len(ITEMS)), ids=[i["text"][:30] or "<empty>" for i in ITEMS])
 def test_vectors_stay_close_to_the_reference(int8: MiniLMInt8, index: int) -> None:
     """Short texts (questions) take the float32 layers and match to 1e-4; longer ones, int8, to cosine 0.9975

@@ -7,6 +7,7 @@ that never embeds pays nothing. The forward pass runs in a worker thread so the 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from typing import TYPE_CHECKING
 
@@ -48,6 +49,20 @@ def model() -> MiniLM:
 
         return minilm_int8.load()
     return minilm.load()
+
+
+def preload() -> bool:
+    """Load the built-in model now, at a function's init: the first message then waits for no weights
+    and no graph (about 2 s of a cold start; bench/ingestion.py). A missing model (no ModelLayer, no
+    wheel) is logged, not raised: the function still serves collections on other models, and an embed
+    on this one reports the error as it would have."""
+    try:
+        local_embedder().load()
+    except (ImportError, OSError) as exc:
+        logging.getLogger("eneo.embeddings").warning("built-in embedder not preloaded", extra={
+            "error": type(exc).__name__})
+        return False
+    return True
 
 
 _instance: LocalEmbedder | None = None
