@@ -325,6 +325,12 @@ class EventSources:
             self.pollers += [_Poller(self, mapping, queues[mapping.queue], i) for i in range(count)]
 
     def start(self) -> None:
+        """Start the pollers; each function keeps one warm instance per poller (FunctionPool.keep_warm)."""
+        pollers: dict[str, int] = {}
+        for poller in self.pollers:
+            pollers[poller.mapping.function] = pollers.get(poller.mapping.function, 0) + 1
+        for function, count in pollers.items():
+            self.loop.call_soon_threadsafe(self.functions.pools[function].keep_warm, count)
         for poller in self.pollers:
             poller.thread.start()
 

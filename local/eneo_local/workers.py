@@ -262,6 +262,7 @@ class FunctionPool:
     _waiters: collections.deque[asyncio.Future[Worker]] = field(default_factory=collections.deque)
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
     closed: bool = False
+    min_warm: int = 1  # instances the reaper keeps (keep_warm)
 
     @property
     def size(self) -> int:
@@ -283,6 +284,32 @@ class FunctionPool:
             raise
         self._offer(worker)
         return True
+
+    def keep_warm(self, instances: int) -> None:
+        """Keep `instances` instances warm: the missing ones start now, in the background (one start slot
+        at a time, as any start), and the reaper never stops them. For a function fed by SQS pollers: one
+        instance per poller, or a burst of messages waits on one instance while the second one imports
+        (and takes a core from the first): bench/ingestion.py measured the second embed instance ready
+        after the burst it was started for. Call it on the event loop's thread."""
+        self.min_warm = max(instances, 1)
+        for _ in range(self.min_warm - self._count):
+            self._count += 1
+            self._in_background(self._start_spare())
+
+    async def _start_spare(self) -> None:
+        try:
+            async with self.starts:
+                if self.closed:
+                    self._count -= 1
+                    return
+                worker = await self._start_instance()
+        except WorkerInitError:
+            self._count -= 1
+            return
+        except BaseException:
+            self._count -= 1
+            raise
+        self._offer(worker)
 
     async def invoke(self, event: Any, request_id: str | None = None) -> Invocation:
         """Run one event (any JSON value, as Lambda takes) on a warm instance, or a new one."""
@@ -412,11 +439,10 @@ class FunctionPool:
         task.add_done_callback(self._background.discard)
 
     async def reap_idle(self, idle_seconds: float) -> None:
-        """Stop instances idle for more than `idle_seconds`, keeping one warm."""
+        """Stop instances idle for more than `idle_seconds`, keeping `min_warm` (at least one) warm."""
         now = time.monotonic()
         stale = [w for w in self._idle if now - w.last_used > idle_seconds]
-        if len(stale) >= self._count:
-            stale = stale[:-1]  # the most recently used stays
+        stale = stale[:max(self._count - self.min_warm, 0)]  # the most recently used stay
         for worker in stale:
             self._idle.remove(worker)
         self._count -= len(stale)

@@ -50,3 +50,21 @@ async def test_instances_start_one_at_a_time_and_serve_the_line(pool: FunctionPo
     assert len(started) == 3, "two new instances joined the warm one"
     assert started[2] - started[1] >= INIT_SECONDS * 0.9, "the second import began after the first ended"
     assert pool.size == 3
+
+
+async def test_kept_warm_instances_serve_a_burst_in_parallel_and_outlive_the_reaper(pool: FunctionPool) -> None:
+    """A function fed by two SQS pollers keeps two instances (EventSources.start): both run the burst at
+    once, none was started for it, and reaping idle instances leaves both."""
+    pool.keep_warm(2)
+    deadline = time.monotonic() + 30
+    while len(pool._idle) < 2 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert pool.size == 2
+    warm = {worker.pid for worker in pool._idle}
+    replies = await asyncio.gather(*(call(pool, "/slow", 1.0) for _ in range(2)))
+    assert {r["pid"] for r in replies} == warm, "each request took one of the kept instances"
+    await pool.reap_idle(0)
+    assert pool.size == 2
+    pool.keep_warm(1)
+    await pool.reap_idle(0)
+    assert pool.size == 1
