@@ -6,8 +6,8 @@ multiplies int8 matrices with the CPU's integer dot-product instructions (VNNI/A
 the float32 rate. Nothing is downloaded or converted by torch: the graph is written with `onnx.helper`
 from the same safetensors the numpy model reads, and each linear layer's weights are quantised per
 output column (symmetric int8); activations per token row at run time (uint8 over the row's own
-[min, max]: _Graph.linear says why), so a text's vector does not depend on its batch. Attention scores, softmax, GELU and LayerNorm
-stay float32.
+[min, max]: _Graph.linear says why), so a text's vector does not depend on its batch. Attention
+scores, softmax, GELU and LayerNorm stay float32.
 
 The embeddings lookup, its LayerNorm, mean pooling and normalisation stay in numpy (MiniLM's own code),
 so both backends share everything but the six encoder layers; texts of up to FLOAT32_TOKENS tokens run
