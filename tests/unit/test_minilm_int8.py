@@ -114,3 +114,11 @@ async def test_multilingual_model_matches_swedish_questions_to_their_answers() -
     assert (q @ p.T).argmax(axis=1).tolist() == [0, 1, 2]
     assert await embedder.embed([]) == []
     assert len(await embedder.embed(["", "  "])) == 2  # blank texts embed, as MiniLM's do
+
+
+def test_vectors_do_not_depend_on_the_cpu(int8: MiniLMInt8) -> None:
+    """On x86 CPUs without VNNI, ONNX Runtime's u8 x s8 kernel saturates pairs of products at int16; the
+    session asks it to run such weights as u8 x u8 there (exact), so every x86-64 computes the same integers.
+    This machine may have VNNI: what can be checked everywhere is that the session asks."""
+    options = int8.session.get_session_options()
+    assert options.get_session_config_entry("session.x64quantprecision") == "1"

@@ -152,6 +152,11 @@ class MiniLMInt8(MiniLM):
         options.intra_op_num_threads = max(threads, 1)
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # x86 CPUs without VNNI multiply u8 x s8 with an instruction (vpmaddubsw) that saturates a pair's sum at
+        # int16: weights near +-127 against activations near 255 would be clipped, and vectors would differ by
+        # CPU. With this option ONNX Runtime turns such weights into u8 x u8 there (exact, somewhat slower);
+        # with VNNI (vpdpbusd, exact) it changes nothing. Integer results are then the same on every x86-64.
+        options.add_session_config_entry("session.x64quantprecision", "1")
         self.session = ort.InferenceSession(build_graph(self), options, providers=["CPUExecutionProvider"])
 
     def forward(self, batch: list[list[int]]) -> F32:
