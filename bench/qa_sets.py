@@ -1,4 +1,4 @@
-"""The public QA sets of bench/data (SQuAD 2.0 English and Swedish subsets), stored as our ingestion would.
+"""The public QA sets of bench/data (SQuAD English and Swedish subsets), stored as our ingestion would.
 
 Each article is one document: its paragraphs are the sections, cut by eneo.knowledge.chunking with the
 default 200/40 tokens, embedded with the local embedder, stored as one collection. A question's gold is
@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
 CACHE = Path.home() / ".cache" / "eneo" / "retrieval-eval"
-SETS = ("squad-en", "squad-sv")
+SETS = ("squad-en", "squad-en2", "squad-sv")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'“(\[]?[A-ZÅÄÖÉ0-9])")
 
 
