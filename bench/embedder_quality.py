@@ -12,7 +12,8 @@ thread: settings.local_embedder_threads' default) and that rate against `minilm`
 run; the last columns are R@1/5/10's change against `minilm` in points (the int8 goal: within 0.5 at
 every k; one question of ~300 is 0.33 point).
 
-Run:  .venv/bin/python bench/embedder_quality.py [--sets squad-en,squad-en2,squad-sv] [--embedders minilm,minilm-int8,e5]
+Run:  .venv/bin/python bench/embedder_quality.py [--sets squad-en,squad-en2,squad-sv]
+      [--embedders minilm,minilm-int8,e5]
 """
 
 from __future__ import annotations
