@@ -1,4 +1,4 @@
-"""What masking personal data costs per question (eneo.answers.personal_data), in CPU time.
+"""What masking personal data costs per question (eneo.personal_data.masking), in CPU time.
 
 One question as an assistant with knowledge sends it: a system prompt, 8 retrieved passages of ~150 words
 (Swedish case-work text, some with identity numbers, phone numbers and e-mail addresses), 6 earlier turns
@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "shared")]
 
 from eneo.answers.context import Source, Turn, build_prompt  # noqa: E402
-from eneo.answers.personal_data import Masking, mask_request, mask_texts  # noqa: E402
+from eneo.personal_data.masking import Masking, mask_request, mask_texts  # noqa: E402
 
 WORDS = ["beslut", "ansökan", "försörjningsstöd", "handläggare", "kommunen", "socialtjänsten", "insats", "boende",
          "ekonomiskt", "bistånd", "utredning", "vårdnadshavare", "skola", "omsorg", "hemtjänst", "bygglov", "avgift",

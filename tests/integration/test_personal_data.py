@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from eneo.answers.personal_data import contains
+from eneo.personal_data.masking import contains
 from eneo.users.models import UserRole
 from tests.fakes.llm_server import FakeLLMServer
 from tests.integration import test_sessions

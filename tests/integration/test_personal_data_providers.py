@@ -20,9 +20,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from eneo.answers.personal_data import contains
 from eneo.core.db import UnitOfWork
 from eneo.knowledge.models import Chunk, Group, InfoBlob, InfoBlobStatus
+from eneo.personal_data.masking import contains
 from eneo.users.models import UserRole
 from tests.fakes.openai_extras import FakeOpenAIExtras
 from tests.integration import pipeline

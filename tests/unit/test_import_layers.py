@@ -24,6 +24,7 @@ LAYERS: list[set[str]] = [
     {"embeddings"},
     {"usage"},  # checked and counted by the domains above; its quota changes are audited
     {"audit"},  # recorded by the domains above, from their routes
+    {"personal_data"},  # masking before external providers: answers (chat) and model_providers (embeddings)
     {"auth", "llm", "crawler"},
     {"permissions"},  # the tenant-role policy, user groups' tables and model limits: every request checks them
     {"core"},  # settings, database, Redis, S3/SQS, streams, queue messages: imports no domain

@@ -1,4 +1,4 @@
-"""Personal data found, masked and restored (eneo.answers.personal_data), on Swedish examples.
+"""Personal data found, masked and restored (eneo.personal_data.masking), on Swedish examples.
 
 The identity numbers are Skatteverket's and others' published test numbers, not real people's.
 """
@@ -7,10 +7,10 @@ import random
 
 import pytest
 
-from eneo.answers.personal_data import Masking, contains, find, luhn_ok, mask_request, mask_texts
 from eneo.answers.protection import needed
 from eneo.assistants.models import PersonalData
 from eneo.llm import ChatMessage, ChatRequest
+from eneo.personal_data.masking import Masking, contains, find, luhn_ok, mask_request, mask_texts
 
 
 def kinds(text: str) -> list[tuple[str, str]]:

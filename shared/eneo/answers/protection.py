@@ -1,4 +1,4 @@
-"""What an answer does with personal data (eneo.answers.personal_data) before it reaches the provider.
+"""What an answer does with personal data (eneo.personal_data.masking) before it reaches the provider.
 
 "Local" is a property of the model's provider (`model_providers.local`): the deployment's own model server
 (managed) always is, and a tenant admin may mark an openai_compatible provider of the organisation's own

@@ -26,7 +26,6 @@ from eneo.answers import cancel
 from eneo.answers.batching import text_batcher
 from eneo.answers.context import Prompt, Source, Turn, build_prompt
 from eneo.answers.knowledge import RetrievalFailed, assistant_group_ids, find_sources
-from eneo.answers.personal_data import Masking, contains, mask_request
 from eneo.answers.protection import NONE, Protection, embeddings_masked, protection_for
 from eneo.answers.stream import AnswerStream
 from eneo.assistants.models import Assistant
@@ -41,6 +40,7 @@ from eneo.core.text import storable_text
 from eneo.llm import ChatRequest, ProviderConfig, ProviderError, RetryPolicy, TextDelta, Usage, stream_chat
 from eneo.llm.tokens import estimate_usage
 from eneo.model_providers.clients import ChatTarget, chat_target
+from eneo.personal_data.masking import Masking, contains, mask_request
 from eneo.sessions.models import Question, QuestionStatus
 from eneo.usage.service import add_tokens
 

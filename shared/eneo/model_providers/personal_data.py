@@ -4,7 +4,7 @@ The answer path masks what goes to an external chat model (eneo.answers.protecti
 the other providers that read a tenant's text:
 
 * **Embeddings**: an external embedding model gets every text masked (chunks at ingestion, questions at
-  search and at ask time) with the answer path's detector (eneo.answers.personal_data). The chunk stored in
+  search and at ask time) with the answer path's detector (eneo.personal_data.masking). The chunk stored in
   the database keeps its text, so full-text search still finds a personnummer; only the vector lacks it.
   The built-in models (no provider) and a provider an admin marked `local` are the organisation's own.
 * **Audio** cannot be masked: with protection on it goes only to a transcription model at a local provider
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from eneo.answers.personal_data import mask_texts
 from eneo.embeddings import Embedder
+from eneo.personal_data.masking import mask_texts
 from eneo.tenants.models import Tenant
 
 log = logging.getLogger("eneo.personal_data")
@@ -35,7 +35,7 @@ async def tenant_protects(session: AsyncSession, tenant_id: uuid.UUID) -> bool:
 @dataclass(frozen=True)
 class MaskingEmbedder:
     """An external provider's embedder that never sends it personal data: each text is masked on its own
-    (eneo.answers.personal_data.mask_texts), so a chunk gets the same vector in any batch."""
+    (eneo.personal_data.masking.mask_texts), so a chunk gets the same vector in any batch."""
 
     inner: Embedder
 
