@@ -45,13 +45,12 @@ def ooxml_repaired(data: bytes) -> bytes:
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         members = archive.infolist()
         slashed = {m.filename: m.filename.replace("\\", "/") for m in members}
-        root_rels = next((m for m in members if slashed[m.filename] == "_rels/.rels"), None)
-        strict = root_rels is not None and root_rels.file_size < 1024 * 1024 and bool(
-            _STRICT.search(archive.read(root_rels)))
-        renamed = _renamed(archive, members, slashed)
-        types = next((m for m in members if renamed[m.filename] == "[Content_Types].xml"), None)
-        variant = types is not None and types.file_size < 4 * 1024 * 1024 and bool(
-            _VARIANT.search(archive.read(types)))
+        # The package's map (content types, relationships) is read once; a part over 4 MB is no map.
+        maps = {slashed[m.filename]: archive.read(m) for m in members if m.file_size < 4 * 1024 * 1024 and (
+            slashed[m.filename] == "[Content_Types].xml" or slashed[m.filename].endswith(".rels"))}
+        strict = bool(_STRICT.search(maps.get("_rels/.rels", b"")))
+        variant = bool(_VARIANT.search(maps.get("[Content_Types].xml", b"")))
+        renamed = _renamed(maps, slashed)
         if not strict and not variant and all(old == new for old, new in renamed.items()):
             return data
         out = io.BytesIO()
@@ -60,22 +59,21 @@ def ooxml_repaired(data: bytes) -> bytes:
                 name, content = renamed[member.filename], archive.read(member)
                 if strict and name.endswith((".xml", ".rels")):
                     content = _STRICT.sub(_TRANSITIONAL, content)
-                if variant and member is types:
+                if variant and name == "[Content_Types].xml":
                     content = _VARIANT.sub(lambda m: _PLAIN_MAIN[m.group(0)], content)
                 fixed.writestr(name, content)
     return out.getvalue()
 
 
-def _renamed(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], slashed: dict[str, str]) -> dict[str, str]:
+def _renamed(maps: dict[str, bytes], slashed: dict[str, str]) -> dict[str, str]:
     """Each member's name as the package refers to it: separators made `/`, and a name the relationships or
-    the content types name in another case given that case."""
+    the content types (`maps`, by part name) name in another case given that case."""
     wanted: set[str] = set()
-    for member in members:
-        name = slashed[member.filename]
-        if name == "[Content_Types].xml" and member.file_size < 4 * 1024 * 1024:
-            wanted.update(p.decode("utf-8", "replace").lstrip("/") for p in _PART_NAME.findall(archive.read(member)))
-        elif name.endswith(".rels") and member.file_size < 4 * 1024 * 1024:
-            wanted.update(_targets(name, archive.read(member)))
+    for name, xml in maps.items():
+        if name == "[Content_Types].xml":
+            wanted.update(p.decode("utf-8", "replace").lstrip("/") for p in _PART_NAME.findall(xml))
+        else:
+            wanted.update(_targets(name, xml))
     by_lower = {w.lower(): w for w in wanted}
     present = set(slashed.values())
     renamed = {}
