@@ -64,6 +64,18 @@ def _free_port(host: str) -> int:
         return int(s.getsockname()[1])
 
 
+def _listens(pid: int, port: int) -> bool:
+    """Whether process `pid` holds the listening socket on `port`. A port free when it was chosen may be
+    taken by another process before the server binds it; that process's answers prove nothing about ours."""
+    import psutil
+
+    try:
+        return any(c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port
+                   for c in psutil.Process(pid).net_connections(kind="inet"))
+    except psutil.Error:
+        return False
+
+
 @dataclass(frozen=True)
 class RestartPolicy:
     """How a server that died is started again: after `first_delay`, then twice as long each time (at most
@@ -101,6 +113,8 @@ class LocalModelServer:
         self.log_file = log_file
         self.host = host
         self.port = port or _free_port(host)
+        self._port_chosen = not port  # a port chosen here may be chosen again, if another process takes it
+        self._offered = False  # True once a start succeeded: from then on the port is the server's address
         self.threads = threads or max(1, min(4, os.cpu_count() or 1))
         self.restart_policy = restart or RestartPolicy()
         self.restarts = 0  # successful restarts so far
@@ -126,11 +140,21 @@ class LocalModelServer:
         stopped here, not left behind), also when `abort()` or `stop()` was called meanwhile."""
         self._launch()
         try:
-            self._wait_until_listening(timeout)
-            return self.check()
+            listening = self._wait_until_listening(timeout)
+            if not listening and self._port_chosen and not self._offered:
+                self._end_process()  # not offered yet: nobody points at the port, so take another one
+                self.port = _free_port(self.host)
+                self._launch()
+                listening = self._wait_until_listening(timeout)
+            if not listening:
+                raise RuntimeError(f"the local model server could not listen on port {self.port}: another "
+                                   f"process holds it; see {self.log_file}")
+            first_completion = self.check()
         except RuntimeError:
             self._end_process()
             raise
+        self._offered = True
+        return first_completion
 
     def check(self, timeout: float = 30.0) -> float:
         """One chat completion of one token, as a tenant's question would make; the seconds it took.
@@ -189,17 +213,25 @@ class LocalModelServer:
                 self._process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,  # noqa: S603 - fixed argv
                                                  stdin=subprocess.DEVNULL, start_new_session=True)
 
-    def _wait_until_listening(self, timeout: float) -> None:
+    def _wait_until_listening(self, timeout: float) -> bool:
+        """Wait until our process answers `/v1/models`; False if it exited while another process answered on
+        its port (the port was taken between choosing it and binding it). RuntimeError for other failures."""
         process = self._process
         assert process is not None
         give_up = time.monotonic() + timeout
+        someone_else = False
         while time.monotonic() < give_up and not self._stopping.is_set():
             if process.poll() is not None:
+                if someone_else:
+                    log.warning("another process took the local model server's port", extra={"port": self.port})
+                    return False
                 raise RuntimeError(f"the local model server exited ({_exit_reason(process.returncode)}); "
                                    f"see {self.log_file}")
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{self.base_url}/models", timeout=2).status_code == 200:
-                    return
+                    if _listens(process.pid, self.port):
+                        return True
+                    someone_else = True
             time.sleep(0.2)
         if self._stopping.is_set():
             raise RuntimeError("the local model server was stopped while it started")

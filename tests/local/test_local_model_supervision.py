@@ -102,6 +102,73 @@ def test_a_server_that_dies_at_its_first_completion_is_not_offered(tmp_path: Pat
     assert not alive(pid)
 
 
+@pytest.fixture
+def impostor() -> Iterator[Callable[[int], None]]:
+    """Another process's model server, taking a port the way one can between its choice and the bind:
+    it answers `/v1/models` and every completion, as a second local stack's model server would."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Answers(BaseHTTPRequestHandler):
+        def _ok(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            body = b'{"object": "list", "data": [{"id": "m"}], "choices": [{"index": 0}]}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _ok
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Quiet."""
+
+    made: list[ThreadingHTTPServer] = []
+
+    def take(port: int) -> None:
+        made.append(ThreadingHTTPServer(("127.0.0.1", port), Answers))
+        threading.Thread(target=made[-1].serve_forever, daemon=True).start()
+
+    yield take
+    for other in made:
+        other.shutdown()
+        other.server_close()
+
+
+def test_a_port_taken_before_the_server_binds_it_is_not_mistaken_for_the_server(
+        tmp_path: Path, control: Path, servers: list[LocalModelServer], impostor: Callable[[int], None]) -> None:
+    """The other process answers everything; the server itself would crash at its first completion."""
+    (control / "crash_on_completion").touch()
+    server = new_server(tmp_path, servers)
+    taken = server.port
+    impostor(taken)
+    with pytest.raises(RuntimeError, match=r"first completion.*SIGSEGV"):
+        server.start()
+    assert server.port != taken, "it moved to a free port, where its own crash showed"
+    assert [alive(pid) for _, pid in started(control)] == [False, False], "both starts ended"
+
+
+def test_a_server_whose_chosen_port_was_taken_starts_on_another(
+        tmp_path: Path, control: Path, servers: list[LocalModelServer], impostor: Callable[[int], None]) -> None:
+    server = new_server(tmp_path, servers)
+    taken = server.port
+    impostor(taken)
+    server.start()
+    [_, (_, pid)] = started(control)
+    assert server.port != taken and server.pid == pid and answers(server)
+
+
+def test_a_server_given_a_taken_port_says_so(tmp_path: Path, control: Path, servers: list[LocalModelServer],
+                                               impostor: Callable[[int], None]) -> None:
+    """A port the operator chose is not swapped behind their back: the error names it."""
+    port = local_model._free_port("127.0.0.1")
+    impostor(port)
+    server = LocalModelServer(tmp_path / "model.gguf", tmp_path / "logs" / "local-model.log", port=port)
+    servers.append(server)
+    with pytest.raises(RuntimeError, match=f"could not listen on port {port}: another process holds it"):
+        server.start()
+    assert not any(alive(pid) for _, pid in started(control))
+
+
 def test_a_killed_server_is_restarted_on_its_port_and_answers(tmp_path: Path, control: Path,
                                                               servers: list[LocalModelServer],
                                                               caplog: pytest.LogCaptureFixture) -> None:
