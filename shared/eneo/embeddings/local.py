@@ -12,6 +12,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from eneo.embeddings.builtin import DIMENSIONS, MAX_INPUT_TOKENS, NAME
+from eneo.embeddings.types import Purpose
 
 if TYPE_CHECKING:
     from eneo.embeddings.minilm import MiniLM
@@ -34,7 +35,8 @@ class LocalEmbedder:
         vectors: list[list[float]] = model().encode(texts, batch_size=self.max_batch).tolist()
         return vectors
 
-    async def embed(self, texts: list[str]) -> list[list[float]]:
+    async def embed(self, texts: list[str], *, purpose: Purpose = "query") -> list[list[float]]:
+        """`purpose` is ignored: MiniLM embeds chunks and questions alike."""
         return await asyncio.to_thread(self.encode, list(texts))
 
 

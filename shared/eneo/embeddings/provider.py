@@ -12,7 +12,7 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from eneo.embeddings.types import EmbeddingError, TranscriptionError
+from eneo.embeddings.types import EmbeddingError, Purpose, TranscriptionError
 from eneo.llm import errors
 from eneo.llm.openai_provider import classify, request_timeout, sdk_client
 from eneo.llm.retry import with_retries
@@ -73,8 +73,11 @@ class ProviderEmbedder:
     def __repr__(self) -> str:  # the config's repr already hides the key
         return f"ProviderEmbedder({self.config.type!r}, {self.name!r}, dimensions={self.dimensions})"
 
-    async def embed(self, texts: list[str]) -> list[list[float]]:
-        """Unit vectors in input order, `max_batch` texts per request. Raises EmbeddingError."""
+    async def embed(self, texts: list[str], *, purpose: Purpose = "query") -> list[list[float]]:
+        """Unit vectors in input order, `max_batch` texts per request. Raises EmbeddingError.
+
+        `purpose` is ignored: the OpenAI-style API has no document/query distinction (a model that wants a
+        prefix gets the text as is, as before)."""
         vectors: list[list[float]] = []
         for start in range(0, len(texts), self.max_batch):
             vectors += await self._batch(texts[start:start + self.max_batch])

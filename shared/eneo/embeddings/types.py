@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from eneo.core.errors import EneoError
 
 
+# What a text is embedded as: a chunk to be searched, or a question that searches. Models trained with
+# two forms (multilingual-e5-small: "passage: " and "query: ") embed them differently; others ignore it.
+Purpose = Literal["document", "query"]
+
+
 @runtime_checkable
 class Embedder(Protocol):
-    """Turns texts into unit vectors of one model. The same embedder embeds chunks and questions."""
+    """Turns texts into unit vectors of one model. The same embedder embeds chunks (`purpose="document"`)
+    and questions (`"query"`, the default: what a caller without a document in hand has)."""
 
     @property
     def name(self) -> str: ...
@@ -23,7 +29,7 @@ class Embedder(Protocol):
         """Texts per call that the caller should not exceed (embed() splits larger lists anyway)."""
         ...
 
-    async def embed(self, texts: list[str]) -> list[list[float]]:
+    async def embed(self, texts: list[str], *, purpose: Purpose = "query") -> list[list[float]]:
         """One L2-normalised vector per text, in input order. Raises EmbeddingError."""
         ...
 

@@ -3,7 +3,9 @@
 Idempotent under redelivery: only chunks without a vector of the message's model are embedded, and
 `chunks_embedded` is recounted from the chunks, never incremented. A message whose model is no
 longer the collection's is skipped: changing the model sends messages for the new one, and vectors
-of two models never mix in one collection.
+of two models never mix in one collection. Chunks are embedded as documents, in the form the collection
+records (`groups.document_purpose`: `query` for e5 collections from before migration 0027), and written only
+if the collection still records it, so a re-embedding that started meanwhile is not undone.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from eneo.core.health import unavailable
 from eneo.core.ids import utcnow
 from eneo.core.queue_messages import EmbedRequest
 from eneo.core.settings import Settings, get_settings
-from eneo.embeddings import Embedder, EmbeddingError
+from eneo.embeddings import Embedder, EmbeddingError, Purpose
 from eneo.ingestion.status import DocumentFailure, fail_blob, fail_exhausted
 from eneo.knowledge.models import Chunk, Group, InfoBlob, InfoBlobStatus
 from eneo.knowledge.status_events import publish_status
@@ -41,6 +43,7 @@ class EmbedWork:
     embedder: Embedder | None  # None when there is nothing left to embed
     chunk_ids: list[uuid.UUID]
     texts: list[str]
+    purpose: Purpose = "document"  # the collection's document_purpose
 
 
 async def embed(request: EmbedRequest, *, receive_count: int = 1, settings: Settings | None = None) -> None:
@@ -85,7 +88,7 @@ async def _load(request: EmbedRequest) -> EmbedWork | None:
     async with UnitOfWork(request.tenant_id) as uow:
         s = uow.session
         row = (await s.execute(
-            select(InfoBlob.status, Group.embedding_model_id).join(Group, Group.id == InfoBlob.group_id)
+            select(InfoBlob.status, Group.embedding_model_id, Group.document_purpose).join(Group, Group.id == InfoBlob.group_id)
             .where(InfoBlob.id == request.blob_id, InfoBlob.tenant_id == request.tenant_id))).first()
         if row is None or row.status not in EMBEDDABLE:
             log.info("embed message skipped: blob gone or not in flight", extra={"blob_id": str(request.blob_id)})
@@ -102,7 +105,7 @@ async def _load(request: EmbedRequest) -> EmbedWork | None:
                 or_(Chunk.embedding.is_(None), Chunk.embedding_model_id.is_distinct_from(model.id)))
             .order_by(Chunk.chunk_index))).all()
         if not chunks:
-            return EmbedWork(model, None, [], [])
+            return EmbedWork(model, None, [], [], _purpose(row.document_purpose))
         try:
             # An external model gets the chunks masked when the organisation protects personal data; the
             # stored text stays whole (eneo.model_providers.personal_data).
@@ -110,7 +113,12 @@ async def _load(request: EmbedRequest) -> EmbedWork | None:
             embedder = await model_embedder(s, request.tenant_id, model, mask=protects)
         except (AppError, EmbeddingError) as exc:  # the key no longer decrypts; no provider; a misnamed local row
             raise DocumentFailure("embedding_failed", exc.message) from None
-    return EmbedWork(model, embedder, [c.id for c in chunks], [c.text for c in chunks])
+    return EmbedWork(model, embedder, [c.id for c in chunks], [c.text for c in chunks],
+                     _purpose(row.document_purpose))
+
+
+def _purpose(value: str) -> Purpose:
+    return "query" if value == "query" else "document"
 
 
 async def _vectors(work: EmbedWork, embedder: Embedder) -> list[list[float]]:
@@ -118,7 +126,7 @@ async def _vectors(work: EmbedWork, embedder: Embedder) -> list[list[float]]:
     try:
         step = max(int(embedder.max_batch), 1)
         for i in range(0, len(work.texts), step):
-            vectors.extend(await embedder.embed(work.texts[i:i + step]))
+            vectors.extend(await embedder.embed(work.texts[i:i + step], purpose=work.purpose))
     except EmbeddingError as exc:
         if exc.retryable:
             raise
@@ -132,9 +140,11 @@ async def _vectors(work: EmbedWork, embedder: Embedder) -> list[list[float]]:
 async def _write(request: EmbedRequest, work: EmbedWork, vectors: list[list[float]]) -> None:
     """Store the vectors by chunk id. Chunks removed meanwhile (the document was retried or re-uploaded,
     eneo.knowledge.service.retries) are skipped, not an error: the WHERE clause turns off the ORM's rowcount
-    check, which would raise and have this message retried for nothing."""
+    check, which would raise and have this message retried for nothing. Nor are chunks of a collection whose
+    document_purpose changed since `_load` (a re-embedding cleared them and queued them again)."""
+    same_form = select(Group.id).where(Group.id == Chunk.group_id, Group.document_purpose == work.purpose).exists()
     async with UnitOfWork(request.tenant_id) as uow:
-        await uow.session.execute(update(Chunk).where(Chunk.info_blob_id == request.blob_id)
+        await uow.session.execute(update(Chunk).where(Chunk.info_blob_id == request.blob_id, same_form)
                                   .execution_options(synchronize_session=None), [
             {"id": cid, "embedding": _floats(v), "embedding_model_id": work.model.id}
             for cid, v in zip(work.chunk_ids, vectors, strict=True)])

@@ -52,6 +52,9 @@ class Group(Entity, Base):
     # `collection` (uploads), or `website`: the pages of one crawled website (eneo.websites), hidden from the
     # collection routes and reached through the website's (migration 0010).
     kind: Mapped[str] = mapped_column(String(16), default="collection", server_default="collection")
+    # The form its chunks are embedded in (eneo.embeddings.types.Purpose): `query` for collections on
+    # multilingual-e5-small made before "passage: " (migration 0027) until they are re-embedded.
+    document_purpose: Mapped[str] = mapped_column(String(16), default="document", server_default="document")
 
 
 class InfoBlob(Entity, Base):

@@ -24,7 +24,8 @@ class GroupCreate(BaseModel):
 
 
 class GroupUpdate(BaseModel):
-    """Changing `embedding_model_id` re-embeds every document of the collection in the background."""
+    """Changing `embedding_model_id` re-embeds every document of the collection in the background; so does
+    giving its own model to a collection whose vectors are outdated (`GroupOut.vectors_outdated`)."""
 
     model_config = ConfigDict(extra="forbid")
     name: Name | None = None
@@ -42,6 +43,9 @@ class GroupOut(BaseModel):
     documents: int = Field(description="Documents in the collection, whatever their status")
     documents_ready: int
     documents_failed: int
+    vectors_outdated: bool = Field(description="Its chunks were embedded as questions (multilingual-e5-small "
+                                   "before the \"passage: \" prefix): search works, a little less well; PATCH "
+                                   "the collection with its own embedding_model_id to re-embed them")
     created_at: datetime
     updated_at: datetime
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from eneo.embeddings import Embedder
+from eneo.embeddings import Embedder, Purpose
 from eneo.personal_data.masking import mask_texts
 from eneo.tenants.models import Tenant
 
@@ -51,8 +51,8 @@ class MaskingEmbedder:
     def max_batch(self) -> int:
         return self.inner.max_batch
 
-    async def embed(self, texts: list[str]) -> list[list[float]]:
+    async def embed(self, texts: list[str], *, purpose: Purpose = "query") -> list[list[float]]:
         masked, counts = mask_texts(texts)
         if counts:  # the counts only: never a value
             log.info("personal data masked before embedding", extra={"model": self.inner.name, **counts})
-        return await self.inner.embed(masked)
+        return await self.inner.embed(masked, purpose=purpose)

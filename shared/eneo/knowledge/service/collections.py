@@ -42,7 +42,8 @@ async def _group_outs(uow: UnitOfWork, groups: list[Group]) -> list[GroupOut]:
         total, ready, failed = counts.get(g.id, (0, 0, 0))
         out.append(GroupOut(id=g.id, space_id=g.space_id, name=g.name, description=g.description,
                             embedding_model_id=g.embedding_model_id, created_by=g.created_by, documents=total,
-                            documents_ready=ready, documents_failed=failed, created_at=g.created_at,
+                            documents_ready=ready, documents_failed=failed,
+                            vectors_outdated=g.document_purpose != "document", created_at=g.created_at,
                             updated_at=g.updated_at))
     return out
 
@@ -95,14 +96,16 @@ async def get_group(uow: UnitOfWork, p: Principal, group_id: uuid.UUID) -> Group
 
 async def update_group(uow: UnitOfWork, p: Principal, group_id: uuid.UUID, data: GroupUpdate,
                        settings: Settings) -> GroupOut:
-    """Rename, describe, or move to another embedding model (eneo.knowledge.service.reembedding)."""
+    """Rename, describe, or move to another embedding model (eneo.knowledge.service.reembedding). Its own
+    model re-embeds a collection whose vectors are outdated (`vectors_outdated`), else changes nothing."""
     group = await group_for(uow, p, group_id, SpaceAction.edit_content, lock=True)
     if data.name is not None:
         group.name = data.name
     if data.description is not None:
         group.description = data.description
     work: list[dict[str, Any]] = []
-    if data.embedding_model_id is not None and data.embedding_model_id != group.embedding_model_id:
+    if data.embedding_model_id is not None and (data.embedding_model_id != group.embedding_model_id
+                                                or group.document_purpose != "document"):
         group.embedding_model_id = await usable_model_id(uow, p, group.space_id, data.embedding_model_id)
         work = await reset_vectors(uow, group, settings)
     await uow.session.flush()

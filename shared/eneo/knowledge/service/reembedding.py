@@ -1,7 +1,10 @@
-"""Moving a collection to another embedding model: every vector cleared, every chunk queued again.
+"""Moving a collection to another embedding model, or re-making its vectors with the same one (an e5
+collection whose chunks were embedded as questions, migration 0027): every vector cleared, every chunk
+queued again, to be embedded as a document.
 
 Done in the same change as the model switch, so vectors of two models never mix in one collection; a
-trigger (migration 0004) drops any vector still being written for the old model afterwards.
+trigger (migration 0004) drops any vector still being written for the old model afterwards, and ingestion's
+embed step drops one still being written in the old form (eneo.ingestion.embed._write).
 """
 
 import asyncio
@@ -30,6 +33,7 @@ EMBEDDED_STATES = (InfoBlobStatus.processing, InfoBlobStatus.embedding, InfoBlob
 async def reset_vectors(uow: UnitOfWork, group: Group, settings: Settings) -> list[dict[str, Any]]:
     """Clear the collection's vectors and return the embed-queue messages that make them again."""
     session, model_id = uow.session, group.embedding_model_id
+    group.document_purpose = "document"
     await session.execute(update(Chunk).where(Chunk.group_id == group.id, Chunk.tenant_id == group.tenant_id)
                           .values(embedding=None, embedding_model_id=None).execution_options(synchronize_session=False))
     rows = (await session.execute(
