@@ -7,7 +7,6 @@ from typing import Literal, Protocol, runtime_checkable
 
 from eneo.core.errors import EneoError
 
-
 # What a text is embedded as: a chunk to be searched, or a question that searches. Models trained with
 # two forms (multilingual-e5-small: "passage: " and "query: ") embed them differently; others ignore it.
 Purpose = Literal["document", "query"]

@@ -88,7 +88,8 @@ async def _load(request: EmbedRequest) -> EmbedWork | None:
     async with UnitOfWork(request.tenant_id) as uow:
         s = uow.session
         row = (await s.execute(
-            select(InfoBlob.status, Group.embedding_model_id, Group.document_purpose).join(Group, Group.id == InfoBlob.group_id)
+            select(InfoBlob.status, Group.embedding_model_id, Group.document_purpose)
+            .join(Group, Group.id == InfoBlob.group_id)
             .where(InfoBlob.id == request.blob_id, InfoBlob.tenant_id == request.tenant_id))).first()
         if row is None or row.status not in EMBEDDABLE:
             log.info("embed message skipped: blob gone or not in flight", extra={"blob_id": str(request.blob_id)})
