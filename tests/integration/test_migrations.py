@@ -94,3 +94,35 @@ def test_0025_indexes_existing_chunks_in_their_documents_language_and_goes_back(
         _alembic(scratch_url, "upgrade", "head")
     finally:
         engine.dispose()
+
+
+def test_0027_marks_existing_collections_on_the_builtin_e5_as_embedded_as_queries(scratch_url: str) -> None:
+    """Their chunks were embedded with "query: " (issue 14): ingestion keeps that form for them until they are
+    re-embedded. Collections on MiniLM, or on a provider's model of the same name, have one form: `document`."""
+    _alembic(scratch_url, "upgrade", "0026")
+    engine = create_engine(scratch_url)
+    models = {"e5": ("multilingual-e5-small", None), "minilm": ("all-MiniLM-L6-v2", None),
+              "provider-e5": ("multilingual-e5-small", uuid.uuid4())}
+    groups = {name: uuid.uuid4() for name in models}
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("SET LOCAL session_replication_role = replica"))  # rows without their parents
+            for key, (name, provider) in models.items():
+                model_id = uuid.uuid4()
+                conn.execute(text(
+                    "INSERT INTO embedding_models (id, created_at, updated_at, tenant_id, provider_id, name, "
+                    "dimensions, max_input_tokens, enabled, is_default, managed) VALUES (:id, now(), now(), "
+                    "gen_random_uuid(), :p, :name, 384, 512, true, false, :managed)"),
+                    {"id": model_id, "p": provider, "name": name, "managed": provider is None})
+                conn.execute(text(
+                    "INSERT INTO groups (id, created_at, updated_at, tenant_id, space_id, name, description, "
+                    "embedding_model_id) VALUES (:id, now(), now(), gen_random_uuid(), gen_random_uuid(), 'g', '', "
+                    ":m)"), {"id": groups[key], "m": model_id})
+        _alembic(scratch_url, "upgrade", "0027")
+        with engine.begin() as conn:
+            found = {r[0]: r[1] for r in conn.execute(text("SELECT id, document_purpose FROM groups"))}
+            assert found == {groups["e5"]: "query", groups["minilm"]: "document", groups["provider-e5"]: "document"}
+        _alembic(scratch_url, "downgrade", "0026")
+        _alembic(scratch_url, "upgrade", "head")
+    finally:
+        engine.dispose()
