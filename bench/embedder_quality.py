@@ -54,11 +54,11 @@ def embedders(names: list[str]) -> dict[str, Encode]:
 
             int8 = MiniLMInt8(threads=1)
             out[name] = lambda texts, _q, m=int8: m.encode(texts)
-        elif name in ("e5", "e5-qq"):
+        elif name in ("e5", "e5-qp", "e5-qq"):  # e5-qp: the earlier name of what `e5` now is
             from eneo.embeddings.e5 import e5_embedder
 
             e5 = e5_embedder()
-            if name == "e5":
+            if name != "e5-qq":
                 out[name] = lambda texts, q, m=e5: np.asarray(asyncio.run(
                     m.embed(texts, purpose="query" if q else "document")), dtype=np.float32)
             else:
