@@ -10,11 +10,12 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, update
 
 from eneo.core.db import UnitOfWork
 from eneo.embeddings import Purpose
 from eneo.embeddings.e5 import available, e5_embedder
+from eneo.ingestion import embed as embed_module
 from eneo.knowledge.models import Chunk, Group, InfoBlobStatus
 from tests.integration import pipeline
 from tests.integration.pipeline import Collection, Queues, blob, invoke, notifications, run_embed, upload
@@ -117,3 +118,33 @@ async def test_an_e5_collection_from_before_keeps_query_vectors_until_patched_wi
     r = await client.patch(url, headers=headers, json={"embedding_model_id": model_id})
     assert r.status_code == 200 and r.json()["vectors_outdated"] is False
     assert_embedded_as(await stored(collection), "document")  # up to date: nothing cleared
+
+
+async def test_query_vectors_computed_while_the_collection_is_re_embedded_are_not_written(
+        collection: Collection, queues: Queues, functions: dict[str, Any], client: httpx.AsyncClient,
+        db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An embed run that read the old form (`query`) and writes after a re-embedding began leaves its chunks
+    to the re-embedding's work: the collection never holds the two forms at once."""
+    await on_e5(collection, client, document_purpose="query")
+    ids = {name: await upload(collection, queues, text.encode(), name, "text/plain")
+           for name, text in DOCUMENTS.items()}
+    await invoke(functions["ingest"], queues.event(notifications(queues, len(ids))))
+    real_vectors = embed_module._vectors
+
+    async def vectors_while_re_embedded(*args: Any) -> Any:
+        vectors = await real_vectors(*args)
+        engine = create_engine(db.database_migration_url)
+        try:
+            with engine.begin() as conn:  # what PATCHing the collection does, from its own connection
+                conn.execute(update(Group).where(Group.id == collection.group_id).values(document_purpose="document"))
+        finally:
+            engine.dispose()
+        return vectors
+
+    monkeypatch.setattr(embed_module, "_vectors", vectors_while_re_embedded)
+    await run_embed(queues, functions, len(ids))
+    vectors = await stored(collection)
+    # The run that read `query` wrote nothing; a run that started after the change embedded as a passage.
+    assert any(v is None for v in vectors.values())
+    for text, vector in vectors.items():
+        assert vector is None or np.allclose(vector, e5_vector(text, "document"), atol=1e-5)
