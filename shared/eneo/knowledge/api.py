@@ -57,7 +57,8 @@ async def get_group(ctx: CurrentUser, group_id: uuid.UUID) -> GroupOut:
 @groups.patch("/{group_id}/")
 async def update_group(ctx: CurrentUser, group_id: uuid.UUID, body: GroupUpdate) -> GroupOut:
     """Rename, describe, or move to another embedding model (every document is re-embedded in the background;
-    until then it is not found by vector search)."""
+    until then it is not found by vector search). Its own model re-embeds a collection whose
+    `vectors_outdated` is true (chunks embedded as questions by multilingual-e5-small before migration 0027)."""
     group = await collections.update_group(ctx.uow, ctx.principal, group_id, body, ctx.settings)
     record(ctx.uow, ctx.principal, "collection.updated", Target("collection", group.id, group.name),
            details=changes(body))
