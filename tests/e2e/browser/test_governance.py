@@ -16,16 +16,9 @@ import pytest
 from tests.e2e.actors import Actor, add_fake_model, new_tenant, new_user
 from tests.e2e.browser.test_admin import accept_dialogs
 from tests.e2e.browser.test_chat import sign_in
-from tests.e2e.conftest import Stack, running_stack
 from tests.fakes.llm_server import FakeLLMServer
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    """The fake provider answers: a stack without the local model and schedules starts faster."""
-    yield from running_stack("eneo-e2e-web-governance-", ENEO_LOCAL_MODEL="off", ENEO_SCHEDULES="off")
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ creates a user group, adds and removes a member, renames and deletes it. axe and
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -14,15 +13,8 @@ import pytest
 from tests.e2e.actors import new_tenant, new_user
 from tests.e2e.browser.test_admin import accept_dialogs
 from tests.e2e.browser.test_chat import sign_in
-from tests.e2e.conftest import Stack, running_stack
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    """No model is asked here: a stack without the local model and schedules starts faster."""
-    yield from running_stack("eneo-e2e-web-permissions-", ENEO_LOCAL_MODEL="off", ENEO_SCHEDULES="off")
 
 
 def test_an_admin_makes_a_role_and_its_holder_sees_only_what_it_opens(screen_factory: Any, stack: Any) -> None:
