@@ -29,16 +29,11 @@ WEB_SOURCES := $(shell find web/src web/static -type f 2>/dev/null) web/package.
 up: install web
 	$(BIN)/eneo-local up
 
-# Two pytest-xdist workers: each starts its own embedded Postgres, Redis and moto (tests/conftest.py), every
-# module runs whole on one worker, the session's local stack and its tests on one (tests/conftest.py's groups).
-# `make test PYTEST_WORKERS=` runs the suite in one process.
-PYTEST_WORKERS ?= -n 2 --dist loadgroup
-
 test: install web browser
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(MAKE) web-test
-	$(BIN)/pytest $(PYTEST_WORKERS)
+	$(BIN)/pytest
 
 web: web/build/index.html
 

@@ -22,23 +22,6 @@ TEST_SECRETS = {
 os.environ.setdefault("OUTBOUND_ALLOWED_HOSTS", "127.0.0.1")
 
 
-# The tests of the session's local stack (tests/e2e/conftest.py `stack`): one xdist group, so one worker
-# starts that stack and runs them in the order tests/e2e/conftest.py sorts them (restarts and logs last).
-STACK_GROUP = "e2e-session-stack"
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups (--dist loadgroup, see Makefile)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under `make test` (pytest-xdist, --dist loadgroup) a module runs whole on one worker, as its module-scoped
-    fixtures and the order of its tests expect; a test of the session's stack runs where that stack is."""
-    for item in items:
-        module = getattr(item, "module", None)
-        own_stack = module is not None and "stack" in vars(module)  # a module-scoped stack of its own
-        on_session_stack = "stack" in getattr(item, "fixturenames", ()) and not own_stack
-        group = STACK_GROUP if on_session_stack else item.nodeid.split("::", 1)[0]
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
 # pgserver says goodbye at interpreter exit; keep that out of the test run's last lines.
 logging.getLogger("pgserver").setLevel(logging.WARNING)
 
