@@ -375,7 +375,7 @@ def test_the_cross_tenant_tables_cover_every_tenant_route(http: httpx.Client) ->
     assert lists == set(LISTS)
 
 
-# An id nobody has; fixed, as it names the tests and every pytest-xdist worker must collect the same names.
+# An id nobody has; fixed, as it names tests and a name must be the same in every run (--lf, xdist workers).
 UNKNOWN = uuid.UUID("ac84cadd-58de-4cc9-95d5-424affeb46b3")
 
 

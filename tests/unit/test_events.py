@@ -26,7 +26,7 @@ from eneo.core.queue_messages import (
 )
 from eneo.ingestion.batch import process_batch
 
-# Fixed ids: they name parametrized tests, and every pytest-xdist worker must collect the same names.
+# Fixed ids: they name parametrized tests, and a name must be the same in every run (-k, --lf, xdist workers).
 T, G, B = (uuid.UUID(u) for u in ("48959d11-f246-4c88-b4fb-ccaf3a148066", "3588b7ef-2510-4b63-b37f-30c251aa766c",
                                   "9d57ae5d-d054-4738-a253-9a8f4030e29f"))
 KEY = f"tenants/{T}/groups/{G}/blobs/{B}"
