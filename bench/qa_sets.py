@@ -56,6 +56,12 @@ def _sentence(paragraph: str, at: int) -> tuple[int, int]:
     return start, len(paragraph)
 
 
+def sentence_at(paragraph: str, at: int) -> str:
+    """The sentence of `paragraph` holding position `at` (a question's gold sentence)."""
+    start, end = _sentence(paragraph, at)
+    return paragraph[start:end]
+
+
 def load(name: str, size_tokens: int = 200, overlap_tokens: int = 40) -> QASet:
     from eneo.knowledge.chunking import SECTION_SEPARATOR, chunk
     from eneo.knowledge.extract.types import Section
