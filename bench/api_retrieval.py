@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.localstack import local_stack  # noqa: E402
-from bench.qa_sets import DATA, sentence_at  # noqa: E402
+from bench.qa_sets import DATA, QAQuestion, QASet, sentence_at  # noqa: E402
 from bench.retrieval_eval import KS, Case, Result  # noqa: E402
 
 METHODS = ("dense", "lexical", "hybrid")
@@ -275,13 +275,27 @@ def compare_chunks(name: str, docs: list[Doc], run: Run, wikiqa: Path | None, qu
           f"(below the API: {sum(1 for q in qa.questions if not q.gold) + qa.fallbacks})")
 
 
-async def below_the_api(name: str, wikiqa: Path | None) -> Result:
-    """bench/retrieval_eval.py's measurement of the set (our chunker, stored directly), on a scratch database."""
+def api_chunks_set(name: str, docs: list[Doc], questions: list[Question], run: Run) -> QASet:
+    """The chunks the API made, as a set to store below the API: isolates the chunking from the rest."""
+    qa = QASet(f"{name}-api-chunks", {d.filename: d.title for d in docs}, [], [])
+    for d in docs:
+        qa.chunks += [(d.filename, i, text) for i, text in enumerate(run.chunks.get(d.filename, []))]
+    texts = [norm(c[2]) for c in qa.chunks]
+    for n, q in enumerate(questions):
+        gold = frozenset(i for i, c in enumerate(qa.chunks) if c[0] == q.doc and any(g in texts[i] for g in q.gold))
+        if not gold and q.answer:
+            gold = frozenset(i for i, c in enumerate(qa.chunks) if c[0] == q.doc and q.answer in texts[i])
+        qa.questions.append(QAQuestion(str(n), q.q, q.doc, gold))
+    return qa
+
+
+async def below_the_api(qa: QASet, label: str) -> Result:
+    """bench/retrieval_eval.py's measurement of a set (chunks stored directly, vectors made in this process)."""
     import uuid
 
     from bench import qa_sets
     from bench.retrieval_eval import measure
-    from eneo.core.db import UnitOfWork, dispose_engine
+    from eneo.core.db import UnitOfWork
     from eneo.embeddings import LOCAL_MODEL_NAME, local_embedder
     from eneo.tenants.schemas import TenantCreate
     from eneo.tenants.service import create_tenant
@@ -289,15 +303,24 @@ async def below_the_api(name: str, wikiqa: Path | None) -> Result:
     embedder = local_embedder()
     async with UnitOfWork(sysadmin=True) as uow:
         tenant = await create_tenant(uow, TenantCreate(name=f"below-{uuid.uuid4().hex[:8]}"))
-    qa = qa_sets.load_named(name, wikiqa)
     async with UnitOfWork(tenant.id) as uow:
         vectors = await qa_sets.embed_cached(embedder.embed, [c[2] for c in qa.chunks], LOCAL_MODEL_NAME)
         group_id, model_id = await qa_sets.store(uow.session, tenant.id, qa, vectors)
     cases = [Case(q.q, frozenset(qa.chunk_ids[i] for i in q.gold)) for q in qa.questions]
     query_vectors = await qa_sets.embed_cached(embedder.embed, [c.q for c in cases], LOCAL_MODEL_NAME)
-    result = await measure(f"{name}, below the API", tenant.id, group_id, model_id, cases, query_vectors)
-    await dispose_engine()
-    return result
+    return await measure(label, tenant.id, group_id, model_id, cases, query_vectors)
+
+
+async def below_both(name: str, wikiqa: Path | None, api_set: QASet) -> tuple[Result, Result]:
+    """Below the API: the set as bench/qa_sets cuts it, and the chunks the API made (same database)."""
+    from bench import qa_sets
+    from eneo.core.db import dispose_engine
+
+    try:
+        return (await below_the_api(qa_sets.load_named(name, wikiqa), f"{name}, below the API (qa_sets' chunks)"),
+                await below_the_api(api_set, f"{name}, below the API (the API's chunks)"))
+    finally:
+        await dispose_engine()
 
 
 def ratios(name: str, a: Result, b: Result, methods: tuple[str, ...], label: str) -> str:
@@ -337,9 +360,12 @@ def main(argv: list[str] | None = None) -> int:
     from bench.scratchdb import scratch_database
 
     with scratch_database("eneo-api-below-"):
-        below = asyncio.run(below_the_api(args.set, args.wikiqa))
+        below, same_chunks = asyncio.run(below_both(args.set, args.wikiqa, api_chunks_set(args.set, docs, questions,
+                                                                                         run)))
     print(below.table())
-    print(ratios(args.set, result, below, METHODS, "R@k through the API / below it (1.000 = the same)"))
+    print(same_chunks.table())
+    print(ratios(args.set, result, below, METHODS, "R@k through the API / below it, qa_sets' chunks (1 = the same)"))
+    print(ratios(args.set, result, same_chunks, METHODS, "R@k through the API / below it, the API's chunks"))
     return 0
 
 
