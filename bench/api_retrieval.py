@@ -339,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wikiqa", type=Path, help="the set wikiqa's file, WikiQA-test.tsv (see below)")
     parser.add_argument("--no-heading", action="store_true", help="upload the bare text, without `# <title>`")
     parser.add_argument("--no-below", action="store_true", help="skip the measurement below the API")
+    parser.add_argument("--verbose", action="store_true", help="each question ranked differently by the three")
     args = parser.parse_args(argv)
     if args.set == "wikiqa" and (args.wikiqa is None or not args.wikiqa.is_file()):
         parser.error(f"--set wikiqa needs --wikiqa FILE. {WIKIQA_SOURCE}")
@@ -366,6 +367,12 @@ def main(argv: list[str] | None = None) -> int:
     print(same_chunks.table())
     print(ratios(args.set, result, below, METHODS, "R@k through the API / below it, qa_sets' chunks (1 = the same)"))
     print(ratios(args.set, result, same_chunks, METHODS, "R@k through the API / below it, the API's chunks"))
+    if args.verbose:
+        print("questions ranked differently (dense/hybrid: API | qa_sets' chunks | the API's chunks):")
+        for i, q in enumerate(questions):  # the three lists hold the questions in the same order
+            seen = [(r.ranks["dense"][i], r.ranks["hybrid"][i]) for r in (result, below, same_chunks)]
+            if len(set(seen)) > 1:
+                print("  " + " | ".join(f"{d or '-':>2}/{h or '-':>2}" for d, h in seen) + f"  {q.doc}: {q.q}")
     return 0
 
 
