@@ -115,6 +115,7 @@ bench: install
 	$(BIN)/python bench/ocr_accuracy.py
 	$(BIN)/python bench/table_chunks.py
 	$(BIN)/python bench/retrieval_eval.py
+	$(BIN)/python bench/api_retrieval.py --set squad-en2
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/retention.py
 	$(BIN)/python bench/audit_latency.py
