@@ -97,7 +97,7 @@ def load(name: str, size_tokens: int = 200, overlap_tokens: int = 40) -> QASet:
     return qa
 
 
-def load_wikiqa(path: Path, size_tokens: int = 200, overlap_tokens: int = 40) -> QASet:
+def load_wikiqa(path: Path, size_tokens: int = 200, overlap_tokens: int = 40, heading: bool = False) -> QASet:
     """WikiQA's test split (WikiQA-test.tsv, Yang, Yih and Meek 2015) as a set: each Wikipedia summary
     paragraph one document of its sentences, each question with a correct sentence one question (243).
 
@@ -117,9 +117,11 @@ def load_wikiqa(path: Path, size_tokens: int = 200, overlap_tokens: int = 40) ->
         titles[r["DocumentID"]] = r["DocumentTitle"]
         if r["Label"] == "1":
             correct.setdefault(r["QuestionID"], (r["Question"], r["DocumentID"], set()))[2].add(r["Sentence"].strip())
-    qa = QASet("wikiqa", titles, [], [])
+    qa = QASet("wikiqa-md" if heading else "wikiqa", titles, [], [])
     for doc, parts in sentences.items():
-        for piece in chunk([Section(" ".join(parts.values()))], size_tokens, overlap_tokens):
+        body = " ".join(parts.values())
+        text = f"# {titles[doc]}\n\n{body}" if heading else body  # heading: as a Markdown upload reads it
+        for piece in chunk([Section(text)], size_tokens, overlap_tokens):
             qa.chunks.append((doc, piece.index, piece.text))
     for qid, (question, doc, gold_sentences) in correct.items():
         gold = frozenset(i for i, (d, _, text) in enumerate(qa.chunks)
@@ -129,11 +131,12 @@ def load_wikiqa(path: Path, size_tokens: int = 200, overlap_tokens: int = 40) ->
 
 
 def load_named(name: str, wikiqa: Path | None = None) -> QASet:
-    """A set by its name: one of SETS, or `wikiqa` read from the file `wikiqa` (the scripts' --wikiqa)."""
-    if name == "wikiqa":
+    """A set by its name: one of SETS, or `wikiqa` / `wikiqa-md` (each paragraph after a `# <title>` line,
+    as the outside check uploaded them) read from the file `wikiqa` (the scripts' --wikiqa)."""
+    if name in ("wikiqa", "wikiqa-md"):
         if wikiqa is None:
-            raise ValueError("the set wikiqa needs its file: --wikiqa WikiQA-test.tsv")
-        return load_wikiqa(wikiqa)
+            raise ValueError(f"the set {name} needs its file: --wikiqa WikiQA-test.tsv")
+        return load_wikiqa(wikiqa, heading=name == "wikiqa-md")
     return load(name)
 
 

@@ -6,9 +6,10 @@ our own chunker, embedded with the local all-MiniLM-L6-v2; bench/qa_sets.py says
 `squad-en2` (SQuAD v1.1, 32 other articles) is held out: no retrieval constant was tuned on it. Methods: the
 search route's `dense`, `lexical` and `hybrid` (eneo.retrieval.service.ranking), and plain reciprocal-rank
 fusion (`rrf`, weight 1) of the same two lists as the baseline a fusion has to beat. The last line per set
-compares hybrid with dense at every k (the goal: never below it). `--wikiqa WikiQA-test.tsv` adds `wikiqa`:
-WikiQA's test split (real search-engine questions over Wikipedia paragraphs, the outside check's kind of
-set; not in bench/data, its licence keeps it out: bench/qa_sets.load_wikiqa).
+compares hybrid with dense at every k (the goal: never below it). `--wikiqa WikiQA-test.tsv` adds `wikiqa`
+and `wikiqa-md`: WikiQA's test split (real search-engine questions over Wikipedia paragraphs, the outside
+check's set; not in bench/data, its licence keeps it out: bench/qa_sets.load_wikiqa), its paragraphs bare
+and after a `# <title>` line (a Markdown upload's first chunk starts with it, as the outside check's did).
 
 Starts the embedded Postgres (pgserver) in a temporary folder (or uses DATABASE_URL) and migrates it.
 Latency is the ranking call's time on this machine (the query's embedding excluded, it is the same for all).
@@ -246,10 +247,11 @@ def main() -> int:
                         f"order alone) for hybrid's first {RERANK_DEPTH} hits; needs nanoranker (bench/rerankers.py)")
     parser.add_argument("--reranker", choices=("nanoranker", "sentences"), default="nanoranker",
                         help="what --rerank uses (bench/rerankers.py)")
-    parser.add_argument("--wikiqa", type=Path, help="WikiQA-test.tsv (WikiQA's test split, saved by you: its licence "
-                        "keeps it out of bench/data): adds the set `wikiqa`, 619 Wikipedia paragraphs, 243 questions")
+    parser.add_argument("--wikiqa", type=Path, help="WikiQA-test.tsv (WikiQA's test split, saved by you: its "
+                        "licence keeps it out of bench/data): adds the sets `wikiqa` and `wikiqa-md` (each paragraph "
+                        "after a `# <title>` line), 619 Wikipedia paragraphs, 243 questions")
     args = parser.parse_args()
-    sets = args.sets.split(",") + (["wikiqa"] if args.wikiqa else [])
+    sets = args.sets.split(",") + (["wikiqa", "wikiqa-md"] if args.wikiqa else [])
     if args.wikiqa and not args.wikiqa.is_file():
         parser.error(f"--wikiqa: no such file: {args.wikiqa}")
     weights = [float(w) for w in args.rerank.split(",") if w.strip()]
