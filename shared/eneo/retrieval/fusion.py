@@ -25,7 +25,9 @@ paragraphs, which share few words with their answers) the weighted sum still fel
 and 10 (0.975 and 0.988 against 0.996), as a chunk holding one of the question's words outscored dense's
 first or second answer. So each list keeps its HEAD_EACH best hits among the first 2 * HEAD_EACH places
 (in fused order): the fused top four always holds dense's top two and full text's top two, whichever of
-the two the weights misjudge. With it the fusion is not below dense at any k on any of the five sets.
+the two the weights misjudge. With it the fusion is not below dense at any k on any of the five sets;
+WikiQA with each paragraph after its `# title` (as Markdown uploads) is still two questions below at 5
+(docs/knowledge.md, "Through the API").
 
 Each `Fused` keeps both ranks (None where a list does not hold the chunk), for callers that show them.
 """
