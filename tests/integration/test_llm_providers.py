@@ -5,6 +5,7 @@ failures are retried (and after how long), that nothing is retried once text wen
 """
 
 import asyncio
+import dataclasses
 import logging
 import socket
 import time
@@ -30,7 +31,10 @@ from eneo.llm.clients import cached_client, close_clients
 from tests.fakes.llm_server import FakeLLMServer
 
 TYPES: list[ProviderType] = ["openai", "azure", "anthropic", "openai_compatible"]
-FAST = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=3.0, connect_timeout=1.0, idle_timeout=0.5)
+# Quick retries. The idle timeout is generous: a test that is not about a stall must not read a pause of its own
+# process (a collection of its garbage late in the suite) as the provider's silence; CI once did, at 0.5 s.
+FAST = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=3.0, connect_timeout=1.0, idle_timeout=5.0)
+STALL = dataclasses.replace(FAST, idle_timeout=0.5)  # for the tests whose subject is the provider going silent
 KEY = "sk-test-0123456789abcdef"
 REQUEST = ChatRequest(
     model="fake-model", system="You answer briefly.",
@@ -236,7 +240,7 @@ async def test_a_stall_mid_stream_times_out_after_the_idle_timeout(fake: FakeLLM
     texts: list[str] = []
     last_token = time.monotonic()
     with pytest.raises(ProviderError) as caught:
-        async for item in stream_chat(fake.provider_config(kind), REQUEST, FAST):
+        async for item in stream_chat(fake.provider_config(kind), REQUEST, STALL):
             if isinstance(item, TextDelta):
                 texts.append(item.text)
                 last_token = time.monotonic()
@@ -244,17 +248,17 @@ async def test_a_stall_mid_stream_times_out_after_the_idle_timeout(fake: FakeLLM
 
     assert caught.value.code == "provider_timeout" and not caught.value.retryable
     assert texts == fake.expected_tokens()[:2]
-    assert FAST.idle_timeout * 0.9 <= waited < FAST.idle_timeout + 1.0
+    assert STALL.idle_timeout * 0.9 <= waited < STALL.idle_timeout + 1.0
     assert len(chats(fake)) == 1
 
 
 async def test_a_stall_before_the_first_token_is_retried(fake: FakeLLMServer) -> None:
     fake.stall_after(0, seconds=5)
     start = time.monotonic()
-    texts, _, error = await collect(fake.provider_config("azure"))
+    texts, _, error = await collect(fake.provider_config("azure"), retry=STALL)
 
     assert error is None and texts == fake.expected_tokens() and len(chats(fake)) == 2
-    assert time.monotonic() - start >= FAST.idle_timeout
+    assert time.monotonic() - start >= STALL.idle_timeout
 
 
 async def test_a_non_streaming_call_that_takes_too_long_times_out(fake: FakeLLMServer) -> None:
