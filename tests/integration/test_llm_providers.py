@@ -156,15 +156,20 @@ async def test_a_server_without_stream_usage_gets_an_estimate(fake: FakeLLMServe
 
 @pytest.mark.parametrize(("kind", "retry_after"), [("anthropic", 1), ("openai", 0.4)])
 async def test_429_waits_at_least_retry_after_then_succeeds(fake: FakeLLMServer, kind: ProviderType,
-                                                            retry_after: float) -> None:
-    """Anthropic sends Retry-After in whole seconds; OpenAI also retry-after-ms, which wins."""
+                                                            retry_after: float,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    """Anthropic sends Retry-After in whole seconds; OpenAI also retry-after-ms, which wins (0.4 s, not the
+    header's 1 s). The planned wait is read from the retry log, so a paused test process cannot fail it;
+    the clock only shows the wait happened, with room for such a pause."""
     fake.fail(status=429, retry_after=retry_after)
-    texts, _, error = await collect(fake.provider_config(kind))
+    with caplog.at_level(logging.WARNING, logger="eneo.llm"):
+        texts, _, error = await collect(fake.provider_config(kind))
 
     assert error is None and texts == fake.expected_tokens()
+    [retry] = [r for r in caplog.records if r.name == "eneo.llm"]
+    assert retry_after <= retry.delay_s <= retry_after + FAST.base_delay  # type: ignore[attr-defined]
     first, second = chats(fake)
-    assert second.at - first.at >= retry_after
-    assert second.at - first.at < retry_after + FAST.base_delay + 0.5
+    assert retry_after <= second.at - first.at < retry_after + 3
 
 
 @pytest.mark.parametrize("kind", TYPES)
@@ -194,7 +199,7 @@ async def test_a_retry_after_beyond_max_delay_is_not_waited_for(fake: FakeLLMSer
     _, _, error = await collect(fake.provider_config("openai"))
 
     assert error is not None and error.code == "provider_rate_limited" and error.retry_after == 30
-    assert time.monotonic() - start < 1 and len(chats(fake)) == 1
+    assert time.monotonic() - start < 10 and len(chats(fake)) == 1  # waiting would take 30 s
 
 
 async def test_exhausted_quota_is_not_retried(fake: FakeLLMServer) -> None:
