@@ -34,7 +34,8 @@ TYPES: list[ProviderType] = ["openai", "azure", "anthropic", "openai_compatible"
 # Quick retries. The idle timeout is generous: a test that is not about a stall must not read a pause of its own
 # process (a collection of its garbage late in the suite) as the provider's silence; CI once did, at 0.5 s.
 FAST = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=3.0, connect_timeout=1.0, idle_timeout=5.0)
-STALL = dataclasses.replace(FAST, idle_timeout=0.5)  # for the tests whose subject is the provider going silent
+STALL = dataclasses.replace(FAST, idle_timeout=1.5)  # the tests whose subject is a provider going silent:
+# 1.5 s, as a test process paused longer than a short timeout (CI measured 0.65 s) would read as one
 KEY = "sk-test-0123456789abcdef"
 REQUEST = ChatRequest(
     model="fake-model", system="You answer briefly.",
