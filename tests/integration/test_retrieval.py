@@ -363,6 +363,30 @@ async def test_each_document_is_searched_in_its_own_language(db: object) -> None
     assert await found("library garden") == {ids[("english", lang)] for lang in ("sv", "en", "other")}
 
 
+async def test_each_hit_says_how_many_of_the_querys_words_were_stop_words(db: object) -> None:
+    """Typed keywords have none, a question (English or Swedish) has some: what tells the fusion a case
+    number or a name from a short question (eneo.retrieval.fusion.is_keyword_query)."""
+    tenant = await _tenant()
+    passage = "Ärende KS-2024-0117 gäller Texas, som blev en delstat 1845; Storgatan 5 får bygglov."
+    async with UnitOfWork(tenant) as uow:
+        s = uow.session
+        space = await create_space(s, tenant)
+        model = await local_model(s, tenant)
+        group = await create_group(s, tenant, space, model, name="stop words")
+        await add_document(s, tenant_id=tenant, group_id=group, model_id=model, title="t", passages=[passage],
+                           vectors=await local_embedder().embed([passage]), language="sv")
+
+    async def first(query: str) -> tuple[int, int, int]:
+        async with UnitOfWork(tenant) as uow:
+            (hit,) = await lexical_search(uow.session, tenant_id=tenant, group_ids=[group], query=query, limit=5)
+        return hit.matched, hit.terms, hit.stop_words
+
+    assert await first("KS-2024-0117") == (3, 3, 0)  # the parser's three words: ks, 2024, 0117
+    assert await first("Storgatan bygglov") == (2, 2, 0)
+    assert await first("when did texas become a state") == (1, 3, 3)  # texas, become, state; when, did, a
+    assert await first("Vad gäller för bygglov på Storgatan?") == (3, 3, 3)  # vad, för, på
+
+
 # --- HTTP: POST /api/v1/groups/{id}/searches/ ------------------------------------------------------------
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import uuid
 
-from eneo.retrieval.fusion import DENSE_BASE, dense_weight, document_margin, fuse
+from eneo.retrieval.fusion import DENSE_BASE, dense_weight, document_margin, fuse, is_keyword_query
 from eneo.retrieval.lexical import LexicalHit
 from eneo.retrieval.vector import Scored
 
@@ -114,3 +115,38 @@ def test_full_texts_first_two_stay_in_the_first_four_under_a_sure_dense_list() -
 
     assert set(ids[:4]) == {dense_ids[0], dense_ids[1], exact, near}
     assert ids[0] == dense_ids[0] and ids[4:] == dense_ids[2:]
+
+
+def test_a_short_question_is_not_a_keyword_query_and_a_sure_dense_list_keeps_its_answer() -> None:
+    """"when did texas become a state": three content words, all in one chunk, like a case number, but
+    asked with stop words: a question, so full text does not get the lead it gets for typed keywords."""
+    answer, elsewhere, wordy = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    dense = [Scored(answer, 0.68, uuid.uuid4()), Scored(elsewhere, 0.45, uuid.uuid4()), Scored(wordy, 0.30)]
+    asked = [LexicalHit(wordy, 7.3, matched=3, terms=3, possible=7.3, stop_words=2),
+             LexicalHit(answer, 2.0, matched=1, terms=3, possible=7.3, stop_words=2)]
+    typed = [dataclasses.replace(h, stop_words=0) for h in asked]
+
+    assert not is_keyword_query(asked) and is_keyword_query(typed)
+    assert dense_weight(dense, asked) > 0.5 > dense_weight(dense, typed)
+    assert fuse(dense, asked, limit=2)[0].chunk_id == answer
+    assert fuse(dense, typed, limit=2)[0].chunk_id == wordy
+
+
+def test_one_word_of_several_counts_as_a_share_of_the_whole_query() -> None:
+    """When no chunk holds more than one of the query's words ("what is a google in math": "google"
+    everywhere, "math" in none of those), each counts by its share of the whole query's rarity, and dense's
+    third hit, the answer, is not pushed below chunks that only share a name with the question."""
+    doc = uuid.uuid4()
+    first, second, answer = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    dense = [Scored(first, 0.58, doc), Scored(second, 0.54, doc), Scored(answer, 0.52, doc),
+             *(Scored(uuid.uuid4(), 0.37 - i * 0.01, uuid.uuid4()) for i in range(3))]
+    name_only = [LexicalHit(h.chunk_id, 5.0, matched=1, terms=2, possible=12.6, stop_words=3) for h in dense[3:]]
+    name_only += [LexicalHit(uuid.uuid4(), 5.0, matched=1, terms=2, possible=12.6, stop_words=3) for _ in range(4)]
+
+    scores = {f.chunk_id: f.score for f in fuse(dense, name_only, limit=20)}
+    ids = [f.chunk_id for f in fuse(dense, name_only, limit=20)]
+
+    assert ids.index(answer) < 5, ids.index(answer)
+    assert max(scores[h.chunk_id] for h in name_only[3:]) < scores[answer]
+    both_words = [dataclasses.replace(name_only[0], score=12.6, matched=2), *name_only[1:]]
+    assert fuse(dense, both_words, limit=1)[0].chunk_id == name_only[0].chunk_id, "a full match still leads"

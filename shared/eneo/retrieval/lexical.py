@@ -29,8 +29,9 @@ owner, for the transaction's tenant only (`app_current_tenant()`), planned per c
 tsquery: 1-4 ms for the same searches. Without that function (an older schema) the search still works,
 by the slow path.
 
-Each hit also says how many of the query's terms it contains (`matched` of `terms`): the fusion uses it
-to tell a keyword query that the text answers exactly (a case number, a name) from words in common.
+Each hit also says how many of the query's terms it contains (`matched` of `terms`) and how many of the
+query's words were stop words: the fusion uses them to tell a keyword query that the text answers exactly
+(a case number, a name: typed without stop words) from a question and from words in common.
 """
 
 from __future__ import annotations
@@ -54,7 +55,10 @@ DF_CAP = 1000
 # Per query word: its tsquery for `simple` chunks, for `swedish` ones (the stem, as a prefix when long:
 # compounds), and for `english` ones (the stem).
 _TERMS = """
-SELECT DISTINCT lexeme, to_tsquery('simple', CASE
+SELECT DISTINCT lexeme, (SELECT count(*) FROM unnest(tsvector_to_array(to_tsvector('simple', :query))) AS word
+                         WHERE to_tsvector('english', word) = ''::tsvector
+                            OR to_tsvector('swedish', word) = ''::tsvector) AS stop_words,
+       to_tsquery('simple', CASE
          WHEN length(stem) >= :prefix_min THEN quote_literal(stem) || ':*'
          ELSE quote_literal(lexeme) || CASE WHEN length(lexeme) >= :prefix_min THEN ':*' ELSE '' END END)::text,
        to_tsquery('swedish',
@@ -79,6 +83,7 @@ class LexicalHit:
     matched: int  # query terms found in the chunk
     terms: int  # query terms after stop words
     possible: float = 0.0  # the score of a chunk holding every query term (sum of all their idf)
+    stop_words: int = 0  # the query's words dropped as stop words: none in typed keywords, some in a question
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,7 @@ class Term:
     simple: str
     swedish: str
     english: str
+    stop_words: int = 0  # of the whole query (the same in each of its terms)
 
     def any(self) -> str:
         """All its forms: what the index is searched with."""
@@ -98,7 +104,7 @@ async def query_terms(session: AsyncSession, query: str) -> list[Term]:
     """The query's content words (prefix matches for longer words), stop words dropped."""
     rows = (await session.execute(text(_TERMS), {"query": query, "prefix_min": PREFIX_MIN_CHARS,
                                                  "max_terms": MAX_TERMS})).all()
-    return [Term(r[1], r[2] or r[1], r[3] or r[1]) for r in rows if r[1]]
+    return [Term(r[2], r[3] or r[2], r[4] or r[2], int(r[1])) for r in rows if r[2]]
 
 
 def _contains(i: int) -> str:
@@ -156,4 +162,4 @@ async def lexical_search(session: AsyncSession, *, tenant_id: uuid.UUID, group_i
         f"ts_rank_cd(m.tsv, {all_terms}) AS rank FROM {candidates} m OFFSET 0) s WHERE matched > 0 "
         f"ORDER BY score DESC, rank DESC, id LIMIT {int(limit)}"
     ), params)).all()
-    return [LexicalHit(r[0], float(r[1]), int(r[2]), len(terms), possible) for r in rows]
+    return [LexicalHit(r[0], float(r[1]), int(r[2]), len(terms), possible, terms[0].stop_words) for r in rows]
