@@ -10,6 +10,8 @@ compares hybrid with dense at every k (the goal: never below it). `--wikiqa Wiki
 and `wikiqa-md`: WikiQA's test split (real search-engine questions over Wikipedia paragraphs, the outside
 check's set; not in bench/data, its licence keeps it out: bench/qa_sets.load_wikiqa), its paragraphs bare
 and after a `# <title>` line (a Markdown upload's first chunk starts with it, as the outside check's did).
+`--wikiqa WikiQA-train.tsv` (the train split, the same format: 872 questions) is a larger set nothing was
+tuned on.
 
 Starts the embedded Postgres (pgserver) in a temporary folder (or uses DATABASE_URL) and migrates it.
 Latency is the ranking call's time on this machine (the query's embedding excluded, it is the same for all).
@@ -187,7 +189,8 @@ async def dump_lists(tenant_id: uuid.UUID, group_id: uuid.UUID, model_id: uuid.U
             lexical = await lexical_search(uow.session, **args, query=case.q, limit=DEPTH)
             out.append({"q": case.q, "gold": [str(g) for g in case.gold],
                         "dense": [[str(h.chunk_id), h.score, str(h.document_id)] for h in dense],
-                        "lexical": [[str(h.chunk_id), h.score, h.matched, h.terms, h.possible] for h in lexical]})
+                        "lexical": [[str(h.chunk_id), h.score, h.matched, h.terms, h.possible, h.stop_words]
+                                        for h in lexical]})
     return out
 
 

@@ -10,24 +10,27 @@ each normalised to [0, 1] within its list:
 
     dense:   (cos - DENSE_FLOOR) / (cos_1 - DENSE_FLOOR), at least 0  (a fixed floor: the same chunk scores
              the same whatever else the list holds)
-    lexical: idf_sum / idf_sum_1                                     (the share of the best hit's evidence)
+    lexical: idf_sum / idf_sum_1                                     (the share of the best hit's evidence;
+             of the whole query's when no hit holds more than one of its several words)
     score  = a * dense + (1 - a) * lexical
     a      = min(DENSE_MAX, DENSE_BASE + document margin)
 
 The document margin is how far the best dense chunk is ahead of the best chunk of *another document*:
 a dense list sure of its document gets more say; sibling chunks never make it look unsure. A keyword
-query (at most three content words, all in one chunk: a case number, a name) caps `a` at KEYWORD_DENSE,
-below one half, as identifiers are what dense models know least: the only chunk holding the identifier
-then leads over the dense list's guess. The constants were chosen on those sets (figures in docs/knowledge.md).
+query (at most three content words and no stop word, all in one chunk: a case number, a name) caps `a` at
+KEYWORD_DENSE, below one half, as identifiers are what dense models know least: the only chunk holding the
+identifier then leads over the dense list's guess. A short question is not one. The constants were chosen
+on those sets (figures in docs/knowledge.md).
 
 No weighting is right for every collection: on WikiQA (real search-engine questions over Wikipedia
 paragraphs, which share few words with their answers) the weighted sum still fell below dense alone at 5
 and 10 (0.975 and 0.988 against 0.996), as a chunk holding one of the question's words outscored dense's
 first or second answer. So each list keeps its HEAD_EACH best hits among the first 2 * HEAD_EACH places
 (in fused order): the fused top four always holds dense's top two and full text's top two, whichever of
-the two the weights misjudge. With it the fusion is not below dense at any k on any of the five sets;
-WikiQA with each paragraph after its `# title` (as Markdown uploads) is still two questions below at 5
-(docs/knowledge.md, "Through the API").
+the two the weights misjudge. With it, and the two rules for short questions above (no keyword rule for
+a question, one shared word is not full text's best evidence), the fusion is not below dense at any k on
+six sets, WikiQA with each paragraph after its `# title` included; on WikiQA's train split, held out, it
+is still below at 1 and 5 (docs/knowledge.md, "A question is not a keyword query").
 
 Each `Fused` keeps both ranks (None where a list does not hold the chunk), for callers that show them.
 """
