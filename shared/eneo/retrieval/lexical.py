@@ -53,20 +53,22 @@ MAX_TERMS = 16
 DF_CAP = 1000
 
 # Per query word: its tsquery for `simple` chunks, for `swedish` ones (the stem, as a prefix when long:
-# compounds), and for `english` ones (the stem).
+# compounds), and for `english` ones (the stem); and, in every row, how many of the query's words are stop
+# words (in English or Swedish), which are dropped.
 _TERMS = """
-SELECT DISTINCT lexeme, (SELECT count(*) FROM unnest(tsvector_to_array(to_tsvector('simple', :query))) AS word
-                         WHERE to_tsvector('english', word) = ''::tsvector
-                            OR to_tsvector('swedish', word) = ''::tsvector) AS stop_words,
+WITH word AS (
+  SELECT lexeme, to_tsvector('english', lexeme) = ''::tsvector OR to_tsvector('swedish', lexeme) = ''::tsvector
+         AS stop
+  FROM unnest(tsvector_to_array(to_tsvector('simple', :query))) AS lexeme)
+SELECT DISTINCT lexeme, (SELECT count(*) FROM word WHERE stop) AS stop_words,
        to_tsquery('simple', CASE
          WHEN length(stem) >= :prefix_min THEN quote_literal(stem) || ':*'
          ELSE quote_literal(lexeme) || CASE WHEN length(lexeme) >= :prefix_min THEN ':*' ELSE '' END END)::text,
        to_tsquery('swedish',
                   quote_literal(lexeme) || CASE WHEN length(stem) >= :prefix_min THEN ':*' ELSE '' END)::text,
        to_tsquery('english', quote_literal(lexeme))::text
-FROM unnest(tsvector_to_array(to_tsvector('simple', :query))) AS lexeme,
-     LATERAL coalesce((ts_lexize('swedish_stem', lexeme))[1], lexeme) AS stem
-WHERE to_tsvector('english', lexeme) <> ''::tsvector AND to_tsvector('swedish', lexeme) <> ''::tsvector
+FROM word, LATERAL coalesce((ts_lexize('swedish_stem', lexeme))[1], lexeme) AS stem
+WHERE NOT stop
 ORDER BY lexeme
 LIMIT :max_terms
 """
@@ -93,18 +95,17 @@ class Term:
     simple: str
     swedish: str
     english: str
-    stop_words: int = 0  # of the whole query (the same in each of its terms)
 
     def any(self) -> str:
         """All its forms: what the index is searched with."""
         return " | ".join(f"({q})" for q in dict.fromkeys((self.simple, self.swedish, self.english)) if q)
 
 
-async def query_terms(session: AsyncSession, query: str) -> list[Term]:
-    """The query's content words (prefix matches for longer words), stop words dropped."""
+async def query_terms(session: AsyncSession, query: str) -> tuple[list[Term], int]:
+    """The query's content words (prefix matches for longer words), and how many stop words were dropped."""
     rows = (await session.execute(text(_TERMS), {"query": query, "prefix_min": PREFIX_MIN_CHARS,
                                                  "max_terms": MAX_TERMS})).all()
-    return [Term(r[2], r[3] or r[2], r[4] or r[2], int(r[1])) for r in rows if r[2]]
+    return [Term(r[2], r[3] or r[2], r[4] or r[2]) for r in rows if r[2]], int(rows[0][1]) if rows else 0
 
 
 def _contains(i: int) -> str:
@@ -119,7 +120,7 @@ async def lexical_search(session: AsyncSession, *, tenant_id: uuid.UUID, group_i
     """Chunks of these collections containing any of the query's words, best first."""
     if not group_ids or limit <= 0 or not query.strip():
         return []
-    terms = await query_terms(session, query)
+    terms, stop_words = await query_terms(session, query)
     if not terms:
         return []
     if await server_has(session, "to_regprocedure('" + TEXT_MATCHES + "') IS NOT NULL"):
@@ -162,4 +163,4 @@ async def lexical_search(session: AsyncSession, *, tenant_id: uuid.UUID, group_i
         f"ts_rank_cd(m.tsv, {all_terms}) AS rank FROM {candidates} m OFFSET 0) s WHERE matched > 0 "
         f"ORDER BY score DESC, rank DESC, id LIMIT {int(limit)}"
     ), params)).all()
-    return [LexicalHit(r[0], float(r[1]), int(r[2]), len(terms), possible, terms[0].stop_words) for r in rows]
+    return [LexicalHit(r[0], float(r[1]), int(r[2]), len(terms), possible, stop_words) for r in rows]
