@@ -6,7 +6,14 @@ import dataclasses
 import itertools
 import uuid
 
-from eneo.retrieval.fusion import DENSE_BASE, dense_weight, document_margin, fuse, is_keyword_query
+from eneo.retrieval.fusion import (
+    DENSE_BASE,
+    DOCUMENT_SURE,
+    dense_weight,
+    document_margin,
+    fuse,
+    is_keyword_query,
+)
 from eneo.retrieval.lexical import LexicalHit
 from eneo.retrieval.vector import Scored
 
@@ -149,4 +156,28 @@ def test_one_word_of_several_counts_as_a_share_of_the_whole_query() -> None:
     assert ids.index(answer) < 5, ids.index(answer)
     assert max(scores[h.chunk_id] for h in name_only[3:]) < scores[answer]
     both_words = [dataclasses.replace(name_only[0], score=12.6, matched=2), *name_only[1:]]
-    assert fuse(dense, both_words, limit=1)[0].chunk_id == name_only[0].chunk_id, "a full match still leads"
+    ids = [f.chunk_id for f in fuse(dense, both_words, limit=2)]
+    assert ids == [first, name_only[0].chunk_id], "a full match leads all but dense's sure document"
+
+
+def test_full_text_chooses_among_the_chunks_of_a_document_dense_is_sure_of_but_not_the_document() -> None:
+    """WikiQA's train split: where dense's best document is clearly ahead of every other, a chunk of
+    another document holding more of the question's everyday words ("what does the president of the usa
+    do") took the first place in 23 questions and gave it back in 8. Now the first hit comes from dense's
+    document; which of its chunks is still fused (full text found the answer in the second one)."""
+    doc_a, doc_b = uuid.uuid4(), uuid.uuid4()
+    opening, answer, elsewhere = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    lexical = [LexicalHit(elsewhere, 6.0, matched=3, terms=3, possible=6.0, stop_words=4),
+               LexicalHit(answer, 4.8, matched=2, terms=3, possible=6.0, stop_words=4),
+               LexicalHit(opening, 1.8, matched=1, terms=3, possible=6.0, stop_words=4)]
+
+    def first_two(next_document: float) -> list[uuid.UUID]:
+        dense = [Scored(opening, 0.67, doc_a), Scored(answer, 0.62, doc_a), Scored(elsewhere, next_document, doc_b)]
+        return [f.chunk_id for f in fuse(dense, lexical, limit=2)]
+
+    assert 0.67 - 0.55 >= DOCUMENT_SURE > 0.67 - 0.60
+    assert first_two(0.55) == [answer, elsewhere], "sure of the document: full text picks its chunk"
+    assert first_two(0.60) == [elsewhere, answer], "not sure: the weighted sum decides, as before"
+    typed = [dataclasses.replace(h, stop_words=0, terms=1, matched=1) for h in lexical[:1]]
+    dense = [Scored(opening, 0.67, doc_a), Scored(elsewhere, 0.30, doc_b)]
+    assert fuse(dense, typed, limit=1)[0].chunk_id == elsewhere, "a keyword's only holder still leads"

@@ -29,8 +29,16 @@ first or second answer. So each list keeps its HEAD_EACH best hits among the fir
 (in fused order): the fused top four always holds dense's top two and full text's top two, whichever of
 the two the weights misjudge. With it, and the two rules for short questions above (no keyword rule for
 a question, one shared word is not full text's best evidence), the fusion is not below dense at any k on
-six sets, WikiQA with each paragraph after its `# title` included; on WikiQA's train split, held out, it
-is still below at 1 and 5 (docs/knowledge.md, "A question is not a keyword query").
+six sets, WikiQA with each paragraph after its `# title` included.
+
+A weighted sum cannot say "this document, but maybe another of its chunks". On WikiQA's train split, held
+out, a chunk of another document holding more of a question's everyday words took the first place from
+dense's answer in 23 questions where dense was sure of its document, and gave it to the right one in 8.
+So when dense's best document is DOCUMENT_SURE ahead of every other (and the query is not a keyword
+query), the first place goes to that document's best-fused chunk: full text still picks among its chunks.
+The value was chosen on half of every set's questions and lowered nothing on the other half
+(bench/document_first.py); on that split it is still a question or two below dense at 1 and 5
+(docs/knowledge.md, "Dense's sure document keeps the first place").
 
 Each `Fused` keeps both ranks (None where a list does not hold the chunk), for callers that show them.
 """
@@ -51,6 +59,7 @@ DENSE_BASE = 0.35  # the dense score's weight when its best document is no bette
 DENSE_MAX = 0.85  # ... and at most, however sure it is
 KEYWORD_DENSE = 0.4  # at most this for a keyword query: below 1/2, so full text's only holder wins
 HEAD_EACH = 2  # each list's best this many always come first (measured: 1 too few on WikiQA, 3 costs squad-sv)
+DOCUMENT_SURE = 0.1  # a document margin (cosine) from which the first hit comes from dense's best document
 
 
 @dataclass(frozen=True)
@@ -123,7 +132,8 @@ def _lexical_scores(lexical: Sequence[LexicalHit]) -> dict[uuid.UUID, float]:
 
 def fuse(dense: Sequence[Scored], lexical: Sequence[LexicalHit], limit: int) -> list[Fused]:
     """The best `limit` chunks by the weighted sum of the normalised scores (ties: dense order, then full
-    text's). Either list may be empty: the other one's order comes back, scored."""
+    text's), each list's heads first and dense's sure document's best chunk first of all (module docstring).
+    Either list may be empty: the other one's order comes back, scored."""
     a = dense_weight(dense, lexical)
     d, x = _dense_scores(dense), _lexical_scores(lexical)
     dense_rank = {h.chunk_id: i for i, h in enumerate(dense, start=1)}
@@ -133,6 +143,8 @@ def fuse(dense: Sequence[Scored], lexical: Sequence[LexicalHit], limit: int) -> 
     if dense and lexical:
         scored = _heads_first(scored, [*(h.chunk_id for h in dense[:HEAD_EACH]),
                                        *(h.chunk_id for h in lexical[:HEAD_EACH])])
+        if document_margin(dense) >= DOCUMENT_SURE and not is_keyword_query(lexical):
+            scored = _sure_document_first(scored, dense)
     return [Fused(c, s, dense_rank.get(c), lexical_rank.get(c)) for c, s in scored[:limit]]
 
 
@@ -147,6 +159,20 @@ def _heads_first(scored: list[tuple[uuid.UUID, float]], heads: Sequence[uuid.UUI
         floor = max(floor, score)
         out.append((c, floor))
     return out[::-1]
+
+
+def _sure_document_first(scored: list[tuple[uuid.UUID, float]], dense: Sequence[Scored]
+                         ) -> list[tuple[uuid.UUID, float]]:
+    """The best-fused chunk of dense's best document first, with the first place's score. Full text still
+    chooses among that document's chunks (which sibling holds the answer); it no longer overrules the document.
+    Dense's first chunk is a head, so the chunk moved is among the heads and they all stay in front."""
+    top = dense[0]
+    document = {h.chunk_id: h.document_id for h in dense}
+    i = next(i for i, (c, _) in enumerate(scored)
+             if c == top.chunk_id or (top.document_id is not None and document.get(c) == top.document_id))
+    if i == 0:
+        return scored
+    return [(scored[i][0], scored[0][1]), *scored[:i], *scored[i + 1:]]
 
 
 def rank_fuse(dense: Sequence[Scored], lexical: Sequence[LexicalHit], limit: int, weight: float = 1.0
