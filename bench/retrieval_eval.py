@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import sys
 import time
@@ -195,15 +196,21 @@ async def dump_lists(tenant_id: uuid.UUID, group_id: uuid.UUID, model_id: uuid.U
 
 
 async def run(sets: list[str], verbose: bool, dump: str | None = None, rerank_weights: Sequence[float] = (),
-              reranker: str = "nanoranker", wikiqa: Path | None = None) -> int:
+              reranker: str = "nanoranker", wikiqa: Path | None = None, embedder_name: str = "minilm") -> int:
     from bench import qa_sets
     from eneo.core.db import UnitOfWork, dispose_engine
-    from eneo.embeddings import LOCAL_MODEL_NAME, local_embedder
+    from eneo.embeddings import LOCAL_MODEL_NAME, Embedder, local_embedder
     from eneo.tenants.schemas import TenantCreate
     from eneo.tenants.service import create_tenant
     from tests.fixtures.corpus.seed import questions, seed_corpus
 
-    embedder = local_embedder()
+    embedder: Embedder = local_embedder()
+    model_name = LOCAL_MODEL_NAME
+    if embedder_name == "e5":
+        from eneo.embeddings.e5 import NAME, e5_embedder
+
+        embedder, model_name = e5_embedder(), NAME
+    embed_chunks = functools.partial(embedder.embed, purpose="document")
     async with UnitOfWork(sysadmin=True) as uow:
         tenant = await create_tenant(uow, TenantCreate(name=f"eval-{uuid.uuid4().hex[:8]}"))
     failed = 0
@@ -212,16 +219,16 @@ async def run(sets: list[str], verbose: bool, dump: str | None = None, rerank_we
         t0 = time.perf_counter()
         async with UnitOfWork(tenant.id) as uow:
             if name == "norrvik":
-                seeded = await seed_corpus(uow.session, tenant.id, embedder.embed)
+                seeded = await seed_corpus(uow.session, tenant.id, embed_chunks)
                 group_id, model_id, chunks = seeded.group_id, seeded.model_id, len(seeded.chunk_ids)
                 cases = [Case(q.q, frozenset({seeded.chunk_ids[(q.doc, q.passage)]})) for q in questions()]
             else:
                 qa = qa_sets.load_named(name, wikiqa)
-                vectors = await qa_sets.embed_cached(embedder.embed, [c[2] for c in qa.chunks], LOCAL_MODEL_NAME)
+                vectors = await qa_sets.embed_cached(embed_chunks, [c[2] for c in qa.chunks], model_name)
                 group_id, model_id = await qa_sets.store(uow.session, tenant.id, qa, vectors)
                 chunks = len(qa.chunks)
                 cases = [Case(q.q, frozenset(qa.chunk_ids[i] for i in q.gold)) for q in qa.questions]
-        query_vectors = await qa_sets.embed_cached(embedder.embed, [c.q for c in cases], LOCAL_MODEL_NAME)
+        query_vectors = await qa_sets.embed_cached(embedder.embed, [c.q for c in cases], model_name)
         print(f"\n{name}: {chunks} chunks stored and embedded in {time.perf_counter() - t0:.1f} s")
         if dump:
             dumped[name] = await dump_lists(tenant.id, group_id, model_id, cases, query_vectors)
@@ -253,6 +260,9 @@ def main() -> int:
     parser.add_argument("--wikiqa", type=Path, help="WikiQA-test.tsv (WikiQA's test split, saved by you: its "
                         "licence keeps it out of bench/data): adds the sets `wikiqa` and `wikiqa-md` (each paragraph "
                         "after a `# <title>` line), 619 Wikipedia paragraphs, 243 questions")
+    parser.add_argument("--embedder", choices=("minilm", "e5"), default="minilm",
+                        help="the dense half: all-MiniLM-L6-v2 (the default model) or multilingual-e5-small "
+                        "(chunks as passages, questions as queries; ~4 chunks/s: minutes per set)")
     args = parser.parse_args()
     sets = args.sets.split(",") + (["wikiqa", "wikiqa-md"] if args.wikiqa else [])
     if args.wikiqa and not args.wikiqa.is_file():
@@ -264,7 +274,7 @@ def main() -> int:
         if not rerankers.available():
             parser.error("--rerank needs nanoranker: .venv/bin/pip install nanoranker")
     with scratch_database("eneo-eval-", reuse_env=True):
-        return asyncio.run(run(sets, args.verbose, args.dump, weights, args.reranker, args.wikiqa))
+        return asyncio.run(run(sets, args.verbose, args.dump, weights, args.reranker, args.wikiqa, args.embedder))
 
 
 if __name__ == "__main__":
