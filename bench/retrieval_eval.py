@@ -20,8 +20,11 @@ Latency is the ranking call's time on this machine (the query's embedding exclud
 whose weights ship in a package (bench/rerankers.py: nanoranker, installed by hand), mixed with the fused
 score at weight w. The reranker scores each question once; its time is added to every rerank@w's latency.
 
+`--embedder e5` makes multilingual-e5-small the dense half (the built-in model for Swedish collections):
+the fusion's constants were chosen with MiniLM, and this shows they serve e5 too.
+
 Run:  .venv/bin/python bench/retrieval_eval.py [--sets norrvik,squad-en,squad-en2,squad-sv] [--wikiqa FILE]
-      [--rerank 1,0.5] [--verbose]
+      [--embedder e5] [--rerank 1,0.5] [--verbose]
 """
 
 from __future__ import annotations
