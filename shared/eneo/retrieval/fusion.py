@@ -33,12 +33,12 @@ six sets, WikiQA with each paragraph after its `# title` included.
 
 A weighted sum cannot say "this document, but maybe another of its chunks". On WikiQA's train split, held
 out, a chunk of another document holding more of a question's everyday words took the first place from
-dense's answer in 23 questions where dense was sure of its document, and gave it to the right one in 8.
-So when dense's best document is DOCUMENT_SURE ahead of every other (and the query is not a keyword
-query), the first place goes to that document's best-fused chunk: full text still picks among its chunks.
-The value was chosen on half of every set's questions and lowered nothing on the other half
-(bench/document_first.py); on that split it is still a question or two below dense at 1 and 5
-(docs/knowledge.md, "Dense's sure document keeps the first place").
+dense's answer in 23 questions (10 of them with dense's document 0.1 or more ahead of the next), and
+gave it to the right one in 8 (none of them). So when dense's best document is DOCUMENT_SURE ahead of
+every other (and the query is not a keyword query), the first place goes to that document's best-fused
+chunk: full text still picks among its chunks. The value was chosen on half of every set's questions and
+lowered nothing on the other half (bench/document_first.py); on that split hybrid is still one to four
+questions of 872 below dense at 1 (docs/knowledge.md, "Dense's sure document keeps the first place").
 
 Each `Fused` keeps both ranks (None where a list does not hold the chunk), for callers that show them.
 """
